@@ -1,0 +1,60 @@
+# xdpconnect. `make demo` and `make test` work on a fresh machine (as root).
+GO        ?= go
+BIN       := bin/xdpconnect
+PKGS      := ./...
+# Short fuzzing per target in `make test`; raise for a real campaign.
+FUZZTIME  ?= 5s
+
+.PHONY: all build generate lint test test-unit fuzz demo bench soak lab-up lab-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/xdpconnect
+
+# Regenerates the committed BPF objects (needs clang); CI checks that the
+# result equals what is committed.
+generate:
+	$(GO) generate ./bpf/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+# All tests, the privileged lab tests included (they need root), then every
+# fuzz target briefly.
+test: lint
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz
+
+test-unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; done
+
+demo: build
+	./$(BIN) demo
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./tcp/ ./xsk/ ./fastpath/
+	./$(BIN) bench
+
+soak: build
+	./$(BIN) bench --scenario soak
+
+lab-up: build
+	./$(BIN) lab up
+
+lab-down: build
+	./$(BIN) lab down --all
+
+clean:
+	rm -rf bin

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+)
+
+// stateDir keeps what `lab up` started, so `lab down` ends only its own
+// processes, by PID.
+const stateDir = "/run/xdpconnect"
+
+type labState struct {
+	Name     string `json:"name"`
+	ServePID int    `json:"serve_pid"`
+	Ports    []int  `json:"ports"`
+}
+
+func statePath(name string) string { return filepath.Join(stateDir, "lab-"+name+".json") }
+func countPath(name string) string { return filepath.Join(stateDir, "lab-"+name+".accepted") }
+
+func cmdLab(args []string) error {
+	if len(args) == 0 {
+		return usageError("lab needs a subcommand: up, down, status")
+	}
+	switch args[0] {
+	case "up":
+		return labUp(args[1:])
+	case "down":
+		return labDown(args[1:])
+	case "status":
+		return labStatus(args[1:])
+	case "serve":
+		return labServe(args[1:])
+	}
+	return usageError("unknown lab subcommand %q", args[0])
+}
+
+func parsePorts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("bad port %q", f)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return nil, fmt.Errorf("bad port %q", f)
+			}
+		}
+		if a < 1 || b > 65535 || a > b {
+			return nil, fmt.Errorf("bad port range %q", f)
+		}
+		for p := a; p <= b; p++ {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func labUp(args []string) error {
+	fs := flag.NewFlagSet("lab up", flag.ContinueOnError)
+	name := fs.String("name", "lab", "lab name (namespaces are xdc-NAME-cli, -srv, -rtr)")
+	router := fs.Bool("router", false, "put a router namespace between client and server")
+	queues := fs.Int("queues", 1, "RX/TX queues on the client veth")
+	ports := fs.String("ports", "8080", "listener ports, e.g. 8080,9000-9003")
+	hold := fs.Bool("hold", false, "keep accepted connections open instead of closing with FIN")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pl, err := parsePorts(*ports)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Up(lab.Options{Name: *name, Router: *router, Queues: *queues})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		_ = l.Close()
+		return err
+	}
+	self, _ := os.Executable()
+	sargs := []string{"lab", "serve", "--name", *name, "--ports", *ports}
+	if *hold {
+		sargs = append(sargs, "--hold")
+	}
+	cmd := exec.Command(self, sargs...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		_ = l.Close()
+		return fmt.Errorf("start listener: %w", err)
+	}
+	st := labState{Name: *name, ServePID: cmd.Process.Pid, Ports: pl}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(statePath(*name), b, 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		_ = l.Close()
+		return err
+	}
+	_ = cmd.Process.Release()
+	fmt.Print(l.String())
+	fmt.Printf("  listener %s ports %s (pid %d)\n", l.ServerAddr, *ports, st.ServePID)
+	fmt.Printf("\ntry:  ip netns exec %s xdpconnect run --dst %s:%d --count 10000\n", l.ClientNS, l.ServerAddr, pl[0])
+	return nil
+}
+
+// labServe is the listener process `lab up` leaves running.
+func labServe(args []string) error {
+	fs := flag.NewFlagSet("lab serve", flag.ContinueOnError)
+	name := fs.String("name", "lab", "lab name")
+	ports := fs.String("ports", "8080", "ports")
+	hold := fs.Bool("hold", false, "hold connections")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pl, err := parsePorts(*ports)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Open(*name)
+	if err != nil {
+		return err
+	}
+	ln, err := lab.Listen(l.ServerNS, l.ServerAddr, pl, *hold)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var last uint64 = ^uint64(0)
+	for {
+		select {
+		case <-sig:
+			return os.WriteFile(countPath(*name), []byte(strconv.FormatUint(ln.Accepted(), 10)), 0o644)
+		case <-t.C:
+			if n := ln.Accepted(); n != last {
+				last = n
+				_ = os.WriteFile(countPath(*name), []byte(strconv.FormatUint(n, 10)), 0o644)
+			}
+			if !l.Exists() {
+				return nil // lab removed under us
+			}
+		}
+	}
+}
+
+func readState(name string) (labState, error) {
+	var st labState
+	b, err := os.ReadFile(statePath(name))
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+// stopServe ends the listener process recorded for the lab, checking first
+// that the PID is still our `lab serve` and not a recycled PID.
+func stopServe(st labState) {
+	if st.ServePID <= 0 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.ServePID))
+	if err != nil || !strings.Contains(string(cmdline), "lab\x00serve\x00--name\x00"+st.Name+"\x00") {
+		return
+	}
+	_ = syscall.Kill(st.ServePID, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(st.ServePID, 0) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(st.ServePID, syscall.SIGKILL)
+}
+
+func labDown(args []string) error {
+	fs := flag.NewFlagSet("lab down", flag.ContinueOnError)
+	name := fs.String("name", "lab", "lab name")
+	all := fs.Bool("all", false, "remove every lab, including leftovers of crashed runs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	names := []string{*name}
+	if *all {
+		names, _ = lab.Names()
+		ents, _ := filepath.Glob(filepath.Join(stateDir, "lab-*.json"))
+		for _, e := range ents {
+			names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "lab-"), ".json"))
+		}
+	}
+	for _, n := range names {
+		if st, err := readState(n); err == nil {
+			stopServe(st)
+		}
+		_ = os.Remove(statePath(n))
+		_ = os.Remove(countPath(n))
+		if l, err := lab.Open(n); err == nil {
+			if err := l.Close(); err != nil {
+				return err
+			}
+			fmt.Printf("removed lab %s\n", n)
+		}
+	}
+	if *all {
+		removed, err := lab.DownAll()
+		for _, r := range removed {
+			fmt.Printf("removed leftover namespace %s\n", r)
+		}
+		return err
+	}
+	return nil
+}
+
+func labStatus(args []string) error {
+	fs := flag.NewFlagSet("lab status", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	names, err := lab.Names()
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		fmt.Println("no lab is up (xdpconnect lab up creates one)")
+		return nil
+	}
+	for _, n := range names {
+		l, err := lab.Open(n)
+		if err != nil {
+			fmt.Printf("lab %s: incomplete (%v); `xdpconnect lab down --all` removes it\n", n, err)
+			continue
+		}
+		fmt.Print(l.String())
+		st, err := readState(n)
+		if err != nil {
+			fmt.Println("  listener: none recorded")
+			continue
+		}
+		alive := syscall.Kill(st.ServePID, 0) == nil
+		cnt, _ := os.ReadFile(countPath(n))
+		fmt.Printf("  listener %s ports %v pid %d alive=%v accepted=%s\n", l.ServerAddr, st.Ports, st.ServePID, alive, strings.TrimSpace(orDash(string(cnt))))
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
+}

@@ -1,0 +1,55 @@
+// Command xdpconnect is a kernel-bypass TCP connection load generator: it
+// opens TCP connections through AF_XDP with the Linux connect() semantics,
+// at rates a kernel connect() loop cannot reach, and reports connections per
+// second, errors by errno and handshake latency.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+type usageErr struct{ msg string }
+
+func (u usageErr) Error() string { return u.msg }
+
+func usageError(f string, a ...any) error { return usageErr{fmt.Sprintf(f, a...)} }
+
+const usage = `xdpconnect: kernel-bypass TCP connection load generator
+
+usage:
+  xdpconnect run    --dst IP:PORT [flags]   open connections and report (see run -h)
+  xdpconnect demo                           lab up, run against a Linux listener, report, lab down
+  xdpconnect lab up|down|status [flags]     network-namespace lab for trying the tool
+  xdpconnect version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "lab":
+		err = cmdLab(os.Args[2:])
+	case "version":
+		fmt.Println("xdpconnect", version)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		err = cmdExtra(os.Args[1], os.Args[2:])
+	}
+	if err != nil {
+		var u usageErr
+		if errors.As(err, &u) {
+			fmt.Fprintf(os.Stderr, "xdpconnect: %v\n\n%s", err, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "xdpconnect: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const version = "0.1.0"

@@ -1,0 +1,454 @@
+package lab
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Prefix starts the name of every namespace a lab creates.
+const Prefix = "xdc-"
+
+// Interface names inside the lab namespaces. They can repeat across labs
+// because every lab has its own namespaces.
+const (
+	ClientIf       = "xc0" // client side of the client link
+	ServerIf       = "xs0" // server side of the server link
+	RouterClientIf = "xr0" // router side facing the client (router topology)
+	RouterServerIf = "xr1" // router side facing the server (router topology)
+)
+
+// Fixed lab addresses. Each lab has its own namespaces, so labs never clash.
+var (
+	ClientAddr        = netip.MustParseAddr("198.18.0.1")
+	ServerAddrDirect  = netip.MustParseAddr("198.18.0.2")
+	RouterClientAddr  = netip.MustParseAddr("198.18.0.254")
+	RouterServerAddr  = netip.MustParseAddr("198.19.0.254")
+	ServerAddrRouted  = netip.MustParseAddr("198.19.0.2")
+	clientPrefixBits  = 24
+	serverRoutedPrefx = netip.MustParsePrefix("198.19.0.0/24")
+	// DedicatedSources is an on-link range, not owned by the client kernel,
+	// that the server side can reach by ARP: xdpconnect answers ARP for the
+	// addresses it uses from it.
+	DedicatedSources = netip.MustParsePrefix("198.18.128.0/17")
+)
+
+// ErrNoNetem means the kernel cannot impair links with netem.
+var ErrNoNetem = errors.New("netem unavailable")
+
+// Netem is a netem qdisc configuration (tc-netem(8) semantics).
+type Netem struct {
+	LossPct      float32 // random loss, percent
+	DuplicatePct float32 // duplication, percent
+	ReorderPct   float32 // percent of packets sent immediately (needs DelayUs)
+	DelayUs      uint32  // fixed delay, microseconds
+	JitterUs     uint32  // delay jitter, microseconds
+	Limit        uint32  // queue limit in packets; 0 means 10000
+}
+
+// Options describes a topology.
+type Options struct {
+	// Name makes the lab's namespace names unique; a random one when empty.
+	Name string
+	// Router puts a router namespace between client and server, so the
+	// client reaches the server through a gateway.
+	Router bool
+	// Queues is the number of RX/TX queues of the client veth (and its
+	// peer); 0 means 1.
+	Queues int
+	// ListenPorts are the TCP ports the server listener accepts on; none
+	// means no listener.
+	ListenPorts []int
+	// Hold keeps accepted connections open until Close instead of closing
+	// them with FIN right after accept.
+	Hold bool
+	// ServerNetem impairs the server's egress (SYN-ACKs towards the client).
+	ServerNetem *Netem
+	// RouterNetem impairs both egress directions of the router (needs Router).
+	RouterNetem *Netem
+}
+
+// Lab is a running topology. Close removes it.
+type Lab struct {
+	Name     string
+	ClientNS string
+	ServerNS string
+	RouterNS string // empty without a router
+	// ServerAddr is the address the client connects to.
+	ServerAddr netip.Addr
+	// Gateway is the client's next hop to the server (invalid if direct).
+	Gateway netip.Addr
+	// Listener is the server's TCP listener (nil without ListenPorts).
+	Listener *Listener
+
+	opts Options
+}
+
+// Up creates the topology described by o. On error everything created so far
+// is removed again.
+func Up(o Options) (_ *Lab, err error) {
+	if o.Name == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.Name = hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(o.Name, "/ ") || len(o.Name) > 40 {
+		return nil, fmt.Errorf("lab: bad name %q", o.Name)
+	}
+	if o.Queues <= 0 {
+		o.Queues = 1
+	}
+	if o.RouterNetem != nil && !o.Router {
+		return nil, errors.New("lab: RouterNetem needs Router")
+	}
+	base := Prefix + o.Name
+	l := &Lab{Name: o.Name, ClientNS: base + "-cli", ServerNS: base + "-srv", opts: o}
+	if o.Router {
+		l.RouterNS = base + "-rtr"
+	}
+	for _, ns := range l.namespaces() {
+		if _, err := os.Stat(nsDir + "/" + ns); err == nil {
+			// Not ours: checked before the deferred cleanup is armed.
+			return nil, fmt.Errorf("lab: namespace %s already exists (lab name in use; `xdpconnect lab down --all` removes leftovers)", ns)
+		}
+	}
+	defer func() {
+		if err != nil {
+			_ = l.Close()
+		}
+	}()
+	for _, ns := range l.namespaces() {
+		if err := createNS(ns); err != nil {
+			return nil, err
+		}
+	}
+	if o.Router {
+		err = l.buildRouted()
+	} else {
+		err = l.buildDirect()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(o.ListenPorts) > 0 {
+		l.Listener, err = Listen(l.ServerNS, l.ServerAddr, o.ListenPorts, o.Hold)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *Lab) namespaces() []string {
+	ns := []string{l.ClientNS, l.ServerNS}
+	if l.RouterNS != "" {
+		ns = append(ns, l.RouterNS)
+	}
+	return ns
+}
+
+// Close stops the listener and deletes the lab's namespaces, which removes
+// their interfaces. It is safe to call more than once.
+func (l *Lab) Close() error {
+	var errs []error
+	if l.Listener != nil {
+		errs = append(errs, l.Listener.Close())
+	}
+	for _, ns := range l.namespaces() {
+		errs = append(errs, deleteNS(ns))
+	}
+	return errors.Join(errs...)
+}
+
+// DownAll removes every lab namespace (prefix [Prefix]) on the machine,
+// including leftovers of crashed runs, and returns the names removed.
+func DownAll() ([]string, error) {
+	names, err := listNS(Prefix)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, deleteNS(n))
+	}
+	return names, errors.Join(errs...)
+}
+
+// Exists reports whether the lab's namespaces are all present.
+func (l *Lab) Exists() bool {
+	for _, ns := range l.namespaces() {
+		if _, err := os.Stat(nsDir + "/" + ns); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func handleAt(ns string) (*netlink.Handle, error) {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, fmt.Errorf("lab: open namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	return netlink.NewHandleAt(h)
+}
+
+// vethPair creates a veth with end a in namespace nsA and end b in nsB.
+func vethPair(nsA, a, nsB, b string, queues int) error {
+	ha, err := handleAt(nsA)
+	if err != nil {
+		return err
+	}
+	defer ha.Close()
+	hb, err := netns.GetFromName(nsB)
+	if err != nil {
+		return err
+	}
+	defer hb.Close()
+	v := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{Name: a, NumTxQueues: queues, NumRxQueues: queues, MTU: 1500},
+		PeerName:  b, PeerNamespace: netlink.NsFd(hb),
+	}
+	if err := ha.LinkAdd(v); err != nil {
+		return fmt.Errorf("lab: add veth %s/%s: %w", a, b, err)
+	}
+	return nil
+}
+
+type ifSetup struct {
+	name   string
+	addr   netip.Prefix
+	routes []netlink.Route // LinkIndex filled in
+}
+
+// configure brings up lo and the named interfaces with their addresses and
+// routes, inside ns.
+func configure(ns string, ifs []ifSetup, sysctls map[string]string) error {
+	h, err := handleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return err
+	}
+	for _, s := range ifs {
+		link, err := h.LinkByName(s.name)
+		if err != nil {
+			return fmt.Errorf("lab: %s in %s: %w", s.name, ns, err)
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.addr.Addr().AsSlice(), Mask: net.CIDRMask(s.addr.Bits(), 32)}}
+		if err := h.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("lab: address %s on %s: %w", s.addr, s.name, err)
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			return err
+		}
+		for _, r := range s.routes {
+			r.LinkIndex = link.Attrs().Index
+			if err := h.RouteAdd(&r); err != nil {
+				return fmt.Errorf("lab: route %v in %s: %w", r.Dst, ns, err)
+			}
+		}
+	}
+	if len(sysctls) == 0 {
+		return nil
+	}
+	return Do(ns, func() error {
+		for k, v := range sysctls {
+			if err := writeSysctl(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// serverSysctls let a Linux listener keep up with a load generator
+// (LAB-NOTES: accept queue overflow drops final ACKs).
+var serverSysctls = map[string]string{
+	"net/core/somaxconn":           "65535",
+	"net/ipv4/tcp_max_syn_backlog": "65535",
+}
+
+func (l *Lab) buildDirect() error {
+	if err := vethPair(l.ClientNS, ClientIf, l.ServerNS, ServerIf, l.opts.Queues); err != nil {
+		return err
+	}
+	l.ServerAddr = ServerAddrDirect
+	if err := configure(l.ClientNS, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits)}}, nil); err != nil {
+		return err
+	}
+	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrDirect, clientPrefixBits),
+		routes: []netlink.Route{{Dst: ipnet(DedicatedSources), Scope: netlink.SCOPE_LINK}}}}
+	if err := configure(l.ServerNS, srv, serverSysctls); err != nil {
+		return err
+	}
+	return l.afterBuild()
+}
+
+func (l *Lab) buildRouted() error {
+	if err := vethPair(l.ClientNS, ClientIf, l.RouterNS, RouterClientIf, l.opts.Queues); err != nil {
+		return err
+	}
+	if err := vethPair(l.RouterNS, RouterServerIf, l.ServerNS, ServerIf, 1); err != nil {
+		return err
+	}
+	l.ServerAddr = ServerAddrRouted
+	l.Gateway = RouterClientAddr
+	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits),
+		routes: []netlink.Route{{Dst: ipnet(serverRoutedPrefx), Gw: RouterClientAddr.AsSlice()}}}}
+	if err := configure(l.ClientNS, cli, nil); err != nil {
+		return err
+	}
+	rtr := []ifSetup{
+		{name: RouterClientIf, addr: netip.PrefixFrom(RouterClientAddr, clientPrefixBits),
+			routes: []netlink.Route{{Dst: ipnet(DedicatedSources), Scope: netlink.SCOPE_LINK}}},
+		{name: RouterServerIf, addr: netip.PrefixFrom(RouterServerAddr, 24)},
+	}
+	if err := configure(l.RouterNS, rtr, map[string]string{"net/ipv4/ip_forward": "1"}); err != nil {
+		return err
+	}
+	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrRouted, 24),
+		routes: []netlink.Route{{Dst: ipnet(netip.MustParsePrefix("0.0.0.0/0")), Gw: RouterServerAddr.AsSlice()}}}}
+	if err := configure(l.ServerNS, srv, serverSysctls); err != nil {
+		return err
+	}
+	if err := l.SetNetem(l.RouterNS, RouterClientIf, l.opts.RouterNetem); err != nil {
+		return err
+	}
+	if err := l.SetNetem(l.RouterNS, RouterServerIf, l.opts.RouterNetem); err != nil {
+		return err
+	}
+	return l.afterBuild()
+}
+
+// afterBuild does what both topologies need: frames the kernel sends towards
+// the client must carry final checksums (AF_XDP sees the bytes as they are,
+// and veth would otherwise hand over CHECKSUM_PARTIAL frames), and the
+// server-side impairment.
+func (l *Lab) afterBuild() error {
+	peerNS, peerIf := l.ServerNS, ServerIf
+	if l.RouterNS != "" {
+		peerNS, peerIf = l.RouterNS, RouterClientIf
+		if err := Do(l.ServerNS, func() error { return disableTxChecksum(ServerIf) }); err != nil {
+			return err
+		}
+	}
+	if err := Do(peerNS, func() error { return disableTxChecksum(peerIf) }); err != nil {
+		return err
+	}
+	return l.SetNetem(l.ServerNS, ServerIf, l.opts.ServerNetem)
+}
+
+// SetNetem replaces (or with nil removes) the netem qdisc on ifname in ns.
+func (l *Lab) SetNetem(ns, ifname string, n *Netem) error {
+	h, err := handleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ifname)
+	if err != nil {
+		return err
+	}
+	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT}
+	if n == nil {
+		q := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{})
+		if err := h.QdiscDel(q); err != nil && !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") && !strings.Contains(err.Error(), "invalid argument") {
+			return err
+		}
+		return nil
+	}
+	limit := n.Limit
+	if limit == 0 {
+		limit = 10000
+	}
+	q := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{
+		Latency: n.DelayUs, Jitter: n.JitterUs, Loss: n.LossPct, Duplicate: n.DuplicatePct,
+		ReorderProb: n.ReorderPct, Limit: limit,
+	})
+	if err := h.QdiscReplace(q); err != nil {
+		if errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such file") {
+			return fmt.Errorf("lab: netem on %s/%s: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): %w", ns, ifname, ErrNoNetem)
+		}
+		return fmt.Errorf("lab: netem on %s/%s: %w", ns, ifname, err)
+	}
+	return nil
+}
+
+// ClientLink returns the index and MAC of the client interface.
+func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
+	h, err := handleAt(l.ClientNS)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ClientIf)
+	if err != nil {
+		return 0, nil, err
+	}
+	return link.Attrs().Index, link.Attrs().HardwareAddr, nil
+}
+
+// String describes the topology for `xdpconnect lab status`.
+func (l *Lab) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lab %s\n", l.Name)
+	fmt.Fprintf(&b, "  client  netns %-22s %s %s/24\n", l.ClientNS, ClientIf, ClientAddr)
+	if l.RouterNS != "" {
+		fmt.Fprintf(&b, "  router  netns %-22s %s %s/24, %s %s/24\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterServerIf, RouterServerAddr)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24 (via gateway %s)\n", l.ServerNS, ServerIf, ServerAddrRouted, RouterClientAddr)
+	} else {
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24\n", l.ServerNS, ServerIf, ServerAddrDirect)
+	}
+	fmt.Fprintf(&b, "  dedicated sources %s (answered for ARP by xdpconnect)\n", DedicatedSources)
+	return b.String()
+}
+
+// Open returns the lab of that name created earlier (by another process),
+// without a listener handle. It fails if the lab does not exist.
+func Open(name string) (*Lab, error) {
+	base := Prefix + name
+	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect}
+	if _, err := os.Stat(nsDir + "/" + base + "-rtr"); err == nil {
+		l.RouterNS = base + "-rtr"
+		l.ServerAddr = ServerAddrRouted
+		l.Gateway = RouterClientAddr
+	}
+	if !l.Exists() {
+		return nil, fmt.Errorf("lab %s: not found", name)
+	}
+	return l, nil
+}
+
+// Names lists the labs present on the machine.
+func Names() ([]string, error) {
+	nss, err := listNS(Prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range nss {
+		if strings.HasSuffix(n, "-cli") {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(n, Prefix), "-cli"))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+)
+
+// nsDir is where iproute2 (and netns.NewNamed) bind-mount named namespaces,
+// so `ip netns exec` works on a lab namespace.
+const nsDir = "/var/run/netns"
+
+// Do runs fn on a fresh OS thread whose network namespace is the named one.
+// The thread is thrown away afterwards, so the namespace switch cannot leak
+// to other goroutines even if fn panics or fails half-way.
+func Do(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the runtime terminates a thread that is still
+		// locked when its goroutine exits, which is what we want after setns.
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			errc <- fmt.Errorf("lab: open namespace %s: %w", ns, err)
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- fmt.Errorf("lab: enter namespace %s: %w", ns, err)
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				errc <- fmt.Errorf("lab: panic in namespace %s: %v", ns, r)
+			}
+		}()
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// createNS makes a named namespace without moving the caller into it.
+func createNS(name string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.NewNamed(name) // also switches this (discarded) thread
+		if err == nil {
+			h.Close()
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("lab: create namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+func deleteNS(name string) error {
+	if err := netns.DeleteNamed(name); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("lab: delete namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// listNS returns the named namespaces whose names start with prefix.
+func listNS(prefix string) ([]string, error) {
+	ents, err := os.ReadDir(nsDir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if m, _ := filepath.Match(prefix+"*", e.Name()); m {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// writeSysctl writes a /proc/sys value in the calling thread's namespace.
+func writeSysctl(path, value string) error {
+	return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644)
+}

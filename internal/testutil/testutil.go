@@ -1,0 +1,56 @@
+// Package testutil holds helpers for the project's privileged tests. It is
+// imported only by _test.go files.
+package testutil
+
+import (
+	"os"
+	"testing"
+
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"golang.org/x/sys/unix"
+)
+
+// RequirePrivileges skips the test when the process lacks the capabilities
+// the lab needs, naming them, and fails instead when running in CI, where
+// skipping would hide a regression.
+func RequirePrivileges(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err == nil {
+		need := []uint{unix.CAP_NET_ADMIN, unix.CAP_SYS_ADMIN, unix.CAP_BPF, unix.CAP_NET_RAW}
+		ok := true
+		for _, c := range need {
+			if data[c/32].Effective&(1<<(c%32)) == 0 {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("privileged test in CI without root: CI must run as root")
+	}
+	tb.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF, CAP_NET_RAW): run `sudo make test`")
+}
+
+// NewLab creates a lab topology that is removed when the test ends, whether
+// it passed or not.
+func NewLab(tb testing.TB, o lab.Options) *lab.Lab {
+	tb.Helper()
+	RequirePrivileges(tb)
+	l, err := lab.Up(o)
+	if err != nil {
+		tb.Fatalf("lab up: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			tb.Errorf("lab close: %v", err)
+		}
+	})
+	return l
+}
