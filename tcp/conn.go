@@ -1,0 +1,534 @@
+package tcp
+
+import "syscall"
+
+// State is a TCP connection state (RFC 9293 §3.3.2).
+type State uint8
+
+// Connection states. Free is an unused table entry.
+const (
+	Free State = iota
+	SynSent
+	SynRecv
+	Established
+	FinWait1
+	FinWait2
+	Closing
+	TimeWait
+	CloseWait
+	LastAck
+	Closed
+)
+
+var stateNames = [...]string{"FREE", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSING", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSED"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "?"
+}
+
+// Conn flags.
+const (
+	cfTS   = 1 << iota // timestamps negotiated (H2)
+	cfWS               // window scaling negotiated
+	cfSACK             // SACK negotiated
+)
+
+// Conn is the state of one connection: 44 bytes, kept in the caller's table.
+// Times are milliseconds of the caller's monotonic clock; TSval on the wire
+// is that clock plus TSOff (I3, I4).
+type Conn struct {
+	State     State
+	flags     uint8
+	Retrans   uint8 // SYN (or FIN) retransmissions so far
+	SndWScale uint8 // peer's window scale (H2)
+	IPID      uint16
+	PeerMSS   uint16 // send MSS (H2)
+	ISS       Seq
+	IRS       Seq
+	SndNxt    Seq
+	RcvNxt    Seq
+	TSOff     uint32
+	StartMs   uint32 // first SYN sent: de-offset TSval of the first SYN (Y3, R3)
+	TSRecent  uint32 // peer's last TSval (E2)
+	LastChlMs uint32 // last challenge/dup ACK sent (E4 rate limit)
+	SndWnd    uint16 // peer's window, unscaled on the SYN-ACK (Y6)
+}
+
+// TSOK reports whether timestamps were negotiated.
+func (c *Conn) TSOK() bool { return c.flags&cfTS != 0 }
+
+// WSOK reports whether window scaling was negotiated.
+func (c *Conn) WSOK() bool { return c.flags&cfWS != 0 }
+
+// SACKOK reports whether SACK was negotiated.
+func (c *Conn) SACKOK() bool { return c.flags&cfSACK != 0 }
+
+// Segment is a received TCP segment as the state machine needs it.
+type Segment struct {
+	Seq, Ack   Seq
+	Flags      Flags
+	Window     uint16
+	PayloadLen int
+	TOS        uint8
+	Opts       Options
+}
+
+// Event is what a verdict means for the caller's books.
+type Event uint8
+
+// Events.
+const (
+	EvNone           Event = iota
+	EvEstablished          // handshake complete (count it once)
+	EvFailed               // attempt failed with Verdict.Err
+	EvFastRetransmit       // re-arm the SYN timer to TimeoutMinMs (R5)
+	EvReset                // established connection reset by the peer (ECONNRESET)
+	EvTimeWait             // entered TIME-WAIT: quarantine the port
+	EvClosed               // connection fully closed, entry reusable
+)
+
+// Verdict is the result of feeding the state machine.
+type Verdict struct {
+	Event Event
+	Err   syscall.Errno
+	// Send is true when Reply must be built and sent (with the flow's path,
+	// direction reversed to the received segment).
+	Send  bool
+	Reply Reply
+	// RTTMs is the handshake RTT sample when Event is EvEstablished (R7),
+	// -1 when none can be taken.
+	RTTMs int64
+}
+
+// tsNow is our TSval for the connection at nowMs (I3).
+func (c *Conn) tsNow(p *Params, nowMs uint32) uint32 {
+	if p.TSNoOffset {
+		return nowMs
+	}
+	return nowMs + c.TSOff
+}
+
+// Open starts an active open (tcp_connect): SYN-SENT, SND.NXT = ISS+1. It
+// returns the TSval to stamp on the SYN. ipid is the random initial IP ID (S2), which
+// the first SYN carries; retransmissions take NextIPID.
+func (p *Params) Open(c *Conn, iss Seq, tsOff uint32, ipid uint16, nowMs uint32) (tsval uint32) {
+	*c = Conn{State: SynSent, ISS: iss, SndNxt: iss + 1, TSOff: tsOff, StartMs: nowMs, IPID: ipid + 1}
+	if p.TSNoOffset {
+		c.TSOff = 0
+	}
+	return c.tsNow(p, nowMs)
+}
+
+// NextIPID returns the IP ID for the next datagram the connection sends and
+// advances it (S2).
+func (c *Conn) NextIPID() uint16 {
+	id := c.IPID
+	c.IPID++
+	return id
+}
+
+// SynRTO is the retransmission timeout after `backoff` expiries (R1, R2):
+// TCP_TIMEOUT_INIT while backoff <= linear timeouts, doubling afterwards,
+// capped at RTOMax.
+func (p *Params) SynRTO(backoff int) int64 {
+	rto := p.RTOInitMs
+	for i := p.LinearTimeouts + 1; i <= backoff; i++ {
+		rto *= 2
+		if rto >= p.RTOMaxMs {
+			return p.RTOMaxMs
+		}
+	}
+	return rto
+}
+
+// OnTimer handles the expiry of the connection's retransmission timer at
+// nowMs. In SYN-SENT it applies the give-up test (R3) and either fails the
+// attempt with ETIMEDOUT or asks for a retransmitted SYN (resend) and says
+// when the timer fires next (R2). In FIN-WAIT-1/LAST-ACK it retransmits the
+// FIN. A timer that finds another state was cancelled lazily: nothing to do.
+func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs int64) {
+	switch c.State {
+	case SynSent, SynRecv:
+		elapsed := int64(nowMs - c.StartMs)
+		limit := int64(1)<<(p.SynRetries+1) - 1
+		if int(c.Retrans) >= p.SynRetries+p.LinearTimeouts || elapsed >= limit*p.RTOInitMs {
+			c.State = Closed
+			return Verdict{Event: EvFailed, Err: syscall.ETIMEDOUT}, false, 0
+		}
+		c.Retrans++
+		return Verdict{}, true, p.SynRTO(int(c.Retrans))
+	case FinWait1, LastAck, Closing:
+		if c.Retrans >= 8 {
+			c.State = Closed
+			return Verdict{Event: EvClosed}, false, 0
+		}
+		c.Retrans++
+		v = p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
+		return v, false, 200 << c.Retrans
+	case TimeWait:
+		c.State = Closed
+		return Verdict{Event: EvClosed}, false, 0
+	}
+	return Verdict{}, false, 0
+}
+
+// segment is a segment the connection itself sends (not a ctl-reply): IP ID
+// from the socket (S2), window scaled (H1), timestamps when negotiated (E2).
+func (p *Params) segment(c *Conn, f Flags, seq Seq, nowMs uint32) Verdict {
+	win := p.RcvWnd
+	if c.WSOK() {
+		win = (win + (1 << p.WScale) - 1) >> p.WScale // H1: 64240 -> 502
+	}
+	r := Reply{Flags: f, Seq: seq, Ack: c.RcvNxt, Window: uint16(min(win, 65535)), IPID: c.NextIPID(), TOS: p.TOS, TTL: p.TTL}
+	if c.TSOK() {
+		r.TS, r.TSVal, r.TSEcr = true, c.tsNow(p, nowMs), c.TSRecent
+	}
+	return Verdict{Send: true, Reply: r}
+}
+
+// ctlRST is the ctl-reply RST of X1/Y2: seq = SEG.ACK, no ACK flag, window 0,
+// no options, IP ID 0, TOS from the segment without ECN bits.
+func ctlRST(seg *Segment) Verdict {
+	return Verdict{Send: true, Reply: Reply{Flags: FlagRST, Seq: seg.Ack, TOS: seg.TOS &^ 3, TTL: 64}}
+}
+
+// NoSocketReply is X2: the answer to a segment for which no connection
+// exists. ok is false for an RST, which is never answered.
+func NoSocketReply(seg *Segment) (r Reply, ok bool) {
+	if seg.Flags.Has(FlagRST) {
+		return r, false
+	}
+	if seg.Flags.Has(FlagACK) {
+		return Reply{Flags: FlagRST, Seq: seg.Ack, TOS: seg.TOS &^ 3, TTL: 64}, true
+	}
+	ack := seg.Seq + Seq(seg.PayloadLen)
+	if seg.Flags.Has(FlagSYN) {
+		ack++
+	}
+	if seg.Flags.Has(FlagFIN) {
+		ack++
+	}
+	return Reply{Flags: FlagRST | FlagACK, Ack: ack, TOS: seg.TOS &^ 3, TTL: 64}, true
+}
+
+// Input processes a received segment for c at nowMs, in Linux's order of
+// checks (spec §5, §6, §9). seg.Opts must have been parsed with syn =
+// seg.Flags has SYN.
+func (p *Params) Input(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	switch c.State {
+	case SynSent:
+		return p.synSent(c, seg, nowMs)
+	case SynRecv:
+		return p.synRecv(c, seg, nowMs)
+	case Established, FinWait1, FinWait2, Closing, CloseWait, LastAck:
+		return p.synchronized(c, seg, nowMs)
+	case TimeWait:
+		return p.timeWait(c, seg, nowMs)
+	}
+	if r, ok := NoSocketReply(seg); ok {
+		return Verdict{Send: true, Reply: r}
+	}
+	return Verdict{}
+}
+
+// tsecr returns the de-offset TSecr (I5).
+func (c *Conn) tsecr(p *Params, seg *Segment) uint32 {
+	if p.TSNoOffset {
+		return seg.Opts.TSEcr
+	}
+	return seg.Opts.TSEcr - c.TSOff
+}
+
+func (p *Params) synSent(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	f := seg.Flags
+	if f.Has(FlagACK) {
+		// Y2: acceptable iff SEG.ACK == ISS+1 (ISS < ack <= SND.NXT).
+		if seg.Ack != c.ISS+1 {
+			v := Verdict{}
+			if c.Retrans == 0 {
+				v.Event = EvFastRetransmit // R5
+			}
+			if f.Has(FlagRST) {
+				return v
+			}
+			r := ctlRST(seg)
+			r.Event = v.Event
+			return r
+		}
+		// Y3: PAWS on the SYN-ACK; TSecr 0 is accepted.
+		if p.Timestamps && seg.Opts.HasTS && seg.Opts.TSEcr != 0 {
+			ecr := c.tsecr(p, seg)
+			if int32(ecr-c.StartMs) < 0 || int32(nowMs-ecr) < 0 {
+				if f.Has(FlagRST) {
+					return Verdict{} // an RST is never answered
+				}
+				return ctlRST(seg)
+			}
+		}
+		if f.Has(FlagRST) { // Y4
+			c.State = Closed
+			return Verdict{Event: EvFailed, Err: syscall.ECONNREFUSED}
+		}
+		if !f.Has(FlagSYN) { // Y5
+			return Verdict{}
+		}
+		// Y6: ESTABLISHED; payload, FIN and URG on the SYN-ACK are ignored.
+		p.negotiate(c, seg)
+		c.State = Established
+		c.RcvNxt = seg.Seq + 1
+		c.IRS = seg.Seq
+		v := p.segment(c, FlagACK, c.SndNxt, nowMs) // H1
+		v.Event = EvEstablished
+		v.RTTMs = -1
+		// R7: the echoed TSecr times the SYN it answers; without
+		// timestamps only a SYN that was never retransmitted gives a sample.
+		switch {
+		case c.TSOK() && seg.Opts.TSEcr != 0:
+			v.RTTMs = int64(int32(nowMs - c.tsecr(p, seg)))
+		case c.Retrans == 0:
+			v.RTTMs = int64(int32(nowMs - c.StartMs))
+		}
+		c.Retrans = 0
+		return v
+	}
+	// Y7: no ACK bit.
+	if f.Has(FlagRST) || !f.Has(FlagSYN) {
+		return Verdict{}
+	}
+	// Y8: simultaneous open.
+	p.negotiate(c, seg)
+	c.State = SynRecv
+	c.IRS = seg.Seq
+	c.RcvNxt = seg.Seq + 1
+	r := Reply{Flags: FlagSYN | FlagACK, Seq: c.ISS, Ack: c.RcvNxt, Window: uint16(min(p.RcvWnd, 65535)),
+		IPID: c.NextIPID(), TOS: p.TOS, TTL: p.TTL, SYNOpts: p, MSS: p.MSS, TSVal: c.tsNow(p, nowMs), TSEcr: c.TSRecent}
+	return Verdict{Send: true, Reply: r}
+}
+
+// negotiate is H2.
+func (p *Params) negotiate(c *Conn, seg *Segment) {
+	o := &seg.Opts
+	c.flags = 0
+	if p.Timestamps && o.HasTS {
+		c.flags |= cfTS
+		c.TSRecent = o.TSVal
+	}
+	if p.WindowScaling && o.HasWS {
+		c.flags |= cfWS
+		c.SndWScale = o.WScale
+	}
+	if p.SACK && o.SACKPerm {
+		c.flags |= cfSACK
+	}
+	mss := uint32(MSSDefault4)
+	if p.IPv6 {
+		mss = MSSDefault6
+	}
+	if o.MSS != 0 {
+		mss = uint32(o.MSS)
+	}
+	mss = min(mss, uint32(p.MSS)) // our own MTU bounds what we send
+	if c.TSOK() {
+		mss -= 12
+	}
+	c.PeerMSS = uint16(max(mss, minSndMSS))
+	c.SndWnd = seg.Window // unscaled on the SYN-ACK (Y6)
+}
+
+func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	f := seg.Flags
+	if f.Has(FlagRST) {
+		if seg.Seq == c.RcvNxt {
+			c.State = Closed
+			return Verdict{Event: EvFailed, Err: syscall.ECONNREFUSED}
+		}
+		return Verdict{}
+	}
+	if !f.Has(FlagACK) {
+		return Verdict{}
+	}
+	if seg.Ack != c.ISS+1 {
+		return ctlRST(seg)
+	}
+	c.State = Established
+	c.Retrans = 0
+	v := Verdict{Event: EvEstablished, RTTMs: -1}
+	if f.Has(FlagSYN) && seg.Seq == c.IRS {
+		// Crossed SYN-ACK: ACK it with a D-SACK for [IRS, IRS+1) (Y8).
+		v2 := p.segment(c, FlagACK, c.SndNxt, nowMs)
+		v.Send, v.Reply = true, v2.Reply
+		if c.SACKOK() {
+			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, c.IRS, c.IRS+1
+		}
+	}
+	return v
+}
+
+// challenge sends a dup/challenge ACK unless one went out in the last 500 ms
+// (E4, tcp_invalid_ratelimit).
+func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
+	if c.LastChlMs != 0 && int32(nowMs-c.LastChlMs) < 500 {
+		return Verdict{}
+	}
+	c.LastChlMs = nowMs | 1 // never 0, which means "never sent"
+	return p.segment(c, FlagACK, c.SndNxt, nowMs)
+}
+
+// synchronized handles ESTABLISHED and the closing states: the minimum a
+// connection generator needs (E3, E5, E8, E10).
+func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	f := seg.Flags
+	rcvWnd := Seq(p.RcvWnd)
+	inWindow := seg.Seq.InRange(c.RcvNxt, c.RcvNxt+rcvWnd) || (seg.PayloadLen == 0 && seg.Seq == c.RcvNxt)
+	if f.Has(FlagRST) { // E3 (2), (3)
+		if seg.Seq == c.RcvNxt {
+			c.State = Closed
+			return Verdict{Event: EvReset, Err: syscall.ECONNRESET}
+		}
+		if inWindow {
+			return p.challenge(c, nowMs)
+		}
+		return Verdict{}
+	}
+	if f.Has(FlagSYN) { // E3 (4), H3: challenge ACK
+		return p.challenge(c, nowMs)
+	}
+	if !f.Has(FlagACK) {
+		return Verdict{}
+	}
+	if c.SndNxt.LessThan(seg.Ack) { // E3 (5): ACK of something not sent
+		return p.challenge(c, nowMs)
+	}
+	if c.TSOK() && seg.Opts.HasTS && seg.Seq.LessEq(c.RcvNxt) {
+		c.TSRecent = seg.Opts.TSVal // E2
+	}
+	// Our FIN acknowledged?
+	finAcked := seg.Ack == c.SndNxt
+	switch c.State {
+	case FinWait1:
+		if finAcked {
+			c.State = FinWait2
+			c.Retrans = 0
+		}
+	case Closing:
+		if finAcked {
+			c.State = TimeWait
+			return Verdict{Event: EvTimeWait}
+		}
+	case LastAck:
+		if finAcked {
+			c.State = Closed
+			return Verdict{Event: EvClosed}
+		}
+	}
+	if seg.Seq != c.RcvNxt {
+		// Keepalive or window probe (seq = RCV.NXT-1), duplicate or
+		// out-of-order data: ACK at once (E1, E5); 0-byte probes are
+		// rate-limited, payload-bearing ones always answered (E4).
+		if seg.PayloadLen == 0 {
+			return p.challenge(c, nowMs)
+		}
+		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+		if c.SACKOK() && seg.Seq.LessThan(c.RcvNxt) {
+			end := seg.Seq + Seq(seg.PayloadLen)
+			if c.RcvNxt.LessThan(end) {
+				end = c.RcvNxt
+			}
+			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, end
+		}
+		return v
+	}
+	fin := f.Has(FlagFIN)
+	if seg.PayloadLen == 0 && !fin {
+		return Verdict{}
+	}
+	c.RcvNxt += Seq(seg.PayloadLen)
+	if !fin {
+		if c.State == FinWait1 || c.State == FinWait2 {
+			// E11: data after our receive side shut down resets.
+			c.State = Closed
+			v := p.segment(c, FlagRST|FlagACK, c.SndNxt, nowMs)
+			v.Event = EvClosed
+			return v
+		}
+		return p.segment(c, FlagACK, c.SndNxt, nowMs) // E1: quick ACK
+	}
+	c.RcvNxt++
+	switch c.State {
+	case Established:
+		// The server closed first. A generator has nothing more to send:
+		// our FIN rides on the ACK of theirs, as Linux's delayed ACK merges
+		// them when the application closes at once (E1, E8).
+		c.State = LastAck
+		c.SndNxt++
+		c.Retrans = 0
+		return p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
+	case FinWait1:
+		if finAcked {
+			c.State = TimeWait
+			v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+			v.Event = EvTimeWait
+			return v
+		}
+		c.State = Closing
+		return p.segment(c, FlagACK, c.SndNxt, nowMs)
+	case FinWait2:
+		c.State = TimeWait
+		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+		v.Event = EvTimeWait
+		return v
+	}
+	return p.segment(c, FlagACK, c.SndNxt, nowMs)
+}
+
+// timeWait is E9: retransmitted FINs and stray segments get an ACK with the
+// final numbers (a ctl-reply: IP ID 0); an RST destroys the TIME-WAIT.
+func (p *Params) timeWait(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	if seg.Flags.Has(FlagRST) {
+		c.State = Closed
+		return Verdict{Event: EvClosed}
+	}
+	v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+	c.IPID-- // ctl-reply: does not consume the socket's IP ID
+	v.Reply.IPID = 0
+	v.Reply.TOS = seg.TOS &^ 3
+	return v
+}
+
+// Close closes an established connection in the given way: abortive (RST|ACK
+// with seq = SND.NXT, E10) or graceful (FIN|ACK, FIN-WAIT-1, E8). A
+// connection not yet established is simply forgotten (A2 from SYN-SENT: no
+// RST is sent).
+func (p *Params) Close(c *Conn, abort bool, nowMs uint32) Verdict {
+	switch c.State {
+	case Established, CloseWait:
+		if abort {
+			c.State = Closed
+			v := p.segment(c, FlagRST|FlagACK, c.SndNxt, nowMs)
+			v.Event = EvClosed
+			return v
+		}
+		if c.State == CloseWait {
+			c.State = LastAck
+		} else {
+			c.State = FinWait1
+		}
+		c.SndNxt++
+		c.Retrans = 0
+		return p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
+	case SynSent, SynRecv:
+		c.State = Closed
+		return Verdict{Event: EvClosed}
+	case FinWait1, FinWait2, Closing, LastAck, TimeWait:
+		if abort {
+			c.State = Closed
+			v := p.segment(c, FlagRST|FlagACK, c.SndNxt, nowMs)
+			v.Event = EvClosed
+			return v
+		}
+	}
+	return Verdict{}
+}

@@ -1,0 +1,177 @@
+package tcp
+
+import "encoding/binary"
+
+// Kind is what a received frame is, as far as xdpconnect cares.
+type Kind uint8
+
+// Kinds of frames.
+const (
+	KindDrop Kind = iota // malformed or not ours: Packet.Reason says why
+	KindTCP              // a TCP segment: Packet.Seg, addresses, ports
+	KindICMP             // an ICMP error quoting a TCP segment we may have sent
+	KindARP              // an ARP packet
+)
+
+// DropReason says why a frame was not taken. Values index counters.
+type DropReason uint8
+
+// Drop reasons.
+const (
+	DropNone DropReason = iota
+	DropShort
+	DropEtherType
+	DropIPVersion
+	DropIPHeader
+	DropIPLength
+	DropFragment
+	DropProto
+	DropTCPHeader
+	DropChecksum
+	DropICMPType
+	DropICMPQuote
+	DropARP
+	NumDropReasons
+)
+
+var dropNames = [...]string{"none", "short", "ethertype", "ip_version", "ip_header", "ip_length", "fragment",
+	"protocol", "tcp_header", "checksum", "icmp_type", "icmp_quote", "arp"}
+
+func (r DropReason) String() string {
+	if int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// Packet is a parsed frame. It holds no references into the frame except
+// where noted, so it can live in a preallocated batch array.
+type Packet struct {
+	Kind   Kind
+	Reason DropReason
+	// IPv4 addresses of the outer header (TCP), or of the quoted header
+	// (ICMP: Src is our address, Dst the peer).
+	Src, Dst         [4]byte
+	SrcPort, DstPort uint16
+	SrcMAC           [6]byte
+	TOS              uint8
+	Seg              Segment // TCP
+	// ICMP
+	ICMPType, ICMPCode uint8
+	ICMPMTU            uint16
+	QuotedSeq          Seq
+	// ARP
+	ARPOp uint16
+}
+
+// Parse classifies frame without allocating. TCP checksums are verified
+// (spec §5 pre-checks: a bad checksum or data offset is dropped silently).
+// IPv6 frames are recognised and dropped with DropIPVersion until the IPv6
+// path exists.
+func Parse(frame []byte, p *Packet) Kind {
+	*p = Packet{}
+	drop := func(r DropReason) Kind { p.Kind, p.Reason = KindDrop, r; return KindDrop }
+	if len(frame) < EthHdrLen {
+		return drop(DropShort)
+	}
+	eth := Ethernet(frame)
+	et, l2 := eth.Type()
+	copy(p.SrcMAC[:], eth.Src())
+	switch et {
+	case EtherIPv4:
+	case EtherARP:
+		a := ARP(frame[l2:])
+		if !a.Valid() {
+			return drop(DropARP)
+		}
+		p.Kind, p.ARPOp = KindARP, a.Op()
+		p.Src, p.Dst = a.SenderIP(), a.TargetIP()
+		return KindARP
+	case EtherIPv6:
+		return drop(DropIPVersion)
+	default:
+		return drop(DropEtherType)
+	}
+	ipb := frame[l2:]
+	if len(ipb) < IPv4HdrLen {
+		return drop(DropShort)
+	}
+	ip := IPv4(ipb)
+	if ip.Version() != 4 {
+		return drop(DropIPVersion)
+	}
+	ihl := ip.HeaderLen()
+	if ihl < IPv4HdrLen || ihl > len(ipb) {
+		return drop(DropIPHeader)
+	}
+	tot := ip.TotalLen()
+	if tot < ihl || tot > len(ipb) {
+		return drop(DropIPLength)
+	}
+	if Checksum(ipb[:ihl]) != 0 {
+		return drop(DropChecksum)
+	}
+	if ip.FlagsFrag()&0x3fff != 0 {
+		return drop(DropFragment)
+	}
+	p.TOS = ip.TOS()
+	p.Src, p.Dst = ip.Src(), ip.Dst()
+	l4 := ipb[ihl:tot]
+	switch ip.Protocol() {
+	case ProtoTCP:
+		return parseTCP(l4, p, drop)
+	case ProtoICMP:
+		return parseICMP(l4, p, drop)
+	}
+	return drop(DropProto)
+}
+
+func parseTCP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
+	if len(l4) < TCPHdrLen {
+		return drop(DropTCPHeader)
+	}
+	t := TCP(l4)
+	doff := t.DataOffset()
+	if doff < TCPHdrLen || doff > len(l4) {
+		return drop(DropTCPHeader)
+	}
+	if Fold(Sum(l4, PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(len(l4))))) != 0 {
+		return drop(DropChecksum)
+	}
+	p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
+	f := t.Flags()
+	p.Seg = Segment{Seq: t.Seq(), Ack: t.Ack(), Flags: f, Window: t.Window(), PayloadLen: len(l4) - doff, TOS: p.TOS,
+		Opts: ParseOptions(l4[TCPHdrLen:doff], f.Has(FlagSYN))}
+	p.Kind = KindTCP
+	return KindTCP
+}
+
+// parseICMP takes destination unreachable, time exceeded and parameter
+// problem messages that quote an IPv4 header and at least 8 bytes of TCP
+// (RFC 792), and reports the quoted flow from our side: Src/SrcPort are ours.
+func parseICMP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
+	if len(l4) < ICMPHdrLen+IPv4HdrLen+8 {
+		return drop(DropICMPQuote)
+	}
+	if Checksum(l4) != 0 {
+		return drop(DropChecksum)
+	}
+	c := ICMP(l4)
+	switch c.Type() {
+	case ICMPDestUnreach, ICMPTimeExceeded, ICMPParamProblem:
+	default:
+		return drop(DropICMPType)
+	}
+	q := IPv4(l4[ICMPHdrLen:])
+	ihl := q.HeaderLen()
+	if q.Version() != 4 || ihl < IPv4HdrLen || len(q) < ihl+8 || q.Protocol() != ProtoTCP {
+		return drop(DropICMPQuote)
+	}
+	qt := q[ihl:]
+	p.ICMPType, p.ICMPCode, p.ICMPMTU = c.Type(), c.Code(), c.MTU()
+	p.Src, p.Dst = q.Src(), q.Dst()
+	p.SrcPort, p.DstPort = binary.BigEndian.Uint16(qt[0:]), binary.BigEndian.Uint16(qt[2:])
+	p.QuotedSeq = Seq(binary.BigEndian.Uint32(qt[4:]))
+	p.Kind = KindICMP
+	return KindICMP
+}

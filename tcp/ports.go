@@ -1,0 +1,138 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"syscall"
+)
+
+// PortSet is a bitmap of busy ports over a range [Lo, Hi], indexed by
+// port-Lo. The caller marks a port busy while a connection (or its
+// quarantine) holds it.
+type PortSet struct {
+	Lo, Hi uint16
+	bits   []uint64
+}
+
+// NewPortSet returns an empty set over [lo, hi].
+func NewPortSet(lo, hi uint16) *PortSet {
+	return &PortSet{Lo: lo, Hi: hi, bits: make([]uint64, (int(hi)-int(lo))/64+1)}
+}
+
+// Busy reports whether port is held.
+func (s *PortSet) Busy(port uint16) bool {
+	i := int(port - s.Lo)
+	return s.bits[i>>6]&(1<<(i&63)) != 0
+}
+
+// Set marks port held (busy=true) or free.
+func (s *PortSet) Set(port uint16, busy bool) {
+	i := int(port - s.Lo)
+	if busy {
+		s.bits[i>>6] |= 1 << (i & 63)
+	} else {
+		s.bits[i>>6] &^= 1 << (i & 63)
+	}
+}
+
+// PortPicker selects source ports as Linux's __inet_hash_connect does
+// (P1, P2): RFC 6056 Algorithm 4 (double hash) with a keyed hash of
+// (saddr, daddr, dport) re-keyed every 10 s, a perturbation table, and a scan
+// that tries ports of the parity of Lo first, stepping by 2, then the other
+// parity. Not safe for concurrent use: one per worker.
+type PortPicker struct {
+	k0, k1  uint64
+	perturb [1 << 16]uint16 // table_perturb
+	rnd     uint64          // xorshift state for the perturbation step
+}
+
+// NewPortPicker keys a picker; seed fills the perturbation table as the
+// kernel's boot-time random values.
+func NewPortPicker(key [16]byte, seed uint64) *PortPicker {
+	pp := &PortPicker{k0: binary.LittleEndian.Uint64(key[:8]), k1: binary.LittleEndian.Uint64(key[8:]), rnd: seed | 1}
+	for i := range pp.perturb {
+		pp.perturb[i] = uint16(pp.next())
+	}
+	return pp
+}
+
+func (pp *PortPicker) next() uint64 {
+	pp.rnd ^= pp.rnd << 13
+	pp.rnd ^= pp.rnd >> 7
+	pp.rnd ^= pp.rnd << 17
+	return pp.rnd
+}
+
+// Pick returns a free port of set for the connection (src, dst, dport) and
+// marks it busy, or EADDRNOTAVAIL when every port is held (P4). nowMs feeds
+// the 10 s re-keying of the hash.
+func (pp *PortPicker) Pick(set *PortSet, src, dst [4]byte, dport uint16, nowMs int64) (uint16, syscall.Errno) {
+	var b [20]byte
+	copy(b[0:4], src[:])
+	copy(b[4:8], dst[:])
+	binary.LittleEndian.PutUint32(b[8:], uint32(dport))
+	binary.LittleEndian.PutUint64(b[12:], uint64(nowMs/10000))
+	f := sipHash24(pp.k0, pp.k1, b[:])
+	n := uint32(set.Hi) - uint32(set.Lo) + 1
+	span := n &^ 1 // P1: rounded down to even
+	if span == 0 {
+		span = 1
+	}
+	idx := f & 0xffff
+	offset := (uint32(pp.perturb[idx]) + uint32(f>>32)) % span &^ 1
+	for pass := uint32(0); pass < 2; pass++ {
+		off := offset + pass
+		for i := uint32(0); i < n; i += 2 {
+			port := uint16(uint32(set.Lo) + (off+i)%n)
+			if set.Busy(port) {
+				continue
+			}
+			set.Set(port, true)
+			step := max(i, 2*uint32(pp.next()%8)) + 2
+			pp.perturb[idx] += uint16(step)
+			return port, 0
+		}
+	}
+	return 0, syscall.EADDRNOTAVAIL
+}
+
+// Quarantine holds ports closed by FIN until their TIME-WAIT ends, so a new
+// connection never reuses a 4-tuple the server may still hold. Because every
+// entry waits the same time, a FIFO ring suffices: O(1) push and expiry, no
+// allocation after construction.
+type Quarantine struct {
+	ids   []uint32
+	until []int64
+	head  int
+	n     int
+}
+
+// NewQuarantine holds up to capacity entries.
+func NewQuarantine(capacity int) *Quarantine {
+	return &Quarantine{ids: make([]uint32, capacity), until: make([]int64, capacity)}
+}
+
+// Push holds id until untilMs; false when full (caller keeps the port busy
+// and retries).
+func (q *Quarantine) Push(id uint32, untilMs int64) bool {
+	if q.n == len(q.ids) {
+		return false
+	}
+	i := (q.head + q.n) % len(q.ids)
+	q.ids[i], q.until[i] = id, untilMs
+	q.n++
+	return true
+}
+
+// Expire appends to out the ids whose time has come at nowMs, removes them,
+// and returns out.
+func (q *Quarantine) Expire(nowMs int64, out []uint32) []uint32 {
+	for q.n > 0 && q.until[q.head] <= nowMs && len(out) < cap(out) {
+		out = append(out, q.ids[q.head])
+		q.head = (q.head + 1) % len(q.ids)
+		q.n--
+	}
+	return out
+}
+
+// Len is the number of held entries.
+func (q *Quarantine) Len() int { return q.n }
