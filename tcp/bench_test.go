@@ -57,11 +57,16 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	pp := NewPortPicker(testKey, 1)
 	set := NewPortSet(1000, 60000)
 	checks := map[string]func(){
-		"stamp":  func() { tpl.Stamp(buf, 1, 2, 3, 4, false) },
-		"hash":   func() { g.Hash4(cliIP, srvIP, 1, 2) },
-		"synack": func() { Parse(sa, &pk); p.Open(&c, 1, 0, 1, 5); v := p.Input(&c, &pk.Seg, 6); Build(buf, testPath(), &v.Reply) },
-		"wheel":  func() { w.Schedule(7, 50); w.Cancel(7); out = w.Advance(10, out[:0]) },
-		"ports":  func() { port, _ := pp.Pick(set, cliIP, srvIP, 80, 0); set.Set(port, false) },
+		"stamp": func() { tpl.Stamp(buf, 1, 2, 3, 4, false) },
+		"hash":  func() { g.Hash4(cliIP, srvIP, 1, 2) },
+		"synack": func() {
+			Parse(sa, &pk)
+			p.Open(&c, 1, 0, 1, 5)
+			v := p.Input(&c, &pk.Seg, 6)
+			Build(buf, testPath(), &v.Reply)
+		},
+		"wheel": func() { w.Schedule(7, 50); w.Cancel(7); out = w.Advance(10, out[:0]) },
+		"ports": func() { port, _ := pp.Pick(set, cliIP, srvIP, 80, 0); set.Set(port, false) },
 	}
 	for name, fn := range checks {
 		if a := testing.AllocsPerRun(200, fn); a != 0 {

@@ -2,8 +2,8 @@ package tcp
 
 import (
 	"maps"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"syscall"
 	"testing"
 )

@@ -1,0 +1,165 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Counter indexes the program's per-CPU counters.
+type Counter uint32
+
+// Counters, as enum xdpc_counter in xdp.h.
+const (
+	RedirectTCP        = Counter(xdpXdpcCounterXDPC_CNT_REDIRECT_TCP)
+	RedirectICMP       = Counter(xdpXdpcCounterXDPC_CNT_REDIRECT_ICMP)
+	RedirectARP        = Counter(xdpXdpcCounterXDPC_CNT_REDIRECT_ARP)
+	RedirectND         = Counter(xdpXdpcCounterXDPC_CNT_REDIRECT_ND)
+	PassOtherEtherType = Counter(xdpXdpcCounterXDPC_CNT_PASS_OTHER_ETHERTYPE)
+	PassNotLocal       = Counter(xdpXdpcCounterXDPC_CNT_PASS_NOT_LOCAL)
+	PassOtherPort      = Counter(xdpXdpcCounterXDPC_CNT_PASS_OTHER_PORT)
+	PassOtherProto     = Counter(xdpXdpcCounterXDPC_CNT_PASS_OTHER_PROTO)
+	PassMalformed      = Counter(xdpXdpcCounterXDPC_CNT_PASS_MALFORMED)
+	PassNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_PASS_NO_SOCKET)
+	DropMalformed      = Counter(xdpXdpcCounterXDPC_CNT_DROP_MALFORMED)
+	DropNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_DROP_NO_SOCKET)
+	NumCounters        = int(xdpXdpcCounterXDPC_CNT_MAX)
+)
+
+var counterNames = [NumCounters]string{"redirect_tcp", "redirect_icmp", "redirect_arp", "redirect_nd",
+	"pass_other_ethertype", "pass_not_local", "pass_other_port", "pass_other_proto", "pass_malformed",
+	"pass_no_socket", "drop_malformed", "drop_no_socket"}
+
+// String is the counter's name, as used in metric labels.
+func (c Counter) String() string {
+	if int(c) < NumCounters {
+		return counterNames[c]
+	}
+	return "unknown"
+}
+
+// Action reports what a counter means: "redirect", "pass" or "drop".
+func (c Counter) Action() string {
+	switch {
+	case c <= RedirectND:
+		return "redirect"
+	case c <= PassNoSocket:
+		return "pass"
+	}
+	return "drop"
+}
+
+// Address flags (xdp.h).
+const addrDedicated = 1
+
+// Program is the loaded XDP program with its maps.
+type Program struct {
+	objs xdpObjects
+	link link.Link
+}
+
+// privErr names what is missing when the kernel refuses.
+func privErr(op string, err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("bpf: %s: %w", op, err)
+	}
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("bpf: %s: %w (needs CAP_BPF and CAP_NET_ADMIN, or root)", op, err)
+	}
+	return fmt.Errorf("bpf: %s: %w", op, err)
+}
+
+// Load loads the program and its maps into the kernel without attaching it.
+func Load() (*Program, error) {
+	p := &Program{}
+	if err := loadXdpObjects(&p.objs, nil); err != nil {
+		return nil, privErr("load XDP program", err)
+	}
+	return p, nil
+}
+
+// Attach attaches the program to ifindex (in the calling thread's network
+// namespace) through a bpf_link, in driver mode, or in generic (SKB) mode
+// when generic is set.
+func (p *Program) Attach(ifindex int, generic bool) error {
+	flags := link.XDPDriverMode
+	if generic {
+		flags = link.XDPGenericMode
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: p.objs.Xdpconnect, Interface: ifindex, Flags: flags})
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("bpf: attach XDP to ifindex %d: %w (the interface already has an XDP program: another xdpconnect running?)", ifindex, err)
+		}
+		if !generic && errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("bpf: attach XDP to ifindex %d in driver mode: %w (try generic mode)", ifindex, err)
+		}
+		return privErr(fmt.Sprintf("attach XDP to ifindex %d", ifindex), err)
+	}
+	p.link = l
+	return nil
+}
+
+// SetPorts sets our source port range.
+func (p *Program) SetPorts(lo, hi uint16) error {
+	return p.objs.Config.Put(uint32(0), xdpXdpcConfig{PortLo: lo, PortHi: hi})
+}
+
+// AddAddr adds one of our source addresses. dedicated says the kernel does
+// not own it, so its ARP/ND is steered to us.
+func (p *Program) AddAddr(a netip.Addr, dedicated bool) error {
+	var f uint32
+	if dedicated {
+		f = addrDedicated
+	}
+	if a.Is4() {
+		return p.objs.Addrs4.Put(a.As4(), f)
+	}
+	return p.objs.Addrs6.Put(a.As16(), f)
+}
+
+// RegisterXSK puts an AF_XDP socket in the XSKMAP slot of its queue.
+func (p *Program) RegisterXSK(queue, fd int) error {
+	if err := p.objs.Xsks.Put(uint32(queue), uint32(fd)); err != nil {
+		return fmt.Errorf("bpf: register socket for queue %d: %w", queue, err)
+	}
+	return nil
+}
+
+// Counters returns each counter summed over CPUs.
+func (p *Program) Counters() ([NumCounters]uint64, error) {
+	var out [NumCounters]uint64
+	var per []uint64
+	for i := 0; i < NumCounters; i++ {
+		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {
+			return out, err
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// Run runs the program once on frame with BPF_PROG_TEST_RUN on the given RX
+// queue and returns the XDP action (XDP_DROP=1, XDP_PASS=2, XDP_REDIRECT=4).
+func (p *Program) Run(frame []byte) (uint32, error) {
+	ret, err := p.objs.Xdpconnect.Run(&ebpf.RunOptions{Data: frame})
+	return ret, err
+}
+
+// Close detaches (if attached) and releases the program and maps.
+func (p *Program) Close() error {
+	var errs []error
+	if p.link != nil {
+		errs = append(errs, p.link.Close())
+		p.link = nil
+	}
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
