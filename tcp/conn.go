@@ -111,6 +111,9 @@ func (c *Conn) tsNow(p *Params, nowMs uint32) uint32 {
 	return nowMs + c.TSOff
 }
 
+// TSVal is the connection's timestamp value at nowMs (I3, I4).
+func (p *Params) TSVal(c *Conn, nowMs uint32) uint32 { return c.tsNow(p, nowMs) }
+
 // Open starts an active open (tcp_connect): SYN-SENT, SND.NXT = ISS+1. It
 // returns the TSval to stamp on the SYN. ipid is the random initial IP ID (S2), which
 // the first SYN carries; retransmissions take NextIPID.

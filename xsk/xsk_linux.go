@@ -410,3 +410,7 @@ func getsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
 	}
 	return nil
 }
+
+// UMEM is the socket's frame memory: a received descriptor's frame is
+// UMEM()[d.Addr:d.Addr+d.Len], a TX frame's buffer UMEM()[addr:addr+FrameSize].
+func (s *Socket) UMEM() []byte { return s.umem }

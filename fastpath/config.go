@@ -1,0 +1,148 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// CloseMode says what happens to a connection once established.
+type CloseMode int
+
+// Close modes.
+const (
+	// CloseRST aborts at once with RST|ACK (SO_LINGER 0, spec E10).
+	CloseRST CloseMode = iota
+	// CloseFIN closes gracefully (E8); a port that ends in TIME-WAIT is
+	// quarantined for TimeWait.
+	CloseFIN
+	// CloseHold keeps connections open, answering keepalives, data and the
+	// server's FIN, and aborts them all at the end of the run.
+	CloseHold
+)
+
+func (m CloseMode) String() string {
+	return [...]string{"rst", "fin", "hold"}[m]
+}
+
+// ParseCloseMode parses "rst", "fin" or "hold".
+func ParseCloseMode(s string) (CloseMode, error) {
+	switch s {
+	case "rst":
+		return CloseRST, nil
+	case "fin":
+		return CloseFIN, nil
+	case "hold":
+		return CloseHold, nil
+	}
+	return 0, fmt.Errorf("close mode %q: want rst, fin or hold", s)
+}
+
+// Target is a destination with the link-layer address of its next hop.
+type Target struct {
+	Addr   netip.AddrPort
+	DstMAC [6]byte
+}
+
+// Source is one of our source addresses.
+type Source struct {
+	Addr netip.Addr
+	// Dedicated means the kernel does not own the address, so the engine
+	// answers ARP for it.
+	Dedicated bool
+}
+
+// Config is a load plan. See [Config.Validate] for the rules.
+type Config struct {
+	Targets []Target
+	Sources []Source
+	SrcMAC  [6]byte
+	// PortLo..PortHi is the source port range, split between workers.
+	PortLo, PortHi uint16
+	// Params are the TCP parameters (MSS from the MTU, SYN retries ...).
+	Params tcp.Params
+
+	// Rate is the asked rate of new attempts per second (0: as fast as
+	// possible).
+	Rate float64
+	// Concurrency bounds attempts plus open connections (0: no bound).
+	Concurrency int
+	// Count stops generation after that many attempts (0: no bound).
+	Count uint64
+	// Duration stops generation after that long (0: no bound).
+	Duration time.Duration
+	// Warmup is excluded from the measured rate.
+	Warmup time.Duration
+	// Drain bounds the time in-flight attempts get after generation stops;
+	// what is still in flight then is reported as such.
+	Drain time.Duration
+	// Close is the close mode.
+	Close CloseMode
+	// TimeWait is how long a port that ended in TIME-WAIT is quarantined
+	// (TCP_TIMEWAIT_LEN, 60 s).
+	TimeWait time.Duration
+	// Key seeds the ISN hash (net_secret) and the port picker; random when
+	// zero.
+	Key [16]byte
+	// Batch is the RX/TX batch size (default 64).
+	Batch int
+	// Pin pins worker i to CPU i.
+	Pin bool
+	// Idle is how long an idle worker sleeps in poll (default 1 ms; 0
+	// busy-polls).
+	Idle time.Duration
+}
+
+// maxEntries bounds the connection table (64 B an entry: 4 GiB).
+const maxEntries = 1 << 26
+
+// Validate checks the plan and fills defaults.
+func (c *Config) Validate(workers int) error {
+	if len(c.Targets) == 0 {
+		return errors.New("no target")
+	}
+	if len(c.Sources) == 0 {
+		return errors.New("no source address")
+	}
+	for _, t := range c.Targets {
+		if !t.Addr.Addr().Is4() {
+			return fmt.Errorf("target %s: only IPv4 is implemented", t.Addr)
+		}
+	}
+	for _, s := range c.Sources {
+		if !s.Addr.Is4() {
+			return fmt.Errorf("source %s: only IPv4 is implemented", s.Addr)
+		}
+	}
+	if c.PortLo == 0 || c.PortHi < c.PortLo {
+		return fmt.Errorf("bad source port range %d-%d", c.PortLo, c.PortHi)
+	}
+	if ports := int(c.PortHi-c.PortLo) + 1; ports < 2*workers {
+		return fmt.Errorf("source port range %d-%d too small for %d workers", c.PortLo, c.PortHi, workers)
+	}
+	if n := len(c.Targets) * len(c.Sources) * (int(c.PortHi-c.PortLo) + 1); n > maxEntries {
+		return fmt.Errorf("targets x sources x ports = %d exceeds %d table entries: narrow --src-ports or --src", n, maxEntries)
+	}
+	if c.Rate < 0 || c.Concurrency < 0 {
+		return errors.New("negative rate or concurrency")
+	}
+	if c.Count == 0 && c.Duration == 0 {
+		return errors.New("a run needs a count or a duration")
+	}
+	if c.Params.MSS == 0 {
+		c.Params = tcp.DefaultParams(1500, false)
+	}
+	if c.Batch <= 0 {
+		c.Batch = 64
+	}
+	if c.TimeWait == 0 {
+		c.TimeWait = 60 * time.Second
+	}
+	if c.Drain == 0 {
+		c.Drain = 5 * time.Second
+	}
+	return nil
+}

@@ -1,0 +1,488 @@
+package fastpath
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/internal/cpu"
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// Run phases.
+const (
+	phaseGenerate int32 = iota
+	phaseDrain
+	phaseClose
+	phaseStop
+)
+
+// Engine runs a load plan over a set of links, one worker per link.
+type Engine struct {
+	cfg       Config
+	workers   []*worker
+	table     []entry
+	nPorts    int
+	frameSize int
+	isn       *tcp.ISNGen
+	src4      [][4]byte
+	dst4      [][4]byte
+	srcKeys   []uint32 // sorted source addresses ...
+	srcIdx    []int    // ... and their index in cfg.Sources
+	dstKeys   []uint64 // sorted addr<<16|port of targets ...
+	dstIdx    []int
+	epoch     time.Time
+	phase     atomic.Int32
+	started   atomic.Bool
+
+	mu      sync.Mutex
+	waiters map[uint32]*Conn // Dial'ed entries
+
+	// window of the measured rate
+	winStart, winEnd time.Duration
+	estStart, estEnd uint64
+	attStart, attEnd uint64
+}
+
+// New prepares an engine: it validates cfg and preallocates the connection
+// table, the timer wheels and the templates. Links are used by one worker
+// each from Run on.
+func New(cfg Config, links []Link) (*Engine, error) {
+	if len(links) == 0 {
+		return nil, errors.New("fastpath: no link")
+	}
+	if err := cfg.Validate(len(links)); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	if cfg.Key == ([16]byte{}) {
+		_, _ = rand.Read(cfg.Key[:])
+	}
+	e := &Engine{cfg: cfg, nPorts: int(cfg.PortHi-cfg.PortLo) + 1, isn: tcp.NewISNGen(cfg.Key), waiters: map[uint32]*Conn{}}
+	e.frameSize = links[0].FrameSize()
+	pairs := len(cfg.Targets) * len(cfg.Sources)
+	e.table = make([]entry, pairs*e.nPorts)
+	for _, s := range cfg.Sources {
+		e.src4 = append(e.src4, s.Addr.As4())
+	}
+	for _, t := range cfg.Targets {
+		e.dst4 = append(e.dst4, t.Addr.Addr().As4())
+	}
+	e.buildLookups()
+	nw := len(links)
+	chunk := (e.nPorts + nw - 1) / nw
+	for i, l := range links {
+		w := &worker{id: i, e: e, link: l, umem: l.UMEM(), wOff: i * chunk, chunk: min(chunk, e.nPorts-i*chunk),
+			rx: make([]xsk.Desc, cfg.Batch), tx: make([]xsk.Desc, cfg.Batch), frames: make([]uint64, cfg.Batch),
+			expired: make([]uint32, 0, cfg.Batch), msgs: make([]uint32, 0, cfg.Batch*4), pending: make([]uint32, 0, cfg.Batch*4),
+			reqs: make(chan request, 64), rnd: binary.LittleEndian.Uint64(cfg.Key[:8]) ^ uint64(i+1)*0x9e3779b97f4a7c15}
+		if w.chunk <= 0 {
+			return nil, fmt.Errorf("fastpath: no ports left for worker %d", i)
+		}
+		w.picker = tcp.NewPortPicker(cfg.Key, w.rnd)
+		lo := cfg.PortLo + uint16(w.wOff)
+		for p := 0; p < pairs; p++ {
+			w.sets = append(w.sets, tcp.NewPortSet(lo, lo+uint16(w.chunk-1)))
+		}
+		w.tpl = make([]tcp.SYNTemplate, pairs)
+		for p := 0; p < pairs; p++ {
+			path := w.path(uint32(p * e.nPorts))
+			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)
+		}
+		w.wheel = tcp.NewWheel(pairs*w.chunk, 4096, 1, 0)
+		w.quar = tcp.NewQuarantine(pairs * w.chunk)
+		w.inbox = make([]*spsc, nw)
+		for p := range nw {
+			if p != i {
+				w.inbox[p] = newSPSC(1 << 16)
+			}
+		}
+		e.workers = append(e.workers, w)
+	}
+	e.splitPlan()
+	return e, nil
+}
+
+func (e *Engine) buildLookups() {
+	type kv struct {
+		k uint64
+		i int
+	}
+	var s, d []kv
+	for i, a := range e.src4 {
+		s = append(s, kv{uint64(binary.BigEndian.Uint32(a[:])), i})
+	}
+	for i, a := range e.dst4 {
+		d = append(d, kv{uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(e.cfg.Targets[i].Addr.Port()), i})
+	}
+	cmp := func(a, b kv) int {
+		if a.k < b.k {
+			return -1
+		}
+		if a.k > b.k {
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(s, cmp)
+	slices.SortFunc(d, cmp)
+	for _, x := range s {
+		e.srcKeys = append(e.srcKeys, uint32(x.k))
+		e.srcIdx = append(e.srcIdx, x.i)
+	}
+	for _, x := range d {
+		e.dstKeys = append(e.dstKeys, x.k)
+		e.dstIdx = append(e.dstIdx, x.i)
+	}
+}
+
+// srcIndex is the index of our source address a, or -1.
+func (e *Engine) srcIndex(a [4]byte) int {
+	k := binary.BigEndian.Uint32(a[:])
+	if i, ok := slices.BinarySearch(e.srcKeys, k); ok {
+		return e.srcIdx[i]
+	}
+	return -1
+}
+
+// dstIndex is the index of target (a, port), or -1.
+func (e *Engine) dstIndex(a [4]byte, port uint16) int {
+	k := uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(port)
+	if i, ok := slices.BinarySearch(e.dstKeys, k); ok {
+		return e.dstIdx[i]
+	}
+	return -1
+}
+
+func (e *Engine) ownerOf(idx uint32) int {
+	off := int(idx) % e.nPorts
+	chunk := e.workers[0].chunk
+	return min(off/chunk, len(e.workers)-1)
+}
+
+// now is the engine clock in nanoseconds since Run started.
+func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+
+// splitPlan gives each worker its share of count, rate and concurrency.
+func (e *Engine) splitPlan() {
+	nw := uint64(len(e.workers))
+	for i, w := range e.workers {
+		w.budget = ^uint64(0)
+		if e.cfg.Count > 0 {
+			w.budget = e.cfg.Count / nw
+			if uint64(i) < e.cfg.Count%nw {
+				w.budget++
+			}
+		}
+		w.rate = e.cfg.Rate / float64(nw)
+		if e.cfg.Concurrency > 0 {
+			w.conc = e.cfg.Concurrency / int(nw)
+			if i < e.cfg.Concurrency%int(nw) {
+				w.conc++
+			}
+			w.conc = max(w.conc, 1)
+		}
+		w.generating = w.budget > 0
+	}
+}
+
+// Run executes the plan: generation until Count or Duration (or ctx is
+// cancelled), then drain (in-flight attempts get up to Drain to end), then
+// close (hold mode aborts what is open), and returns the report. progress,
+// if not nil, is called about every interval with a snapshot.
+func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(*Snapshot)) (*Report, error) {
+	if !e.started.CompareAndSwap(false, true) {
+		return nil, errors.New("fastpath: engine already ran")
+	}
+	e.epoch = time.Now()
+	var wg sync.WaitGroup
+	for i, w := range e.workers {
+		wg.Add(1)
+		w.pub.generating.Store(w.generating)
+		go func() {
+			defer wg.Done()
+			if e.cfg.Pin {
+				_ = cpu.Pin(i)
+			}
+			w.run()
+		}()
+	}
+	if interval <= 0 {
+		interval = time.Second
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	nextProgress := interval
+	warmupDone := e.cfg.Warmup == 0
+	var drainStart, closeStart time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			if e.phase.Load() == phaseGenerate {
+				e.phase.Store(phaseDrain)
+			}
+		case <-tick.C:
+		}
+		el := time.Since(e.epoch)
+		s := e.Snapshot()
+		if !warmupDone && el >= e.cfg.Warmup {
+			warmupDone = true
+			e.winStart, e.estStart, e.attStart = el, s.Get(CntEstablished), s.Get(CntAttempted)
+		}
+		switch e.phase.Load() {
+		case phaseGenerate:
+			if !s.Generating {
+				e.phase.Store(phaseDrain)
+			}
+		case phaseDrain:
+			if drainStart == 0 {
+				drainStart = el
+				e.winEnd, e.estEnd, e.attEnd = el, s.Get(CntEstablished), s.Get(CntAttempted)
+				if !warmupDone {
+					e.winStart, e.estStart, e.attStart = 0, 0, 0
+				}
+			}
+			busy := s.InFlight() > 0 || (e.cfg.Close == CloseFIN && s.Open() > 0)
+			if !busy || el-drainStart >= e.cfg.Drain || ctx.Err() != nil && el-drainStart > 100*time.Millisecond {
+				e.phase.Store(phaseClose)
+			}
+		case phaseClose:
+			if closeStart == 0 {
+				closeStart = el
+			}
+			// Give the workers a moment to send the RSTs and flush.
+			if el-closeStart >= 50*time.Millisecond {
+				e.phase.Store(phaseStop)
+			}
+		}
+		if progress != nil && el >= nextProgress {
+			nextProgress += interval
+			progress(&s)
+		}
+		if e.phase.Load() == phaseStop {
+			break
+		}
+	}
+	wg.Wait()
+	e.failDialers()
+	s := e.Snapshot()
+	return e.report(&s), nil
+}
+
+// Stop ends generation early; Run then drains and returns.
+func (e *Engine) Stop() {
+	e.phase.CompareAndSwap(phaseGenerate, phaseDrain)
+}
+
+// Snapshot sums the workers' published counters.
+func (e *Engine) Snapshot() Snapshot {
+	var s Snapshot
+	s.PerWorker = make([][numCounters]uint64, len(e.workers))
+	for i, w := range e.workers {
+		for c := range s.Counters {
+			v := w.pub.c[c].Load()
+			s.Counters[c] += v
+			s.PerWorker[i][c] = v
+		}
+		for b := range s.RTT.Counts {
+			s.RTT.Counts[b] += w.pub.hist[b].Load()
+		}
+		s.RTT.N += w.pub.n.Load()
+		s.RTT.Sum += w.pub.sum.Load()
+		s.RTT.Max = max(s.RTT.Max, w.pub.max.Load())
+		if w.pub.generating.Load() {
+			s.Generating = true
+		}
+	}
+	s.Failed = map[string]uint64{}
+	for i, en := range Errnos {
+		if v := s.Counters[FailedBase+Counter(i)]; v != 0 {
+			s.Failed[ErrnoName(en)] = v
+		}
+	}
+	if e.started.Load() {
+		s.ElapsedSeconds = time.Since(e.epoch).Seconds()
+	}
+	s.AskedRate = e.cfg.Rate
+	return s
+}
+
+// Workers is the number of workers (one per link).
+func (e *Engine) Workers() int { return len(e.workers) }
+
+// Config returns the validated plan.
+func (e *Engine) Config() Config { return e.cfg }
+
+// --- Dial ---
+
+// Conn is a connection opened by Engine.Dial: established and held until
+// Close.
+type Conn struct {
+	e      *Engine
+	idx    uint32
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+	done   chan syscall.Errno
+	closed chan struct{}
+	err    syscall.Errno
+}
+
+type request struct {
+	dial  *Conn
+	close *Conn
+	tgt   int
+}
+
+// Dial opens one connection to dst, which must be one of the engine's
+// targets, while Run is running, and waits for the handshake. Errors are
+// the kernel's (errors.Is(err, syscall.ECONNREFUSED) ...).
+func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
+	t := e.dstIndex(dst.Addr().As4(), dst.Port())
+	if t < 0 || !dst.Addr().Is4() {
+		return nil, fmt.Errorf("fastpath: dial %s: not a target of this engine: %w", dst, syscall.EINVAL)
+	}
+	if e.phase.Load() >= phaseClose || !e.started.Load() {
+		return nil, fmt.Errorf("fastpath: dial %s: engine not running: %w", dst, syscall.ENETDOWN)
+	}
+	c := &Conn{e: e, Remote: dst, done: make(chan syscall.Errno, 1), closed: make(chan struct{})}
+	w := e.workers[int(uint64(time.Now().UnixNano())%uint64(len(e.workers)))]
+	select {
+	case w.reqs <- request{dial: c, tgt: t}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case err := <-c.done:
+		if err != 0 {
+			return nil, fmt.Errorf("fastpath: dial %s: %w", dst, err)
+		}
+		return c, nil
+	case <-ctx.Done():
+		// Like a connect() interrupted: the attempt goes on and ends by
+		// itself; its outcome is counted as usual.
+		return nil, ctx.Err()
+	}
+}
+
+// Close aborts the connection with RST|ACK.
+func (c *Conn) Close() error {
+	w := c.e.workers[c.e.ownerOf(c.idx)]
+	select {
+	case w.reqs <- request{close: c}:
+	case <-time.After(time.Second):
+		return errors.New("fastpath: close: engine not responding")
+	}
+	select {
+	case <-c.closed:
+	case <-time.After(time.Second):
+	}
+	return nil
+}
+
+func (w *worker) requests() {
+	for len(w.reqs) > 0 {
+		r := <-w.reqs
+		switch {
+		case r.dial != nil:
+			w.dial(r.dial, r.tgt)
+		case r.close != nil:
+			w.closeConn(r.close)
+		}
+	}
+}
+
+func (w *worker) dial(c *Conn, t int) {
+	e := w.e
+	s := 0 // the first source address
+	pair := t*len(e.cfg.Sources) + s
+	port, errno := w.picker.Pick(w.sets[pair], e.src4[s], e.dst4[t], c.Remote.Port(), int64(w.nowMs))
+	if errno != 0 {
+		c.done <- errno
+		return
+	}
+	idx := uint32(pair*e.nPorts + int(port-e.cfg.PortLo))
+	c.idx = idx
+	c.Local = netip.AddrPortFrom(e.cfg.Sources[s].Addr, port)
+	e.mu.Lock()
+	e.waiters[idx] = c
+	e.mu.Unlock()
+	if !w.open(idx, pair, port, entryDialed) {
+		e.mu.Lock()
+		delete(e.waiters, idx)
+		e.mu.Unlock()
+		w.sets[pair].Set(port, false)
+		c.done <- syscall.ENOBUFS
+	}
+}
+
+func (w *worker) closeConn(c *Conn) {
+	en := &w.e.table[c.idx]
+	en.acquire()
+	if en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait {
+		v := w.e.cfg.Params.Close(&en.conn, true, w.nowMs)
+		p := w.path(c.idx)
+		w.send(&p, &v.Reply)
+		w.c[CntClosed]++
+	}
+	en.release()
+	w.examine(c.idx, false, false)
+	w.e.dialClosed(en, c.idx)
+}
+
+// dialDone reports a Dial'ed attempt's outcome (err 0: established).
+func (e *Engine) dialDone(idx uint32, err syscall.Errno) {
+	e.mu.Lock()
+	c := e.waiters[idx]
+	if err != 0 {
+		delete(e.waiters, idx)
+	}
+	e.mu.Unlock()
+	if c != nil {
+		select {
+		case c.done <- err:
+		default:
+		}
+	}
+}
+
+func (e *Engine) dialClosed(en *entry, idx uint32) {
+	if en.flags&entryDialed == 0 {
+		return
+	}
+	e.mu.Lock()
+	c := e.waiters[idx]
+	delete(e.waiters, idx)
+	e.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.closed:
+		default:
+			close(c.closed)
+		}
+	}
+}
+
+func (e *Engine) failDialers() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for idx, c := range e.waiters {
+		select {
+		case c.done <- syscall.ECONNABORTED:
+		default:
+		}
+		select {
+		case <-c.closed:
+		default:
+			close(c.closed)
+		}
+		delete(e.waiters, idx)
+	}
+}

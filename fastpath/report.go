@@ -1,0 +1,113 @@
+package fastpath
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Quantiles are handshake RTT quantiles in seconds.
+type Quantiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Report is the outcome of a run. Its JSON form is the `--json` output.
+type Report struct {
+	Attempted       uint64            `json:"attempted"`
+	Established     uint64            `json:"established"`
+	Failed          map[string]uint64 `json:"failed"`
+	InFlight        uint64            `json:"in_flight"`
+	Retransmits     uint64            `json:"retransmits"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	CPS             float64           `json:"cps"`
+	AttemptRate     float64           `json:"attempt_rate"`
+	RTT             Quantiles         `json:"rtt_seconds"`
+	AskedRate       float64           `json:"asked_rate"`
+	RSTSent         uint64            `json:"rst_sent"`
+	RSTReceived     uint64            `json:"rst_received"`
+	Closed          uint64            `json:"closed"`
+	Reset           uint64            `json:"reset"`
+	Drops           map[string]uint64 `json:"dropped_frames"`
+	TxDropped       uint64            `json:"tx_dropped"`
+	Workers         int               `json:"workers"`
+	CloseMode       string            `json:"close_mode"`
+	ElapsedSeconds  float64           `json:"elapsed_seconds"`
+}
+
+func (e *Engine) report(s *Snapshot) *Report {
+	win := (e.winEnd - e.winStart).Seconds()
+	r := &Report{
+		Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished), Failed: s.Failed,
+		InFlight: s.InFlight(), Retransmits: s.Get(CntRetransmits), DurationSeconds: win,
+		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
+		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
+		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
+	}
+	if win > 0 {
+		r.CPS = float64(e.estEnd-e.estStart) / win
+		r.AttemptRate = float64(e.attEnd-e.attStart) / win
+	}
+	sec := func(ns int64) float64 { return float64(ns) / 1e9 }
+	r.RTT = Quantiles{P50: sec(s.RTT.Quantile(0.5)), P90: sec(s.RTT.Quantile(0.9)), P99: sec(s.RTT.Quantile(0.99)),
+		P999: sec(s.RTT.Quantile(0.999)), Max: sec(s.RTT.Max)}
+	return r
+}
+
+// FailedTotal is the number of failed attempts.
+func (r *Report) FailedTotal() uint64 {
+	var n uint64
+	for _, v := range r.Failed {
+		n += v
+	}
+	return n
+}
+
+// WriteJSON writes the report as JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func dur(s float64) string {
+	if s == 0 {
+		return "-"
+	}
+	return time.Duration(s * 1e9).Round(time.Microsecond).String()
+}
+
+// WriteText writes the report as a table for people.
+func (r *Report) WriteText(w io.Writer) {
+	var b strings.Builder
+	asked := "max"
+	if r.AskedRate > 0 {
+		asked = fmt.Sprintf("%.0f/s", r.AskedRate)
+	}
+	fmt.Fprintf(&b, "%-22s %d\n", "attempted", r.Attempted)
+	fmt.Fprintf(&b, "%-22s %d\n", "established", r.Established)
+	fmt.Fprintf(&b, "%-22s %d\n", "failed", r.FailedTotal())
+	names := make([]string, 0, len(r.Failed))
+	for k := range r.Failed {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "  %-20s %d\n", k, r.Failed[k])
+	}
+	fmt.Fprintf(&b, "%-22s %d\n", "in flight", r.InFlight)
+	fmt.Fprintf(&b, "%-22s %d\n", "SYN retransmits", r.Retransmits)
+	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
+	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
+	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if r.TxDropped > 0 || len(r.Drops) > 0 {
+		fmt.Fprintf(&b, "%-22s tx %d, rx %v\n", "dropped frames", r.TxDropped, r.Drops)
+	}
+	_, _ = io.WriteString(w, b.String())
+}

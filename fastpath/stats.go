@@ -1,0 +1,145 @@
+package fastpath
+
+import (
+	"sync/atomic"
+	"syscall"
+
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// Counter indexes a worker's counters.
+type Counter int
+
+// Counters. Failures by errno follow at FailedBase.
+const (
+	CntAttempted      Counter = iota // SYNs of new attempts sent
+	CntEstablished                   // handshakes completed
+	CntRetransmits                   // SYN retransmissions
+	CntSYNSent                       // SYNs sent, first and retransmitted
+	CntACKSent                       // pure ACKs sent
+	CntRSTSent                       // RSTs sent (ours and ctl-replies)
+	CntFINSent                       // FINs sent
+	CntRSTReceived                   // RSTs received
+	CntFINReceived                   // FINs received
+	CntClosed                        // connections fully closed after ESTABLISHED
+	CntReset                         // established connections reset by the peer
+	CntRxFrames                      // frames received
+	CntTxFrames                      // frames queued for transmission
+	CntTxDropped                     // frames not sent: no TX frame or ring space
+	CntNoConn                        // segments for no connection (answered per X2)
+	CntICMP                          // ICMP errors matched to a connection
+	CntARPReplies                    // ARP replies sent for dedicated sources
+	CntFastRetransmit                // SYNs resent early after a bad ACK (R5)
+	CntPortsBusy                     // generation paused: every port of a pair held
+	CntDropBase                      // frames dropped by parse reason, tcp.NumDropReasons of them
+	FailedBase        = CntDropBase + Counter(tcp.NumDropReasons)
+	numCounters       = FailedBase + Counter(len(Errnos))
+)
+
+// Errnos are the outcomes an attempt can fail with, in report order.
+var Errnos = [...]syscall.Errno{
+	syscall.ECONNREFUSED, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
+	syscall.EADDRNOTAVAIL, syscall.ENOPROTOOPT, syscall.EOPNOTSUPP, syscall.EHOSTDOWN,
+	syscall.ENONET, syscall.EPROTO, syscall.EACCES, syscall.ECONNABORTED,
+}
+
+// ErrnoName is the symbolic name of e ("ECONNREFUSED").
+func ErrnoName(e syscall.Errno) string {
+	names := map[syscall.Errno]string{
+		syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ETIMEDOUT: "ETIMEDOUT", syscall.EHOSTUNREACH: "EHOSTUNREACH",
+		syscall.ENETUNREACH: "ENETUNREACH", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.ENOPROTOOPT: "ENOPROTOOPT",
+		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.EHOSTDOWN: "EHOSTDOWN", syscall.ENONET: "ENONET",
+		syscall.EPROTO: "EPROTO", syscall.EACCES: "EACCES", syscall.ECONNABORTED: "ECONNABORTED",
+		syscall.ECONNRESET: "ECONNRESET",
+	}
+	if n, ok := names[e]; ok {
+		return n
+	}
+	return e.Error()
+}
+
+func errnoIndex(e syscall.Errno) int {
+	for i, x := range Errnos {
+		if x == e {
+			return i
+		}
+	}
+	return len(Errnos) - 1 // ECONNABORTED: "no error recorded", as the kernel
+}
+
+// counters are a worker's plain counters; only the worker writes them.
+type counters [numCounters]uint64
+
+// published is what a worker last published: read with atomics by anyone.
+type published struct {
+	c    [numCounters]atomic.Uint64
+	hist [histBuckets]atomic.Uint64
+	n    atomic.Uint64
+	sum  atomic.Uint64
+	max  atomic.Int64
+	// generating is 1 while the worker still creates attempts.
+	generating atomic.Bool
+}
+
+func (p *published) store(c *counters, h *Histogram) {
+	for i := range c {
+		p.c[i].Store(c[i])
+	}
+	for i := range h.Counts {
+		if v := h.Counts[i]; v != 0 || p.hist[i].Load() != 0 {
+			p.hist[i].Store(v)
+		}
+	}
+	p.n.Store(h.N)
+	p.sum.Store(h.Sum)
+	p.max.Store(h.Max)
+}
+
+// Snapshot is the engine's state summed over workers at one moment.
+type Snapshot struct {
+	Counters [numCounters]uint64
+	RTT      Histogram
+	// Failed maps errno names to counts (non-zero ones only).
+	Failed map[string]uint64
+	// Per-worker counters, for per-queue metrics.
+	PerWorker [][numCounters]uint64
+	// ElapsedSeconds since the run started, and the measured window
+	// (after warm-up, until generation stopped).
+	ElapsedSeconds float64
+	AskedRate      float64
+	// Generating is true while some worker still creates attempts.
+	Generating bool
+}
+
+// Get returns counter c.
+func (s *Snapshot) Get(c Counter) uint64 { return s.Counters[c] }
+
+// InFlight is the number of attempts not ended yet.
+func (s *Snapshot) InFlight() uint64 {
+	return s.Counters[CntAttempted] - s.Counters[CntEstablished] - s.FailedTotal()
+}
+
+// Open is the number of established connections not closed yet.
+func (s *Snapshot) Open() uint64 {
+	return s.Counters[CntEstablished] - s.Counters[CntClosed] - s.Counters[CntReset]
+}
+
+// FailedTotal is the number of failed attempts.
+func (s *Snapshot) FailedTotal() uint64 {
+	var n uint64
+	for i := range Errnos {
+		n += s.Counters[FailedBase+Counter(i)]
+	}
+	return n
+}
+
+// Drops returns frames dropped by the parser, by reason name.
+func (s *Snapshot) Drops() map[string]uint64 {
+	m := map[string]uint64{}
+	for r := tcp.DropReason(1); r < tcp.NumDropReasons; r++ {
+		if v := s.Counters[CntDropBase+Counter(r)]; v != 0 {
+			m[r.String()] = v
+		}
+	}
+	return m
+}

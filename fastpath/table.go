@@ -1,0 +1,82 @@
+package fastpath
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// entry is one connection slot: 64 bytes with tcp.Conn's 44.
+type entry struct {
+	// st mirrors conn.State for lock-free peeks; busyBit marks the entry
+	// taken by one worker, which alone may touch the other fields.
+	st    atomic.Uint32
+	flags uint32 // entryDialed ...
+	synNs int64  // send time of the latest SYN, engine clock
+	conn  tcp.Conn
+}
+
+const (
+	busyBit     = 1 << 8
+	entryDialed = 1 // opened by Engine.Dial: report its outcome
+)
+
+// acquire takes the entry and returns its state. Contention only happens
+// when a SYN-ACK on one queue races the owner's timer for the same entry:
+// the holder is processing one segment, so spinning is brief.
+func (e *entry) acquire() tcp.State {
+	for spins := 0; ; spins++ {
+		v := e.st.Load()
+		if v&busyBit == 0 && e.st.CompareAndSwap(v, v|busyBit) {
+			return tcp.State(v)
+		}
+		if spins > 64 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// release publishes the entry's new state and lets others take it.
+func (e *entry) release() { e.st.Store(uint32(e.conn.State)) }
+
+// peek is the entry's state without taking it.
+func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() &^ busyBit) }
+
+// spsc is a single-producer single-consumer ring of entry indices (with
+// flags in the top bit) from one worker to the entry's owner.
+type spsc struct {
+	head atomic.Uint64 // consumer
+	_    [56]byte
+	tail atomic.Uint64 // producer
+	_    [56]byte
+	buf  []uint32
+	mask uint64
+}
+
+func newSPSC(size int) *spsc { return &spsc{buf: make([]uint32, size), mask: uint64(size - 1)} }
+
+// push returns false when full; the owner's timer then catches up lazily.
+func (q *spsc) push(v uint32) bool {
+	t := q.tail.Load()
+	if t-q.head.Load() == uint64(len(q.buf)) {
+		return false
+	}
+	q.buf[t&q.mask] = v
+	q.tail.Store(t + 1)
+	return true
+}
+
+// drain appends up to cap(out)-len(out) values to out.
+func (q *spsc) drain(out []uint32) []uint32 {
+	h, t := q.head.Load(), q.tail.Load()
+	for h < t && len(out) < cap(out) {
+		out = append(out, q.buf[h&q.mask])
+		h++
+	}
+	q.head.Store(h)
+	return out
+}
+
+// msgFastRetransmit asks the owner to re-arm the SYN timer to TCP_TIMEOUT_MIN (R5).
+const msgFastRetransmit = 1 << 31

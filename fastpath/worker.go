@@ -1,0 +1,676 @@
+package fastpath
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// worker owns one link, a slice of the port space and its timers.
+type worker struct {
+	id   int
+	e    *Engine
+	link Link
+	umem []byte
+
+	wOff, chunk int // our ports: PortLo+wOff .. PortLo+wOff+chunk-1
+	sets        []*tcp.PortSet
+	picker      *tcp.PortPicker
+	tpl         []tcp.SYNTemplate // per (target, source) pair
+	wheel       *tcp.Wheel
+	quar        *tcp.Quarantine
+	inbox       []*spsc // inbox[p]: messages from worker p
+
+	rx      []xsk.Desc
+	tx      []xsk.Desc
+	txN     int
+	frames  []uint64 // allocated, unused TX frames
+	nFrames int
+	pk      tcp.Packet
+	expired []uint32
+	msgs    []uint32
+	pending []uint32 // notifications waiting for the TX flush
+
+	c   counters
+	h   Histogram
+	pub published
+
+	// generation
+	generating bool
+	budget     uint64 // attempts left (count mode); ^0 = unbounded
+	rate       float64
+	tokens     float64
+	lastGenNs  int64
+	conc       int // share of Concurrency; 0 = unbounded
+	live       int // entries owned and not free
+	pair       int
+	rnd        uint64
+	nowNs      int64
+	nowMs      uint32
+	lastPub    int64
+	closedAll  bool
+	reqs       chan request
+}
+
+func (w *worker) own(port uint16) bool {
+	off := int(port - w.e.cfg.PortLo)
+	return off >= w.wOff && off < w.wOff+w.chunk
+}
+
+// local maps a table index to this worker's timer id, and back.
+func (w *worker) local(idx uint32) uint32 {
+	pair, off := int(idx)/w.e.nPorts, int(idx)%w.e.nPorts
+	return uint32(pair*w.chunk + off - w.wOff)
+}
+
+func (w *worker) global(id uint32) uint32 {
+	pair, off := int(id)/w.chunk, int(id)%w.chunk
+	return uint32(pair*w.e.nPorts + w.wOff + off)
+}
+
+func (w *worker) random() uint64 {
+	w.rnd ^= w.rnd << 13
+	w.rnd ^= w.rnd >> 7
+	w.rnd ^= w.rnd << 17
+	return w.rnd
+}
+
+func (w *worker) run() {
+	e := w.e
+	idle := e.cfg.Idle
+	for {
+		w.nowNs = e.now()
+		w.nowMs = uint32(w.nowNs / 1e6)
+		phase := e.phase.Load()
+		if phase == phaseStop {
+			break
+		}
+		work := w.receive()
+		work += w.inboxes()
+		work += w.timers()
+		if len(w.reqs) > 0 {
+			w.requests()
+			work++
+		}
+		if phase == phaseGenerate {
+			work += w.generate()
+		} else if w.generating {
+			w.stopGenerating()
+		}
+		if phase == phaseClose && !w.closedAll {
+			w.closeAll()
+			w.closedAll = true
+		}
+		w.flush()
+		w.link.Complete()
+		if w.nowNs-w.lastPub > 5e6 {
+			w.publish()
+		}
+		if work == 0 {
+			if idle > 0 && w.txN == 0 {
+				w.link.Poll(int(idle / time.Millisecond))
+			}
+		}
+	}
+	w.flush()
+	w.publish()
+}
+
+func (w *worker) publish() {
+	w.pub.store(&w.c, &w.h)
+	w.pub.generating.Store(w.generating)
+	w.lastPub = w.nowNs
+}
+
+func (w *worker) stopGenerating() {
+	w.generating = false
+	w.publish()
+}
+
+// --- transmit ---
+
+// txBuf returns a TX frame to write into, or ok=false when none is free.
+func (w *worker) txBuf() (addr uint64, buf []byte, ok bool) {
+	if w.nFrames == 0 {
+		w.nFrames = w.link.Alloc(w.frames)
+		if w.nFrames == 0 {
+			w.flush()
+			w.link.Complete()
+			w.nFrames = w.link.Alloc(w.frames)
+			if w.nFrames == 0 {
+				w.c[CntTxDropped]++
+				return 0, nil, false
+			}
+		}
+	}
+	w.nFrames--
+	addr = w.frames[w.nFrames]
+	fs := uint64(len(w.umem)) // bounds for the slice below
+	end := min(addr+uint64(w.e.frameSize), fs)
+	return addr, w.umem[addr:end:end], true
+}
+
+func (w *worker) queue(addr uint64, n int) {
+	w.tx[w.txN] = xsk.Desc{Addr: addr, Len: uint32(n)}
+	w.txN++
+	w.c[CntTxFrames]++
+	if w.txN == len(w.tx) {
+		w.flush()
+	}
+}
+
+func (w *worker) flush() {
+	if w.txN == 0 {
+		if len(w.pending) > 0 {
+			w.deliver()
+		}
+		return
+	}
+	q := w.link.Transmit(w.tx[:w.txN])
+	if q < w.txN {
+		// Ring full: the frames are lost like a full qdisc would lose
+		// them; timers resend what matters.
+		for i := q; i < w.txN; i++ {
+			w.frames[w.nFrames] = w.tx[i].Addr
+			w.nFrames++
+		}
+		w.c[CntTxDropped] += uint64(w.txN - q)
+	}
+	w.txN = 0
+	_ = w.link.Kick()
+	if len(w.pending) > 0 {
+		w.deliver()
+	}
+}
+
+// path is the flow of entry idx, from our side.
+func (w *worker) path(idx uint32) tcp.Path {
+	e := w.e
+	pair := int(idx) / e.nPorts
+	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
+	tg := &e.cfg.Targets[t]
+	return tcp.Path{SrcMAC: e.cfg.SrcMAC, DstMAC: tg.DstMAC, Src: e.src4[s], Dst: e.dst4[t],
+		SrcPort: e.cfg.PortLo + uint16(int(idx)%e.nPorts), DstPort: tg.Addr.Port()}
+}
+
+func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return
+	}
+	n := tcp.Build(buf, p, r)
+	switch {
+	case r.Flags.Has(tcp.FlagRST):
+		w.c[CntRSTSent]++
+	case r.Flags.Has(tcp.FlagFIN):
+		w.c[CntFINSent]++
+	case r.Flags == tcp.FlagACK:
+		w.c[CntACKSent]++
+	}
+	w.queue(addr, n)
+}
+
+// --- receive ---
+
+func (w *worker) receive() int {
+	n := w.link.Receive(w.rx)
+	for i := 0; i < n; i++ {
+		d := w.rx[i]
+		w.frame(w.umem[d.Addr : d.Addr+uint64(d.Len)])
+	}
+	if n > 0 {
+		w.link.Recycle(w.rx[:n])
+		w.c[CntRxFrames] += uint64(n)
+	}
+	return n
+}
+
+func (w *worker) frame(f []byte) {
+	pk := &w.pk
+	switch tcp.Parse(f, pk) {
+	case tcp.KindDrop:
+		w.c[CntDropBase+Counter(pk.Reason)]++
+	case tcp.KindTCP:
+		w.segment(pk)
+	case tcp.KindICMP:
+		w.icmp(pk)
+	case tcp.KindARP:
+		w.arp(f, pk)
+	}
+}
+
+// index finds the table entry of a flow: our address and port, the peer's
+// address and port. ok is false when the flow is not in the table.
+func (w *worker) index(our [4]byte, ourPort uint16, peer [4]byte, peerPort uint16) (uint32, bool) {
+	e := w.e
+	s := e.srcIndex(our)
+	t := e.dstIndex(peer, peerPort)
+	if s < 0 || t < 0 || ourPort < e.cfg.PortLo || ourPort > e.cfg.PortHi {
+		return 0, false
+	}
+	return uint32((t*len(e.cfg.Sources)+s)*e.nPorts + int(ourPort-e.cfg.PortLo)), true
+}
+
+// noConn answers a segment nobody owns (X2) as the kernel does.
+func (w *worker) noConn(pk *tcp.Packet) {
+	w.c[CntNoConn]++
+	r, ok := tcp.NoSocketReply(&pk.Seg)
+	if !ok {
+		return
+	}
+	p := tcp.Path{SrcMAC: w.e.cfg.SrcMAC, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}
+	w.send(&p, &r)
+}
+
+func (w *worker) segment(pk *tcp.Packet) {
+	seg := &pk.Seg
+	if seg.Flags.Has(tcp.FlagRST) {
+		w.c[CntRSTReceived]++
+	}
+	if seg.Flags.Has(tcp.FlagFIN) {
+		w.c[CntFINReceived]++
+	}
+	idx, ok := w.index(pk.Dst, pk.DstPort, pk.Src, pk.SrcPort)
+	if !ok {
+		w.noConn(pk)
+		return
+	}
+	en := &w.e.table[idx]
+	if st := en.peek(); st == tcp.Free || st == tcp.Closed {
+		w.noConn(pk) // stateless: no need to take the entry
+		return
+	}
+	switch en.acquire() {
+	case tcp.Free, tcp.Closed:
+		en.release()
+		w.noConn(pk)
+		return
+	}
+	params := &w.e.cfg.Params
+	v := params.Input(&en.conn, seg, w.nowMs)
+	p := w.path(idx)
+	if v.Send {
+		w.send(&p, &v.Reply)
+	}
+	notify := false
+	fast := false
+	switch v.Event {
+	case tcp.EvEstablished:
+		w.c[CntEstablished]++
+		w.rtt(en, seg)
+		notify = w.established(en, idx, &p)
+	case tcp.EvFailed:
+		w.fail(en, idx, v.Err)
+		notify = true
+	case tcp.EvFastRetransmit:
+		w.c[CntFastRetransmit]++
+		notify, fast = true, true
+	case tcp.EvReset:
+		w.c[CntReset]++
+		notify = true
+	case tcp.EvClosed:
+		w.c[CntClosed]++
+		notify = true
+	case tcp.EvTimeWait:
+		w.c[CntClosed]++ // our side is closed; the port waits in quarantine
+		notify = true
+	}
+	en.release()
+	if v.Event == tcp.EvReset || v.Event == tcp.EvClosed {
+		w.e.dialClosed(en, idx)
+	}
+	if notify {
+		w.notify(idx, fast)
+	}
+}
+
+// rtt records the handshake RTT: exact (engine clock) when the SYN-ACK
+// answers our latest SYN, else from the echoed timestamp (ms, R7).
+func (w *worker) rtt(en *entry, seg *tcp.Segment) {
+	params := &w.e.cfg.Params
+	lastTS := params.TSVal(&en.conn, uint32(en.synNs/1e6))
+	switch {
+	case !en.conn.TSOK() && en.conn.Retrans == 0, en.conn.TSOK() && seg.Opts.TSEcr == lastTS:
+		w.h.Record(w.nowNs - en.synNs)
+	case en.conn.TSOK() && seg.Opts.TSEcr != 0:
+		echoed := seg.Opts.TSEcr - en.conn.TSOff
+		w.h.Record(int64(int32(w.nowMs-echoed)) * 1e6)
+	}
+}
+
+// established applies the close mode to a fresh connection; it returns
+// whether the owner must look at the entry.
+func (w *worker) established(en *entry, idx uint32, p *tcp.Path) bool {
+	if en.flags&entryDialed != 0 {
+		w.e.dialDone(idx, 0)
+		return true // held until Conn.Close
+	}
+	params := &w.e.cfg.Params
+	switch w.e.cfg.Close {
+	case CloseRST:
+		v := params.Close(&en.conn, true, w.nowMs)
+		w.send(p, &v.Reply)
+		w.c[CntClosed]++
+	case CloseFIN:
+		v := params.Close(&en.conn, false, w.nowMs)
+		w.send(p, &v.Reply)
+	}
+	return true
+}
+
+func (w *worker) fail(en *entry, idx uint32, err syscall.Errno) {
+	w.c[FailedBase+Counter(errnoIndex(err))]++
+	en.conn.State = tcp.Closed
+	if en.flags&entryDialed != 0 {
+		w.e.dialDone(idx, err)
+	}
+}
+
+// notify tells the entry's owner to look at it (free the port, arm a
+// timer). Delivery waits until our TX batch is flushed (deliver), so an
+// owner never reuses a port before the RST or ACK that ended its previous
+// connection is on the wire.
+func (w *worker) notify(idx uint32, fast bool) {
+	v := idx
+	if fast {
+		v |= msgFastRetransmit
+	}
+	w.pending = append(w.pending, v)
+	if len(w.pending) == cap(w.pending) {
+		w.flush()
+	}
+}
+
+// deliver hands pending notifications to their owners (or handles our own).
+func (w *worker) deliver() {
+	for _, v := range w.pending {
+		idx := v &^ msgFastRetransmit
+		owner := w.e.ownerOf(idx)
+		if owner == w.id {
+			w.examine(idx, false, v&msgFastRetransmit != 0)
+			continue
+		}
+		// Full inbox: the owner's armed timer finds the entry lazily.
+		w.e.workers[owner].inbox[w.id].push(v)
+	}
+	w.pending = w.pending[:0]
+}
+
+func (w *worker) inboxes() int {
+	n := 0
+	for _, q := range w.inbox {
+		if q == nil {
+			continue
+		}
+		w.msgs = q.drain(w.msgs[:0])
+		for _, m := range w.msgs {
+			w.examine(m&^msgFastRetransmit, false, m&msgFastRetransmit != 0)
+		}
+		n += len(w.msgs)
+	}
+	return n
+}
+
+func (w *worker) icmp(pk *tcp.Packet) {
+	idx, ok := w.index(pk.Src, pk.SrcPort, pk.Dst, pk.DstPort)
+	if !ok {
+		return
+	}
+	en := &w.e.table[idx]
+	if st := en.peek(); st != tcp.SynSent && st != tcp.SynRecv {
+		return
+	}
+	en.acquire()
+	v := w.e.cfg.Params.ICMPInput(&en.conn, pk.ICMPType, pk.ICMPCode, pk.QuotedSeq, pk.ICMPMTU)
+	if v.Event == tcp.EvFailed {
+		w.c[CntICMP]++
+		w.fail(en, idx, v.Err)
+	}
+	en.release()
+	if v.PMTU > 0 {
+		// C5: the next SYN of this pair advertises the smaller MSS.
+		pair := int(idx) / w.e.nPorts
+		p := w.path(idx)
+		w.tpl[pair].Reset(&w.e.cfg.Params, &p, uint16(max(v.PMTU-40, 256)))
+		w.c[CntICMP]++
+	}
+	if v.Event == tcp.EvFailed {
+		w.notify(idx, false)
+	}
+}
+
+func (w *worker) arp(f []byte, pk *tcp.Packet) {
+	if pk.ARPOp != tcp.ARPRequest {
+		return
+	}
+	s := w.e.srcIndex(pk.Dst)
+	if s < 0 || !w.e.cfg.Sources[s].Dedicated {
+		return
+	}
+	_, l2 := tcp.Ethernet(f).Type()
+	a := tcp.ARP(f[l2:])
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return
+	}
+	n := tcp.BuildARPReply(buf, w.e.cfg.SrcMAC, pk.Dst, a.SenderMAC(), a.SenderIP())
+	w.c[CntARPReplies]++
+	w.queue(addr, n)
+}
+
+// --- timers and ownership ---
+
+func (w *worker) timers() int {
+	nowMs := int64(w.nowMs)
+	total := 0
+	for {
+		w.expired = w.wheel.Advance(nowMs, w.expired[:0])
+		for _, id := range w.expired {
+			w.examine(w.global(id), true, false)
+		}
+		total += len(w.expired)
+		if len(w.expired) < cap(w.expired) {
+			break
+		}
+	}
+	w.msgs = w.quar.Expire(nowMs, w.msgs[:0])
+	for _, idx := range w.msgs {
+		en := &w.e.table[idx]
+		en.acquire()
+		if en.conn.State == tcp.TimeWait {
+			en.conn.State = tcp.Closed
+		}
+		en.release()
+		w.examine(idx, false, false)
+	}
+	return total
+}
+
+// examine is the owner's bookkeeping for entry idx: retransmit on expiry,
+// arm the timer the state needs, or free the port.
+func (w *worker) examine(idx uint32, expired, fast bool) {
+	en := &w.e.table[idx]
+	id := w.local(idx)
+	st := en.acquire()
+	params := &w.e.cfg.Params
+	switch st {
+	case tcp.SynSent, tcp.SynRecv:
+		switch {
+		case fast:
+			w.wheel.Schedule(id, int64(w.nowMs)+params.TimeoutMinMs)
+		case expired:
+			v, resend, next := params.OnTimer(&en.conn, w.nowMs)
+			if v.Event == tcp.EvFailed {
+				w.fail(en, idx, v.Err)
+				break
+			}
+			if resend {
+				w.retransmitSYN(en, idx)
+				w.wheel.Schedule(id, int64(w.nowMs)+next)
+			}
+		}
+	case tcp.FinWait1, tcp.Closing, tcp.LastAck:
+		if expired {
+			v, _, next := params.OnTimer(&en.conn, w.nowMs)
+			if v.Send {
+				p := w.path(idx)
+				w.send(&p, &v.Reply)
+			}
+			if v.Event == tcp.EvClosed {
+				w.c[CntClosed]++
+				break
+			}
+			w.wheel.Schedule(id, int64(w.nowMs)+next)
+		} else if !w.wheel.Scheduled(id) || fast {
+			w.wheel.Schedule(id, int64(w.nowMs)+200)
+		}
+	case tcp.FinWait2:
+		if expired {
+			en.conn.State = tcp.Closed // orphan FIN-WAIT-2 timeout
+			w.c[CntClosed]++
+		} else {
+			w.wheel.Schedule(id, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds())
+		}
+	case tcp.TimeWait:
+		w.wheel.Cancel(id)
+		if !w.quar.Push(idx, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
+			en.conn.State = tcp.Closed // quarantine full: free now
+		}
+	case tcp.Established, tcp.CloseWait:
+		w.wheel.Cancel(id)
+	}
+	if en.conn.State == tcp.Closed {
+		w.wheel.Cancel(id)
+		en.conn.State = tcp.Free
+		en.flags = 0
+		w.sets[int(idx)/w.e.nPorts].Set(w.e.cfg.PortLo+uint16(int(idx)%w.e.nPorts), false)
+		w.live--
+	}
+	en.release()
+}
+
+func (w *worker) retransmitSYN(en *entry, idx uint32) {
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return
+	}
+	pair := int(idx) / w.e.nPorts
+	sport := w.e.cfg.PortLo + uint16(int(idx)%w.e.nPorts)
+	c := &en.conn
+	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.cfg.Params.TSVal(c, w.nowMs), c.NextIPID(), true)
+	en.synNs = w.nowNs
+	w.c[CntRetransmits]++
+	w.c[CntSYNSent]++
+	w.queue(addr, n)
+}
+
+// --- generation ---
+
+func (w *worker) generate() int {
+	e := w.e
+	if !w.generating {
+		return 0
+	}
+	if w.budget == 0 || (e.cfg.Duration > 0 && w.nowNs >= e.cfg.Duration.Nanoseconds()) {
+		w.stopGenerating()
+		return 0
+	}
+	n := len(w.tx) - w.txN
+	if w.rate > 0 {
+		dt := w.nowNs - w.lastGenNs
+		w.lastGenNs = w.nowNs
+		w.tokens = min(w.tokens+w.rate*float64(dt)/1e9, max(float64(len(w.tx)), w.rate/1000))
+		n = min(n, int(w.tokens))
+	}
+	if w.conc > 0 {
+		n = min(n, w.conc-w.live)
+	}
+	if uint64(n) > w.budget {
+		n = int(w.budget)
+	}
+	made := 0
+	pairs := len(w.tpl)
+	for made < n {
+		pair := w.pair
+		w.pair++
+		if w.pair == pairs {
+			w.pair = 0
+		}
+		t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
+		dport := e.cfg.Targets[t].Addr.Port()
+		port, errno := w.picker.Pick(w.sets[pair], e.src4[s], e.dst4[t], dport, int64(w.nowMs))
+		if errno != 0 {
+			if w.rate > 0 {
+				// P4: connect() would fail at once with EADDRNOTAVAIL.
+				w.c[CntAttempted]++
+				w.c[FailedBase+Counter(errnoIndex(syscall.EADDRNOTAVAIL))]++
+				w.tokens--
+				w.budget--
+				made++
+				continue
+			}
+			w.c[CntPortsBusy]++
+			break
+		}
+		idx := uint32(pair*e.nPorts + int(port-e.cfg.PortLo))
+		if !w.open(idx, pair, port, 0) {
+			w.sets[pair].Set(port, false)
+			break
+		}
+		made++
+		w.tokens--
+		w.budget--
+	}
+	return made
+}
+
+// open starts an attempt on the free entry idx and sends its SYN.
+func (w *worker) open(idx uint32, pair int, port uint16, flags uint32) bool {
+	e := w.e
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return false
+	}
+	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
+	h := e.isn.Hash4(e.src4[s], e.dst4[t], port, e.cfg.Targets[t].Addr.Port())
+	en := &e.table[idx]
+	en.acquire()
+	en.flags = flags
+	tsval := e.cfg.Params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
+	en.synNs = w.nowNs
+	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
+	en.release()
+	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+e.cfg.Params.SynRTO(0))
+	w.live++
+	w.c[CntAttempted]++
+	w.c[CntSYNSent]++
+	w.queue(addr, n)
+	return true
+}
+
+// closeAll ends the run's connections by their close mode: held ones (and
+// those Dial left open) are aborted with RST|ACK.
+func (w *worker) closeAll() {
+	e := w.e
+	params := &e.cfg.Params
+	for pair := range w.sets {
+		for off := w.wOff; off < w.wOff+w.chunk && off < e.nPorts; off++ {
+			idx := uint32(pair*e.nPorts + off)
+			en := &e.table[idx]
+			if st := en.peek(); st != tcp.Established && st != tcp.CloseWait {
+				continue
+			}
+			en.acquire()
+			if en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait {
+				v := params.Close(&en.conn, true, w.nowMs)
+				p := w.path(idx)
+				w.send(&p, &v.Reply)
+				w.c[CntClosed]++
+			}
+			en.release()
+			w.examine(idx, false, false)
+		}
+	}
+}
