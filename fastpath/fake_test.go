@@ -17,7 +17,6 @@ type memLink struct {
 	fs    int
 	free  []uint64 // TX frames
 	rxq   [][]byte // frames waiting for Receive
-	rxAt  []uint64 // RX frame addresses in use
 	rxBuf uint64   // next RX frame slot
 	peer  func(frame []byte) [][]byte
 	rng   *rand.Rand

@@ -54,11 +54,6 @@ type worker struct {
 	reqs       chan request
 }
 
-func (w *worker) own(port uint16) bool {
-	off := int(port - w.e.cfg.PortLo)
-	return off >= w.wOff && off < w.wOff+w.chunk
-}
-
 // local maps a table index to this worker's timer id, and back.
 func (w *worker) local(idx uint32) uint32 {
 	pair, off := int(idx)/w.e.nPorts, int(idx)%w.e.nPorts
