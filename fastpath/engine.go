@@ -332,7 +332,6 @@ type Conn struct {
 	Remote netip.AddrPort
 	done   chan syscall.Errno
 	closed chan struct{}
-	err    syscall.Errno
 }
 
 type request struct {
