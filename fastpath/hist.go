@@ -31,7 +31,10 @@ func bucketOf(v int64) int {
 }
 
 // bucketHigh is the largest value that falls in bucket i.
-func bucketHigh(i int) int64 {
+func bucketHigh(i int) int64 { return BucketHigh(i) }
+
+// BucketHigh is the largest value (ns) that falls in histogram bucket i.
+func BucketHigh(i int) int64 {
 	if i < subBuckets {
 		return int64(i)
 	}

@@ -99,6 +99,7 @@ func (w *worker) run() {
 			w.closedAll = true
 		}
 		w.flush()
+		w.deliver()
 		w.link.Complete()
 		if w.nowNs-w.lastPub > 5e6 {
 			w.publish()
@@ -110,6 +111,7 @@ func (w *worker) run() {
 		}
 	}
 	w.flush()
+	w.deliver()
 	w.publish()
 }
 
@@ -158,9 +160,6 @@ func (w *worker) queue(addr uint64, n int) {
 
 func (w *worker) flush() {
 	if w.txN == 0 {
-		if len(w.pending) > 0 {
-			w.deliver()
-		}
 		return
 	}
 	q := w.link.Transmit(w.tx[:w.txN])
@@ -175,9 +174,6 @@ func (w *worker) flush() {
 	}
 	w.txN = 0
 	_ = w.link.Kick()
-	if len(w.pending) > 0 {
-		w.deliver()
-	}
 }
 
 // path is the flow of entry idx, from our side.
@@ -364,18 +360,16 @@ func (w *worker) fail(en *entry, idx uint32, err syscall.Errno) {
 }
 
 // notify tells the entry's owner to look at it (free the port, arm a
-// timer). Delivery waits until our TX batch is flushed (deliver), so an
-// owner never reuses a port before the RST or ACK that ended its previous
-// connection is on the wire.
+// timer). Delivery waits until the loop has flushed our TX batch (deliver),
+// so an owner never reuses a port before the RST or ACK that ended its
+// previous connection is on the wire; and it never happens while this
+// worker holds an entry.
 func (w *worker) notify(idx uint32, fast bool) {
 	v := idx
 	if fast {
 		v |= msgFastRetransmit
 	}
-	w.pending = append(w.pending, v)
-	if len(w.pending) == cap(w.pending) {
-		w.flush()
-	}
+	w.pending = append(w.pending, v) // grows only past 4 batches of events
 }
 
 // deliver hands pending notifications to their owners (or handles our own).

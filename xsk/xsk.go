@@ -3,6 +3,7 @@ package xsk
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Desc is an RX or TX descriptor: a frame's address in the UMEM and its
@@ -106,3 +107,16 @@ type Stats struct {
 
 // ErrNotSupported wraps errors of missing kernel or driver support.
 var ErrNotSupported = errors.New("not supported")
+
+// ownCounters are updated by the owner once per batch and read by anyone.
+type ownCounters struct {
+	RxFrames, TxFrames, TxCompleted, EmptyPolls, RxWakeups, TxWakeups       atomic.Uint64
+	KickEAGAIN, KickEBUSY, KickENOBUFS, KickENETDOWN, TxRingFull, AllocFail atomic.Uint64
+}
+
+func (c *ownCounters) load() Stats {
+	return Stats{RxFrames: c.RxFrames.Load(), TxFrames: c.TxFrames.Load(), TxCompleted: c.TxCompleted.Load(),
+		EmptyPolls: c.EmptyPolls.Load(), RxWakeups: c.RxWakeups.Load(), TxWakeups: c.TxWakeups.Load(),
+		KickEAGAIN: c.KickEAGAIN.Load(), KickEBUSY: c.KickEBUSY.Load(), KickENOBUFS: c.KickENOBUFS.Load(),
+		KickENETDOWN: c.KickENETDOWN.Load(), TxRingFull: c.TxRingFull.Load(), AllocFail: c.AllocFail.Load()}
+}

@@ -90,7 +90,7 @@ type Socket struct {
 	queue     int
 	zeroCopy  bool
 	pollfd    [1]unix.PollFd
-	stats     Stats
+	own       ownCounters
 	// FallbackReason says why zero-copy was not used (empty when it was).
 	FallbackReason string
 }
@@ -244,9 +244,9 @@ func (s *Socket) FrameSize() int { return int(s.frameSize) }
 func (s *Socket) Receive(descs []Desc) int {
 	n := s.rx.peek(uint32(len(descs)))
 	if n == 0 {
-		s.stats.EmptyPolls++
+		s.own.EmptyPolls.Add(1)
 		if s.fill.needWakeup() {
-			s.stats.RxWakeups++
+			s.own.RxWakeups.Add(1)
 			_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		}
 		return 0
@@ -255,7 +255,7 @@ func (s *Socket) Receive(descs []Desc) int {
 		descs[i] = *s.rx.desc(s.rx.cachedCons + i)
 	}
 	s.rx.release(n)
-	s.stats.RxFrames += uint64(n)
+	s.own.RxFrames.Add(uint64(n))
 	return int(n)
 }
 
@@ -279,7 +279,7 @@ func (s *Socket) Alloc(addrs []uint64) int {
 	s.Complete()
 	n := min(len(addrs), len(s.free))
 	if n < len(addrs) {
-		s.stats.AllocFail++
+		s.own.AllocFail.Add(1)
 	}
 	top := len(s.free)
 	copy(addrs[:n], s.free[top-n:top])
@@ -301,44 +301,56 @@ func (s *Socket) FreeFrames() int { return len(s.free) }
 func (s *Socket) Transmit(descs []Desc) int {
 	n := s.tx.reserve(uint32(len(descs)))
 	if int(n) < len(descs) {
-		s.stats.TxRingFull++
+		s.own.TxRingFull.Add(1)
 	}
 	for i := uint32(0); i < n; i++ {
 		*s.tx.desc(s.tx.cachedProd + i) = descs[i]
 	}
 	if n > 0 {
 		s.tx.submit(n)
-		s.stats.TxFrames += uint64(n)
+		s.own.TxFrames.Add(uint64(n))
 	}
 	return int(n)
 }
 
 // Kick tells the kernel to send what the TX ring holds, if it asked for a
-// wakeup. Transient refusals are counted, not returned (xdpsock's kick_tx).
+// wakeup. In copy mode one sendto moves at most 32 frames, so Kick repeats
+// (a few times at most) until the kernel has consumed the ring. Transient
+// refusals are counted, not returned (xdpsock's kick_tx).
 func (s *Socket) Kick() error {
-	if !s.tx.needWakeup() {
+	for i := 0; i < 8; i++ {
+		if !s.tx.needWakeup() {
+			return nil
+		}
+		if atomic.LoadUint32(s.tx.consumer) == s.tx.cachedProd {
+			return nil // nothing left to send
+		}
+		s.own.TxWakeups.Add(1)
+		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			continue
+		case unix.EAGAIN:
+			// Copy mode returns EAGAIN after its 32-frame budget when
+			// frames remain: count it and kick again.
+			s.own.KickEAGAIN.Add(1)
+			continue
+		case unix.EBUSY:
+			s.own.KickEBUSY.Add(1)
+		case unix.ENOBUFS:
+			s.own.KickENOBUFS.Add(1)
+		case unix.ENETDOWN:
+			s.own.KickENETDOWN.Add(1)
+		default:
+			return fmt.Errorf("xsk: sendto: %w", e)
+		}
 		return nil
-	}
-	s.stats.TxWakeups++
-	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-	switch e {
-	case 0:
-	case unix.EAGAIN:
-		s.stats.KickEAGAIN++
-	case unix.EBUSY:
-		s.stats.KickEBUSY++
-	case unix.ENOBUFS:
-		s.stats.KickENOBUFS++
-	case unix.ENETDOWN:
-		s.stats.KickENETDOWN++
-	default:
-		return fmt.Errorf("xsk: sendto: %w", e)
 	}
 	return nil
 }
 
 // Pending is the number of TX descriptors queued but not yet completed.
-func (s *Socket) Pending() int { return int(s.stats.TxFrames - s.stats.TxCompleted) }
+func (s *Socket) Pending() int { return int(s.own.TxFrames.Load() - s.own.TxCompleted.Load()) }
 
 // Complete reaps the completion ring, returning sent frames to the free
 // stack, and returns how many.
@@ -349,7 +361,7 @@ func (s *Socket) Complete() int {
 	}
 	if n > 0 {
 		s.comp.release(n)
-		s.stats.TxCompleted += uint64(n)
+		s.own.TxCompleted.Add(uint64(n))
 	}
 	return int(n)
 }
@@ -362,9 +374,10 @@ func (s *Socket) Poll(timeoutMs int) bool {
 	return err == nil && n > 0
 }
 
-// Stats returns the kernel statistics merged with the socket's counters.
+// Stats returns the kernel statistics merged with the socket's counters. It
+// may be called from any goroutine (a metrics scrape) while the owner runs.
 func (s *Socket) Stats() (Stats, error) {
-	st := s.stats
+	st := s.own.load()
 	var k unix.XDPStatistics
 	if err := getsockopt(s.fd, unix.XDP_STATISTICS, unsafe.Pointer(&k), uintptr(xdpStatisticsSize)); err != nil {
 		return st, fmt.Errorf("xsk: statistics: %w", err)

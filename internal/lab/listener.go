@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Listener is a Linux TCP listener in a lab namespace. It accepts, counts, and
@@ -34,7 +37,7 @@ func Listen(ns string, addr netip.Addr, ports []int, hold bool) (*Listener, erro
 		for _, p := range ports {
 			// The socket belongs to the namespace it was created in, so the
 			// accept loop may run on any thread afterwards.
-			ln, err := net.Listen("tcp4", netip.AddrPortFrom(addr, uint16(p)).String())
+			ln, err := listenBacklog(addr, p, 65535)
 			if err != nil {
 				return fmt.Errorf("lab: listen on %s port %d: %w", ns, p, err)
 			}
@@ -129,4 +132,75 @@ func SocketStates(ns string) (map[int]int, error) {
 		return sc.Err()
 	})
 	return counts, err
+}
+
+// listenBacklog listens with a large backlog (capped by the namespace's
+// somaxconn, which the lab raises): Go's net.Listen takes the backlog from
+// the somaxconn it read once, in whatever namespace it ran first, and a
+// small accept queue drops final ACKs under load (LAB-NOTES).
+func listenBacklog(addr netip.Addr, port, backlog int) (net.Listener, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: addr.As4()}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// WaitAccepted waits until the listener has accepted want connections or its
+// count stopped growing for settle, and returns the count.
+func (l *Listener) WaitAccepted(want uint64, settle, limit time.Duration) uint64 {
+	deadline := time.Now().Add(limit)
+	last, since := l.Accepted(), time.Now()
+	for time.Now().Before(deadline) {
+		n := l.Accepted()
+		if n >= want {
+			return n
+		}
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= settle {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return l.Accepted()
+}
+
+// NetStat returns the TcpExt counters (ListenOverflows, ListenDrops, ...) of
+// namespace ns.
+func NetStat(ns string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := Do(ns, func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i+1 < len(lines); i += 2 {
+			names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+			if len(names) != len(vals) || len(names) == 0 || names[0] != "TcpExt:" {
+				continue
+			}
+			for j := 1; j < len(names); j++ {
+				v, _ := strconv.ParseUint(vals[j], 10, 64)
+				out[names[j]] = v
+			}
+		}
+		return nil
+	})
+	return out, err
 }

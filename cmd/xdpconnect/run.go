@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// runOpts are the parsed `run` flags.
+type runOpts struct {
+	plan        plan
+	jsonPath    string
+	metricsAddr string
+	progress    time.Duration
+	quiet       bool
+}
+
+func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var dsts multiFlag
+	var o runOpts
+	fs.Var(&dsts, "dst", "target IP:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081)")
+	fs.StringVar(&o.plan.iface, "iface", "", "outgoing interface (default: the route's)")
+	src := fs.String("src", "", "source address, range A-B or CIDR (default: the route's source address); addresses the kernel does not own are answered for ARP by xdpconnect")
+	srcPorts := fs.String("src-ports", "", "source port range LO-HI (default: outside ip_local_port_range; reserved in ip_local_reserved_ports while running)")
+	fs.Uint64Var(&o.plan.cfg.Count, "count", 0, "attempts to make (0: until --duration)")
+	fs.DurationVar(&o.plan.cfg.Duration, "duration", 0, "how long to generate (0: until --count)")
+	fs.Float64Var(&o.plan.cfg.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
+	fs.IntVar(&o.plan.cfg.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
+	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end)")
+	fs.IntVar(&o.plan.synRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: tcp_syn_retries, 6)")
+	fs.IntVar(&o.plan.workers, "workers", 0, "workers, one per RX queue (default: the interface's RX queues)")
+	queues := fs.Int("queues", 0, "same as --workers")
+	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "serve Prometheus metrics here while running (empty: off)")
+	fs.DurationVar(&o.plan.cfg.Drain, "drain", 5*time.Second, "time in-flight attempts get after generation stops")
+	fs.DurationVar(&o.plan.cfg.Warmup, "warmup", 0, "excluded from the measured rate")
+	fs.DurationVar(&o.plan.cfg.TimeWait, "time-wait", 60*time.Second, "quarantine of a port that ended in TIME-WAIT (fin mode)")
+	fs.BoolVar(&o.plan.generic, "generic", false, "attach XDP in generic (SKB) mode instead of driver mode")
+	zc := fs.String("xdp-mode", "auto", "AF_XDP bind: auto (zero-copy, else copy), copy, zerocopy")
+	fs.IntVar(&o.plan.frames, "frames", 8192, "UMEM frames per socket")
+	fs.IntVar(&o.plan.cfg.Batch, "batch", 64, "RX/TX batch size")
+	fs.BoolVar(&o.plan.cfg.Pin, "pin", true, "pin worker i to CPU i")
+	fs.StringVar(&o.plan.netns, "netns", "", "run in this named network namespace (as created by `xdpconnect lab up`)")
+	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on a terminal")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no text report")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError("run: unexpected argument %q", fs.Arg(0))
+	}
+	if len(dsts) == 0 {
+		return nil, usageError("run needs --dst IP:PORT")
+	}
+	for _, d := range dsts {
+		x, err := parseDst(d)
+		if err != nil {
+			return nil, err
+		}
+		o.plan.dsts = append(o.plan.dsts, x...)
+	}
+	if *src != "" {
+		a, err := parseAddrs(*src, 1<<16)
+		if err != nil {
+			return nil, fmt.Errorf("--src: %w", err)
+		}
+		o.plan.srcs = a
+	}
+	if *srcPorts != "" {
+		var err error
+		if o.plan.portLo, o.plan.portHi, err = parseRange(*srcPorts); err != nil {
+			return nil, fmt.Errorf("--src-ports: %w", err)
+		}
+	}
+	var err error
+	if o.plan.cfg.Close, err = fastpath.ParseCloseMode(*closeMode); err != nil {
+		return nil, usageError("--close: %v", err)
+	}
+	if *queues > 0 {
+		o.plan.workers = *queues
+	}
+	switch *zc {
+	case "auto":
+		o.plan.copyMode = xsk.ModeAuto
+	case "copy":
+		o.plan.copyMode = xsk.ModeCopy
+	case "zerocopy":
+		o.plan.copyMode = xsk.ModeZeroCopy
+	default:
+		return nil, usageError("--xdp-mode %q: want auto, copy or zerocopy", *zc)
+	}
+	if o.plan.cfg.Count == 0 && o.plan.cfg.Duration == 0 {
+		return nil, usageError("run needs --count or --duration (every run is bounded)")
+	}
+	if o.plan.synRetries < 0 || o.plan.synRetries > 127 {
+		return nil, usageError("--syn-retries must be 1..127 (TCP_SYNCNT)")
+	}
+	o.plan.cfg.Idle = time.Millisecond
+	return &o, nil
+}
+
+func cmdRun(args []string) error {
+	o, err := parseRun(args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	r, err := execute(context.Background(), o, os.Stdout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if r.Established == 0 {
+		return fmt.Errorf("no connection was established (%d attempted, failures %v)", r.Attempted, r.Failed)
+	}
+	return nil
+}
+
+// execute runs a plan end to end: setup, metrics, signals, progress, report.
+func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpath.Report, error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := setup(ctx, &o.plan)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	for _, n := range s.notes {
+		fmt.Fprintln(stderr, "note:", n)
+	}
+	if o.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddr, s)
+		if err != nil {
+			return nil, err
+		}
+		defer stopMetrics()
+	}
+	var progress func(*fastpath.Snapshot)
+	if f, ok := stderr.(*os.File); ok && !o.quiet && isTerminal(f) {
+		progress = progressLine(f, o.plan.cfg.Rate)
+	}
+	if !o.quiet {
+		fmt.Fprintf(stderr, "xdpconnect: %d target(s) via %s, %d source address(es), ports %d-%d, %d worker(s), close=%s\n",
+			len(o.plan.dsts), s.ifname, len(o.plan.srcs), o.plan.portLo, o.plan.portHi, s.engine.Workers(), o.plan.cfg.Close)
+	}
+	r, err := s.engine.Run(ctx, o.progress, progress)
+	if progress != nil {
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !o.quiet {
+		r.WriteText(stdout)
+	}
+	if o.jsonPath != "" {
+		var w io.Writer = stdout
+		if o.jsonPath != "-" {
+			f, err := os.Create(o.jsonPath)
+			if err != nil {
+				return r, err
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := r.WriteJSON(w); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+

@@ -1,0 +1,319 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// XDPCounter is one counter of the XDP program, summed over CPUs.
+type XDPCounter struct {
+	Action, Reason string
+	Value          uint64
+}
+
+// Sources are what the collector reads at scrape time.
+type Sources struct {
+	Engine *fastpath.Engine
+	// Sockets are the AF_XDP sockets, index = queue.
+	Sockets []*xsk.Socket
+	// XDP reads the XDP program's counters (nil: none).
+	XDP func() ([]XDPCounter, error)
+}
+
+// RTTBuckets are the classic histogram buckets of the handshake RTT, in
+// seconds: 10 us to 10 s, about three per decade.
+var RTTBuckets = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
+	100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}
+
+// nativeSchema is the native histogram's resolution: 2^(2^-3) growth, ~9 %
+// per bucket, coarser than the engine's own 6 % so merging is faithful.
+const nativeSchema = 3
+
+// Collector is a prometheus.Collector over Sources.
+type Collector struct {
+	src Sources
+
+	mu       sync.Mutex
+	lastAtt  uint64
+	lastTime time.Time
+	rate     float64
+
+	descs map[string]*prometheus.Desc
+}
+
+type metricDef struct {
+	name, help string
+	labels     []string
+}
+
+var defs = []metricDef{
+	{"attempts_total", "Connection attempts started (first SYN sent).", nil},
+	{"established_total", "Handshakes completed.", nil},
+	{"failed_total", "Attempts that failed, by the errno connect() would return.", []string{"errno"}},
+	{"syn_retransmits_total", "SYN retransmissions.", nil},
+	{"fast_retransmits_total", "SYNs resent early after an unacceptable ACK (R5).", nil},
+	{"rst_sent_total", "RST segments sent.", nil},
+	{"rst_received_total", "RST segments received.", nil},
+	{"fin_sent_total", "FIN segments sent.", nil},
+	{"fin_received_total", "FIN segments received.", nil},
+	{"closed_total", "Established connections closed by us.", nil},
+	{"reset_total", "Established connections reset by the peer.", nil},
+	{"no_connection_total", "Segments for no connection, answered as Linux does.", nil},
+	{"icmp_errors_total", "ICMP errors matched to an attempt.", nil},
+	{"arp_replies_total", "ARP replies sent for dedicated source addresses.", nil},
+	{"ports_busy_total", "Generation pauses because every port of a target was held.", nil},
+	{"in_flight", "Attempts started and not yet ended.", nil},
+	{"open_connections", "Established connections not yet closed.", nil},
+	{"asked_rate", "Asked attempts per second (0: as fast as possible).", nil},
+	{"achieved_rate", "Attempts per second since the previous scrape.", nil},
+	{"generating", "1 while the engine still starts new attempts.", nil},
+	{"rx_frames_total", "Frames received by a worker.", []string{"queue"}},
+	{"tx_frames_total", "Frames queued for transmission by a worker.", []string{"queue"}},
+	{"tx_dropped_total", "Frames not sent for lack of TX frames or ring space.", []string{"queue"}},
+	{"rx_parse_dropped_total", "Received frames dropped by the parser, by reason.", []string{"reason"}},
+	{"handshake_rtt_seconds", "Handshake round-trip time, SYN to SYN-ACK.", nil},
+	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
+	{"xsk_rx_invalid_descs_total", "XDP_STATISTICS rx_invalid_descs.", []string{"queue"}},
+	{"xsk_tx_invalid_descs_total", "XDP_STATISTICS tx_invalid_descs.", []string{"queue"}},
+	{"xsk_rx_ring_full_total", "XDP_STATISTICS rx_ring_full.", []string{"queue"}},
+	{"xsk_rx_fill_ring_empty_descs_total", "XDP_STATISTICS rx_fill_ring_empty_descs.", []string{"queue"}},
+	{"xsk_tx_ring_empty_descs_total", "XDP_STATISTICS tx_ring_empty_descs.", []string{"queue"}},
+	{"xsk_wakeups_total", "Syscalls made because the kernel asked for a wakeup.", []string{"queue", "ring"}},
+	{"xsk_empty_polls_total", "Receive calls that found the RX ring empty.", []string{"queue"}},
+	{"xsk_kick_errors_total", "Transient sendto errors of TX kicks (counted, not failures).", []string{"queue", "errno"}},
+	{"xdp_packets_total", "XDP program decisions, by action and reason (summed over CPUs).", []string{"action", "reason"}},
+}
+
+// NewCollector returns a collector over src.
+func NewCollector(src Sources) *Collector {
+	c := &Collector{src: src, descs: map[string]*prometheus.Desc{}}
+	for _, d := range defs {
+		c.descs[d.name] = prometheus.NewDesc("xdpconnect_"+d.name, d.help, d.labels, nil)
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *Collector) counter(ch chan<- prometheus.Metric, name string, v uint64, lv ...string) {
+	ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), lv...)
+}
+
+func (c *Collector) gauge(ch chan<- prometheus.Metric, name string, v float64, lv ...string) {
+	ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, lv...)
+}
+
+// Collect implements prometheus.Collector: one snapshot per scrape.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Engine.Snapshot()
+	simple := []struct {
+		name string
+		cnt  fastpath.Counter
+	}{
+		{"attempts_total", fastpath.CntAttempted}, {"established_total", fastpath.CntEstablished},
+		{"syn_retransmits_total", fastpath.CntRetransmits}, {"fast_retransmits_total", fastpath.CntFastRetransmit},
+		{"rst_sent_total", fastpath.CntRSTSent}, {"rst_received_total", fastpath.CntRSTReceived},
+		{"fin_sent_total", fastpath.CntFINSent}, {"fin_received_total", fastpath.CntFINReceived},
+		{"closed_total", fastpath.CntClosed}, {"reset_total", fastpath.CntReset},
+		{"no_connection_total", fastpath.CntNoConn}, {"icmp_errors_total", fastpath.CntICMP},
+		{"arp_replies_total", fastpath.CntARPReplies}, {"ports_busy_total", fastpath.CntPortsBusy},
+	}
+	for _, m := range simple {
+		c.counter(ch, m.name, s.Get(m.cnt))
+	}
+	// Every errno of the fixed set is exported, zeros included, so rates
+	// work from the first scrape.
+	for i, e := range fastpath.Errnos {
+		c.counter(ch, "failed_total", s.Get(fastpath.FailedBase+fastpath.Counter(i)), fastpath.ErrnoName(e))
+	}
+	c.gauge(ch, "in_flight", float64(s.InFlight()))
+	c.gauge(ch, "open_connections", float64(s.Open()))
+	c.gauge(ch, "asked_rate", s.AskedRate)
+	c.gauge(ch, "achieved_rate", c.achieved(s.Get(fastpath.CntAttempted)))
+	gen := 0.0
+	if s.Generating {
+		gen = 1
+	}
+	c.gauge(ch, "generating", gen)
+	for q, w := range s.PerWorker {
+		ql := strconv.Itoa(q)
+		c.counter(ch, "rx_frames_total", w[fastpath.CntRxFrames], ql)
+		c.counter(ch, "tx_frames_total", w[fastpath.CntTxFrames], ql)
+		c.counter(ch, "tx_dropped_total", w[fastpath.CntTxDropped], ql)
+	}
+	for r := tcp.DropReason(1); r < tcp.NumDropReasons; r++ {
+		c.counter(ch, "rx_parse_dropped_total", s.Get(fastpath.CntDropBase+fastpath.Counter(r)), r.String())
+	}
+	ch <- newRTTMetric(c.descs["handshake_rtt_seconds"], &s.RTT)
+	for q, sock := range c.src.Sockets {
+		st, err := sock.Stats()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.descs["xsk_rx_dropped_total"], err)
+			continue
+		}
+		ql := strconv.Itoa(q)
+		c.counter(ch, "xsk_rx_dropped_total", st.RxDropped, ql)
+		c.counter(ch, "xsk_rx_invalid_descs_total", st.RxInvalidDescs, ql)
+		c.counter(ch, "xsk_tx_invalid_descs_total", st.TxInvalidDescs, ql)
+		c.counter(ch, "xsk_rx_ring_full_total", st.RxRingFull, ql)
+		c.counter(ch, "xsk_rx_fill_ring_empty_descs_total", st.RxFillRingEmptyDescs, ql)
+		c.counter(ch, "xsk_tx_ring_empty_descs_total", st.TxRingEmptyDescs, ql)
+		c.counter(ch, "xsk_wakeups_total", st.TxWakeups, ql, "tx")
+		c.counter(ch, "xsk_wakeups_total", st.RxWakeups, ql, "fill")
+		c.counter(ch, "xsk_empty_polls_total", st.EmptyPolls, ql)
+		c.counter(ch, "xsk_kick_errors_total", st.KickEAGAIN, ql, "EAGAIN")
+		c.counter(ch, "xsk_kick_errors_total", st.KickEBUSY, ql, "EBUSY")
+		c.counter(ch, "xsk_kick_errors_total", st.KickENOBUFS, ql, "ENOBUFS")
+		c.counter(ch, "xsk_kick_errors_total", st.KickENETDOWN, ql, "ENETDOWN")
+	}
+	if c.src.XDP != nil {
+		xs, err := c.src.XDP()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.descs["xdp_packets_total"], err)
+		}
+		for _, x := range xs {
+			c.counter(ch, "xdp_packets_total", x.Value, x.Action, x.Reason)
+		}
+	}
+}
+
+func (c *Collector) achieved(att uint64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if !c.lastTime.IsZero() {
+		if dt := now.Sub(c.lastTime).Seconds(); dt > 0.05 {
+			c.rate = float64(att-c.lastAtt) / dt
+		} else {
+			return c.rate
+		}
+	}
+	c.lastAtt, c.lastTime = att, now
+	return c.rate
+}
+
+// rttMetric is a histogram with both classic buckets and native buckets,
+// built from the engine's merged log-linear histogram.
+type rttMetric struct {
+	desc *prometheus.Desc
+	h    *fastpath.Histogram
+}
+
+func newRTTMetric(d *prometheus.Desc, h *fastpath.Histogram) prometheus.Metric {
+	return &rttMetric{desc: d, h: h}
+}
+
+func (m *rttMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *rttMetric) Write(out *dto.Metric) error {
+	h := m.h
+	count := h.N
+	sum := float64(h.Sum) / 1e9
+	dh := &dto.Histogram{SampleCount: &count, SampleSum: &sum}
+	for _, ub := range RTTBuckets {
+		cum := h.CountBelow(int64(math.Round(ub * 1e9)))
+		b := ub
+		dh.Bucket = append(dh.Bucket, &dto.Bucket{CumulativeCount: &cum, UpperBound: &b})
+	}
+	// Native buckets: each engine bucket's count goes to the native
+	// bucket holding its upper bound.
+	schema := int32(nativeSchema)
+	zt := 1e-9
+	var zero uint64
+	idx := map[int]int64{}
+	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
+		v := float64(fastpath.BucketHigh(i)) / 1e9
+		if v <= zt {
+			zero += c
+			continue
+		}
+		idx[nativeIndex(v, nativeSchema)] += int64(c)
+	}
+	keys := make([]int, 0, len(idx))
+	for k := range idx {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var prev int64
+	for i, k := range keys {
+		if i == 0 || k != keys[i-1]+1 {
+			off := int32(k)
+			if i > 0 {
+				off = int32(k - keys[i-1] - 1)
+			}
+			dh.PositiveSpan = append(dh.PositiveSpan, &dto.BucketSpan{Offset: &off, Length: new(uint32)})
+		}
+		*dh.PositiveSpan[len(dh.PositiveSpan)-1].Length++
+		dh.PositiveDelta = append(dh.PositiveDelta, idx[k]-prev)
+		prev = idx[k]
+	}
+	dh.Schema, dh.ZeroThreshold, dh.ZeroCount = &schema, &zt, &zero
+	if len(keys) == 0 {
+		// Keep the histogram native even when empty (a zero span).
+		off, l := int32(0), uint32(0)
+		dh.PositiveSpan = append(dh.PositiveSpan, &dto.BucketSpan{Offset: &off, Length: &l})
+	}
+	out.Histogram = dh
+	return nil
+}
+
+// nativeIndex is the native histogram bucket of v > 0: the bucket i with
+// base^(i-1) < v <= base^i, base = 2^(2^-schema).
+func nativeIndex(v float64, schema int) int {
+	return int(math.Ceil(math.Log2(v) * float64(int(1)<<schema)))
+}
+
+// Serve registers a Collector plus the Go runtime and process collectors on
+// a new registry and serves /metrics on addr until the returned stop
+// function is called.
+func Serve(addr string, src Sources) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(NewCollector(src)); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w (use --metrics-addr to change, empty to disable)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "xdpconnect: metrics at /metrics")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
