@@ -187,4 +187,3 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 	}
 	return r, nil
 }
-

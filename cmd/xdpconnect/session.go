@@ -222,4 +222,3 @@ func progressLine(w *os.File, asked float64) func(*fastpath.Snapshot) {
 			s.ElapsedSeconds, att, s.Get(fastpath.CntEstablished), s.FailedTotal(), strings.Join(errs, " "), s.InFlight(), rate, a)
 	}
 }
-
