@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -64,9 +63,14 @@ func (p *plan) inNS(fn func() error) error {
 	return lab.Do(p.netns, fn)
 }
 
-func rxQueues(ifname string) int {
-	m, _ := filepath.Glob("/sys/class/net/" + ifname + "/queues/rx-*")
-	return max(len(m), 1)
+// rxQueues is the number of RX queues of the interface, asked over netlink
+// (sysfs shows the namespace it was mounted in, not the calling thread's).
+func rxQueues(ifindex int) int {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return 1
+	}
+	return max(l.Attrs().NumRxQueues, 1)
 }
 
 // setup resolves routes, loads and attaches the XDP program, opens one
@@ -125,7 +129,7 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 		if p.synRetries > 0 {
 			cfg.Params.SynRetries = p.synRetries
 		}
-		queues := rxQueues(nh0.IfName)
+		queues := rxQueues(nh0.IfIndex)
 		if p.workers == 0 {
 			p.workers = queues
 		}
