@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -287,18 +286,33 @@ func nativeIndex(v float64, schema int) int {
 	return int(math.Ceil(math.Log2(v) * float64(int(1)<<schema)))
 }
 
-// Serve registers a Collector plus the Go runtime and process collectors on
-// a new registry and serves /metrics on addr until the returned stop
-// function is called.
-func Serve(addr string, src Sources) (stop func(), err error) {
+// NewRegistry returns a registry (never the global one) holding a
+// Collector over src and the Go runtime and process collectors.
+func NewRegistry(src Sources) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(NewCollector(src)); err != nil {
 		return nil, err
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// Serve serves /metrics of NewRegistry(src) on addr until the returned stop
+// function is called; bound is the address actually listened on (for
+// ":0").
+func Serve(addr string, src Sources) (bound string, stop func(), err error) {
+	reg, err := NewRegistry(src)
+	if err != nil {
+		return "", nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w (use --metrics-addr to change, empty to disable)", addr, err)
+		return "", nil, fmt.Errorf("metrics: listen on %s: %w (use --metrics-addr to change, empty to disable)", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
@@ -306,12 +320,8 @@ func Serve(addr string, src Sources) (stop func(), err error) {
 		fmt.Fprintln(w, "xdpconnect: metrics at /metrics")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err
-		}
-	}()
-	return func() {
+	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed on stop
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)

@@ -6,7 +6,7 @@ import (
 )
 
 // serveMetrics serves the session's metrics on addr.
-func serveMetrics(addr string, s *session) (func(), error) {
+func serveMetrics(addr string, s *session) (string, func(), error) {
 	src := metrics.Sources{Engine: s.engine, Sockets: s.socks}
 	if s.prog != nil {
 		prog := s.prog

@@ -28,6 +28,10 @@ type runOpts struct {
 	metricsAddr string
 	progress    time.Duration
 	quiet       bool
+	// Hooks for tests and the bench harness: the metrics address once
+	// bound, and the report while metrics are still served.
+	metricsBound func(addr string)
+	afterRun     func(*fastpath.Report)
 }
 
 func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
@@ -147,11 +151,17 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 		fmt.Fprintln(stderr, "note:", n)
 	}
 	if o.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(o.metricsAddr, s)
+		bound, stopMetrics, err := serveMetrics(o.metricsAddr, s)
 		if err != nil {
 			return nil, err
 		}
 		defer stopMetrics()
+		if !o.quiet {
+			fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", bound)
+		}
+		if o.metricsBound != nil {
+			o.metricsBound(bound)
+		}
 	}
 	var progress func(*fastpath.Snapshot)
 	if f, ok := stderr.(*os.File); ok && !o.quiet && isTerminal(f) {
@@ -167,6 +177,9 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 	}
 	if err != nil {
 		return nil, err
+	}
+	if o.afterRun != nil {
+		o.afterRun(r)
 	}
 	if !o.quiet {
 		r.WriteText(stdout)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// scrape returns the text exposition and its samples by series.
+func scrape(addr string) (string, map[string]float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", nil, err
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndex(line, " ")
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return "", nil, fmt.Errorf("bad sample %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return string(b), out, nil
+}
+
+// Scrapes during a lab run see monotonic counters; the scrape after the run
+// equals the JSON report exactly; promtool accepts the exposition.
+func TestMetricsDuringAndAfterRun(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	var mu sync.Mutex
+	var addr, during string
+	var final map[string]float64
+	var scrapes int
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.metricsAddr = "127.0.0.1:0"
+		o.plan.cfg.Count = 0
+		o.plan.cfg.Duration = 1500 * time.Millisecond
+		o.plan.cfg.Rate = 20000
+		o.metricsBound = func(a string) {
+			addr = a
+			go func() {
+				prev := map[string]float64{}
+				for {
+					select {
+					case <-stop:
+						done <- nil
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+					text, m, err := scrape(addr)
+					if err != nil {
+						done <- err
+						return
+					}
+					for k, v := range m {
+						if strings.Contains(k, "_total") && v < prev[k] {
+							done <- fmt.Errorf("counter %s went down: %v -> %v", k, prev[k], v)
+							return
+						}
+					}
+					prev = m
+					mu.Lock()
+					scrapes++
+					if m["xdpconnect_attempts_total"] > 0 && during == "" {
+						during = text
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		o.afterRun = func(*fastpath.Report) {
+			close(stop)
+			var err error
+			_, final, err = scrape(addr)
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if scrapes < 10 || during == "" {
+		t.Fatalf("%d scrapes, none during the load", scrapes)
+	}
+	checks := map[string]uint64{
+		"xdpconnect_attempts_total": r.Attempted, "xdpconnect_established_total": r.Established,
+		"xdpconnect_syn_retransmits_total": r.Retransmits, "xdpconnect_rst_sent_total": r.RSTSent,
+		"xdpconnect_in_flight": r.InFlight, `xdpconnect_failed_total{errno="ECONNREFUSED"}`: r.Failed["ECONNREFUSED"],
+		"xdpconnect_handshake_rtt_seconds_count": r.Established,
+	}
+	for k, want := range checks {
+		if got, ok := final[k]; !ok || uint64(got) != want {
+			t.Errorf("%s = %v (present %v), report says %d", k, got, ok, want)
+		}
+	}
+	if r.Established == 0 {
+		t.Fatal("nothing established")
+	}
+	promtoolCheck(t, during)
+}
+
+func promtoolCheck(t *testing.T, exposition string) {
+	t.Helper()
+	if _, err := exec.LookPath("promtool"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool missing in CI")
+		}
+		t.Log("promtool not installed: skipping promtool check metrics")
+		return
+	}
+	p := filepath.Join(t.TempDir(), "m.txt")
+	if err := os.WriteFile(p, []byte(exposition), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(p)
+	defer f.Close()
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = f
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
