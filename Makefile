@@ -15,7 +15,7 @@ build:
 # Regenerates the committed BPF objects (needs clang); CI checks that the
 # result equals what is committed.
 generate:
-	$(GO) generate ./bpf/...
+	$(GO) generate ./bpf/... ./bench/reflector/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

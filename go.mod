@@ -3,6 +3,7 @@ module github.com/xdpconnect/xdpconnect
 go 1.26.0
 
 require (
+	github.com/asavie/xdp v0.3.3
 	github.com/cilium/ebpf v0.22.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/prometheus/client_golang v1.25.0

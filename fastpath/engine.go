@@ -98,7 +98,13 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)
 		}
 		w.wheel = tcp.NewWheel(pairs*w.chunk, 4096, 1, 0)
-		w.quar = tcp.NewQuarantine(pairs * w.chunk)
+		// Only fin mode ends in TIME-WAIT on our side; elsewhere a small
+		// quarantine keeps memory per connection down.
+		qcap := 1024
+		if cfg.Close == CloseFIN {
+			qcap = pairs * w.chunk
+		}
+		w.quar = tcp.NewQuarantine(qcap)
 		w.inbox = make([]*spsc, nw)
 		for p := range nw {
 			if p != i {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Quantiles are handshake RTT quantiles in seconds.
@@ -39,6 +41,10 @@ type Report struct {
 	Workers         int               `json:"workers"`
 	CloseMode       string            `json:"close_mode"`
 	ElapsedSeconds  float64           `json:"elapsed_seconds"`
+	// MaxRSSBytes is the process's peak resident memory (getrusage).
+	MaxRSSBytes uint64 `json:"max_rss_bytes"`
+	// TableBytes is the connection table's size (64 B an entry).
+	TableBytes uint64 `json:"table_bytes"`
 }
 
 func (e *Engine) report(s *Snapshot) *Report {
@@ -49,6 +55,7 @@ func (e *Engine) report(s *Snapshot) *Report {
 		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
 		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
+		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * uint64(unsafe.Sizeof(entry{})),
 	}
 	if win > 0 {
 		r.CPS = float64(e.estEnd-e.estStart) / win
@@ -110,4 +117,12 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(&b, "%-22s tx %d, rx %v\n", "dropped frames", r.TxDropped, r.Drops)
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+func maxRSS() uint64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return uint64(ru.Maxrss) * 1024
 }

@@ -6,6 +6,12 @@ func cmdExtra(name string, args []string) error {
 		return cmdRun(args)
 	case "demo":
 		return cmdDemo(args)
+	case "bench":
+		return cmdBench(args)
+	case "bench-xsk":
+		return cmdBenchXSK(args)
+	case "baseline-go":
+		return cmdBaselineGo(args)
 	}
 	return usageError("unknown command %q", name)
 }

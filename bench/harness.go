@@ -1,0 +1,394 @@
+// Package bench is xdpconnect's benchmark harness: named scenarios run on
+// the lab, each tool against the same target with the same CPU pinning, and
+// a side-by-side table of medians with min and max.
+//
+// Tools run as separate processes in the client namespace: xdpconnect
+// itself (`run --json -`), a Go net.Dialer loop and a C epoll
+// nonblocking-connect loop (built with gcc by the harness). Targets are the
+// lab's Linux listener, or an XDP SYN-ACK reflector on the server veth so
+// the client side is measured without the listener as the bottleneck.
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/bench/reflector"
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+)
+
+// Options configure a harness run.
+type Options struct {
+	Exe       string        // the xdpconnect binary
+	Runs      int           // runs per tool, median reported (default 3)
+	Duration  time.Duration // per run (default 5 s)
+	Scenarios []string      // names; empty: the default set
+	OutDir    string        // JSON and markdown go here
+	Log       io.Writer
+	// HoldConns is the number of connections of the memory scenario.
+	HoldConns int
+}
+
+// Row is one line of the result table.
+type Row struct {
+	Scenario string    `json:"scenario"`
+	Tool     string    `json:"tool"`
+	Target   string    `json:"target"`
+	Workers  int       `json:"workers"`
+	Unit     string    `json:"unit"`
+	Runs     []float64 `json:"runs"`
+	Median   float64   `json:"median"`
+	Min      float64   `json:"min"`
+	Max      float64   `json:"max"`
+	RTTp50   float64   `json:"rtt_p50_seconds,omitempty"`
+	RTTp99   float64   `json:"rtt_p99_seconds,omitempty"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// DefaultScenarios is what `make bench` runs.
+var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "xsk"}
+
+func (o *Options) logf(f string, a ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, f+"\n", a...)
+	}
+}
+
+// Run executes the scenarios and returns the rows.
+func Run(o Options) ([]Row, error) {
+	if o.Runs == 0 {
+		o.Runs = 3
+	}
+	if o.Duration == 0 {
+		o.Duration = 5 * time.Second
+	}
+	if o.HoldConns == 0 {
+		o.HoldConns = 200000
+	}
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = DefaultScenarios
+	}
+	var rows []Row
+	for _, sc := range o.Scenarios {
+		o.logf("== scenario %s", sc)
+		var r []Row
+		var err error
+		switch sc {
+		case "reflector":
+			r, err = o.compare(sc, true, 1, 0)
+		case "listener":
+			r, err = o.compare(sc, false, 1, 0)
+		case "workers2":
+			r, err = o.xdpconnectOnly(sc, 2, 0)
+		case "loss1":
+			r, err = o.compare(sc, true, 1, 1)
+		case "hold-memory":
+			r, err = o.holdMemory()
+		case "xsk":
+			r, err = o.xskCompare()
+		default:
+			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
+		}
+		if err != nil {
+			return rows, fmt.Errorf("scenario %s: %w", sc, err)
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+func summarize(r *Row) {
+	s := slices.Clone(r.Runs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return
+	}
+	r.Min, r.Max, r.Median = s[0], s[len(s)-1], s[len(s)/2]
+}
+
+// bed is a lab with a target: the reflector or the Linux listener.
+type bed struct {
+	l       *lab.Lab
+	refl    *reflector.Reflector
+	ifindex int // client veth
+	dst     netip.AddrPort
+}
+
+func newBed(reflect bool, queues int, lossPct uint16) (*bed, error) {
+	l, err := lab.Up(lab.Options{Name: fmt.Sprintf("bench%d", os.Getpid()), ListenPorts: []int{8080}, Queues: queues})
+	if err != nil {
+		return nil, err
+	}
+	b := &bed{l: l, dst: netip.AddrPortFrom(l.ServerAddr, 8080)}
+	b.ifindex, _, err = l.ClientLink()
+	if err == nil && reflect {
+		err = lab.Do(l.ServerNS, func() error {
+			idx, err := ifindexIn(lab.ServerIf)
+			if err != nil {
+				return err
+			}
+			b.refl, err = reflector.Attach(idx, reflector.Reflect, 8080)
+			if err == nil && lossPct > 0 {
+				err = b.refl.SetLoss(reflector.Reflect, 8080, lossPct)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bed) close() {
+	if b.refl != nil {
+		b.refl.Close()
+	}
+	b.l.Close()
+}
+
+// ifindexIn is the index of interface name in the calling thread's namespace.
+func ifindexIn(name string) (int, error) { return netIfindex(name) }
+
+// withPass attaches a pass program to the client veth while fn runs: veth
+// drops XDP_TX'd frames unless the receiving side has an XDP program
+// (LAB-NOTES), and kernel clients have none of their own.
+func (b *bed) withPass(fn func() error) error {
+	if b.refl == nil {
+		return fn()
+	}
+	var pass *reflector.Reflector
+	err := lab.Do(b.l.ClientNS, func() (err error) {
+		pass, err = reflector.Attach(b.ifindex, reflector.Pass, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer pass.Close()
+	return fn()
+}
+
+func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.Report, error) {
+	cpus := "0"
+	if workers > 1 {
+		cpus = "0-" + strconv.Itoa(workers-1)
+	}
+	a := []string{"-c", cpus, o.Exe, "run", "--netns", b.l.ClientNS, "--dst", b.dst.String(), "--json", "-", "--quiet",
+		"--metrics-addr", "", "--workers", strconv.Itoa(workers), "--drain", "2s"}
+	a = append(a, args...)
+	out, err := exec.Command("taskset", a...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("xdpconnect: %v: %s", err, ee.Stderr)
+		}
+		return nil, err
+	}
+	var r fastpath.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("xdpconnect output: %w: %q", err, out)
+	}
+	return &r, nil
+}
+
+func (o *Options) runBaseline(b *bed, tool string, conns int) (float64, error) {
+	secs := strconv.FormatFloat(o.Duration.Seconds(), 'f', 1, 64)
+	var args []string
+	switch tool {
+	case "go-dialer":
+		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, o.Exe, "baseline-go", "--dst", b.dst.String(),
+			"--conns", strconv.Itoa(conns), "--duration", secs + "s"}
+	case "c-epoll":
+		bin, err := buildEpoll()
+		if err != nil {
+			return 0, err
+		}
+		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, bin, b.dst.Addr().String(),
+			strconv.Itoa(int(b.dst.Port())), secs, strconv.Itoa(conns)}
+	}
+	var res BaselineResult
+	err := b.withPass(func() error {
+		out, err := exec.Command("taskset", args...).Output()
+		if err != nil {
+			return fmt.Errorf("%s: %w", tool, err)
+		}
+		return json.Unmarshal(bytes.TrimSpace(out), &res)
+	})
+	if err != nil || res.Seconds == 0 {
+		return 0, err
+	}
+	return float64(res.Handshakes) / res.Seconds, nil
+}
+
+var epollBin string
+
+func buildEpoll() (string, error) {
+	if epollBin != "" {
+		return epollBin, nil
+	}
+	dir, err := os.MkdirTemp("", "xdpc-bench")
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "epoll.c")
+	if err := os.WriteFile(src, []byte(EpollC), 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "epoll")
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gcc: %v: %s", err, out)
+	}
+	epollBin = bin
+	return bin, nil
+}
+
+// compare runs xdpconnect, the Go dialer and C epoll against one target.
+func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]Row, error) {
+	b, err := newBed(reflect, workers, loss)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	target := "linux-listener"
+	if reflect {
+		target = "xdp-reflector"
+	}
+	if loss > 0 {
+		target += fmt.Sprintf(" (%d%% SYN loss)", loss)
+	}
+	x := Row{Scenario: sc, Tool: "xdpconnect", Target: target, Workers: workers, Unit: "handshakes/s"}
+	g := Row{Scenario: sc, Tool: "go-dialer (256 goroutines)", Target: target, Workers: 1, Unit: "handshakes/s"}
+	c := Row{Scenario: sc, Tool: "c-epoll (256 in flight)", Target: target, Workers: 1, Unit: "handshakes/s"}
+	var p50, p99 []float64
+	for i := 0; i < o.Runs; i++ {
+		r, err := o.runXDPConnect(b, workers, "--duration", o.Duration.String())
+		if err != nil {
+			return nil, err
+		}
+		x.Runs = append(x.Runs, r.CPS)
+		p50, p99 = append(p50, r.RTT.P50), append(p99, r.RTT.P99)
+		o.logf("  xdpconnect run %d: %.0f/s (rtt p50 %.0fus)", i+1, r.CPS, r.RTT.P50*1e6)
+		for _, t := range []*Row{&g, &c} {
+			tool := "go-dialer"
+			if t == &c {
+				tool = "c-epoll"
+			}
+			v, err := o.runBaseline(b, tool, 256)
+			if err != nil {
+				return nil, err
+			}
+			t.Runs = append(t.Runs, v)
+			o.logf("  %s run %d: %.0f/s", tool, i+1, v)
+		}
+	}
+	slices.Sort(p50)
+	slices.Sort(p99)
+	x.RTTp50, x.RTTp99 = p50[len(p50)/2], p99[len(p99)/2]
+	rows := []Row{x, g, c}
+	for i := range rows {
+		summarize(&rows[i])
+	}
+	return rows, nil
+}
+
+func (o *Options) xdpconnectOnly(sc string, workers int, loss uint16) ([]Row, error) {
+	b, err := newBed(true, workers, loss)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	x := Row{Scenario: sc, Tool: "xdpconnect", Target: "xdp-reflector", Workers: workers, Unit: "handshakes/s",
+		Note: "2-queue veth, worker per queue; the reflector shares the 2 cores"}
+	for i := 0; i < o.Runs; i++ {
+		r, err := o.runXDPConnect(b, workers, "--duration", o.Duration.String())
+		if err != nil {
+			return nil, err
+		}
+		x.Runs = append(x.Runs, r.CPS)
+		o.logf("  xdpconnect %d workers run %d: %.0f/s", workers, i+1, r.CPS)
+	}
+	summarize(&x)
+	return []Row{x}, nil
+}
+
+// holdMemory holds N connections from many dedicated source addresses and
+// reports the peak RSS per held connection.
+func (o *Options) holdMemory() ([]Row, error) {
+	b, err := newBed(true, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	n := o.HoldConns
+	srcs := (n + 59999) / 60000
+	src := fmt.Sprintf("198.18.128.1-198.18.128.%d", srcs)
+	measure := func(count int) (*fastpath.Report, error) {
+		return o.runXDPConnect(b, 1, "--count", strconv.Itoa(count), "--close", "hold", "--src", src,
+			"--src-ports", "2000-61999", "--frames", "8192")
+	}
+	small, err := measure(1000)
+	if err != nil {
+		return nil, err
+	}
+	big, err := measure(n)
+	if err != nil {
+		return nil, err
+	}
+	per := float64(big.MaxRSSBytes-small.MaxRSSBytes) / float64(big.Established-small.Established)
+	o.logf("  held %d connections: peak RSS %d MiB, %.1f B/connection (table %d MiB)", big.Established, big.MaxRSSBytes>>20, per, big.TableBytes>>20)
+	return []Row{{Scenario: "hold-memory", Tool: "xdpconnect", Target: "xdp-reflector", Workers: 1, Unit: "bytes/held connection",
+		Runs: []float64{per}, Median: per, Min: per, Max: per,
+		Note: fmt.Sprintf("%d held from %d sources; peak RSS %d MiB", big.Established, srcs, big.MaxRSSBytes>>20)}}, nil
+}
+
+// Markdown renders rows as a table with xdpconnect's ratio to each peer of
+// the same scenario.
+func Markdown(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| scenario | tool | target | workers | median | min-max | unit | rtt p50/p99 | vs xdpconnect |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		ratio := ""
+		for _, x := range rows {
+			if x.Scenario == r.Scenario && x.Tool == "xdpconnect" && r.Tool != "xdpconnect" && r.Median > 0 && x.Unit == r.Unit {
+				ratio = fmt.Sprintf("xdpconnect %.2fx", x.Median/r.Median)
+			}
+		}
+		rtt := ""
+		if r.RTTp50 > 0 {
+			rtt = fmt.Sprintf("%.0f/%.0f us", r.RTTp50*1e6, r.RTTp99*1e6)
+		}
+		if r.Note != "" && ratio == "" {
+			ratio = r.Note
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.0f-%.0f | %s | %s | %s |\n", r.Scenario, r.Tool, r.Target, r.Workers,
+			r.Median, r.Min, r.Max, r.Unit, rtt, ratio)
+	}
+	return b.String()
+}
+
+// Write stores rows as results.json and results.md in dir.
+func Write(dir string, rows []Row) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	j, _ := json.MarshalIndent(rows, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), j, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(rows)), 0o644)
+}

@@ -1,0 +1,138 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+// A stateless XDP SYN-ACK reflector for benchmarks: a SYN to the configured
+// port is turned, in place, into the SYN-ACK a Linux server would send
+// (MSS 1460, SACK-permitted, timestamps echoing the SYN's TSval, window
+// scale 7) with a cookie ISN, and sent back with XDP_TX. Other TCP to the
+// port (the client's ACK, RST, FIN) is dropped. Mode "drop" drops
+// everything (a sink for TX benchmarks); mode "pass" passes everything (the
+// pass program a receiving veth needs for XDP_TX frames to arrive).
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+#define MODE_REFLECT 0
+#define MODE_DROP 1
+#define MODE_PASS 2
+
+struct refl_config {
+	__u32 mode;
+	__u16 port;     // host order; 0: any
+	__u16 drop_pct; // SYNs dropped at random, percent (loss emulation)
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct refl_config);
+} rconfig SEC(".maps");
+
+// 0: SYN-ACKs sent, 1: dropped, 2: passed
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u64);
+} rcounters SEC(".maps");
+
+static __always_inline int done(__u32 idx, int action)
+{
+	__u64 *v = bpf_map_lookup_elem(&rcounters, &idx);
+	if (v)
+		*v += 1;
+	return action;
+}
+
+static __always_inline __u16 fold(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return ~s;
+}
+
+SEC("xdp")
+int reflector(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 k = 0;
+	struct refl_config *cfg = bpf_map_lookup_elem(&rconfig, &k);
+	if (!cfg || cfg->mode == MODE_PASS)
+		return done(2, XDP_PASS);
+	if (cfg->mode == MODE_DROP)
+		return done(1, XDP_DROP);
+
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *th = (void *)(ip + 1);
+	if ((void *)(th + 1) > end)
+		return done(2, XDP_PASS);
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return done(2, XDP_PASS);
+	if (cfg->port && th->dest != bpf_htons(cfg->port))
+		return done(2, XDP_PASS);
+	// Everything else to the port is ours: the client's ACK, RST and FIN
+	// need no answer, and must not reach the server's kernel (which would
+	// answer them with RSTs).
+	if (!th->syn || th->ack || th->rst || th->doff != 10)
+		return done(1, XDP_DROP);
+	// The SYN layout Linux (and xdpconnect) sends: 20 bytes IP without
+	// options, 40 bytes TCP with 20 option bytes.
+	__u8 *opt = (void *)(th + 1);
+	if ((void *)(opt + 20) > end)
+		return done(1, XDP_DROP);
+	if (cfg->drop_pct && bpf_get_prandom_u32() % 100 < cfg->drop_pct)
+		return done(1, XDP_DROP);
+	// Options must be MSS(4) SACKOK(2) TS(10) NOP WS(3): the TSval is at 8.
+	if (opt[0] != 2 || opt[4] != 4 || opt[6] != 8 || opt[16] != 1 || opt[17] != 3)
+		return done(1, XDP_DROP);
+
+	unsigned char mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	__u32 a = ip->saddr;
+	ip->saddr = ip->daddr;
+	ip->daddr = a; // swapping keeps the IP checksum
+	__u16 p = th->source;
+	th->source = th->dest;
+	th->dest = p;
+
+	__u32 seq = bpf_ntohl(th->seq);
+	// A cookie ISN from the 4-tuple, as a stateless server would.
+	__u32 iss = (a * 2654435761u) ^ (p << 16) ^ seq ^ 0x5a5a5a5au;
+	th->ack_seq = bpf_htonl(seq + 1);
+	th->seq = bpf_htonl(iss);
+	th->ack = 1;
+	th->window = bpf_htons(65160);
+	// MSS 1460; SACK-perm; TS: TSecr = their TSval, TSval = ours; WS 7.
+	opt[2] = 0x05;
+	opt[3] = 0xb4;
+	__builtin_memcpy(opt + 12, opt + 8, 4);
+	__u32 tsval = bpf_htonl(iss >> 8);
+	__builtin_memcpy(opt + 8, &tsval, 4);
+	opt[19] = 7;
+
+	// TCP checksum over the pseudo-header and the 40-byte header.
+	th->check = 0;
+	__u64 s = 0;
+	s += (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff);
+	s += bpf_htons(IPPROTO_TCP) + bpf_htons(40);
+	__u16 *w = (void *)th;
+#pragma unroll
+	for (int i = 0; i < 20; i++)
+		s += w[i];
+	th->check = fold(s);
+	return done(0, XDP_TX);
+}

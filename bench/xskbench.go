@@ -1,0 +1,312 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	asavie "github.com/asavie/xdp"
+	"github.com/xdpconnect/xdpconnect/bench/reflector"
+	"github.com/xdpconnect/xdpconnect/bpf"
+	"github.com/xdpconnect/xdpconnect/internal/cpu"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// frame64 is a 64-byte TCP frame from the client to the server's port 8080,
+// back-to-front of what our XDP program takes (port 40000) on the client.
+func frame64(cmac []byte) []byte {
+	f := make([]byte, tcp.MaxReplyLen)
+	p := &tcp.Path{SrcMAC: [6]byte(cmac), DstMAC: [6]byte{2, 0, 0, 0, 0, 2}, Src: lab.ClientAddr.As4(), Dst: lab.ServerAddrDirect.As4(), SrcPort: 40000, DstPort: 8080}
+	n := tcp.Build(f, p, &tcp.Reply{Flags: tcp.FlagACK, Seq: 1, Ack: 1})
+	return f[:max(n, 64)][:64]
+}
+
+// txOurs transmits for d with package xsk and returns completed frames/s.
+func txOurs(ifindex int, ns string, frame []byte, d time.Duration) (float64, error) {
+	var s *xsk.Socket
+	if err := lab.Do(ns, func() (err error) {
+		s, err = xsk.Open(ifindex, 0, xsk.Options{NumFrames: 4096, RingSize: 2048})
+		return
+	}); err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	addrs := make([]uint64, 2048)
+	n := s.Alloc(addrs) // write every TX frame once; sending only sets lengths
+	for _, a := range addrs[:n] {
+		copy(s.Buf(a), frame)
+	}
+	s.Free(addrs[:n])
+	descs := make([]xsk.Desc, 64)
+	batch := make([]uint64, 64)
+	_ = cpu.Pin(0)
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	for time.Since(start) < d {
+		k := s.Alloc(batch)
+		for i := 0; i < k; i++ {
+			descs[i] = xsk.Desc{Addr: batch[i], Len: uint32(len(frame))}
+		}
+		q := s.Transmit(descs[:k])
+		s.Free(batch[q:k])
+		_ = s.Kick()
+	}
+	el := time.Since(start).Seconds()
+	st, _ := s.Stats()
+	return float64(st.TxCompleted) / el, nil
+}
+
+// txAsavie is the same loop with github.com/asavie/xdp v0.3.3.
+func txAsavie(ifindex int, ns string, frame []byte, d time.Duration) (float64, error) {
+	var s *asavie.Socket
+	opts := &asavie.SocketOptions{NumFrames: 4096, FrameSize: 2048, FillRingNumDescs: 2048, CompletionRingNumDescs: 2048, RxRingNumDescs: 2048, TxRingNumDescs: 2048}
+	if err := lab.Do(ns, func() (err error) { s, err = asavie.NewSocket(ifindex, 0, opts); return }); err != nil {
+		return 0, err
+	}
+	for _, dsc := range s.GetDescs(4096) {
+		copy(s.GetFrame(dsc), frame)
+	}
+	_ = cpu.Pin(0)
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	var done uint64
+	for time.Since(start) < d {
+		descs := s.GetDescs(64)
+		for i := range descs {
+			descs[i].Len = uint32(len(frame))
+		}
+		s.Transmit(descs)
+		if c := s.NumCompleted(); c > 0 {
+			s.Complete(c)
+			done += uint64(c)
+		}
+	}
+	return float64(done) / time.Since(start).Seconds(), nil
+}
+
+// sender floods frames from the server veth with package xsk on CPU 1 until
+// stop is set.
+func sender(b *bed, frame []byte, stop *atomic.Bool, started chan<- error) {
+	var s *xsk.Socket
+	err := lab.Do(b.l.ServerNS, func() (err error) {
+		idx, err := ifindexIn(lab.ServerIf)
+		if err != nil {
+			return err
+		}
+		s, err = xsk.Open(idx, 0, xsk.Options{NumFrames: 4096, RingSize: 2048})
+		return err
+	})
+	started <- err
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	_ = cpu.Pin(1)
+	// Server -> client: the same frame with directions swapped.
+	f := append([]byte(nil), frame...)
+	copy(f[0:6], frame[6:12])
+	copy(f[6:12], frame[0:6])
+	copy(f[26:30], frame[30:34])
+	copy(f[30:34], frame[26:30])
+	f[34], f[35], f[36], f[37] = frame[36], frame[37], frame[34], frame[35]
+	tcp.TCP(f[34:54]).SetChecksum4([4]byte(f[26:30]), [4]byte(f[30:34]))
+	addrs := make([]uint64, 2048)
+	n := s.Alloc(addrs)
+	for _, a := range addrs[:n] {
+		copy(s.Buf(a), f)
+	}
+	s.Free(addrs[:n])
+	batch := make([]uint64, 64)
+	descs := make([]xsk.Desc, 64)
+	for !stop.Load() {
+		k := s.Alloc(batch)
+		for i := 0; i < k; i++ {
+			descs[i] = xsk.Desc{Addr: batch[i], Len: uint32(len(f))}
+		}
+		q := s.Transmit(descs[:k])
+		s.Free(batch[q:k])
+		_ = s.Kick()
+	}
+}
+
+// rxChild receives for d behind our XDP program on the client veth with
+// package xsk (ours) or asavie/xdp, and returns frames/s. The sender runs
+// in the parent.
+func rxChild(ns string, ifindex int, d time.Duration, ours bool) (float64, error) {
+	var prog *bpf.Program
+	var mine *xsk.Socket
+	var theirs *asavie.Socket
+	err := lab.Do(ns, func() (err error) {
+		if prog, err = bpf.Load(); err != nil {
+			return err
+		}
+		if err := prog.SetPorts(40000, 40000); err != nil {
+			return err
+		}
+		if err := prog.AddAddr(lab.ClientAddr, false); err != nil {
+			return err
+		}
+		fd := 0
+		if ours {
+			if mine, err = xsk.Open(ifindex, 0, xsk.Options{NumFrames: 4096, RingSize: 2048}); err != nil {
+				return err
+			}
+			fd = mine.FD()
+		} else {
+			theirs, err = asavie.NewSocket(ifindex, 0, &asavie.SocketOptions{NumFrames: 4096, FrameSize: 2048,
+				FillRingNumDescs: 2048, CompletionRingNumDescs: 2048, RxRingNumDescs: 2048, TxRingNumDescs: 2048})
+			if err != nil {
+				return err
+			}
+			fd = theirs.FD()
+		}
+		if err := prog.RegisterXSK(0, fd); err != nil {
+			return err
+		}
+		return prog.Attach(ifindex, false)
+	})
+	if err != nil {
+		return 0, err
+	}
+	_ = cpu.Pin(0)
+	var got uint64
+	start := time.Now()
+	if ours {
+		descs := make([]xsk.Desc, 64)
+		for time.Since(start) < d {
+			n := mine.Receive(descs)
+			mine.Recycle(descs[:n])
+			got += uint64(n)
+		}
+	} else {
+		theirs.Fill(theirs.GetDescs(theirs.NumFreeFillSlots()))
+		for time.Since(start) < d {
+			if n := theirs.NumReceived(); n > 0 {
+				got += uint64(len(theirs.Receive(n)))
+				theirs.Fill(theirs.GetDescs(theirs.NumFreeFillSlots()))
+			}
+		}
+	}
+	// The process exits right after: that frees asavie's socket, whose
+	// Close leaves the ring mappings (and so the bound queue) behind.
+	return float64(got) / time.Since(start).Seconds(), nil
+}
+
+// XSKChild is one measurement of the xsk scenario, run in a child process
+// (`xdpconnect bench-xsk`): lib is "ours" or "asavie", mode "tx" or "rx".
+func XSKChild(lib, mode, ns string, ifindex int, d time.Duration) (float64, error) {
+	ours := lib == "ours"
+	if mode == "rx" {
+		return rxChild(ns, ifindex, d, ours)
+	}
+	var mac []byte
+	if err := lab.Do(ns, func() (err error) { mac, err = netInterface(ifindex); return err }); err != nil {
+		return 0, err
+	}
+	if ours {
+		return txOurs(ifindex, ns, frame64(mac), d)
+	}
+	return txAsavie(ifindex, ns, frame64(mac), d)
+}
+
+// xskCompare runs TX and RX with both ring layers in one run, each
+// measurement in a child process pinned to CPU 0, so a library that leaks
+// its socket (asavie/xdp) cannot affect the next measurement.
+func (o *Options) xskCompare() ([]Row, error) {
+	b, err := newBed(false, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	// A sink on the server veth so transmitted frames cost the kernel
+	// nothing; removed for RX, where the sender transmits from there.
+	var sink *reflector.Reflector
+	err = lab.Do(b.l.ServerNS, func() error {
+		idx, err := ifindexIn(lab.ServerIf)
+		if err != nil {
+			return err
+		}
+		sink, err = reflector.Attach(idx, reflector.Drop, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	child := func(lib, mode string) (float64, error) {
+		var out []byte
+		var err error
+		// The kernel releases the previous process's socket (and its
+		// queue) asynchronously: retry a bind that finds it busy.
+		for try := 0; try < 50; try++ {
+			out, err = exec.Command("taskset", "-c", "0", o.Exe, "bench-xsk", "--lib", lib, "--mode", mode, "--netns", b.l.ClientNS,
+				"--ifindex", strconv.Itoa(b.ifindex), "--duration", o.Duration.String()).Output()
+			var ee *exec.ExitError
+			if err == nil || !errors.As(err, &ee) || !strings.Contains(string(ee.Stderr), "busy") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return 0, fmt.Errorf("bench-xsk %s %s: %v: %s", lib, mode, err, ee.Stderr)
+			}
+			return 0, err
+		}
+		return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	}
+	rows := []Row{
+		{Scenario: "xsk", Tool: "xdpconnect xsk/ TX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
+		{Scenario: "xsk", Tool: "asavie/xdp v0.3.3 TX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
+		{Scenario: "xsk", Tool: "xdpconnect xsk/ RX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
+		{Scenario: "xsk", Tool: "asavie/xdp v0.3.3 RX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
+	}
+	for i := 0; i < o.Runs; i++ {
+		a, err := child("ours", "tx")
+		if err != nil {
+			return nil, err
+		}
+		z, err := child("asavie", "tx")
+		if err != nil {
+			return nil, err
+		}
+		rows[0].Runs, rows[1].Runs = append(rows[0].Runs, a), append(rows[1].Runs, z)
+		o.logf("  TX run %d: xsk/ %.0f pps, asavie %.0f pps (%.2fx)", i+1, a, z, a/z)
+	}
+	sink.Close()
+	_, cmac, _ := b.l.ClientLink()
+	frame := frame64(cmac)
+	for i := 0; i < o.Runs; i++ {
+		var vals [2]float64
+		for k, lib := range []string{"ours", "asavie"} {
+			var stop atomic.Bool
+			started := make(chan error, 1)
+			go sender(b, frame, &stop, started)
+			if err := <-started; err != nil {
+				return nil, err
+			}
+			v, err := child(lib, "rx")
+			stop.Store(true)
+			if err != nil {
+				return nil, err
+			}
+			vals[k] = v
+			time.Sleep(200 * time.Millisecond) // the sender's socket closes
+		}
+		rows[2].Runs, rows[3].Runs = append(rows[2].Runs, vals[0]), append(rows[3].Runs, vals[1])
+		o.logf("  RX run %d: xsk/ %.0f pps, asavie %.0f pps (%.2fx)", i+1, vals[0], vals[1], vals[0]/vals[1])
+	}
+	for i := range rows {
+		summarize(&rows[i])
+	}
+	rows[1].Note = fmt.Sprintf("xsk/ TX is %.2fx", rows[0].Median/rows[1].Median)
+	rows[3].Note = fmt.Sprintf("xsk/ RX is %.2fx (both bounded by the one-core sender)", rows[2].Median/rows[3].Median)
+	return rows, nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/bench"
+)
+
+// cmdBench runs the benchmark harness and prints the table.
+func cmdBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	runs := fs.Int("runs", 3, "runs per tool; the median is reported")
+	dur := fs.Duration("duration", 5*time.Second, "duration of each run")
+	sc := fs.String("scenario", strings.Join(bench.DefaultScenarios, ","), "comma-separated scenarios: "+strings.Join(bench.DefaultScenarios, ", "))
+	out := fs.String("out", "bench/results", "directory for results.json and results.md")
+	hold := fs.Int("hold", 200000, "connections held by the hold-memory scenario")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rows, err := bench.Run(bench.Options{Exe: exe, Runs: *runs, Duration: *dur, Scenarios: strings.Split(*sc, ","),
+		OutDir: *out, Log: os.Stderr, HoldConns: *hold})
+	if len(rows) > 0 {
+		fmt.Print(bench.Markdown(rows))
+		if werr := bench.Write(*out, rows); werr != nil {
+			return werr
+		}
+		fmt.Printf("\n%d rows in %s; results in %s/results.{json,md}\n", len(rows), time.Since(start).Round(time.Second), *out)
+	}
+	return err
+}
+
+// cmdBaselineGo is the Go net.Dialer baseline the harness runs in the
+// client namespace.
+func cmdBaselineGo(args []string) error {
+	fs := flag.NewFlagSet("baseline-go", flag.ContinueOnError)
+	dst := fs.String("dst", "", "IP:PORT")
+	conns := fs.Int("conns", 256, "goroutines")
+	dur := fs.Duration("duration", 5*time.Second, "duration")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return bench.GoDial(*dst, *conns, *dur, os.Stdout)
+}
+
+// cmdBenchXSK is one measurement of the xsk scenario, in its own process.
+func cmdBenchXSK(args []string) error {
+	fs := flag.NewFlagSet("bench-xsk", flag.ContinueOnError)
+	lib := fs.String("lib", "ours", "ours or asavie")
+	mode := fs.String("mode", "tx", "tx or rx")
+	ns := fs.String("netns", "", "namespace")
+	ifindex := fs.Int("ifindex", 0, "interface index")
+	dur := fs.Duration("duration", 5*time.Second, "duration")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v, err := bench.XSKChild(*lib, *mode, *ns, *ifindex, *dur)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.0f\n", v)
+	return nil
+}
