@@ -2,8 +2,9 @@
 GO        ?= go
 BIN       := bin/xdpconnect
 PKGS      := ./...
-# Short fuzzing per target in `make test`; raise for a real campaign.
-FUZZTIME  ?= 5s
+# Short fuzzing per target in `make test` (an execution count: a time bound
+# can end with a spurious "context deadline exceeded"); raise for a campaign.
+FUZZTIME  ?= 150000x
 
 .PHONY: all build generate lint test test-unit fuzz demo bench soak lab-up lab-down clean
 

@@ -81,6 +81,9 @@ type Config struct {
 	Drain time.Duration
 	// Close is the close mode.
 	Close CloseMode
+	// HoldFor keeps held connections (hold mode) open this long after
+	// generation ends, before they are closed.
+	HoldFor time.Duration
 	// TimeWait is how long a port that ended in TIME-WAIT is quarantined
 	// (TCP_TIMEWAIT_LEN, 60 s).
 	TimeWait time.Duration

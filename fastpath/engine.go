@@ -257,7 +257,8 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 				}
 			}
 			busy := s.InFlight() > 0 || (e.cfg.Close == CloseFIN && s.Open() > 0)
-			if !busy || el-drainStart >= e.cfg.Drain || ctx.Err() != nil && el-drainStart > 100*time.Millisecond {
+			holding := e.cfg.Close == CloseHold && el-drainStart < e.cfg.HoldFor && ctx.Err() == nil
+			if (!busy || el-drainStart >= e.cfg.Drain) && !holding || ctx.Err() != nil && el-drainStart > 100*time.Millisecond {
 				e.phase.Store(phaseClose)
 			}
 		case phaseClose:

@@ -45,6 +45,9 @@ type Report struct {
 	MaxRSSBytes uint64 `json:"max_rss_bytes"`
 	// TableBytes is the connection table's size (64 B an entry).
 	TableBytes uint64 `json:"table_bytes"`
+	// XSK are the AF_XDP sockets' statistics summed over queues (filled by
+	// the caller that owns the sockets).
+	XSK map[string]uint64 `json:"xsk,omitempty"`
 }
 
 func (e *Engine) report(s *Snapshot) *Report {
@@ -113,6 +116,9 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if v := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]; v > 0 {
+		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK["rx_ring_full"], r.XSK["rx_fill_ring_empty_descs"], r.XSK["rx_dropped"])
+	}
 	if r.TxDropped > 0 || len(r.Drops) > 0 {
 		fmt.Fprintf(&b, "%-22s tx %d, rx %v\n", "dropped frames", r.TxDropped, r.Drops)
 	}

@@ -55,6 +55,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "serve Prometheus metrics here while running (empty: off)")
 	fs.DurationVar(&o.plan.cfg.Drain, "drain", 5*time.Second, "time in-flight attempts get after generation stops")
 	fs.DurationVar(&o.plan.cfg.Warmup, "warmup", 0, "excluded from the measured rate")
+	fs.DurationVar(&o.plan.cfg.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
 	fs.DurationVar(&o.plan.cfg.TimeWait, "time-wait", 60*time.Second, "quarantine of a port that ended in TIME-WAIT (fin mode)")
 	fs.BoolVar(&o.plan.generic, "generic", false, "attach XDP in generic (SKB) mode instead of driver mode")
 	zc := fs.String("xdp-mode", "auto", "AF_XDP bind: auto (zero-copy, else copy), copy, zerocopy")
@@ -177,6 +178,16 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 	}
 	if err != nil {
 		return nil, err
+	}
+	r.XSK = map[string]uint64{}
+	for _, x := range s.socks {
+		if st, err := x.Stats(); err == nil {
+			r.XSK["rx_dropped"] += st.RxDropped
+			r.XSK["rx_ring_full"] += st.RxRingFull
+			r.XSK["rx_fill_ring_empty_descs"] += st.RxFillRingEmptyDescs
+			r.XSK["tx_wakeups"] += st.TxWakeups
+			r.XSK["kick_eagain"] += st.KickEAGAIN
+		}
 	}
 	if o.afterRun != nil {
 		o.afterRun(r)

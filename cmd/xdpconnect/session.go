@@ -154,7 +154,7 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 			}
 		}
 		for q := 0; q < p.workers; q++ {
-			x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: p.frames, Mode: p.copyMode})
+			x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: p.frames, RingSize: min(2048, max(p.frames/2, 8)), Mode: p.copyMode})
 			if err != nil {
 				return err
 			}

@@ -88,3 +88,8 @@ func listNS(prefix string) ([]string, error) {
 func writeSysctl(path, value string) error {
 	return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0o644)
 }
+
+// Sysctl sets /proc/sys/<key> (e.g. "net/ipv4/icmp_ratelimit") in namespace ns.
+func Sysctl(ns, key, value string) error {
+	return Do(ns, func() error { return writeSysctl(key, value) })
+}

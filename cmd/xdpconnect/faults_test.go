@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// Fault: 20 % random loss in both directions at the server (nftables
+// numgen). Invariant: every attempt ends once (established or ETIMEDOUT, in
+// flight 0), and the server never accepts more than we established.
+func TestFaultLoss20(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	testutil.Nft(t, l.ServerNS, `table inet loss {
+  chain in { type filter hook input priority 0; tcp dport 8080 numgen random mod 100 < 20 drop; }
+  chain out { type filter hook output priority 0; tcp sport 8080 numgen random mod 100 < 20 drop; }
+}`)
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.plan.cfg.Count = 1000
+		o.plan.synRetries = 2
+		o.plan.cfg.Drain = 10 * time.Second
+	})
+	if r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 1000 || r.Established < 900 {
+		t.Fatalf("report %+v", r)
+	}
+	if r.Retransmits == 0 {
+		t.Fatal("no SYN retransmission under 20% loss")
+	}
+	acc := l.Listener.WaitAccepted(r.Established, time.Second, 5*time.Second)
+	if acc > r.Established {
+		t.Fatalf("server accepted %d > established %d: counted twice?", acc, r.Established)
+	}
+	t.Logf("established %d, ETIMEDOUT %d, retransmits %d, server accepted %d (an ACK lost after our RST close is never accepted)",
+		r.Established, r.Failed["ETIMEDOUT"], r.Retransmits, acc)
+}
+
+// Fault: the server drops our final ACKs for a while, so it retransmits its
+// SYN-ACK. Invariant: we answer the retransmission (challenge ACK, H3),
+// count each connection established once, and the server accepts all.
+func TestFaultACKDroppedSynAckRetransmitted(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Hold: true})
+	testutil.Nft(t, l.ServerNS, `table inet ackdrop {
+  chain in { type filter hook input priority 0; tcp dport 8080 tcp flags & (syn|ack|fin|rst) == ack drop; }
+}`)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		testutil.Nft(t, l.ServerNS, "delete table inet ackdrop")
+	}()
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.plan.cfg.Count = 50
+		o.plan.cfg.Close = fastpath.CloseHold
+		o.plan.cfg.HoldFor = 5 * time.Second
+	})
+	if r.Established != 50 || r.Attempted != 50 {
+		t.Fatalf("report %+v", r)
+	}
+	if acc := l.Listener.WaitAccepted(50, time.Second, 5*time.Second); acc != 50 {
+		t.Fatalf("server accepted %d of 50", acc)
+	}
+}
+
+// Fault: ICMP host and port unreachable from the router (nftables reject in
+// the forward path). Invariant: the attempt fails at once with the errno of
+// spec §7 (C2: EHOSTUNREACH, ECONNREFUSED), without SYN retransmission (C4).
+func TestFaultICMPFromRouter(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Router: true})
+	testutil.Nft(t, l.RouterNS, `table inet rej {
+  chain forwarding {
+    type filter hook forward priority 0;
+    tcp dport 8081 reject with icmp type host-unreachable
+    tcp dport 8082 reject with icmp type port-unreachable
+  }
+}`)
+	// Linux rate-limits the ICMP errors it sends (icmp_ratelimit); this test
+	// wants one per SYN.
+	for k, v := range map[string]string{"net/ipv4/icmp_ratelimit": "0", "net/ipv4/icmp_msgs_per_sec": "1000000", "net/ipv4/icmp_msgs_burst": "1000000"} {
+		if err := lab.Sysctl(l.RouterNS, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Warm the router's neighbour entries: its unresolved-neighbour queue
+	// would otherwise drop the first burst of ICMP errors.
+	if err := lab.Do(l.ClientNS, func() error {
+		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(l.ServerAddr, 8080).String(), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for port, errno := range map[uint16]string{8081: "EHOSTUNREACH", 8082: "ECONNREFUSED"} {
+		start := time.Now()
+		r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, port), func(o *runOpts) { o.plan.cfg.Count = 100 })
+		if r.Failed[errno] != 100 || r.Retransmits != 0 {
+			t.Errorf("port %d: report %+v, want 100 %s", port, r, errno)
+		}
+		if took := time.Since(start); took > 900*time.Millisecond {
+			t.Errorf("port %d: took %v: not immediate", port, took)
+		}
+	}
+}
+
+// Fault: SYNs blackholed. Invariant, measured on the wire from a capture at
+// the server: SYNs at 0, 1, 2, 3, 4, 5 s (TCP_SYNCNT=2, R4) and ETIMEDOUT at
+// 7 s.
+func TestFaultBlackholeScheduleFromCapture(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	testutil.Nft(t, l.ServerNS, `table inet hole {
+  chain in {
+    type filter hook input priority 0;
+    tcp dport 9999 drop
+  }
+}`)
+	raw := testutil.NewRaw(t, l.ServerNS, lab.ServerIf)
+	times := make(chan []time.Time, 1)
+	go func() {
+		var ts []time.Time
+		deadline := time.Now().Add(9 * time.Second)
+		for time.Now().Before(deadline) {
+			f := raw.Recv(time.Until(deadline), false)
+			var pk tcp.Packet
+			if f != nil && tcp.Parse(f, &pk) == tcp.KindTCP && pk.DstPort == 9999 && pk.Seg.Flags == tcp.FlagSYN {
+				ts = append(ts, time.Now())
+			}
+		}
+		times <- ts
+	}()
+	start := time.Now()
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 9999), func(o *runOpts) {
+		o.plan.cfg.Count = 1
+		o.plan.synRetries = 2
+		o.plan.cfg.Drain = 10 * time.Second
+	})
+	failedAt := time.Since(start)
+	if r.Failed["ETIMEDOUT"] != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	ts := <-times
+	if len(ts) != 6 {
+		t.Fatalf("captured %d SYNs, want 6", len(ts))
+	}
+	for i := 1; i < len(ts); i++ {
+		if gap := ts[i].Sub(ts[i-1]); gap < 975*time.Millisecond || gap > 1025*time.Millisecond {
+			t.Errorf("SYN %d came %v after the previous, want 1 s +-25 ms", i+1, gap)
+		}
+	}
+	if rel := failedAt - ts[0].Sub(start); rel < 7*time.Second || rel > 7300*time.Millisecond {
+		t.Errorf("ETIMEDOUT %v after the first SYN, want 7 s", rel)
+	}
+}
+
+// Fault: the RX ring overflows (a tiny UMEM at full rate). Invariant: the
+// overflow is counted, the run recovers (timers resend), every attempt ends.
+func TestFaultRXRingOverflow(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.plan.frames = 64 // 32 RX frames
+		o.plan.cfg.Count = 20000
+		o.plan.cfg.Rate = 0
+		o.plan.synRetries = 3
+		o.plan.cfg.Drain = 20 * time.Second
+	})
+	lost := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]
+	if lost == 0 {
+		t.Fatalf("no RX overflow provoked: %+v", r.XSK)
+	}
+	if r.InFlight != 0 || r.Established+r.FailedTotal() != 20000 {
+		t.Fatalf("books: %+v", r)
+	}
+	t.Logf("RX overflow: %v; established %d, retransmits %d", r.XSK, r.Established, r.Retransmits)
+}
+
+// Collateral: while a full-speed run goes on, the host's own kernel TCP on
+// the same interface keeps working.
+func TestCollateralKernelTCP(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080, 9090}})
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		var err error
+		for i := 0; i < 20 && err == nil; i++ {
+			err = lab.Do(l.ClientNS, func() error {
+				c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(context.Background(), "tcp4", netip.AddrPortFrom(l.ServerAddr, 9090).String())
+				if err == nil {
+					c.Close()
+				}
+				return err
+			})
+		}
+		done <- err
+	}()
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.plan.cfg.Count = 0
+		o.plan.cfg.Rate = 0
+		o.plan.cfg.Duration = 2 * time.Second
+	})
+	if err := <-done; err != nil {
+		t.Fatalf("kernel TCP during the run: %v", err)
+	}
+	if r.Established == 0 {
+		t.Fatal("run established nothing")
+	}
+}
