@@ -286,4 +286,3 @@ func (p *peer) icmp(typ, code uint8, seq tcp.Seq) {
 		p.t.Fatal(err)
 	}
 }
-

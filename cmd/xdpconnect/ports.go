@@ -66,7 +66,7 @@ func reservePorts(lo, hi uint16) (func(), error) {
 			return nil, fmt.Errorf("another xdpconnect (pid %d) is running in this network namespace", r.PID)
 		}
 		// Left by a run that was killed: put the original value back.
-		_ = os.WriteFile(sysReserved, []byte(r.Original), 0o644)
+		_ = os.WriteFile(sysReserved, []byte(r.Original+"\n"), 0o644)
 		_ = os.Remove(state)
 	}
 	orig, err := os.ReadFile(sysReserved)
@@ -88,7 +88,9 @@ func reservePorts(lo, hi uint16) (func(), error) {
 		return nil, fmt.Errorf("reserve ports %d-%d: %w", lo, hi, err)
 	}
 	return func() {
-		_ = os.WriteFile(sysReserved, []byte(o), 0o644)
+		// A newline, not an empty write: writing nothing leaves a sysctl as
+		// it is, and the original value is usually empty.
+		_ = os.WriteFile(sysReserved, []byte(o+"\n"), 0o644)
 		_ = os.Remove(state)
 	}, nil
 }

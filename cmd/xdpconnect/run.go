@@ -129,6 +129,9 @@ func cmdRun(args []string) error {
 		}
 		return err
 	}
+	if err := checkCaps(o.plan.netns != ""); err != nil {
+		return err
+	}
 	r, err := execute(context.Background(), o, os.Stdout, os.Stderr)
 	if err != nil {
 		return err

@@ -139,9 +139,13 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 		if p.workers < queues {
 			s.notes = append(s.notes, fmt.Sprintf("%s has %d RX queues and %d worker(s): replies on other queues go to the kernel", nh0.IfName, queues, p.workers))
 		}
-		if s.restore, err = reservePorts(p.portLo, p.portHi); err != nil {
+		restore, err := reservePorts(p.portLo, p.portHi)
+		if err != nil {
 			return err
 		}
+		// Put the sysctl back in the namespace it was changed in, whatever
+		// thread Close runs on.
+		s.restore = func() { _ = p.inNS(func() error { restore(); return nil }) }
 		if s.prog, err = bpf.Load(); err != nil {
 			return err
 		}
