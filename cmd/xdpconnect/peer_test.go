@@ -17,11 +17,10 @@ const peerPort = 7000
 // to peerPort (the server's kernel never sees it: nftables drops it) and
 // forges replies with a raw socket.
 type peer struct {
-	t    *testing.T
-	l    *lab.Lab
-	raw  *testutil.Raw
-	syn  tcp.Packet // our first SYN
-	cmac [6]byte
+	t   *testing.T
+	l   *lab.Lab
+	raw *testutil.Raw
+	syn tcp.Packet // our first SYN
 }
 
 func newPeer(t *testing.T) *peer {
