@@ -25,9 +25,11 @@ lint:
 	$(GO) tool staticcheck $(PKGS)
 
 # All tests, the privileged lab tests included (they need root), then every
-# fuzz target briefly.
+# fuzz target briefly. Packages run one at a time (-p 1): lab tests share the
+# machine's two cores and `lab down --all` semantics, and rate assertions
+# must not compete with another package's load.
 test: lint
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz
 
 test-unit:
@@ -49,7 +51,7 @@ bench: build
 	./$(BIN) bench
 
 soak: build
-	./$(BIN) bench --scenario soak
+	./$(BIN) bench --scenario soak --out bench/results/soak
 
 lab-up: build
 	./$(BIN) lab up

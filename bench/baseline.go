@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,11 @@ type BaselineResult struct {
 	Handshakes uint64  `json:"handshakes"`
 	Errors     uint64  `json:"errors"`
 	Seconds    float64 `json:"seconds"`
+	// Series are handshakes completed in each 100 ms of the run.
+	Series []uint64 `json:"series"`
+	// RTT counts connect() durations in power-of-two microsecond buckets:
+	// RTT[i] counts durations in [2^(i-1), 2^i) us.
+	RTT []uint64 `json:"rtt_log2_us"`
 }
 
 // GoDial is the Go net.Dialer baseline: conns goroutines connect, close
@@ -26,12 +32,16 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 	defer cancel()
 	dialer := &net.Dialer{Timeout: 3 * time.Second}
 	start := time.Now()
+	slots := int(d/(100*time.Millisecond)) + 2
+	series := make([]atomic.Uint64, slots)
+	var rtt [32]atomic.Uint64
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				t0 := time.Now()
 				c, err := dialer.DialContext(ctx, "tcp4", dst)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -40,6 +50,9 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 					continue
 				}
 				n.Add(1)
+				us := time.Since(t0).Microseconds()
+				rtt[min(bits.Len64(uint64(us)), 31)].Add(1)
+				series[min(int(time.Since(start)/(100*time.Millisecond)), slots-1)].Add(1)
 				if tc, ok := c.(*net.TCPConn); ok {
 					_ = tc.SetLinger(0)
 				}
@@ -48,7 +61,14 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 		}()
 	}
 	wg.Wait()
-	return json.NewEncoder(out).Encode(BaselineResult{Handshakes: n.Load(), Errors: errs.Load(), Seconds: time.Since(start).Seconds()})
+	res := BaselineResult{Handshakes: n.Load(), Errors: errs.Load(), Seconds: time.Since(start).Seconds()}
+	for i := range series {
+		res.Series = append(res.Series, series[i].Load())
+	}
+	for i := range rtt {
+		res.RTT = append(res.RTT, rtt[i].Load())
+	}
+	return json.NewEncoder(out).Encode(res)
 }
 
 // EpollC is the C epoll nonblocking-connect baseline: conns sockets in
@@ -69,6 +89,8 @@ const EpollC = `#define _GNU_SOURCE
 static struct sockaddr_in dst;
 static int ep;
 static unsigned long long ok, errs;
+static double t0, started[1 << 20];
+static unsigned long long series[10000], rtt[32];
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
@@ -78,6 +100,7 @@ static void start(void) {
 	struct linger l = {1, 0};
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 	if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { errs++; close(fd); return; }
+	if (fd < (1 << 20)) started[fd] = now();
 	struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -90,21 +113,36 @@ int main(int argc, char **argv) {
 	double dur = atof(argv[3]);
 	int conns = atoi(argv[4]);
 	ep = epoll_create1(0);
+	t0 = now();
 	for (int i = 0; i < conns; i++) start();
 	struct epoll_event evs[256];
-	double t0 = now(), end = t0 + dur;
+	double end = t0 + dur;
 	while (now() < end) {
 		int n = epoll_wait(ep, evs, 256, 10);
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd, err = 0;
 			socklen_t len = sizeof err;
 			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-			if (err == 0) ok++; else errs++;
+			if (err == 0) {
+				double t = now();
+				ok++;
+				int slot = (int)((t - t0) * 10);
+				if (slot >= 0 && slot < 10000) series[slot]++;
+				unsigned long long us = (unsigned long long)((t - started[fd]) * 1e6);
+				int b = 0;
+				while (us) { b++; us >>= 1; }
+				rtt[b < 31 ? b : 31]++;
+			} else errs++;
 			close(fd);
 			start();
 		}
 	}
-	printf("{\"handshakes\":%llu,\"errors\":%llu,\"seconds\":%f}\n", ok, errs, now() - t0);
+	int slots = (int)(dur * 10) + 1;
+	printf("{\"handshakes\":%llu,\"errors\":%llu,\"seconds\":%f,\"series\":[", ok, errs, now() - t0);
+	for (int i = 0; i < slots && i < 10000; i++) printf("%s%llu", i ? "," : "", series[i]);
+	printf("],\"rtt_log2_us\":[");
+	for (int i = 0; i < 32; i++) printf("%s%llu", i ? "," : "", rtt[i]);
+	printf("]}\n");
 	return 0;
 }
 `

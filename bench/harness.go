@@ -39,6 +39,8 @@ type Options struct {
 	Log       io.Writer
 	// HoldConns is the number of connections of the memory scenario.
 	HoldConns int
+	// Soak is the length of the soak scenario (default 10 min).
+	Soak time.Duration
 }
 
 // Row is one line of the result table.
@@ -98,6 +100,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.holdMemory()
 		case "xsk":
 			r, err = o.xskCompare()
+		case "soak":
+			r, err = o.soak()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}
@@ -205,7 +209,7 @@ func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.
 	return &r, nil
 }
 
-func (o *Options) runBaseline(b *bed, tool string, conns int) (float64, error) {
+func (o *Options) runBaseline(b *bed, tool string, conns int) (*BaselineResult, error) {
 	secs := strconv.FormatFloat(o.Duration.Seconds(), 'f', 1, 64)
 	var args []string
 	switch tool {
@@ -215,7 +219,7 @@ func (o *Options) runBaseline(b *bed, tool string, conns int) (float64, error) {
 	case "c-epoll":
 		bin, err := buildEpoll()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, bin, b.dst.Addr().String(),
 			strconv.Itoa(int(b.dst.Port())), secs, strconv.Itoa(conns)}
@@ -228,10 +232,13 @@ func (o *Options) runBaseline(b *bed, tool string, conns int) (float64, error) {
 		}
 		return json.Unmarshal(bytes.TrimSpace(out), &res)
 	})
-	if err != nil || res.Seconds == 0 {
-		return 0, err
+	if err != nil {
+		return nil, err
 	}
-	return float64(res.Handshakes) / res.Seconds, nil
+	if res.Seconds == 0 {
+		return nil, fmt.Errorf("%s: no result", tool)
+	}
+	return &res, nil
 }
 
 var epollBin string
@@ -274,6 +281,7 @@ func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]
 	g := Row{Scenario: sc, Tool: "go-dialer (256 goroutines)", Target: target, Workers: 1, Unit: "handshakes/s"}
 	c := Row{Scenario: sc, Tool: "c-epoll (256 in flight)", Target: target, Workers: 1, Unit: "handshakes/s"}
 	var p50, p99 []float64
+	var tr traces
 	for i := 0; i < o.Runs; i++ {
 		r, err := o.runXDPConnect(b, workers, "--duration", o.Duration.String())
 		if err != nil {
@@ -282,17 +290,33 @@ func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]
 		x.Runs = append(x.Runs, r.CPS)
 		p50, p99 = append(p50, r.RTT.P50), append(p99, r.RTT.P99)
 		o.logf("  xdpconnect run %d: %.0f/s (rtt p50 %.0fus)", i+1, r.CPS, r.RTT.P50*1e6)
+		last := i == o.Runs-1
+		if last {
+			tr.addXDPConnect("xdpconnect", r)
+		}
 		for _, t := range []*Row{&g, &c} {
 			tool := "go-dialer"
 			if t == &c {
 				tool = "c-epoll"
 			}
-			v, err := o.runBaseline(b, tool, 256)
+			res, err := o.runBaseline(b, tool, 256)
 			if err != nil {
 				return nil, err
 			}
+			v := float64(res.Handshakes) / res.Seconds
 			t.Runs = append(t.Runs, v)
 			o.logf("  %s run %d: %.0f/s", tool, i+1, v)
+			if last {
+				tr.addBaseline(tool, res)
+			}
+		}
+	}
+	if o.OutDir != "" {
+		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := tr.write(o.OutDir, sc, target); err != nil {
+			return nil, fmt.Errorf("plots: %w", err)
 		}
 	}
 	slices.Sort(p50)
@@ -391,4 +415,28 @@ func Write(dir string, rows []Row) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(rows)), 0o644)
+}
+
+// soak runs at full rate with 1 % SYN loss for o.Soak and checks the books:
+// nothing stuck in flight, attempted = established + failed, and peak memory.
+func (o *Options) soak() ([]Row, error) {
+	if o.Soak == 0 {
+		o.Soak = 10 * time.Minute
+	}
+	b, err := newBed(true, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	r, err := o.runXDPConnect(b, 1, "--duration", o.Soak.String(), "--drain", "10s")
+	if err != nil {
+		return nil, err
+	}
+	if r.InFlight != 0 || r.Attempted != r.Established+r.FailedTotal() {
+		return nil, fmt.Errorf("soak: books do not balance: %+v", r)
+	}
+	o.logf("  soak %v: %d attempts, %d established, failures %v, %d retransmits, peak RSS %d MiB", o.Soak, r.Attempted, r.Established, r.Failed, r.Retransmits, r.MaxRSSBytes>>20)
+	return []Row{{Scenario: "soak", Tool: "xdpconnect", Target: "xdp-reflector (1% SYN loss)", Workers: 1, Unit: "handshakes/s",
+		Runs: []float64{r.CPS}, Median: r.CPS, Min: r.CPS, Max: r.CPS,
+		Note: fmt.Sprintf("%v; in flight 0; books balance; peak RSS %d MiB", o.Soak, r.MaxRSSBytes>>20)}}, nil
 }

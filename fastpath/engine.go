@@ -47,6 +47,8 @@ type Engine struct {
 	mu      sync.Mutex
 	waiters map[uint32]*Conn // Dial'ed entries
 
+	series []Point // sampled by Run every 100 ms
+
 	// window of the measured rate
 	winStart, winEnd time.Duration
 	estStart, estEnd uint64
@@ -227,6 +229,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	nextProgress := interval
+	nextSample := time.Duration(0)
 	warmupDone := e.cfg.Warmup == 0
 	var drainStart, closeStart time.Duration
 	for {
@@ -269,6 +272,10 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 			if el-closeStart >= 50*time.Millisecond {
 				e.phase.Store(phaseStop)
 			}
+		}
+		if el >= nextSample {
+			nextSample += 100 * time.Millisecond
+			e.series = append(e.series, Point{Seconds: el.Seconds(), Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished)})
 		}
 		if progress != nil && el >= nextProgress {
 			nextProgress += interval

@@ -45,6 +45,10 @@ type Report struct {
 	MaxRSSBytes uint64 `json:"max_rss_bytes"`
 	// TableBytes is the connection table's size (64 B an entry).
 	TableBytes uint64 `json:"table_bytes"`
+	// Series samples the cumulative counts every 100 ms of the run.
+	Series []Point `json:"series,omitempty"`
+	// RTTHist is the handshake RTT histogram: non-empty buckets only.
+	RTTHist []Bucket `json:"rtt_histogram,omitempty"`
 	// XSK are the AF_XDP sockets' statistics summed over queues (filled by
 	// the caller that owns the sockets).
 	XSK map[string]uint64 `json:"xsk,omitempty"`
@@ -64,10 +68,37 @@ func (e *Engine) report(s *Snapshot) *Report {
 		r.CPS = float64(e.estEnd-e.estStart) / win
 		r.AttemptRate = float64(e.attEnd-e.attStart) / win
 	}
+	r.Series = e.series
+	r.RTTHist = s.RTT.Buckets()
 	sec := func(ns int64) float64 { return float64(ns) / 1e9 }
 	r.RTT = Quantiles{P50: sec(s.RTT.Quantile(0.5)), P90: sec(s.RTT.Quantile(0.9)), P99: sec(s.RTT.Quantile(0.99)),
 		P999: sec(s.RTT.Quantile(0.999)), Max: sec(s.RTT.Max)}
 	return r
+}
+
+// Point is one sample of a run's progress.
+type Point struct {
+	Seconds     float64 `json:"t"`
+	Attempted   uint64  `json:"attempted"`
+	Established uint64  `json:"established"`
+}
+
+// Bucket is a histogram bucket: Count values <= UpperSeconds (and above
+// the previous bucket's bound).
+type Bucket struct {
+	UpperSeconds float64 `json:"le"`
+	Count        uint64  `json:"count"`
+}
+
+// Buckets lists h's non-empty buckets.
+func (h *Histogram) Buckets() []Bucket {
+	var out []Bucket
+	for i, c := range h.Counts {
+		if c != 0 {
+			out = append(out, Bucket{UpperSeconds: float64(BucketHigh(i)) / 1e9, Count: c})
+		}
+	}
+	return out
 }
 
 // FailedTotal is the number of failed attempts.

@@ -33,17 +33,7 @@ func resolverIn(t *testing.T, ns string) *route.Resolver {
 
 func macOf(t *testing.T, ns, ifname string) []byte {
 	t.Helper()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nh.Close()
-	l, err := nh.LinkByName(ifname)
+	l, err := lab.LinkByName(ns, ifname)
 	if err != nil {
 		t.Fatal(err)
 	}

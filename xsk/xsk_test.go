@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
@@ -396,17 +394,7 @@ func attachAndWait(spec string) {
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func xdpAttached(t *testing.T, ns string) bool {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nh.Close()
-	link, err := nh.LinkByName(lab.ClientIf)
+	link, err := lab.LinkByName(ns, lab.ClientIf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,10 @@ func cmdBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	runs := fs.Int("runs", 3, "runs per tool; the median is reported")
 	dur := fs.Duration("duration", 5*time.Second, "duration of each run")
-	sc := fs.String("scenario", strings.Join(bench.DefaultScenarios, ","), "comma-separated scenarios: "+strings.Join(bench.DefaultScenarios, ", "))
+	sc := fs.String("scenario", strings.Join(bench.DefaultScenarios, ","), "comma-separated scenarios: "+strings.Join(bench.DefaultScenarios, ", ")+", soak")
 	out := fs.String("out", "bench/results", "directory for results.json and results.md")
 	hold := fs.Int("hold", 200000, "connections held by the hold-memory scenario")
+	soak := fs.Duration("soak-duration", 10*time.Minute, "length of the soak scenario")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -31,7 +32,7 @@ func cmdBench(args []string) error {
 	}
 	start := time.Now()
 	rows, err := bench.Run(bench.Options{Exe: exe, Runs: *runs, Duration: *dur, Scenarios: strings.Split(*sc, ","),
-		OutDir: *out, Log: os.Stderr, HoldConns: *hold})
+		OutDir: *out, Log: os.Stderr, HoldConns: *hold, Soak: *soak})
 	if len(rows) > 0 {
 		fmt.Print(bench.Markdown(rows))
 		if werr := bench.Write(*out, rows); werr != nil {

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 	"github.com/xdpconnect/xdpconnect/tcp"
@@ -68,17 +66,7 @@ func startRun(t *testing.T, l *lab.Lab, args ...string) (*exec.Cmd, *bytes.Buffe
 }
 
 func xdpOn(t *testing.T, ns, ifname string) bool {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nh.Close()
-	link, err := nh.LinkByName(ifname)
+	link, err := lab.LinkByName(ns, ifname)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,4 +251,36 @@ func TestHostileFrames(t *testing.T) {
 		t.Fatalf("no dropped frame counted after %d hostile frames: %+v", n, r.Drops)
 	}
 	t.Logf("%d hostile frames; drops by reason %v; established %d of %d", n, r.Drops, r.Established, r.Attempted)
+}
+
+// `lab up` then `lab status` prints the topology and the listener; `lab
+// down` leaves no namespace and no listener process.
+func TestLabCLI(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	name := fmt.Sprintf("cli%d", os.Getpid())
+	t.Cleanup(func() { _ = exec.Command(binary(t), "lab", "down", "--name", name).Run() })
+	out, err := exec.Command(binary(t), "lab", "up", "--name", name, "--router").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "router") {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	st, err := readState(name)
+	if err != nil || syscall.Kill(st.ServePID, 0) != nil {
+		t.Fatalf("listener process not running: %v %+v", err, st)
+	}
+	out, err = exec.Command(binary(t), "lab", "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "xdc-"+name+"-cli") || !strings.Contains(string(out), "alive=true") {
+		t.Fatalf("lab status: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binary(t), "lab", "down", "--name", name).CombinedOutput(); err != nil {
+		t.Fatalf("lab down: %v\n%s", err, out)
+	}
+	for _, suffix := range []string{"-cli", "-srv", "-rtr"} {
+		if _, err := os.Stat("/var/run/netns/xdc-" + name + suffix); err == nil {
+			t.Errorf("namespace %s left", name+suffix)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if syscall.Kill(st.ServePID, 0) == nil {
+		t.Errorf("listener process %d left", st.ServePID)
+	}
 }

@@ -113,25 +113,24 @@ func TestRunBlackholeTimesOut(t *testing.T) {
 // which the server (not a router) drops without a word.
 func blackhole(t *testing.T, l *lab.Lab, addr netip.Addr) {
 	t.Helper()
-	h, err := netns.GetFromName(l.ServerNS)
+	srv, err := lab.LinkByName(l.ServerNS, lab.ServerIf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh, _ := netlink.NewHandleAt(h)
-	h.Close()
-	srv, err := sh.LinkByName(lab.ServerIf)
-	sh.Close()
+	cli, err := lab.LinkByName(l.ClientNS, lab.ClientIf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ = netns.GetFromName(l.ClientNS)
-	ch, _ := netlink.NewHandleAt(h)
+	h, err := netns.GetFromName(l.ClientNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := netlink.NewHandleAt(h)
 	h.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ch.Close()
-	cli, err := ch.LinkByName(lab.ClientIf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	err = ch.NeighAdd(&netlink.Neigh{LinkIndex: cli.Attrs().Index, Family: netlink.FAMILY_V4, IP: net.IP(addr.AsSlice()),
 		HardwareAddr: srv.Attrs().HardwareAddr, State: netlink.NUD_PERMANENT})
 	if err != nil {

@@ -452,3 +452,13 @@ func Names() ([]string, error) {
 	}
 	return out, nil
 }
+
+// LinkByName returns interface ifname of namespace ns.
+func LinkByName(ns, ifname string) (netlink.Link, error) {
+	h, err := handleAt(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return h.LinkByName(ifname)
+}
