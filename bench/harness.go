@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -60,7 +61,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "xsk"}
+var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "xsk"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -102,6 +103,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.xskCompare()
 		case "soak":
 			r, err = o.soak()
+		case "metrics":
+			r, err = o.metricsOverhead()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}
@@ -439,4 +442,57 @@ func (o *Options) soak() ([]Row, error) {
 	return []Row{{Scenario: "soak", Tool: "xdpconnect", Target: "xdp-reflector (1% SYN loss)", Workers: 1, Unit: "handshakes/s",
 		Runs: []float64{r.CPS}, Median: r.CPS, Min: r.CPS, Max: r.CPS,
 		Note: fmt.Sprintf("%v; in flight 0; books balance; peak RSS %d MiB", o.Soak, r.MaxRSSBytes>>20)}}, nil
+}
+
+// metricsOverhead compares the handshake rate with metrics off and with
+// metrics on and scraped every second (the shipped scrape interval), in
+// alternating runs.
+func (o *Options) metricsOverhead() ([]Row, error) {
+	b, err := newBed(true, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	const addr = "127.0.0.1:19464"
+	off := Row{Scenario: "metrics", Tool: "xdpconnect, metrics off", Target: "xdp-reflector", Workers: 1, Unit: "handshakes/s"}
+	on := Row{Scenario: "metrics", Tool: "xdpconnect, scraped every 1 s", Target: "xdp-reflector", Workers: 1, Unit: "handshakes/s"}
+	for i := 0; i < o.Runs; i++ {
+		r, err := o.runXDPConnect(b, 1, "--duration", o.Duration.String())
+		if err != nil {
+			return nil, err
+		}
+		off.Runs = append(off.Runs, r.CPS)
+		stop := make(chan struct{})
+		scrapes := make(chan int, 1)
+		go func() {
+			n := 0
+			t := time.NewTicker(time.Second) // deploy/prometheus.yml scrapes every 1 s
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					scrapes <- n
+					return
+				case <-t.C:
+					if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						n++
+					}
+				}
+			}
+		}()
+		r, err = o.runXDPConnect(b, 1, "--duration", o.Duration.String(), "--metrics-addr", addr)
+		close(stop)
+		n := <-scrapes
+		if err != nil {
+			return nil, err
+		}
+		on.Runs = append(on.Runs, r.CPS)
+		o.logf("  run %d: off %.0f/s, on %.0f/s (%d scrapes)", i+1, off.Runs[i], r.CPS, n)
+	}
+	summarize(&off)
+	summarize(&on)
+	on.Note = fmt.Sprintf("rate change with metrics: %+.1f %%", (on.Median/off.Median-1)*100)
+	return []Row{off, on}, nil
 }

@@ -172,3 +172,20 @@ func TestRunViaRouter(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// Dedicated source addresses (not owned by the client kernel): the Linux
+// server ARPs for them, xdpconnect answers, handshakes complete from every
+// source address.
+func TestRunDedicatedSources(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+		o.plan.srcs = []netip.Addr{netip.MustParseAddr("198.18.128.10"), netip.MustParseAddr("198.18.128.11"), netip.MustParseAddr("198.18.128.12")}
+		o.plan.cfg.Count = 3000
+	})
+	if r.Established != 3000 {
+		t.Fatalf("report %+v", r)
+	}
+	if acc := l.Listener.WaitAccepted(3000, time.Second, 10*time.Second); acc != 3000 {
+		t.Fatalf("listener accepted %d", acc)
+	}
+}
