@@ -44,23 +44,29 @@ func txOurs(ifindex int, ns string, frame []byte, d time.Duration) (float64, err
 		copy(s.Buf(a), frame)
 	}
 	s.Free(addrs[:n])
-	descs := make([]xsk.Desc, 64)
-	batch := make([]uint64, 64)
 	_ = cpu.Pin(0)
 	defer runtime.UnlockOSThread()
 	start := time.Now()
-	for time.Since(start) < d {
+	blast(s, len(frame), func() bool { return time.Since(start) < d })
+	el := time.Since(start).Seconds()
+	st, _ := s.Stats()
+	return float64(st.TxCompleted) / el, nil
+}
+
+// blast transmits frames of length n, already written in every TX frame,
+// in batches of 64 while more() holds.
+func blast(s *xsk.Socket, n int, more func() bool) {
+	batch := make([]uint64, 64)
+	descs := make([]xsk.Desc, 64)
+	for more() {
 		k := s.Alloc(batch)
 		for i := 0; i < k; i++ {
-			descs[i] = xsk.Desc{Addr: batch[i], Len: uint32(len(frame))}
+			descs[i] = xsk.Desc{Addr: batch[i], Len: uint32(n)}
 		}
 		q := s.Transmit(descs[:k])
 		s.Free(batch[q:k])
 		_ = s.Kick()
 	}
-	el := time.Since(start).Seconds()
-	st, _ := s.Stats()
-	return float64(st.TxCompleted) / el, nil
 }
 
 // txAsavie is the same loop with github.com/asavie/xdp v0.3.3.
@@ -123,17 +129,7 @@ func sender(b *bed, frame []byte, stop *atomic.Bool, started chan<- error) {
 		copy(s.Buf(a), f)
 	}
 	s.Free(addrs[:n])
-	batch := make([]uint64, 64)
-	descs := make([]xsk.Desc, 64)
-	for !stop.Load() {
-		k := s.Alloc(batch)
-		for i := 0; i < k; i++ {
-			descs[i] = xsk.Desc{Addr: batch[i], Len: uint32(len(f))}
-		}
-		q := s.Transmit(descs[:k])
-		s.Free(batch[q:k])
-		_ = s.Kick()
-	}
+	blast(s, len(f), func() bool { return !stop.Load() })
 }
 
 // rxChild receives for d behind our XDP program on the client veth with

@@ -123,6 +123,18 @@ static __always_inline int malformed(__u32 flags)
 	return pass(XDPC_CNT_PASS_MALFORMED);
 }
 
+// do_tcp steers a TCP segment to one of our addresses (flags f): ours when
+// the destination port is in our range.
+static __always_inline int do_tcp(struct xdp_md *ctx, void *l4, void *end, __u32 f)
+{
+	struct tcphdr *th = l4;
+	if ((void *)(th + 1) > end)
+		return malformed(f);
+	if (!port_ours(th->dest))
+		return pass(XDPC_CNT_PASS_OTHER_PORT);
+	return redirect(ctx, XDPC_CNT_REDIRECT_TCP, f);
+}
+
 static __always_inline int do_ipv4(struct xdp_md *ctx, void *l3, void *end)
 {
 	struct iphdr *ip = l3;
@@ -139,14 +151,8 @@ static __always_inline int do_ipv4(struct xdp_md *ctx, void *l3, void *end)
 	if (ip->frag_off & bpf_htons(0x3fff))
 		return pass(XDPC_CNT_PASS_OTHER_PROTO); // fragments are the kernel's
 	void *l4 = l3 + ihl;
-	if (ip->protocol == IPPROTO_TCP) {
-		struct tcphdr *th = l4;
-		if ((void *)(th + 1) > end)
-			return malformed(f);
-		if (!port_ours(th->dest))
-			return pass(XDPC_CNT_PASS_OTHER_PORT);
-		return redirect(ctx, XDPC_CNT_REDIRECT_TCP, f);
-	}
+	if (ip->protocol == IPPROTO_TCP)
+		return do_tcp(ctx, l4, end, f);
 	if (ip->protocol == IPPROTO_ICMP) {
 		struct icmphdr *ic = l4;
 		if ((void *)(ic + 1) > end)
@@ -195,14 +201,8 @@ static __always_inline int do_ipv6(struct xdp_md *ctx, void *l3, void *end)
 	if (!flags)
 		return pass(XDPC_CNT_PASS_NOT_LOCAL);
 	__u32 f = *flags;
-	if (ip6->nexthdr == IPPROTO_TCP) {
-		struct tcphdr *th = l4;
-		if ((void *)(th + 1) > end)
-			return malformed(f);
-		if (!port_ours(th->dest))
-			return pass(XDPC_CNT_PASS_OTHER_PORT);
-		return redirect(ctx, XDPC_CNT_REDIRECT_TCP, f);
-	}
+	if (ip6->nexthdr == IPPROTO_TCP)
+		return do_tcp(ctx, l4, end, f);
 	if (ip6->nexthdr == IPPROTO_ICMPV6) {
 		struct icmp6hdr *ic = l4;
 		// Checked again: the verifier forgets packet ranges across the map
