@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
 func testConfig(ports ...uint16) Config {
@@ -193,5 +194,30 @@ func TestDial(t *testing.T) {
 	r := <-done
 	if r.Established != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.open() != 0 {
 		t.Fatalf("report %+v open %d", r, srv.open())
+	}
+}
+
+// fullRing is a memLink whose TX ring takes only part of each batch.
+type fullRing struct{ *memLink }
+
+func (f fullRing) Transmit(d []xsk.Desc) int {
+	n := len(d) / 3
+	f.memLink.Transmit(d[:n])
+	return n
+}
+
+// A TX ring that refuses two thirds of every batch: the refused frames are
+// counted as dropped and their buffers return to the link (no overflow of
+// the worker's cache), timers resend what mattered, and every attempt ends
+// once, established or ETIMEDOUT.
+func TestEngineTXRingFull(t *testing.T) {
+	srv := newFakeServer()
+	cfg := testConfig(80)
+	cfg.Count = 500
+	cfg.Params.SynRetries = 2
+	cfg.Drain = 10 * time.Second
+	r := runEngine(t, cfg, fullRing{newMemLink(srv.handle)})
+	if r.TxDropped == 0 || r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 500 || r.Established < 400 {
+		t.Fatalf("dropped %d, in flight %d, established %d, failed %v", r.TxDropped, r.InFlight, r.Established, r.Failed)
 	}
 }

@@ -27,6 +27,7 @@ type worker struct {
 	tx      []xsk.Desc
 	txN     int
 	frames  []uint64 // allocated, unused TX frames
+	spare   []uint64 // scratch for frames the TX ring refused
 	nFrames int
 	pk      tcp.Packet
 	expired []uint32
@@ -165,11 +166,12 @@ func (w *worker) flush() {
 	q := w.link.Transmit(w.tx[:w.txN])
 	if q < w.txN {
 		// Ring full: the frames are lost like a full qdisc would lose
-		// them; timers resend what matters.
+		// them (timers resend what matters); their buffers go back to the
+		// link, not to the small local cache, which may be full.
 		for i := q; i < w.txN; i++ {
-			w.frames[w.nFrames] = w.tx[i].Addr
-			w.nFrames++
+			w.spare[i-q] = w.tx[i].Addr
 		}
+		w.link.Free(w.spare[:w.txN-q])
 		w.c[CntTxDropped] += uint64(w.txN - q)
 	}
 	w.txN = 0
