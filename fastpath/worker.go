@@ -222,7 +222,14 @@ func (w *worker) receive() int {
 
 func (w *worker) frame(f []byte) {
 	pk := &w.pk
-	switch tcp.Parse(f, pk) {
+	kind := tcp.Parse(f, pk)
+	if pk.V6 && kind != tcp.KindDrop {
+		// The engine opens IPv4 connections only: an IPv6 frame cannot
+		// belong to one.
+		w.c[CntDropBase+Counter(tcp.DropIPVersion)]++
+		return
+	}
+	switch kind {
 	case tcp.KindDrop:
 		w.c[CntDropBase+Counter(pk.Reason)]++
 	case tcp.KindTCP:

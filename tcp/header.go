@@ -163,6 +163,35 @@ func (ip IPv6) Src() [16]byte { return [16]byte(ip[8:24]) }
 // Dst is the destination address.
 func (ip IPv6) Dst() [16]byte { return [16]byte(ip[24:40]) }
 
+// IPv6Fields are the fields Encode writes (V2).
+type IPv6Fields struct {
+	TrafficClass uint8
+	FlowLabel    uint32 // 20 bits
+	PayloadLen   uint16
+	NextHeader   uint8
+	HopLimit     uint8
+	Src, Dst     [16]byte
+}
+
+// Encode writes a 40-byte header without extension headers.
+func (ip IPv6) Encode(f *IPv6Fields) {
+	binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(f.TrafficClass)<<20|f.FlowLabel&0xfffff)
+	binary.BigEndian.PutUint16(ip[4:], f.PayloadLen)
+	ip[6] = f.NextHeader
+	ip[7] = f.HopLimit
+	copy(ip[8:24], f.Src[:])
+	copy(ip[24:40], f.Dst[:])
+}
+
+// Version is the IP version nibble.
+func (ip IPv6) Version() uint8 { return ip[0] >> 4 }
+
+// FlowLabel is the 20-bit flow label (V3).
+func (ip IPv6) FlowLabel() uint32 { return binary.BigEndian.Uint32(ip[0:]) & 0xfffff }
+
+// HopLimit is the hop limit.
+func (ip IPv6) HopLimit() uint8 { return ip[7] }
+
 // TCP is a view of a TCP header.
 type TCP []byte
 
@@ -218,6 +247,12 @@ func (t TCP) Encode(f *TCPFields) {
 func (t TCP) SetChecksum4(src, dst [4]byte) {
 	t[16], t[17] = 0, 0
 	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, PseudoSum4(src, dst, ProtoTCP, uint16(len(t))))))
+}
+
+// SetChecksum6 computes and stores the checksum of segment t over IPv6.
+func (t TCP) SetChecksum6(src, dst *[16]byte) {
+	t[16], t[17] = 0, 0
+	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, PseudoSum6(src, dst, ProtoTCP, uint32(len(t))))))
 }
 
 // ICMP is a view of an ICMP (or ICMPv6) header.

@@ -62,12 +62,15 @@ type Packet struct {
 	QuotedSeq          Seq
 	// ARP
 	ARPOp uint16
+	// V6 marks an IPv6 frame: its addresses are Src6/Dst6 (quoted ones for
+	// ICMPv6), and Src/Dst are zero.
+	V6         bool
+	Src6, Dst6 [16]byte
 }
 
 // Parse classifies frame without allocating. TCP checksums are verified
 // (spec §5 pre-checks: a bad checksum or data offset is dropped silently).
-// IPv6 frames are recognised and dropped with DropIPVersion until the IPv6
-// path exists.
+// IPv6 frames without extension headers are parsed too (Packet.V6).
 func Parse(frame []byte, p *Packet) Kind {
 	*p = Packet{}
 	drop := func(r DropReason) Kind { p.Kind, p.Reason = KindDrop, r; return KindDrop }
@@ -88,7 +91,7 @@ func Parse(frame []byte, p *Packet) Kind {
 		p.Src, p.Dst = a.SenderIP(), a.TargetIP()
 		return KindARP
 	case EtherIPv6:
-		return drop(DropIPVersion)
+		return parseIPv6(frame[l2:], p, drop)
 	default:
 		return drop(DropEtherType)
 	}
@@ -174,4 +177,67 @@ func parseICMP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
 	p.QuotedSeq = Seq(binary.BigEndian.Uint32(qt[4:]))
 	p.Kind = KindICMP
 	return KindICMP
+}
+
+func parseIPv6(b []byte, p *Packet, drop func(DropReason) Kind) Kind {
+	if len(b) < IPv6HdrLen {
+		return drop(DropShort)
+	}
+	ip := IPv6(b)
+	if ip.Version() != 6 {
+		return drop(DropIPVersion)
+	}
+	pl := ip.PayloadLen()
+	if IPv6HdrLen+pl > len(b) {
+		return drop(DropIPLength)
+	}
+	p.V6 = true
+	p.Src6, p.Dst6 = ip.Src(), ip.Dst()
+	p.TOS = uint8(binary.BigEndian.Uint16(b[0:]) >> 4)
+	l4 := b[IPv6HdrLen : IPv6HdrLen+pl]
+	switch ip.NextHeader() {
+	case ProtoTCP:
+		if len(l4) < TCPHdrLen {
+			return drop(DropTCPHeader)
+		}
+		t := TCP(l4)
+		doff := t.DataOffset()
+		if doff < TCPHdrLen || doff > len(l4) {
+			return drop(DropTCPHeader)
+		}
+		if Fold(Sum(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))))) != 0 {
+			return drop(DropChecksum)
+		}
+		p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
+		f := t.Flags()
+		p.Seg = Segment{Seq: t.Seq(), Ack: t.Ack(), Flags: f, Window: t.Window(), PayloadLen: len(l4) - doff, TOS: p.TOS,
+			Opts: ParseOptions(l4[TCPHdrLen:doff], f.Has(FlagSYN))}
+		p.Kind = KindTCP
+		return KindTCP
+	case ProtoICMPv6:
+		// Errors (V5): type 1..4, quoting an IPv6 header and 8 bytes of TCP.
+		if len(l4) < ICMPHdrLen+IPv6HdrLen+8 {
+			return drop(DropICMPQuote)
+		}
+		if Fold(Sum(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoICMPv6, uint32(len(l4))))) != 0 {
+			return drop(DropChecksum)
+		}
+		c := ICMP(l4)
+		if c.Type() < ICMPv6DestUnreach || c.Type() > ICMPv6ParamProblem {
+			return drop(DropICMPType)
+		}
+		q := IPv6(l4[ICMPHdrLen:])
+		if q.Version() != 6 || q.NextHeader() != ProtoTCP {
+			return drop(DropICMPQuote)
+		}
+		qt := l4[ICMPHdrLen+IPv6HdrLen:]
+		p.ICMPType, p.ICMPCode = c.Type(), c.Code()
+		p.ICMPMTU = uint16(min(binary.BigEndian.Uint32(l4[4:]), 65535))
+		p.Src6, p.Dst6 = q.Src(), q.Dst()
+		p.SrcPort, p.DstPort = binary.BigEndian.Uint16(qt[0:]), binary.BigEndian.Uint16(qt[2:])
+		p.QuotedSeq = Seq(binary.BigEndian.Uint32(qt[4:]))
+		p.Kind = KindICMP
+		return KindICMP
+	}
+	return drop(DropProto)
 }

@@ -209,3 +209,30 @@ func TestCollateralKernelTCP(t *testing.T) {
 		t.Fatal("run established nothing")
 	}
 }
+
+// Fault: every segment from the server is duplicated (nftables dup on the
+// server veth's egress). Invariant: each connection is established and
+// counted once, the duplicate SYN-ACK of a connection already closed gets
+// the kernel's answer (X2) and changes no count, the listener accepts
+// exactly what we established.
+func TestFaultDuplication(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	testutil.Nft(t, l.ServerNS, `table netdev dupl {
+  chain out {
+    type filter hook egress device xs0 priority 0;
+    tcp sport 8080 dup to xs0
+  }
+}`)
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.cfg.Count = 2000 })
+	if r.Established != 2000 || r.Attempted != 2000 || r.InFlight != 0 {
+		t.Fatalf("report %+v", r)
+	}
+	if acc := l.Listener.WaitAccepted(2000, time.Second, 10*time.Second); acc != 2000 {
+		t.Fatalf("listener accepted %d, established %d", acc, r.Established)
+	}
+	// Each duplicated SYN-ACK reaches a connection we already closed and is
+	// answered per X2: more RSTs than connections prove the duplicates came.
+	if r.RSTSent < r.Established+r.Established/2 {
+		t.Fatalf("RST sent %d for %d connections: duplicates not seen", r.RSTSent, r.Established)
+	}
+}
