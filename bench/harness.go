@@ -61,7 +61,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "xsk"}
+var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -105,6 +105,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.soak()
 		case "metrics":
 			r, err = o.metricsOverhead()
+		case "synonly":
+			r, err = o.synOnly()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}
@@ -495,4 +497,140 @@ func (o *Options) metricsOverhead() ([]Row, error) {
 	summarize(&on)
 	on.Note = fmt.Sprintf("rate change with metrics: %+.1f %%", (on.Median/off.Median-1)*100)
 	return []Row{off, on}, nil
+}
+
+// synRate runs cmd (pinned to CPU 0 in the client namespace) and measures,
+// at the reflector, the SYNs it sends per second over its active window
+// (first to last 20 ms sample in which SYNs arrived).
+func synRate(b *bed, args ...string) (float64, error) {
+	type sample struct {
+		t time.Time
+		n uint64
+	}
+	stop := make(chan struct{})
+	samples := make(chan []sample, 1)
+	go func() {
+		var s []sample
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			n, _ := b.refl.SYNs()
+			s = append(s, sample{time.Now(), n})
+			select {
+			case <-stop:
+				samples <- s
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	full := append([]string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS}, args...)
+	out, err := exec.Command("taskset", full...).CombinedOutput()
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	s := <-samples
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v: %s", args[0], err, out)
+	}
+	first, last := -1, -1
+	for i := 1; i < len(s); i++ {
+		if s[i].n > s[i-1].n {
+			if first < 0 {
+				first = i - 1
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return 0, fmt.Errorf("%s sent no SYN to the reflector: %s", args[0], out)
+	}
+	return float64(s[last].n-s[first].n) / s[last].t.Sub(s[first].t).Seconds(), nil
+}
+
+// synOnly compares SYN rates, never handshakes: xdpconnect --close synonly
+// with masscan and zmap (when installed), all aimed at the lab range
+// 198.18.0.0/15 and counted by the reflector, which answers any port.
+func (o *Options) synOnly() ([]Row, error) {
+	b, err := newBed(true, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	if err := b.refl.SetMode(reflector.Reflect, 0); err != nil {
+		return nil, err
+	}
+	_, cmac, err := b.l.ClientLink()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := lab.LinkByName(b.l.ServerNS, lab.ServerIf)
+	if err != nil {
+		return nil, err
+	}
+	smac := srv.Attrs().HardwareAddr.String()
+	secs := strconv.FormatFloat(o.Duration.Seconds(), 'f', 1, 64) + "s"
+	tools := []struct {
+		name string
+		args []string
+	}{
+		{"xdpconnect --close synonly", []string{o.Exe, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
+			"--quiet", "--metrics-addr", "", "--workers", "1"}},
+	}
+	// Ten probes per address of the lab's /15 (1.3 M SYNs), all through
+	// the client veth to the reflector; nothing leaves the lab.
+	if _, err := exec.LookPath("masscan"); err == nil {
+		tools = append(tools, struct {
+			name string
+			args []string
+		}{"masscan 1.3", []string{"masscan", "198.18.0.0/15", "-p8080-8089", "--rate", "100000000", "--router-mac", smac,
+			"--adapter-ip", lab.ClientAddr.String(), "--adapter-mac", cmac.String(), "--adapter-port", "40000", "-e", lab.ClientIf, "--wait", "0"}})
+	} else {
+		o.logf("  masscan not installed: left out")
+	}
+	if _, err := exec.LookPath("zmap"); err == nil {
+		tools = append(tools, struct {
+			name string
+			args []string
+		}{"zmap 2.1", []string{"zmap", "-p", "8080", "-i", lab.ClientIf, "-G", smac, "-S", lab.ClientAddr.String(), "-r", "100000000",
+			"-P", "10", "-T", "1", "-c", "0", "-b", "/dev/null", "-o", "/dev/null", "-q", "--disable-syslog", "198.18.0.0/15"}})
+	} else {
+		o.logf("  zmap not installed: left out")
+	}
+	var rows []Row
+	for _, tl := range tools {
+		row := Row{Scenario: "synonly", Tool: tl.name, Target: "xdp-reflector, SYN-only", Workers: 1, Unit: "SYN/s"}
+		for i := 0; i < o.Runs; i++ {
+			args := tl.args
+			if tl.name[:3] == "xdp" {
+				args = append([]string{args[0], args[1], "--netns", b.l.ClientNS}, args[2:]...)
+				v, err := synRate(b, args...)
+				if err != nil {
+					return nil, err
+				}
+				row.Runs = append(row.Runs, v)
+			} else {
+				// Like every client in a comparison, the scanners get the
+				// pass program so the reflected SYN-ACKs reach them (and the
+				// kernel, which resets them) as on a real link.
+				var v float64
+				err := b.withPass(func() (err error) {
+					v, err = synRate(b, args...)
+					return err
+				})
+				if err != nil {
+					return nil, err
+				}
+				row.Runs = append(row.Runs, v)
+			}
+			o.logf("  %s run %d: %.0f SYN/s", tl.name, i+1, row.Runs[len(row.Runs)-1])
+		}
+		summarize(&row)
+		rows = append(rows, row)
+	}
+	for i := range rows {
+		if i > 0 && rows[i].Median > 0 {
+			rows[i].Note = fmt.Sprintf("xdpconnect (SYN-only) %.2fx", rows[0].Median/rows[i].Median)
+		}
+	}
+	return rows, nil
 }

@@ -22,10 +22,14 @@ const (
 	// CloseHold keeps connections open, answering keepalives, data and the
 	// server's FIN, and aborts them all at the end of the run.
 	CloseHold
+	// CloseSYNOnly never completes a handshake: a SYN-ACK is counted (as
+	// established) and answered with RST seq = SEG.ACK, as SYN scanners
+	// (masscan, zmap) do. For SYN-rate comparisons only.
+	CloseSYNOnly
 )
 
 func (m CloseMode) String() string {
-	return [...]string{"rst", "fin", "hold"}[m]
+	return [...]string{"rst", "fin", "hold", "synonly"}[m]
 }
 
 // ParseCloseMode parses "rst", "fin" or "hold".
@@ -37,8 +41,10 @@ func ParseCloseMode(s string) (CloseMode, error) {
 		return CloseFIN, nil
 	case "hold":
 		return CloseHold, nil
+	case "synonly":
+		return CloseSYNOnly, nil
 	}
-	return 0, fmt.Errorf("close mode %q: want rst, fin or hold", s)
+	return 0, fmt.Errorf("close mode %q: want rst, fin, hold or synonly", s)
 }
 
 // Target is a destination with the link-layer address of its next hop.

@@ -221,3 +221,16 @@ func TestEngineTXRingFull(t *testing.T) {
 		t.Fatalf("dropped %d, in flight %d, established %d, failed %v", r.TxDropped, r.InFlight, r.Established, r.Failed)
 	}
 }
+
+// SYN-only mode: every SYN-ACK is counted and reset, the server accepts
+// nothing.
+func TestEngineSYNOnly(t *testing.T) {
+	srv := newFakeServer()
+	cfg := testConfig(80)
+	cfg.Count = 300
+	cfg.Close = CloseSYNOnly
+	r := runEngine(t, cfg, newMemLink(srv.handle))
+	if r.Established != 300 || r.RSTSent != 300 || srv.accepted.Load() != 0 || r.InFlight != 0 {
+		t.Fatalf("report %+v, accepted %d", r, srv.accepted.Load())
+	}
+}

@@ -289,8 +289,20 @@ func (w *worker) segment(pk *tcp.Packet) {
 		return
 	}
 	params := &w.e.cfg.Params
-	v := params.Input(&en.conn, seg, w.nowMs)
 	p := w.path(idx)
+	if w.e.cfg.Close == CloseSYNOnly && en.conn.State == tcp.SynSent && seg.Flags.Has(tcp.FlagSYN|tcp.FlagACK) &&
+		!seg.Flags.Has(tcp.FlagRST) && seg.Ack == en.conn.ISS+1 {
+		// SYN-only: count the answer and reset it unacknowledged.
+		w.c[CntEstablished]++
+		w.c[CntClosed]++
+		w.rtt(en, seg)
+		w.send(&p, &tcp.Reply{Flags: tcp.FlagRST, Seq: seg.Ack, TTL: 64})
+		en.conn.State = tcp.Closed
+		en.release()
+		w.notify(idx, false)
+		return
+	}
+	v := params.Input(&en.conn, seg, w.nowMs)
 	if v.Send {
 		w.send(&p, &v.Reply)
 	}

@@ -36,10 +36,10 @@ struct {
 	__type(value, struct refl_config);
 } rconfig SEC(".maps");
 
-// 0: SYN-ACKs sent, 1: dropped, 2: passed
+// 0: SYN-ACKs sent, 1: dropped, 2: passed, 3: SYNs seen (any layout)
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } rcounters SEC(".maps");
@@ -85,7 +85,10 @@ int reflector(struct xdp_md *ctx)
 	// Everything else to the port is ours: the client's ACK, RST and FIN
 	// need no answer, and must not reach the server's kernel (which would
 	// answer them with RSTs).
-	if (!th->syn || th->ack || th->rst || th->doff != 10)
+	if (!th->syn || th->ack || th->rst)
+		return done(1, XDP_DROP);
+	done(3, 0); // a SYN: the neutral measure of SYN-only tools
+	if (th->doff != 10)
 		return done(1, XDP_DROP);
 	// The SYN layout Linux (and xdpconnect) sends: 20 bytes IP without
 	// options, 40 bytes TCP with 20 option bytes.

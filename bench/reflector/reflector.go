@@ -59,17 +59,29 @@ func (r *Reflector) SetLoss(m Mode, port uint16, pct uint16) error {
 
 // Counters returns SYN-ACKs sent, frames dropped, frames passed.
 func (r *Reflector) Counters() (sent, dropped, passed uint64, err error) {
-	var out [3]uint64
+	c, err := r.counters()
+	return c[0], c[1], c[2], err
+}
+
+// SYNs is the number of SYNs seen on the reflected port, whatever their
+// options: the neutral count for SYN-only tools.
+func (r *Reflector) SYNs() (uint64, error) {
+	c, err := r.counters()
+	return c[3], err
+}
+
+func (r *Reflector) counters() ([4]uint64, error) {
+	var out [4]uint64
 	for i := range out {
 		var per []uint64
 		if err := r.objs.Rcounters.Lookup(uint32(i), &per); err != nil {
-			return 0, 0, 0, err
+			return out, err
 		}
 		for _, v := range per {
 			out[i] += v
 		}
 	}
-	return out[0], out[1], out[2], nil
+	return out, nil
 }
 
 // Close detaches and unloads.

@@ -47,7 +47,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&o.plan.cfg.Duration, "duration", 0, "how long to generate (0: until --count)")
 	fs.Float64Var(&o.plan.cfg.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
 	fs.IntVar(&o.plan.cfg.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
-	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end)")
+	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
 	fs.IntVar(&o.plan.synRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: tcp_syn_retries, 6)")
 	fs.IntVar(&o.plan.workers, "workers", 0, "workers, one per RX queue (default: the interface's RX queues)")
 	queues := fs.Int("queues", 0, "same as --workers")
