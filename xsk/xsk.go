@@ -30,7 +30,9 @@ const (
 // Options configure a socket. Zero values take the defaults of
 // [DefaultOptions]; sizes must be powers of two.
 type Options struct {
-	NumFrames int // UMEM frames, half for RX and half for TX (default 4096)
+	NumFrames int // UMEM frames (default 4096)
+	// TxFrames of them are for TX, the rest for RX (0: half).
+	TxFrames  int
 	FrameSize int // bytes per frame: 2048 or 4096 (default 2048)
 	RingSize  int // entries of each of the four rings (default 2048)
 	// RxRingSize overrides RingSize for the RX ring (0: RingSize).
@@ -75,8 +77,14 @@ func (o *Options) fill() error {
 	if o.FrameSize != 2048 && o.FrameSize != 4096 {
 		return fmt.Errorf("xsk: frame size %d: must be 2048 or 4096", o.FrameSize)
 	}
-	if o.NumFrames < 2*o.RingSize/2 {
+	if o.NumFrames < o.RingSize {
 		return errors.New("xsk: NumFrames must be at least RingSize")
+	}
+	if o.TxFrames == 0 {
+		o.TxFrames = o.NumFrames / 2
+	}
+	if o.TxFrames < 0 || o.TxFrames >= o.NumFrames {
+		return fmt.Errorf("xsk: TxFrames %d out of 1..%d", o.TxFrames, o.NumFrames-1)
 	}
 	return nil
 }

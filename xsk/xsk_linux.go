@@ -155,17 +155,18 @@ func Open(ifindex, queue int, o Options) (_ *Socket, err error) {
 	if err := s.mapRing(&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, 16, o.RingSize); err != nil {
 		return nil, err
 	}
-	// First half of the UMEM: RX frames, all handed to the fill ring.
-	// Second half: TX frames on the free stack.
-	half := uint64(o.NumFrames / 2)
-	n := s.fill.reserve(uint32(min(half, uint64(rs))))
+	// The first NumFrames-TxFrames frames are for RX, handed to the fill
+	// ring (and cycling between it and the RX ring); the rest are TX frames
+	// on the free stack.
+	rxFrames := uint64(o.NumFrames - o.TxFrames)
+	n := s.fill.reserve(uint32(min(rxFrames, uint64(rs))))
 	for i := uint32(0); i < n; i++ {
 		*s.fill.addr(s.fill.cachedProd + i) = uint64(i) * s.frameSize
 	}
 	s.fill.submit(n)
-	s.free = make([]uint64, 0, half)
-	for i := uint64(0); i < half; i++ {
-		s.free = append(s.free, (half+i)*s.frameSize)
+	s.free = make([]uint64, 0, o.TxFrames)
+	for i := uint64(0); i < uint64(o.TxFrames); i++ {
+		s.free = append(s.free, (rxFrames+i)*s.frameSize)
 	}
 	if o.BusyPoll {
 		for _, kv := range [][2]int{{soPreferBusyPoll, 1}, {unix.SO_BUSY_POLL, 20}, {soBusyPollBudget, o.BusyPollBudget}} {
