@@ -122,14 +122,16 @@ func Parse(frame []byte, p *Packet) Kind {
 	l4 := ipb[ihl:tot]
 	switch ip.Protocol() {
 	case ProtoTCP:
-		return parseTCP(l4, p, drop)
+		return parseTCP(l4, PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(len(l4))), p, drop)
 	case ProtoICMP:
 		return parseICMP(l4, p, drop)
 	}
 	return drop(DropProto)
 }
 
-func parseTCP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
+// parseTCP checks and parses a TCP segment whose pseudo-header sums to
+// pseudo (IPv4 or IPv6).
+func parseTCP(l4 []byte, pseudo uint32, p *Packet, drop func(DropReason) Kind) Kind {
 	if len(l4) < TCPHdrLen {
 		return drop(DropTCPHeader)
 	}
@@ -138,7 +140,7 @@ func parseTCP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
 	if doff < TCPHdrLen || doff > len(l4) {
 		return drop(DropTCPHeader)
 	}
-	if Fold(Sum(l4, PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(len(l4))))) != 0 {
+	if Fold(Sum(l4, pseudo)) != 0 {
 		return drop(DropChecksum)
 	}
 	p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
@@ -197,23 +199,7 @@ func parseIPv6(b []byte, p *Packet, drop func(DropReason) Kind) Kind {
 	l4 := b[IPv6HdrLen : IPv6HdrLen+pl]
 	switch ip.NextHeader() {
 	case ProtoTCP:
-		if len(l4) < TCPHdrLen {
-			return drop(DropTCPHeader)
-		}
-		t := TCP(l4)
-		doff := t.DataOffset()
-		if doff < TCPHdrLen || doff > len(l4) {
-			return drop(DropTCPHeader)
-		}
-		if Fold(Sum(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))))) != 0 {
-			return drop(DropChecksum)
-		}
-		p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
-		f := t.Flags()
-		p.Seg = Segment{Seq: t.Seq(), Ack: t.Ack(), Flags: f, Window: t.Window(), PayloadLen: len(l4) - doff, TOS: p.TOS,
-			Opts: ParseOptions(l4[TCPHdrLen:doff], f.Has(FlagSYN))}
-		p.Kind = KindTCP
-		return KindTCP
+		return parseTCP(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))), p, drop)
 	case ProtoICMPv6:
 		// Errors (V5): type 1..4, quoting an IPv6 header and 8 bytes of TCP.
 		if len(l4) < ICMPHdrLen+IPv6HdrLen+8 {
