@@ -28,6 +28,7 @@ const (
 	CloseSYNOnly
 )
 
+// String is the mode's flag value (rst, fin, hold, synonly).
 func (m CloseMode) String() string {
 	return [...]string{"rst", "fin", "hold", "synonly"}[m]
 }

@@ -41,6 +41,7 @@ type Error struct {
 	Err error
 }
 
+// Error describes the failed step, the destination and the errno.
 func (e *Error) Error() string { return fmt.Sprintf("route %s %s: %v", e.Op, e.Dst, e.Err) }
 
 // Unwrap lets errors.Is see the errno.

@@ -22,6 +22,7 @@ const (
 
 var stateNames = [...]string{"FREE", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSING", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSED"}
 
+// String is the state's RFC 9293 name.
 func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]

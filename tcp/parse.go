@@ -37,6 +37,7 @@ const (
 var dropNames = [...]string{"none", "short", "ethertype", "ip_version", "ip_header", "ip_length", "fragment",
 	"protocol", "tcp_header", "checksum", "icmp_type", "icmp_quote", "arp"}
 
+// String is the reason's name, as used in metric labels.
 func (r DropReason) String() string {
 	if int(r) < len(dropNames) {
 		return dropNames[r]
