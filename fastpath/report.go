@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // Quantiles are handshake RTT quantiles in seconds.
@@ -62,7 +61,7 @@ func (e *Engine) report(s *Snapshot) *Report {
 		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
 		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
-		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * uint64(unsafe.Sizeof(entry{})),
+		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * entryBytes,
 	}
 	if win > 0 {
 		r.CPS = float64(e.estEnd-e.estStart) / win

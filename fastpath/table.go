@@ -7,6 +7,9 @@ import (
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
+// entryBytes is the size of an entry, one cache line (checked by a test).
+const entryBytes = 64
+
 // entry is one connection slot: 64 bytes with tcp.Conn's 44.
 type entry struct {
 	// st mirrors conn.State for lock-free peeks; busyBit marks the entry
