@@ -144,7 +144,7 @@ func newBed(reflect bool, queues int, lossPct uint16) (*bed, error) {
 	b.ifindex, _, err = l.ClientLink()
 	if err == nil && reflect {
 		err = lab.Do(l.ServerNS, func() error {
-			idx, err := ifindexIn(lab.ServerIf)
+			idx, err := netIfindex(lab.ServerIf)
 			if err != nil {
 				return err
 			}
@@ -168,9 +168,6 @@ func (b *bed) close() {
 	}
 	b.l.Close()
 }
-
-// ifindexIn is the index of interface name in the calling thread's namespace.
-func ifindexIn(name string) (int, error) { return netIfindex(name) }
 
 // withPass attaches a pass program to the client veth while fn runs: veth
 // drops XDP_TX'd frames unless the receiving side has an XDP program

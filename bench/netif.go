@@ -2,6 +2,7 @@ package bench
 
 import "net"
 
+// netIfindex is the index of interface name in the calling thread's namespace.
 func netIfindex(name string) (int, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {

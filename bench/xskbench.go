@@ -102,7 +102,7 @@ func txAsavie(ifindex int, ns string, frame []byte, d time.Duration) (float64, e
 func sender(b *bed, frame []byte, stop *atomic.Bool, started chan<- error) {
 	var s *xsk.Socket
 	err := lab.Do(b.l.ServerNS, func() (err error) {
-		idx, err := ifindexIn(lab.ServerIf)
+		idx, err := netIfindex(lab.ServerIf)
 		if err != nil {
 			return err
 		}
@@ -227,7 +227,7 @@ func (o *Options) xskCompare() ([]Row, error) {
 	// nothing; removed for RX, where the sender transmits from there.
 	var sink *reflector.Reflector
 	err = lab.Do(b.l.ServerNS, func() error {
-		idx, err := ifindexIn(lab.ServerIf)
+		idx, err := netIfindex(lab.ServerIf)
 		if err != nil {
 			return err
 		}

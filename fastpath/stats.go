@@ -43,16 +43,17 @@ var Errnos = [...]syscall.Errno{
 	syscall.ENONET, syscall.EPROTO, syscall.EACCES, syscall.ECONNABORTED,
 }
 
+var errnoNames = map[syscall.Errno]string{
+	syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ETIMEDOUT: "ETIMEDOUT", syscall.EHOSTUNREACH: "EHOSTUNREACH",
+	syscall.ENETUNREACH: "ENETUNREACH", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.ENOPROTOOPT: "ENOPROTOOPT",
+	syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.EHOSTDOWN: "EHOSTDOWN", syscall.ENONET: "ENONET",
+	syscall.EPROTO: "EPROTO", syscall.EACCES: "EACCES", syscall.ECONNABORTED: "ECONNABORTED",
+	syscall.ECONNRESET: "ECONNRESET",
+}
+
 // ErrnoName is the symbolic name of e ("ECONNREFUSED").
 func ErrnoName(e syscall.Errno) string {
-	names := map[syscall.Errno]string{
-		syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ETIMEDOUT: "ETIMEDOUT", syscall.EHOSTUNREACH: "EHOSTUNREACH",
-		syscall.ENETUNREACH: "ENETUNREACH", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.ENOPROTOOPT: "ENOPROTOOPT",
-		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.EHOSTDOWN: "EHOSTDOWN", syscall.ENONET: "ENONET",
-		syscall.EPROTO: "EPROTO", syscall.EACCES: "EACCES", syscall.ECONNABORTED: "ECONNABORTED",
-		syscall.ECONNRESET: "ECONNRESET",
-	}
-	if n, ok := names[e]; ok {
+	if n, ok := errnoNames[e]; ok {
 		return n
 	}
 	return e.Error()

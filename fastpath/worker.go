@@ -312,7 +312,8 @@ func (w *worker) segment(pk *tcp.Packet) {
 	case tcp.EvEstablished:
 		w.c[CntEstablished]++
 		w.rtt(en, seg)
-		notify = w.established(en, idx, &p)
+		w.established(en, idx, &p)
+		notify = true // the owner cancels the SYN timer, frees or arms
 	case tcp.EvFailed:
 		w.fail(en, idx, v.Err)
 		notify = true
@@ -352,12 +353,12 @@ func (w *worker) rtt(en *entry, seg *tcp.Segment) {
 	}
 }
 
-// established applies the close mode to a fresh connection; it returns
-// whether the owner must look at the entry.
-func (w *worker) established(en *entry, idx uint32, p *tcp.Path) bool {
+// established applies the close mode to a fresh connection (a Dial'ed one
+// is held until Conn.Close).
+func (w *worker) established(en *entry, idx uint32, p *tcp.Path) {
 	if en.flags&entryDialed != 0 {
 		w.e.dialDone(idx, 0)
-		return true // held until Conn.Close
+		return
 	}
 	params := &w.e.cfg.Params
 	switch w.e.cfg.Close {
@@ -369,7 +370,6 @@ func (w *worker) established(en *entry, idx uint32, p *tcp.Path) bool {
 		v := params.Close(&en.conn, false, w.nowMs)
 		w.send(p, &v.Reply)
 	}
-	return true
 }
 
 func (w *worker) fail(en *entry, idx uint32, err syscall.Errno) {

@@ -206,7 +206,7 @@ func NoSocketReply(seg *Segment) (r Reply, ok bool) {
 		return r, false
 	}
 	if seg.Flags.Has(FlagACK) {
-		return Reply{Flags: FlagRST, Seq: seg.Ack, TOS: seg.TOS &^ 3, TTL: 64}, true
+		return ctlRST(seg).Reply, true
 	}
 	ack := seg.Seq + Seq(seg.PayloadLen)
 	if seg.Flags.Has(FlagSYN) {

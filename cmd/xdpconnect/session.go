@@ -103,7 +103,7 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 		if len(p.srcs) == 0 {
 			p.srcs = []netip.Addr{nh0.Src}
 		}
-		owned, err := ownedAddrs(nh0.IfIndex)
+		owned, err := ownedAddrs()
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 }
 
 // ownedAddrs lists the addresses the kernel owns on any interface.
-func ownedAddrs(int) (map[netip.Addr]bool, error) {
+func ownedAddrs() (map[netip.Addr]bool, error) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err

@@ -395,12 +395,7 @@ func (l *Lab) SetNetem(ns, ifname string, n *Netem) error {
 
 // ClientLink returns the index and MAC of the client interface.
 func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
-	h, err := handleAt(l.ClientNS)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer h.Close()
-	link, err := h.LinkByName(ClientIf)
+	link, err := LinkByName(l.ClientNS, ClientIf)
 	if err != nil {
 		return 0, nil, err
 	}
