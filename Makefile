@@ -57,7 +57,7 @@ lab-up: build
 	./$(BIN) lab up
 
 lab-down: build
-	./$(BIN) lab down --all
+	./$(BIN) lab down
 
 clean:
 	rm -rf bin

@@ -167,7 +167,8 @@ func rxChild(ns string, ifindex int, d time.Duration, ours bool) (float64, error
 		if err := prog.RegisterXSK(0, fd); err != nil {
 			return err
 		}
-		return prog.Attach(ifindex, false)
+		_, err = prog.Attach(ifindex, bpf.AttachNative)
+		return err
 	})
 	if err != nil {
 		return 0, err

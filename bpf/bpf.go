@@ -83,26 +83,67 @@ func Load() (*Program, error) {
 	return p, nil
 }
 
-// Attach attaches the program to ifindex (in the calling thread's network
-// namespace) through a bpf_link, in driver mode, or in generic (SKB) mode
-// when generic is set.
-func (p *Program) Attach(ifindex int, generic bool) error {
-	flags := link.XDPDriverMode
-	if generic {
-		flags = link.XDPGenericMode
+// AttachMode says how the program is attached to an interface.
+type AttachMode int
+
+// Attach modes.
+const (
+	// AttachAuto tries native (driver) mode and falls back to generic mode
+	// when the driver has no native XDP, as libxdp does.
+	AttachAuto AttachMode = iota
+	// AttachNative requires native (driver) mode.
+	AttachNative
+	// AttachGeneric uses generic (SKB) mode: any device, slower.
+	AttachGeneric
+)
+
+// String is the mode's flag value.
+func (m AttachMode) String() string { return [...]string{"auto", "native", "generic"}[m] }
+
+// ParseAttachMode parses "auto", "native" or "generic".
+func ParseAttachMode(s string) (AttachMode, error) {
+	for m := AttachAuto; m <= AttachGeneric; m++ {
+		if s == m.String() {
+			return m, nil
+		}
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: p.objs.Xdpconnect, Interface: ifindex, Flags: flags})
+	return 0, fmt.Errorf("XDP attach mode %q: want auto, native or generic", s)
+}
+
+// Attach attaches the program to ifindex (in the calling thread's network
+// namespace) through a bpf_link and returns the mode it is attached in:
+// native or generic. In auto mode a driver without native XDP support
+// (EOPNOTSUPP: macvlan, ipvlan, tun, bridges, some NIC drivers) gets the
+// program in generic mode.
+func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
+	used := mode
+	if mode == AttachAuto {
+		used = AttachNative
+	}
+	l, err := p.attach(ifindex, used)
+	if err != nil && mode == AttachAuto && errors.Is(err, unix.EOPNOTSUPP) {
+		used = AttachGeneric
+		l, err = p.attach(ifindex, used)
+	}
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("bpf: attach XDP to ifindex %d: %w (the interface already has an XDP program: another xdpconnect running?)", ifindex, err)
+			return used, fmt.Errorf("attach XDP to interface %d: %w (the interface already has an XDP program: another xdpconnect running?)", ifindex, err)
 		}
-		if !generic && errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("bpf: attach XDP to ifindex %d in driver mode: %w (try generic mode)", ifindex, err)
+		if used == AttachNative && errors.Is(err, unix.EOPNOTSUPP) {
+			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (the driver has no native XDP; use --xdp-attach generic or auto)", ifindex, err)
 		}
-		return privErr(fmt.Sprintf("attach XDP to ifindex %d", ifindex), err)
+		return used, privErr(fmt.Sprintf("attach XDP to interface %d in %s mode", ifindex, used), err)
 	}
 	p.link = l
-	return nil
+	return used, nil
+}
+
+func (p *Program) attach(ifindex int, m AttachMode) (link.Link, error) {
+	flags := link.XDPDriverMode
+	if m == AttachGeneric {
+		flags = link.XDPGenericMode
+	}
+	return link.AttachXDP(link.XDPOptions{Program: p.objs.Xdpconnect, Interface: ifindex, Flags: flags})
 }
 
 // SetPorts sets our source port range.

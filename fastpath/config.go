@@ -104,6 +104,10 @@ type Config struct {
 	// Idle is how long an idle worker sleeps in poll (default 1 ms; 0
 	// busy-polls).
 	Idle time.Duration
+	// AcceptPartialChecksum takes TCP segments whose checksum field holds
+	// the pseudo-header sum (tcp.AcceptPartialChecksum). Set it only when
+	// the link's frames can only come from a peer on this host.
+	AcceptPartialChecksum bool
 }
 
 // maxEntries bounds the connection table (64 B an entry: 4 GiB).

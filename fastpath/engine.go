@@ -90,6 +90,9 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			return nil, fmt.Errorf("fastpath: no ports left for worker %d", i)
 		}
 		w.picker = tcp.NewPortPicker(cfg.Key, w.rnd)
+		if cfg.AcceptPartialChecksum {
+			w.parseFlags = tcp.AcceptPartialChecksum
+		}
 		lo := cfg.PortLo + uint16(w.wOff)
 		for p := 0; p < pairs; p++ {
 			w.sets = append(w.sets, tcp.NewPortSet(lo, lo+uint16(w.chunk-1)))

@@ -37,9 +37,12 @@ type Report struct {
 	Reset           uint64            `json:"reset"`
 	Drops           map[string]uint64 `json:"dropped_frames"`
 	TxDropped       uint64            `json:"tx_dropped"`
-	Workers         int               `json:"workers"`
-	CloseMode       string            `json:"close_mode"`
-	ElapsedSeconds  float64           `json:"elapsed_seconds"`
+	// PartialChecksums counts segments taken with a partial checksum from
+	// a local peer (see Config.AcceptPartialChecksum).
+	PartialChecksums uint64  `json:"partial_checksums"`
+	Workers          int     `json:"workers"`
+	CloseMode        string  `json:"close_mode"`
+	ElapsedSeconds   float64 `json:"elapsed_seconds"`
 	// MaxRSSBytes is the process's peak resident memory (getrusage).
 	MaxRSSBytes uint64 `json:"max_rss_bytes"`
 	// TableBytes is the connection table's size (64 B an entry).
@@ -51,6 +54,37 @@ type Report struct {
 	// XSK are the AF_XDP sockets' statistics summed over queues (filled by
 	// the caller that owns the sockets).
 	XSK map[string]uint64 `json:"xsk,omitempty"`
+	// XDP are the XDP program's counters by name (filled by the caller
+	// that owns the program).
+	XDP map[string]uint64 `json:"xdp,omitempty"`
+	// Path says where the run went out (filled by the caller).
+	Path *Path `json:"path,omitempty"`
+	// Diagnosis names the causes of missing or dropped replies, the
+	// dominant one first, each with its fix (filled by the caller).
+	Diagnosis []Finding `json:"diagnosis,omitempty"`
+}
+
+// Path describes the interface a run used and how.
+type Path struct {
+	Interface string `json:"interface"`
+	Kind      string `json:"kind"`
+	Driver    string `json:"driver"`
+	// XDPMode is how the program is attached: native or generic.
+	XDPMode string `json:"xdp_mode"`
+	// SocketMode is how the AF_XDP sockets are bound: copy or zerocopy.
+	SocketMode        string `json:"socket_mode"`
+	ActiveRxQueues    int    `json:"active_rx_queues"`
+	AllocatedRxQueues int    `json:"allocated_rx_queues"`
+	// AcceptPartialChecksum says partial checksums from a local peer were
+	// taken (see Config.AcceptPartialChecksum).
+	AcceptPartialChecksum bool `json:"accept_partial_checksum"`
+}
+
+// Finding is one diagnosed cause: what happened, how often, what to do.
+type Finding struct {
+	Cause string `json:"cause"`
+	Fix   string `json:"fix"`
+	Count uint64 `json:"count"`
 }
 
 func (e *Engine) report(s *Snapshot) *Report {
@@ -60,7 +94,8 @@ func (e *Engine) report(s *Snapshot) *Report {
 		InFlight: s.InFlight(), Retransmits: s.Get(CntRetransmits), DurationSeconds: win,
 		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
-		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
+		PartialChecksums: s.Get(CntPartialChecksum),
+		Workers:          len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
 		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * entryBytes,
 	}
 	if win > 0 {
@@ -149,10 +184,36 @@ func (r *Report) WriteText(w io.Writer) {
 	if v := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]; v > 0 {
 		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK["rx_ring_full"], r.XSK["rx_fill_ring_empty_descs"], r.XSK["rx_dropped"])
 	}
+	if r.PartialChecksums > 0 {
+		fmt.Fprintf(&b, "%-22s %d segments from a local peer with TX checksum offload, taken\n", "partial checksums", r.PartialChecksums)
+	}
 	if r.TxDropped > 0 || len(r.Drops) > 0 {
-		fmt.Fprintf(&b, "%-22s tx %d, rx %v\n", "dropped frames", r.TxDropped, r.Drops)
+		fmt.Fprintf(&b, "%-22s tx %d, rx %s\n", "dropped frames", r.TxDropped, kv(r.Drops))
+	}
+	if p := r.Path; p != nil {
+		fmt.Fprintf(&b, "%-22s %s (%s), XDP %s, AF_XDP %s, %d of %d active RX queue(s) (%d allocated)\n", "interface",
+			p.Interface, p.Kind, p.XDPMode, p.SocketMode, r.Workers, p.ActiveRxQueues, p.AllocatedRxQueues)
+	}
+	for i, f := range r.Diagnosis {
+		if i == 0 {
+			fmt.Fprintf(&b, "diagnosis\n")
+		}
+		fmt.Fprintf(&b, "  - %s\n    fix: %s\n", f.Cause, f.Fix)
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// kv formats counts by name as "a=1 b=2", names sorted.
+func kv(m map[string]uint64) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		names[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(names, " ")
 }
 
 func maxRSS() uint64 {

@@ -12,28 +12,29 @@ type Counter int
 
 // Counters. Failures by errno follow at FailedBase.
 const (
-	CntAttempted      Counter = iota // SYNs of new attempts sent
-	CntEstablished                   // handshakes completed
-	CntRetransmits                   // SYN retransmissions
-	CntSYNSent                       // SYNs sent, first and retransmitted
-	CntACKSent                       // pure ACKs sent
-	CntRSTSent                       // RSTs sent (ours and ctl-replies)
-	CntFINSent                       // FINs sent
-	CntRSTReceived                   // RSTs received
-	CntFINReceived                   // FINs received
-	CntClosed                        // connections fully closed after ESTABLISHED
-	CntReset                         // established connections reset by the peer
-	CntRxFrames                      // frames received
-	CntTxFrames                      // frames queued for transmission
-	CntTxDropped                     // frames not sent: no TX frame or ring space
-	CntNoConn                        // segments for no connection (answered per X2)
-	CntICMP                          // ICMP errors matched to a connection
-	CntARPReplies                    // ARP replies sent for dedicated sources
-	CntFastRetransmit                // SYNs resent early after a bad ACK (R5)
-	CntPortsBusy                     // generation paused: every port of a pair held
-	CntDropBase                      // frames dropped by parse reason, tcp.NumDropReasons of them
-	FailedBase        = CntDropBase + Counter(tcp.NumDropReasons)
-	numCounters       = FailedBase + Counter(len(Errnos))
+	CntAttempted       Counter = iota // SYNs of new attempts sent
+	CntEstablished                    // handshakes completed
+	CntRetransmits                    // SYN retransmissions
+	CntSYNSent                        // SYNs sent, first and retransmitted
+	CntACKSent                        // pure ACKs sent
+	CntRSTSent                        // RSTs sent (ours and ctl-replies)
+	CntFINSent                        // FINs sent
+	CntRSTReceived                    // RSTs received
+	CntFINReceived                    // FINs received
+	CntClosed                         // connections fully closed after ESTABLISHED
+	CntReset                          // established connections reset by the peer
+	CntRxFrames                       // frames received
+	CntTxFrames                       // frames queued for transmission
+	CntTxDropped                      // frames not sent: no TX frame or ring space
+	CntNoConn                         // segments for no connection (answered per X2)
+	CntICMP                           // ICMP errors matched to a connection
+	CntARPReplies                     // ARP replies sent for dedicated sources
+	CntFastRetransmit                 // SYNs resent early after a bad ACK (R5)
+	CntPortsBusy                      // generation paused: every port of a pair held
+	CntPartialChecksum                // segments taken with a partial checksum (local peer's TX offload)
+	CntDropBase                       // frames dropped by parse reason, tcp.NumDropReasons of them
+	FailedBase         = CntDropBase + Counter(tcp.NumDropReasons)
+	numCounters        = FailedBase + Counter(len(Errnos))
 )
 
 // Errnos are the outcomes an attempt can fail with, in report order.

@@ -30,9 +30,11 @@ type worker struct {
 	spare   []uint64 // scratch for frames the TX ring refused
 	nFrames int
 	pk      tcp.Packet
-	expired []uint32
-	msgs    []uint32
-	pending []uint32 // notifications waiting for the TX flush
+	// parseFlags are the parser's options, fixed for the run.
+	parseFlags tcp.ParseFlags
+	expired    []uint32
+	msgs       []uint32
+	pending    []uint32 // notifications waiting for the TX flush
 
 	c   counters
 	h   Histogram
@@ -222,7 +224,10 @@ func (w *worker) receive() int {
 
 func (w *worker) frame(f []byte) {
 	pk := &w.pk
-	kind := tcp.Parse(f, pk)
+	kind := tcp.ParseWith(f, pk, w.parseFlags)
+	if pk.PartialChecksum {
+		w.c[CntPartialChecksum]++
+	}
 	if pk.V6 && kind != tcp.KindDrop {
 		// The engine opens IPv4 connections only: an IPv6 frame cannot
 		// belong to one.

@@ -95,7 +95,7 @@ func (r *Resolver) Resolve(ctx context.Context, dst netip.Addr) (NextHop, error)
 	switch rt.Type {
 	case unix.RTN_UNICAST:
 	case unix.RTN_BROADCAST, unix.RTN_MULTICAST:
-		return fail("get", syscall.ENETUNREACH)
+		return fail("check", syscall.ENETUNREACH) // a subnet broadcast
 	case unix.RTN_UNREACHABLE:
 		return fail("get", syscall.EHOSTUNREACH)
 	case unix.RTN_PROHIBIT:

@@ -67,12 +67,31 @@ type Packet struct {
 	// ICMPv6), and Src/Dst are zero.
 	V6         bool
 	Src6, Dst6 [16]byte
+	// PartialChecksum marks a TCP segment accepted with a partial checksum
+	// (see [AcceptPartialChecksum]).
+	PartialChecksum bool
 }
+
+// ParseFlags widen what [ParseWith] accepts.
+type ParseFlags uint8
+
+// AcceptPartialChecksum accepts a TCP segment whose checksum field holds
+// the folded pseudo-header sum instead of the full checksum. That is what a
+// CHECKSUM_PARTIAL frame looks like when the kernel hands it over before the
+// checksum was completed: a veth peer with TX checksum offload (the default,
+// and every container's) sends its frames so, and Linux's receive path
+// trusts them because they never crossed a wire. Set it only for links whose
+// frames can only come from such a local peer; every other bad checksum is
+// still dropped.
+const AcceptPartialChecksum ParseFlags = 1 << 0
 
 // Parse classifies frame without allocating. TCP checksums are verified
 // (spec §5 pre-checks: a bad checksum or data offset is dropped silently).
 // IPv6 frames without extension headers are parsed too (Packet.V6).
-func Parse(frame []byte, p *Packet) Kind {
+func Parse(frame []byte, p *Packet) Kind { return ParseWith(frame, p, 0) }
+
+// ParseWith is [Parse] with flags.
+func ParseWith(frame []byte, p *Packet, fl ParseFlags) Kind {
 	*p = Packet{}
 	drop := func(r DropReason) Kind { p.Kind, p.Reason = KindDrop, r; return KindDrop }
 	if len(frame) < EthHdrLen {
@@ -92,7 +111,7 @@ func Parse(frame []byte, p *Packet) Kind {
 		p.Src, p.Dst = a.SenderIP(), a.TargetIP()
 		return KindARP
 	case EtherIPv6:
-		return parseIPv6(frame[l2:], p, drop)
+		return parseIPv6(frame[l2:], p, fl, drop)
 	default:
 		return drop(DropEtherType)
 	}
@@ -123,7 +142,7 @@ func Parse(frame []byte, p *Packet) Kind {
 	l4 := ipb[ihl:tot]
 	switch ip.Protocol() {
 	case ProtoTCP:
-		return parseTCP(l4, PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(len(l4))), p, drop)
+		return parseTCP(l4, PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(len(l4))), p, fl, drop)
 	case ProtoICMP:
 		return parseICMP(l4, p, drop)
 	}
@@ -132,7 +151,7 @@ func Parse(frame []byte, p *Packet) Kind {
 
 // parseTCP checks and parses a TCP segment whose pseudo-header sums to
 // pseudo (IPv4 or IPv6).
-func parseTCP(l4 []byte, pseudo uint32, p *Packet, drop func(DropReason) Kind) Kind {
+func parseTCP(l4 []byte, pseudo uint32, p *Packet, fl ParseFlags, drop func(DropReason) Kind) Kind {
 	if len(l4) < TCPHdrLen {
 		return drop(DropTCPHeader)
 	}
@@ -142,7 +161,12 @@ func parseTCP(l4 []byte, pseudo uint32, p *Packet, drop func(DropReason) Kind) K
 		return drop(DropTCPHeader)
 	}
 	if Fold(Sum(l4, pseudo)) != 0 {
-		return drop(DropChecksum)
+		// A partial checksum is the pseudo-header sum folded but not
+		// complemented (the kernel's ~csum_tcpudp_magic(...)).
+		if fl&AcceptPartialChecksum == 0 || t.Checksum() != ^Fold(pseudo) {
+			return drop(DropChecksum)
+		}
+		p.PartialChecksum = true
 	}
 	p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
 	f := t.Flags()
@@ -182,7 +206,7 @@ func parseICMP(l4 []byte, p *Packet, drop func(DropReason) Kind) Kind {
 	return KindICMP
 }
 
-func parseIPv6(b []byte, p *Packet, drop func(DropReason) Kind) Kind {
+func parseIPv6(b []byte, p *Packet, fl ParseFlags, drop func(DropReason) Kind) Kind {
 	if len(b) < IPv6HdrLen {
 		return drop(DropShort)
 	}
@@ -200,7 +224,7 @@ func parseIPv6(b []byte, p *Packet, drop func(DropReason) Kind) Kind {
 	l4 := b[IPv6HdrLen : IPv6HdrLen+pl]
 	switch ip.NextHeader() {
 	case ProtoTCP:
-		return parseTCP(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))), p, drop)
+		return parseTCP(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))), p, fl, drop)
 	case ProtoICMPv6:
 		// Errors (V5): type 1..4, quoting an IPv6 header and 8 bytes of TCP.
 		if len(l4) < ICMPHdrLen+IPv6HdrLen+8 {

@@ -48,7 +48,7 @@ func newRig(t *testing.T, queues int, o xsk.Options) *rig {
 			return err
 		}
 		r.prog = p
-		if err := p.Attach(ifindex, false); err != nil {
+		if _, err := p.Attach(ifindex, bpf.AttachNative); err != nil {
 			return err
 		}
 		if err := p.SetPorts(portLo, portHi); err != nil {
@@ -380,7 +380,8 @@ func attachAndWait(spec string) {
 		if err != nil {
 			return err
 		}
-		return p.Attach(ifindex, false)
+		_, err = p.Attach(ifindex, bpf.AttachNative)
+		return err
 	})
 	if err != nil {
 		os.Stdout.WriteString("error: " + err.Error() + "\n")

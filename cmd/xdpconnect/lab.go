@@ -104,6 +104,13 @@ func labUp(args []string) error {
 		return fmt.Errorf("start listener: %w", err)
 	}
 	st := labState{Name: *name, ServePID: cmd.Process.Pid, Ports: pl}
+	// The listener process owns the lab from now on: while it lives, no
+	// other invocation's `lab down --all` removes the lab.
+	if err := l.SetOwner(st.ServePID); err != nil {
+		_ = cmd.Process.Kill()
+		_ = l.Close()
+		return err
+	}
 	b, _ := json.Marshal(st)
 	if err := os.WriteFile(statePath(*name), b, 0o644); err != nil {
 		_ = cmd.Process.Kill()
@@ -192,38 +199,43 @@ func stopServe(st labState) {
 func labDown(args []string) error {
 	fs := flag.NewFlagSet("lab down", flag.ContinueOnError)
 	name := fs.String("name", "lab", "lab name")
-	all := fs.Bool("all", false, "remove every lab, including leftovers of crashed runs")
+	all := fs.Bool("all", false, "remove every lab whose owner has ended: leftovers of crashed runs, tests and demos (labs of live processes stay)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	names := []string{*name}
 	if *all {
-		names, _ = lab.Names()
-		ents, _ := filepath.Glob(filepath.Join(stateDir, "lab-*.json"))
-		for _, e := range ents {
-			names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "lab-"), ".json"))
-		}
-	}
-	for _, n := range names {
-		if st, err := readState(n); err == nil {
-			stopServe(st)
-		}
-		_ = os.Remove(statePath(n))
-		_ = os.Remove(countPath(n))
-		if l, err := lab.Open(n); err == nil {
-			if err := l.Close(); err != nil {
-				return err
-			}
-			fmt.Printf("removed lab %s\n", n)
-		}
-	}
-	if *all {
-		removed, err := lab.DownAll()
+		removed, err := lab.DownStale()
 		for _, r := range removed {
 			fmt.Printf("removed leftover namespace %s\n", r)
 		}
+		// State of `lab up` labs that are gone now.
+		ents, _ := filepath.Glob(filepath.Join(stateDir, "lab-*.json"))
+		for _, e := range ents {
+			n := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "lab-"), ".json")
+			if _, err := lab.Open(n); err != nil {
+				_ = os.Remove(statePath(n))
+				_ = os.Remove(countPath(n))
+			}
+		}
 		return err
 	}
+	st, stErr := readState(*name)
+	if pid, live := lab.Owned(*name); live && (stErr != nil || pid != st.ServePID) {
+		return fmt.Errorf("lab %s is in use by process %d (a test, demo or run); it is removed when that process ends", *name, pid)
+	}
+	if stErr == nil {
+		stopServe(st)
+	}
+	_ = os.Remove(statePath(*name))
+	_ = os.Remove(countPath(*name))
+	l, err := lab.Open(*name)
+	if err != nil {
+		return fmt.Errorf("no lab named %s ('xdpconnect lab status' lists them)", *name)
+	}
+	if err := l.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("removed lab %s\n", *name)
 	return nil
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // parseDst expands "IP:PORT", "CIDR:PORT" and port ranges ("IP:8080-8083")
@@ -19,12 +23,20 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dst %q: %w", s, err)
 	}
+	if strings.HasPrefix(hostPart, "[") || strings.Count(hostPart, ":") > 0 {
+		return nil, fmt.Errorf("--dst %q: IPv6 targets are not supported yet (IPv4 only)", s)
+	}
 	addrs, err := parseAddrs(hostPart, 1<<16)
 	if err != nil {
-		return nil, fmt.Errorf("--dst %q: %w", s, err)
+		if addrs, err = resolveHost(hostPart); err != nil {
+			return nil, fmt.Errorf("--dst %q: %w", s, err)
+		}
 	}
 	var out []netip.AddrPort
 	for _, a := range addrs {
+		if err := checkDst(a); err != nil {
+			return nil, fmt.Errorf("--dst %s: %w", a, err)
+		}
 		for _, p := range ports {
 			out = append(out, netip.AddrPortFrom(a, uint16(p)))
 		}
@@ -84,6 +96,68 @@ func parseAddrs(s string, limit int) ([]netip.Addr, error) {
 		return nil, err
 	}
 	return []netip.Addr{a}, nil
+}
+
+// resolveHost looks a host name up as a dialer would and takes its first
+// IPv4 address.
+func resolveHost(h string) ([]netip.Addr, error) {
+	if h == "" || strings.ContainsAny(h, "/ ") {
+		return nil, fmt.Errorf("want IP:PORT, CIDR:PORT or HOST:PORT")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", h)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither an IP address nor a host name that resolves: give an IPv4 address", h)
+	}
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			return []netip.Addr{ip.Unmap()}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s resolves to IPv6 addresses only (%v): IPv6 targets are not supported yet", h, ips)
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// checkDst says in words what is wrong with a target that no TCP
+// connection can reach or that xdpconnect cannot, with connect()'s errno.
+// What depends on the host's routes (its own addresses, subnet
+// broadcasts) is checked when the route is resolved.
+func checkDst(a netip.Addr) error {
+	switch {
+	case !a.Is4():
+		return errors.New("IPv6 targets are not supported yet (IPv4 only)")
+	case a.IsUnspecified():
+		return errors.New("0.0.0.0 means this host (connect() would reach it over loopback); xdpconnect sends through a network interface: target a server in another host or network namespace")
+	case a.IsLoopback():
+		return errors.New("a loopback address: xdpconnect sends through a network interface and cannot reach this host's own services; target a server in another host or network namespace")
+	case a.IsMulticast():
+		return errors.New("a multicast address: TCP cannot connect to it (connect() fails with ENETUNREACH)")
+	case a == limitedBroadcast:
+		return errors.New("the broadcast address: TCP cannot connect to it (connect() fails with ENETUNREACH)")
+	}
+	return nil
+}
+
+// checkSrc rejects source addresses no reply could come back to.
+func checkSrc(a netip.Addr, dsts []netip.AddrPort) error {
+	switch {
+	case !a.Is4():
+		return errors.New("IPv6 sources are not supported yet (IPv4 only)")
+	case a.IsUnspecified():
+		return errors.New("0.0.0.0 is not an address replies can reach: leave --src out to use the route's source address")
+	case a.IsLoopback():
+		return errors.New("a loopback address cannot be a source on a network interface (connect() fails with EADDRNOTAVAIL)")
+	case a.IsMulticast(), a == limitedBroadcast:
+		return errors.New("a multicast or broadcast address cannot be a TCP source (connect() fails with EADDRNOTAVAIL)")
+	}
+	for _, d := range dsts {
+		if d.Addr() == a {
+			return fmt.Errorf("is the target's own address (--dst %s): a connection to itself is not a load test", d)
+		}
+	}
+	return nil
 }
 
 func parseRange(s string) (lo, hi uint16, err error) {

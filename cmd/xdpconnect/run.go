@@ -6,12 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -57,49 +60,78 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&o.plan.cfg.Warmup, "warmup", 0, "excluded from the measured rate")
 	fs.DurationVar(&o.plan.cfg.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
 	fs.DurationVar(&o.plan.cfg.TimeWait, "time-wait", 60*time.Second, "quarantine of a port that ended in TIME-WAIT (fin mode)")
-	fs.BoolVar(&o.plan.generic, "generic", false, "attach XDP in generic (SKB) mode instead of driver mode")
+	generic := fs.Bool("generic", false, "same as --xdp-attach generic")
+	attach := fs.String("xdp-attach", "auto", "XDP attach mode: auto (native, else generic), native, generic")
+	partial := fs.String("partial-checksum", "auto", "accept TCP segments with partial checksums (a local peer's TX checksum offload): auto (on veth and devices stacked on one), accept, reject")
 	zc := fs.String("xdp-mode", "auto", "AF_XDP bind: auto (zero-copy, else copy), copy, zerocopy")
 	fs.IntVar(&o.plan.frames, "frames", 8192, "UMEM frames per socket")
 	fs.IntVar(&o.plan.cfg.Batch, "batch", 64, "RX/TX batch size")
 	fs.BoolVar(&o.plan.cfg.Pin, "pin", true, "pin worker i to CPU i")
-	fs.StringVar(&o.plan.netns, "netns", "", "run in this named network namespace (as created by `xdpconnect lab up`)")
+	fs.StringVar(&o.plan.netns, "netns", "", "run in this named network namespace, e.g. one made by 'xdpconnect lab up'")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on a terminal")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no text report")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageError("run: unexpected argument %q", fs.Arg(0))
+		return nil, usageError("run: unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	if len(dsts) == 0 {
 		return nil, usageError("run needs --dst IP:PORT")
 	}
+	seen := map[netip.AddrPort]string{}
 	for _, d := range dsts {
 		x, err := parseDst(d)
 		if err != nil {
-			return nil, err
+			return nil, usageErr{err.Error()}
+		}
+		for _, a := range x {
+			if prev, dup := seen[a]; dup {
+				return nil, usageError("--dst %s: target %s is also in --dst %s: give each target once (attempts are spread over distinct targets)", d, a, prev)
+			}
+			seen[a] = d
 		}
 		o.plan.dsts = append(o.plan.dsts, x...)
 	}
 	if *src != "" {
 		a, err := parseAddrs(*src, 1<<16)
 		if err != nil {
-			return nil, fmt.Errorf("--src: %w", err)
+			return nil, usageError("--src %q: %v", *src, err)
+		}
+		for _, x := range a {
+			if err := checkSrc(x, o.plan.dsts); err != nil {
+				return nil, usageError("--src %s: %v", x, err)
+			}
 		}
 		o.plan.srcs = a
 	}
 	if *srcPorts != "" {
 		var err error
 		if o.plan.portLo, o.plan.portHi, err = parseRange(*srcPorts); err != nil {
-			return nil, fmt.Errorf("--src-ports: %w", err)
+			return nil, usageError("--src-ports: %v", err)
 		}
 	}
 	var err error
 	if o.plan.cfg.Close, err = fastpath.ParseCloseMode(*closeMode); err != nil {
 		return nil, usageError("--close: %v", err)
 	}
-	if *queues > 0 {
+	if *queues != 0 {
 		o.plan.workers = *queues
+	}
+	if *generic {
+		*attach = "generic"
+	}
+	if o.plan.attach, err = bpf.ParseAttachMode(*attach); err != nil {
+		return nil, usageError("--xdp-attach: %v", err)
+	}
+	switch *partial {
+	case "auto", "accept", "reject":
+		o.plan.partialCsum = *partial
+	default:
+		return nil, usageError("--partial-checksum %q: want auto, accept or reject", *partial)
+	}
+	if err := checkNumbers(&o.plan, fs); err != nil {
+		return nil, err
 	}
 	switch *zc {
 	case "auto":
@@ -114,11 +146,56 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if o.plan.cfg.Count == 0 && o.plan.cfg.Duration == 0 {
 		return nil, usageError("run needs --count or --duration (every run is bounded)")
 	}
-	if o.plan.synRetries < 0 || o.plan.synRetries > 127 {
-		return nil, usageError("--syn-retries must be 1..127 (TCP_SYNCNT)")
-	}
 	o.plan.cfg.Idle = time.Millisecond
+	if o.jsonPath != "" && o.jsonPath != "-" {
+		// Fail before anything is sent, not after the whole load ran; a
+		// file made only for the check is removed again.
+		_, statErr := os.Stat(o.jsonPath)
+		f, err := os.OpenFile(o.jsonPath, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, usageError("--json %s: %v: choose a writable path", o.jsonPath, errors.Unwrap(err))
+		}
+		f.Close()
+		if os.IsNotExist(statErr) {
+			_ = os.Remove(o.jsonPath)
+		}
+	}
 	return &o, nil
+}
+
+// checkNumbers rejects numeric flags that would make a run unbounded,
+// meaningless or unable to start.
+func checkNumbers(p *plan, fs *flag.FlagSet) error {
+	c := &p.cfg
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"duration", c.Duration}, {"drain", c.Drain}, {"warmup", c.Warmup}, {"hold-for", c.HoldFor}, {"time-wait", c.TimeWait}} {
+		if d.v < 0 {
+			return usageError("--%s %s: must not be negative", d.name, d.v)
+		}
+	}
+	switch {
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate < 0:
+		return usageError("--rate %v: want a finite number of attempts per second >= 0 (0: as fast as possible)", c.Rate)
+	case c.Concurrency < 0:
+		return usageError("--concurrency %d: must not be negative (0: no bound)", c.Concurrency)
+	case p.workers < 0:
+		return usageError("--workers %d: want 1 or more (default: one per active RX queue)", p.workers)
+	case p.frames < 64 || p.frames&(p.frames-1) != 0:
+		return usageError("--frames %d: want a power of two >= 64 (UMEM frames per socket)", p.frames)
+	case c.Batch < 1 || c.Batch > p.frames/4:
+		return usageError("--batch %d: want 1..%d (a quarter of --frames)", c.Batch, p.frames/4)
+	case set["syn-retries"] && (p.synRetries < 1 || p.synRetries > 127):
+		return usageError("--syn-retries %d: want 1..127 (TCP_SYNCNT)", p.synRetries)
+	case set["hold-for"] && c.Close != fastpath.CloseHold:
+		return usageError("--hold-for needs --close hold (other close modes do not keep connections open)")
+	case c.Warmup > 0 && c.Duration > 0 && c.Warmup >= c.Duration:
+		return usageError("--warmup %s must be shorter than --duration %s", c.Warmup, c.Duration)
+	}
+	return nil
 }
 
 func cmdRun(args []string) error {
@@ -137,7 +214,7 @@ func cmdRun(args []string) error {
 		return err
 	}
 	if r.Established == 0 {
-		return fmt.Errorf("no connection was established (%d attempted, failures %v)", r.Attempted, r.Failed)
+		return errors.New(failureSummary(r))
 	}
 	return nil
 }
@@ -182,33 +259,31 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 	if err != nil {
 		return nil, err
 	}
-	r.XSK = map[string]uint64{}
-	for _, x := range s.socks {
-		if st, err := x.Stats(); err == nil {
-			r.XSK["rx_dropped"] += st.RxDropped
-			r.XSK["rx_ring_full"] += st.RxRingFull
-			r.XSK["rx_fill_ring_empty_descs"] += st.RxFillRingEmptyDescs
-			r.XSK["tx_wakeups"] += st.TxWakeups
-			r.XSK["kick_eagain"] += st.KickEAGAIN
-		}
-	}
+	s.complete(r, &o.plan)
 	if o.afterRun != nil {
 		o.afterRun(r)
 	}
 	if !o.quiet {
-		r.WriteText(stdout)
-	}
-	if o.jsonPath != "" {
-		var w io.Writer = stdout
-		if o.jsonPath != "-" {
-			f, err := os.Create(o.jsonPath)
-			if err != nil {
-				return r, err
-			}
-			defer f.Close()
-			w = f
+		// With --json - stdout carries the JSON alone.
+		if o.jsonPath == "-" {
+			r.WriteText(stderr)
+		} else {
+			r.WriteText(stdout)
 		}
-		if err := r.WriteJSON(w); err != nil {
+	}
+	switch o.jsonPath {
+	case "":
+	case "-":
+		if err := r.WriteJSON(stdout); err != nil {
+			return r, err
+		}
+	default:
+		f, err := os.Create(o.jsonPath)
+		if err != nil {
+			return r, err
+		}
+		defer f.Close()
+		if err := r.WriteJSON(f); err != nil {
 			return r, err
 		}
 	}

@@ -13,14 +13,15 @@ const mod = "github.com/xdpconnect/xdpconnect/"
 // (prefixes). Standard library imports are always allowed, except the ones
 // in forbiddenStd.
 var allowed = map[string][]string{
-	"tcp":          {},
-	"xsk":          {"golang.org/x/sys/unix"},
-	"route":        {"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix"},
-	"bpf":          {"github.com/cilium/ebpf", "golang.org/x/sys/unix"},
-	"fastpath":     {mod + "tcp", mod + "xsk", mod + "internal/cpu"},
-	"metrics":      {mod + "fastpath", mod + "xsk", mod + "tcp", "github.com/prometheus/"},
-	"internal/lab": {"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix"},
-	"internal/cpu": {"golang.org/x/sys/unix"},
+	"tcp":             {},
+	"xsk":             {"golang.org/x/sys/unix"},
+	"route":           {"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix"},
+	"bpf":             {"github.com/cilium/ebpf", "golang.org/x/sys/unix"},
+	"fastpath":        {mod + "tcp", mod + "xsk", mod + "internal/cpu"},
+	"metrics":         {mod + "fastpath", mod + "xsk", mod + "tcp", "github.com/prometheus/"},
+	"internal/lab":    {"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", mod + "internal/netdev"},
+	"internal/netdev": {"github.com/vishvananda/netlink", "golang.org/x/sys/unix"},
+	"internal/cpu":    {"golang.org/x/sys/unix"},
 }
 
 // forbiddenStd: packages that may not use these standard packages.

@@ -7,7 +7,7 @@
 // # Ownership
 //
 // Every namespace a Lab creates carries the prefix [Prefix] and the lab's
-// unique name, so [DownAll] can find and remove leftovers of a crashed run.
+// unique name, so [DownStale] can find and remove leftovers of a crashed run (labs of live owners stay).
 // Interfaces live only inside those namespaces: the lab never touches an
 // interface of the namespace it was called from.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xdpconnect/xdpconnect/internal/netdev"
 )
 
 // Prefix starts the name of every namespace a lab creates.
@@ -24,6 +25,8 @@ const (
 	ServerIf       = "xs0" // server side of the server link
 	RouterClientIf = "xr0" // router side facing the client (router topology)
 	RouterServerIf = "xr1" // router side facing the server (router topology)
+	BridgeIf       = "br0" // the bridge of the bridge topology
+	MacvlanIf      = "xm0" // client macvlan on top of ClientIf (macvlan topology)
 )
 
 // Fixed lab addresses. Each lab has its own namespaces, so labs never clash.
@@ -61,9 +64,25 @@ type Options struct {
 	// Router puts a router namespace between client and server, so the
 	// client reaches the server through a gateway.
 	Router bool
-	// Queues is the number of RX/TX queues of the client veth (and its
-	// peer); 0 means 1.
+	// Bridge puts a Linux bridge namespace between client and server, the
+	// way a container's veth reaches its neighbours: client veth, bridge,
+	// server veth, one subnet.
+	Bridge bool
+	// Macvlan gives the client its address on a macvlan on top of its veth
+	// (a device without native XDP); the run's interface is MacvlanIf.
+	Macvlan bool
+	// Queues is the number of RX/TX queues allocated to the client veth
+	// (and its peer); 0 leaves the kernel's default, as `ip link add ...
+	// type veth` does.
 	Queues int
+	// ActiveQueues sets the client veth's active channels (ethtool -L) to
+	// fewer than Queues; 0 leaves the kernel's choice.
+	ActiveQueues int
+	// TxChecksumOff turns TX checksum offload off on the veth that sends
+	// towards the client, so its frames carry full checksums. The default
+	// (off: offload on) is what every user's veth and container has: frames
+	// with partial checksums.
+	TxChecksumOff bool
 	// ListenPorts are the TCP ports the server listener accepts on; none
 	// means no listener.
 	ListenPorts []int
@@ -81,7 +100,9 @@ type Lab struct {
 	Name     string
 	ClientNS string
 	ServerNS string
-	RouterNS string // empty without a router
+	RouterNS string // empty without a router or bridge (the bridge's namespace)
+	// ClientIf is the interface the client runs on (ClientIf or MacvlanIf).
+	ClientIf string
 	// ServerAddr is the address the client connects to.
 	ServerAddr netip.Addr
 	// Gateway is the client's next hop to the server (invalid if direct).
@@ -103,16 +124,22 @@ func Up(o Options) (_ *Lab, err error) {
 	if strings.ContainsAny(o.Name, "/ ") || len(o.Name) > 40 {
 		return nil, fmt.Errorf("lab: bad name %q", o.Name)
 	}
-	if o.Queues <= 0 {
-		o.Queues = 1
-	}
 	if o.RouterNetem != nil && !o.Router {
 		return nil, errors.New("lab: RouterNetem needs Router")
 	}
+	if o.Router && o.Bridge {
+		return nil, errors.New("lab: Router and Bridge exclude each other")
+	}
 	base := Prefix + o.Name
-	l := &Lab{Name: o.Name, ClientNS: base + "-cli", ServerNS: base + "-srv", opts: o}
-	if o.Router {
+	l := &Lab{Name: o.Name, ClientNS: base + "-cli", ServerNS: base + "-srv", ClientIf: ClientIf, opts: o}
+	switch {
+	case o.Router:
 		l.RouterNS = base + "-rtr"
+	case o.Bridge:
+		l.RouterNS = base + "-brg"
+	}
+	if o.Macvlan {
+		l.ClientIf = MacvlanIf
 	}
 	for _, ns := range l.namespaces() {
 		if _, err := os.Stat(nsDir + "/" + ns); err == nil {
@@ -130,9 +157,15 @@ func Up(o Options) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
-	if o.Router {
+	if err := setOwner(o.Name, os.Getpid()); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Router:
 		err = l.buildRouted()
-	} else {
+	case o.Bridge:
+		err = l.buildBridged()
+	default:
 		err = l.buildDirect()
 	}
 	if err != nil {
@@ -165,21 +198,8 @@ func (l *Lab) Close() error {
 	for _, ns := range l.namespaces() {
 		errs = append(errs, deleteNS(ns))
 	}
+	errs = append(errs, removeOwner(l.Name))
 	return errors.Join(errs...)
-}
-
-// DownAll removes every lab namespace (prefix [Prefix]) on the machine,
-// including leftovers of crashed runs, and returns the names removed.
-func DownAll() ([]string, error) {
-	names, err := listNS(Prefix)
-	if err != nil {
-		return nil, err
-	}
-	var errs []error
-	for _, n := range names {
-		errs = append(errs, deleteNS(n))
-	}
-	return names, errors.Join(errs...)
 }
 
 // Exists reports whether the lab's namespaces are all present.
@@ -213,6 +233,7 @@ func vethPair(nsA, a, nsB, b string, queues int) error {
 		return err
 	}
 	defer hb.Close()
+	// Queues 0 leaves the kernel's default, as `ip link add` does.
 	v := &netlink.Veth{
 		LinkAttrs: netlink.LinkAttrs{Name: a, NumTxQueues: queues, NumRxQueues: queues, MTU: 1500},
 		PeerName:  b, PeerNamespace: netlink.NsFd(hb),
@@ -291,8 +312,70 @@ func (l *Lab) buildDirect() error {
 	if err := vethPair(l.ClientNS, ClientIf, l.ServerNS, ServerIf, l.opts.Queues); err != nil {
 		return err
 	}
+	return l.buildOneSubnet()
+}
+
+// buildBridged joins client and server through a bridge namespace, as a
+// container runtime joins a container's veth to the host's bridge.
+func (l *Lab) buildBridged() error {
+	br := l.RouterNS
+	if err := vethPair(l.ClientNS, ClientIf, br, "xb0", l.opts.Queues); err != nil {
+		return err
+	}
+	if err := vethPair(l.ServerNS, ServerIf, br, "xb1", 0); err != nil {
+		return err
+	}
+	h, err := handleAt(br)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	bridge := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: BridgeIf}}
+	if err := h.LinkAdd(bridge); err != nil {
+		return fmt.Errorf("lab: add bridge: %w", err)
+	}
+	for _, n := range []string{"xb0", "xb1", BridgeIf} {
+		link, err := h.LinkByName(n)
+		if err != nil {
+			return err
+		}
+		if n != BridgeIf {
+			if err := h.LinkSetMaster(link, bridge); err != nil {
+				return fmt.Errorf("lab: %s into the bridge: %w", n, err)
+			}
+		}
+		if err := h.LinkSetUp(link); err != nil {
+			return err
+		}
+	}
+	return l.buildOneSubnet()
+}
+
+// buildOneSubnet addresses client and server on one subnet (direct or
+// bridged); with Macvlan the client's address is on a macvlan on ClientIf.
+func (l *Lab) buildOneSubnet() error {
 	l.ServerAddr = ServerAddrDirect
-	if err := configure(l.ClientNS, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits)}}, nil); err != nil {
+	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits)}}
+	if l.opts.Macvlan {
+		h, err := handleAt(l.ClientNS)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		lower, err := h.LinkByName(ClientIf)
+		if err != nil {
+			return err
+		}
+		mv := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: MacvlanIf, ParentIndex: lower.Attrs().Index}, Mode: netlink.MACVLAN_MODE_BRIDGE}
+		if err := h.LinkAdd(mv); err != nil {
+			return fmt.Errorf("lab: add macvlan: %w", err)
+		}
+		if err := h.LinkSetUp(lower); err != nil {
+			return err
+		}
+		cli[0].name = MacvlanIf
+	}
+	if err := configure(l.ClientNS, cli, nil); err != nil {
 		return err
 	}
 	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrDirect, clientPrefixBits),
@@ -339,20 +422,29 @@ func (l *Lab) buildRouted() error {
 	return l.afterBuild()
 }
 
-// afterBuild does what both topologies need: frames the kernel sends towards
-// the client must carry final checksums (AF_XDP sees the bytes as they are,
-// and veth would otherwise hand over CHECKSUM_PARTIAL frames), and the
-// server-side impairment.
+// afterBuild does what every topology needs: the client's active channels,
+// full checksums towards the client when asked (TxChecksumOff; by default
+// the peers keep the kernel's TX checksum offload, as users' veths do), and
+// the server-side impairment.
 func (l *Lab) afterBuild() error {
-	peerNS, peerIf := l.ServerNS, ServerIf
-	if l.RouterNS != "" {
-		peerNS, peerIf = l.RouterNS, RouterClientIf
-		if err := Do(l.ServerNS, func() error { return disableTxChecksum(ServerIf) }); err != nil {
-			return err
+	if l.opts.ActiveQueues > 0 {
+		if err := Do(l.ClientNS, func() error { return netdev.SetRxTxChannels(ClientIf, l.opts.ActiveQueues) }); err != nil {
+			return fmt.Errorf("lab: channels of %s: %w", ClientIf, err)
 		}
 	}
-	if err := Do(peerNS, func() error { return disableTxChecksum(peerIf) }); err != nil {
-		return err
+	if l.opts.TxChecksumOff {
+		peers := map[string]string{l.ServerNS: ServerIf}
+		switch {
+		case l.opts.Router:
+			peers[l.RouterNS] = RouterClientIf
+		case l.opts.Bridge:
+			peers[l.RouterNS] = "xb0"
+		}
+		for ns, ifname := range peers {
+			if err := Do(ns, func() error { return netdev.SetTxChecksum(ifname, false) }); err != nil {
+				return fmt.Errorf("lab: tx checksum offload of %s: %w", ifname, err)
+			}
+		}
 	}
 	return l.SetNetem(l.ServerNS, ServerIf, l.opts.ServerNetem)
 }
@@ -395,7 +487,7 @@ func (l *Lab) SetNetem(ns, ifname string, n *Netem) error {
 
 // ClientLink returns the index and MAC of the client interface.
 func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
-	link, err := LinkByName(l.ClientNS, ClientIf)
+	link, err := LinkByName(l.ClientNS, l.ClientIf)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -406,8 +498,11 @@ func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
 func (l *Lab) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s\n", l.Name)
-	fmt.Fprintf(&b, "  client  netns %-22s %s %s/24\n", l.ClientNS, ClientIf, ClientAddr)
-	if l.RouterNS != "" {
+	fmt.Fprintf(&b, "  client  netns %-22s %s %s/24\n", l.ClientNS, l.ClientIf, ClientAddr)
+	if l.opts.Bridge {
+		fmt.Fprintf(&b, "  bridge  netns %-22s %s\n", l.RouterNS, BridgeIf)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24\n", l.ServerNS, ServerIf, ServerAddrDirect)
+	} else if l.RouterNS != "" {
 		fmt.Fprintf(&b, "  router  netns %-22s %s %s/24, %s %s/24\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterServerIf, RouterServerAddr)
 		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24 (via gateway %s)\n", l.ServerNS, ServerIf, ServerAddrRouted, RouterClientAddr)
 	} else {
@@ -421,11 +516,19 @@ func (l *Lab) String() string {
 // without a listener handle. It fails if the lab does not exist.
 func Open(name string) (*Lab, error) {
 	base := Prefix + name
-	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect}
+	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect, ClientIf: ClientIf}
 	if _, err := os.Stat(nsDir + "/" + base + "-rtr"); err == nil {
 		l.RouterNS = base + "-rtr"
 		l.ServerAddr = ServerAddrRouted
 		l.Gateway = RouterClientAddr
+		l.opts.Router = true
+	}
+	if _, err := os.Stat(nsDir + "/" + base + "-brg"); err == nil {
+		l.RouterNS = base + "-brg"
+		l.opts.Bridge = true
+	}
+	if _, err := LinkByName(l.ClientNS, MacvlanIf); err == nil {
+		l.ClientIf = MacvlanIf
 	}
 	if !l.Exists() {
 		return nil, fmt.Errorf("lab %s: not found", name)

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,28 +82,61 @@ func TestLabCloseRemovesEverything(t *testing.T) {
 	}
 }
 
-func TestDownAllRemovesLeftovers(t *testing.T) {
+// DownStale removes a lab whose owner died (as after a crash) and keeps the
+// lab of a live owner (another test, another user's demo).
+func TestDownStaleKeepsLiveLabs(t *testing.T) {
 	testutil.RequirePrivileges(t)
-	// A lab that is never closed, as after a crash. DownAll must remove it;
-	// the cleanup only guards against DownAll itself being broken.
-	l, err := lab.Up(lab.Options{})
+	live := testutil.NewLab(t, lab.Options{})
+	dead, err := lab.Up(lab.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = l.Close() })
-	removed, err := lab.DownAll()
+	t.Cleanup(func() { _ = dead.Close() })
+	// A process that has exited owns the second lab.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.SetOwner(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if err := overwriteOwnerPID(dead.Name, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := lab.DownStale()
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := 0
 	for _, n := range removed {
-		if n == l.ClientNS || n == l.ServerNS {
+		switch n {
+		case dead.ClientNS, dead.ServerNS:
 			found++
+		case live.ClientNS, live.ServerNS:
+			t.Errorf("DownStale removed %s of a live owner", n)
 		}
 	}
-	if found != 2 || l.Exists() {
-		t.Fatalf("DownAll removed %v; lab still exists: %v", removed, l.Exists())
+	if found != 2 || dead.Exists() {
+		t.Fatalf("DownStale removed %v; dead owner's lab still exists: %v", removed, dead.Exists())
 	}
+	if !live.Exists() {
+		t.Fatal("live lab removed")
+	}
+	if pid, ok := lab.Owned(live.Name); !ok || pid != os.Getpid() {
+		t.Fatalf("live lab's owner %d %v", pid, ok)
+	}
+}
+
+// overwriteOwnerPID points lab name's owner record at pid, keeping the
+// recorded start time: a PID that is dead, or reused by another process.
+func overwriteOwnerPID(name string, pid int) error {
+	p := "/run/xdpconnect/labs/" + name
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(string(b))
+	return os.WriteFile(p, []byte(strconv.Itoa(pid)+" "+f[1]+"\n"), 0o644)
 }
 
 func TestSameNameRefused(t *testing.T) {

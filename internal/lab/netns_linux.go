@@ -1,12 +1,14 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // nsDir is where iproute2 (and netns.NewNamed) bind-mount named namespaces,
@@ -42,8 +44,31 @@ func Do(ns string, fn func() error) error {
 	return <-errc
 }
 
+// sharedNSDir makes nsDir a shared mount point, as iproute2 does before it
+// creates a namespace: otherwise a namespace's bind mount is copied into
+// every mount namespace created afterwards (`ip netns exec`, container
+// runtimes), and removing its file later fails with EBUSY.
+func sharedNSDir() error {
+	if err := os.MkdirAll(nsDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", nsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(nsDir, nsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", nsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lab: make %s a shared mount point: %w", nsDir, err)
+	}
+	return nil
+}
+
 // createNS makes a named namespace without moving the caller into it.
 func createNS(name string) error {
+	if err := sharedNSDir(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -60,10 +85,26 @@ func createNS(name string) error {
 }
 
 func deleteNS(name string) error {
-	if err := netns.DeleteNamed(name); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("lab: delete namespace %s: %w", name, err)
+	path := filepath.Join(nsDir, name)
+	var err error
+	// EBUSY: the file is still a mount point through a copy of the bind
+	// mount (a mount namespace made before nsDir was shared); detaching
+	// again frees it. EINVAL from unmount: not (or no longer) mounted, as
+	// after a crash between creating the file and mounting it.
+	for i := 0; i < 5; i++ {
+		err = unix.Unmount(path, unix.MNT_DETACH)
+		if err != nil && !errors.Is(err, unix.EINVAL) && !os.IsNotExist(err) {
+			break
+		}
+		err = os.Remove(path)
+		if err == nil || os.IsNotExist(err) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("lab: delete namespace %s: %w", name, err)
 }
 
 // listNS returns the named namespaces whose names start with prefix.

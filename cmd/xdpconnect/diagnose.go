@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+)
+
+// diagInput is what the diagnosis looks at: the report (with the XDP and
+// AF_XDP counters) and what the run knew of its path and plan.
+type diagInput struct {
+	r            *fastpath.Report
+	ifname       string
+	kind         string
+	localVirtual bool // frames on the interface come from a peer on this host
+	queues       int  // active RX queues
+	ports        int  // source ports per (target, source) pair
+	sources      []netip.Addr
+	dedicated    bool // some sources are not the kernel's (we answer ARP)
+	dsts         []netip.AddrPort
+	synRetries   int
+}
+
+// diagnose names the causes of missing or dropped replies, most
+// fundamental first: a cause listed earlier explains the ones after it
+// (replies dropped for checksums leave attempts in flight, which then hold
+// every port). Every finding carries the count it is based on and a fix.
+func diagnose(in diagInput) []fastpath.Finding {
+	r := in.r
+	var out []fastpath.Finding
+	add := func(n uint64, fix, cause string, a ...any) {
+		out = append(out, fastpath.Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
+	}
+	repliesMissing := false
+	if n := r.Drops["checksum"]; n > 0 {
+		repliesMissing = r.Established == 0
+		switch {
+		case r.Path != nil && r.Path.AcceptPartialChecksum:
+			add(n, fmt.Sprintf("frames are corrupted on the path or by a device: capture with 'tcpdump -vv -ni %s'", in.ifname),
+				"%d replies dropped for bad TCP checksums (neither full nor partial)", n)
+		case in.localVirtual:
+			add(n, "leave --partial-checksum at auto (or accept): on this device partial checksums can only come from a peer on this host",
+				"%d replies dropped for bad TCP checksums: partial checksums from a local peer's TX checksum offload, rejected by --partial-checksum reject", n)
+		default:
+			add(n, fmt.Sprintf("if the peer is on this host (a container or VM behind %s), its TX checksum offload leaves partial checksums: --partial-checksum accept, or 'ethtool -K PEER tx off' on the peer; otherwise capture with 'tcpdump -vv -ni %s'", in.ifname, in.ifname),
+				"%d replies dropped for bad TCP checksums on %s (%s)", n, in.ifname, in.kind)
+		}
+	}
+	noSocket := r.XDP["pass_no_socket"] + r.XDP["drop_no_socket"]
+	if noSocket > 0 {
+		repliesMissing = true
+		add(noSocket, fmt.Sprintf("run one worker per active RX queue (leave --workers out, or --workers %d), or lower the queues to the workers: 'ethtool -L %s combined %d'", in.queues, in.ifname, r.Workers),
+			"%d replies arrived on RX queues without an xdpconnect socket (%d worker(s), %d active queues) and went to the kernel, which reset them", noSocket, r.Workers, in.queues)
+	}
+	redirected := r.XDP["redirect_tcp"] + r.XDP["redirect_icmp"]
+	if r.XDP != nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
+		repliesMissing = true
+		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.dsts), in.ifname, in.ifname)
+		if in.dedicated && r.XDP["redirect_arp"] == 0 {
+			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v: it needs an on-link route to them", in.sources)
+		}
+		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.ifname)
+	}
+	if n := r.Failed["EADDRNOTAVAIL"]; n > 0 {
+		fix := "lower --rate or --concurrency, widen --src-ports, add --src addresses, or (fin mode) shorten --time-wait"
+		if repliesMissing {
+			fix = "the attempts could not finish because their replies were lost (see above); fixing that frees the ports"
+		}
+		add(n, fix, "%d attempts found no free source port: all %d ports x %d source address(es) per target were held by attempts in flight or in quarantine", n, in.ports, len(in.sources))
+	}
+	if n := r.Failed["ETIMEDOUT"]; n > 0 && !repliesMissing {
+		add(n, "the server dropped SYNs (its SYN or accept queue was full: 'nstat -az TcpExtListenOverflows TcpExtListenDrops' on the server; raise net.core.somaxconn and tcp_max_syn_backlog there, or lower --rate), or the path loses packets",
+			"%d attempts timed out: no answer to the SYN and its %d retransmissions", n, in.synRetries)
+	}
+	if n := r.Failed["ECONNREFUSED"]; n > 0 {
+		add(n, "check that the server listens on the port ('ss -ltn' on the server) and that no firewall rejects",
+			"%d attempts refused: the server answered the SYN with RST", n)
+	}
+	var icmp []string
+	var icmpN uint64
+	for _, e := range []string{"EHOSTUNREACH", "ENETUNREACH", "EACCES", "EHOSTDOWN", "ENONET", "EPROTO", "ENOPROTOOPT", "EOPNOTSUPP"} {
+		if n := r.Failed[e]; n > 0 {
+			icmp = append(icmp, fmt.Sprintf("%s=%d", e, n))
+			icmpN += n
+		}
+	}
+	if icmpN > 0 {
+		add(icmpN, fmt.Sprintf("a router reports %s unreachable: check routes and firewalls on the path", dstList(in.dsts)),
+			"%d attempts failed with ICMP errors (%s)", icmpN, strings.Join(icmp, " "))
+	}
+	if r.TxDropped > 0 {
+		add(r.TxDropped, "raise --frames, or lower --rate", "%d frames could not be queued for sending (TX ring or frames exhausted)", r.TxDropped)
+	}
+	if n := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]; n > 0 {
+		add(n, "raise --frames, run more workers (queues), or lower --rate",
+			"%d frames dropped by the kernel before xdpconnect read them (AF_XDP RX ring full or fill ring empty)", n)
+	}
+	if r.InFlight > 0 && !repliesMissing {
+		add(r.InFlight, "raise --drain: SYNs are retransmitted after 1 s, 2 s, 3 s ... and Linux gives up after about 2 minutes with 6 retries",
+			"%d attempts were still in flight when the drain ended", r.InFlight)
+	}
+	return out
+}
+
+func dstList(d []netip.AddrPort) string {
+	var s []string
+	for i, a := range d {
+		if i == 3 {
+			s = append(s, fmt.Sprintf("and %d more", len(d)-3))
+			break
+		}
+		s = append(s, a.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// failureSummary is the exit message of a run that established nothing.
+func failureSummary(r *fastpath.Report) string {
+	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
+	if len(r.Diagnosis) > 0 {
+		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix
+	}
+	return msg
+}
