@@ -1,9 +1,13 @@
 package main
 
+import "os"
+
 func cmdExtra(name string, args []string) error {
 	switch name {
 	case "run":
 		return cmdRun(args)
+	case "doctor":
+		return cmdDoctor(args, os.Stdout)
 	case "demo":
 		return cmdDemo(args)
 	case "bench":

@@ -45,6 +45,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Var(&dsts, "dst", "target IP:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081)")
 	fs.StringVar(&o.plan.iface, "iface", "", "outgoing interface (default: the route's)")
 	src := fs.String("src", "", "source address, range A-B or CIDR (default: the route's source address); addresses the kernel does not own are answered for ARP by xdpconnect")
+	fs.BoolVar(&o.plan.srcRouted, "src-routed", false, "--src addresses outside the interface's subnets are routed to this host by the peer or a router (as in TRex-style labs)")
 	srcPorts := fs.String("src-ports", "", "source port range LO-HI (default: outside ip_local_port_range; reserved in ip_local_reserved_ports while running)")
 	fs.Uint64Var(&o.plan.cfg.Count, "count", 0, "attempts to make (0: until --duration)")
 	fs.DurationVar(&o.plan.cfg.Duration, "duration", 0, "how long to generate (0: until --count)")

@@ -33,10 +33,13 @@ type plan struct {
 	attach  bpf.AttachMode
 	// partialCsum is the --partial-checksum policy: auto, accept, reject.
 	partialCsum string
-	copyMode    xsk.CopyMode
-	frames      int
-	synRetries  int
-	cfg         fastpath.Config
+	// srcRouted: dedicated sources outside the interface's subnets are
+	// routed to us by the peer (--src-routed).
+	srcRouted  bool
+	copyMode   xsk.CopyMode
+	frames     int
+	synRetries int
+	cfg        fastpath.Config
 }
 
 // session is the wiring of one run: XDP program, sockets, reserved ports.
@@ -111,7 +114,7 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 		if err != nil {
 			return err
 		}
-		if err := checkOnLink(p.srcs, owned, nh0); err != nil {
+		if err := checkOnLink(p.srcs, owned, nh0, p.srcRouted); err != nil {
 			return err
 		}
 		cfg := &p.cfg
@@ -273,7 +276,7 @@ func ownedAddrs() (map[netip.Addr]int, error) {
 // broadcast address. A kernel-owned address of another interface is used
 // as Linux would (weak host model), with a note-worthy risk the caller
 // sees in the diagnosis if replies do not come back.
-func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop) error {
+func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, routed bool) error {
 	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: nh.IfIndex}}, netlink.FAMILY_V4)
 	if err != nil {
 		return err
@@ -294,8 +297,8 @@ func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop) 
 				}
 			}
 		}
-		if _, ok := owned[s]; !ok && !in {
-			return usageError("--src %s: not an address of this host and not in a subnet of %s (%v): the peer would send its replies elsewhere (Linux: EADDRNOTAVAIL). Use an address of %s's subnets", s, nh.IfName, nets, nh.IfName)
+		if _, ok := owned[s]; !ok && !in && !routed {
+			return usageError("--src %s: not an address of this host and not in a subnet of %s (%v): nothing would send its replies here (Linux: EADDRNOTAVAIL). Use a spare address of %s's subnets, or add --src-routed if a router routes it to this host", s, nh.IfName, nets, nh.IfName)
 		}
 	}
 	return nil

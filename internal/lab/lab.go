@@ -31,12 +31,14 @@ const (
 
 // Fixed lab addresses. Each lab has its own namespaces, so labs never clash.
 var (
-	ClientAddr        = netip.MustParseAddr("198.18.0.1")
-	ServerAddrDirect  = netip.MustParseAddr("198.18.0.2")
-	RouterClientAddr  = netip.MustParseAddr("198.18.0.254")
-	RouterServerAddr  = netip.MustParseAddr("198.19.0.254")
-	ServerAddrRouted  = netip.MustParseAddr("198.19.0.2")
-	clientPrefixBits  = 24
+	ClientAddr       = netip.MustParseAddr("198.18.0.1")
+	ServerAddrDirect = netip.MustParseAddr("198.18.0.2")
+	RouterClientAddr = netip.MustParseAddr("198.18.0.254")
+	RouterServerAddr = netip.MustParseAddr("198.19.0.254")
+	ServerAddrRouted = netip.MustParseAddr("198.19.0.2")
+	// The client subnet is a /16, so the dedicated sources below are spare
+	// addresses of it, as a scanner's --source-ip usually is.
+	clientPrefixBits  = 16
 	serverRoutedPrefx = netip.MustParsePrefix("198.19.0.0/24")
 	// DedicatedSources is an on-link range, not owned by the client kernel,
 	// that the server side can reach by ARP: xdpconnect answers ARP for the
@@ -498,7 +500,7 @@ func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
 func (l *Lab) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s\n", l.Name)
-	fmt.Fprintf(&b, "  client  netns %-22s %s %s/24\n", l.ClientNS, l.ClientIf, ClientAddr)
+	fmt.Fprintf(&b, "  client  netns %-22s %s %s/16\n", l.ClientNS, l.ClientIf, ClientAddr)
 	if l.opts.Bridge {
 		fmt.Fprintf(&b, "  bridge  netns %-22s %s\n", l.RouterNS, BridgeIf)
 		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24\n", l.ServerNS, ServerIf, ServerAddrDirect)
