@@ -60,6 +60,9 @@ const addrDedicated = 1
 type Program struct {
 	objs xdpObjects
 	link link.Link
+	// NativeErr is why native mode was refused when Attach in auto mode
+	// fell back to generic.
+	NativeErr error
 }
 
 // privErr names what is missing when the kernel refuses.
@@ -121,7 +124,10 @@ func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
 		used = AttachNative
 	}
 	l, err := p.attach(ifindex, used)
-	if err != nil && mode == AttachAuto && errors.Is(err, unix.EOPNOTSUPP) {
+	// EOPNOTSUPP: no native XDP in the driver. ENOSPC: a veth whose peer
+	// has more TX queues than it has RX queues (veth_xdp_set).
+	if err != nil && mode == AttachAuto && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSPC)) {
+		p.NativeErr = err
 		used = AttachGeneric
 		l, err = p.attach(ifindex, used)
 	}
@@ -131,6 +137,9 @@ func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
 		}
 		if used == AttachNative && errors.Is(err, unix.EOPNOTSUPP) {
 			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (the driver has no native XDP; use --xdp-attach generic or auto)", ifindex, err)
+		}
+		if used == AttachNative && errors.Is(err, unix.ENOSPC) {
+			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (on a veth: its peer has more TX queues than it has RX queues; 'ethtool -L PEER tx N' on the peer, or --xdp-attach generic or auto)", ifindex, err)
 		}
 		return used, privErr(fmt.Sprintf("attach XDP to interface %d in %s mode", ifindex, used), err)
 	}

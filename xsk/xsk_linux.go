@@ -124,7 +124,9 @@ func Open(ifindex, queue int, o Options) (_ *Socket, err error) {
 	}
 	reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&s.umem[0]))), Len: uint64(size), Size: uint32(o.FrameSize)}
 	if err := setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
+		// Without CAP_IPC_LOCK the pinned UMEM is charged to RLIMIT_MEMLOCK;
+		// the kernel says ENOBUFS (or ENOMEM/EPERM) when it is exceeded.
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOBUFS) {
 			return nil, fmt.Errorf("xsk: UMEM register: %w (needs CAP_IPC_LOCK or a higher RLIMIT_MEMLOCK)", err)
 		}
 		return nil, fmt.Errorf("xsk: UMEM register: %w", err)

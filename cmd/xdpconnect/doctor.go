@@ -84,9 +84,9 @@ func cmdDoctor(args []string, stdout io.Writer) error {
 func capsCheck(netns bool) check {
 	if err := checkCaps(netns); err != nil {
 		return check{"FAIL", "privileges", strings.TrimPrefix(err.Error(), "insufficient privileges: "),
-			"run as root, or: setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(command -v xdpconnect)"}
+			"run as root, or: setcap " + setcapCaps + " $(command -v xdpconnect)"}
 	}
-	return check{"OK", "privileges", "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK present", ""}
+	return check{"OK", "privileges", "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON, CAP_IPC_LOCK present", ""}
 }
 
 // pathChecks runs in the namespace of the run.

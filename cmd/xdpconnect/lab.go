@@ -14,11 +14,28 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"golang.org/x/sys/unix"
 )
 
 // stateDir keeps what `lab up` started, so `lab down` ends only its own
-// processes, by PID.
+// processes, by PID. Labs need root; runs use [runStateDir].
 const stateDir = "/run/xdpconnect"
+
+// runStateDir is where a run records its port reservation: stateDir when
+// this process may write there (root), else a directory of its own user,
+// so a binary with file capabilities runs for a user without root.
+func runStateDir() string {
+	if os.MkdirAll(stateDir, 0o755) == nil && unix.Access(stateDir, unix.W_OK) == nil {
+		return stateDir
+	}
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	d := filepath.Join(base, fmt.Sprintf("xdpconnect-%d", os.Geteuid()))
+	_ = os.MkdirAll(d, 0o700)
+	return d
+}
 
 type labState struct {
 	Name     string `json:"name"`
@@ -42,6 +59,12 @@ func cmdLab(args []string) error {
 		return labStatus(args[1:])
 	case "serve":
 		return labServe(args[1:])
+	case "-h", "--help", "help":
+		fmt.Print("usage: xdpconnect lab up|down|status [flags] (each takes -h)\n" +
+			"  up      create client and server namespaces, a veth pair (kernel defaults) and a Linux listener\n" +
+			"  down    remove the lab --name (default lab); --all removes labs whose owner has ended\n" +
+			"  status  list the labs on this machine\n")
+		return nil
 	}
 	return usageError("unknown lab subcommand %q", args[0])
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -20,9 +21,14 @@ const usage = `xdpconnect: kernel-bypass TCP connection load generator
 
 usage:
   xdpconnect run    --dst IP:PORT [flags]   open connections and report (see run -h)
+  xdpconnect doctor --dst IP:PORT | --iface IF
+                                            check what a run depends on, with fixes
   xdpconnect demo                           lab up, run against a Linux listener, report, lab down
   xdpconnect lab up|down|status [flags]     network-namespace lab for trying the tool
   xdpconnect version
+
+exit status: 0 success, 1 runtime failure (nothing established, setup failed),
+2 usage error (bad flag or address; nothing was sent)
 `
 
 func main() {
@@ -34,17 +40,20 @@ func main() {
 	switch os.Args[1] {
 	case "lab":
 		err = cmdLab(os.Args[2:])
-	case "version":
+	case "version", "--version", "-version":
 		fmt.Println("xdpconnect", version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
 		err = cmdExtra(os.Args[1], os.Args[2:])
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // -h: the flag package has printed the help
+	}
 	if err != nil {
 		var u usageErr
 		if errors.As(err, &u) {
-			fmt.Fprintf(os.Stderr, "xdpconnect: %v\n\n%s", err, usage)
+			fmt.Fprintf(os.Stderr, "xdpconnect: %v\n(xdpconnect -h for usage)\n", err)
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "xdpconnect: %v\n", err)

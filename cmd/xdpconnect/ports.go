@@ -59,7 +59,8 @@ type reservation struct {
 // function that restores the original value. A reservation left by a killed
 // run (its PID gone) is undone first.
 func reservePorts(lo, hi uint16) (func(), error) {
-	state := filepath.Join(stateDir, "reserved-"+netnsID()+".json")
+	dir := runStateDir()
+	state := filepath.Join(dir, "reserved-"+netnsID()+".json")
 	if b, err := os.ReadFile(state); err == nil {
 		var r reservation
 		if json.Unmarshal(b, &r) == nil && r.PID > 0 && syscall.Kill(r.PID, 0) == nil {
@@ -78,7 +79,6 @@ func reservePorts(lo, hi uint16) (func(), error) {
 	if o != "" {
 		nv = o + "," + nv
 	}
-	_ = os.MkdirAll(stateDir, 0o755)
 	b, _ := json.Marshal(reservation{PID: os.Getpid(), Original: o})
 	if err := os.WriteFile(state, b, 0o644); err != nil {
 		return nil, err

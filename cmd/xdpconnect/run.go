@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,9 @@ type runOpts struct {
 	plan        plan
 	jsonPath    string
 	metricsAddr string
+	// metricsDefault: the address was not chosen, so a taken default port
+	// moves to a free one instead of failing the run.
+	metricsDefault bool
 	progress    time.Duration
 	quiet       bool
 	// Hooks for tests and the bench harness: the metrics address once
@@ -56,7 +60,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.IntVar(&o.plan.workers, "workers", 0, "workers, one per RX queue (default: the interface's RX queues)")
 	queues := fs.Int("queues", 0, "same as --workers")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "serve Prometheus metrics here while running (empty: off)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "serve Prometheus metrics here while running, in the namespace xdpconnect was started in (empty: off; the default moves to a free port when taken)")
 	fs.DurationVar(&o.plan.cfg.Drain, "drain", 5*time.Second, "time in-flight attempts get after generation stops")
 	fs.DurationVar(&o.plan.cfg.Warmup, "warmup", 0, "excluded from the measured rate")
 	fs.DurationVar(&o.plan.cfg.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
@@ -147,6 +151,12 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if o.plan.cfg.Count == 0 && o.plan.cfg.Duration == 0 {
 		return nil, usageError("run needs --count or --duration (every run is bounded)")
 	}
+	if o.plan.netns != "" {
+		if _, err := os.Stat(filepath.Join("/run/netns", o.plan.netns)); err != nil {
+			return nil, usageError("--netns %s: no such network namespace ('ip netns list' shows them)", o.plan.netns)
+		}
+	}
+	o.metricsDefault = o.metricsAddr == defaultMetricsAddr
 	o.plan.cfg.Idle = time.Millisecond
 	if o.jsonPath != "" && o.jsonPath != "-" {
 		// Fail before anything is sent, not after the whole load ran; a
@@ -202,9 +212,6 @@ func checkNumbers(p *plan, fs *flag.FlagSet) error {
 func cmdRun(args []string) error {
 	o, err := parseRun(args, os.Stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if err := checkCaps(o.plan.netns != ""); err != nil {
@@ -218,6 +225,21 @@ func cmdRun(args []string) error {
 		return errors.New(failureSummary(r))
 	}
 	return nil
+}
+
+const defaultMetricsAddr = "127.0.0.1:9464"
+
+// metricsWhere says which network namespace the metrics endpoint is in: the
+// one xdpconnect was started in, which with --netns is not the run's.
+func metricsWhere(netns string) string {
+	here := "network namespace of this process"
+	if b, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		here = "network namespace " + b
+	}
+	if netns != "" {
+		return here + ", not --netns " + netns
+	}
+	return here
 }
 
 // execute runs a plan end to end: setup, metrics, signals, progress, report.
@@ -234,12 +256,20 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 	}
 	if o.metricsAddr != "" {
 		bound, stopMetrics, err := serveMetrics(o.metricsAddr, s)
+		if err != nil && o.metricsDefault && errors.Is(err, syscall.EADDRINUSE) {
+			// Another run (often in another --netns) holds the default:
+			// take a free port, and say which.
+			bound, stopMetrics, err = serveMetrics("127.0.0.1:0", s)
+			if err == nil {
+				fmt.Fprintf(stderr, "note: metrics: %s is in use (another xdpconnect?); serving on %s instead\n", defaultMetricsAddr, bound)
+			}
+		}
 		if err != nil {
-			return nil, err
+			return nil, usageError("--metrics-addr %s: %v (choose another address, or --metrics-addr '' to disable)", o.metricsAddr, errors.Unwrap(err))
 		}
 		defer stopMetrics()
 		if !o.quiet {
-			fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", bound)
+			fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, metricsWhere(o.plan.netns))
 		}
 		if o.metricsBound != nil {
 			o.metricsBound(bound)

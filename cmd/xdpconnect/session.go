@@ -204,7 +204,11 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 			return err
 		}
 		if s.attached == bpf.AttachGeneric && p.attach == bpf.AttachAuto {
-			s.notes = append(s.notes, fmt.Sprintf("%s (%s) has no native XDP: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind))
+			why := "has no native XDP"
+			if errors.Is(s.prog.NativeErr, unix.ENOSPC) {
+				why = "refused native XDP: a veth needs at least as many RX queues as its peer has TX queues ('ethtool -L PEER tx N' on the peer)"
+			}
+			s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind, why))
 		}
 		return nil
 	})

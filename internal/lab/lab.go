@@ -429,20 +429,24 @@ func (l *Lab) buildRouted() error {
 // the peers keep the kernel's TX checksum offload, as users' veths do), and
 // the server-side impairment.
 func (l *Lab) afterBuild() error {
+	peerNS, peerIf := l.ServerNS, ServerIf
+	switch {
+	case l.opts.Router:
+		peerNS, peerIf = l.RouterNS, RouterClientIf
+	case l.opts.Bridge:
+		peerNS, peerIf = l.RouterNS, "xb0"
+	}
 	if l.opts.ActiveQueues > 0 {
-		if err := Do(l.ClientNS, func() error { return netdev.SetRxTxChannels(ClientIf, l.opts.ActiveQueues) }); err != nil {
-			return fmt.Errorf("lab: channels of %s: %w", ClientIf, err)
+		// Both ends: native XDP on a veth wants at least as many RX queues
+		// as the peer has TX queues.
+		for ns, ifname := range map[string]string{l.ClientNS: ClientIf, peerNS: peerIf} {
+			if err := Do(ns, func() error { return netdev.SetRxTxChannels(ifname, l.opts.ActiveQueues) }); err != nil {
+				return fmt.Errorf("lab: channels of %s: %w", ifname, err)
+			}
 		}
 	}
 	if l.opts.TxChecksumOff {
-		peers := map[string]string{l.ServerNS: ServerIf}
-		switch {
-		case l.opts.Router:
-			peers[l.RouterNS] = RouterClientIf
-		case l.opts.Bridge:
-			peers[l.RouterNS] = "xb0"
-		}
-		for ns, ifname := range peers {
+		for ns, ifname := range map[string]string{l.ServerNS: ServerIf, peerNS: peerIf} {
 			if err := Do(ns, func() error { return netdev.SetTxChecksum(ifname, false) }); err != nil {
 				return fmt.Errorf("lab: tx checksum offload of %s: %w", ifname, err)
 			}

@@ -180,24 +180,33 @@ func (l *Listener) WaitAccepted(want uint64, settle, limit time.Duration) uint64
 	return l.Accepted()
 }
 
-// NetStat returns the TcpExt counters (ListenOverflows, ListenDrops, ...) of
+// NetStat returns the TcpExt counters (ListenOverflows, ListenDrops, ...)
+// and, prefixed with their section, the SNMP counters (TcpInSegs ...) of
 // namespace ns.
 func NetStat(ns string) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	err := Do(ns, func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		lines := strings.Split(string(b), "\n")
-		for i := 0; i+1 < len(lines); i += 2 {
-			names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-			if len(names) != len(vals) || len(names) == 0 || names[0] != "TcpExt:" {
-				continue
+		for _, f := range []string{"netstat", "snmp"} {
+			b, err := os.ReadFile("/proc/thread-self/net/" + f)
+			if err != nil {
+				return err
 			}
-			for j := 1; j < len(names); j++ {
-				v, _ := strconv.ParseUint(vals[j], 10, 64)
-				out[names[j]] = v
+			lines := strings.Split(string(b), "\n")
+			for i := 0; i+1 < len(lines); i += 2 {
+				names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+				if len(names) != len(vals) || len(names) == 0 {
+					continue
+				}
+				// TcpExt counters by bare name (ListenOverflows), the
+				// others with their section (TcpInSegs, IpInReceives).
+				prefix := strings.TrimSuffix(names[0], ":")
+				if prefix == "TcpExt" {
+					prefix = ""
+				}
+				for j := 1; j < len(names); j++ {
+					v, _ := strconv.ParseUint(vals[j], 10, 64)
+					out[prefix+names[j]] = v
+				}
 			}
 		}
 		return nil

@@ -1,0 +1,378 @@
+package main
+
+// Networks xdpconnect did not build, run as a user would: the binary with
+// default flags, kernel defaults on every device (offloads on, allocated
+// queues > active), and the server's own counters as the judge.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// runBinary runs `xdpconnect run --netns NS ARGS --json -` and returns the
+// report from stdout (which must be JSON and nothing else), stderr and the
+// exit status.
+func runBinary(t *testing.T, ns string, args ...string) (*fastpath.Report, string, int) {
+	t.Helper()
+	a := append([]string{"run", "--netns", ns, "--json", "-", "--metrics-addr", ""}, args...)
+	cmd := exec.Command(binary(t), a...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var r fastpath.Report
+	if out.Len() > 0 {
+		dec := json.NewDecoder(&out)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
+		}
+		if dec.More() {
+			t.Fatal("stdout holds more than the JSON report")
+		}
+		if r.Attempted != r.Established+r.FailedTotal()+r.InFlight {
+			t.Fatalf("books do not balance: %+v", r)
+		}
+		return &r, errb.String(), code
+	}
+	return nil, errb.String(), code
+}
+
+// The environment matrix: each case a real run with default flags and
+// exact accounting against the server.
+func TestWorldMatrix(t *testing.T) {
+	const count = 2000
+	cases := []struct {
+		name string
+		opts lab.Options
+		// check looks at the report and stderr beyond the accounting.
+		check func(t *testing.T, r *fastpath.Report, stderr string)
+	}{
+		{"default-veth", lab.Options{}, func(t *testing.T, r *fastpath.Report, _ string) {
+			// The case of issue 11: 2 allocated, 1 active queue; the peer
+			// sends partial checksums.
+			if r.Path.AllocatedRxQueues <= r.Path.ActiveRxQueues || r.Workers != r.Path.ActiveRxQueues {
+				t.Fatalf("workers %d, queues %+v: want one worker per active queue, allocated > active", r.Workers, r.Path)
+			}
+			if r.PartialChecksums == 0 || !r.Path.AcceptPartialChecksum || r.Path.XDPMode != "native" {
+				t.Fatalf("partial checksums %d, path %+v", r.PartialChecksums, r.Path)
+			}
+		}},
+		{"bridge", lab.Options{Bridge: true}, func(t *testing.T, r *fastpath.Report, _ string) {
+			if r.PartialChecksums == 0 {
+				t.Fatal("container-like path: expected partial checksums from the bridged peer")
+			}
+		}},
+		{"macvlan-generic", lab.Options{Macvlan: true}, func(t *testing.T, r *fastpath.Report, stderr string) {
+			if r.Path.XDPMode != "generic" || r.Path.Kind != "macvlan" || !strings.Contains(stderr, "attached in generic (SKB) mode") {
+				t.Fatalf("path %+v, stderr %s", r.Path, stderr)
+			}
+		}},
+		{"multiqueue-2-of-4", lab.Options{Queues: 4, ActiveQueues: 2}, func(t *testing.T, r *fastpath.Report, _ string) {
+			if r.Workers != 2 || r.Path.ActiveRxQueues != 2 || r.Path.AllocatedRxQueues != 4 {
+				t.Fatalf("workers %d, path %+v", r.Workers, r.Path)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.opts.ListenPorts = []int{8080}
+			l := testutil.NewLab(t, c.opts)
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--count", "2000", "--rate", "20000")
+			if code != 0 || r == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if r.Established != count || r.FailedTotal() != 0 || len(r.Diagnosis) != 0 {
+				t.Fatalf("established %d of %d, failed %v, diagnosis %+v", r.Established, count, r.Failed, r.Diagnosis)
+			}
+			if acc := l.Listener.WaitAccepted(r.Established, time.Second, 10*time.Second); acc != r.Established {
+				t.Fatalf("listener accepted %d, xdpconnect established %d", acc, r.Established)
+			}
+			c.check(t, r, stderr)
+		})
+	}
+}
+
+// nginx, a server nobody here wrote: its stub_status accept counter equals
+// established, in rst and fin modes.
+func TestWorldNginx(t *testing.T) {
+	for _, mode := range []string{"rst", "fin"} {
+		t.Run(mode, func(t *testing.T) {
+			l := testutil.NewLab(t, lab.Options{})
+			dst := netip.AddrPortFrom(l.ServerAddr, 80)
+			ng := startNginx(t, l.ServerNS, dst)
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "3000", "--rate", "20000", "--close", mode)
+			if code != 0 || r == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if r.Established != 3000 || r.Closed != r.Established {
+				t.Fatalf("established %d, closed %d, failed %v", r.Established, r.Closed, r.Failed)
+			}
+			if acc := ng.waitAccepts(t, r.Established); acc != r.Established {
+				t.Fatalf("nginx accepted %d, xdpconnect established %d", acc, r.Established)
+			}
+		})
+	}
+}
+
+// A run whose replies are all lost says why and what to do, in the report
+// and the exit message, never as a Go map.
+func TestWorldDiagnosis(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
+	t.Run("checksums", func(t *testing.T) {
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "200", "--partial-checksum", "reject", "--drain", "500ms")
+		if code != 1 || r == nil || r.Established != 0 || len(r.Diagnosis) == 0 {
+			t.Fatalf("exit %d, report %+v, stderr %s", code, r, stderr)
+		}
+		if !strings.Contains(r.Diagnosis[0].Cause, "bad TCP checksums") || !strings.Contains(stderr, "--partial-checksum") {
+			t.Fatalf("diagnosis %+v, stderr %s", r.Diagnosis, stderr)
+		}
+		noGoInternals(t, stderr)
+	})
+	t.Run("queues-without-worker", func(t *testing.T) {
+		l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Queues: 2, ActiveQueues: 2})
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "400", "--workers", "1", "--drain", "500ms")
+		if r == nil || r.XDP["pass_no_socket"] == 0 {
+			t.Fatalf("exit %d, report %+v, stderr %s: expected replies on queue 1", code, r, stderr)
+		}
+		found := false
+		for _, f := range r.Diagnosis {
+			found = found || strings.Contains(f.Cause, "without an xdpconnect socket") && strings.Contains(f.Fix, "--workers 2")
+		}
+		if !found || !strings.Contains(stderr, "2 active RX queues and 1 worker(s)") {
+			t.Fatalf("diagnosis %+v, stderr %s", r.Diagnosis, stderr)
+		}
+	})
+	t.Run("silence", func(t *testing.T) {
+		hole := netip.MustParseAddr("198.18.0.99")
+		blackhole(t, l, hole)
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(hole, 8080).String(), "--count", "50", "--drain", "300ms")
+		if code != 1 || r == nil || len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, "no reply to any of 50 SYNs") {
+			t.Fatalf("exit %d, report %+v, stderr %s", code, r, stderr)
+		}
+		noGoInternals(t, stderr)
+	})
+}
+
+// noGoInternals fails when a message shows Go data structures or package
+// prefixes instead of words.
+func noGoInternals(t *testing.T, msg string) {
+	t.Helper()
+	for _, bad := range []string{"map[", "&{", "fastpath:", "lab:", "%!"} {
+		if strings.Contains(msg, bad) {
+			t.Fatalf("message shows Go internals (%q): %s", bad, msg)
+		}
+	}
+}
+
+// Every bad input: a message naming the flag, exit status 2, nothing sent
+// (the server's TCP input counter does not move).
+func TestWorldBadInput(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	dst := "198.18.0.2:8080"
+	unwritable := filepath.Join(t.TempDir(), "no", "such", "dir", "r.json")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative duration", []string{"--dst", dst, "--duration", "-5s"}, "--duration -5s: must not be negative"},
+		{"negative drain", []string{"--dst", dst, "--count", "1", "--drain", "-1s"}, "--drain -1s"},
+		{"negative warmup", []string{"--dst", dst, "--duration", "1s", "--warmup", "-1s"}, "--warmup -1s"},
+		{"rate NaN", []string{"--dst", dst, "--count", "1", "--rate", "NaN"}, "--rate NaN"},
+		{"rate Inf", []string{"--dst", dst, "--count", "1", "--rate", "Inf"}, "--rate +Inf"},
+		{"frames 0", []string{"--dst", dst, "--count", "1", "--frames", "0"}, "--frames 0"},
+		{"workers -1", []string{"--dst", dst, "--count", "1", "--workers", "-1"}, "--workers -1"},
+		{"workers beyond queues", []string{"--dst", dst, "--count", "1", "--workers", "3"}, "active RX queue"},
+		{"hold-for without hold", []string{"--dst", dst, "--count", "1", "--hold-for", "1s"}, "--hold-for needs --close hold"},
+		{"unbounded", []string{"--dst", dst}, "--count or --duration"},
+		{"duplicate dst", []string{"--dst", dst, "--dst", dst, "--count", "1"}, "give each target once"},
+		{"overlapping dst", []string{"--dst", dst, "--dst", "198.18.0.0/30:8080", "--count", "1"}, "give each target once"},
+		{"json unwritable", []string{"--dst", dst, "--count", "1", "--json", unwritable}, "--json " + unwritable},
+		{"src multicast", []string{"--dst", dst, "--count", "1", "--src", "224.0.0.1"}, "--src 224.0.0.1: a multicast"},
+		{"src broadcast", []string{"--dst", dst, "--count", "1", "--src", "255.255.255.255"}, "--src 255.255.255.255"},
+		{"src subnet broadcast", []string{"--dst", dst, "--count", "1", "--src", "198.18.255.255"}, "broadcast address of 198.18.0.0/16"},
+		{"src is the target", []string{"--dst", dst, "--count", "1", "--src", "198.18.0.2"}, "target's own address"},
+		{"src off-link", []string{"--dst", dst, "--count", "1", "--src", "198.19.200.1"}, "not in a subnet of xc0"},
+		{"dst hostname loopback", []string{"--dst", "localhost:8080", "--count", "1"}, "loopback"},
+		{"dst unknown host", []string{"--dst", "no-such-host.invalid:8080", "--count", "1"}, "neither an IP address nor a host name"},
+		{"dst IPv6", []string{"--dst", "[2001:2::1]:8080", "--count", "1"}, "IPv6 targets are not supported yet"},
+		{"dst multicast", []string{"--dst", "224.0.0.1:80", "--count", "1"}, "ENETUNREACH"},
+		{"dst broadcast", []string{"--dst", "255.255.255.255:80", "--count", "1"}, "ENETUNREACH"},
+		{"dst subnet broadcast", []string{"--dst", "198.18.255.255:80", "--count", "1"}, "broadcast or multicast"},
+		{"dst unspecified", []string{"--dst", "0.0.0.0:80", "--count", "1"}, "0.0.0.0 means this host"},
+		{"dst own address", []string{"--dst", "198.18.0.1:80", "--count", "1"}, "an address of this host"},
+		{"bad port", []string{"--dst", "198.18.0.2:0", "--count", "1"}, "bad port"},
+		{"no such netns", []string{"--dst", dst, "--count", "1", "--netns", "xdc-no-such-ns"}, "--netns xdc-no-such-ns: no such network namespace"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := lab.NetStat(l.ServerNS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, stderr, code := runBinary(t, l.ClientNS, c.args...)
+			if code != 2 || r != nil || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d (want 2), report %v, stderr: %s\nwant: %s", code, r != nil, stderr, c.want)
+			}
+			noGoInternals(t, stderr)
+			after, err := lab.NetStat(l.ServerNS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after["TcpInSegs"] != before["TcpInSegs"] {
+				t.Fatalf("%d TCP segments reached the server", after["TcpInSegs"]-before["TcpInSegs"])
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Dir(unwritable)); err == nil {
+		t.Fatal("the --json check created directories")
+	}
+}
+
+// -h exits 0 for every subcommand, and says nothing of Go's flag
+// internals; --version works.
+func TestWorldHelpAndVersion(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"run", "-h"}, {"doctor", "-h"}, {"demo", "-h"},
+		{"lab", "-h"}, {"lab", "up", "-h"}, {"lab", "down", "-h"}, {"lab", "status", "-h"}, {"--version"}, {"version"}} {
+		out, err := exec.Command(binary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		if strings.Contains(string(out), "-netns xdpconnect lab up") {
+			t.Fatalf("%v: flag help took a backquoted word for the argument name:\n%s", args, out)
+		}
+		if args[0] == "--version" && !strings.HasPrefix(string(out), "xdpconnect ") {
+			t.Fatalf("--version: %s", out)
+		}
+	}
+}
+
+// Root without CAP_IPC_LOCK (a container, a bounding set) is told which
+// capability is missing instead of the kernel's ENOBUFS; nothing attached.
+func TestWorldRootWithoutIPCLock(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	setpriv := lookTool(t, "setpriv", "util-linux")
+	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, setpriv, "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock",
+		binary(t), "run", "--dst", "198.18.0.2:8080", "--count", "10", "--metrics-addr", "")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "missing CAP_IPC_LOCK") {
+		t.Fatalf("err %v, output %s", err, out)
+	}
+	if xdpOn(t, l.ClientNS, lab.ClientIf) {
+		t.Fatal("attached without CAP_IPC_LOCK")
+	}
+}
+
+// The README's setcap line makes a binary that a user without root runs:
+// 1000 connections established, the port reservation put back.
+func TestWorldSetcapNonRoot(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	setcap := lookTool(t, "setcap", "libcap2-bin")
+	setpriv := lookTool(t, "setpriv", "util-linux")
+	dir, err := os.MkdirTemp("", "xdpc-cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	_ = os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "xdpconnect")
+	src, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(setcap, setcapCaps, bin).CombinedOutput(); err != nil {
+		t.Fatalf("setcap: %v %s", err, out)
+	}
+	before := reservedPorts(t, l.ClientNS)
+	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups",
+		bin, "run", "--dst", "198.18.0.2:8080", "--count", "1000", "--rate", "20000", "--json", "-", "--metrics-addr", "")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, stderr.String())
+	}
+	var r fastpath.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Established != 1000 {
+		t.Fatalf("report %+v (%v), stderr %s", r, err, stderr.String())
+	}
+	if acc := l.Listener.WaitAccepted(r.Established, time.Second, 10*time.Second); acc != r.Established {
+		t.Fatalf("listener accepted %d, established %d", acc, r.Established)
+	}
+	if after := reservedPorts(t, l.ClientNS); after != before {
+		t.Fatalf("ip_local_reserved_ports %q after the run, %q before", after, before)
+	}
+}
+
+// lookTool finds a command a test needs; CI must have it.
+func lookTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed: .ci/run must install %s", name, pkg)
+		}
+		t.Skipf("needs %s (apt-get install %s)", name, pkg)
+	}
+	return p
+}
+
+// Two concurrent --netns runs with the default metrics address: neither
+// fails, each serves its metrics on a port of its own, and each says where
+// (which namespace).
+func TestWorldConcurrentMetrics(t *testing.T) {
+	var runs [2]struct {
+		cmd    *exec.Cmd
+		stderr bytes.Buffer
+	}
+	for i := range runs {
+		l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+		c := exec.Command(binary(t), "run", "--netns", l.ClientNS, "--dst", "198.18.0.2:8080", "--duration", "3s", "--rate", "1000")
+		c.Stderr = &runs[i].stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		runs[i].cmd = c
+	}
+	addrs := map[string]bool{}
+	for i := range runs {
+		waitExit(t, runs[i].cmd, 20*time.Second)
+		s := runs[i].stderr.String()
+		if !runs[i].cmd.ProcessState.Success() {
+			t.Fatalf("run %d: %v\n%s", i, runs[i].cmd.ProcessState, s)
+		}
+		j := strings.Index(s, "metrics: http://")
+		if j < 0 || !strings.Contains(s[j:], "not --netns xdc-") {
+			t.Fatalf("run %d does not say where its metrics are:\n%s", i, s)
+		}
+		addrs[strings.Fields(s[j:])[1]] = true
+	}
+	if len(addrs) != 2 {
+		t.Fatalf("both runs served metrics at %v", addrs)
+	}
+}
