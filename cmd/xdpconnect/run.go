@@ -33,8 +33,8 @@ type runOpts struct {
 	// metricsDefault: the address was not chosen, so a taken default port
 	// moves to a free one instead of failing the run.
 	metricsDefault bool
-	progress    time.Duration
-	quiet       bool
+	progress       time.Duration
+	quiet          bool
 	// Hooks for tests and the bench harness: the metrics address once
 	// bound, and the report while metrics are still served.
 	metricsBound func(addr string)
