@@ -83,7 +83,7 @@ func TestResolveErrors(t *testing.T) {
 	}{
 		{"203.0.113.9", syscall.ENETUNREACH},     // no route (the client has no default route)
 		{"224.0.0.1", syscall.ENETUNREACH},       // multicast (tcp_v4_connect: RTCF_MULTICAST)
-		{"198.18.0.255", syscall.ENETUNREACH},    // subnet broadcast (RTCF_BROADCAST)
+		{"198.18.255.255", syscall.ENETUNREACH},  // subnet broadcast of the lab client's /16 (RTCF_BROADCAST)
 		{"255.255.255.255", syscall.ENETUNREACH}, // limited broadcast
 	}
 	for _, c := range cases {
