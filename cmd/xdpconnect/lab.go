@@ -97,7 +97,7 @@ func labUp(args []string) error {
 	fs := flag.NewFlagSet("lab up", flag.ContinueOnError)
 	name := fs.String("name", "lab", "lab name (namespaces are xdc-NAME-cli, -srv, -rtr)")
 	router := fs.Bool("router", false, "put a router namespace between client and server")
-	queues := fs.Int("queues", 1, "RX/TX queues on the client veth")
+	queues := fs.Int("queues", 0, "RX/TX queues allocated on the client veth (0: the kernel's default, as 'ip link add')")
 	ports := fs.String("ports", "8080", "listener ports, e.g. 8080,9000-9003")
 	hold := fs.Bool("hold", false, "keep accepted connections open instead of closing with FIN")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -374,5 +375,30 @@ func TestWorldConcurrentMetrics(t *testing.T) {
 	}
 	if len(addrs) != 2 {
 		t.Fatalf("both runs served metrics at %v", addrs)
+	}
+}
+
+// `lab up` on a machine where /run/netns is not a mount point yet (a fresh
+// one), then another tool's `ip netns add`, which bind-mounts /run/netns
+// over itself when it is not a shared mount point: `lab down` removes
+// everything (it failed with EBUSY before `lab up` made it shared, as
+// iproute2 does).
+func TestWorldLabDownFreshNetnsDir(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	unshare := lookTool(t, "unshare", "util-linux")
+	name := fmt.Sprintf("fresh%d", os.Getpid())
+	script := fmt.Sprintf(`umount -l /run/netns 2>/dev/null
+if findmnt /run/netns >/dev/null; then echo "setup: /run/netns is still a mount point"; exit 3; fi
+%[1]s lab up --name %[2]s >/dev/null || exit 4
+ip netns add xdc-%[2]s-other || exit 5
+%[1]s lab down --name %[2]s; rc=$?
+ip netns del xdc-%[2]s-other
+[ $rc = 0 ] || exit 6
+ls /run/netns | grep -q xdc-%[2]s- && { echo leftovers; exit 7; }
+exit 0`, binary(t), name)
+	// A private mount namespace: the host's /run/netns stays as it is.
+	out, err := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 }

@@ -86,25 +86,16 @@ func createNS(name string) error {
 
 func deleteNS(name string) error {
 	path := filepath.Join(nsDir, name)
-	var err error
-	// EBUSY: the file is still a mount point through a copy of the bind
-	// mount (a mount namespace made before nsDir was shared); detaching
-	// again frees it. EINVAL from unmount: not (or no longer) mounted, as
-	// after a crash between creating the file and mounting it.
-	for i := 0; i < 5; i++ {
-		err = unix.Unmount(path, unix.MNT_DETACH)
-		if err != nil && !errors.Is(err, unix.EINVAL) && !os.IsNotExist(err) {
-			break
-		}
+	// EINVAL: not (or no longer) mounted, as after a crash between creating
+	// the file and mounting it; the file still goes.
+	err := unix.Unmount(path, unix.MNT_DETACH)
+	if err == nil || errors.Is(err, unix.EINVAL) {
 		err = os.Remove(path)
-		if err == nil || os.IsNotExist(err) {
-			return nil
-		}
-		if !errors.Is(err, unix.EBUSY) {
-			break
-		}
 	}
-	return fmt.Errorf("lab: delete namespace %s: %w", name, err)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("lab: delete namespace %s: %w", name, err)
+	}
+	return nil
 }
 
 // listNS returns the named namespaces whose names start with prefix.
