@@ -135,7 +135,7 @@ func (c *Config) Validate(workers int) error {
 		return fmt.Errorf("bad source port range %d-%d", c.PortLo, c.PortHi)
 	}
 	if ports := int(c.PortHi-c.PortLo) + 1; ports < 2*workers {
-		return fmt.Errorf("source port range %d-%d too small for %d workers", c.PortLo, c.PortHi, workers)
+		return fmt.Errorf("source port range %d-%d too small for %d worker(s): give each worker 2 ports or more (--src-ports)", c.PortLo, c.PortHi, workers)
 	}
 	if n := len(c.Targets) * len(c.Sources) * (int(c.PortHi-c.PortLo) + 1); n > maxEntries {
 		return fmt.Errorf("targets x sources x ports = %d exceeds %d table entries: narrow --src-ports or --src", n, maxEntries)

@@ -32,6 +32,11 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 			return nil, fmt.Errorf("--dst %q: %w", s, err)
 		}
 	}
+	// Bound the expansion before allocating it: a /16 times all ports is
+	// four billion targets.
+	if n := len(addrs) * len(ports); n > maxTargets {
+		return nil, fmt.Errorf("--dst %q: %d addresses x %d ports = %d targets; at most %d per run", s, len(addrs), len(ports), n, maxTargets)
+	}
 	var out []netip.AddrPort
 	for _, a := range addrs {
 		if err := checkDst(a); err != nil {
@@ -117,6 +122,10 @@ func resolveHost(h string) ([]netip.Addr, error) {
 	}
 	return nil, fmt.Errorf("%s resolves to IPv6 addresses only (%v): IPv6 targets are not supported yet", h, ips)
 }
+
+// maxTargets bounds the targets of a run (every target needs table space
+// for each source port).
+const maxTargets = 1 << 16
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 

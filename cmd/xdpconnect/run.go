@@ -97,6 +97,9 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 			seen[a] = d
 		}
 		o.plan.dsts = append(o.plan.dsts, x...)
+		if len(o.plan.dsts) > maxTargets {
+			return nil, usageError("--dst: %d targets in all; at most %d per run", len(o.plan.dsts), maxTargets)
+		}
 	}
 	if *src != "" {
 		a, err := parseAddrs(*src, 1<<16)
@@ -195,8 +198,8 @@ func checkNumbers(p *plan, fs *flag.FlagSet) error {
 		return usageError("--concurrency %d: must not be negative (0: no bound)", c.Concurrency)
 	case p.workers < 0:
 		return usageError("--workers %d: want 1 or more (default: one per active RX queue)", p.workers)
-	case p.frames < 64 || p.frames&(p.frames-1) != 0:
-		return usageError("--frames %d: want a power of two >= 64 (UMEM frames per socket)", p.frames)
+	case p.frames < 64 || p.frames > 1<<18 || p.frames&(p.frames-1) != 0:
+		return usageError("--frames %d: want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)", p.frames)
 	case c.Batch < 1 || c.Batch > p.frames/4:
 		return usageError("--batch %d: want 1..%d (a quarter of --frames)", c.Batch, p.frames/4)
 	case set["syn-retries"] && (p.synRetries < 1 || p.synRetries > 127):

@@ -215,6 +215,11 @@ func setup(ctx context.Context, p *plan) (_ *session, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The plan's own limits (ports per worker, table size) are the user's
+	// to fix: say so without the engine's package name.
+	if err := p.cfg.Validate(len(s.socks)); err != nil {
+		return nil, usageError("%v", err)
+	}
 	links := make([]fastpath.Link, len(s.socks))
 	for i, x := range s.socks {
 		links[i] = x

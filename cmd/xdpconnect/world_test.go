@@ -223,6 +223,10 @@ func TestWorldBadInput(t *testing.T) {
 		{"dst unspecified", []string{"--dst", "0.0.0.0:80", "--count", "1"}, "0.0.0.0 means this host"},
 		{"dst own address", []string{"--dst", "198.18.0.1:80", "--count", "1"}, "an address of this host"},
 		{"bad port", []string{"--dst", "198.18.0.2:0", "--count", "1"}, "bad port"},
+		{"dst expands to billions", []string{"--dst", "198.18.0.0/16:1-65535", "--count", "1"}, "at most 65536 per run"},
+		{"frames huge", []string{"--dst", dst, "--count", "1", "--frames", "1073741824"}, "--frames 1073741824"},
+		{"src-ports too small", []string{"--dst", dst, "--count", "1", "--src-ports", "61000-61000"}, "too small for 1 worker(s)"},
+		{"src-ports reversed", []string{"--dst", dst, "--count", "1", "--src-ports", "62000-61000"}, "--src-ports: bad port range"},
 		{"no such netns", []string{"--dst", dst, "--count", "1", "--netns", "xdc-no-such-ns"}, "--netns xdc-no-such-ns: no such network namespace"},
 	}
 	for _, c := range cases {
