@@ -27,10 +27,12 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 		return nil, fmt.Errorf("--dst %q: IPv6 targets are not supported yet (IPv4 only)", s)
 	}
 	addrs, err := parseAddrs(hostPart, 1<<16)
+	named := ""
 	if err != nil {
 		if addrs, err = resolveHost(hostPart); err != nil {
 			return nil, fmt.Errorf("--dst %q: %w", s, err)
 		}
+		named = hostPart + " = "
 	}
 	// Bound the expansion before allocating it: a /16 times all ports is
 	// four billion targets.
@@ -40,7 +42,7 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 	var out []netip.AddrPort
 	for _, a := range addrs {
 		if err := checkDst(a); err != nil {
-			return nil, fmt.Errorf("--dst %s: %w", a, err)
+			return nil, fmt.Errorf("--dst %s%s: %w", named, a, err)
 		}
 		for _, p := range ports {
 			out = append(out, netip.AddrPortFrom(a, uint16(p)))
