@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"encoding/binary"
 	"testing"
 )
 
@@ -12,7 +13,11 @@ func seedFrames() [][]byte {
 	r := Reply{Flags: FlagSYN | FlagACK, Seq: 5, Ack: 2, SYNOpts: &p, MSS: 1460, TSVal: 9, TSEcr: 2}
 	n = Build(b, &Path{SrcMAC: srvMAC, DstMAC: cliMAC, Src: srvIP, Dst: cliIP, SrcPort: 8080, DstPort: 40000}, &r)
 	sa := append([]byte(nil), b[:n]...)
-	return [][]byte{syn, sa}
+	// The SYN-ACK as a veth peer with TX checksum offload sends it.
+	partial := append([]byte(nil), sa...)
+	l4 := partial[EthHdrLen+IPv4HdrLen:]
+	binary.BigEndian.PutUint16(l4[16:], refPseudoFold(partial[26:30], partial[30:34], ProtoTCP, len(l4)))
+	return [][]byte{syn, sa, partial}
 }
 
 // FuzzParse feeds arbitrary frames to the parser: it must never panic, and a
@@ -32,6 +37,22 @@ func FuzzParse(f *testing.F) {
 		}
 		if k == KindTCP && a.Seg.PayloadLen < 0 {
 			t.Fatal("negative payload")
+		}
+		// AcceptPartialChecksum widens exactly one case: a TCP segment
+		// dropped for its checksum whose field is the pseudo-header sum.
+		// Everything else parses the same with and without it.
+		var c Packet
+		kc := ParseWith(frame, &c, AcceptPartialChecksum)
+		switch {
+		case c.PartialChecksum:
+			if k != KindDrop || a.Reason != DropChecksum || kc != KindTCP {
+				t.Fatalf("partial checksum taken where the plain parse says %v/%v", k, a.Reason)
+			}
+			if ParseWith(frame, &b, AcceptPartialChecksum) != kc || b.PartialChecksum != true {
+				t.Fatal("flagged parse not deterministic")
+			}
+		case kc != k || c != a:
+			t.Fatalf("flag changed a frame without a partial checksum: %v -> %v", k, kc)
 		}
 	})
 }
