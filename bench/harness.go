@@ -170,8 +170,8 @@ func (b *bed) close() {
 }
 
 // withPass attaches a pass program to the client veth while fn runs: veth
-// drops XDP_TX'd frames unless the receiving side has an XDP program
-// (LAB-NOTES), and kernel clients have none of their own.
+// drops XDP_TX'd frames unless the receiving side has an XDP program (or
+// GRO), and kernel clients have none of their own.
 func (b *bed) withPass(fn func() error) error {
 	if b.refl == nil {
 		return fn()

@@ -5,8 +5,8 @@
 // It has no I/O, no goroutines, no clock and no randomness of its own: the
 // caller passes the current time and the secret keys in, so every rule is
 // deterministically testable, including loss and reordering. Rule numbers in
-// comments and tests (S1, Y2, R4 ...) refer to the project's specification
-// of Linux 6.18's behaviour (shared/spec/connect.md).
+// comments and tests (S1, Y2, R4 ...) refer to docs/connect.md, the
+// repository's description of Linux 6.18's behaviour.
 //
 // # Contents
 //

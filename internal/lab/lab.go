@@ -303,8 +303,9 @@ func ipnet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// serverSysctls let a Linux listener keep up with a load generator
-// (LAB-NOTES: accept queue overflow drops final ACKs).
+// serverSysctls let a Linux listener keep up with a load generator: an
+// overflowing accept queue drops final ACKs, and the server's accept count
+// falls below the client's established count.
 var serverSysctls = map[string]string{
 	"net/core/somaxconn":           "65535",
 	"net/ipv4/tcp_max_syn_backlog": "65535",

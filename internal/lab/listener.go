@@ -69,7 +69,7 @@ func (l *Listener) serve(ln net.Listener) {
 		l.accepted.Add(1)
 		if !l.hold {
 			// A plain close sends FIN; an RST close would make clients see
-			// ECONNRESET after a completed handshake (LAB-NOTES).
+			// ECONNRESET after a completed handshake.
 			_ = c.Close()
 			continue
 		}
@@ -137,7 +137,7 @@ func SocketStates(ns string) (map[int]int, error) {
 // listenBacklog listens with a large backlog (capped by the namespace's
 // somaxconn, which the lab raises): Go's net.Listen takes the backlog from
 // the somaxconn it read once, in whatever namespace it ran first, and a
-// small accept queue drops final ACKs under load (LAB-NOTES).
+// small accept queue drops final ACKs under load.
 func listenBacklog(addr netip.Addr, port, backlog int) (net.Listener, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
