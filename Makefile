@@ -12,6 +12,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/xdpconnect
+	$(GO) build -o bin/xdpconnect-bench ./cmd/xdpconnect-bench
 
 # Regenerates the committed BPF objects (needs clang); CI checks that the
 # result equals what is committed.
@@ -48,10 +49,10 @@ demo: build
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./tcp/ ./xsk/ ./fastpath/
-	./$(BIN) bench
+	./bin/xdpconnect-bench --tool $(BIN)
 
 soak: build
-	./$(BIN) bench --scenario soak --out bench/results/soak
+	./bin/xdpconnect-bench --tool $(BIN) --scenario soak --out bench/results/soak
 
 lab-up: build
 	./$(BIN) lab up

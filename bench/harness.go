@@ -32,7 +32,8 @@ import (
 
 // Options configure a harness run.
 type Options struct {
-	Exe       string        // the xdpconnect binary
+	Tool      string        // the xdpconnect binary under test
+	Self      string        // the harness binary, for its child processes (baseline-go, bench-xsk)
 	Runs      int           // runs per tool, median reported (default 3)
 	Duration  time.Duration // per run (default 5 s)
 	Scenarios []string      // names; empty: the default set
@@ -193,7 +194,7 @@ func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.
 	if workers > 1 {
 		cpus = "0-" + strconv.Itoa(workers-1)
 	}
-	a := []string{"-c", cpus, o.Exe, "run", "--netns", b.l.ClientNS, "--dst", b.dst.String(), "--json", "-", "--quiet",
+	a := []string{"-c", cpus, o.Tool, "run", "--netns", b.l.ClientNS, "--dst", b.dst.String(), "--json", "-", "--quiet",
 		"--metrics-addr", "", "--workers", strconv.Itoa(workers), "--drain", "2s"}
 	a = append(a, args...)
 	out, err := exec.Command("taskset", a...).Output()
@@ -216,7 +217,7 @@ func (o *Options) runBaseline(b *bed, tool string, conns int) (*BaselineResult, 
 	var args []string
 	switch tool {
 	case "go-dialer":
-		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, o.Exe, "baseline-go", "--dst", b.dst.String(),
+		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, o.Self, "baseline-go", "--dst", b.dst.String(),
 			"--conns", strconv.Itoa(conns), "--duration", secs + "s"}
 	case "c-epoll":
 		bin, err := buildEpoll()
@@ -570,7 +571,7 @@ func (o *Options) synOnly() ([]Row, error) {
 		name string
 		args []string
 	}{
-		{"xdpconnect --close synonly", []string{o.Exe, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
+		{"xdpconnect --close synonly", []string{o.Tool, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
 			"--quiet", "--metrics-addr", "", "--workers", "1"}},
 	}
 	// Ten probes per address of the lab's /15 (1.3 M SYNs), all through

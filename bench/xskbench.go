@@ -244,7 +244,7 @@ func (o *Options) xskCompare() ([]Row, error) {
 		// The kernel releases the previous process's socket (and its
 		// queue) asynchronously: retry a bind that finds it busy.
 		for try := 0; try < 50; try++ {
-			out, err = exec.Command("taskset", "-c", "0", o.Exe, "bench-xsk", "--lib", lib, "--mode", mode, "--netns", b.l.ClientNS,
+			out, err = exec.Command("taskset", "-c", "0", o.Self, "bench-xsk", "--lib", lib, "--mode", mode, "--netns", b.l.ClientNS,
 				"--ifindex", strconv.Itoa(b.ifindex), "--duration", o.Duration.String()).Output()
 			var ee *exec.ExitError
 			if err == nil || !errors.As(err, &ee) || !strings.Contains(string(ee.Stderr), "busy") {

@@ -10,12 +10,6 @@ func cmdExtra(name string, args []string) error {
 		return cmdDoctor(args, os.Stdout)
 	case "demo":
 		return cmdDemo(args)
-	case "bench":
-		return cmdBench(args)
-	case "bench-xsk":
-		return cmdBenchXSK(args)
-	case "baseline-go":
-		return cmdBaselineGo(args)
 	}
 	return usageError("unknown command %q", name)
 }

@@ -119,3 +119,22 @@ func TestImportBoundaries(t *testing.T) {
 		t.Fatalf("checked %d packages, the table has %d rows", seen, len(rules))
 	}
 }
+
+// The product binary links neither the benchmark harness nor what only the
+// harness needs (asavie/xdp, gonum/plot): those are cmd/xdpconnect-bench's.
+func TestProductDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/xdpconnect").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for _, dep := range strings.Fields(string(out)) {
+		n++
+		if strings.HasPrefix(dep, mod+"bench") || strings.Contains(dep, "asavie") || strings.Contains(dep, "gonum") {
+			t.Errorf("cmd/xdpconnect depends on %s", dep)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list -deps listed %d packages", n)
+	}
+}

@@ -1,3 +1,7 @@
+// Command xdpconnect-bench is the benchmark harness: it runs the xdpconnect
+// binary (the tool under test) and its peers (Go dialer, C epoll, masscan,
+// zmap, asavie/xdp) in the same lab, and writes the result tables and plots.
+// It is a binary of its own so that the product links none of it.
 package main
 
 import (
@@ -5,15 +9,58 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/bench"
 )
 
+func main() {
+	var err error
+	args := os.Args[1:]
+	switch {
+	case len(args) > 0 && args[0] == "baseline-go":
+		err = cmdBaselineGo(args[1:])
+	case len(args) > 0 && args[0] == "bench-xsk":
+		err = cmdBenchXSK(args[1:])
+	default:
+		err = cmdBench(args)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xdpconnect-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// toolPath finds the xdpconnect binary under test: --tool, else the one
+// next to this binary, else the one on PATH.
+func toolPath(flagValue, self string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	if p := filepath.Join(filepath.Dir(self), "xdpconnect"); fileExists(p) {
+		return p, nil
+	}
+	if p, err := exec.LookPath("xdpconnect"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("xdpconnect binary not found: build it (make build) and give --tool bin/xdpconnect")
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
 // cmdBench runs the benchmark harness and prints the table.
 func cmdBench(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("xdpconnect-bench", flag.ContinueOnError)
+	tool := fs.String("tool", "", "the xdpconnect binary under test (default: next to this binary, else on PATH)")
 	runs := fs.Int("runs", 3, "runs per tool; the median is reported")
 	dur := fs.Duration("duration", 5*time.Second, "duration of each run")
 	sc := fs.String("scenario", strings.Join(bench.DefaultScenarios, ","), "comma-separated scenarios: "+strings.Join(bench.DefaultScenarios, ", ")+", soak")
@@ -26,12 +73,16 @@ func cmdBench(args []string) error {
 		}
 		return err
 	}
-	exe, err := os.Executable()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	exe, err := toolPath(*tool, self)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	rows, err := bench.Run(bench.Options{Exe: exe, Runs: *runs, Duration: *dur, Scenarios: strings.Split(*sc, ","),
+	rows, err := bench.Run(bench.Options{Tool: exe, Self: self, Runs: *runs, Duration: *dur, Scenarios: strings.Split(*sc, ","),
 		OutDir: *out, Log: os.Stderr, HoldConns: *hold, Soak: *soak})
 	if len(rows) > 0 {
 		fmt.Print(bench.Markdown(rows))
