@@ -108,6 +108,9 @@ type Config struct {
 	// the pseudo-header sum (tcp.AcceptPartialChecksum). Set it only when
 	// the link's frames can only come from a peer on this host.
 	AcceptPartialChecksum bool
+	// DialOnly runs the engine without generation, for Dial, until Run's
+	// context is cancelled (or Stop); Count and Duration are not needed.
+	DialOnly bool
 }
 
 // maxEntries bounds the connection table (64 B an entry: 4 GiB).
@@ -143,7 +146,7 @@ func (c *Config) Validate(workers int) error {
 	if c.Rate < 0 || c.Concurrency < 0 {
 		return errors.New("negative rate or concurrency")
 	}
-	if c.Count == 0 && c.Duration == 0 {
+	if c.Count == 0 && c.Duration == 0 && !c.DialOnly {
 		return errors.New("a run needs a count or a duration")
 	}
 	if c.Params.MSS == 0 {

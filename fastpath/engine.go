@@ -187,6 +187,9 @@ func (e *Engine) splitPlan() {
 	nw := uint64(len(e.workers))
 	for i, w := range e.workers {
 		w.budget = ^uint64(0)
+		if e.cfg.DialOnly {
+			w.budget = 0
+		}
 		if e.cfg.Count > 0 {
 			w.budget = e.cfg.Count / nw
 			if uint64(i) < e.cfg.Count%nw {
@@ -251,7 +254,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		}
 		switch e.phase.Load() {
 		case phaseGenerate:
-			if !s.Generating {
+			if !s.Generating && !e.cfg.DialOnly {
 				e.phase.Store(phaseDrain)
 			}
 		case phaseDrain:
@@ -293,6 +296,10 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	s := e.Snapshot()
 	return e.report(&s), nil
 }
+
+// Running reports whether Run has started and not yet begun to close:
+// Dial works then.
+func (e *Engine) Running() bool { return e.started.Load() && e.phase.Load() < phaseClose }
 
 // Stop ends generation early; Run then drains and returns.
 func (e *Engine) Stop() {

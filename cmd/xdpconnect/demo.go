@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 )
@@ -41,11 +43,10 @@ func cmdDemo(args []string) error {
 		fmt.Println("== lab removed")
 	}()
 	fmt.Print(l.String())
-	o := &runOpts{progress: time.Second}
-	o.plan.netns = l.ClientNS
-	o.plan.dsts = append(o.plan.dsts, netipPort(l.ServerAddr.String(), 8080))
-	o.plan.cfg = fastpath.Config{Duration: *dur, Rate: *rate, Close: mode, Drain: 3 * time.Second, Pin: true, Idle: time.Millisecond, Batch: 64}
-	o.plan.frames = 8192
+	o := &runOpts{progress: time.Second, opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
+	o.opts.Netns = l.ClientNS
+	o.opts.Targets = []netip.AddrPort{netip.AddrPortFrom(l.ServerAddr, 8080)}
+	o.plan.Duration, o.plan.Rate, o.plan.Close, o.plan.Drain = *dur, *rate, mode, 3*time.Second
 	fmt.Printf("== xdpconnect run --netns %s --dst %s:8080 --duration %s --close %s\n", l.ClientNS, l.ServerAddr, *dur, mode)
 	r, err := execute(context.Background(), o, os.Stdout, os.Stderr)
 	if err != nil {

@@ -23,9 +23,9 @@ func TestFaultLoss20(t *testing.T) {
   chain out { type filter hook output priority 0; tcp sport 8080 numgen random mod 100 < 20 drop; }
 }`)
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 1000
-		o.plan.synRetries = 2
-		o.plan.cfg.Drain = 10 * time.Second
+		o.plan.Count = 1000
+		o.opts.SynRetries = 2
+		o.plan.Drain = 10 * time.Second
 	})
 	if r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 1000 || r.Established < 900 {
 		t.Fatalf("report %+v", r)
@@ -54,9 +54,9 @@ func TestFaultACKDroppedSynAckRetransmitted(t *testing.T) {
 		testutil.Nft(t, l.ServerNS, "delete table inet ackdrop")
 	}()
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 50
-		o.plan.cfg.Close = fastpath.CloseHold
-		o.plan.cfg.HoldFor = 5 * time.Second
+		o.plan.Count = 50
+		o.plan.Close = fastpath.CloseHold
+		o.plan.HoldFor = 5 * time.Second
 	})
 	if r.Established != 50 || r.Attempted != 50 {
 		t.Fatalf("report %+v", r)
@@ -98,7 +98,7 @@ func TestFaultICMPFromRouter(t *testing.T) {
 	}
 	for port, errno := range map[uint16]string{8081: "EHOSTUNREACH", 8082: "ECONNREFUSED"} {
 		start := time.Now()
-		r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, port), func(o *runOpts) { o.plan.cfg.Count = 100 })
+		r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, port), func(o *runOpts) { o.plan.Count = 100 })
 		if r.Failed[errno] != 100 || r.Retransmits != 0 {
 			t.Errorf("port %d: report %+v, want 100 %s", port, r, errno)
 		}
@@ -135,9 +135,9 @@ func TestFaultBlackholeScheduleFromCapture(t *testing.T) {
 	}()
 	start := time.Now()
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 9999), func(o *runOpts) {
-		o.plan.cfg.Count = 1
-		o.plan.synRetries = 2
-		o.plan.cfg.Drain = 10 * time.Second
+		o.plan.Count = 1
+		o.opts.SynRetries = 2
+		o.plan.Drain = 10 * time.Second
 	})
 	failedAt := time.Since(start)
 	if r.Failed["ETIMEDOUT"] != 1 {
@@ -162,11 +162,11 @@ func TestFaultBlackholeScheduleFromCapture(t *testing.T) {
 func TestFaultRXRingOverflow(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.frames = 64 // 32 RX frames
-		o.plan.cfg.Count = 20000
-		o.plan.cfg.Rate = 0
-		o.plan.synRetries = 3
-		o.plan.cfg.Drain = 20 * time.Second
+		o.opts.Frames = 64 // 32 RX frames
+		o.plan.Count = 20000
+		o.plan.Rate = 0
+		o.opts.SynRetries = 3
+		o.plan.Drain = 20 * time.Second
 	})
 	lost := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]
 	if lost == 0 {
@@ -198,9 +198,9 @@ func TestCollateralKernelTCP(t *testing.T) {
 		done <- err
 	}()
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 0
-		o.plan.cfg.Rate = 0
-		o.plan.cfg.Duration = 2 * time.Second
+		o.plan.Count = 0
+		o.plan.Rate = 0
+		o.plan.Duration = 2 * time.Second
 	})
 	if err := <-done; err != nil {
 		t.Fatalf("kernel TCP during the run: %v", err)
@@ -223,7 +223,7 @@ func TestFaultDuplication(t *testing.T) {
     tcp sport 8080 dup to xs0
   }
 }`)
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.cfg.Count = 2000 })
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.Count = 2000 })
 	if r.Established != 2000 || r.Attempted != 2000 || r.InFlight != 0 {
 		t.Fatalf("report %+v", r)
 	}

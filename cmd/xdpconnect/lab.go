@@ -1,50 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
-	"golang.org/x/sys/unix"
 )
-
-// stateDir keeps what `lab up` started, so `lab down` ends only its own
-// processes, by PID. Labs need root; runs use [runStateDir].
-const stateDir = "/run/xdpconnect"
-
-// runStateDir is where a run records its port reservation: stateDir when
-// this process may write there (root), else a directory of its own user,
-// so a binary with file capabilities runs for a user without root.
-func runStateDir() string {
-	if os.MkdirAll(stateDir, 0o755) == nil && unix.Access(stateDir, unix.W_OK) == nil {
-		return stateDir
-	}
-	base := os.Getenv("XDG_RUNTIME_DIR")
-	if base == "" {
-		base = os.TempDir()
-	}
-	d := filepath.Join(base, fmt.Sprintf("xdpconnect-%d", os.Geteuid()))
-	_ = os.MkdirAll(d, 0o700)
-	return d
-}
-
-type labState struct {
-	Name     string `json:"name"`
-	ServePID int    `json:"serve_pid"`
-	Ports    []int  `json:"ports"`
-}
-
-func statePath(name string) string { return filepath.Join(stateDir, "lab-"+name+".json") }
-func countPath(name string) string { return filepath.Join(stateDir, "lab-"+name+".accepted") }
 
 func cmdLab(args []string) error {
 	if len(args) == 0 {
@@ -69,30 +34,6 @@ func cmdLab(args []string) error {
 	return usageError("unknown lab subcommand %q", args[0])
 }
 
-func parsePorts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(f, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil, fmt.Errorf("bad port %q", f)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				return nil, fmt.Errorf("bad port %q", f)
-			}
-		}
-		if a < 1 || b > 65535 || a > b {
-			return nil, fmt.Errorf("bad port range %q", f)
-		}
-		for p := a; p <= b; p++ {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
 func labUp(args []string) error {
 	fs := flag.NewFlagSet("lab up", flag.ContinueOnError)
 	name := fs.String("name", "lab", "lab name (namespaces are xdc-NAME-cli, -srv, -rtr)")
@@ -103,16 +44,12 @@ func labUp(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pl, err := parsePorts(*ports)
+	pl, err := xdpconnect.ParsePorts(*ports)
 	if err != nil {
 		return err
 	}
 	l, err := lab.Up(lab.Options{Name: *name, Router: *router, Queues: *queues})
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		_ = l.Close()
 		return err
 	}
 	self, _ := os.Executable()
@@ -126,23 +63,22 @@ func labUp(args []string) error {
 		_ = l.Close()
 		return fmt.Errorf("start listener: %w", err)
 	}
-	st := labState{Name: *name, ServePID: cmd.Process.Pid, Ports: pl}
+	st := lab.Server{Name: *name, PID: cmd.Process.Pid, Ports: pl}
 	// The listener process owns the lab from now on: while it lives, no
 	// other invocation's `lab down --all` removes the lab.
-	if err := l.SetOwner(st.ServePID); err != nil {
+	if err := l.SetOwner(st.PID); err != nil {
 		_ = cmd.Process.Kill()
 		_ = l.Close()
 		return err
 	}
-	b, _ := json.Marshal(st)
-	if err := os.WriteFile(statePath(*name), b, 0o644); err != nil {
+	if err := st.Save(); err != nil {
 		_ = cmd.Process.Kill()
 		_ = l.Close()
 		return err
 	}
 	_ = cmd.Process.Release()
 	fmt.Print(l.String())
-	fmt.Printf("  listener %s ports %s (pid %d)\n", l.ServerAddr, *ports, st.ServePID)
+	fmt.Printf("  listener %s ports %s (pid %d)\n", l.ServerAddr, *ports, st.PID)
 	fmt.Printf("\ntry:  ip netns exec %s xdpconnect run --dst %s:%d --count 10000\n", l.ClientNS, l.ServerAddr, pl[0])
 	return nil
 }
@@ -156,67 +92,11 @@ func labServe(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pl, err := parsePorts(*ports)
+	pl, err := xdpconnect.ParsePorts(*ports)
 	if err != nil {
 		return err
 	}
-	l, err := lab.Open(*name)
-	if err != nil {
-		return err
-	}
-	ln, err := lab.Listen(l.ServerNS, l.ServerAddr, pl, *hold)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	var last uint64 = ^uint64(0)
-	for {
-		select {
-		case <-sig:
-			return os.WriteFile(countPath(*name), []byte(strconv.FormatUint(ln.Accepted(), 10)), 0o644)
-		case <-t.C:
-			if n := ln.Accepted(); n != last {
-				last = n
-				_ = os.WriteFile(countPath(*name), []byte(strconv.FormatUint(n, 10)), 0o644)
-			}
-			if !l.Exists() {
-				return nil // lab removed under us
-			}
-		}
-	}
-}
-
-func readState(name string) (labState, error) {
-	var st labState
-	b, err := os.ReadFile(statePath(name))
-	if err != nil {
-		return st, err
-	}
-	return st, json.Unmarshal(b, &st)
-}
-
-// stopServe ends the listener process recorded for the lab, checking first
-// that the PID is still our `lab serve` and not a recycled PID.
-func stopServe(st labState) {
-	if st.ServePID <= 0 {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.ServePID))
-	if err != nil || !strings.Contains(string(cmdline), "lab\x00serve\x00--name\x00"+st.Name+"\x00") {
-		return
-	}
-	_ = syscall.Kill(st.ServePID, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(st.ServePID, 0) != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = syscall.Kill(st.ServePID, syscall.SIGKILL)
+	return lab.Serve(*name, pl, *hold)
 }
 
 func labDown(args []string) error {
@@ -231,26 +111,15 @@ func labDown(args []string) error {
 		for _, r := range removed {
 			fmt.Printf("removed leftover namespace %s\n", r)
 		}
-		// State of `lab up` labs that are gone now.
-		ents, _ := filepath.Glob(filepath.Join(stateDir, "lab-*.json"))
-		for _, e := range ents {
-			n := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "lab-"), ".json")
-			if _, err := lab.Open(n); err != nil {
-				_ = os.Remove(statePath(n))
-				_ = os.Remove(countPath(n))
-			}
-		}
+		lab.ForgetGoneServers()
 		return err
 	}
-	st, stErr := readState(*name)
-	if pid, live := lab.Owned(*name); live && (stErr != nil || pid != st.ServePID) {
+	st, stErr := lab.ReadServer(*name)
+	if pid, live := lab.Owned(*name); live && (stErr != nil || pid != st.PID) {
 		return fmt.Errorf("lab %s is in use by process %d (a test, demo or run); it is removed when that process ends", *name, pid)
 	}
-	if stErr == nil {
-		stopServe(st)
-	}
-	_ = os.Remove(statePath(*name))
-	_ = os.Remove(countPath(*name))
+	st.Name = *name
+	st.Stop()
 	l, err := lab.Open(*name)
 	if err != nil {
 		return fmt.Errorf("no lab named %s ('xdpconnect lab status' lists them)", *name)
@@ -282,21 +151,12 @@ func labStatus(args []string) error {
 			continue
 		}
 		fmt.Print(l.String())
-		st, err := readState(n)
+		st, err := lab.ReadServer(n)
 		if err != nil {
 			fmt.Println("  listener: none recorded")
 			continue
 		}
-		alive := syscall.Kill(st.ServePID, 0) == nil
-		cnt, _ := os.ReadFile(countPath(n))
-		fmt.Printf("  listener %s ports %v pid %d alive=%v accepted=%s\n", l.ServerAddr, st.Ports, st.ServePID, alive, strings.TrimSpace(orDash(string(cnt))))
+		fmt.Printf("  listener %s ports %v pid %d alive=%v accepted=%s\n", l.ServerAddr, st.Ports, st.PID, st.Alive(), st.Accepted())
 	}
 	return nil
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "0"
-	}
-	return s
 }

@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/xdpconnect/xdpconnect"
 )
 
 type usageErr struct{ msg string }
@@ -44,15 +46,22 @@ func main() {
 		fmt.Println("xdpconnect", version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "doctor":
+		err = cmdDoctor(os.Args[2:])
+	case "demo":
+		err = cmdDemo(os.Args[2:])
 	default:
-		err = cmdExtra(os.Args[1], os.Args[2:])
+		err = usageError("unknown command %q", os.Args[1])
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0) // -h: the flag package has printed the help
 	}
 	if err != nil {
 		var u usageErr
-		if errors.As(err, &u) {
+		var oe *xdpconnect.OptionError
+		if errors.As(err, &u) || errors.As(err, &oe) {
 			fmt.Fprintf(os.Stderr, "xdpconnect: %v\n(xdpconnect -h for usage)\n", err)
 			os.Exit(2)
 		}

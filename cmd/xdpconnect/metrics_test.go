@@ -60,9 +60,9 @@ func TestMetricsDuringAndAfterRun(t *testing.T) {
 	done := make(chan error, 1)
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
 		o.metricsAddr = "127.0.0.1:0"
-		o.plan.cfg.Count = 0
-		o.plan.cfg.Duration = 1500 * time.Millisecond
-		o.plan.cfg.Rate = 20000
+		o.plan.Count = 0
+		o.plan.Duration = 1500 * time.Millisecond
+		o.plan.Rate = 20000
 		o.metricsBound = func(a string) {
 			addr = a
 			go func() {

@@ -81,9 +81,9 @@ func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *fastpath.Report 
 	done := make(chan res, 1)
 	go func() {
 		done <- res{runIn(p.t, p.l, netip.AddrPortFrom(lab.ServerAddrDirect, peerPort), func(o *runOpts) {
-			o.plan.cfg.Count = 1
-			o.plan.cfg.Drain = 8 * time.Second
-			o.plan.synRetries = 2
+			o.plan.Count = 1
+			o.plan.Drain = 8 * time.Second
+			o.opts.SynRetries = 2
 			if mod != nil {
 				mod(o)
 			}
@@ -258,8 +258,8 @@ func TestAdversarialPeer(t *testing.T) {
 			p.send(p.synAck(iss+1, p.syn.Seg.Opts.TSVal), 0) // duplicate SYN-ACK
 			p.expect("H3 challenge ACK", time.Second, func(pk *tcp.Packet) bool { return pk.Seg.Flags == tcp.FlagACK && pk.Seg.Ack == 5001 })
 		}, func(o *runOpts) {
-			o.plan.cfg.Close = fastpath.CloseHold
-			o.plan.cfg.HoldFor = 1500 * time.Millisecond
+			o.plan.Close = fastpath.CloseHold
+			o.plan.HoldFor = 1500 * time.Millisecond
 		})
 		if r.Established != 1 || r.Closed != 1 {
 			t.Fatalf("report %+v", r)

@@ -234,9 +234,9 @@ func TestHostileFrames(t *testing.T) {
 		}
 	}()
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 0
-		o.plan.cfg.Duration = 2 * time.Second
-		o.plan.cfg.Rate = 5000
+		o.plan.Count = 0
+		o.plan.Duration = 2 * time.Second
+		o.plan.Rate = 5000
 	})
 	close(stop)
 	n := <-sent
@@ -263,8 +263,8 @@ func TestLabCLI(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "router") {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
-	st, err := readState(name)
-	if err != nil || syscall.Kill(st.ServePID, 0) != nil {
+	st, err := lab.ReadServer(name)
+	if err != nil || !st.Alive() {
 		t.Fatalf("listener process not running: %v %+v", err, st)
 	}
 	out, err = exec.Command(binary(t), "lab", "status").CombinedOutput()
@@ -279,8 +279,8 @@ func TestLabCLI(t *testing.T) {
 			t.Errorf("namespace %s left", name+suffix)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	if syscall.Kill(st.ServePID, 0) == nil {
-		t.Errorf("listener process %d left", st.ServePID)
+	// lab down waits for the listener to exit (SIGTERM, then SIGKILL).
+	if st.Alive() {
+		t.Errorf("listener process %d left", st.PID)
 	}
 }

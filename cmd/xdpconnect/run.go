@@ -6,15 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/xsk"
@@ -27,7 +26,8 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // runOpts are the parsed `run` flags.
 type runOpts struct {
-	plan        plan
+	opts        xdpconnect.Options
+	plan        xdpconnect.Plan
 	jsonPath    string
 	metricsAddr string
 	// metricsDefault: the address was not chosen, so a taken default port
@@ -35,44 +35,50 @@ type runOpts struct {
 	metricsDefault bool
 	progress       time.Duration
 	quiet          bool
-	// Hooks for tests and the bench harness: the metrics address once
-	// bound, and the report while metrics are still served.
+	// Hooks for tests: the metrics address once bound, and the report
+	// while metrics are still served.
 	metricsBound func(addr string)
 	afterRun     func(*fastpath.Report)
 }
 
+const defaultMetricsAddr = "127.0.0.1:9464"
+
+// parseRun turns flags into options and a plan. Defaults come from the
+// library (DefaultOptions, DefaultPlan); checks that need no system state
+// are the library's too (Open and Run repeat them).
 func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	o := runOpts{opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
+	op, pl := &o.opts, &o.plan
 	var dsts multiFlag
-	var o runOpts
-	fs.Var(&dsts, "dst", "target IP:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081)")
-	fs.StringVar(&o.plan.iface, "iface", "", "outgoing interface (default: the route's)")
+	fs.Var(&dsts, "dst", "target IP:PORT or HOST:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081)")
+	fs.StringVar(&op.Iface, "iface", "", "outgoing interface (default: the route's)")
 	src := fs.String("src", "", "source address, range A-B or CIDR (default: the route's source address); addresses the kernel does not own are answered for ARP by xdpconnect")
-	fs.BoolVar(&o.plan.srcRouted, "src-routed", false, "--src addresses outside the interface's subnets are routed to this host by the peer or a router (as in TRex-style labs)")
+	fs.BoolVar(&op.SourcesRouted, "src-routed", false, "--src addresses outside the interface's subnets are routed to this host by the peer or a router (as in TRex-style labs)")
 	srcPorts := fs.String("src-ports", "", "source port range LO-HI (default: outside ip_local_port_range; reserved in ip_local_reserved_ports while running)")
-	fs.Uint64Var(&o.plan.cfg.Count, "count", 0, "attempts to make (0: until --duration)")
-	fs.DurationVar(&o.plan.cfg.Duration, "duration", 0, "how long to generate (0: until --count)")
-	fs.Float64Var(&o.plan.cfg.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
-	fs.IntVar(&o.plan.cfg.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
+	fs.Uint64Var(&pl.Count, "count", 0, "attempts to make (0: until --duration)")
+	fs.DurationVar(&pl.Duration, "duration", 0, "how long to generate (0: until --count)")
+	fs.Float64Var(&pl.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
+	fs.IntVar(&pl.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
 	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
-	fs.IntVar(&o.plan.synRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: tcp_syn_retries, 6)")
-	fs.IntVar(&o.plan.workers, "workers", 0, "workers, one per RX queue (default: the interface's RX queues)")
-	queues := fs.Int("queues", 0, "same as --workers")
-	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout)")
+	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default 6, the kernel's tcp_syn_retries default)")
+	fs.IntVar(&op.Workers, "workers", 0, "workers, one per RX queue (default: one per active RX queue)")
+	fs.IntVar(&op.Workers, "queues", 0, "same as --workers")
+	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout: JSON alone, the text report goes to stderr)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "serve Prometheus metrics here while running, in the namespace xdpconnect was started in (empty: off; the default moves to a free port when taken)")
-	fs.DurationVar(&o.plan.cfg.Drain, "drain", 5*time.Second, "time in-flight attempts get after generation stops")
-	fs.DurationVar(&o.plan.cfg.Warmup, "warmup", 0, "excluded from the measured rate")
-	fs.DurationVar(&o.plan.cfg.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
-	fs.DurationVar(&o.plan.cfg.TimeWait, "time-wait", 60*time.Second, "quarantine of a port that ended in TIME-WAIT (fin mode)")
+	fs.DurationVar(&pl.Drain, "drain", pl.Drain, "time in-flight attempts get after generation stops")
+	fs.DurationVar(&pl.Warmup, "warmup", 0, "excluded from the measured rate")
+	fs.DurationVar(&pl.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
+	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
 	generic := fs.Bool("generic", false, "same as --xdp-attach generic")
 	attach := fs.String("xdp-attach", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	partial := fs.String("partial-checksum", "auto", "accept TCP segments with partial checksums (a local peer's TX checksum offload): auto (on veth and devices stacked on one), accept, reject")
 	zc := fs.String("xdp-mode", "auto", "AF_XDP bind: auto (zero-copy, else copy), copy, zerocopy")
-	fs.IntVar(&o.plan.frames, "frames", 8192, "UMEM frames per socket")
-	fs.IntVar(&o.plan.cfg.Batch, "batch", 64, "RX/TX batch size")
-	fs.BoolVar(&o.plan.cfg.Pin, "pin", true, "pin worker i to CPU i")
-	fs.StringVar(&o.plan.netns, "netns", "", "run in this named network namespace, e.g. one made by 'xdpconnect lab up'")
+	fs.IntVar(&op.Frames, "frames", op.Frames, "UMEM frames per socket")
+	fs.IntVar(&op.Batch, "batch", op.Batch, "RX/TX batch size")
+	pin := fs.Bool("pin", true, "pin worker i to CPU i")
+	fs.StringVar(&op.Netns, "netns", "", "run in this named network namespace, e.g. one made by 'xdpconnect lab up'")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on a terminal")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no text report")
 	if err := fs.Parse(args); err != nil {
@@ -84,130 +90,84 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if len(dsts) == 0 {
 		return nil, usageError("run needs --dst IP:PORT")
 	}
-	seen := map[netip.AddrPort]string{}
+	seen := map[string]string{}
 	for _, d := range dsts {
-		x, err := parseDst(d)
+		x, err := xdpconnect.ParseTargets(d)
 		if err != nil {
 			return nil, usageErr{err.Error()}
 		}
 		for _, a := range x {
-			if prev, dup := seen[a]; dup {
+			if prev, dup := seen[a.String()]; dup {
 				return nil, usageError("--dst %s: target %s is also in --dst %s: give each target once (attempts are spread over distinct targets)", d, a, prev)
 			}
-			seen[a] = d
+			seen[a.String()] = d
 		}
-		o.plan.dsts = append(o.plan.dsts, x...)
-		if len(o.plan.dsts) > maxTargets {
-			return nil, usageError("--dst: %d targets in all; at most %d per run", len(o.plan.dsts), maxTargets)
-		}
-	}
-	if *src != "" {
-		a, err := parseAddrs(*src, 1<<16)
-		if err != nil {
-			return nil, usageError("--src %q: %v", *src, err)
-		}
-		for _, x := range a {
-			if err := checkSrc(x, o.plan.dsts); err != nil {
-				return nil, usageError("--src %s: %v", x, err)
-			}
-		}
-		o.plan.srcs = a
-	}
-	if *srcPorts != "" {
-		var err error
-		if o.plan.portLo, o.plan.portHi, err = parseRange(*srcPorts); err != nil {
-			return nil, usageError("--src-ports: %v", err)
+		if op.Targets = append(op.Targets, x...); len(op.Targets) > xdpconnect.MaxTargets {
+			return nil, usageError("--dst: %d targets in all; at most %d per run", len(op.Targets), xdpconnect.MaxTargets)
 		}
 	}
 	var err error
-	if o.plan.cfg.Close, err = fastpath.ParseCloseMode(*closeMode); err != nil {
-		return nil, usageError("--close: %v", err)
+	if *src != "" {
+		if op.Sources, err = xdpconnect.ParseAddrs(*src, 1<<16); err != nil {
+			return nil, usageError("--src %q: %v", *src, err)
+		}
 	}
-	if *queues != 0 {
-		o.plan.workers = *queues
+	if *srcPorts != "" {
+		if op.PortLo, op.PortHi, err = xdpconnect.ParsePortRange(*srcPorts); err != nil {
+			return nil, usageError("--src-ports: %v", err)
+		}
+	}
+	if pl.Close, err = fastpath.ParseCloseMode(*closeMode); err != nil {
+		return nil, usageError("--close: %v", err)
 	}
 	if *generic {
 		*attach = "generic"
 	}
-	if o.plan.attach, err = bpf.ParseAttachMode(*attach); err != nil {
+	if op.Attach, err = bpf.ParseAttachMode(*attach); err != nil {
 		return nil, usageError("--xdp-attach: %v", err)
 	}
-	switch *partial {
-	case "auto", "accept", "reject":
-		o.plan.partialCsum = *partial
-	default:
-		return nil, usageError("--partial-checksum %q: want auto, accept or reject", *partial)
+	if op.PartialChecksum, err = xdpconnect.ParsePartialPolicy(*partial); err != nil {
+		return nil, usageError("--partial-checksum: %v", err)
 	}
-	if err := checkNumbers(&o.plan, fs); err != nil {
-		return nil, err
-	}
-	switch *zc {
-	case "auto":
-		o.plan.copyMode = xsk.ModeAuto
-	case "copy":
-		o.plan.copyMode = xsk.ModeCopy
-	case "zerocopy":
-		o.plan.copyMode = xsk.ModeZeroCopy
-	default:
+	modes := map[string]xsk.CopyMode{"auto": xsk.ModeAuto, "copy": xsk.ModeCopy, "zerocopy": xsk.ModeZeroCopy}
+	var ok bool
+	if op.SocketMode, ok = modes[*zc]; !ok {
 		return nil, usageError("--xdp-mode %q: want auto, copy or zerocopy", *zc)
 	}
-	if o.plan.cfg.Count == 0 && o.plan.cfg.Duration == 0 {
-		return nil, usageError("run needs --count or --duration (every run is bounded)")
-	}
-	if o.plan.netns != "" {
-		if _, err := os.Stat(filepath.Join("/run/netns", o.plan.netns)); err != nil {
-			return nil, usageError("--netns %s: no such network namespace ('ip netns list' shows them)", o.plan.netns)
+	op.NoPin = !*pin
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The library takes a zero as "the default"; on the command line an
+	// explicit zero is a mistake.
+	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch} {
+		if set[name] && v == 0 {
+			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
 		}
+	}
+	if set["hold-for"] && pl.Close != fastpath.CloseHold {
+		return nil, usageError("--hold-for needs --close hold (other close modes do not keep connections open)")
+	}
+	if err := checkJSONPath(o.jsonPath); err != nil {
+		return nil, err
 	}
 	o.metricsDefault = o.metricsAddr == defaultMetricsAddr
-	o.plan.cfg.Idle = time.Millisecond
-	if o.jsonPath != "" && o.jsonPath != "-" {
-		// Fail before anything is sent, not after the whole load ran; a
-		// file made only for the check is removed again.
-		_, statErr := os.Stat(o.jsonPath)
-		f, err := os.OpenFile(o.jsonPath, os.O_WRONLY|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, usageError("--json %s: %v: choose a writable path", o.jsonPath, errors.Unwrap(err))
-		}
-		f.Close()
-		if os.IsNotExist(statErr) {
-			_ = os.Remove(o.jsonPath)
-		}
-	}
 	return &o, nil
 }
 
-// checkNumbers rejects numeric flags that would make a run unbounded,
-// meaningless or unable to start.
-func checkNumbers(p *plan, fs *flag.FlagSet) error {
-	c := &p.cfg
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"duration", c.Duration}, {"drain", c.Drain}, {"warmup", c.Warmup}, {"hold-for", c.HoldFor}, {"time-wait", c.TimeWait}} {
-		if d.v < 0 {
-			return usageError("--%s %s: must not be negative", d.name, d.v)
-		}
+// checkJSONPath fails before anything is sent, not after the whole load
+// ran; a file made only for the check is removed again.
+func checkJSONPath(p string) error {
+	if p == "" || p == "-" {
+		return nil
 	}
-	switch {
-	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate < 0:
-		return usageError("--rate %v: want a finite number of attempts per second >= 0 (0: as fast as possible)", c.Rate)
-	case c.Concurrency < 0:
-		return usageError("--concurrency %d: must not be negative (0: no bound)", c.Concurrency)
-	case p.workers < 0:
-		return usageError("--workers %d: want 1 or more (default: one per active RX queue)", p.workers)
-	case p.frames < 64 || p.frames > 1<<18 || p.frames&(p.frames-1) != 0:
-		return usageError("--frames %d: want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)", p.frames)
-	case c.Batch < 1 || c.Batch > p.frames/4:
-		return usageError("--batch %d: want 1..%d (a quarter of --frames)", c.Batch, p.frames/4)
-	case set["syn-retries"] && (p.synRetries < 1 || p.synRetries > 127):
-		return usageError("--syn-retries %d: want 1..127 (TCP_SYNCNT)", p.synRetries)
-	case set["hold-for"] && c.Close != fastpath.CloseHold:
-		return usageError("--hold-for needs --close hold (other close modes do not keep connections open)")
-	case c.Warmup > 0 && c.Duration > 0 && c.Warmup >= c.Duration:
-		return usageError("--warmup %s must be shorter than --duration %s", c.Warmup, c.Duration)
+	_, statErr := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return usageError("--json %s: %v: choose a writable path", p, errors.Unwrap(err))
+	}
+	f.Close()
+	if os.IsNotExist(statErr) {
+		_ = os.Remove(p)
 	}
 	return nil
 }
@@ -217,7 +177,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkCaps(o.plan.netns != ""); err != nil {
+	if err := xdpconnect.CheckCapabilities(o.opts.Netns != ""); err != nil {
 		return err
 	}
 	r, err := execute(context.Background(), o, os.Stdout, os.Stderr)
@@ -225,12 +185,10 @@ func cmdRun(args []string) error {
 		return err
 	}
 	if r.Established == 0 {
-		return errors.New(failureSummary(r))
+		return errors.New(xdpconnect.FailureSummary(r))
 	}
 	return nil
 }
-
-const defaultMetricsAddr = "127.0.0.1:9464"
 
 // metricsWhere says which network namespace the metrics endpoint is in: the
 // one xdpconnect was started in, which with --netns is not the run's.
@@ -245,55 +203,61 @@ func metricsWhere(netns string) string {
 	return here
 }
 
-// execute runs a plan end to end: setup, metrics, signals, progress, report.
+// execute runs a plan end to end: session, metrics, signals, progress,
+// report.
 func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpath.Report, error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := setup(ctx, &o.plan)
+	s, err := xdpconnect.Open(ctx, o.opts)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	for _, n := range s.notes {
+	for _, n := range s.Notes() {
 		fmt.Fprintln(stderr, "note:", n)
 	}
+	var h xdpconnect.RunHooks
+	h.Interval = o.progress
+	stopMetrics := func() {}
+	defer func() { stopMetrics() }()
 	if o.metricsAddr != "" {
-		bound, stopMetrics, err := serveMetrics(o.metricsAddr, s)
-		if err != nil && o.metricsDefault && errors.Is(err, syscall.EADDRINUSE) {
-			// Another run (often in another --netns) holds the default:
-			// take a free port, and say which.
-			bound, stopMetrics, err = serveMetrics("127.0.0.1:0", s)
-			if err == nil {
-				fmt.Fprintf(stderr, "note: metrics: %s is in use (another xdpconnect?); serving on %s instead\n", defaultMetricsAddr, bound)
+		h.Started = func() error {
+			bound, stopFn, err := s.ServeMetrics(o.metricsAddr)
+			if err != nil && o.metricsDefault && errors.Is(err, syscall.EADDRINUSE) {
+				// Another run (often in another --netns) holds the default:
+				// take a free port, and say which.
+				if bound, stopFn, err = s.ServeMetrics("127.0.0.1:0"); err == nil {
+					fmt.Fprintf(stderr, "note: metrics: %s is in use (another xdpconnect?); serving on %s instead\n", defaultMetricsAddr, bound)
+				}
 			}
-		}
-		if err != nil {
-			return nil, usageError("--metrics-addr %s: %v (choose another address, or --metrics-addr '' to disable)", o.metricsAddr, errors.Unwrap(err))
-		}
-		defer stopMetrics()
-		if !o.quiet {
-			fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, metricsWhere(o.plan.netns))
-		}
-		if o.metricsBound != nil {
-			o.metricsBound(bound)
+			if err != nil {
+				return usageError("--metrics-addr %s: %v (choose another address, or --metrics-addr '' to disable)", o.metricsAddr, errors.Unwrap(err))
+			}
+			stopMetrics = stopFn
+			if !o.quiet {
+				fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, metricsWhere(o.opts.Netns))
+			}
+			if o.metricsBound != nil {
+				o.metricsBound(bound)
+			}
+			return nil
 		}
 	}
-	var progress func(*fastpath.Snapshot)
 	if f, ok := stderr.(*os.File); ok && !o.quiet && isTerminal(f) {
-		progress = progressLine(f, o.plan.cfg.Rate)
+		h.Progress = progressLine(f, o.plan.Rate)
 	}
 	if !o.quiet {
+		lo, hi := s.Ports()
 		fmt.Fprintf(stderr, "xdpconnect: %d target(s) via %s, %d source address(es), ports %d-%d, %d worker(s), close=%s\n",
-			len(o.plan.dsts), s.ifname, len(o.plan.srcs), o.plan.portLo, o.plan.portHi, s.engine.Workers(), o.plan.cfg.Close)
+			len(o.opts.Targets), s.Interface(), len(s.Sources()), lo, hi, s.Workers(), o.plan.Close)
 	}
-	r, err := s.engine.Run(ctx, o.progress, progress)
-	if progress != nil {
+	r, err := s.Run(ctx, o.plan, h)
+	if h.Progress != nil {
 		fmt.Fprintln(stderr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.complete(r, &o.plan)
 	if o.afterRun != nil {
 		o.afterRun(r)
 	}
@@ -322,4 +286,33 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 		}
 	}
 	return r, nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine prints attempts, established, errors and the current rate.
+func progressLine(w *os.File, asked float64) func(*fastpath.Snapshot) {
+	var lastAtt uint64
+	var lastT float64
+	return func(s *fastpath.Snapshot) {
+		att := s.Get(fastpath.CntAttempted)
+		rate := 0.0
+		if dt := s.ElapsedSeconds - lastT; dt > 0 {
+			rate = float64(att-lastAtt) / dt
+		}
+		lastAtt, lastT = att, s.ElapsedSeconds
+		a := "max"
+		if asked > 0 {
+			a = strconv.FormatFloat(asked, 'f', 0, 64) + "/s"
+		}
+		var errs []string
+		for k, v := range s.Failed {
+			errs = append(errs, fmt.Sprintf("%s=%d", k, v))
+		}
+		fmt.Fprintf(w, "\r%6.1fs attempted %d established %d failed %d [%s] in flight %d rate %.0f/s (asked %s)\x1b[K",
+			s.ElapsedSeconds, att, s.Get(fastpath.CntEstablished), s.FailedTotal(), strings.Join(errs, " "), s.InFlight(), rate, a)
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
@@ -18,12 +19,12 @@ import (
 // runIn runs xdpconnect in the lab's client namespace.
 func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *fastpath.Report {
 	t.Helper()
-	o := &runOpts{quiet: true, progress: time.Second}
-	o.plan.netns = l.ClientNS
-	o.plan.dsts = []netip.AddrPort{dst}
-	o.plan.frames = 4096
-	o.plan.portLo, o.plan.portHi = 40000, 49999
-	o.plan.cfg = fastpath.Config{Count: 2000, Rate: 20000, Drain: 5 * time.Second, Idle: time.Millisecond, Pin: true}
+	o := &runOpts{quiet: true, progress: time.Second, opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
+	o.opts.Netns = l.ClientNS
+	o.opts.Targets = []netip.AddrPort{dst}
+	o.opts.Frames = 4096
+	o.opts.PortLo, o.opts.PortHi = 40000, 49999
+	o.plan.Count, o.plan.Rate = 2000, 20000
 	if mod != nil {
 		mod(o)
 	}
@@ -65,7 +66,7 @@ func TestRunCloseModesAgainstLinux(t *testing.T) {
 	for _, mode := range []fastpath.CloseMode{fastpath.CloseRST, fastpath.CloseFIN, fastpath.CloseHold} {
 		t.Run(mode.String(), func(t *testing.T) {
 			l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Hold: mode == fastpath.CloseHold})
-			r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.cfg.Close = mode })
+			r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.Close = mode })
 			if r.Established != 2000 || r.FailedTotal() != 0 || r.InFlight != 0 {
 				t.Fatalf("report: %+v", r)
 			}
@@ -83,7 +84,7 @@ func TestRunCloseModesAgainstLinux(t *testing.T) {
 // A port without listener: every attempt fails with ECONNREFUSED (Y4).
 func TestRunClosedPort(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8081), func(o *runOpts) { o.plan.cfg.Count = 500 })
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8081), func(o *runOpts) { o.plan.Count = 500 })
 	if r.Failed["ECONNREFUSED"] != 500 || r.Established != 0 {
 		t.Fatalf("report %+v", r)
 	}
@@ -97,8 +98,8 @@ func TestRunBlackholeTimesOut(t *testing.T) {
 	blackhole(t, l, hole)
 	start := time.Now()
 	r := runIn(t, l, netip.AddrPortFrom(hole, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 100
-		o.plan.synRetries = 1
+		o.plan.Count = 100
+		o.opts.SynRetries = 1
 	})
 	took := time.Since(start)
 	if r.Failed["ETIMEDOUT"] != 100 || r.Retransmits != 200 {
@@ -142,7 +143,7 @@ func blackhole(t *testing.T, l *lab.Lab, addr netip.Addr) {
 // queue its SYN-ACK comes back on.
 func TestRunMultiQueue(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Queues: 2})
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.workers = 2 })
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.opts.Workers = 2 })
 	if r.Workers != 2 || r.Established != 2000 {
 		t.Fatalf("report %+v", r)
 	}
@@ -155,9 +156,9 @@ func TestRunMultiQueue(t *testing.T) {
 func TestRunRate(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.cfg.Count = 0
-		o.plan.cfg.Duration = 2 * time.Second
-		o.plan.cfg.Rate = 10000
+		o.plan.Count = 0
+		o.plan.Duration = 2 * time.Second
+		o.plan.Rate = 10000
 	})
 	if r.AttemptRate < 9800 || r.AttemptRate > 10200 {
 		t.Fatalf("attempt rate %.0f/s, asked 10000/s", r.AttemptRate)
@@ -167,7 +168,7 @@ func TestRunRate(t *testing.T) {
 // Through a router: the next hop is the gateway, replies come back through it.
 func TestRunViaRouter(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Router: true})
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.cfg.Count = 500 })
+	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) { o.plan.Count = 500 })
 	if r.Established != 500 {
 		t.Fatalf("report %+v", r)
 	}
@@ -179,8 +180,8 @@ func TestRunViaRouter(t *testing.T) {
 func TestRunDedicatedSources(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.srcs = []netip.Addr{netip.MustParseAddr("198.18.128.10"), netip.MustParseAddr("198.18.128.11"), netip.MustParseAddr("198.18.128.12")}
-		o.plan.cfg.Count = 3000
+		o.opts.Sources = []netip.Addr{netip.MustParseAddr("198.18.128.10"), netip.MustParseAddr("198.18.128.11"), netip.MustParseAddr("198.18.128.12")}
+		o.plan.Count = 3000
 	})
 	if r.Established != 3000 {
 		t.Fatalf("report %+v", r)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
@@ -209,6 +210,7 @@ func TestWorldBadInput(t *testing.T) {
 		{"rate NaN", []string{"--dst", dst, "--count", "1", "--rate", "NaN"}, "--rate NaN"},
 		{"rate Inf", []string{"--dst", dst, "--count", "1", "--rate", "Inf"}, "--rate +Inf"},
 		{"frames 0", []string{"--dst", dst, "--count", "1", "--frames", "0"}, "--frames 0"},
+		{"frames not a power of two", []string{"--dst", dst, "--count", "1", "--frames", "1000"}, "--frames 1000: want a power of two"},
 		{"workers -1", []string{"--dst", dst, "--count", "1", "--workers", "-1"}, "--workers -1"},
 		{"workers beyond queues", []string{"--dst", dst, "--count", "1", "--workers", "3"}, "active RX queue"},
 		{"hold-for without hold", []string{"--dst", dst, "--count", "1", "--hold-for", "1s"}, "--hold-for needs --close hold"},
@@ -317,7 +319,7 @@ func TestWorldSetcapNonRoot(t *testing.T) {
 	if err := os.WriteFile(bin, src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(setcap, setcapCaps, bin).CombinedOutput(); err != nil {
+	if out, err := exec.Command(setcap, xdpconnect.SetcapCaps, bin).CombinedOutput(); err != nil {
 		t.Fatalf("setcap: %v %s", err, out)
 	}
 	before := reservedPorts(t, l.ClientNS)

@@ -44,7 +44,7 @@ func readTable(t *testing.T) map[string]rule {
 		if len(cells) < 6 {
 			t.Fatalf("table row with %d cells: %s", len(cells), line)
 		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		name := code.FindStringSubmatch(cells[1])[1]
 		var r rule
 		for _, m := range code.FindAllStringSubmatch(cells[3], -1) {
 			imp := m[1]
@@ -85,6 +85,9 @@ func TestImportBoundaries(t *testing.T) {
 			t.Fatal(err)
 		}
 		rel := strings.TrimPrefix(p.ImportPath, mod)
+		if p.ImportPath+"/" == mod {
+			rel = "xdpconnect"
+		}
 		r, ok := rules[rel]
 		if !ok {
 			switch {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	xnetns "github.com/xdpconnect/xdpconnect/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,34 +16,9 @@ import (
 // so `ip netns exec` works on a lab namespace.
 const nsDir = "/var/run/netns"
 
-// Do runs fn on a fresh OS thread whose network namespace is the named one.
-// The thread is thrown away afterwards, so the namespace switch cannot leak
-// to other goroutines even if fn panics or fails half-way.
-func Do(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime terminates a thread that is still
-		// locked when its goroutine exits, which is what we want after setns.
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- fmt.Errorf("lab: open namespace %s: %w", ns, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("lab: enter namespace %s: %w", ns, err)
-			return
-		}
-		defer func() {
-			if r := recover(); r != nil {
-				errc <- fmt.Errorf("lab: panic in namespace %s: %v", ns, r)
-			}
-		}()
-		errc <- fn()
-	}()
-	return <-errc
-}
+// Do runs fn in the named namespace on a thread of its own (see
+// internal/netns).
+func Do(ns string, fn func() error) error { return xnetns.Do(ns, fn) }
 
 // sharedNSDir makes nsDir a shared mount point, as iproute2 does before it
 // creates a namespace: otherwise a namespace's bind mount is copied into

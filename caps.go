@@ -1,4 +1,4 @@
-package main
+package xdpconnect
 
 import (
 	"fmt"
@@ -8,18 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setcapCaps are the file capabilities (README: setcap) that let a user
-// without root run xdpconnect.
-const setcapCaps = "cap_net_admin,cap_net_raw,cap_bpf,cap_perfmon,cap_ipc_lock+ep"
+// SetcapCaps are the file capabilities (`setcap SetcapCaps BINARY`) that
+// let a user without root run xdpconnect.
+const SetcapCaps = "cap_net_admin,cap_net_raw,cap_bpf,cap_perfmon,cap_ipc_lock+ep"
 
-// checkCaps fails early, naming what is missing, when the process lacks the
+// CheckCapabilities fails early, naming what is missing, when the process lacks the
 // capabilities a run needs: CAP_NET_ADMIN (XDP attach, sysctls), CAP_BPF or
 // CAP_SYS_ADMIN (BPF programs and maps), CAP_NET_RAW (AF_XDP sockets),
 // CAP_IPC_LOCK (UMEM), CAP_PERFMON (the verifier, without CAP_SYS_ADMIN),
 // and CAP_SYS_ADMIN with --netns (setns). Root is
 // checked too: a container or a bounding set can take capabilities from
 // uid 0, and the kernel's errors (ENOBUFS for the UMEM) do not name them.
-func checkCaps(netns bool) error {
+func CheckCapabilities(netns bool) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -47,7 +47,7 @@ func checkCaps(netns bool) error {
 		missing = append(missing, "CAP_SYS_ADMIN (for --netns)")
 	}
 	if len(missing) > 0 {
-		who := "grant them to the binary: setcap " + setcapCaps + " $(command -v xdpconnect)"
+		who := "grant them to the binary: setcap " + SetcapCaps + " $(command -v xdpconnect)"
 		if os.Geteuid() == 0 {
 			who = "this root process has a reduced capability set (container or bounding set): run it with these capabilities"
 		}

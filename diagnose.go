@@ -1,4 +1,4 @@
-package main
+package xdpconnect
 
 import (
 	"fmt"
@@ -116,8 +116,9 @@ func dstList(d []netip.AddrPort) string {
 	return strings.Join(s, ", ")
 }
 
-// failureSummary is the exit message of a run that established nothing.
-func failureSummary(r *fastpath.Report) string {
+// FailureSummary is the message for a run that established nothing: the
+// dominant cause of the diagnosis and its fix.
+func FailureSummary(r *fastpath.Report) string {
 	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
 	if len(r.Diagnosis) > 0 {
 		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix

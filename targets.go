@@ -1,4 +1,4 @@
-package main
+package xdpconnect
 
 import (
 	"context"
@@ -11,22 +11,24 @@ import (
 	"time"
 )
 
-// parseDst expands "IP:PORT", "CIDR:PORT" and port ranges ("IP:8080-8083")
-// into a list of targets.
-func parseDst(s string) ([]netip.AddrPort, error) {
+// ParseTargets expands "IP:PORT", "CIDR:PORT", port ranges ("IP:8080-8083")
+// and "HOST:PORT" (its first IPv4 address) into targets, and rejects what
+// no TCP connection can reach, in words, with connect()'s errno. Messages
+// name the flag --dst.
+func ParseTargets(s string) ([]netip.AddrPort, error) {
 	i := strings.LastIndex(s, ":")
 	if i < 0 {
 		return nil, fmt.Errorf("--dst %q: want IP:PORT, CIDR:PORT or IP:LO-HI", s)
 	}
 	hostPart, portPart := s[:i], s[i+1:]
-	ports, err := parsePorts(portPart)
+	ports, err := ParsePorts(portPart)
 	if err != nil {
 		return nil, fmt.Errorf("--dst %q: %w", s, err)
 	}
 	if strings.HasPrefix(hostPart, "[") || strings.Count(hostPart, ":") > 0 {
 		return nil, fmt.Errorf("--dst %q: IPv6 targets are not supported yet (IPv4 only)", s)
 	}
-	addrs, err := parseAddrs(hostPart, 1<<16)
+	addrs, err := ParseAddrs(hostPart, 1<<16)
 	named := ""
 	if err != nil {
 		if addrs, err = resolveHost(hostPart); err != nil {
@@ -36,8 +38,8 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 	}
 	// Bound the expansion before allocating it: a /16 times all ports is
 	// four billion targets.
-	if n := len(addrs) * len(ports); n > maxTargets {
-		return nil, fmt.Errorf("--dst %q: %d addresses x %d ports = %d targets; at most %d per run", s, len(addrs), len(ports), n, maxTargets)
+	if n := len(addrs) * len(ports); n > MaxTargets {
+		return nil, fmt.Errorf("--dst %q: %d addresses x %d ports = %d targets; at most %d per run", s, len(addrs), len(ports), n, MaxTargets)
 	}
 	var out []netip.AddrPort
 	for _, a := range addrs {
@@ -51,10 +53,10 @@ func parseDst(s string) ([]netip.AddrPort, error) {
 	return out, nil
 }
 
-// parseAddrs expands an address, a CIDR prefix or a range "A-B" (at most
+// ParseAddrs expands an address, a CIDR prefix or a range "A-B" (at most
 // limit addresses). A prefix of more than one address leaves out its network
 // and broadcast addresses, which connect() rejects.
-func parseAddrs(s string, limit int) ([]netip.Addr, error) {
+func ParseAddrs(s string, limit int) ([]netip.Addr, error) {
 	if a, b, ok := strings.Cut(s, "-"); ok {
 		lo, err := netip.ParseAddr(a)
 		if err != nil {
@@ -125,9 +127,9 @@ func resolveHost(h string) ([]netip.Addr, error) {
 	return nil, fmt.Errorf("%s resolves to IPv6 addresses only (%v): IPv6 targets are not supported yet", h, ips)
 }
 
-// maxTargets bounds the targets of a run (every target needs table space
-// for each source port).
-const maxTargets = 1 << 16
+// MaxTargets bounds the targets of a session (every target needs table
+// space for each source port).
+const MaxTargets = 1 << 16
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
@@ -171,7 +173,8 @@ func checkSrc(a netip.Addr, dsts []netip.AddrPort) error {
 	return nil
 }
 
-func parseRange(s string) (lo, hi uint16, err error) {
+// ParsePortRange parses "LO-HI".
+func ParsePortRange(s string) (lo, hi uint16, err error) {
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
 		return 0, 0, fmt.Errorf("want LO-HI, got %q", s)
@@ -184,6 +187,27 @@ func parseRange(s string) (lo, hi uint16, err error) {
 	return uint16(x), uint16(y), nil
 }
 
-func netipPort(addr string, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(netip.MustParseAddr(addr), port)
+// ParsePorts parses a list of ports and ranges: "8080,9000-9003".
+func ParsePorts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("bad port %q", f)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return nil, fmt.Errorf("bad port %q", f)
+			}
+		}
+		if a < 1 || b > 65535 || a > b {
+			return nil, fmt.Errorf("bad port range %q", f)
+		}
+		for p := a; p <= b; p++ {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

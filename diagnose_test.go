@@ -1,4 +1,4 @@
-package main
+package xdpconnect
 
 import (
 	"net/netip"

@@ -1,0 +1,124 @@
+package xdpconnect
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/bpf"
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// Options say where a session sends from and how. The zero value of a field
+// means its default (see [DefaultOptions]); Targets is required.
+type Options struct {
+	// Netns runs the session in this named network namespace (as made by
+	// `ip netns add`); empty means the caller's.
+	Netns string
+	// Iface, if set, must be the interface the targets' routes use.
+	Iface string
+	// Targets are the destinations. All must leave through one interface.
+	Targets []netip.AddrPort
+	// Sources are the source addresses; empty means the route's. Addresses
+	// the kernel does not own are dedicated: the session answers ARP for
+	// them. They must be spare addresses of the interface's subnets unless
+	// SourcesRouted says a router sends their traffic here.
+	Sources       []netip.Addr
+	SourcesRouted bool
+	// PortLo..PortHi are the source ports; zero means a range outside
+	// ip_local_port_range, reserved for the session's lifetime.
+	PortLo, PortHi uint16
+	// Workers is the number of workers, one per RX queue; zero means one
+	// per active queue.
+	Workers int
+	// Attach is how the XDP program is attached (auto: native, else
+	// generic).
+	Attach bpf.AttachMode
+	// PartialChecksum says when TCP segments with partial checksums are
+	// taken (see [PartialAuto]).
+	PartialChecksum PartialPolicy
+	// SocketMode is the AF_XDP bind mode (auto: zero-copy, else copy).
+	SocketMode xsk.CopyMode
+	// Frames is the number of UMEM frames per socket (a power of two,
+	// 64..262144).
+	Frames int
+	// Batch is the RX/TX batch size.
+	Batch int
+	// NoPin leaves worker threads unpinned (by default worker i runs on
+	// CPU i).
+	NoPin bool
+	// Idle is how long an idle worker sleeps in poll (0: the default 1 ms).
+	Idle time.Duration
+	// SynRetries is TCP_SYNCNT (1..127); zero means 6.
+	SynRetries int
+	// Key seeds the ISN hash and the port picker; random when zero.
+	Key [16]byte
+}
+
+// PartialPolicy says when segments with a partial checksum are taken.
+type PartialPolicy int
+
+// Partial checksum policies.
+const (
+	// PartialAuto takes them on devices whose frames can only come from a
+	// peer on this host (veth, netkit, macvlan/ipvlan on one of those).
+	PartialAuto PartialPolicy = iota
+	// PartialAccept takes them on any device.
+	PartialAccept
+	// PartialReject drops them as bad checksums.
+	PartialReject
+)
+
+// String is the policy's flag value.
+func (p PartialPolicy) String() string { return [...]string{"auto", "accept", "reject"}[p] }
+
+// ParsePartialPolicy parses "auto", "accept" or "reject".
+func ParsePartialPolicy(s string) (PartialPolicy, error) {
+	for p := PartialAuto; p <= PartialReject; p++ {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("partial checksum policy %q: want auto, accept or reject", s)
+}
+
+// Plan is a load: how many attempts, how fast, and how connections end.
+type Plan struct {
+	// Count stops generation after that many attempts; Duration after
+	// that long. At least one is required: every run is bounded.
+	Count    uint64
+	Duration time.Duration
+	// Rate is attempts per second (0: as fast as possible).
+	Rate float64
+	// Concurrency bounds attempts in flight plus open connections (0: none).
+	Concurrency int
+	// Close is what happens after the handshake.
+	Close fastpath.CloseMode
+	// Warmup is excluded from the measured rate.
+	Warmup time.Duration
+	// Drain is how long in-flight attempts get once generation stops.
+	Drain time.Duration
+	// HoldFor keeps held connections open this long (Close hold only).
+	HoldFor time.Duration
+	// TimeWait is the quarantine of a port that ended in TIME-WAIT.
+	TimeWait time.Duration
+}
+
+// DefaultOptions are the options' defaults, in one place.
+func DefaultOptions() Options {
+	return Options{Frames: 8192, Batch: 64, Idle: time.Millisecond}
+}
+
+// DefaultPlan is the plan's defaults (no bound: set Count or Duration).
+func DefaultPlan() Plan {
+	return Plan{Drain: 5 * time.Second, TimeWait: 60 * time.Second}
+}
+
+// OptionError says that the options or the plan cannot work; nothing was
+// sent. Its message names the field (or flag) and the fix.
+type OptionError struct{ Msg string }
+
+func (e *OptionError) Error() string { return e.Msg }
+
+func optionErr(f string, a ...any) error { return &OptionError{fmt.Sprintf(f, a...)} }

@@ -1,0 +1,582 @@
+package xdpconnect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/xdpconnect/xdpconnect/bpf"
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/netdev"
+	"github.com/xdpconnect/xdpconnect/internal/netns"
+	"github.com/xdpconnect/xdpconnect/internal/portres"
+	"github.com/xdpconnect/xdpconnect/metrics"
+	"github.com/xdpconnect/xdpconnect/route"
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
+	"golang.org/x/sys/unix"
+)
+
+// Session is the wiring of one interface for a set of targets: the XDP
+// program, the AF_XDP sockets, the reserved ports. It runs one plan (or
+// serves Dial) and is undone by Close.
+type Session struct {
+	opts    Options
+	prog    *bpf.Program
+	socks   []*xsk.Socket
+	restore func()
+	ifname  string
+	dev     netdev.Info
+	// attached is the XDP mode the program runs in (native or generic).
+	attached  bpf.AttachMode
+	targets   []fastpath.Target
+	sources   []fastpath.Source
+	srcMAC    [6]byte
+	mtu       int
+	dedicated bool // some sources are not the kernel's (ARP answered here)
+	queues    int  // active RX queues
+	notes     []string
+
+	mu      sync.Mutex
+	engine  *fastpath.Engine
+	ran     bool
+	dialEnd context.CancelFunc // stops a dial-only engine
+	dialRun chan struct{}      // closed when it has returned
+}
+
+// Open resolves the targets' route, checks the options against the
+// interface, reserves the source ports, loads and attaches the XDP program
+// and opens one AF_XDP socket per worker. Nothing is sent until Run or
+// Dial. Close undoes it all.
+func Open(ctx context.Context, o Options) (_ *Session, err error) {
+	d := DefaultOptions()
+	if o.Frames == 0 {
+		o.Frames = d.Frames
+	}
+	if o.Batch == 0 {
+		o.Batch = d.Batch
+	}
+	if o.Idle == 0 {
+		o.Idle = d.Idle
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	s := &Session{opts: o}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := netns.Do(o.Netns, func() error { return s.open(ctx) }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// check validates what needs no system state.
+func (o *Options) check() error {
+	if len(o.Targets) == 0 {
+		return optionErr("no target: give --dst IP:PORT")
+	}
+	if len(o.Targets) > MaxTargets {
+		return optionErr("--dst: %d targets in all; at most %d per run", len(o.Targets), MaxTargets)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, t := range o.Targets {
+		if seen[t] {
+			return optionErr("--dst: target %s is given twice: give each target once (attempts are spread over distinct targets)", t)
+		}
+		seen[t] = true
+		if err := checkDst(t.Addr()); err != nil {
+			return optionErr("--dst %s: %v", t.Addr(), err)
+		}
+	}
+	for _, a := range o.Sources {
+		if err := checkSrc(a, o.Targets); err != nil {
+			return optionErr("--src %s: %v", a, err)
+		}
+	}
+	switch {
+	case o.Workers < 0:
+		return optionErr("--workers %d: want 1 or more (default: one per active RX queue)", o.Workers)
+	case o.Frames < 64 || o.Frames > 1<<18 || o.Frames&(o.Frames-1) != 0:
+		return optionErr("--frames %d: want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)", o.Frames)
+	case o.Batch < 1 || o.Batch > o.Frames:
+		return optionErr("--batch %d: want 1..%d (at most --frames)", o.Batch, o.Frames)
+	case o.SynRetries < 0 || o.SynRetries > 127:
+		return optionErr("--syn-retries %d: want 1..127 (TCP_SYNCNT)", o.SynRetries)
+	case o.PortLo != 0 && o.PortHi < o.PortLo:
+		return optionErr("--src-ports %d-%d: bad port range", o.PortLo, o.PortHi)
+	case o.Netns != "" && !netns.Exists(o.Netns):
+		return optionErr("--netns %s: no such network namespace ('ip netns list' shows them)", o.Netns)
+	}
+	return nil
+}
+
+// open runs in the session's namespace.
+func (s *Session) open(ctx context.Context) error {
+	o := &s.opts
+	var r route.Resolver
+	var hops []route.NextHop
+	for _, d := range o.Targets {
+		nh, err := r.Resolve(ctx, d.Addr())
+		if err != nil {
+			return routeWords(d, err)
+		}
+		if o.Iface != "" && nh.IfName != o.Iface {
+			return optionErr("--dst %s is reached through %s, not --iface %s", d, nh.IfName, o.Iface)
+		}
+		if len(hops) > 0 && nh.IfIndex != hops[0].IfIndex {
+			return optionErr("--dst: targets leave through different interfaces (%s, %s): run one xdpconnect per interface", hops[0].IfName, nh.IfName)
+		}
+		hops = append(hops, nh)
+	}
+	nh0 := hops[0]
+	s.ifname, s.mtu = nh0.IfName, nh0.MTU
+	var err error
+	if s.dev, err = netdev.Inspect(nh0.IfIndex); err != nil {
+		return err
+	}
+	if len(o.Sources) == 0 {
+		o.Sources = []netip.Addr{nh0.Src}
+	}
+	owned, err := ownedAddrs()
+	if err != nil {
+		return err
+	}
+	if err := checkOnLink(o.Sources, owned, nh0, o.SourcesRouted); err != nil {
+		return err
+	}
+	for i, d := range o.Targets {
+		s.targets = append(s.targets, fastpath.Target{Addr: d, DstMAC: [6]byte(hops[i].DstMAC)})
+	}
+	for _, a := range o.Sources {
+		_, mine := owned[a]
+		s.sources = append(s.sources, fastpath.Source{Addr: a, Dedicated: !mine})
+		s.dedicated = s.dedicated || !mine
+	}
+	s.srcMAC = [6]byte(nh0.IfMAC)
+	if o.PortLo == 0 {
+		if o.PortLo, o.PortHi, err = portres.DefaultRange(); err != nil {
+			return optionErr("--src-ports: %v", err)
+		}
+	}
+	if l := portres.ListenersIn(o.PortLo, o.PortHi); len(l) > 0 {
+		return optionErr("--src-ports %d-%d: local listeners on ports %v inside the range: their traffic would be taken; choose another range", o.PortLo, o.PortHi, l)
+	}
+	// One worker per active RX queue: an AF_XDP socket binds to a queue in
+	// use only, and the allocated count (netlink) is usually larger.
+	queues, known := s.dev.Queues()
+	want := o.Workers
+	if want == 0 {
+		want = queues
+	}
+	if known && want > queues {
+		return optionErr("--workers %d: %s has %d active RX queue(s) (%d allocated; ethtool -l %s): one worker per active queue",
+			want, nh0.IfName, queues, s.dev.AllocatedRxQueues, nh0.IfName)
+	}
+	restore, err := portres.Reserve(o.PortLo, o.PortHi)
+	if err != nil {
+		return err
+	}
+	// Put the sysctl back in the namespace it was changed in, whatever
+	// thread Close runs on.
+	s.restore = func() { _ = netns.Do(o.Netns, func() error { restore(); return nil }) }
+	if s.prog, err = bpf.Load(); err != nil {
+		return err
+	}
+	if err := s.prog.SetPorts(o.PortLo, o.PortHi); err != nil {
+		return err
+	}
+	for _, src := range s.sources {
+		if err := s.prog.AddAddr(src.Addr, src.Dedicated); err != nil {
+			return err
+		}
+	}
+	for q := 0; q < want; q++ {
+		x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: o.Frames, RingSize: min(2048, max(o.Frames/2, 8)), Mode: o.SocketMode})
+		if err != nil && !known && q > 0 && errors.Is(err, unix.EINVAL) {
+			// The driver reports no channels: the first queue the kernel
+			// refuses is the first inactive one.
+			if o.Workers > 0 {
+				return optionErr("--workers %d: %s has %d active RX queue(s): one worker per active queue", o.Workers, nh0.IfName, q)
+			}
+			queues = q
+			break
+		}
+		if err != nil {
+			return err
+		}
+		s.socks = append(s.socks, x)
+		if x.FallbackReason != "" && q == 0 {
+			s.notes = append(s.notes, "AF_XDP: "+x.FallbackReason)
+		}
+		if err := s.prog.RegisterXSK(q, x.FD()); err != nil {
+			return err
+		}
+	}
+	if !known {
+		queues = max(queues, len(s.socks))
+	}
+	s.queues = queues
+	if len(s.socks) < queues {
+		s.notes = append(s.notes, fmt.Sprintf("%s has %d active RX queues and %d worker(s): replies hashed to the other queues reach the kernel, which resets them", nh0.IfName, queues, len(s.socks)))
+	}
+	if local, why := s.dev.LocalVirtual(); o.PartialChecksum == PartialAccept && !local {
+		s.notes = append(s.notes, "--partial-checksum accept on "+why+": corrupted frames with a checksum field equal to the pseudo-header sum would be taken")
+	}
+	// Attach last: from here on our flows are steered to the sockets.
+	if s.attached, err = s.prog.Attach(nh0.IfIndex, o.Attach); err != nil {
+		return err
+	}
+	if s.attached == bpf.AttachGeneric && o.Attach == bpf.AttachAuto {
+		why := "has no native XDP"
+		if errors.Is(s.prog.NativeErr, unix.ENOSPC) {
+			why = "refused native XDP: a veth needs at least as many RX queues as its peer has TX queues ('ethtool -L PEER tx N' on the peer)"
+		}
+		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind, why))
+	}
+	return nil
+}
+
+// partialOK says partial checksums can only come from a local peer here.
+func (s *Session) partialOK() bool {
+	ok, _ := s.dev.LocalVirtual()
+	return ok
+}
+
+// Notes are what the session decided that a user should know (fallbacks,
+// queues without a worker ...).
+func (s *Session) Notes() []string { return s.notes }
+
+// Interface is the interface the session sends through.
+func (s *Session) Interface() string { return s.ifname }
+
+// Workers is the number of workers (sockets).
+func (s *Session) Workers() int { return len(s.socks) }
+
+// Sources are the source addresses in use.
+func (s *Session) Sources() []netip.Addr { return s.opts.Sources }
+
+// Ports are the source ports in use.
+func (s *Session) Ports() (lo, hi uint16) { return s.opts.PortLo, s.opts.PortHi }
+
+// config is the engine's configuration for plan p.
+func (s *Session) config(p Plan) fastpath.Config {
+	o := &s.opts
+	c := fastpath.Config{Targets: s.targets, Sources: s.sources, SrcMAC: s.srcMAC, PortLo: o.PortLo, PortHi: o.PortHi,
+		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
+		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
+		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle}
+	if o.SynRetries > 0 {
+		c.Params.SynRetries = o.SynRetries
+	}
+	switch o.PartialChecksum {
+	case PartialAccept:
+		c.AcceptPartialChecksum = true
+	case PartialAuto:
+		c.AcceptPartialChecksum = s.partialOK()
+	}
+	return c
+}
+
+// check validates a plan.
+func (p *Plan) check() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"duration", p.Duration}, {"drain", p.Drain}, {"warmup", p.Warmup}, {"hold-for", p.HoldFor}, {"time-wait", p.TimeWait}} {
+		if d.v < 0 {
+			return optionErr("--%s %s: must not be negative", d.name, d.v)
+		}
+	}
+	switch {
+	case p.Rate != p.Rate || p.Rate > 1e300 || p.Rate < 0:
+		return optionErr("--rate %v: want a finite number of attempts per second >= 0 (0: as fast as possible)", p.Rate)
+	case p.Concurrency < 0:
+		return optionErr("--concurrency %d: must not be negative (0: no bound)", p.Concurrency)
+	case p.Count == 0 && p.Duration == 0:
+		return optionErr("run needs --count or --duration (every run is bounded)")
+	case p.HoldFor > 0 && p.Close != fastpath.CloseHold:
+		return optionErr("--hold-for needs --close hold (other close modes do not keep connections open)")
+	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
+		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
+	}
+	return nil
+}
+
+// RunHooks let a caller watch a run.
+type RunHooks struct {
+	// Started is called once the engine exists, before the first SYN
+	// (serve metrics here); an error stops the run before it starts.
+	Started func() error
+	// Progress, if set, gets a snapshot about every Interval (default 1 s).
+	Progress func(*fastpath.Snapshot)
+	Interval time.Duration
+}
+
+// Run runs plan p: generation until its count or duration (or ctx ends),
+// then the drain and the close mode. The report has the engine's counts and
+// the session's: AF_XDP and XDP counters, the path, and a diagnosis of
+// missing or dropped replies. A session runs one plan.
+func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	cfg := s.config(p)
+	eng, err := s.newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if h.Started != nil {
+		if err := h.Started(); err != nil {
+			return nil, err
+		}
+	}
+	r, err := eng.Run(ctx, h.Interval, h.Progress)
+	if err != nil {
+		return nil, err
+	}
+	s.complete(r, &cfg)
+	return r, nil
+}
+
+func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ran {
+		return nil, errors.New("the session has run already: open a new one")
+	}
+	// The plan's own limits (ports per worker, table size) are the user's
+	// to fix.
+	if err := cfg.Validate(len(s.socks)); err != nil {
+		return nil, optionErr("%v", err)
+	}
+	links := make([]fastpath.Link, len(s.socks))
+	for i, x := range s.socks {
+		links[i] = x
+	}
+	eng, err := fastpath.New(cfg, links)
+	if err != nil {
+		return nil, err
+	}
+	s.engine, s.ran = eng, true
+	return eng, nil
+}
+
+// Dial opens one connection to dst, one of the session's targets, and
+// waits for the handshake, as a blocking connect() does: the error is the
+// kernel's (errors.Is(err, syscall.ECONNREFUSED), ETIMEDOUT ...). During
+// Run it shares the running engine; otherwise the first Dial starts an
+// engine that only dials, until Close.
+func (s *Session) Dial(ctx context.Context, dst netip.AddrPort) (*fastpath.Conn, error) {
+	s.mu.Lock()
+	eng := s.engine
+	s.mu.Unlock()
+	if eng == nil {
+		var err error
+		if eng, err = s.startDialer(); err != nil {
+			return nil, err
+		}
+	}
+	return eng.Dial(ctx, dst)
+}
+
+func (s *Session) startDialer() (*fastpath.Engine, error) {
+	cfg := s.config(DefaultPlan())
+	cfg.DialOnly = true
+	eng, err := s.newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.dialEnd, s.dialRun = cancel, make(chan struct{})
+	go func() {
+		defer close(s.dialRun)
+		_, _ = eng.Run(ctx, time.Second, nil)
+	}()
+	// Dial needs the engine running: wait for its workers to start.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if eng.Running() {
+			return eng, nil
+		}
+	}
+	return eng, nil
+}
+
+// Stats is a snapshot of the running (or last) engine's counters.
+func (s *Session) Stats() fastpath.Snapshot {
+	s.mu.Lock()
+	eng := s.engine
+	s.mu.Unlock()
+	if eng == nil {
+		return fastpath.Snapshot{}
+	}
+	return eng.Snapshot()
+}
+
+// ServeMetrics serves the session's Prometheus metrics on addr until the
+// returned stop is called; call it from RunHooks.Started (or after the
+// first Dial), once the engine exists.
+func (s *Session) ServeMetrics(addr string) (bound string, stop func(), err error) {
+	s.mu.Lock()
+	eng := s.engine
+	s.mu.Unlock()
+	if eng == nil {
+		return "", nil, errors.New("metrics: the session has no engine yet")
+	}
+	src := metrics.Sources{Engine: eng, Sockets: s.socks}
+	prog := s.prog
+	src.XDP = func() ([]metrics.XDPCounter, error) {
+		c, err := prog.Counters()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]metrics.XDPCounter, 0, bpf.NumCounters)
+		for i, v := range c {
+			k := bpf.Counter(i)
+			out = append(out, metrics.XDPCounter{Action: k.Action(), Reason: k.String(), Value: v})
+		}
+		return out, nil
+	}
+	return metrics.Serve(addr, src)
+}
+
+// Close stops a dial-only engine, closes the sockets, detaches the program
+// and puts the port reservation back. It is safe to call more than once.
+func (s *Session) Close() error {
+	if s.dialEnd != nil {
+		s.dialEnd()
+		<-s.dialRun
+		s.dialEnd = nil
+	}
+	for _, x := range s.socks {
+		x.Close()
+	}
+	s.socks = nil
+	var err error
+	if s.prog != nil {
+		err = s.prog.Close()
+		s.prog = nil
+	}
+	if s.restore != nil {
+		s.restore()
+		s.restore = nil
+	}
+	return err
+}
+
+// complete adds what the session owns to the engine's report: AF_XDP and
+// XDP counters, the path, and the diagnosis.
+func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
+	r.XSK = map[string]uint64{}
+	for _, x := range s.socks {
+		if st, err := x.Stats(); err == nil {
+			r.XSK["rx_dropped"] += st.RxDropped
+			r.XSK["rx_ring_full"] += st.RxRingFull
+			r.XSK["rx_fill_ring_empty_descs"] += st.RxFillRingEmptyDescs
+			r.XSK["tx_wakeups"] += st.TxWakeups
+			r.XSK["kick_eagain"] += st.KickEAGAIN
+		}
+	}
+	if c, err := s.prog.Counters(); err == nil {
+		r.XDP = map[string]uint64{}
+		for i, v := range c {
+			r.XDP[bpf.Counter(i).String()] = v
+		}
+	}
+	sockMode := "copy"
+	if len(s.socks) > 0 && s.socks[0].ZeroCopy() {
+		sockMode = "zerocopy"
+	}
+	r.Path = &fastpath.Path{Interface: s.ifname, Kind: s.dev.Kind, Driver: s.dev.Driver, XDPMode: s.attached.String(),
+		SocketMode: sockMode, ActiveRxQueues: s.queues, AllocatedRxQueues: s.dev.AllocatedRxQueues,
+		AcceptPartialChecksum: cfg.AcceptPartialChecksum}
+	r.Diagnosis = diagnose(diagInput{r: r, ifname: s.ifname, kind: s.dev.Kind, localVirtual: s.partialOK(),
+		queues: s.queues, ports: int(cfg.PortHi-cfg.PortLo) + 1, sources: s.opts.Sources, dedicated: s.dedicated,
+		dsts: s.opts.Targets, synRetries: cfg.Params.SynRetries})
+}
+
+// ownedAddrs maps the addresses the kernel owns to their interface index.
+func ownedAddrs() (map[netip.Addr]int, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	m := map[netip.Addr]int{}
+	for _, a := range addrs {
+		if x, ok := netip.AddrFromSlice(a.IP); ok {
+			m[x.Unmap()] = a.LinkIndex
+		}
+	}
+	return m, nil
+}
+
+// checkOnLink rejects source addresses the peer cannot send replies to
+// over the interface: a dedicated address (not the kernel's) must be in
+// one of the interface's subnets unless routed says a router sends its
+// traffic here, and no source may be a subnet's broadcast address.
+func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, routed bool) error {
+	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: nh.IfIndex}}, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	var nets []netip.Prefix
+	for _, a := range addrs {
+		ip, _ := netip.AddrFromSlice(a.IP.To4())
+		ones, _ := a.Mask.Size()
+		nets = append(nets, netip.PrefixFrom(ip, ones))
+	}
+	for _, s := range srcs {
+		in := false
+		for _, n := range nets {
+			if n.Contains(s) {
+				in = true
+				if n.Bits() < 31 && s == lastAddr(n) {
+					return optionErr("--src %s: the broadcast address of %s on %s cannot be a TCP source (EADDRNOTAVAIL)", s, n.Masked(), nh.IfName)
+				}
+			}
+		}
+		if _, ok := owned[s]; !ok && !in && !routed {
+			return optionErr("--src %s: not an address of this host and not in a subnet of %s (%v): nothing would send its replies here (Linux: EADDRNOTAVAIL). Use a spare address of %s's subnets, or add --src-routed if a router routes it to this host", s, nh.IfName, nets, nh.IfName)
+		}
+	}
+	return nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// routeWords turns a route failure into what a user can act on, with the
+// errno connect() would return.
+func routeWords(d netip.AddrPort, err error) error {
+	var re *route.Error
+	if !errors.As(err, &re) {
+		return fmt.Errorf("--dst %s: %w", d, err)
+	}
+	en, _ := re.Err.(syscall.Errno)
+	name := fastpath.ErrnoName(en)
+	switch {
+	case re.Op == "check" && en == syscall.ENETUNREACH:
+		return optionErr("--dst %s: a broadcast or multicast address: TCP cannot connect to it (connect() fails with ENETUNREACH)", d)
+	case re.Op == "get" && en == syscall.EADDRNOTAVAIL:
+		return optionErr("--dst %s: an address of this host: its traffic never leaves through a network interface, so xdpconnect cannot reach it; target a server in another host or network namespace", d)
+	case re.Op == "get" && en == syscall.ENETUNREACH:
+		return fmt.Errorf("--dst %s: no route to the network (ENETUNREACH, as connect() reports): check 'ip route get %s'", d, d.Addr())
+	case re.Op == "neigh":
+		return fmt.Errorf("--dst %s: no ARP reply from %s within 3 s (%s): is it up and on that link? ('ip neigh show %s')", d, re.Dst, name, re.Dst)
+	case re.Op == "link" && en == syscall.EOPNOTSUPP:
+		return fmt.Errorf("--dst %s: the route leaves through an interface without Ethernet (loopback, tun, wireguard ...): xdpconnect needs an Ethernet interface", d)
+	}
+	return fmt.Errorf("--dst %s: route %s: %s (%v)", d, re.Op, name, re.Err)
+}
