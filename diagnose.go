@@ -34,6 +34,12 @@ func diagnose(in diagInput) []fastpath.Finding {
 		out = append(out, fastpath.Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
 	}
 	repliesMissing := false
+	if r.Stopped != "" {
+		// Whatever else is wrong, nothing could go on after this.
+		add(r.InFlight, fmt.Sprintf("check the interface ('ip link show %s') and restart the run", in.ifname),
+			"the run stopped early: %s", r.Stopped)
+		repliesMissing = true
+	}
 	if n := r.Drops["checksum"]; n > 0 {
 		repliesMissing = r.Established == 0
 		switch {

@@ -324,7 +324,9 @@ type RunHooks struct {
 // Run runs plan p: generation until its count or duration (or ctx ends),
 // then the drain and the close mode. The report has the engine's counts and
 // the session's: AF_XDP and XDP counters, the path, and a diagnosis of
-// missing or dropped replies. A session runs one plan.
+// missing or dropped replies. A session runs one plan. If a socket fails for
+// good (the interface went away), the run stops at once and Run returns the
+// report so far with the error.
 func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report, error) {
 	if err := p.check(); err != nil {
 		return nil, err
@@ -340,11 +342,13 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 		}
 	}
 	r, err := eng.Run(ctx, h.Interval, h.Progress)
-	if err != nil {
-		return nil, err
+	if r != nil {
+		if err != nil {
+			r.Stopped = err.Error()
+		}
+		s.complete(r, &cfg)
 	}
-	s.complete(r, &cfg)
-	return r, nil
+	return r, err
 }
 
 func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {

@@ -43,6 +43,8 @@ type Engine struct {
 	epoch     time.Time
 	phase     atomic.Int32
 	started   atomic.Bool
+	// fatal is the first link error a worker hit; it stops the run.
+	fatal atomic.Pointer[error]
 
 	mu      sync.Mutex
 	waiters map[uint32]*Conn // Dial'ed entries
@@ -211,7 +213,9 @@ func (e *Engine) splitPlan() {
 // Run executes the plan: generation until Count or Duration (or ctx is
 // cancelled), then drain (in-flight attempts get up to Drain to end), then
 // close (hold mode aborts what is open), and returns the report. progress,
-// if not nil, is called about every interval with a snapshot.
+// if not nil, is called about every interval with a snapshot. When a link
+// fails for good (its Err), the run stops at once and returns the report
+// with that error.
 func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(*Snapshot)) (*Report, error) {
 	if !e.started.CompareAndSwap(false, true) {
 		return nil, errors.New("fastpath: engine already ran")
@@ -294,7 +298,21 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	wg.Wait()
 	e.failDialers()
 	s := e.Snapshot()
+	if p := e.fatal.Load(); p != nil {
+		// The report still balances: what was in flight is reported so.
+		return e.report(&s), *p
+	}
 	return e.report(&s), nil
+}
+
+// fail records a worker's fatal link error and stops every worker at once:
+// nothing more can be sent or received on that queue, so waiting for the
+// drain would only hide the failure.
+func (e *Engine) fail(worker int, err error) {
+	err = fmt.Errorf("worker %d: %w", worker, err)
+	if e.fatal.CompareAndSwap(nil, &err) {
+		e.phase.Store(phaseStop)
+	}
 }
 
 // Running reports whether Run has started and not yet begun to close:

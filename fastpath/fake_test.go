@@ -102,6 +102,7 @@ func (l *memLink) Transmit(descs []xsk.Desc) int {
 func (l *memLink) Kick() error             { return nil }
 func (l *memLink) Complete() int           { return 0 }
 func (l *memLink) Poll(timeoutMs int) bool { return false }
+func (l *memLink) Err() error              { return nil }
 
 // fakeServer is a Linux-like passive opener on ports 80 (listening), 81
 // (closed: RST|ACK) and 82 (blackholed). It counts accepted connections and

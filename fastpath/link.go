@@ -27,6 +27,10 @@ type Link interface {
 	Complete() int
 	// Poll waits up to timeoutMs for received frames.
 	Poll(timeoutMs int) bool
+	// Err is the link's first fatal error (the interface went away, a
+	// wakeup failed for good), or nil. The worker stops on it and the run
+	// ends with it.
+	Err() error
 }
 
 var _ Link = (*xsk.Socket)(nil)

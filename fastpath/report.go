@@ -59,6 +59,9 @@ type Report struct {
 	XDP map[string]uint64 `json:"xdp,omitempty"`
 	// Path says where the run went out (filled by the caller).
 	Path *Path `json:"path,omitempty"`
+	// Stopped is the error that stopped the run early (a socket that
+	// failed for good), empty when it ran its course.
+	Stopped string `json:"stopped,omitempty"`
 	// Diagnosis names the causes of missing or dropped replies, the
 	// dominant one first, each with its fix (filled by the caller).
 	Diagnosis []Finding `json:"diagnosis,omitempty"`

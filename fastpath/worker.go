@@ -85,6 +85,10 @@ func (w *worker) run() {
 		if phase == phaseStop {
 			break
 		}
+		if err := w.link.Err(); err != nil {
+			e.fail(w.id, err)
+			break
+		}
 		work := w.receive()
 		work += w.inboxes()
 		work += w.timers()
@@ -177,7 +181,9 @@ func (w *worker) flush() {
 		w.c[CntTxDropped] += uint64(w.txN - q)
 	}
 	w.txN = 0
-	_ = w.link.Kick()
+	if err := w.link.Kick(); err != nil {
+		w.e.fail(w.id, err)
+	}
 }
 
 // path is the flow of entry idx, from our side.

@@ -25,6 +25,7 @@ func (l *nullLink) Transmit(d []xsk.Desc) int { return len(d) }
 func (l *nullLink) Kick() error               { return nil }
 func (l *nullLink) Complete() int             { return 0 }
 func (l *nullLink) Poll(int) bool             { return false }
+func (l *nullLink) Err() error                { return nil }
 
 func engine(t *testing.T) *fastpath.Engine {
 	e, err := fastpath.New(fastpath.Config{

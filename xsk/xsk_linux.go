@@ -91,6 +91,7 @@ type Socket struct {
 	zeroCopy  bool
 	pollfd    [1]unix.PollFd
 	own       ownCounters
+	err       atomic.Pointer[error] // first fatal error, see Err
 	// FallbackReason says why zero-copy was not used (empty when it was).
 	FallbackReason string
 }
@@ -250,7 +251,10 @@ func (s *Socket) Receive(descs []Desc) int {
 		s.own.EmptyPolls.Add(1)
 		if s.fill.needWakeup() {
 			s.own.RxWakeups.Add(1)
-			_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+			_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+			if e != 0 && !transient(e) {
+				s.fail("fill ring wakeup (recvfrom)", e)
+			}
 		}
 		return 0
 	}
@@ -345,9 +349,42 @@ func (s *Socket) Kick() error {
 		case unix.ENETDOWN:
 			s.own.KickENETDOWN.Add(1)
 		default:
-			return fmt.Errorf("xsk: sendto: %w", e)
+			s.fail("sendto", e)
+			return s.Err()
 		}
 		return nil
+	}
+	return nil
+}
+
+// transient errnos of a wakeup: the kernel is busy, out of buffers, or the
+// link is down for a moment (xdpsock's kick_tx treats them so).
+func transient(e unix.Errno) bool {
+	switch e {
+	case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN, unix.EINTR:
+		return true
+	}
+	return false
+}
+
+// fail records the socket's first fatal error; [Socket.Err] returns it.
+func (s *Socket) fail(op string, e error) {
+	if s.err.Load() != nil {
+		return
+	}
+	err := fmt.Errorf("xsk: %s on queue %d: %w", op, s.queue, e)
+	if errors.Is(e, unix.ENXIO) || errors.Is(e, unix.ENODEV) {
+		err = fmt.Errorf("xsk: %s on queue %d: %w (the interface is gone: the socket is no longer bound)", op, s.queue, e)
+	}
+	s.err.CompareAndSwap(nil, &err)
+}
+
+// Err is the socket's first fatal error (a failed wakeup or poll that is
+// not one of the transient errnos), or nil. Once set the socket makes no
+// progress: its owner should stop.
+func (s *Socket) Err() error {
+	if p := s.err.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -374,6 +411,12 @@ func (s *Socket) Complete() int {
 func (s *Socket) Poll(timeoutMs int) bool {
 	s.pollfd[0].Revents = 0
 	n, err := unix.Poll(s.pollfd[:], timeoutMs)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		s.fail("poll", err)
+	}
+	if n > 0 && s.pollfd[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+		s.fail("poll", fmt.Errorf("revents %#x: %w", s.pollfd[0].Revents, unix.ENXIO))
+	}
 	return err == nil && n > 0
 }
 

@@ -251,12 +251,12 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 		fmt.Fprintf(stderr, "xdpconnect: %d target(s) via %s, %d source address(es), ports %d-%d, %d worker(s), close=%s\n",
 			len(o.opts.Targets), s.Interface(), len(s.Sources()), lo, hi, s.Workers(), o.plan.Close)
 	}
-	r, err := s.Run(ctx, o.plan, h)
+	r, runErr := s.Run(ctx, o.plan, h)
 	if h.Progress != nil {
 		fmt.Fprintln(stderr)
 	}
-	if err != nil {
-		return nil, err
+	if r == nil {
+		return nil, runErr
 	}
 	if o.afterRun != nil {
 		o.afterRun(r)
@@ -285,7 +285,8 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 			return r, err
 		}
 	}
-	return r, nil
+	// A run stopped by a failed socket: the report above, then the error.
+	return r, runErr
 }
 
 func isTerminal(f *os.File) bool {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -413,5 +414,58 @@ exit 0`, binary(t), name)
 	out, err := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+// The interface is deleted mid-run: the run ends promptly with a message
+// that says so, exit status 1, and the report's books balance.
+func TestWorldInterfaceDeleted(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	cmd := exec.Command(binary(t), "run", "--netns", l.ClientNS, "--dst", "198.18.0.2:8080", "--duration", "30s",
+		"--rate", "5000", "--json", "-", "--metrics-addr", "")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	// Wait until connections are being made, then delete the interface.
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Listener.Accepted() < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connections before the deletion: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	link, err := lab.LinkByName(l.ClientNS, lab.ClientIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Do(l.ClientNS, func() error { return netlink.LinkDel(link) }); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	waitExit(t, cmd, 10*time.Second)
+	took := time.Since(deleted)
+	if code := cmd.ProcessState.ExitCode(); code != 1 || took > 3*time.Second {
+		t.Fatalf("exit %d after %v: %s", code, took, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "the interface is gone") {
+		t.Fatalf("message does not say the interface is gone:\n%s", stderr.String())
+	}
+	var r fastpath.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("no report: %v\n%s", err, stdout.String())
+	}
+	if r.Attempted != r.Established+r.FailedTotal()+r.InFlight || r.Established < 100 {
+		t.Fatalf("report %+v", r)
+	}
+	if len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, "the run stopped early") {
+		t.Fatalf("diagnosis %+v", r.Diagnosis)
 	}
 }
