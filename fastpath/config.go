@@ -108,6 +108,10 @@ type Config struct {
 	// the pseudo-header sum (tcp.AcceptPartialChecksum). Set it only when
 	// the link's frames can only come from a peer on this host.
 	AcceptPartialChecksum bool
+	// Clock, if set, is the engine's clock: the time since the run started.
+	// Tests drive it by hand (linktest.Clock) so timeouts take no real
+	// time; nil is the monotonic clock.
+	Clock func() time.Duration
 	// DialOnly runs the engine without generation, for Dial, until Run's
 	// context is cancelled (or Stop); Count and Duration are not needed.
 	DialOnly bool

@@ -182,7 +182,16 @@ func (e *Engine) ownerOf(idx uint32) int {
 }
 
 // now is the engine clock in nanoseconds since Run started.
-func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+func (e *Engine) now() int64 { return int64(e.elapsed()) }
+
+// elapsed is the engine clock: Config.Clock, or the monotonic time since Run
+// started.
+func (e *Engine) elapsed() time.Duration {
+	if e.cfg.Clock != nil {
+		return e.cfg.Clock()
+	}
+	return time.Since(e.epoch)
+}
 
 // splitPlan gives each worker its share of count, rate and concurrency.
 func (e *Engine) splitPlan() {
@@ -250,7 +259,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 			}
 		case <-tick.C:
 		}
-		el := time.Since(e.epoch)
+		el := e.elapsed()
 		s := e.Snapshot()
 		if !warmupDone && el >= e.cfg.Warmup {
 			warmupDone = true
@@ -351,7 +360,7 @@ func (e *Engine) Snapshot() Snapshot {
 		}
 	}
 	if e.started.Load() {
-		s.ElapsedSeconds = time.Since(e.epoch).Seconds()
+		s.ElapsedSeconds = e.elapsed().Seconds()
 	}
 	s.AskedRate = e.cfg.Rate
 	return s

@@ -2,12 +2,15 @@ package fastpath
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"errors"
 	"net/netip"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -45,34 +48,143 @@ func runEngine(t *testing.T, cfg Config, links ...Link) *Report {
 // Every attempt ends once, with the outcome of its port, and the server
 // accepted exactly the established ones (fake link, no loss).
 func TestEngineOutcomes(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80, 81)
 	cfg.Count = 2000
-	r := runEngine(t, cfg, newMemLink(srv.handle))
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
 	if r.Attempted != 2000 || r.Established != 1000 || r.Failed["ECONNREFUSED"] != 1000 || r.InFlight != 0 {
 		t.Fatalf("report %+v", r)
 	}
-	if srv.accepted.Load() != 1000 || srv.open() != 0 {
-		t.Fatalf("server accepted %d, still open %d", srv.accepted.Load(), srv.open())
+	if srv.Accepted() != 1000 || srv.Open() != 0 {
+		t.Fatalf("server accepted %d, still open %d", srv.Accepted(), srv.Open())
 	}
 }
 
 // Blackholed SYNs end in ETIMEDOUT after the schedule (R4, TCP_SYNCNT=1:
-// 3 SYNs, 3 s).
+// SYNs at 0, 1, 2 s, failure at 3 s), on a clock the test moves in lock
+// step with the worker: exact times, milliseconds of real time.
 func TestEngineTimeout(t *testing.T) {
-	srv := newFakeServer()
-	cfg := testConfig(82)
+	cfg := testConfig(linktest.BlackholePort)
 	cfg.Count = 50
 	cfg.Params.SynRetries = 1
 	cfg.Drain = 10 * time.Second
-	start := time.Now()
-	r := runEngine(t, cfg, newMemLink(srv.handle))
-	took := time.Since(start)
-	if r.Failed["ETIMEDOUT"] != 50 || r.Retransmits != 100 {
-		t.Fatalf("report %+v", r)
+	clk := &linktest.Clock{}
+	cfg.Clock = clk.Now
+	var mu sync.Mutex
+	var synAt []time.Duration // engine time of each SYN of the first port seen
+	first := -1
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
+			mu.Lock()
+			if first < 0 {
+				first = int(pk.SrcPort)
+			}
+			if int(pk.SrcPort) == first {
+				synAt = append(synAt, clk.Now())
+			}
+			mu.Unlock()
+		}
+		return nil
+	})
+	e, err := New(cfg, []Link{l})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if took < 3*time.Second || took > 4*time.Second {
-		t.Fatalf("ETIMEDOUT after %v, want about 3 s", took)
+	type result struct {
+		r   *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := e.Run(context.Background(), time.Second, nil)
+		done <- result{r, err}
+	}()
+	start := time.Now()
+	var failedAt time.Duration
+	for {
+		select {
+		case res := <-done:
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			r := res.r
+			if r.Failed["ETIMEDOUT"] != 50 || r.Retransmits != 100 || r.Attempted != 50 {
+				t.Fatalf("report %+v", r)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := []time.Duration{0, time.Second, 2 * time.Second}
+			if len(synAt) != 3 {
+				t.Fatalf("SYNs at %v, want %v", synAt, want)
+			}
+			for i, w := range want {
+				if synAt[i] < w || synAt[i] > w+2*time.Millisecond {
+					t.Fatalf("SYNs at %v, want %v", synAt, want)
+				}
+			}
+			// Counters are published every 5 ms of engine time.
+			if failedAt < 3*time.Second || failedAt > 3*time.Second+10*time.Millisecond {
+				t.Fatalf("ETIMEDOUT at %v on the engine clock, want 3 s", failedAt)
+			}
+			t.Logf("3 s of engine time in %v of real time", time.Since(start))
+			return
+		default:
+		}
+		if failedAt == 0 {
+			// Lock step: the next millisecond only once the worker has
+			// gone round its loop (two receive calls) since the last one.
+			for p := l.Polls(); l.Polls() < p+2; {
+				runtime.Gosched()
+			}
+		} else {
+			// After the failures only the engine's own control loop,
+			// which ticks in real time, has work left: pace the clock.
+			time.Sleep(time.Millisecond)
+		}
+		clk.Advance(time.Millisecond)
+		if failedAt == 0 && e.Snapshot().Failed["ETIMEDOUT"] == 50 {
+			failedAt = clk.Now()
+		}
+		if clk.Now() > time.Minute {
+			t.Fatal("the run did not end within a minute of engine time")
+		}
+	}
+}
+
+// A link that fails for good (its interface gone) stops the run at once,
+// with the error and a balanced report.
+func TestEngineLinkBreaks(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate = 0, 20000
+	cfg.Duration = time.Minute
+	l := linktest.NewLink(srv.Handle)
+	e, err := New(cfg, []Link{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := errors.New("interface gone")
+	go func() {
+		for {
+			s := e.Snapshot()
+			if s.Get(CntEstablished) >= 100 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		l.Break(gone)
+	}()
+	start := time.Now()
+	r, err := e.Run(context.Background(), time.Second, nil)
+	if !errors.Is(err, gone) || r == nil {
+		t.Fatalf("Run: %v, report %v", err, r)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the run went on for %v after the link broke", took)
+	}
+	if r.Attempted != r.Established+r.FailedTotal()+r.InFlight || r.Established < 100 {
+		t.Fatalf("report %+v", r)
 	}
 }
 
@@ -80,9 +192,9 @@ func TestEngineTimeout(t *testing.T) {
 // server accepts exactly what we established (the server's ACK is lost at
 // most ... the books must balance either way).
 func TestEngineLossyBooks(t *testing.T) {
-	srv := newFakeServer()
-	l := newMemLink(srv.handle)
-	l.loss = 0.2
+	srv := linktest.NewServer()
+	l := linktest.NewLink(srv.Handle)
+	l.Loss = 0.2
 	cfg := testConfig(80)
 	cfg.Count = 3000
 	cfg.Params.SynRetries = 2
@@ -94,21 +206,18 @@ func TestEngineLossyBooks(t *testing.T) {
 	if r.Retransmits == 0 {
 		t.Fatal("no retransmissions under 20% loss")
 	}
-	t.Logf("established %d, timed out %d, retransmits %d, server accepted %d", r.Established, r.Failed["ETIMEDOUT"], r.Retransmits, srv.accepted.Load())
+	t.Logf("established %d, timed out %d, retransmits %d, server accepted %d", r.Established, r.Failed["ETIMEDOUT"], r.Retransmits, srv.Accepted())
 }
 
 // Two workers on two links: a SYN-ACK for worker 1's port arriving on worker
 // 0's link is completed by worker 0, and the port goes back to worker 1.
 func TestEngineCrossQueue(t *testing.T) {
-	srv := newFakeServer()
-	var l0, l1 *memLink
+	srv := linktest.NewServer()
+	var l0, l1 *linktest.Link
 	// Replies to anything go to link 0, as if RSS put them all on queue 0.
-	l0 = newMemLink(srv.handle)
-	l1 = newMemLink(func(f []byte) [][]byte {
-		rs := srv.handle(f)
-		l0.mu.Lock()
-		l0.rxq = append(l0.rxq, rs...)
-		l0.mu.Unlock()
+	l0 = linktest.NewLink(srv.Handle)
+	l1 = linktest.NewLink(func(f []byte) [][]byte {
+		l0.Inject(srv.Handle(f)...)
 		return nil
 	})
 	cfg := testConfig(80)
@@ -116,57 +225,57 @@ func TestEngineCrossQueue(t *testing.T) {
 	cfg.Concurrency = 100 // forces port reuse: needs the hand-back to work
 	cfg.PortLo, cfg.PortHi = 10000, 10199
 	r := runEngine(t, cfg, l0, l1)
-	if r.Established != 4000 || srv.accepted.Load() != 4000 {
-		t.Fatalf("established %d, accepted %d: %+v", r.Established, srv.accepted.Load(), r)
+	if r.Established != 4000 || srv.Accepted() != 4000 {
+		t.Fatalf("established %d, accepted %d: %+v", r.Established, srv.Accepted(), r)
 	}
 }
 
 // FIN mode: every connection closes gracefully, nothing stays open.
 func TestEngineFIN(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80)
 	cfg.Count = 500
 	cfg.Close = CloseFIN
 	cfg.TimeWait = 100 * time.Millisecond
-	r := runEngine(t, cfg, newMemLink(srv.handle))
-	if r.Established != 500 || r.Closed != 500 || srv.open() != 0 {
-		t.Fatalf("report %+v, server open %d", r, srv.open())
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	if r.Established != 500 || r.Closed != 500 || srv.Open() != 0 {
+		t.Fatalf("report %+v, server open %d", r, srv.Open())
 	}
 }
 
 // Hold mode with a concurrency bound keeps C connections, closes all at the
 // end.
 func TestEngineHold(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80)
 	cfg.Count = 300
 	cfg.Close = CloseHold
-	r := runEngine(t, cfg, newMemLink(srv.handle))
-	if r.Established != 300 || r.Closed != 300 || srv.open() != 0 {
-		t.Fatalf("report %+v, server open %d", r, srv.open())
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	if r.Established != 300 || r.Closed != 300 || srv.Open() != 0 {
+		t.Fatalf("report %+v, server open %d", r, srv.Open())
 	}
 }
 
 // Asked rate is met within 2 %.
 func TestEngineRate(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80)
 	cfg.Count = 0
 	cfg.Duration = 2 * time.Second
 	cfg.Rate = 5000
-	r := runEngine(t, cfg, newMemLink(srv.handle))
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
 	if r.AttemptRate < 4900 || r.AttemptRate > 5100 {
 		t.Fatalf("attempt rate %.0f, asked 5000", r.AttemptRate)
 	}
 }
 
 func TestDial(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80, 81)
 	cfg.Count = 0
 	cfg.Duration = time.Hour
 	cfg.Rate = 0.000001 // no load: Dial only
-	e, err := New(cfg, []Link{newMemLink(srv.handle)})
+	e, err := New(cfg, []Link{linktest.NewLink(srv.Handle)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +287,7 @@ func TestDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv.open() != 1 {
+	if srv.Open() != 1 {
 		t.Fatal("server has no connection")
 	}
 	if err := c.Close(); err != nil {
@@ -192,17 +301,17 @@ func TestDial(t *testing.T) {
 	}
 	cancel()
 	r := <-done
-	if r.Established != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.open() != 0 {
-		t.Fatalf("report %+v open %d", r, srv.open())
+	if r.Established != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 {
+		t.Fatalf("report %+v open %d", r, srv.Open())
 	}
 }
 
-// fullRing is a memLink whose TX ring takes only part of each batch.
-type fullRing struct{ *memLink }
+// fullRing is a linktest.Link whose TX ring takes only part of each batch.
+type fullRing struct{ *linktest.Link }
 
 func (f fullRing) Transmit(d []xsk.Desc) int {
 	n := len(d) / 3
-	f.memLink.Transmit(d[:n])
+	f.Link.Transmit(d[:n])
 	return n
 }
 
@@ -211,12 +320,12 @@ func (f fullRing) Transmit(d []xsk.Desc) int {
 // the worker's cache), timers resend what mattered, and every attempt ends
 // once, established or ETIMEDOUT.
 func TestEngineTXRingFull(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80)
 	cfg.Count = 500
 	cfg.Params.SynRetries = 2
 	cfg.Drain = 10 * time.Second
-	r := runEngine(t, cfg, fullRing{newMemLink(srv.handle)})
+	r := runEngine(t, cfg, fullRing{linktest.NewLink(srv.Handle)})
 	if r.TxDropped == 0 || r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 500 || r.Established < 400 {
 		t.Fatalf("dropped %d, in flight %d, established %d, failed %v", r.TxDropped, r.InFlight, r.Established, r.Failed)
 	}
@@ -225,12 +334,12 @@ func TestEngineTXRingFull(t *testing.T) {
 // SYN-only mode: every SYN-ACK is counted and reset, the server accepts
 // nothing.
 func TestEngineSYNOnly(t *testing.T) {
-	srv := newFakeServer()
+	srv := linktest.NewServer()
 	cfg := testConfig(80)
 	cfg.Count = 300
 	cfg.Close = CloseSYNOnly
-	r := runEngine(t, cfg, newMemLink(srv.handle))
-	if r.Established != 300 || r.RSTSent != 300 || srv.accepted.Load() != 0 || r.InFlight != 0 {
-		t.Fatalf("report %+v, accepted %d", r, srv.accepted.Load())
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	if r.Established != 300 || r.RSTSent != 300 || srv.Accepted() != 0 || r.InFlight != 0 {
+		t.Fatalf("report %+v, accepted %d", r, srv.Accepted())
 	}
 }

@@ -7,32 +7,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/metrics"
-	"github.com/xdpconnect/xdpconnect/xsk"
 )
-
-// nullLink is a Link that never receives and accepts everything: enough to
-// build an engine whose snapshot the collector reads.
-type nullLink struct{ umem []byte }
-
-func (l *nullLink) UMEM() []byte              { return l.umem }
-func (l *nullLink) FrameSize() int            { return 2048 }
-func (l *nullLink) Receive([]xsk.Desc) int    { return 0 }
-func (l *nullLink) Recycle([]xsk.Desc)        {}
-func (l *nullLink) Alloc(a []uint64) int      { return 0 }
-func (l *nullLink) Free([]uint64)             {}
-func (l *nullLink) Transmit(d []xsk.Desc) int { return len(d) }
-func (l *nullLink) Kick() error               { return nil }
-func (l *nullLink) Complete() int             { return 0 }
-func (l *nullLink) Poll(int) bool             { return false }
-func (l *nullLink) Err() error                { return nil }
 
 func engine(t *testing.T) *fastpath.Engine {
 	e, err := fastpath.New(fastpath.Config{
 		Targets: []fastpath.Target{{Addr: netip.MustParseAddrPort("198.18.0.2:80")}},
 		Sources: []fastpath.Source{{Addr: netip.MustParseAddr("198.18.0.1")}},
 		PortLo:  10000, PortHi: 10100, Count: 1,
-	}, []fastpath.Link{&nullLink{umem: make([]byte, 1<<16)}})
+	}, []fastpath.Link{linktest.NewLink(func([]byte) [][]byte { return nil })})
 	if err != nil {
 		t.Fatal(err)
 	}
