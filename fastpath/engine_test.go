@@ -2,10 +2,10 @@ package fastpath
 
 import (
 	"context"
-	"runtime"
-	"sync"
 	"errors"
 	"net/netip"
+	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"

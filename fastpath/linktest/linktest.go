@@ -37,7 +37,7 @@ type Link struct {
 	rng   *rand.Rand
 	// Loss is the probability that a frame (either way) is lost; set it
 	// before the run.
-	Loss float64
+	Loss  float64
 	sent  atomic.Uint64
 	lost  atomic.Uint64
 	polls atomic.Uint64
