@@ -301,28 +301,28 @@ func (w *worker) segment(pk *tcp.Packet) {
 	}
 	params := &w.e.cfg.Params
 	p := w.path(idx)
-	if w.e.cfg.Close == CloseSYNOnly && en.conn.State == tcp.SynSent && seg.Flags.Has(tcp.FlagSYN|tcp.FlagACK) &&
-		!seg.Flags.Has(tcp.FlagRST) && seg.Ack == en.conn.ISS+1 {
-		// SYN-only: count the answer and reset it unacknowledged.
-		w.c[CntEstablished]++
-		w.c[CntClosed]++
-		w.rtt(en, seg)
-		w.send(&p, &tcp.Reply{Flags: tcp.FlagRST, Seq: seg.Ack, TTL: 64})
-		en.conn.State = tcp.Closed
-		en.release()
-		w.notify(idx, false)
-		return
+	retrans := en.conn.Retrans // Input resets it on ESTABLISHED
+	var v tcp.Verdict
+	if w.e.cfg.Close == CloseSYNOnly {
+		v = params.ProbeInput(&en.conn, seg, w.nowMs)
+	} else {
+		v = params.Input(&en.conn, seg, w.nowMs)
 	}
-	v := params.Input(&en.conn, seg, w.nowMs)
 	if v.Send {
 		w.send(&p, &v.Reply)
 	}
 	notify := false
 	fast := false
 	switch v.Event {
+	case tcp.EvProbeAnswered:
+		// SYN-only: the answer counts as established and closed at once.
+		w.c[CntEstablished]++
+		w.c[CntClosed]++
+		w.rtt(en, seg, retrans)
+		notify = true
 	case tcp.EvEstablished:
 		w.c[CntEstablished]++
-		w.rtt(en, seg)
+		w.rtt(en, seg, retrans)
 		w.established(en, idx, &p)
 		notify = true // the owner cancels the SYN timer, frees or arms
 	case tcp.EvFailed:
@@ -350,17 +350,17 @@ func (w *worker) segment(pk *tcp.Packet) {
 	}
 }
 
-// rtt records the handshake RTT: exact (engine clock) when the SYN-ACK
-// answers our latest SYN, else from the echoed timestamp (ms, R7).
-func (w *worker) rtt(en *entry, seg *tcp.Segment) {
-	params := &w.e.cfg.Params
-	lastTS := params.TSVal(&en.conn, uint32(en.synNs/1e6))
+// rtt records the handshake RTT as tcp.HandshakeRTT says: exact on the
+// engine clock when the SYN-ACK answers our latest SYN, else the echoed
+// timestamp's millisecond sample (R7).
+func (w *worker) rtt(en *entry, seg *tcp.Segment, retrans uint8) {
+	latest, ms, ok := w.e.cfg.Params.HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
 	switch {
-	case !en.conn.TSOK() && en.conn.Retrans == 0, en.conn.TSOK() && seg.Opts.TSEcr == lastTS:
+	case !ok:
+	case latest:
 		w.h.Record(w.nowNs - en.synNs)
-	case en.conn.TSOK() && seg.Opts.TSEcr != 0:
-		echoed := seg.Opts.TSEcr - en.conn.TSOff
-		w.h.Record(int64(int32(w.nowMs-echoed)) * 1e6)
+	default:
+		w.h.Record(ms * 1e6)
 	}
 }
 

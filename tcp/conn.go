@@ -89,6 +89,7 @@ const (
 	EvReset                // established connection reset by the peer (ECONNRESET)
 	EvTimeWait             // entered TIME-WAIT: quarantine the port
 	EvClosed               // connection fully closed, entry reusable
+	EvProbeAnswered        // SYN-only probe answered by a SYN-ACK, reset (ProbeInput)
 )
 
 // Verdict is the result of feeding the state machine.
@@ -99,9 +100,6 @@ type Verdict struct {
 	// direction reversed to the received segment).
 	Send  bool
 	Reply Reply
-	// RTTMs is the handshake RTT sample when Event is EvEstablished (R7),
-	// -1 when none can be taken.
-	RTTMs int64
 }
 
 // tsNow is our TSval for the connection at nowMs (I3).
@@ -262,15 +260,11 @@ func (p *Params) synSent(c *Conn, seg *Segment, nowMs uint32) Verdict {
 			r.Event = v.Event
 			return r
 		}
-		// Y3: PAWS on the SYN-ACK; TSecr 0 is accepted.
-		if p.Timestamps && seg.Opts.HasTS && seg.Opts.TSEcr != 0 {
-			ecr := c.tsecr(p, seg)
-			if int32(ecr-c.StartMs) < 0 || int32(nowMs-ecr) < 0 {
-				if f.Has(FlagRST) {
-					return Verdict{} // an RST is never answered
-				}
-				return ctlRST(seg)
+		if !p.synAckPAWS(c, seg, nowMs) { // Y3
+			if f.Has(FlagRST) {
+				return Verdict{} // an RST is never answered
 			}
+			return ctlRST(seg)
 		}
 		if f.Has(FlagRST) { // Y4
 			c.State = Closed
@@ -286,15 +280,6 @@ func (p *Params) synSent(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		c.IRS = seg.Seq
 		v := p.segment(c, FlagACK, c.SndNxt, nowMs) // H1
 		v.Event = EvEstablished
-		v.RTTMs = -1
-		// R7: the echoed TSecr times the SYN it answers; without
-		// timestamps only a SYN that was never retransmitted gives a sample.
-		switch {
-		case c.TSOK() && seg.Opts.TSEcr != 0:
-			v.RTTMs = int64(int32(nowMs - c.tsecr(p, seg)))
-		case c.Retrans == 0:
-			v.RTTMs = int64(int32(nowMs - c.StartMs))
-		}
 		c.Retrans = 0
 		return v
 	}
@@ -310,6 +295,52 @@ func (p *Params) synSent(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	r := Reply{Flags: FlagSYN | FlagACK, Seq: c.ISS, Ack: c.RcvNxt, Window: uint16(min(p.RcvWnd, 65535)),
 		IPID: c.NextIPID(), TOS: p.TOS, TTL: p.TTL, SYNOpts: p, MSS: p.MSS, TSVal: c.tsNow(p, nowMs), TSEcr: c.TSRecent}
 	return Verdict{Send: true, Reply: r}
+}
+
+// synAckPAWS is Y3: a SYN-ACK's echoed timestamp (de-offset, I5) must lie
+// between our first SYN and now; TSecr 0 is accepted.
+func (p *Params) synAckPAWS(c *Conn, seg *Segment, nowMs uint32) bool {
+	if !p.Timestamps || !seg.Opts.HasTS || seg.Opts.TSEcr == 0 {
+		return true
+	}
+	ecr := c.tsecr(p, seg)
+	return int32(ecr-c.StartMs) >= 0 && int32(nowMs-ecr) >= 0
+}
+
+// ProbeInput is Input for a SYN-only probe, as SYN scanners (masscan, zmap)
+// send them: an acceptable SYN-ACK (Y2, Y3) is answered with an RST at
+// SEG.ACK without completing the handshake, and the connection closes
+// (EvProbeAnswered). Every other segment is handled as Input does (an RST
+// still refuses, Y4).
+func (p *Params) ProbeInput(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	f := seg.Flags
+	if c.State == SynSent && f.Has(FlagSYN|FlagACK) && !f.Has(FlagRST) && seg.Ack == c.ISS+1 && p.synAckPAWS(c, seg, nowMs) {
+		c.State = Closed
+		v := ctlRST(seg)
+		v.Event = EvProbeAnswered
+		return v
+	}
+	return p.Input(c, seg, nowMs)
+}
+
+// HandshakeRTT says how to time the handshake that seg (an acceptable
+// SYN-ACK) completes, from what the connection knew before seg was input:
+// lastSynMs is when our latest SYN left (on the clock nowMs is on) and
+// retrans how many SYN retransmissions preceded it. When the SYN-ACK
+// answers the latest SYN (its TSecr echoes that SYN's TSval, or there was
+// only one SYN), latest is true: the caller, which knows exactly when that
+// SYN left, times it on its own clock. Otherwise the echoed timestamp
+// gives a millisecond sample (R7, ms); without timestamps a retransmitted
+// SYN cannot be timed (ok false).
+func (p *Params) HandshakeRTT(c *Conn, seg *Segment, lastSynMs, nowMs uint32, retrans uint8) (latest bool, ms int64, ok bool) {
+	ts := p.Timestamps && seg.Opts.HasTS && seg.Opts.TSEcr != 0
+	switch {
+	case ts && seg.Opts.TSEcr == p.TSVal(c, lastSynMs), !ts && retrans == 0:
+		return true, 0, true
+	case ts:
+		return false, int64(int32(nowMs - c.tsecr(p, seg))), true
+	}
+	return false, 0, false
 }
 
 // negotiate is H2.
@@ -359,7 +390,7 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	}
 	c.State = Established
 	c.Retrans = 0
-	v := Verdict{Event: EvEstablished, RTTMs: -1}
+	v := Verdict{Event: EvEstablished}
 	if f.Has(FlagSYN) && seg.Seq == c.IRS {
 		// Crossed SYN-ACK: ACK it with a D-SACK for [IRS, IRS+1) (Y8).
 		v2 := p.segment(c, FlagACK, c.SndNxt, nowMs)

@@ -37,8 +37,14 @@ func TestY6EstablishAndH1ACK(t *testing.T) {
 	if c.PeerMSS != 1448 || c.SndWScale != 7 || !c.SACKOK() || !c.TSOK() || c.SndWnd != 65160 {
 		t.Errorf("H2: %+v", c)
 	}
-	if v.RTTMs != 20 {
-		t.Errorf("R7 RTT %d, want 20", v.RTTMs)
+	// R7: the SYN-ACK echoes the first (and latest) SYN's TSval: timed
+	// exactly by the caller. Had a retransmission left at 10011, the echo
+	// times the first SYN instead: 20 ms.
+	if latest, _, ok := p.HandshakeRTT(c, synAck(iss+1, 10000+5000), 10000, 10020, 0); !latest || !ok {
+		t.Errorf("R7: latest %v ok %v", latest, ok)
+	}
+	if latest, ms, ok := p.HandshakeRTT(c, synAck(iss+1, 10000+5000), 10011, 10020, 1); latest || ms != 20 || !ok {
+		t.Errorf("R7: latest %v ms %d ok %v, want the echo's 20 ms", latest, ms, ok)
 	}
 	b := make([]byte, MaxReplyLen)
 	n := Build(b, testPath(), &r)

@@ -35,18 +35,6 @@ func ISN(h uint64, nowNs int64) Seq { return Seq(uint32(h) + uint32(uint64(nowNs
 // TSOffset is I4: the per-connection timestamp offset for hash h.
 func TSOffset(h uint64) uint32 { return uint32(h >> 32) }
 
-// ISNPlausible is the stateless check of a SYN-ACK (DESIGN "stateless
-// validation first"): from the echoed TSecr, de-offset to our millisecond
-// clock, it recomputes the 64 ns clock window of the SYN that carried it and
-// reports whether ack-1 lies inside, i.e. whether the ACK can be ours. Times
-// are on one monotonic nanosecond clock with TSval = ns/1e6 (I3), so a
-// millisecond spans exactly 15625 ISN clock ticks. A forged ACK passes with
-// probability 15625/2^32, about 2^-18.
-func ISNPlausible(h uint64, ack Seq, tsEcrMs uint32) bool {
-	lo := Seq(uint32(h) + tsEcrMs*15625)
-	return (ack - 1).InRange(lo, lo+15625)
-}
-
 func sipHash24(k0, k1 uint64, b []byte) uint64 {
 	v0 := k0 ^ 0x736f6d6570736575
 	v1 := k1 ^ 0x646f72616e646f6d

@@ -34,16 +34,6 @@ func TestI1I4(t *testing.T) {
 	if g.Hash4(cliIP, srvIP, 40000, 80) != h {
 		t.Fatal("hash not deterministic")
 	}
-	// Stateless check: the ACK of a SYN sent at ms m passes with TSecr m,
-	// fails with another ms or another ISN.
-	const m = 123456
-	isn := ISN(h, int64(m)*1_000_000+777)
-	if !ISNPlausible(h, isn+1, m) {
-		t.Fatal("ISNPlausible rejects our own SYN")
-	}
-	if ISNPlausible(h, isn+1, m+5) || ISNPlausible(h, isn+1+100000, m) {
-		t.Fatal("ISNPlausible accepts a foreign ACK")
-	}
 }
 
 // P2: even ports first (parity of the range start), spread; P4: exhaustion
