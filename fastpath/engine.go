@@ -47,7 +47,7 @@ type Engine struct {
 	fatal atomic.Pointer[error]
 
 	mu      sync.Mutex
-	waiters map[uint32]*Conn // Dial'ed entries
+	waiters map[slot]*Conn // Dial'ed entries
 
 	series []Point // sampled by Run every 100 ms
 
@@ -70,7 +70,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	if cfg.Key == ([16]byte{}) {
 		_, _ = rand.Read(cfg.Key[:])
 	}
-	e := &Engine{cfg: cfg, nPorts: int(cfg.PortHi-cfg.PortLo) + 1, isn: tcp.NewISNGen(cfg.Key), waiters: map[uint32]*Conn{}}
+	e := &Engine{cfg: cfg, nPorts: int(cfg.PortHi-cfg.PortLo) + 1, isn: tcp.NewISNGen(cfg.Key), waiters: map[slot]*Conn{}}
 	e.frameSize = links[0].FrameSize()
 	pairs := len(cfg.Targets) * len(cfg.Sources)
 	e.table = make([]entry, pairs*e.nPorts)
@@ -101,7 +101,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		}
 		w.tpl = make([]tcp.SYNTemplate, pairs)
 		for p := 0; p < pairs; p++ {
-			path := w.path(uint32(p * e.nPorts))
+			path := w.path(e.slotAt(p, 0))
 			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)
 		}
 		w.wheel = tcp.NewWheel(pairs*w.chunk, 4096, 1, 0)
@@ -175,8 +175,8 @@ func (e *Engine) dstIndex(a [4]byte, port uint16) int {
 	return -1
 }
 
-func (e *Engine) ownerOf(idx uint32) int {
-	off := int(idx) % e.nPorts
+func (e *Engine) ownerOf(idx slot) int {
+	off := e.offOf(idx)
 	chunk := e.workers[0].chunk
 	return min(off/chunk, len(e.workers)-1)
 }
@@ -354,8 +354,8 @@ func (e *Engine) Snapshot() Snapshot {
 		}
 	}
 	s.Failed = map[string]uint64{}
-	for i, en := range Errnos {
-		if v := s.Counters[FailedBase+Counter(i)]; v != 0 {
+	for _, en := range Errnos {
+		if v := s.FailedWith(en); v != 0 {
 			s.Failed[ErrnoName(en)] = v
 		}
 	}
@@ -378,7 +378,7 @@ func (e *Engine) Config() Config { return e.cfg }
 // Close.
 type Conn struct {
 	e      *Engine
-	idx    uint32
+	idx    slot
 	Local  netip.AddrPort
 	Remote netip.AddrPort
 	done   chan syscall.Errno
@@ -458,7 +458,7 @@ func (w *worker) dial(c *Conn, t int) {
 		c.done <- errno
 		return
 	}
-	idx := uint32(pair*e.nPorts + int(port-e.cfg.PortLo))
+	idx := e.slotOf(pair, port)
 	c.idx = idx
 	c.Local = netip.AddrPortFrom(e.cfg.Sources[s].Addr, port)
 	e.mu.Lock()
@@ -488,7 +488,7 @@ func (w *worker) closeConn(c *Conn) {
 }
 
 // dialDone reports a Dial'ed attempt's outcome (err 0: established).
-func (e *Engine) dialDone(idx uint32, err syscall.Errno) {
+func (e *Engine) dialDone(idx slot, err syscall.Errno) {
 	e.mu.Lock()
 	c := e.waiters[idx]
 	if err != 0 {
@@ -503,7 +503,7 @@ func (e *Engine) dialDone(idx uint32, err syscall.Errno) {
 	}
 }
 
-func (e *Engine) dialClosed(en *entry, idx uint32) {
+func (e *Engine) dialClosed(en *entry, idx slot) {
 	if en.flags&entryDialed == 0 {
 		return
 	}

@@ -10,7 +10,8 @@ import (
 // Counter indexes a worker's counters.
 type Counter int
 
-// Counters. Failures by errno follow at FailedBase.
+// Counters. Drops by parse reason and failures by errno follow the named
+// ones; read them with DropCounter and FailedCounter.
 const (
 	CntAttempted       Counter = iota // SYNs of new attempts sent
 	CntEstablished                    // handshakes completed
@@ -32,9 +33,9 @@ const (
 	CntFastRetransmit                 // SYNs resent early after a bad ACK (R5)
 	CntPortsBusy                      // generation paused: every port of a pair held
 	CntPartialChecksum                // segments taken with a partial checksum (local peer's TX offload)
-	CntDropBase                       // frames dropped by parse reason, tcp.NumDropReasons of them
-	FailedBase         = CntDropBase + Counter(tcp.NumDropReasons)
-	numCounters        = FailedBase + Counter(len(Errnos))
+	dropBase                          // frames dropped by parse reason, tcp.NumDropReasons of them
+	failedBase         = dropBase + Counter(tcp.NumDropReasons)
+	numCounters        = failedBase + Counter(len(Errnos))
 )
 
 // Errnos are the outcomes an attempt can fail with, in report order.
@@ -126,11 +127,24 @@ func (s *Snapshot) Open() uint64 {
 	return s.Counters[CntEstablished] - s.Counters[CntClosed] - s.Counters[CntReset]
 }
 
+// FailedCounter is the counter of attempts that failed with e (errnos
+// outside Errnos count as ECONNABORTED, "no error recorded", as the kernel).
+func FailedCounter(e syscall.Errno) Counter { return failedBase + Counter(errnoIndex(e)) }
+
+// DropCounter is the counter of received frames the parser dropped for r.
+func DropCounter(r tcp.DropReason) Counter { return dropBase + Counter(r) }
+
+// FailedWith is the number of attempts that failed with e.
+func (s *Snapshot) FailedWith(e syscall.Errno) uint64 { return s.Counters[FailedCounter(e)] }
+
+// Dropped is the number of received frames dropped for r.
+func (s *Snapshot) Dropped(r tcp.DropReason) uint64 { return s.Counters[DropCounter(r)] }
+
 // FailedTotal is the number of failed attempts.
 func (s *Snapshot) FailedTotal() uint64 {
 	var n uint64
 	for i := range Errnos {
-		n += s.Counters[FailedBase+Counter(i)]
+		n += s.Counters[failedBase+Counter(i)]
 	}
 	return n
 }
@@ -139,7 +153,7 @@ func (s *Snapshot) FailedTotal() uint64 {
 func (s *Snapshot) Drops() map[string]uint64 {
 	m := map[string]uint64{}
 	for r := tcp.DropReason(1); r < tcp.NumDropReasons; r++ {
-		if v := s.Counters[CntDropBase+Counter(r)]; v != 0 {
+		if v := s.Counters[DropCounter(r)]; v != 0 {
 			m[r.String()] = v
 		}
 	}

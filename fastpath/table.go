@@ -83,3 +83,25 @@ func (q *spsc) drain(out []uint32) []uint32 {
 
 // msgFastRetransmit asks the owner to re-arm the SYN timer to TCP_TIMEOUT_MIN (R5).
 const msgFastRetransmit = 1 << 31
+
+// slot is a connection's place in the table: the pair (target, source
+// address) and the source port, laid out as pair*ports + (port - PortLo).
+// Only the layout functions below know that arithmetic.
+type slot uint32
+
+// slotOf is the slot of a pair's port.
+func (e *Engine) slotOf(pair int, port uint16) slot {
+	return slot(pair*e.nPorts + int(port-e.cfg.PortLo))
+}
+
+// slotAt is the slot of a pair's port offset (port - PortLo).
+func (e *Engine) slotAt(pair, off int) slot { return slot(pair*e.nPorts + off) }
+
+// pairOf is the slot's pair (target index * sources + source index).
+func (e *Engine) pairOf(s slot) int { return int(s) / e.nPorts }
+
+// offOf is the slot's port offset from PortLo.
+func (e *Engine) offOf(s slot) int { return int(s) % e.nPorts }
+
+// portOf is the slot's source port.
+func (e *Engine) portOf(s slot) uint16 { return e.cfg.PortLo + uint16(e.offOf(s)) }

@@ -58,14 +58,14 @@ type worker struct {
 }
 
 // local maps a table index to this worker's timer id, and back.
-func (w *worker) local(idx uint32) uint32 {
-	pair, off := int(idx)/w.e.nPorts, int(idx)%w.e.nPorts
+func (w *worker) local(idx slot) uint32 {
+	pair, off := w.e.pairOf(idx), w.e.offOf(idx)
 	return uint32(pair*w.chunk + off - w.wOff)
 }
 
-func (w *worker) global(id uint32) uint32 {
+func (w *worker) global(id uint32) slot {
 	pair, off := int(id)/w.chunk, int(id)%w.chunk
-	return uint32(pair*w.e.nPorts + w.wOff + off)
+	return w.e.slotAt(pair, w.wOff+off)
 }
 
 func (w *worker) random() uint64 {
@@ -187,13 +187,13 @@ func (w *worker) flush() {
 }
 
 // path is the flow of entry idx, from our side.
-func (w *worker) path(idx uint32) tcp.Path {
+func (w *worker) path(idx slot) tcp.Path {
 	e := w.e
-	pair := int(idx) / e.nPorts
+	pair := e.pairOf(idx)
 	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
 	tg := &e.cfg.Targets[t]
 	return tcp.Path{SrcMAC: e.cfg.SrcMAC, DstMAC: tg.DstMAC, Src: e.src4[s], Dst: e.dst4[t],
-		SrcPort: e.cfg.PortLo + uint16(int(idx)%e.nPorts), DstPort: tg.Addr.Port()}
+		SrcPort: e.portOf(idx), DstPort: tg.Addr.Port()}
 }
 
 func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
@@ -237,12 +237,12 @@ func (w *worker) frame(f []byte) {
 	if pk.V6 && kind != tcp.KindDrop {
 		// The engine opens IPv4 connections only: an IPv6 frame cannot
 		// belong to one.
-		w.c[CntDropBase+Counter(tcp.DropIPVersion)]++
+		w.c[DropCounter(tcp.DropIPVersion)]++
 		return
 	}
 	switch kind {
 	case tcp.KindDrop:
-		w.c[CntDropBase+Counter(pk.Reason)]++
+		w.c[DropCounter(pk.Reason)]++
 	case tcp.KindTCP:
 		w.segment(pk)
 	case tcp.KindICMP:
@@ -254,14 +254,14 @@ func (w *worker) frame(f []byte) {
 
 // index finds the table entry of a flow: our address and port, the peer's
 // address and port. ok is false when the flow is not in the table.
-func (w *worker) index(our [4]byte, ourPort uint16, peer [4]byte, peerPort uint16) (uint32, bool) {
+func (w *worker) index(our [4]byte, ourPort uint16, peer [4]byte, peerPort uint16) (slot, bool) {
 	e := w.e
 	s := e.srcIndex(our)
 	t := e.dstIndex(peer, peerPort)
 	if s < 0 || t < 0 || ourPort < e.cfg.PortLo || ourPort > e.cfg.PortHi {
 		return 0, false
 	}
-	return uint32((t*len(e.cfg.Sources)+s)*e.nPorts + int(ourPort-e.cfg.PortLo)), true
+	return e.slotOf(t*len(e.cfg.Sources)+s, ourPort), true
 }
 
 // noConn answers a segment nobody owns (X2) as the kernel does.
@@ -366,7 +366,7 @@ func (w *worker) rtt(en *entry, seg *tcp.Segment, retrans uint8) {
 
 // established applies the close mode to a fresh connection (a Dial'ed one
 // is held until Conn.Close).
-func (w *worker) established(en *entry, idx uint32, p *tcp.Path) {
+func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
 	if en.flags&entryDialed != 0 {
 		w.e.dialDone(idx, 0)
 		return
@@ -383,8 +383,8 @@ func (w *worker) established(en *entry, idx uint32, p *tcp.Path) {
 	}
 }
 
-func (w *worker) fail(en *entry, idx uint32, err syscall.Errno) {
-	w.c[FailedBase+Counter(errnoIndex(err))]++
+func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
+	w.c[FailedCounter(err)]++
 	en.conn.State = tcp.Closed
 	if en.flags&entryDialed != 0 {
 		w.e.dialDone(idx, err)
@@ -396,8 +396,8 @@ func (w *worker) fail(en *entry, idx uint32, err syscall.Errno) {
 // so an owner never reuses a port before the RST or ACK that ended its
 // previous connection is on the wire; and it never happens while this
 // worker holds an entry.
-func (w *worker) notify(idx uint32, fast bool) {
-	v := idx
+func (w *worker) notify(idx slot, fast bool) {
+	v := uint32(idx)
 	if fast {
 		v |= msgFastRetransmit
 	}
@@ -407,7 +407,7 @@ func (w *worker) notify(idx uint32, fast bool) {
 // deliver hands pending notifications to their owners (or handles our own).
 func (w *worker) deliver() {
 	for _, v := range w.pending {
-		idx := v &^ msgFastRetransmit
+		idx := slot(v &^ msgFastRetransmit)
 		owner := w.e.ownerOf(idx)
 		if owner == w.id {
 			w.examine(idx, false, v&msgFastRetransmit != 0)
@@ -427,7 +427,7 @@ func (w *worker) inboxes() int {
 		}
 		w.msgs = q.drain(w.msgs[:0])
 		for _, m := range w.msgs {
-			w.examine(m&^msgFastRetransmit, false, m&msgFastRetransmit != 0)
+			w.examine(slot(m&^msgFastRetransmit), false, m&msgFastRetransmit != 0)
 		}
 		n += len(w.msgs)
 	}
@@ -452,7 +452,7 @@ func (w *worker) icmp(pk *tcp.Packet) {
 	en.release()
 	if v.PMTU > 0 {
 		// C5: the next SYN of this pair advertises the smaller MSS.
-		pair := int(idx) / w.e.nPorts
+		pair := w.e.pairOf(idx)
 		p := w.path(idx)
 		w.tpl[pair].Reset(&w.e.cfg.Params, &p, uint16(max(v.PMTU-40, 256)))
 		w.c[CntICMP]++
@@ -497,7 +497,8 @@ func (w *worker) timers() int {
 		}
 	}
 	w.msgs = w.quar.Expire(nowMs, w.msgs[:0])
-	for _, idx := range w.msgs {
+	for _, v := range w.msgs {
+		idx := slot(v) // the quarantine holds slots as plain numbers
 		en := &w.e.table[idx]
 		en.acquire()
 		if en.conn.State == tcp.TimeWait {
@@ -511,7 +512,7 @@ func (w *worker) timers() int {
 
 // examine is the owner's bookkeeping for entry idx: retransmit on expiry,
 // arm the timer the state needs, or free the port.
-func (w *worker) examine(idx uint32, expired, fast bool) {
+func (w *worker) examine(idx slot, expired, fast bool) {
 	en := &w.e.table[idx]
 	id := w.local(idx)
 	st := en.acquire()
@@ -556,7 +557,7 @@ func (w *worker) examine(idx uint32, expired, fast bool) {
 		}
 	case tcp.TimeWait:
 		w.wheel.Cancel(id)
-		if !w.quar.Push(idx, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
+		if !w.quar.Push(uint32(idx), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
 			en.conn.State = tcp.Closed // quarantine full: free now
 		}
 	case tcp.Established, tcp.CloseWait:
@@ -566,19 +567,19 @@ func (w *worker) examine(idx uint32, expired, fast bool) {
 		w.wheel.Cancel(id)
 		en.conn.State = tcp.Free
 		en.flags = 0
-		w.sets[int(idx)/w.e.nPorts].Set(w.e.cfg.PortLo+uint16(int(idx)%w.e.nPorts), false)
+		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
 	}
 	en.release()
 }
 
-func (w *worker) retransmitSYN(en *entry, idx uint32) {
+func (w *worker) retransmitSYN(en *entry, idx slot) {
 	addr, buf, ok := w.txBuf()
 	if !ok {
 		return
 	}
-	pair := int(idx) / w.e.nPorts
-	sport := w.e.cfg.PortLo + uint16(int(idx)%w.e.nPorts)
+	pair := w.e.pairOf(idx)
+	sport := w.e.portOf(idx)
 	c := &en.conn
 	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.cfg.Params.TSVal(c, w.nowMs), c.NextIPID(), true)
 	en.synNs = w.nowNs
@@ -626,7 +627,7 @@ func (w *worker) generate() int {
 			if w.rate > 0 {
 				// P4: connect() would fail at once with EADDRNOTAVAIL.
 				w.c[CntAttempted]++
-				w.c[FailedBase+Counter(errnoIndex(syscall.EADDRNOTAVAIL))]++
+				w.c[FailedCounter(syscall.EADDRNOTAVAIL)]++
 				w.tokens--
 				w.budget--
 				made++
@@ -635,7 +636,7 @@ func (w *worker) generate() int {
 			w.c[CntPortsBusy]++
 			break
 		}
-		idx := uint32(pair*e.nPorts + int(port-e.cfg.PortLo))
+		idx := e.slotOf(pair, port)
 		if !w.open(idx, pair, port, 0) {
 			w.sets[pair].Set(port, false)
 			break
@@ -648,7 +649,7 @@ func (w *worker) generate() int {
 }
 
 // open starts an attempt on the free entry idx and sends its SYN.
-func (w *worker) open(idx uint32, pair int, port uint16, flags uint32) bool {
+func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 	e := w.e
 	addr, buf, ok := w.txBuf()
 	if !ok {
@@ -678,7 +679,7 @@ func (w *worker) closeAll() {
 	params := &e.cfg.Params
 	for pair := range w.sets {
 		for off := w.wOff; off < w.wOff+w.chunk && off < e.nPorts; off++ {
-			idx := uint32(pair*e.nPorts + off)
+			idx := e.slotAt(pair, off)
 			en := &e.table[idx]
 			if st := en.peek(); st != tcp.Established && st != tcp.CloseWait {
 				continue

@@ -145,8 +145,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Every errno of the fixed set is exported, zeros included, so rates
 	// work from the first scrape.
-	for i, e := range fastpath.Errnos {
-		c.counter(ch, "failed_total", s.Get(fastpath.FailedBase+fastpath.Counter(i)), fastpath.ErrnoName(e))
+	for _, e := range fastpath.Errnos {
+		c.counter(ch, "failed_total", s.FailedWith(e), fastpath.ErrnoName(e))
 	}
 	c.gauge(ch, "in_flight", float64(s.InFlight()))
 	c.gauge(ch, "open_connections", float64(s.Open()))
@@ -164,7 +164,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.counter(ch, "tx_dropped_total", w[fastpath.CntTxDropped], ql)
 	}
 	for r := tcp.DropReason(1); r < tcp.NumDropReasons; r++ {
-		c.counter(ch, "rx_parse_dropped_total", s.Get(fastpath.CntDropBase+fastpath.Counter(r)), r.String())
+		c.counter(ch, "rx_parse_dropped_total", s.Dropped(r), r.String())
 	}
 	ch <- newRTTMetric(c.descs["handshake_rtt_seconds"], &s.RTT)
 	for q, sock := range c.src.Sockets {
