@@ -99,7 +99,7 @@ func diagnose(in diagInput) []fastpath.Finding {
 	if r.TxDropped > 0 {
 		add(r.TxDropped, "raise --frames, or lower --rate", "%d frames could not be queued for sending (TX ring or frames exhausted)", r.TxDropped)
 	}
-	if n := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]; n > 0 {
+	if n := r.XSK.RxLost(); n > 0 {
 		add(n, "raise --frames, run more workers (queues), or lower --rate",
 			"%d frames dropped by the kernel before xdpconnect read them (AF_XDP RX ring full or fill ring empty)", n)
 	}

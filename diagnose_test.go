@@ -39,7 +39,7 @@ func TestDiagnose(t *testing.T) {
 			[]string{"3 attempts refused", "3 attempts failed with ICMP errors (EHOSTUNREACH=2 ENETUNREACH=1)"}, "ss -ltn"},
 		{"ports exhausted on their own", base(fastpath.Report{Attempted: 10, Established: 8, Failed: map[string]uint64{"EADDRNOTAVAIL": 2}}),
 			[]string{"2 attempts found no free source port: all 100 ports x 1 source address(es)"}, "widen --src-ports"},
-		{"rings", base(fastpath.Report{Attempted: 10, Established: 10, TxDropped: 3, XSK: map[string]uint64{"rx_ring_full": 2}}),
+		{"rings", base(fastpath.Report{Attempted: 10, Established: 10, TxDropped: 3, XSK: &fastpath.XSKStats{RxRingFull: 2}}),
 			[]string{"3 frames could not be queued", "2 frames dropped by the kernel"}, "--frames"},
 		{"drain too short", base(fastpath.Report{Attempted: 10, Established: 9, InFlight: 1}), []string{"1 attempts were still in flight"}, "--drain"},
 	}

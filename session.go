@@ -479,14 +479,14 @@ func (s *Session) Close() error {
 // complete adds what the session owns to the engine's report: AF_XDP and
 // XDP counters, the path, and the diagnosis.
 func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
-	r.XSK = map[string]uint64{}
+	r.XSK = &fastpath.XSKStats{}
 	for _, x := range s.socks {
 		if st, err := x.Stats(); err == nil {
-			r.XSK["rx_dropped"] += st.RxDropped
-			r.XSK["rx_ring_full"] += st.RxRingFull
-			r.XSK["rx_fill_ring_empty_descs"] += st.RxFillRingEmptyDescs
-			r.XSK["tx_wakeups"] += st.TxWakeups
-			r.XSK["kick_eagain"] += st.KickEAGAIN
+			r.XSK.RxDropped += st.RxDropped
+			r.XSK.RxRingFull += st.RxRingFull
+			r.XSK.RxFillRingEmpty += st.RxFillRingEmptyDescs
+			r.XSK.TxWakeups += st.TxWakeups
+			r.XSK.KickEAGAIN += st.KickEAGAIN
 		}
 	}
 	if c, err := s.prog.Counters(); err == nil {

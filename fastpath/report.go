@@ -53,7 +53,7 @@ type Report struct {
 	RTTHist []Bucket `json:"rtt_histogram,omitempty"`
 	// XSK are the AF_XDP sockets' statistics summed over queues (filled by
 	// the caller that owns the sockets).
-	XSK map[string]uint64 `json:"xsk,omitempty"`
+	XSK *XSKStats `json:"xsk,omitempty"`
 	// XDP are the XDP program's counters by name (filled by the caller
 	// that owns the program).
 	XDP map[string]uint64 `json:"xdp,omitempty"`
@@ -65,6 +65,30 @@ type Report struct {
 	// Diagnosis names the causes of missing or dropped replies, the
 	// dominant one first, each with its fix (filled by the caller).
 	Diagnosis []Finding `json:"diagnosis,omitempty"`
+}
+
+// XSKStats are the AF_XDP statistics that explain lost frames, summed over
+// the run's sockets.
+type XSKStats struct {
+	// RxDropped: frames the kernel dropped for the socket (no room).
+	RxDropped uint64 `json:"rx_dropped"`
+	// RxRingFull: frames dropped because the RX ring was full.
+	RxRingFull uint64 `json:"rx_ring_full"`
+	// RxFillRingEmpty: frames dropped because the fill ring was empty.
+	RxFillRingEmpty uint64 `json:"rx_fill_ring_empty_descs"`
+	// TxWakeups: sendto calls that kicked transmission.
+	TxWakeups uint64 `json:"tx_wakeups"`
+	// KickEAGAIN: kicks the kernel answered with EAGAIN (copy mode's
+	// 32-frame budget), retried.
+	KickEAGAIN uint64 `json:"kick_eagain"`
+}
+
+// RxLost is the frames lost before user space read them.
+func (x *XSKStats) RxLost() uint64 {
+	if x == nil {
+		return 0
+	}
+	return x.RxDropped + x.RxRingFull + x.RxFillRingEmpty
 }
 
 // Path describes the interface a run used and how.
@@ -184,8 +208,8 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
-	if v := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]; v > 0 {
-		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK["rx_ring_full"], r.XSK["rx_fill_ring_empty_descs"], r.XSK["rx_dropped"])
+	if r.XSK.RxLost() > 0 {
+		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK.RxRingFull, r.XSK.RxFillRingEmpty, r.XSK.RxDropped)
 	}
 	if r.PartialChecksums > 0 {
 		fmt.Fprintf(&b, "%-22s %d segments from a local peer with TX checksum offload, taken\n", "partial checksums", r.PartialChecksums)

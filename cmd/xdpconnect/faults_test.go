@@ -168,14 +168,14 @@ func TestFaultRXRingOverflow(t *testing.T) {
 		o.opts.SynRetries = 3
 		o.plan.Drain = 20 * time.Second
 	})
-	lost := r.XSK["rx_ring_full"] + r.XSK["rx_fill_ring_empty_descs"] + r.XSK["rx_dropped"]
+	lost := r.XSK.RxLost()
 	if lost == 0 {
 		t.Fatalf("no RX overflow provoked: %+v", r.XSK)
 	}
 	if r.InFlight != 0 || r.Established+r.FailedTotal() != 20000 {
 		t.Fatalf("books: %+v", r)
 	}
-	t.Logf("RX overflow: %v; established %d, retransmits %d", r.XSK, r.Established, r.Retransmits)
+	t.Logf("RX overflow: %+v; established %d, retransmits %d", r.XSK, r.Established, r.Retransmits)
 }
 
 // Collateral: while a full-speed run goes on, the host's own kernel TCP on
