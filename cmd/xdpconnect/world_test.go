@@ -421,19 +421,7 @@ exit 0`, binary(t), name)
 // that says so, exit status 1, and the report's books balance.
 func TestWorldInterfaceDeleted(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	cmd := exec.Command(binary(t), "run", "--netns", l.ClientNS, "--dst", "198.18.0.2:8080", "--duration", "30s",
-		"--rate", "5000", "--json", "-", "--metrics-addr", "")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	cmd, stdout, stderr := startRun(t, l, "--duration", "30s", "--rate", "5000", "--json", "-")
 	// Wait until connections are being made, then delete the interface.
 	deadline := time.Now().Add(10 * time.Second)
 	for l.Listener.Accepted() < 100 {
