@@ -47,6 +47,7 @@ type Session struct {
 	ran     bool
 	dialEnd context.CancelFunc // stops a dial-only engine
 	dialRun chan struct{}      // closed when it has returned
+	dialErr error              // what ended it early (a failed socket)
 }
 
 // Open resolves the targets' route, checks the options against the
@@ -354,6 +355,10 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.newEngineLocked(cfg)
+}
+
+func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error) {
 	if s.ran {
 		return nil, errors.New("the session has run already: open a new one")
 	}
@@ -381,37 +386,47 @@ func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
 // engine that only dials, until Close.
 func (s *Session) Dial(ctx context.Context, dst netip.AddrPort) (*fastpath.Conn, error) {
 	s.mu.Lock()
-	eng := s.engine
-	s.mu.Unlock()
-	if eng == nil {
-		var err error
-		if eng, err = s.startDialer(); err != nil {
+	if s.engine == nil {
+		// The first Dial starts the dial-only engine; concurrent ones wait
+		// on the lock and find it.
+		if err := s.startDialerLocked(); err != nil {
+			s.mu.Unlock()
 			return nil, err
 		}
 	}
-	return eng.Dial(ctx, dst)
+	eng := s.engine
+	s.mu.Unlock()
+	// Dial needs the engine running: its Run starts on another goroutine.
+	for deadline := time.Now().Add(time.Second); !eng.Running() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
+	c, err := eng.Dial(ctx, dst)
+	if err != nil && s.dialRun != nil {
+		select {
+		case <-s.dialRun: // the dial-only engine ended: say why
+			if s.dialErr != nil {
+				return nil, fmt.Errorf("%w (%w)", err, s.dialErr)
+			}
+		default:
+		}
+	}
+	return c, err
 }
 
-func (s *Session) startDialer() (*fastpath.Engine, error) {
+func (s *Session) startDialerLocked() error {
 	cfg := s.config(DefaultPlan())
 	cfg.DialOnly = true
-	eng, err := s.newEngine(cfg)
+	eng, err := s.newEngineLocked(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.dialEnd, s.dialRun = cancel, make(chan struct{})
 	go func() {
 		defer close(s.dialRun)
-		_, _ = eng.Run(ctx, time.Second, nil)
+		_, s.dialErr = eng.Run(ctx, time.Second, nil)
 	}()
-	// Dial needs the engine running: wait for its workers to start.
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if eng.Running() {
-			return eng, nil
-		}
-	}
-	return eng, nil
+	return nil
 }
 
 // Stats is a snapshot of the running (or last) engine's counters.

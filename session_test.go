@@ -108,3 +108,35 @@ func reserved(t *testing.T, ns string) string {
 	}
 	return v
 }
+
+// Many first Dials at once share one dial-only engine: all connect.
+func TestSessionConcurrentDial(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080)
+	s, err := xdpconnect.Open(context.Background(), xdpconnect.Options{Netns: l.ClientNS, Targets: []netip.AddrPort{dst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const n = 20
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			c, err := s.Dial(ctx, dst)
+			if err == nil {
+				err = c.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("dial: %v", err)
+		}
+	}
+	if acc := l.Listener.WaitAccepted(n, 500*time.Millisecond, 5*time.Second); acc != n {
+		t.Fatalf("listener accepted %d of %d", acc, n)
+	}
+}
