@@ -54,6 +54,15 @@ type Options struct {
 	SynRetries int
 	// Key seeds the ISN hash and the port picker; random when zero.
 	Key [16]byte
+	// Shard is this node's part of a run on several nodes; ShardBy says
+	// what the shards partition besides the count and the rate; RunID ties
+	// the shards' reports together (empty: a hash of the targets and the
+	// plan, the same on every shard started with the same flags).
+	Shard   Shard
+	ShardBy ShardBy
+	RunID   string
+
+	sourcesGiven bool // Sources came from the caller, not the route
 }
 
 // PartialPolicy says when segments with a partial checksum are taken.
@@ -103,6 +112,9 @@ type Plan struct {
 	HoldFor time.Duration
 	// TimeWait is the quarantine of a port that ended in TIME-WAIT.
 	TimeWait time.Duration
+	// StartAt, if set, delays the first SYN until then (wall clock), so
+	// that shards on several nodes start together.
+	StartAt time.Time
 }
 
 // DefaultOptions are the options' defaults, in one place.

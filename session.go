@@ -41,6 +41,9 @@ type Session struct {
 	dedicated bool // some sources are not the kernel's (ARP answered here)
 	queues    int  // active RX queues
 	notes     []string
+	// targetsGiven are the targets before sharding: the run ID hashes them,
+	// the same on every shard.
+	targetsGiven []netip.AddrPort
 
 	mu      sync.Mutex
 	engine  *fastpath.Engine
@@ -65,10 +68,15 @@ func Open(ctx context.Context, o Options) (_ *Session, err error) {
 	if o.Idle == 0 {
 		o.Idle = d.Idle
 	}
+	o.sourcesGiven = len(o.Sources) > 0
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	s := &Session{opts: o}
+	given := o.Targets
+	if err := o.partition(false); err != nil {
+		return nil, err
+	}
+	s := &Session{opts: o, targetsGiven: given}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -114,6 +122,8 @@ func (o *Options) check() error {
 		return optionErr("--syn-retries %d: want 1..127 (TCP_SYNCNT)", o.SynRetries)
 	case o.PortLo != 0 && o.PortHi < o.PortLo:
 		return optionErr("--src-ports %d-%d: bad port range", o.PortLo, o.PortHi)
+	case o.Shard.Count < 0 || o.Shard.Count > 0 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count):
+		return optionErr("--shard %s: the index must be 0..%d", o.Shard, o.Shard.Count-1)
 	case o.Netns != "" && !netns.Exists(o.Netns):
 		return optionErr("--netns %s: no such network namespace ('ip netns list' shows them)", o.Netns)
 	}
@@ -167,6 +177,9 @@ func (s *Session) open(ctx context.Context) error {
 		if o.PortLo, o.PortHi, err = portres.DefaultRange(); err != nil {
 			return optionErr("--src-ports: %v", err)
 		}
+	}
+	if err := o.partition(true); err != nil {
+		return err
 	}
 	if l := portres.ListenersIn(o.PortLo, o.PortHi); len(l) > 0 {
 		return optionErr("--src-ports %d-%d: local listeners on ports %v inside the range: their traffic would be taken; choose another range", o.PortLo, o.PortHi, l)
@@ -308,6 +321,8 @@ func (p *Plan) check() error {
 		return optionErr("--hold-for needs --close hold (other close modes do not keep connections open)")
 	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
 		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
+	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
+		return optionErr("--start-at %s is more than a day away", p.StartAt.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -332,6 +347,8 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 	if err := p.check(); err != nil {
 		return nil, err
 	}
+	whole := p
+	p = p.ForShard(s.opts.Shard)
 	cfg := s.config(p)
 	eng, err := s.newEngine(cfg)
 	if err != nil {
@@ -342,12 +359,26 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 			return nil, err
 		}
 	}
+	if d := time.Until(p.StartAt); !p.StartAt.IsZero() && d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	r, err := eng.Run(ctx, h.Interval, h.Progress)
 	if r != nil {
 		if err != nil {
 			r.Stopped = err.Error()
 		}
 		s.complete(r, &cfg)
+		if sh := s.opts.Shard; sh.Sharded() {
+			r.RunID = s.opts.RunID
+			if r.RunID == "" {
+				r.RunID = RunID(s.targetsGiven, whole, sh)
+			}
+			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
+		}
 	}
 	return r, err
 }
@@ -516,7 +547,10 @@ func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
 	}
 	r.Path = &fastpath.Path{Interface: s.ifname, Kind: s.dev.Kind, Driver: s.dev.Driver, XDPMode: s.attached.String(),
 		SocketMode: sockMode, ActiveRxQueues: s.queues, AllocatedRxQueues: s.dev.AllocatedRxQueues,
-		AcceptPartialChecksum: cfg.AcceptPartialChecksum}
+		AcceptPartialChecksum: cfg.AcceptPartialChecksum, PortLo: cfg.PortLo, PortHi: cfg.PortHi}
+	for _, a := range s.opts.Sources {
+		r.Path.Sources = append(r.Path.Sources, a.String())
+	}
 	r.Diagnosis = diagnose(diagInput{r: r, ifname: s.ifname, kind: s.dev.Kind, localVirtual: s.partialOK(),
 		queues: s.queues, ports: int(cfg.PortHi-cfg.PortLo) + 1, sources: s.opts.Sources, dedicated: s.dedicated,
 		dsts: s.opts.Targets, synRetries: cfg.Params.SynRetries})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"syscall"
@@ -59,12 +60,24 @@ type Report struct {
 	XDP map[string]uint64 `json:"xdp,omitempty"`
 	// Path says where the run went out (filled by the caller).
 	Path *Path `json:"path,omitempty"`
+	// RunID and Shard tie the reports of a sharded run together (set by
+	// the caller; see xdpconnect.Merge).
+	RunID string     `json:"run_id,omitempty"`
+	Shard *ShardInfo `json:"shard,omitempty"`
 	// Stopped is the error that stopped the run early (a socket that
 	// failed for good), empty when it ran its course.
 	Stopped string `json:"stopped,omitempty"`
 	// Diagnosis names the causes of missing or dropped replies, the
 	// dominant one first, each with its fix (filled by the caller).
 	Diagnosis []Finding `json:"diagnosis,omitempty"`
+}
+
+// ShardInfo says which part of a run a report is: shard Index of Count
+// (Index -1 in a merged report), and the count of the whole plan.
+type ShardInfo struct {
+	Index     int    `json:"index"`
+	Count     int    `json:"count"`
+	PlanCount uint64 `json:"plan_count"`
 }
 
 // XSKStats are the AF_XDP statistics that explain lost frames, summed over
@@ -105,6 +118,10 @@ type Path struct {
 	// AcceptPartialChecksum says partial checksums from a local peer were
 	// taken (see Config.AcceptPartialChecksum).
 	AcceptPartialChecksum bool `json:"accept_partial_checksum"`
+	// Sources and PortLo..PortHi are the source addresses and ports used.
+	Sources []string `json:"sources"`
+	PortLo  uint16   `json:"port_lo"`
+	PortHi  uint16   `json:"port_hi"`
 }
 
 // Finding is one diagnosed cause: what happened, how often, what to do.
@@ -130,11 +147,31 @@ func (e *Engine) report(s *Snapshot) *Report {
 		r.AttemptRate = float64(e.attEnd-e.attStart) / win
 	}
 	r.Series = e.series
-	r.RTTHist = s.RTT.Buckets()
-	sec := func(ns int64) float64 { return float64(ns) / 1e9 }
-	r.RTT = Quantiles{P50: sec(s.RTT.Quantile(0.5)), P90: sec(s.RTT.Quantile(0.9)), P99: sec(s.RTT.Quantile(0.99)),
-		P999: sec(s.RTT.Quantile(0.999)), Max: sec(s.RTT.Max)}
+	r.SetRTT(&s.RTT)
 	return r
+}
+
+// SetRTT sets the RTT histogram and the quantiles from h: the one place
+// quantiles are computed, for a run's report and for merged ones.
+func (r *Report) SetRTT(h *Histogram) {
+	r.RTTHist = h.Buckets()
+	sec := func(ns int64) float64 { return float64(ns) / 1e9 }
+	r.RTT = Quantiles{P50: sec(h.Quantile(0.5)), P90: sec(h.Quantile(0.9)), P99: sec(h.Quantile(0.99)),
+		P999: sec(h.Quantile(0.999)), Max: sec(h.Max)}
+}
+
+// Histogram rebuilds the RTT histogram from the report (its non-empty
+// buckets and its maximum), losslessly: each bucket's bound maps back to
+// its bucket.
+func (r *Report) Histogram() Histogram {
+	var h Histogram
+	for _, b := range r.RTTHist {
+		i := bucketOf(int64(math.Round(b.UpperSeconds * 1e9)))
+		h.Counts[i] += b.Count
+		h.N += b.Count
+	}
+	h.Max = int64(math.Round(r.RTT.Max * 1e9))
+	return h
 }
 
 // Point is one sample of a run's progress.

@@ -1,0 +1,150 @@
+package xdpconnect
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+)
+
+// The count and the concurrency are split exactly: shares add up to the
+// plan and differ by at most one; the rate is divided.
+func TestPlanForShard(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 64} {
+		for _, count := range []uint64{0, 1, 2, 10, 1000, 1001, 999999} {
+			p := Plan{Count: count, Concurrency: int(count / 3), Rate: 1000}
+			var sum, conc uint64
+			lo, hi := ^uint64(0), uint64(0)
+			for i := 0; i < n; i++ {
+				q := p.ForShard(Shard{Index: i, Count: n})
+				sum += q.Count
+				conc += uint64(q.Concurrency)
+				lo, hi = min(lo, q.Count), max(hi, q.Count)
+				if n > 1 && q.Rate != 1000/float64(n) {
+					t.Fatalf("rate %v for %d shards", q.Rate, n)
+				}
+			}
+			if sum != count || conc != count/3 || hi-lo > 1 {
+				t.Fatalf("%d over %d shards: sum %d, concurrency %d, shares %d..%d", count, n, sum, conc, lo, hi)
+			}
+		}
+	}
+}
+
+// Port, source and target partitions are disjoint and cover everything.
+func TestPartition(t *testing.T) {
+	var targets []netip.AddrPort
+	var sources []netip.Addr
+	for i := 0; i < 10; i++ {
+		targets = append(targets, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), 80))
+		sources = append(sources, netip.AddrFrom4([4]byte{198, 18, 2, byte(i)}))
+	}
+	const n = 3
+	ports := map[uint16]int{}
+	seenT := map[netip.AddrPort]int{}
+	seenS := map[netip.Addr]int{}
+	for i := 0; i < n; i++ {
+		for _, by := range []ShardBy{ShardPorts, ShardTargets, ShardSources} {
+			o := Options{Targets: targets, Sources: sources, PortLo: 61000, PortHi: 65535, Shard: Shard{i, n}, ShardBy: by, sourcesGiven: true}
+			if err := o.partition(false); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.partition(true); err != nil {
+				t.Fatal(err)
+			}
+			switch by {
+			case ShardPorts:
+				for p := int(o.PortLo); p <= int(o.PortHi); p++ {
+					ports[uint16(p)]++
+				}
+			case ShardTargets:
+				for _, x := range o.Targets {
+					seenT[x]++
+				}
+			case ShardSources:
+				for _, x := range o.Sources {
+					seenS[x]++
+				}
+			}
+		}
+	}
+	if len(ports) != 65535-61000+1 || len(seenT) != 10 || len(seenS) != 10 {
+		t.Fatalf("covered %d ports, %d targets, %d sources", len(ports), len(seenT), len(seenS))
+	}
+	for p, c := range ports {
+		if c != 1 {
+			t.Fatalf("port %d in %d shards", p, c)
+		}
+	}
+	for _, c := range seenT {
+		if c != 1 {
+			t.Fatal("a target in two shards")
+		}
+	}
+	for _, c := range seenS {
+		if c != 1 {
+			t.Fatal("a source in two shards")
+		}
+	}
+	// auto: given sources are partitioned, the route's are not.
+	o := Options{Sources: sources, Shard: Shard{1, n}, sourcesGiven: true}
+	if err := o.partition(false); err != nil || len(o.Sources) != 3 {
+		t.Fatalf("auto with given sources: %v %v", o.Sources, err)
+	}
+}
+
+// Merged quantiles equal those of one histogram of all the samples; the
+// merge refuses other runs and repeated shards, and names missing ones.
+func TestMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var all fastpath.Histogram
+	parts := make([]fastpath.Histogram, 3)
+	for i := 0; i < 30000; i++ {
+		v := int64(rng.ExpFloat64()*50e3) + 2000 // ns, a long tail
+		all.Record(v)
+		parts[i%3].Record(v)
+	}
+	var rs []*fastpath.Report
+	for i := range parts {
+		r := &fastpath.Report{Attempted: 10000, Established: 9990, Failed: map[string]uint64{"ETIMEDOUT": 10}, CPS: 1000, RunID: "abc",
+			Shard: &fastpath.ShardInfo{Index: i, Count: 3, PlanCount: 30000}}
+		r.SetRTT(&parts[i])
+		rs = append(rs, r)
+	}
+	m, err := Merge(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want fastpath.Report
+	want.SetRTT(&all)
+	if m.RTT != want.RTT || m.Attempted != 30000 || m.Established != 29970 || m.Failed["ETIMEDOUT"] != 30 || m.CPS != 3000 {
+		t.Fatalf("merged %+v RTT %+v, want RTT %+v", m, m.RTT, want.RTT)
+	}
+	if _, err := Merge(rs[:2]); err == nil || !strings.Contains(err.Error(), "shard(s) 2/3 of run abc missing") {
+		t.Fatalf("missing shard: %v", err)
+	}
+	if _, err := Merge([]*fastpath.Report{rs[0], rs[0], rs[2]}); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("repeated shard: %v", err)
+	}
+	other := *rs[1]
+	other.RunID = "xyz"
+	if _, err := Merge([]*fastpath.Report{rs[0], &other, rs[2]}); err == nil || !strings.Contains(err.Error(), "of run xyz") {
+		t.Fatalf("other run: %v", err)
+	}
+}
+
+func TestParseShard(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "2")
+	for s, want := range map[string]Shard{"0/3": {0, 3}, "2/3": {2, 3}, "auto/4": {2, 4}} {
+		if got, err := ParseShard(s); err != nil || got != want {
+			t.Fatalf("%s: %v %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"3/3", "-1/3", "1/0", "x/3", "1", "auto/2"} {
+		if _, err := ParseShard(s); err == nil {
+			t.Fatalf("%s accepted", s)
+		}
+	}
+}
