@@ -25,6 +25,16 @@ type Check struct {
 	Fix    string
 }
 
+// String is the check as doctor prints it: status, name, detail, and the
+// fix on a second line when there is one.
+func (c Check) String() string {
+	s := fmt.Sprintf("%-5s %-11s %s", c.Status, c.Name, c.Detail)
+	if c.Fix != "" {
+		s += fmt.Sprintf("\n      %-11s fix: %s", "", c.Fix)
+	}
+	return s
+}
+
 // umemFrame is the UMEM frame size a run uses: an Ethernet frame must fit
 // in it after the kernel's XDP headroom.
 const umemFrame, xdpHeadroom = 2048, 256

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -496,6 +497,20 @@ func (s *Session) ServeMetrics(addr string) (bound string, stop func(), err erro
 		return out, nil
 	}
 	return metrics.Serve(addr, src)
+}
+
+// MetricsNamespace says which network namespace ServeMetrics listens in:
+// the one this process was started in, which with Options.Netns is not the
+// session's.
+func MetricsNamespace(netnsName string) string {
+	here := "network namespace of this process"
+	if b, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		here = "network namespace " + b
+	}
+	if netnsName != "" {
+		return here + ", not --netns " + netnsName
+	}
+	return here
 }
 
 // Close stops a dial-only engine, closes the sockets, detaches the program

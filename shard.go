@@ -3,6 +3,7 @@ package xdpconnect
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -178,6 +179,23 @@ func ParseStartAt(s string) (time.Time, error) {
 		return time.Unix(sec, 0), nil
 	}
 	return time.Time{}, fmt.Errorf("--start-at %q: want RFC 3339 (2026-11-25T18:00:00Z) or Unix seconds", s)
+}
+
+// MergeFiles reads the JSON reports of a run's shards and merges them.
+func MergeFiles(paths []string) (*fastpath.Report, error) {
+	var rs []*fastpath.Report
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var r fastpath.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: not a report: %w", p, err)
+		}
+		rs = append(rs, &r)
+	}
+	return Merge(rs)
 }
 
 // Merge combines the reports of a run's shards into one: totals are exact

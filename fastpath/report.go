@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -265,6 +266,28 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(&b, "  - %s\n    fix: %s\n", f.Cause, f.Fix)
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// ProgressLine returns a function that rewrites one terminal line with
+// attempts, established, errors, in flight and the current against the
+// asked rate (0: as fast as possible).
+func ProgressLine(w io.Writer, asked float64) func(*Snapshot) {
+	var lastAtt uint64
+	var lastT float64
+	a := "max"
+	if asked > 0 {
+		a = strconv.FormatFloat(asked, 'f', 0, 64) + "/s"
+	}
+	return func(s *Snapshot) {
+		att := s.Get(CntAttempted)
+		rate := 0.0
+		if dt := s.ElapsedSeconds - lastT; dt > 0 {
+			rate = float64(att-lastAtt) / dt
+		}
+		lastAtt, lastT = att, s.ElapsedSeconds
+		fmt.Fprintf(w, "\r%6.1fs attempted %d established %d failed %d [%s] in flight %d rate %.0f/s (asked %s)\x1b[K",
+			s.ElapsedSeconds, att, s.Get(CntEstablished), s.FailedTotal(), kv(s.Failed), s.InFlight(), rate, a)
+	}
 }
 
 // kv formats counts by name as "a=1 b=2", names sorted.

@@ -42,10 +42,7 @@ func cmdDoctor(args []string) error {
 	}
 	failed := 0
 	for _, c := range checks {
-		fmt.Printf("%-5s %-11s %s\n", c.Status, c.Name, c.Detail)
-		if c.Fix != "" {
-			fmt.Printf("      %-11s fix: %s\n", "", c.Fix)
-		}
+		fmt.Println(c)
 		if c.Status == "FAIL" {
 			failed++
 		}

@@ -25,6 +25,7 @@ usage:
   xdpconnect run    --dst IP:PORT [flags]   open connections and report (see run -h)
   xdpconnect doctor --dst IP:PORT | --iface IF
                                             check what a run depends on, with fixes
+  xdpconnect merge  REPORT.json ...          merge the JSON reports of a run's shards (--json FILE)
   xdpconnect demo                           lab up, run against a Linux listener, report, lab down
   xdpconnect lab up|down|status [flags]     network-namespace lab for trying the tool
   xdpconnect version
@@ -52,6 +53,8 @@ func main() {
 		err = cmdDoctor(os.Args[2:])
 	case "demo":
 		err = cmdDemo(os.Args[2:])
+	case "merge":
+		err = cmdMerge(os.Args[2:])
 	default:
 		err = usageError("unknown command %q", os.Args[1])
 	}

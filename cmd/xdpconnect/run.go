@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -79,6 +78,10 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.IntVar(&op.Batch, "batch", op.Batch, "RX/TX batch size")
 	pin := fs.Bool("pin", true, "pin worker i to CPU i")
 	fs.StringVar(&op.Netns, "netns", "", "run in this named network namespace, e.g. one made by 'xdpconnect lab up'")
+	shard := fs.String("shard", "", "this node's part i/N of a run on N nodes (auto/N: i from JOB_COMPLETION_INDEX)")
+	shardBy := fs.String("shard-by", "auto", "what shards partition besides count and rate: auto (--src addresses if given), none, sources, ports, targets")
+	fs.StringVar(&op.RunID, "run-id", "", "ties the shards' reports together (default: a hash of the targets and the plan)")
+	startAt := fs.String("start-at", "", "start the first SYN at this wall-clock time (RFC 3339 or Unix seconds): shards start together")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on a terminal")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no text report")
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +138,19 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 		return nil, usageError("--xdp-mode %q: want auto, copy or zerocopy", *zc)
 	}
 	op.NoPin = !*pin
+	if *shard != "" {
+		if op.Shard, err = xdpconnect.ParseShard(*shard); err != nil {
+			return nil, usageErr{err.Error()}
+		}
+	}
+	if op.ShardBy, err = xdpconnect.ParseShardBy(*shardBy); err != nil {
+		return nil, usageErr{err.Error()}
+	}
+	if *startAt != "" {
+		if pl.StartAt, err = xdpconnect.ParseStartAt(*startAt); err != nil {
+			return nil, usageErr{err.Error()}
+		}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// The library takes a zero as "the default"; on the command line an
@@ -190,19 +206,6 @@ func cmdRun(args []string) error {
 	return nil
 }
 
-// metricsWhere says which network namespace the metrics endpoint is in: the
-// one xdpconnect was started in, which with --netns is not the run's.
-func metricsWhere(netns string) string {
-	here := "network namespace of this process"
-	if b, err := os.Readlink("/proc/self/ns/net"); err == nil {
-		here = "network namespace " + b
-	}
-	if netns != "" {
-		return here + ", not --netns " + netns
-	}
-	return here
-}
-
 // execute runs a plan end to end: session, metrics, signals, progress,
 // report.
 func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpath.Report, error) {
@@ -235,7 +238,7 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 			}
 			stopMetrics = stopFn
 			if !o.quiet {
-				fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, metricsWhere(o.opts.Netns))
+				fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, xdpconnect.MetricsNamespace(o.opts.Netns))
 			}
 			if o.metricsBound != nil {
 				o.metricsBound(bound)
@@ -244,7 +247,7 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 		}
 	}
 	if f, ok := stderr.(*os.File); ok && !o.quiet && isTerminal(f) {
-		h.Progress = progressLine(f, o.plan.Rate)
+		h.Progress = fastpath.ProgressLine(f, o.plan.Rate)
 	}
 	if !o.quiet {
 		lo, hi := s.Ports()
@@ -292,28 +295,4 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpa
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progressLine prints attempts, established, errors and the current rate.
-func progressLine(w *os.File, asked float64) func(*fastpath.Snapshot) {
-	var lastAtt uint64
-	var lastT float64
-	return func(s *fastpath.Snapshot) {
-		att := s.Get(fastpath.CntAttempted)
-		rate := 0.0
-		if dt := s.ElapsedSeconds - lastT; dt > 0 {
-			rate = float64(att-lastAtt) / dt
-		}
-		lastAtt, lastT = att, s.ElapsedSeconds
-		a := "max"
-		if asked > 0 {
-			a = strconv.FormatFloat(asked, 'f', 0, 64) + "/s"
-		}
-		var errs []string
-		for k, v := range s.Failed {
-			errs = append(errs, fmt.Sprintf("%s=%d", k, v))
-		}
-		fmt.Fprintf(w, "\r%6.1fs attempted %d established %d failed %d [%s] in flight %d rate %.0f/s (asked %s)\x1b[K",
-			s.ElapsedSeconds, att, s.Get(fastpath.CntEstablished), s.FailedTotal(), strings.Join(errs, " "), s.InFlight(), rate, a)
-	}
 }

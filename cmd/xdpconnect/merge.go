@@ -1,0 +1,41 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/xdpconnect/xdpconnect"
+)
+
+// cmdMerge prints one report for the JSON reports of a run's shards.
+func cmdMerge(args []string) error {
+	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
+	out := fs.String("json", "", "also write the merged report as JSON here (- for stdout alone)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("merge needs the JSON reports of the shards (xdpconnect run --shard i/N --json FILE)")
+	}
+	m, err := xdpconnect.MergeFiles(fs.Args())
+	if err != nil {
+		return err
+	}
+	if *out != "-" {
+		fmt.Printf("run %s: %d shards merged\n", m.RunID, m.Shard.Count)
+		m.WriteText(os.Stdout)
+	}
+	switch *out {
+	case "":
+		return nil
+	case "-":
+		return m.WriteJSON(os.Stdout)
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return m.WriteJSON(f)
+}
