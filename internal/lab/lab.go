@@ -70,6 +70,10 @@ type Options struct {
 	// way a container's veth reaches its neighbours: client veth, bridge,
 	// server veth, one subnet.
 	Bridge bool
+	// Clients is the number of client namespaces on the bridge (Bridge
+	// only; 0 means 1): ClientNS at ClientAddr, the others in
+	// Lab.MoreClients at MoreClientAddr(i), as nodes of a cluster.
+	Clients int
 	// Macvlan gives the client its address on a macvlan on top of its veth
 	// (a device without native XDP); the run's interface is MacvlanIf.
 	Macvlan bool
@@ -105,6 +109,8 @@ type Lab struct {
 	RouterNS string // empty without a router or bridge (the bridge's namespace)
 	// ClientIf is the interface the client runs on (ClientIf or MacvlanIf).
 	ClientIf string
+	// MoreClients are the namespaces of clients 1.. (Options.Clients).
+	MoreClients []string
 	// ServerAddr is the address the client connects to.
 	ServerAddr netip.Addr
 	// Gateway is the client's next hop to the server (invalid if direct).
@@ -132,6 +138,9 @@ func Up(o Options) (_ *Lab, err error) {
 	if o.Router && o.Bridge {
 		return nil, errors.New("lab: Router and Bridge exclude each other")
 	}
+	if o.Clients > 1 && !o.Bridge {
+		return nil, errors.New("lab: several clients need Bridge")
+	}
 	base := Prefix + o.Name
 	l := &Lab{Name: o.Name, ClientNS: base + "-cli", ServerNS: base + "-srv", ClientIf: ClientIf, opts: o}
 	switch {
@@ -142,6 +151,9 @@ func Up(o Options) (_ *Lab, err error) {
 	}
 	if o.Macvlan {
 		l.ClientIf = MacvlanIf
+	}
+	for i := 1; i < o.Clients; i++ {
+		l.MoreClients = append(l.MoreClients, fmt.Sprintf("%s-cl%d", base, i))
 	}
 	for _, ns := range l.namespaces() {
 		if _, err := os.Stat(nsDir + "/" + ns); err == nil {
@@ -187,7 +199,7 @@ func (l *Lab) namespaces() []string {
 	if l.RouterNS != "" {
 		ns = append(ns, l.RouterNS)
 	}
-	return ns
+	return append(ns, l.MoreClients...)
 }
 
 // Close stops the listener and deletes the lab's namespaces, which removes
@@ -328,6 +340,17 @@ func (l *Lab) buildBridged() error {
 	if err := vethPair(l.ServerNS, ServerIf, br, "xb1", 0); err != nil {
 		return err
 	}
+	ports := []string{"xb0", "xb1"}
+	for i, ns := range l.MoreClients {
+		port := fmt.Sprintf("xb%d", i+2)
+		if err := vethPair(ns, ClientIf, br, port, 0); err != nil {
+			return err
+		}
+		if err := configure(ns, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(MoreClientAddr(i+1), clientPrefixBits)}}, nil); err != nil {
+			return err
+		}
+		ports = append(ports, port)
+	}
 	h, err := handleAt(br)
 	if err != nil {
 		return err
@@ -337,7 +360,7 @@ func (l *Lab) buildBridged() error {
 	if err := h.LinkAdd(bridge); err != nil {
 		return fmt.Errorf("lab: add bridge: %w", err)
 	}
-	for _, n := range []string{"xb0", "xb1", BridgeIf} {
+	for _, n := range append(ports, BridgeIf) {
 		link, err := h.LinkByName(n)
 		if err != nil {
 			return err
@@ -518,6 +541,9 @@ func (l *Lab) String() string {
 	fmt.Fprintf(&b, "  dedicated sources %s (answered for ARP by xdpconnect)\n", DedicatedSources)
 	return b.String()
 }
+
+// MoreClientAddr is the address of client i >= 1 of a multi-client lab.
+func MoreClientAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}) }
 
 // Open returns the lab of that name created earlier (by another process),
 // without a listener handle. It fails if the lab does not exist.
