@@ -197,12 +197,19 @@ func (s *Session) open(ctx context.Context) error {
 			want, nh0.IfName, queues, s.dev.AllocatedRxQueues, nh0.IfName)
 	}
 	restore, err := portres.Reserve(o.PortLo, o.PortHi)
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES):
+		// A container without privileges sees /proc/sys read-only. The
+		// default range is outside ip_local_port_range already; the
+		// reservation only keeps explicit binds off it.
+		s.notes = append(s.notes, fmt.Sprintf("ports %d-%d not reserved in ip_local_reserved_ports (%v): a program that binds them explicitly would take their traffic", o.PortLo, o.PortHi, err))
+	case err != nil:
 		return err
+	default:
+		// Put the sysctl back in the namespace it was changed in, whatever
+		// thread Close runs on.
+		s.restore = func() { _ = netns.Do(o.Netns, func() error { restore(); return nil }) }
 	}
-	// Put the sysctl back in the namespace it was changed in, whatever
-	// thread Close runs on.
-	s.restore = func() { _ = netns.Do(o.Netns, func() error { restore(); return nil }) }
 	if s.prog, err = bpf.Load(); err != nil {
 		return err
 	}

@@ -457,3 +457,26 @@ func TestWorldInterfaceDeleted(t *testing.T) {
 		t.Fatalf("diagnosis %+v", r.Diagnosis)
 	}
 }
+
+// In a container without privileges /proc/sys is read-only: the run goes
+// on without the port reservation (the default range is outside the
+// kernel's ephemeral range anyway) and says so.
+func TestWorldReadOnlyProcSys(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	unshare := lookTool(t, "unshare", "util-linux")
+	script := fmt.Sprintf(`mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 3
+exec ip netns exec %s %s run --dst 198.18.0.2:8080 --count 500 --metrics-addr "" --json -`, l.ClientNS, binary(t))
+	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	var r fastpath.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Established != 500 {
+		t.Fatalf("report %+v (%v): %s", r, err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "not reserved in ip_local_reserved_ports") {
+		t.Fatalf("no note about the reservation: %s", stderr.String())
+	}
+}
