@@ -31,6 +31,7 @@ lint:
 # must not compete with another package's load.
 test: lint
 	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
 test-unit:
