@@ -103,10 +103,29 @@ func TestShardSimulation(t *testing.T) {
 		rs = append(rs, r)
 	}
 	t.Logf("merged: %d established at %.0f/s; shards %.0f, %.0f, %.0f /s", m.Established, m.CPS, rs[0].CPS, rs[1].CPS, rs[2].CPS)
-	// A killed shard leaves no report: merge names it.
-	err = exec.Command(binary(t), "merge", files[0], files[2]).Run()
+	// Shard 1 is killed in a second run of the same plan: it leaves no
+	// report, and merge names it.
+	killed := filepath.Join(dir, "killed.json")
+	if err := os.Remove(files[1]); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "run", "--netns", nss[1], "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(),
+		"--count", fmt.Sprint(count), "--rate", "100", "--shard", "1/3", "--json", killed, "--metrics-addr", "", "--quiet")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); l.Listener.Accepted() < m.Established+10; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second shard 1 made no connection")
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if _, err := os.Stat(killed); err == nil {
+		t.Fatal("a killed shard wrote a report")
+	}
+	msg, err := exec.Command(binary(t), "merge", files[0], files[2]).CombinedOutput()
 	var ee *exec.ExitError
-	msg, _ := exec.Command(binary(t), "merge", files[0], files[2]).CombinedOutput()
 	if !errors.As(err, &ee) || !strings.Contains(string(msg), "shard(s) 1/3 of run "+m.RunID+" missing") {
 		t.Fatalf("merge without shard 1: %v %s", err, msg)
 	}
