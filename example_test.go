@@ -5,19 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 )
-
-func readFile(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	return strings.TrimSpace(string(b)), err
-}
 
 // Open a session towards one target and run a bounded load: 10,000
 // handshakes at 50,000 attempts/s, each closed with RST.

@@ -308,8 +308,10 @@ func (s *Session) config(p Plan) fastpath.Config {
 	return c
 }
 
-// check validates a plan.
-func (p *Plan) check() error {
+// Check says whether the plan can run (bounded, non-negative times and
+// rates, hold-for only with hold ...) as an *OptionError naming the flag;
+// Run checks it too.
+func (p *Plan) Check() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -352,7 +354,7 @@ type RunHooks struct {
 // good (the interface went away), the run stops at once and Run returns the
 // report so far with the error.
 func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report, error) {
-	if err := p.check(); err != nil {
+	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	whole := p

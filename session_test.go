@@ -46,7 +46,7 @@ func TestSessionDial(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v := reserved(t, l.ClientNS); v != "" {
+	if v := testutil.ReservedPorts(t, l.ClientNS); v != "" {
 		t.Fatalf("ip_local_reserved_ports after Close: %q", v)
 	}
 }
@@ -93,20 +93,6 @@ func TestRunPlanErrors(t *testing.T) {
 	if l.Listener.Accepted() != 0 {
 		t.Fatal("a refused plan reached the server")
 	}
-}
-
-func reserved(t *testing.T, ns string) string {
-	t.Helper()
-	var v string
-	err := lab.Do(ns, func() error {
-		b, err := readFile("/proc/sys/net/ipv4/ip_local_reserved_ports")
-		v = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // Many first Dials at once share one dial-only engine: all connect.

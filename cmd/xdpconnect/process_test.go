@@ -73,19 +73,6 @@ func xdpOn(t *testing.T, ns, ifname string) bool {
 	return link.Attrs().Xdp != nil && link.Attrs().Xdp.Attached
 }
 
-func reservedPorts(t *testing.T, ns string) string {
-	var v string
-	err := lab.Do(ns, func() error {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_reserved_ports")
-		v = strings.TrimSpace(string(b))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // Fault: SIGINT mid-run. Invariant: the report is printed, exit status 0,
 // every connection closed on the server, the XDP program detached and the
 // reserved ports released.
@@ -93,7 +80,7 @@ func TestProcessSIGINT(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	cmd, out, errb := startRun(t, l, "--duration", "60s", "--rate", "5000")
 	time.Sleep(1500 * time.Millisecond)
-	if !xdpOn(t, l.ClientNS, lab.ClientIf) || reservedPorts(t, l.ClientNS) == "" {
+	if !xdpOn(t, l.ClientNS, lab.ClientIf) || testutil.ReservedPorts(t, l.ClientNS) == "" {
 		t.Fatal("program not attached or ports not reserved while running")
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
@@ -104,7 +91,7 @@ func TestProcessSIGINT(t *testing.T) {
 	if xdpOn(t, l.ClientNS, lab.ClientIf) {
 		t.Fatal("XDP program left attached")
 	}
-	if r := reservedPorts(t, l.ClientNS); r != "" {
+	if r := testutil.ReservedPorts(t, l.ClientNS); r != "" {
 		t.Fatalf("port reservation left behind: %q\nstderr: %s", r, errb)
 	}
 	noServerConnections(t, l)
@@ -138,7 +125,7 @@ func TestProcessSIGKILL(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if reservedPorts(t, l.ClientNS) == "" {
+	if testutil.ReservedPorts(t, l.ClientNS) == "" {
 		t.Fatal("expected the killed run's reservation to be left (nothing ran its cleanup)")
 	}
 	next, out, errb := startRun(t, l, "--count", "100", "--rate", "5000")
@@ -146,7 +133,7 @@ func TestProcessSIGKILL(t *testing.T) {
 	if !next.ProcessState.Success() {
 		t.Fatalf("next run failed: %s %s", out, errb)
 	}
-	if r := reservedPorts(t, l.ClientNS); r != "" {
+	if r := testutil.ReservedPorts(t, l.ClientNS); r != "" {
 		t.Fatalf("reserved ports after the next run: %q", r)
 	}
 }

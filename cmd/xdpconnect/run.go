@@ -160,8 +160,8 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
 		}
 	}
-	if set["hold-for"] && pl.Close != fastpath.CloseHold {
-		return nil, usageError("--hold-for needs --close hold (other close modes do not keep connections open)")
+	if err := pl.Check(); err != nil {
+		return nil, err // before anything is set up
 	}
 	if err := checkJSONPath(o.jsonPath); err != nil {
 		return nil, err

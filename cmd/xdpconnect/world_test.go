@@ -323,7 +323,7 @@ func TestWorldSetcapNonRoot(t *testing.T) {
 	if out, err := exec.Command(setcap, xdpconnect.SetcapCaps, bin).CombinedOutput(); err != nil {
 		t.Fatalf("setcap: %v %s", err, out)
 	}
-	before := reservedPorts(t, l.ClientNS)
+	before := testutil.ReservedPorts(t, l.ClientNS)
 	cmd := exec.Command("ip", "netns", "exec", l.ClientNS, setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups",
 		bin, "run", "--dst", "198.18.0.2:8080", "--count", "1000", "--rate", "20000", "--json", "-", "--metrics-addr", "")
 	var stdout, stderr bytes.Buffer
@@ -339,7 +339,7 @@ func TestWorldSetcapNonRoot(t *testing.T) {
 	if acc := l.Listener.WaitAccepted(r.Established, time.Second, 10*time.Second); acc != r.Established {
 		t.Fatalf("listener accepted %d, established %d", acc, r.Established)
 	}
-	if after := reservedPorts(t, l.ClientNS); after != before {
+	if after := testutil.ReservedPorts(t, l.ClientNS); after != before {
 		t.Fatalf("ip_local_reserved_ports %q after the run, %q before", after, before)
 	}
 }

@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -53,4 +54,19 @@ func NewLab(tb testing.TB, o lab.Options) *lab.Lab {
 		}
 	})
 	return l
+}
+
+// ReservedPorts is ip_local_reserved_ports of namespace ns.
+func ReservedPorts(tb testing.TB, ns string) string {
+	tb.Helper()
+	var v string
+	err := lab.Do(ns, func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_reserved_ports")
+		v = strings.TrimSpace(string(b))
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
