@@ -531,12 +531,12 @@ func (l *Lab) String() string {
 	fmt.Fprintf(&b, "  client  netns %-22s %s %s/16\n", l.ClientNS, l.ClientIf, ClientAddr)
 	if l.opts.Bridge {
 		fmt.Fprintf(&b, "  bridge  netns %-22s %s\n", l.RouterNS, BridgeIf)
-		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24\n", l.ServerNS, ServerIf, ServerAddrDirect)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16\n", l.ServerNS, ServerIf, ServerAddrDirect)
 	} else if l.RouterNS != "" {
-		fmt.Fprintf(&b, "  router  netns %-22s %s %s/24, %s %s/24\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterServerIf, RouterServerAddr)
+		fmt.Fprintf(&b, "  router  netns %-22s %s %s/16, %s %s/24\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterServerIf, RouterServerAddr)
 		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24 (via gateway %s)\n", l.ServerNS, ServerIf, ServerAddrRouted, RouterClientAddr)
 	} else {
-		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24\n", l.ServerNS, ServerIf, ServerAddrDirect)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16\n", l.ServerNS, ServerIf, ServerAddrDirect)
 	}
 	fmt.Fprintf(&b, "  dedicated sources %s (answered for ARP by xdpconnect)\n", DedicatedSources)
 	return b.String()
