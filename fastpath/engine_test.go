@@ -66,9 +66,9 @@ func TestEngineOutcomes(t *testing.T) {
 // time, and seconds of retransmissions take milliseconds. Once generation
 // has ended and nothing is in flight, only the engine's control loop (which
 // ticks in real time) has work left, and the clock is paced to real time.
-func runClocked(t *testing.T, cfg Config, links []Link, loops ...*linktest.Link) *Report {
+// step, if set, is called after every move of the clock.
+func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, step func(*Engine), loops ...*linktest.Link) *Report {
 	t.Helper()
-	clk := &linktest.Clock{}
 	cfg.Clock = clk.Now
 	e, err := New(cfg, links)
 	if err != nil {
@@ -83,6 +83,11 @@ func runClocked(t *testing.T, cfg Config, links []Link, loops ...*linktest.Link)
 		r, err := e.Run(context.Background(), time.Second, nil)
 		done <- result{r, err}
 	}()
+	// The clock stands still until the workers run: the first SYN leaves
+	// at 0.
+	for !e.Running() {
+		runtime.Gosched()
+	}
 	for {
 		select {
 		case res := <-done:
@@ -105,6 +110,9 @@ func runClocked(t *testing.T, cfg Config, links []Link, loops ...*linktest.Link)
 			}
 		}
 		clk.Advance(time.Millisecond)
+		if step != nil {
+			step(e)
+		}
 		if clk.Now() > 10*time.Minute {
 			t.Fatal("the run did not end within 10 minutes of engine time")
 		}
@@ -120,7 +128,6 @@ func TestEngineTimeout(t *testing.T) {
 	cfg.Params.SynRetries = 1
 	cfg.Drain = 10 * time.Second
 	clk := &linktest.Clock{}
-	cfg.Clock = clk.Now
 	var mu sync.Mutex
 	var synAt []time.Duration // engine time of each SYN of the first port seen
 	first := -1
@@ -138,69 +145,32 @@ func TestEngineTimeout(t *testing.T) {
 		}
 		return nil
 	})
-	e, err := New(cfg, []Link{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		r   *Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := e.Run(context.Background(), time.Second, nil)
-		done <- result{r, err}
-	}()
 	start := time.Now()
 	var failedAt time.Duration
-	for {
-		select {
-		case res := <-done:
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			r := res.r
-			if r.Failed["ETIMEDOUT"] != 50 || r.Retransmits != 100 || r.Attempted != 50 {
-				t.Fatalf("report %+v", r)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			want := []time.Duration{0, time.Second, 2 * time.Second}
-			if len(synAt) != 3 {
-				t.Fatalf("SYNs at %v, want %v", synAt, want)
-			}
-			for i, w := range want {
-				if synAt[i] < w || synAt[i] > w+2*time.Millisecond {
-					t.Fatalf("SYNs at %v, want %v", synAt, want)
-				}
-			}
-			// Counters are published every 5 ms of engine time.
-			if failedAt < 3*time.Second || failedAt > 3*time.Second+10*time.Millisecond {
-				t.Fatalf("ETIMEDOUT at %v on the engine clock, want 3 s", failedAt)
-			}
-			t.Logf("3 s of engine time in %v of real time", time.Since(start))
-			return
-		default:
-		}
-		if failedAt == 0 {
-			// Lock step: the next millisecond only once the worker has
-			// gone round its loop (two receive calls) since the last one.
-			for p := l.Polls(); l.Polls() < p+2; {
-				runtime.Gosched()
-			}
-		} else {
-			// After the failures only the engine's own control loop,
-			// which ticks in real time, has work left: pace the clock.
-			time.Sleep(time.Millisecond)
-		}
-		clk.Advance(time.Millisecond)
+	r := runClocked(t, cfg, clk, []Link{l}, func(e *Engine) {
 		if failedAt == 0 && e.Snapshot().Failed["ETIMEDOUT"] == 50 {
 			failedAt = clk.Now()
 		}
-		if clk.Now() > time.Minute {
-			t.Fatal("the run did not end within a minute of engine time")
+	}, l)
+	if r.Failed["ETIMEDOUT"] != 50 || r.Retransmits != 100 || r.Attempted != 50 {
+		t.Fatalf("report %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []time.Duration{0, time.Second, 2 * time.Second}
+	if len(synAt) != 3 {
+		t.Fatalf("SYNs at %v, want %v", synAt, want)
+	}
+	for i, w := range want {
+		if synAt[i] < w || synAt[i] > w+2*time.Millisecond {
+			t.Fatalf("SYNs at %v, want %v", synAt, want)
 		}
 	}
+	// Counters are published every 5 ms of engine time.
+	if failedAt < 3*time.Second || failedAt > 3*time.Second+10*time.Millisecond {
+		t.Fatalf("ETIMEDOUT at %v on the engine clock, want 3 s", failedAt)
+	}
+	t.Logf("3 s of engine time in %v of real time", time.Since(start))
 }
 
 // A link that fails for good (its interface gone) stops the run at once,
@@ -250,7 +220,7 @@ func TestEngineLossyBooks(t *testing.T) {
 	cfg.Count = 3000
 	cfg.Params.SynRetries = 2
 	cfg.Drain = 20 * time.Second
-	r := runClocked(t, cfg, []Link{l}, l)
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
 	if r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 3000 {
 		t.Fatalf("report %+v", r)
 	}
@@ -377,7 +347,7 @@ func TestEngineTXRingFull(t *testing.T) {
 	cfg.Params.SynRetries = 2
 	cfg.Drain = 10 * time.Second
 	l := linktest.NewLink(srv.Handle)
-	r := runClocked(t, cfg, []Link{fullRing{l}}, l)
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{fullRing{l}}, nil, l)
 	if r.TxDropped == 0 || r.InFlight != 0 || r.Established+r.Failed["ETIMEDOUT"] != 500 || r.Established < 400 {
 		t.Fatalf("dropped %d, in flight %d, established %d, failed %v", r.TxDropped, r.InFlight, r.Established, r.Failed)
 	}
