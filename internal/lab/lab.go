@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"github.com/xdpconnect/xdpconnect/internal/netdev"
+	xnetns "github.com/xdpconnect/xdpconnect/internal/netns"
 )
 
 // Prefix starts the name of every namespace a lab creates.
@@ -156,7 +157,7 @@ func Up(o Options) (_ *Lab, err error) {
 		l.MoreClients = append(l.MoreClients, fmt.Sprintf("%s-cl%d", base, i))
 	}
 	for _, ns := range l.namespaces() {
-		if _, err := os.Stat(nsDir + "/" + ns); err == nil {
+		if xnetns.Exists(ns) {
 			// Not ours: checked before the deferred cleanup is armed.
 			return nil, fmt.Errorf("lab: namespace %s already exists (lab name in use; `xdpconnect lab down --all` removes leftovers)", ns)
 		}
@@ -219,7 +220,7 @@ func (l *Lab) Close() error {
 // Exists reports whether the lab's namespaces are all present.
 func (l *Lab) Exists() bool {
 	for _, ns := range l.namespaces() {
-		if _, err := os.Stat(nsDir + "/" + ns); err != nil {
+		if !xnetns.Exists(ns) {
 			return false
 		}
 	}
@@ -550,13 +551,13 @@ func MoreClientAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 
 func Open(name string) (*Lab, error) {
 	base := Prefix + name
 	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect, ClientIf: ClientIf}
-	if _, err := os.Stat(nsDir + "/" + base + "-rtr"); err == nil {
+	if xnetns.Exists(base + "-rtr") {
 		l.RouterNS = base + "-rtr"
 		l.ServerAddr = ServerAddrRouted
 		l.Gateway = RouterClientAddr
 		l.opts.Router = true
 	}
-	if _, err := os.Stat(nsDir + "/" + base + "-brg"); err == nil {
+	if xnetns.Exists(base + "-brg") {
 		l.RouterNS = base + "-brg"
 		l.opts.Bridge = true
 	}

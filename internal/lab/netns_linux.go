@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nsDir is where iproute2 (and netns.NewNamed) bind-mount named namespaces,
-// so `ip netns exec` works on a lab namespace.
-const nsDir = "/var/run/netns"
+// nsDir is where named namespaces are bind-mounted, so `ip netns exec`
+// works on a lab namespace.
+const nsDir = xnetns.Dir
 
 // Do runs fn in the named namespace on a thread of its own (see
 // internal/netns).

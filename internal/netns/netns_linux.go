@@ -12,8 +12,9 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Dir is where iproute2 bind-mounts named namespaces.
-const Dir = "/run/netns"
+// Dir is where iproute2 (and vishvananda/netns's NewNamed) bind-mount
+// named namespaces.
+const Dir = "/var/run/netns"
 
 // Exists reports whether the named namespace exists.
 func Exists(name string) bool {
