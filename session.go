@@ -48,7 +48,6 @@ type Session struct {
 
 	mu      sync.Mutex
 	engine  *fastpath.Engine
-	ran     bool
 	dialEnd context.CancelFunc // stops a dial-only engine
 	dialRun chan struct{}      // closed when it has returned
 	dialErr error              // what ended it early (a failed socket)
@@ -400,7 +399,7 @@ func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
 }
 
 func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error) {
-	if s.ran {
+	if s.engine != nil {
 		return nil, errors.New("the session has run already: open a new one")
 	}
 	// The plan's own limits (ports per worker, table size) are the user's
@@ -416,7 +415,7 @@ func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	s.engine, s.ran = eng, true
+	s.engine = eng
 	return eng, nil
 }
 
