@@ -42,7 +42,7 @@ const (
 var Errnos = [...]syscall.Errno{
 	syscall.ECONNREFUSED, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
 	syscall.EADDRNOTAVAIL, syscall.ENOPROTOOPT, syscall.EOPNOTSUPP, syscall.EHOSTDOWN,
-	syscall.ENONET, syscall.EPROTO, syscall.EACCES, syscall.ECONNABORTED,
+	syscall.ENONET, syscall.EPROTO, syscall.EACCES, syscall.ECONNRESET, syscall.ECONNABORTED,
 }
 
 var errnoNames = map[syscall.Errno]string{

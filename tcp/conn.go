@@ -54,7 +54,7 @@ type Conn struct {
 	TSOff     uint32
 	StartMs   uint32 // first SYN sent: de-offset TSval of the first SYN (Y3, R3)
 	TSRecent  uint32 // peer's last TSval (E2)
-	LastChlMs uint32 // last challenge/dup ACK sent (E4 rate limit)
+	LastChlMs uint32 // when the last challenge/dup ACK left, plus 1 (E4 rate limit)
 	SndWnd    uint16 // peer's window, unscaled on the SYN-ACK (Y6)
 }
 
@@ -334,10 +334,10 @@ func (p *Params) ProbeInput(c *Conn, seg *Segment, nowMs uint32) Verdict {
 // SYN cannot be timed (ok false).
 func (p *Params) HandshakeRTT(c *Conn, seg *Segment, lastSynMs, nowMs uint32, retrans uint8) (latest bool, ms int64, ok bool) {
 	ts := p.Timestamps && seg.Opts.HasTS && seg.Opts.TSEcr != 0
-	switch {
-	case ts && seg.Opts.TSEcr == p.TSVal(c, lastSynMs), !ts && retrans == 0:
+	if ts && seg.Opts.TSEcr == p.TSVal(c, lastSynMs) || !ts && retrans == 0 {
 		return true, 0, true
-	case ts:
+	}
+	if ts {
 		return false, int64(int32(nowMs - c.tsecr(p, seg))), true
 	}
 	return false, 0, false
@@ -377,8 +377,9 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	f := seg.Flags
 	if f.Has(FlagRST) {
 		if seg.Seq == c.RcvNxt {
+			// Past SYN-SENT, tcp_reset reports a reset, not a refusal.
 			c.State = Closed
-			return Verdict{Event: EvFailed, Err: syscall.ECONNREFUSED}
+			return Verdict{Event: EvFailed, Err: syscall.ECONNRESET}
 		}
 		return Verdict{}
 	}
@@ -405,10 +406,10 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 // challenge sends a dup/challenge ACK unless one went out in the last 500 ms
 // (E4, tcp_invalid_ratelimit).
 func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
-	if c.LastChlMs != 0 && int32(nowMs-c.LastChlMs) < 500 {
+	if c.LastChlMs != 0 && int32(nowMs-(c.LastChlMs-1)) < 500 {
 		return Verdict{}
 	}
-	c.LastChlMs = nowMs | 1 // never 0, which means "never sent"
+	c.LastChlMs = nowMs + 1 // 0 means "never sent"
 	return p.segment(c, FlagACK, c.SndNxt, nowMs)
 }
 
@@ -417,7 +418,7 @@ func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
 func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	f := seg.Flags
 	rcvWnd := Seq(p.RcvWnd)
-	inWindow := seg.Seq.InRange(c.RcvNxt, c.RcvNxt+rcvWnd) || (seg.PayloadLen == 0 && seg.Seq == c.RcvNxt)
+	inWindow := seg.Seq.InRange(c.RcvNxt, c.RcvNxt+rcvWnd)
 	if f.Has(FlagRST) { // E3 (2), (3)
 		if seg.Seq == c.RcvNxt {
 			c.State = Closed
@@ -527,8 +528,7 @@ func (p *Params) timeWait(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		return Verdict{Event: EvClosed}
 	}
 	v := p.segment(c, FlagACK, c.SndNxt, nowMs)
-	c.IPID-- // ctl-reply: does not consume the socket's IP ID
-	v.Reply.IPID = 0
+	v.Reply.IPID = 0 // a ctl-reply
 	v.Reply.TOS = seg.TOS &^ 3
 	return v
 }

@@ -191,6 +191,10 @@ func TestR4Schedule(t *testing.T) {
 		failAt  int64
 	}{
 		{6, []int64{0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67}, 131},
+		// Past the default the count of retransmissions (retries plus
+		// linear timeouts, tcp_write_timeout) ends the attempt, before the
+		// elapsed-time limit would.
+		{7, []int64{0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67, 131}, 251},
 		{2, []int64{0, 1, 2, 3, 4, 5}, 7},
 		{1, []int64{0, 1, 2}, 3},
 	}
@@ -310,7 +314,7 @@ func TestCloseModes(t *testing.T) {
 	// The server closes first: our FIN rides on its ACK; its ACK closes.
 	c = established(t, &p)
 	v = p.Input(c, &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagFIN | FlagACK}, 10200)
-	if v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Ack != 5002 || c.State != LastAck {
+	if v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Ack != 5002 || v.Reply.Seq != iss+1 || c.State != LastAck {
 		t.Fatalf("E8 passive: %+v", v.Reply)
 	}
 	if v := p.Input(c, &Segment{Seq: 5002, Ack: iss + 2, Flags: FlagACK}, 10201); v.Event != EvClosed {

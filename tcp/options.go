@@ -61,12 +61,15 @@ func DefaultParams(mtu int, ipv6 bool) Params {
 // SetMTU derives the advertised MSS and the initial window from the route
 // MTU: S5 (ipv4_default_advmss) / V4, and S7.
 func (p *Params) SetMTU(mtu int) {
-	hdr, floor, ceil := 40, 256, 65535-40
+	mss := max(mtu-40, 256)
+	mss = min(mss, 65535-40) // ipv4_default_advmss: IPV4_MAX_PMTU - headers
 	if p.IPv6 {
-		hdr, floor, ceil = 60, 1220, 65535-20
+		// ip6_default_advmss: past the largest non-jumbo payload, 65535
+		// means "any MSS, rely on path MTU discovery".
+		if mss = max(mtu-60, 1220); mss > 65535-20 {
+			mss = 65535
+		}
 	}
-	mss := max(mtu-hdr, floor)
-	mss = min(mss, ceil)
 	p.MSS = uint16(mss)
 	p.RcvWnd = InitialWindow(65536, uint32(mss))
 }
@@ -167,20 +170,24 @@ func ParseOptions(b []byte, syn bool) Options {
 		if l < 2 || l > len(b) {
 			break
 		}
-		switch {
-		case kind == OptMSS && l == 4 && syn:
-			if v := binary.BigEndian.Uint16(b[2:]); v != 0 {
-				o.MSS = v
+		switch kind {
+		case OptMSS:
+			if l == 4 && syn && binary.BigEndian.Uint16(b[2:]) != 0 {
+				o.MSS = binary.BigEndian.Uint16(b[2:])
 			}
-		case kind == OptWS && l == 3 && syn:
-			o.HasWS = true
-			o.WScale = min(b[2], MaxWScale)
-		case kind == OptSACKPerm && l == 2 && syn:
-			o.SACKPerm = true
-		case kind == OptTimestamp && l == 10:
-			o.HasTS = true
-			o.TSVal = binary.BigEndian.Uint32(b[2:])
-			o.TSEcr = binary.BigEndian.Uint32(b[6:])
+		case OptWS:
+			if l == 3 && syn {
+				o.HasWS = true
+				o.WScale = min(b[2], MaxWScale)
+			}
+		case OptSACKPerm:
+			o.SACKPerm = o.SACKPerm || l == 2 && syn
+		case OptTimestamp:
+			if l == 10 {
+				o.HasTS = true
+				o.TSVal = binary.BigEndian.Uint32(b[2:])
+				o.TSEcr = binary.BigEndian.Uint32(b[6:])
+			}
 		}
 		b = b[l:]
 	}

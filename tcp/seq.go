@@ -11,6 +11,3 @@ func (s Seq) LessEq(v Seq) bool { return int32(s-v) <= 0 }
 
 // InRange reports a <= s < b in sequence space.
 func (s Seq) InRange(a, b Seq) bool { return s-a < b-a }
-
-// Add returns s + n.
-func (s Seq) Add(n uint32) Seq { return s + Seq(n) }

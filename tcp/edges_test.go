@@ -1,0 +1,473 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"syscall"
+	"testing"
+)
+
+// The tests in this file pin the boundaries of the rules: the last value a
+// check accepts and the first it refuses. Each one was written against a
+// bug that the rest of the suite let through (`make mutate`).
+
+// R4/R3: the give-up test is elapsed >= (2^(retries+1)-1) * RTO_init
+// (retransmits_timed_out compares with >= 0), independently of how many
+// SYNs went out: a timer that fires late still gives up on time.
+func TestR3GiveUpAtTheLimit(t *testing.T) {
+	p := DefaultParams(1500, false)
+	p.SynRetries = 1 // limit 3 s
+	c := openConn(t, &p)
+	if v, resend, _ := p.OnTimer(c, 10000+2999); v.Event != EvNone || !resend {
+		t.Fatalf("R3: gave up at 2999 ms: %+v", v)
+	}
+	c = openConn(t, &p)
+	if v, resend, _ := p.OnTimer(c, 10000+3000); v.Err != syscall.ETIMEDOUT || resend || c.State != Closed {
+		t.Fatalf("R3: at 3000 ms %+v resend %v", v, resend)
+	}
+}
+
+// S2: a socket's IP IDs count up from the random initial one.
+func TestS2IPIDSequence(t *testing.T) {
+	c := &Conn{IPID: 0xfffe}
+	if a, b, d := c.NextIPID(), c.NextIPID(), c.NextIPID(); a != 0xfffe || b != 0xffff || d != 0 {
+		t.Fatalf("S2: ids %d %d %d", a, b, d)
+	}
+}
+
+// H1: the announced window is rounded up to the scale unit (ALIGN in
+// __tcp_select_window), not down and not one unit too far.
+func TestH1WindowRoundsUp(t *testing.T) {
+	for _, tc := range []struct{ wnd, want uint32 }{{64240, 502}, {64127, 501}, {64128, 501}, {64129, 502}} {
+		p := DefaultParams(1500, false)
+		p.RcvWnd = tc.wnd
+		c := openConn(t, &p)
+		v := p.Input(c, synAck(iss+1, 15000), 10010)
+		if v.Reply.Window != uint16(tc.want) {
+			t.Errorf("H1: window %d scaled by 7 announced as %d, want %d", tc.wnd, v.Reply.Window, tc.want)
+		}
+	}
+}
+
+// X2: a FIN without ACK to no socket is answered with ack = seq + len + 1.
+func TestX2FIN(t *testing.T) {
+	r, ok := NoSocketReply(&Segment{Seq: 7000, Flags: FlagFIN, PayloadLen: 2})
+	if !ok || r.Flags != FlagRST|FlagACK || r.Ack != 7003 {
+		t.Fatalf("X2 FIN: %+v", r)
+	}
+	r, _ = NoSocketReply(&Segment{Seq: 7000, Flags: FlagSYN | FlagFIN})
+	if r.Ack != 7002 {
+		t.Fatalf("X2 SYN|FIN: ack %d, want 7002", r.Ack)
+	}
+}
+
+// Y3: an echo of the TSval stamped in this very millisecond is in range.
+func TestY3EchoOfNow(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := openConn(t, &p)
+	now := uint32(10500)
+	if v := p.Input(c, synAck(iss+1, p.TSVal(c, now)), now); v.Event != EvEstablished {
+		t.Fatalf("Y3: echo of now refused: %+v", v)
+	}
+	c = openConn(t, &p)
+	if v := p.Input(c, synAck(iss+1, p.TSVal(c, now+1)), now); v.Event == EvEstablished || !v.Send || v.Reply.Flags != FlagRST {
+		t.Fatalf("Y3: echo from the future accepted: %+v", v)
+	}
+}
+
+// simOpen brings c to SYN-RECEIVED through a simultaneous open (Y8).
+func simOpen(t *testing.T, p *Params) *Conn {
+	t.Helper()
+	c := openConn(t, p)
+	if p.Input(c, &Segment{Seq: 5000, Flags: FlagSYN}, 10005); c.State != SynRecv {
+		t.Fatalf("Y8: state %v", c.State)
+	}
+	return c
+}
+
+// Y8: an RST in SYN-RECEIVED counts only at RCV.NXT, and it resets (the
+// socket is past SYN-SENT: tcp_reset says ECONNRESET).
+func TestY8RSTInSynRecv(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := simOpen(t, &p)
+	if v := p.Input(c, &Segment{Seq: 5002, Flags: FlagRST}, 10006); v.Event != EvNone || c.State != SynRecv {
+		t.Fatalf("Y8: RST off RCV.NXT taken: %+v", v)
+	}
+	if v := p.Input(c, &Segment{Seq: 5001, Flags: FlagRST}, 10007); v.Err != syscall.ECONNRESET || c.State != Closed {
+		t.Fatalf("Y8: RST at RCV.NXT: %+v", v)
+	}
+}
+
+// E4: the out-of-window ACK rate limit lets the next one out exactly 500 ms
+// later (tcp_invalid_ratelimit, elapsed < limit is limited).
+func TestE4RateLimitBoundary(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	if v := p.Input(c, synAck(iss+1, 15000), 11000); !v.Send {
+		t.Fatal("E4: first challenge ACK not sent")
+	}
+	if v := p.Input(c, synAck(iss+1, 15000), 11499); v.Send {
+		t.Fatal("E4: challenge ACK 499 ms after the last")
+	}
+	if v := p.Input(c, synAck(iss+1, 15000), 11500); !v.Send {
+		t.Fatal("E4: challenge ACK 500 ms after the last suppressed")
+	}
+}
+
+// E3: an RST inside the receive window but not at RCV.NXT gets a
+// challenge ACK, up to the window's last byte; beyond it, or before
+// RCV.NXT, silence.
+func TestE3RSTWindowEdges(t *testing.T) {
+	p := DefaultParams(1500, false)
+	for _, tc := range []struct {
+		seq       Seq
+		challenge bool
+	}{{5002, true}, {5001 + Seq(p.RcvWnd) - 1, true}, {5001 + Seq(p.RcvWnd), false}, {5000, false}, {5001 + (1<<32 - 70000), false}} {
+		c := established(t, &p)
+		v := p.Input(c, &Segment{Seq: tc.seq, Flags: FlagRST}, 11000)
+		if v.Send != tc.challenge || c.State != Established {
+			t.Errorf("E3: RST at RCV.NXT%+d: %+v, want challenge %v", int32(tc.seq-5001), v, tc.challenge)
+		}
+	}
+}
+
+// E8: the FIN is retransmitted with its own sequence number, backing off
+// from 400 ms, and given up after 8 retransmissions.
+func TestE8FINRetransmission(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	p.Close(c, false, 10100)
+	for i := 1; i <= 8; i++ {
+		v, _, next := p.OnTimer(c, uint32(10100+i*1000))
+		if !v.Send || v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Seq != iss+1 || v.Reply.Ack != 5001 || next != 200<<i {
+			t.Fatalf("E8: FIN retransmission %d: %+v next %d", i, v, next)
+		}
+	}
+	if v, _, _ := p.OnTimer(c, 20000); v.Event != EvClosed || v.Send || c.State != Closed {
+		t.Fatalf("E8: after 8 retransmissions %+v state %v", v, c.State)
+	}
+}
+
+// E10: an abort in a closing state sends RST|ACK at SND.NXT; a graceful
+// close there sends nothing more.
+func TestE10AbortWhileClosing(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	p.Close(c, false, 10100) // FIN-WAIT-1, SND.NXT = ISS+2
+	if v := p.Close(c, false, 10101); v.Send || c.State != FinWait1 {
+		t.Fatalf("second graceful close: %+v", v)
+	}
+	v := p.Close(c, true, 10102)
+	if !v.Send || v.Reply.Flags != FlagRST|FlagACK || v.Reply.Seq != iss+2 || v.Event != EvClosed || c.State != Closed {
+		t.Fatalf("E10 in FIN-WAIT-1: %+v", v)
+	}
+}
+
+// State names, the unknown one included (logs and errors print them).
+func TestStateNames(t *testing.T) {
+	if SynSent.String() != "SYN-SENT" || Closed.String() != "CLOSED" || State(11).String() != "?" {
+		t.Fatalf("%v %v %v", SynSent, Closed, State(11))
+	}
+	if DropARP.String() != "arp" || NumDropReasons.String() != "unknown" {
+		t.Fatalf("%v %v", DropARP, NumDropReasons)
+	}
+}
+
+// S1: the TTL comes from the params (ip_default_ttl), 64 when unset, on
+// the SYN and on every reply.
+func TestS1TTL(t *testing.T) {
+	for _, tc := range []struct{ set, want uint8 }{{0, 64}, {1, 1}, {200, 200}} {
+		p := DefaultParams(1500, false)
+		p.TTL = tc.set
+		b := make([]byte, MaxSYNLen)
+		n := NewSYNTemplate(&p, testPath()).Stamp(b, 40000, 1, 2, 3, false)
+		if got := b[EthHdrLen+8]; got != tc.want {
+			t.Errorf("S1: SYN TTL %d with ip_default_ttl %d, want %d", got, tc.set, tc.want)
+		}
+		decode(t, b[:n])
+		n = Build(b, testPath(), &Reply{Flags: FlagACK, TTL: tc.set})
+		if got := b[EthHdrLen+8]; got != tc.want {
+			t.Errorf("S1: reply TTL %d with TTL %d, want %d", got, tc.set, tc.want)
+		}
+		decode(t, b[:n])
+	}
+}
+
+// C5: frag-needed reporting exactly 552 keeps DF; below it the MTU is
+// clamped to 552 and DF goes.
+func TestC5MinPMTUBoundary(t *testing.T) {
+	p := DefaultParams(1500, false)
+	for _, tc := range []struct {
+		mtu  uint16
+		want ICMPVerdict
+	}{{552, ICMPVerdict{PMTU: 552}}, {551, ICMPVerdict{PMTU: 552, NoDF: true}}, {1400, ICMPVerdict{PMTU: 1400}}} {
+		c := openConn(t, &p)
+		if v := p.ICMPInput(c, ICMPDestUnreach, ICMPFragNeeded, iss, tc.mtu); v != tc.want {
+			t.Errorf("C5: MTU %d: %+v, want %+v", tc.mtu, v, tc.want)
+		}
+	}
+}
+
+// S5: the advertised MSS is the MTU minus 40, floored at 256 and capped at
+// 65495 (a loopback-sized MTU of 65536); v6 minus 60, floored at 1220,
+// and 65535 ("rely on PMTU discovery") past the largest non-jumbo payload.
+func TestS5MSSBounds(t *testing.T) {
+	for _, tc := range []struct {
+		mtu  int
+		v6   bool
+		want uint16
+	}{{1500, false, 1460}, {65536, false, 65495}, {200, false, 256}, {1500, true, 1440}, {1000, true, 1220}, {65536, true, 65476}, {70000, true, 65535}} {
+		p := DefaultParams(tc.mtu, tc.v6)
+		if p.MSS != tc.want {
+			t.Errorf("S5: MTU %d v6 %v: MSS %d, want %d", tc.mtu, tc.v6, p.MSS, tc.want)
+		}
+	}
+}
+
+// Y1: options are parsed to the segment's last byte; SYN-only options are
+// ignored on other segments; bad lengths end the parse.
+func TestY1OptionEdges(t *testing.T) {
+	if o := ParseOptions([]byte{2, 4, 5, 0xb4, 4, 2}, true); !o.SACKPerm || o.MSS != 1460 {
+		t.Errorf("Y1: SACK-permitted as the last two bytes: %+v", o)
+	}
+	if o := ParseOptions([]byte{2, 4, 5, 0xb4, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8}, false); o.MSS != 0 || o.HasWS || o.SACKPerm || !o.HasTS || o.TSVal != 9 || o.TSEcr != 8 {
+		t.Errorf("Y1: non-SYN segment: %+v", o)
+	}
+	if o := ParseOptions([]byte{2, 3, 5, 3, 3, 7}, true); o.MSS != 0 || !o.HasWS || o.WScale != 7 {
+		t.Errorf("Y1: an MSS of length 3 is skipped whole (tcp_parse_options): %+v", o)
+	}
+	if o := ParseOptions([]byte{3, 4, 7, 0, 3, 3, 8}, true); o.HasWS && o.WScale != 8 {
+		t.Errorf("Y1: WS of length 4: %+v", o)
+	}
+	if o := ParseOptions([]byte{1, 3}, true); o.HasWS {
+		t.Errorf("Y1: truncated option taken: %+v", o)
+	}
+}
+
+// SipHash-2-4 reference vectors around the 8-byte block boundary.
+func TestSipHashBlocks(t *testing.T) {
+	g := NewISNGen(testKey)
+	msg := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	for n, want := range map[int]uint64{0: 0x726fdb47dd0e0e31, 7: 0xab0200f58b01d137, 8: 0x93f5f5799a932462} {
+		if got := sipHash24(g.k0, g.k1, msg[:n]); got != want {
+			t.Errorf("siphash of %d bytes %#x, want %#x", n, got, want)
+		}
+	}
+}
+
+// The IPv6 pseudo-header sum carries the upper length word (jumbograms),
+// and matches a byte-wise sum of the RFC 8200 §8.1 pseudo-header.
+func TestPseudoSum6(t *testing.T) {
+	var src, dst [16]byte
+	src[0], src[1], src[15] = 0x20, 0x01, 1
+	dst[0], dst[1], dst[15] = 0x20, 0x01, 2
+	for _, l := range []uint32{20, 65535, 70000} {
+		ph := make([]byte, 40)
+		copy(ph[0:], src[:])
+		copy(ph[16:], dst[:])
+		binary.BigEndian.PutUint32(ph[32:], l)
+		ph[39] = ProtoTCP
+		if got, want := Fold(PseudoSum6(&src, &dst, ProtoTCP, l)), Fold(Sum(ph, 0)); got != want {
+			t.Errorf("pseudo sum for length %d: %#x, want %#x", l, got, want)
+		}
+	}
+}
+
+// Sequence comparisons are modulo 2^32 (RFC 9293 §3.4), across the wrap.
+func TestSeqWrap(t *testing.T) {
+	a, b := Seq(0xfffffff0), Seq(0x10)
+	for _, tc := range []struct {
+		s  Seq
+		in bool
+	}{{a, true}, {0xffffffff, true}, {0, true}, {0xf, true}, {b, false}, {a - 1, false}, {0x80000000, false}} {
+		if tc.s.InRange(a, b) != tc.in {
+			t.Errorf("%#x in [%#x, %#x): %v", uint32(tc.s), uint32(a), uint32(b), !tc.in)
+		}
+	}
+	if !a.LessThan(b) || b.LessThan(a) || a.LessThan(a) || !a.LessEq(a) || !a.LessEq(b) || b.LessEq(a) {
+		t.Error("LessThan/LessEq across the wrap")
+	}
+}
+
+// P1, P4: every port of the range is handed out exactly once before
+// EADDRNOTAVAIL, the first and the last included, for ranges of one port,
+// of an odd count, and across bitmap word boundaries.
+func TestPortsExhaustEveryPort(t *testing.T) {
+	for _, r := range [][2]uint16{{40000, 40000}, {40000, 40004}, {40000, 40063}, {40000, 40064}, {65500, 65535}} {
+		pp := NewPortPicker(testKey, 9)
+		set := NewPortSet(r[0], r[1])
+		n := int(r[1]) - int(r[0]) + 1
+		seen := map[uint16]bool{}
+		for i := 0; i < n; i++ {
+			port, e := pp.Pick(set, cliIP, srvIP, 80, 1000)
+			if e != 0 || seen[port] || port < r[0] || port > r[1] || !set.Busy(port) {
+				t.Fatalf("range %v pick %d: port %d err %v (dup %v)", r, i, port, e, seen[port])
+			}
+			seen[port] = true
+		}
+		if _, e := pp.Pick(set, cliIP, srvIP, 80, 1000); e != syscall.EADDRNOTAVAIL {
+			t.Fatalf("range %v: %v after %d picks, want EADDRNOTAVAIL", r, e, n)
+		}
+		set.Set(r[1], false)
+		if set.Busy(r[1]) || (r[0] != r[1] && !set.Busy(r[0])) {
+			t.Fatalf("range %v: Set(hi, false) freed the wrong port", r)
+		}
+	}
+}
+
+// P2: with the same destination, a port released and free again is not
+// handed out at once: the perturbation moves the next search on (Linux's
+// table_perturb), so back-to-back connects walk the range.
+func TestPortsPerturbationAdvances(t *testing.T) {
+	pp := NewPortPicker(testKey, 5)
+	set := NewPortSet(32768, 60999)
+	var prev uint16
+	repeats := 0
+	for i := 0; i < 200; i++ {
+		port, e := pp.Pick(set, cliIP, srvIP, 80, 1000)
+		if e != 0 {
+			t.Fatal(e)
+		}
+		set.Set(port, false)
+		if port == prev {
+			repeats++
+		}
+		prev = port
+	}
+	if repeats != 0 {
+		t.Fatalf("P2: the same port %d times in a row", repeats)
+	}
+}
+
+// The quarantine releases an entry at its time, not a millisecond later.
+func TestQuarantineExactTime(t *testing.T) {
+	q := NewQuarantine(4)
+	q.Push(7, 60000)
+	if out := q.Expire(59999, make([]uint32, 0, 4)); len(out) != 0 {
+		t.Fatalf("released early: %v", out)
+	}
+	if out := q.Expire(60000, make([]uint32, 0, 4)); len(out) != 1 || out[0] != 7 {
+		t.Fatalf("not released at its time: %v", out)
+	}
+}
+
+// The wheel keeps its own time in ticks of tickMs from a start that is not
+// 0, fires a timer at its deadline and not before, and after a sleep of
+// many revolutions still fires everything that is due, once.
+func TestWheelTicksAndLongSleep(t *testing.T) {
+	const start = 1_000_003
+	w := NewWheel(64, 8, 4, start)
+	w.Schedule(1, start+9)
+	w.Schedule(2, start+1)
+	w.Schedule(3, start+200) // 50 ticks: six revolutions away
+	out := make([]uint32, 0, 8)
+	if out = w.Advance(start, out[:0]); len(out) != 0 {
+		t.Fatalf("fired at start: %v", out)
+	}
+	if out = w.Advance(start+1, out[:0]); len(out) != 1 || out[0] != 2 {
+		t.Fatalf("at +1: %v", out)
+	}
+	if out = w.Advance(start+8, out[:0]); len(out) != 0 {
+		t.Fatalf("at +8: %v", out)
+	}
+	if out = w.Advance(start+9, out[:0]); len(out) != 1 || out[0] != 1 {
+		t.Fatalf("at +9: %v", out)
+	}
+	w.Schedule(4, start+150)
+	if out = w.Advance(start+10_000, out[:0]); len(out) != 2 || w.Len() != 0 {
+		t.Fatalf("after a long sleep: %v, %d left", out, w.Len())
+	}
+	w.Schedule(5, start+10_001)
+	if out = w.Advance(start+10_001, out[:0]); len(out) != 1 || out[0] != 5 {
+		t.Fatalf("after the sleep the wheel lost its place: %v", out)
+	}
+}
+
+// Flags print as tcpdump's names do in logs and errors.
+func TestFlagsString(t *testing.T) {
+	if s := (FlagSYN | FlagACK).String(); s != "SYN|ACK" {
+		t.Errorf("SYN|ACK prints %q", s)
+	}
+	if s := Flags(0).String(); s != "none" {
+		t.Errorf("no flags print %q", s)
+	}
+}
+
+// E5/Y8: a reply with a D-SACK block carries it after the timestamps, as
+// Linux lays it out: NOP NOP TS, NOP NOP SACK(10) left right.
+func TestDSACKLayout(t *testing.T) {
+	b := make([]byte, MaxReplyLen)
+	n := Build(b, testPath(), &Reply{Flags: FlagACK, Seq: 1, Ack: 5001, Window: 502, TS: true, TSVal: 9, TSEcr: 8,
+		DSACK: true, SackL: 5000, SackR: 5001})
+	eq(t, "D-SACK options", b[54:n], mustHex("0101080a 00000009 00000008 0101050a 00001388 00001389"))
+	_, tc := decode(t, b[:n])
+	if tc.DataOffset != 11 {
+		t.Errorf("data offset %d words, want 11", tc.DataOffset)
+	}
+}
+
+// ARP replies are padded with zeros to the 60-byte Ethernet minimum, and
+// fit a 60-byte buffer.
+func TestARPPadding(t *testing.T) {
+	b := make([]byte, 60)
+	for i := range b {
+		b[i] = 0xff
+	}
+	if n := BuildARPReply(b, srvMAC, srvIP, cliMAC[:], cliIP); n != 60 {
+		t.Fatalf("length %d", n)
+	}
+	for i := EthHdrLen + ARPLen; i < 60; i++ {
+		if b[i] != 0 {
+			t.Fatalf("padding byte %d is %#x", i, b[i])
+		}
+	}
+}
+
+// P2: the port hash is re-keyed every 10 s: two pickers in the same state
+// choose the same port within a 10-s period, not across one.
+func TestPortsRekeyPeriod(t *testing.T) {
+	pick := func(nowMs int64) uint16 {
+		port, _ := NewPortPicker(testKey, 3).Pick(NewPortSet(32768, 60999), cliIP, srvIP, 80, nowMs)
+		return port
+	}
+	if pick(10000) != pick(19999) {
+		t.Error("the hash changed within a 10-s period")
+	}
+	differ := 0
+	for p := int64(1); p <= 8; p++ {
+		if pick(p*10000) != pick((p+1)*10000) {
+			differ++
+		}
+	}
+	if differ < 6 {
+		t.Errorf("the hash changed at only %d of 8 period boundaries", differ)
+	}
+}
+
+// Expire hands out no more than out can hold; the rest waits.
+func TestQuarantineBatch(t *testing.T) {
+	q := NewQuarantine(4)
+	q.Push(1, 10)
+	q.Push(2, 10)
+	out := q.Expire(10, make([]uint32, 0, 1))
+	if len(out) != 1 || cap(out) != 1 || q.Len() != 1 {
+		t.Fatalf("expired %v (cap %d), %d left", out, cap(out), q.Len())
+	}
+	if out = q.Expire(10, out[:0]); len(out) != 1 || out[0] != 2 {
+		t.Fatalf("second batch %v", out)
+	}
+}
+
+// C1: an ICMP error whose quoted IP header has options must still quote 8
+// bytes of TCP after them; a quote too short for the ports is refused
+// before its checksum is looked at.
+func TestParseICMPQuoteEdges(t *testing.T) {
+	f := icmp4(ICMPDestUnreach, 1, 8)
+	ic := f[EthHdrLen+IPv4HdrLen:]
+	ic[ICMPHdrLen] = 0x46 // IHL 6: the quote's TCP part shrinks to 4 bytes
+	ic[2], ic[3] = 0, 0
+	binary.BigEndian.PutUint16(ic[2:], Checksum(ic))
+	wantDrop(t, "quote with IP options and 4 bytes of TCP", f, DropICMPQuote)
+	f = icmp4(ICMPDestUnreach, 1, 4)
+	f[len(f)-1] ^= 1
+	wantDrop(t, "short quote with a bad checksum", f, DropICMPQuote)
+}
