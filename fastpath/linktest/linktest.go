@@ -11,7 +11,9 @@
 package linktest
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,17 +33,27 @@ type Link struct {
 	mu    sync.Mutex
 	umem  []byte
 	free  []uint64 // TX frames
-	rxq   [][]byte // frames waiting for Receive
+	rxq   []queued // frames waiting for Receive
 	rxBuf uint64   // next RX frame slot
 	peer  func(frame []byte) [][]byte
 	rng   *rand.Rand
 	// Loss is the probability that a frame (either way) is lost; set it
 	// before the run.
-	Loss  float64
+	Loss float64
+	// Delay holds the peer's answers back for this long on Clock (which
+	// must be set with it): a round trip of Delay. Set both before the run.
+	Delay time.Duration
+	Clock *Clock
+	seen  time.Duration // Clock at the previous Receive
 	sent  atomic.Uint64
 	lost  atomic.Uint64
 	polls atomic.Uint64
 	err   atomic.Pointer[error]
+}
+
+type queued struct {
+	f  []byte
+	at time.Duration
 }
 
 // NewLink returns a link whose transmitted frames go to peer; peer's
@@ -66,10 +78,18 @@ func (l *Link) Receive(descs []xsk.Desc) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for n < len(descs) && len(l.rxq) > 0 {
+	// A delayed frame is handed out only if it was due when the previous
+	// Receive looked at the clock: the worker read its own time before
+	// this call, and after that one, so it never sees a frame before its
+	// time even though the clock may move during this call.
+	now := l.seen
+	if l.Clock != nil {
+		l.seen = l.Clock.Now()
+	}
+	for n < len(descs) && len(l.rxq) > 0 && (l.Clock == nil || l.rxq[0].at <= now) {
 		addr := (l.rxBuf % Frames) * frameSize
 		l.rxBuf++
-		f := l.rxq[0]
+		f := l.rxq[0].f
 		l.rxq = l.rxq[1:]
 		copy(l.umem[addr:], f)
 		descs[n] = xsk.Desc{Addr: addr, Len: uint32(len(f))}
@@ -114,12 +134,16 @@ func (l *Link) Transmit(descs []xsk.Desc) int {
 			continue
 		}
 		replies := l.peer(f)
+		var at time.Duration
+		if l.Clock != nil {
+			at = l.Clock.Now() + l.Delay
+		}
 		for _, r := range replies {
 			if l.lose() {
 				continue
 			}
 			l.mu.Lock()
-			l.rxq = append(l.rxq, r)
+			l.rxq = append(l.rxq, queued{r, at})
 			l.mu.Unlock()
 		}
 	}
@@ -143,7 +167,9 @@ func (l *Link) lose() bool {
 // RSS put on this queue, hostile frames).
 func (l *Link) Inject(frames ...[]byte) {
 	l.mu.Lock()
-	l.rxq = append(l.rxq, frames...)
+	for _, f := range frames {
+		l.rxq = append(l.rxq, queued{f: f})
+	}
 	l.mu.Unlock()
 }
 
@@ -153,8 +179,13 @@ func (l *Link) Kick() error { return l.Err() }
 // Complete reclaims nothing: Transmit completes at once.
 func (l *Link) Complete() int { return 0 }
 
-// Poll does not wait.
-func (l *Link) Poll(int) bool { return false }
+// Poll does not wait for frames, but yields the processor: an idle worker
+// spinning on a link must leave the test's goroutine (which may be moving a
+// Clock) room to run, even when there are more workers than processors.
+func (l *Link) Poll(int) bool {
+	runtime.Gosched()
+	return false
+}
 
 // Err is the error Break set, or nil.
 func (l *Link) Err() error {
@@ -186,20 +217,61 @@ const (
 )
 
 // Server is a Linux-like passive opener: SYN-ACK with options on
-// ListenPort, RST|ACK on ClosedPort, silence on BlackholePort. It counts the
-// connections it accepted and those it still holds.
+// ListenPort, RST|ACK on ClosedPort, silence on BlackholePort. It is
+// strict as a Linux server is, so that a client bug shows: it completes a
+// handshake only on an ACK with the right numbers, takes an RST only at
+// exactly the sequence number it expects (RFC 5961, as tcp_validate_incoming
+// does), and records every frame that a Linux peer would drop or that no
+// Linux client would send as a violation. Attempts, Accepted, Refused and
+// Resets count what it saw.
 type Server struct {
-	mu       sync.Mutex
-	p        tcp.Params
-	half     map[uint32]tcp.Seq // peer port and address -> ISS of SYN-RECEIVED
-	est      map[uint32]bool
-	accepted atomic.Uint64
-	mac      [6]byte
+	mu         sync.Mutex
+	p          tcp.Params
+	flows      map[uint32]*flow // peer port and address byte
+	attempts   map[uint64]bool  // (port, ISN) of every attempt seen
+	accepted   atomic.Uint64
+	refused    atomic.Uint64
+	resets     atomic.Uint64
+	open       int
+	maxOpen    int
+	violations []string
+	mac        [6]byte
+	// Clock, when set, lets the server check that a retransmitted SYN's
+	// TSval advanced with the time since the first SYN (R1, I3).
+	Clock *Clock
+	// SYNs records, per client port, the clock time of every SYN (with
+	// Clock set); for timing checks.
+	SYNs map[uint16][]time.Duration
+	// MSS is the MSS of the latest SYN, per client port.
+	MSS map[uint16]uint16
+}
+
+type flow struct {
+	irs, iss tcp.Seq // client's and server's ISN
+	tsval    uint32  // client's first TSval
+	firstSYN time.Duration
+	est      bool // ESTABLISHED
+	closing  bool // LAST-ACK: the client's FIN was answered
+	serverTS uint32
 }
 
 // NewServer returns a server with Linux's default TCP parameters.
 func NewServer() *Server {
-	return &Server{p: tcp.DefaultParams(1500, false), half: map[uint32]tcp.Seq{}, est: map[uint32]bool{}, mac: [6]byte{2, 0, 0, 0, 0, 2}}
+	return &Server{p: tcp.DefaultParams(1500, false), flows: map[uint32]*flow{}, attempts: map[uint64]bool{},
+		mac: [6]byte{2, 0, 0, 0, 0, 2}, SYNs: map[uint16][]time.Duration{}, MSS: map[uint16]uint16{}}
+}
+
+func (s *Server) violate(format string, a ...any) {
+	if len(s.violations) < 20 {
+		s.violations = append(s.violations, fmt.Sprintf(format, a...))
+	}
+}
+
+func (s *Server) now() time.Duration {
+	if s.Clock == nil {
+		return 0
+	}
+	return s.Clock.Now()
 }
 
 // Handle answers one frame; use it as a Link's peer.
@@ -210,6 +282,10 @@ func (s *Server) Handle(frame []byte) [][]byte {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ip := tcp.IPv4(frame[tcp.EthHdrLen:])
+	if ip.FlagsFrag() != 0x4000 || ip.TTL() != s.p.TTL {
+		s.violate("port %d: IP flags %#04x TTL %d, want DF and TTL %d", pk.SrcPort, ip.FlagsFrag(), ip.TTL(), s.p.TTL)
+	}
 	seg := &pk.Seg
 	key := uint32(pk.SrcPort)<<8 | uint32(pk.Src[3])
 	path := &tcp.Path{SrcMAC: s.mac, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}
@@ -217,49 +293,150 @@ func (s *Server) Handle(frame []byte) [][]byte {
 		b := make([]byte, tcp.MaxReplyLen)
 		return [][]byte{b[:tcp.Build(b, path, r)]}
 	}
+	if seg.Flags == tcp.FlagSYN {
+		s.syn(&pk, key)
+	}
 	switch pk.DstPort {
 	case BlackholePort:
 		return nil
 	case ClosedPort:
 		if r, ok := tcp.NoSocketReply(seg); ok {
+			if seg.Flags == tcp.FlagSYN {
+				s.refused.Add(1)
+			}
 			return out(&r)
 		}
 		return nil
 	}
+	f := s.flows[key]
 	switch {
+	case f == nil:
+		if !seg.Flags.Has(tcp.FlagRST) {
+			s.violate("port %d: %v for no connection", pk.SrcPort, seg.Flags)
+		}
 	case seg.Flags.Has(tcp.FlagRST):
-		delete(s.half, key)
-		delete(s.est, key)
+		if seg.Seq != f.irs+1 {
+			s.violate("port %d: RST seq %d, want exactly %d (a Linux server ignores it)", pk.SrcPort, seg.Seq, f.irs+1)
+			return nil
+		}
+		s.resets.Add(1)
+		s.drop(key, f)
 	case seg.Flags == tcp.FlagSYN:
-		iss, ok := s.half[key]
-		if !ok {
-			iss = tcp.Seq(key * 2654435761)
-			s.half[key] = iss
+		return out(&tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: f.iss, Ack: seg.Seq + 1, Window: 65160,
+			SYNOpts: &s.p, MSS: 1460, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal})
+	case seg.Flags.Has(tcp.FlagACK) && f.closing:
+		// LAST-ACK: the client's ACK of our FIN ends the connection.
+		if seg.Flags != tcp.FlagACK || seg.Seq != f.irs+2 || seg.Ack != f.iss+2 {
+			s.violate("port %d: %v seq %d ack %d in LAST-ACK, want ACK %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, f.irs+2, f.iss+2)
+			return nil
 		}
-		return out(&tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: iss, Ack: seg.Seq + 1, Window: 65160,
-			SYNOpts: &s.p, MSS: 1460, TSVal: 1, TSEcr: seg.Opts.TSVal})
+		delete(s.flows, key)
 	case seg.Flags.Has(tcp.FlagACK):
-		if iss, ok := s.half[key]; ok && seg.Ack == iss+1 {
-			delete(s.half, key)
-			s.est[key] = true
-			s.accepted.Add(1)
+		if seg.Seq != f.irs+1 || seg.Ack != f.iss+1 {
+			s.violate("port %d: %v seq %d ack %d, want %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, f.irs+1, f.iss+1)
+			return nil
 		}
-		if seg.Flags.Has(tcp.FlagFIN) && s.est[key] {
-			delete(s.est, key)
+		if !seg.Opts.HasTS || seg.Opts.TSEcr != f.serverTS || seg.Window != 502 {
+			s.violate("port %d: ACK TS %v echo %d window %d, want echo %d window 502", pk.SrcPort, seg.Opts.HasTS, seg.Opts.TSEcr, seg.Window, f.serverTS)
+		}
+		if !f.est {
+			f.est = true
+			s.accepted.Add(1)
+			s.open++
+			s.maxOpen = max(s.maxOpen, s.open)
+		}
+		if seg.Flags.Has(tcp.FlagFIN) {
+			s.open--
+			f.est, f.closing = false, true
 			return out(&tcp.Reply{Flags: tcp.FlagACK | tcp.FlagFIN, Seq: seg.Ack, Ack: seg.Seq + 1})
 		}
 	}
 	return nil
 }
 
+// syn records an attempt and checks a retransmitted SYN against the first.
+func (s *Server) syn(pk *tcp.Packet, key uint32) {
+	seg := &pk.Seg
+	s.attempts[uint64(pk.SrcPort)<<32|uint64(seg.Seq)] = true
+	if s.Clock != nil {
+		s.SYNs[pk.SrcPort] = append(s.SYNs[pk.SrcPort], s.Clock.Now())
+	}
+	s.MSS[pk.SrcPort] = seg.Opts.MSS
+	if pk.DstPort != ListenPort {
+		return
+	}
+	f := s.flows[key]
+	if f != nil && f.irs == seg.Seq {
+		// The worker stamps a SYN on the time it read at the top of its
+		// loop; the clock may have moved by a step since: allow 1 ms.
+		if d := int64(seg.Opts.TSVal-f.tsval) - int64((s.now()-f.firstSYN)/time.Millisecond); s.Clock != nil && (d < -1 || d > 1) {
+			s.violate("port %d: retransmitted SYN TSval %d, %v after the first (%d)", pk.SrcPort, seg.Opts.TSVal, s.now()-f.firstSYN, f.tsval)
+		}
+		return
+	}
+	if f != nil {
+		s.drop(key, f) // a new attempt on the port: the old one is gone
+	}
+	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(key * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: key | 1}
+}
+
+func (s *Server) drop(key uint32, f *flow) {
+	if f.est {
+		s.open--
+	}
+	delete(s.flows, key)
+}
+
+// Attempts is the number of distinct attempts (port and ISN) seen.
+func (s *Server) Attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.attempts)
+}
+
 // Accepted is the number of handshakes the server completed.
 func (s *Server) Accepted() uint64 { return s.accepted.Load() }
+
+// Refused is the number of SYNs ClosedPort answered with RST|ACK.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
+
+// Resets is the number of RSTs the server took (at the exact sequence).
+func (s *Server) Resets() uint64 { return s.resets.Load() }
 
 // Open is the number of connections the server still holds.
 func (s *Server) Open() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.est)
+	return s.open
+}
+
+// MaxOpen is the largest number of connections held at once.
+func (s *Server) MaxOpen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxOpen
+}
+
+// HalfOpen is the number of flows that sent a SYN and neither completed
+// nor were reset.
+func (s *Server) HalfOpen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.flows {
+		if !f.est {
+			n++
+		}
+	}
+	return n
+}
+
+// Violations lists (up to 20) frames no Linux client sends or that a
+// Linux server would drop.
+func (s *Server) Violations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.violations...)
 }
 
 // Clock is a clock a test moves by hand (fastpath.Config.Clock): time

@@ -1,0 +1,321 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// The tests in this file check what the wire, the report and the server
+// see, on the manual clock: each pins a behaviour that a realistic bug in
+// the engine would break (see `make mutate`).
+
+func clockedLinks(srv *linktest.Server, clk *linktest.Clock, n int) ([]Link, []*linktest.Link) {
+	var links []Link
+	var loops []*linktest.Link
+	for i := 0; i < n; i++ {
+		l := linktest.NewLink(srv.Handle)
+		links = append(links, l)
+		loops = append(loops, l)
+	}
+	return links, loops
+}
+
+// Every attempt is counted once and ends once: the server saw exactly the
+// attempts the report counts, accepted the established ones, refused the
+// refused ones, and took one RST per established connection at the exact
+// sequence number (rst mode closes each one).
+func TestEngineServerAgrees(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	links, loops := clockedLinks(srv, clk, 3)
+	cfg := testConfig(linktest.ListenPort, linktest.ClosedPort)
+	cfg.Count = 1001 // not a multiple of the worker count
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	if r.Attempted != 1001 || srv.Attempts() != 1001 {
+		t.Fatalf("attempted %d, the server saw %d attempts, asked 1001", r.Attempted, srv.Attempts())
+	}
+	if r.Established != srv.Accepted() || r.Failed["ECONNREFUSED"] != srv.Refused() || r.Established+srv.Refused() != 1001 {
+		t.Fatalf("established %d accepted %d, refused %d by the server %d", r.Established, srv.Accepted(), r.Failed["ECONNREFUSED"], srv.Refused())
+	}
+	if r.Closed != r.Established || srv.Resets() != r.Established || r.RSTSent != r.Established || srv.Open() != 0 || srv.HalfOpen() != 0 {
+		t.Fatalf("rst mode: closed %d, RSTs sent %d, taken by the server %d, still open %d, half-open %d", r.Closed, r.RSTSent, srv.Resets(), srv.Open(), srv.HalfOpen())
+	}
+	// Half the attempts are refused: the handshake rate is half the
+	// attempt rate, both measured over the same window.
+	if ratio := r.CPS / r.AttemptRate; ratio < 0.45 || ratio > 0.55 {
+		t.Fatalf("handshakes/s %.0f against attempts/s %.0f: ratio %.2f, want 0.5", r.CPS, r.AttemptRate, ratio)
+	}
+}
+
+// The asked rate is the total over the workers: two workers asked for
+// 2,000/s make 2,000/s together, on the engine clock (exact up to the
+// token left in each bucket).
+func TestEngineRateSplit(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	links, loops := clockedLinks(srv, clk, 2)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate, cfg.Duration = 0, 2000, 2*time.Second
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	if r.Attempted < 3990 || r.Attempted > 4000 {
+		t.Fatalf("attempted %d in 2 s of engine time at 2,000/s, want 4,000", r.Attempted)
+	}
+	if r.AttemptRate < 1990 || r.AttemptRate > 2010 || r.AskedRate != 2000 {
+		t.Fatalf("attempt rate %.0f (asked %.0f), want 2,000", r.AttemptRate, r.AskedRate)
+	}
+}
+
+// The concurrency bound is the total over the workers: held connections
+// never exceed it, and reach it.
+func TestEngineConcurrencyBound(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	links, loops := clockedLinks(srv, clk, 2)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Duration, cfg.Concurrency = 0, 500*time.Millisecond, 41
+	cfg.Close = CloseHold
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	if srv.MaxOpen() != 41 || r.Established != 41 || r.Closed != 41 || srv.Open() != 0 {
+		t.Fatalf("concurrency 41: the server held at most %d, established %d, closed %d, open at the end %d",
+			srv.MaxOpen(), r.Established, r.Closed, srv.Open())
+	}
+}
+
+// SYN-only: each SYN-ACK is answered by an RST the server takes (seq =
+// the SYN-ACK's ACK), counted once even when the server sends it twice,
+// and nothing stays half-open on the server.
+func TestEngineSYNOnlyDuplicateSynAck(t *testing.T) {
+	srv := linktest.NewServer()
+	twice := func(f []byte) [][]byte {
+		out := srv.Handle(f)
+		for _, r := range out {
+			var pk tcp.Packet
+			if tcp.Parse(r, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN|tcp.FlagACK {
+				out = append(out, r)
+				break
+			}
+		}
+		return out
+	}
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 250
+	cfg.Close = CloseSYNOnly
+	r := runEngine(t, cfg, linktest.NewLink(twice))
+	clean(t, srv)
+	if r.Attempted != 250 || r.Established != 250 || r.Closed != 250 || srv.Resets() != 250 || srv.HalfOpen() != 0 || srv.Accepted() != 0 {
+		t.Fatalf("attempted %d answered %d closed %d; the server took %d RSTs, %d half-open, accepted %d",
+			r.Attempted, r.Established, r.Closed, srv.Resets(), srv.HalfOpen(), srv.Accepted())
+	}
+}
+
+// R7: the handshake RTT is timed on the engine clock, in nanoseconds: a
+// 3 ms round trip is recorded as 3 ms, for every handshake.
+func TestEngineRTT(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	l.Clock, l.Delay = clk, 3*time.Millisecond
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 200
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	h := r.Histogram()
+	if r.Established != 200 || h.N != 200 {
+		t.Fatalf("established %d, RTT samples %d", r.Established, h.N)
+	}
+	if r.RTT.P50 < 0.003 || r.RTT.P50 > 0.0042 || r.RTT.Max > 0.0042 {
+		t.Fatalf("RTT p50 %.6fs max %.6fs, want 3 ms", r.RTT.P50, r.RTT.Max)
+	}
+}
+
+// A retransmitted SYN carries the TSval of the moment it leaves (the
+// server checks it against the first SYN's), and the handshake it
+// completes is timed from the latest SYN.
+func TestEngineRetransmittedSYN(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	var mu sync.Mutex
+	seen := map[uint16]bool{}
+	// The first SYN of every port is lost.
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
+			mu.Lock()
+			first := !seen[pk.SrcPort]
+			seen[pk.SrcPort] = true
+			mu.Unlock()
+			if first {
+				return nil
+			}
+		}
+		return srv.Handle(f)
+	})
+	l.Clock, l.Delay = clk, 2*time.Millisecond
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 50
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Established != 50 || r.Retransmits != 50 || srv.Accepted() != 50 {
+		t.Fatalf("established %d retransmits %d accepted %d", r.Established, r.Retransmits, srv.Accepted())
+	}
+	for port, at := range srv.SYNs {
+		if len(at) != 1 || at[0] < time.Second || at[0] > time.Second+5*time.Millisecond {
+			t.Fatalf("port %d: the server saw SYNs at %v, want one at 1 s", port, at)
+		}
+	}
+	if r.RTT.Max > 0.0032 || r.RTT.P50 < 0.002 {
+		t.Fatalf("RTT p50 %.4fs max %.4fs: not timed from the retransmitted SYN", r.RTT.P50, r.RTT.Max)
+	}
+}
+
+// icmpFor is the ICMP error a router sends about the SYN f: it quotes the
+// SYN's IP header and first 8 bytes of TCP, from the router to us.
+func icmpFor(f []byte, typ, code uint8, mtu uint16) []byte {
+	ip := tcp.IPv4(f[tcp.EthHdrLen:])
+	quote := ip[:tcp.IPv4HdrLen+8]
+	b := make([]byte, tcp.EthHdrLen+tcp.IPv4HdrLen+tcp.ICMPHdrLen+len(quote))
+	tcp.Ethernet(b).Encode(f[6:12], f[0:6], tcp.EtherIPv4)
+	ic := b[tcp.EthHdrLen+tcp.IPv4HdrLen:]
+	ic[0], ic[1] = typ, code
+	binary.BigEndian.PutUint16(ic[6:], mtu)
+	copy(ic[tcp.ICMPHdrLen:], quote)
+	binary.BigEndian.PutUint16(ic[2:], tcp.Checksum(ic))
+	router := [4]byte{198, 18, 0, 254}
+	tcp.IPv4(b[tcp.EthHdrLen:]).Encode(&tcp.IPv4Fields{TotalLen: uint16(len(b) - tcp.EthHdrLen), TTL: 64,
+		Protocol: tcp.ProtoICMP, Src: router, Dst: ip.Src()})
+	return b
+}
+
+// C2: a host-unreachable error about our SYN fails the attempt at once
+// with EHOSTUNREACH (matched against our own flow, not the reversed one),
+// without waiting for the SYN timer.
+func TestEngineICMPUnreachable(t *testing.T) {
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
+			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
+		}
+		return nil
+	})
+	clk := &linktest.Clock{}
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Count = 60
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	if r.Failed["EHOSTUNREACH"] != 60 || r.Retransmits != 0 || clk.Now() > 500*time.Millisecond {
+		t.Fatalf("failed %v, retransmits %d, ended at %v of engine time", r.Failed, r.Retransmits, clk.Now())
+	}
+}
+
+// C5: after fragmentation-needed with MTU 1400, the SYNs advertise MSS
+// 1360 and the handshakes complete; C4: the error itself triggers no SYN.
+func TestEngineFragNeeded(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && pk.Seg.Opts.MSS > 1360 {
+			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, 1400)}
+		}
+		return srv.Handle(f)
+	})
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 40
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Established != 40 || srv.Accepted() != 40 {
+		t.Fatalf("established %d accepted %d: %v", r.Established, srv.Accepted(), r.Failed)
+	}
+	for port, mss := range srv.MSS {
+		if mss != 1360 {
+			t.Fatalf("port %d: last SYN advertised MSS %d, want 1360", port, mss)
+		}
+	}
+}
+
+// FIN mode: a port that went through TIME-WAIT is not used again before
+// the TIME-WAIT time has passed (a new SYN on a 4-tuple the server may
+// still hold would be ignored or reset).
+func TestEngineTimeWaitQuarantine(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.PortLo, cfg.PortHi = 10000, 10003
+	cfg.Count, cfg.Close, cfg.TimeWait = 8, CloseFIN, 2*time.Second
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Established != 8 || r.Closed != 8 || srv.Open() != 0 {
+		t.Fatalf("established %d closed %d open %d", r.Established, r.Closed, srv.Open())
+	}
+	for port, at := range srv.SYNs {
+		if len(at) != 2 || at[1]-at[0] < 2*time.Second || at[1]-at[0] > 2100*time.Millisecond {
+			t.Fatalf("port %d: SYNs at %v, want two, 2 s apart", port, at)
+		}
+	}
+}
+
+// P4: when every port is held, connect() fails at once with
+// EADDRNOTAVAIL; in rate mode each such failure is an attempt (the books
+// balance against the table).
+func TestEngineAddrNotAvail(t *testing.T) {
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(func([]byte) [][]byte { return nil })
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.PortLo, cfg.PortHi = 10000, 10001
+	cfg.Count, cfg.Rate, cfg.Duration = 0, 1000, 100*time.Millisecond
+	cfg.Params.SynRetries = 1
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	if r.Failed["EADDRNOTAVAIL"] < 90 || r.Failed["ETIMEDOUT"] != 2 || r.Attempted != r.Failed["EADDRNOTAVAIL"]+2 {
+		t.Fatalf("attempted %d, failed %v", r.Attempted, r.Failed)
+	}
+}
+
+// A hostile or stale segment for a port we never used, or for a target
+// we do not have, is answered as the kernel answers it (X2): an RST at
+// its ACK number, from the address it was sent to.
+func TestEngineNoConnection(t *testing.T) {
+	var mu sync.Mutex
+	var rsts []tcp.Packet
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags.Has(tcp.FlagRST) {
+			mu.Lock()
+			rsts = append(rsts, pk)
+			mu.Unlock()
+		}
+		return nil
+	})
+	stray := func(src netip.Addr, sport, dport uint16) []byte {
+		b := make([]byte, tcp.MaxReplyLen)
+		n := tcp.Build(b, &tcp.Path{SrcMAC: [6]byte{2, 0, 0, 0, 0, 2}, DstMAC: [6]byte{2, 0, 0, 0, 0, 1}, Src: src.As4(),
+			Dst: [4]byte{198, 18, 0, 1}, SrcPort: sport, DstPort: dport}, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 77, Ack: 4242})
+		return b[:n]
+	}
+	l.Inject(stray(netip.MustParseAddr("198.18.0.2"), 80, 10005), stray(netip.MustParseAddr("198.18.0.9"), 80, 10006),
+		stray(netip.MustParseAddr("198.18.0.2"), 80, 30000))
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Count, cfg.Params.SynRetries = 1, 0
+	runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rsts) != 3 {
+		t.Fatalf("%d RSTs for 3 stray SYN-ACKs", len(rsts))
+	}
+	for _, pk := range rsts {
+		if pk.Seg.Flags != tcp.FlagRST || pk.Seg.Seq != 4242 || pk.Src != [4]byte{198, 18, 0, 1} {
+			t.Fatalf("X2 reply %v seq %d from %v", pk.Seg.Flags, pk.Seg.Seq, pk.Src)
+		}
+	}
+}
