@@ -6,7 +6,7 @@ PKGS      := ./...
 # can end with a spurious "context deadline exceeded"); raise for a campaign.
 FUZZTIME  ?= 150000x
 
-.PHONY: all build generate lint test test-unit fuzz demo bench soak lab-up lab-down clean
+.PHONY: all build generate lint test test-unit fuzz mutate demo bench soak lab-up lab-down clean
 
 all: build
 
@@ -44,6 +44,24 @@ fuzz:
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	  done; done
+
+# Mutation testing of the protocol core and the engine (not part of `make
+# test`; about 25 minutes here): gremlins mutates one operator at a time and
+# runs the package's tests; internal/mutate scores the run, takes out the
+# equivalent mutants listed with their reasons, prints every survivor and
+# fails under 90 % caught.
+GREMLINS    ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATE_PKGS ?= tcp fastpath
+mutate:
+	GOBIN=$(CURDIR)/bin $(GO) install $(GREMLINS)
+	@mkdir -p bin/mutate
+	@set -e; for p in $(MUTATE_PKGS); do \
+	  echo "gremlins ./$$p (log: bin/mutate/$$p.log)"; \
+	  GOFLAGS=-count=1 ./bin/gremlins unleash --workers 1 --timeout-coefficient 5 \
+	    -o bin/mutate/$$p.json ./$$p > bin/mutate/$$p.log 2>&1; \
+	done
+	$(GO) run ./internal/mutate -equivalents docs/mutation-equivalents.txt \
+	  $(foreach p,$(MUTATE_PKGS),$(p)=bin/mutate/$(p).json)
 
 demo: build
 	./$(BIN) demo

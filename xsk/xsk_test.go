@@ -97,6 +97,21 @@ func (r *rig) frameTo(dport uint16, seq uint32) []byte {
 
 // drain receives until n frames arrived or the timeout passed, checks each
 // frame parses as TCP, recycles them, and returns their sequence numbers.
+// waitStats reads s's statistics until cond holds, for up to 2 s (the
+// kernel counts a drop when it delivers the frame, soon after the send).
+func waitStats(t *testing.T, s *xsk.Socket, cond func(xsk.Stats) bool) xsk.Stats {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); ; s.Poll(10) {
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(st) || time.Now().After(deadline) {
+			return st
+		}
+	}
+}
+
 func drain(s *xsk.Socket, n int, timeout time.Duration) []uint32 {
 	var seqs []uint32
 	descs := make([]xsk.Desc, 64)
@@ -210,10 +225,10 @@ func TestMultiQueue(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			// A non-blocking connect sends its SYN before it returns.
 			_ = unix.Connect(fd, &unix.SockaddrInet4{Port: portLo + i, Addr: lab.ClientAddr.As4()})
 			defer unix.Close(fd)
 		}
-		time.Sleep(300 * time.Millisecond)
 		return nil
 	})
 	if err != nil {
@@ -236,11 +251,7 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			_ = r.peer.Send(r.frameTo(15000, uint32(i)))
 		}
-		time.Sleep(200 * time.Millisecond)
-		st, err := r.socks[0].Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := waitStats(t, r.socks[0], func(st xsk.Stats) bool { return st.RxRingFull > 0 })
 		if st.RxRingFull == 0 {
 			t.Fatalf("rx_ring_full not counted: %+v", st)
 		}
@@ -259,11 +270,7 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		for i := 0; i < 60; i++ {
 			_ = r.peer.Send(r.frameTo(15000, uint32(i)))
 		}
-		time.Sleep(200 * time.Millisecond)
-		st, err := r.socks[0].Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := waitStats(t, r.socks[0], func(st xsk.Stats) bool { return st.RxFillRingEmptyDescs > 0 })
 		if st.RxFillRingEmptyDescs == 0 {
 			t.Fatalf("rx_fill_ring_empty_descs not counted: %+v", st)
 		}
@@ -296,7 +303,6 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 			}
 			got <- n
 		}()
-		time.Sleep(50 * time.Millisecond)
 		addrs := make([]uint64, 16)
 		descs := make([]xsk.Desc, 16)
 		path := &tcp.Path{SrcMAC: [6]byte(r.cmac), DstMAC: [6]byte(r.peer.MAC), Src: lab.ClientAddr.As4(), Dst: lab.ServerAddrDirect.As4(), SrcPort: 15000, DstPort: 8080}

@@ -49,15 +49,18 @@ func TestFaultACKDroppedSynAckRetransmitted(t *testing.T) {
 	testutil.Nft(t, l.ServerNS, `table inet ackdrop {
   chain in { type filter hook input priority 0; tcp dport 8080 tcp flags & (syn|ack|fin|rst) == ack drop; }
 }`)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		testutil.Nft(t, l.ServerNS, "delete table inet ackdrop")
-	}()
+	// The fault lasts 1.5 s: past the server's first SYN-ACK retransmission
+	// (1 s), before its second (3 s).
+	lifted := make(chan error, 1)
+	time.AfterFunc(1500*time.Millisecond, func() { lifted <- testutil.NftErr(l.ServerNS, "delete table inet ackdrop") })
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
 		o.plan.Count = 50
 		o.plan.Close = fastpath.CloseHold
 		o.plan.HoldFor = 5 * time.Second
 	})
+	if err := <-lifted; err != nil {
+		t.Fatal(err)
+	}
 	if r.Established != 50 || r.Attempted != 50 {
 		t.Fatalf("report %+v", r)
 	}
@@ -184,7 +187,10 @@ func TestCollateralKernelTCP(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080, 9090}})
 	done := make(chan error, 1)
 	go func() {
-		time.Sleep(500 * time.Millisecond)
+		// Dial once the run's load is on the interface.
+		for deadline := time.Now().Add(10 * time.Second); l.Listener.Accepted() == 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		var err error
 		for i := 0; i < 20 && err == nil; i++ {
 			err = lab.Do(l.ClientNS, func() error {

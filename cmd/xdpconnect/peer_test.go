@@ -77,17 +77,21 @@ func (p *peer) synAck(ack tcp.Seq, tsecr uint32) tcp.Reply {
 
 // run starts xdpconnect (one attempt, rst close) and runs script as the peer.
 func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *fastpath.Report {
-	type res struct{ r *fastpath.Report }
+	type res struct {
+		r   *fastpath.Report
+		err error
+	}
 	done := make(chan res, 1)
 	go func() {
-		done <- res{runIn(p.t, p.l, netip.AddrPortFrom(lab.ServerAddrDirect, peerPort), func(o *runOpts) {
+		r, err := runInErr(p.l, netip.AddrPortFrom(lab.ServerAddrDirect, peerPort), func(o *runOpts) {
 			o.plan.Count = 1
 			o.plan.Drain = 8 * time.Second
 			o.opts.SynRetries = 2
 			if mod != nil {
 				mod(o)
 			}
-		})}
+		})
+		done <- res{r, err}
 	}()
 	first := p.next(3 * time.Second)
 	if first == nil || first.Seg.Flags != tcp.FlagSYN {
@@ -95,7 +99,11 @@ func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *fastpath.Report 
 	}
 	p.syn = *first
 	script(p)
-	return (<-done).r
+	out := <-done
+	if out.err != nil {
+		p.t.Fatal(out.err)
+	}
+	return out.r
 }
 
 func (p *peer) expect(rule string, d time.Duration, check func(pk *tcp.Packet) bool) *tcp.Packet {

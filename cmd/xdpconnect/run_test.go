@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -19,6 +20,16 @@ import (
 // runIn runs xdpconnect in the lab's client namespace.
 func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *fastpath.Report {
 	t.Helper()
+	r, err := runInErr(l, dst, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runInErr is runIn for goroutines other than the test's (which must not
+// call Fatal): the failure comes back as an error.
+func runInErr(l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) (*fastpath.Report, error) {
 	o := &runOpts{quiet: true, progress: time.Second, opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
 	o.opts.Netns = l.ClientNS
 	o.opts.Targets = []netip.AddrPort{dst}
@@ -32,12 +43,12 @@ func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *fa
 	defer cancel()
 	r, err := execute(ctx, o, io.Discard, io.Discard)
 	if err != nil {
-		t.Fatalf("run: %v", err)
+		return nil, fmt.Errorf("run: %w", err)
 	}
 	if r.Attempted != r.Established+r.FailedTotal()+r.InFlight {
-		t.Fatalf("books do not balance: %+v", r)
+		return nil, fmt.Errorf("books do not balance: %+v", r)
 	}
-	return r
+	return r, nil
 }
 
 // noServerConnections asserts that the server namespace holds no

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,9 +15,18 @@ func Nft(tb testing.TB, ns, ruleset string) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		tb.Fatal("nft not installed (Debian package nftables; .ci/run installs it)")
 	}
+	if err := NftErr(ns, ruleset); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// NftErr loads an nftables ruleset into namespace ns and returns what went
+// wrong; for goroutines other than the test's, which must not call Fatal.
+func NftErr(ns, ruleset string) error {
 	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("nft in %s: %v\n%s\n%s", ns, err, out, ruleset)
+		return fmt.Errorf("nft in %s: %v\n%s\n%s", ns, err, out, ruleset)
 	}
+	return nil
 }

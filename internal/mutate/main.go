@@ -1,0 +1,208 @@
+// Command mutate scores a mutation run: it reads the JSON reports that
+// gremlins (github.com/go-gremlins/gremlins) writes for each package, takes
+// out the mutants listed as equivalent (with the reason), and prints per
+// package the score (mutants caught over mutants that a test could catch)
+// and every survivor with its source line. It exits 1 when a package
+// scores under -min. `make mutate` runs it.
+//
+// A mutant is caught when the package's tests fail (KILLED) or hang
+// (TIMED OUT) with it; it survives when they pass (LIVED) or never run the
+// mutated line (NOT COVERED). Mutants that do not compile (NOT VIABLE)
+// are not counted.
+//
+// Usage: mutate [-min 90] [-equivalents file] pkgdir=report.json ...
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type report struct {
+	Files []struct {
+		Name      string `json:"file_name"`
+		Mutations []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+			Line   int    `json:"line"`
+			Column int    `json:"column"`
+		} `json:"mutations"`
+	} `json:"files"`
+}
+
+// key identifies a mutant independently of line numbers, so the list of
+// equivalents survives edits elsewhere in the file: the file, the
+// operator, the mutated line's text without indentation and the column
+// within that text.
+type key struct {
+	file, typ, text string
+	col             int
+}
+
+type mutant struct {
+	key
+	line   int
+	status string
+}
+
+func main() {
+	minScore := flag.Float64("min", 90, "lowest acceptable score per package, in percent")
+	eqFile := flag.String("equivalents", "", "file of equivalent mutants: file | operator | line text | column | reason")
+	flag.Parse()
+	eq := map[key]string{}
+	if *eqFile != "" {
+		var err error
+		if eq, err = readEquivalents(*eqFile); err != nil {
+			fmt.Fprintln(os.Stderr, "mutate:", err)
+			os.Exit(2)
+		}
+	}
+	ok := true
+	used := map[key]bool{}
+	var dirs []string
+	for _, arg := range flag.Args() {
+		dir, path, found := strings.Cut(arg, "=")
+		if !found {
+			fmt.Fprintln(os.Stderr, "mutate: arguments are pkgdir=report.json")
+			os.Exit(2)
+		}
+		ms, err := load(dir, path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mutate:", err)
+			os.Exit(2)
+		}
+		if !score(os.Stdout, dir, ms, eq, used, *minScore) {
+			ok = false
+		}
+		dirs = append(dirs, dir+"/")
+	}
+	for k, why := range eq {
+		for _, d := range dirs {
+			if !used[k] && strings.HasPrefix(k.file, d) {
+				fmt.Printf("note: listed as equivalent but not a survivor now (remove it): %s %s %q col %d (%s)\n", k.file, k.typ, k.text, k.col, why)
+			}
+		}
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func load(dir, path string) ([]mutant, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var ms []mutant
+	for _, f := range r.Files {
+		file := filepath.ToSlash(filepath.Join(dir, f.Name))
+		lines, err := readLines(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range f.Mutations {
+			text, col := "", m.Column
+			if m.Line >= 1 && m.Line <= len(lines) {
+				raw := lines[m.Line-1]
+				text = strings.TrimLeft(raw, " \t")
+				col -= len(raw) - len(text)
+			}
+			ms = append(ms, mutant{key: key{file, m.Type, strings.TrimSpace(text), col}, line: m.Line, status: m.Status})
+		}
+	}
+	return ms, nil
+}
+
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(b), "\n"), nil
+}
+
+// score prints one package's figures and survivors; false when it is
+// under min.
+func score(w io.Writer, dir string, ms []mutant, eq map[key]string, used map[key]bool, min float64) bool {
+	counts := map[string]int{}
+	var survivors []mutant
+	equivalent, constants := 0, 0
+	for _, m := range ms {
+		if m.status == "NOT COVERED" && strings.HasPrefix(m.text, "const ") {
+			// gremlins mutates constant declarations but never runs them
+			// (a declaration has no coverage block): not a test's miss.
+			constants++
+			continue
+		}
+		if _, isEq := eq[m.key]; isEq && (m.status == "LIVED" || m.status == "NOT COVERED") {
+			used[m.key] = true
+			equivalent++
+			continue
+		}
+		counts[m.status]++
+		if m.status == "LIVED" || m.status == "NOT COVERED" {
+			survivors = append(survivors, m)
+		}
+	}
+	caught := counts["KILLED"] + counts["TIMED OUT"]
+	total := caught + len(survivors)
+	pct := 100.0
+	if total > 0 {
+		pct = 100 * float64(caught) / float64(total)
+	}
+	fmt.Fprintf(w, "%s: score %.1f%% (%d of %d caught): killed %d, timed out %d, lived %d, not covered %d; equivalent %d, not viable %d, constants not run %d\n",
+		dir, pct, caught, total, counts["KILLED"], counts["TIMED OUT"], counts["LIVED"], counts["NOT COVERED"], equivalent, counts["NOT VIABLE"], constants)
+	sort.Slice(survivors, func(i, j int) bool {
+		if survivors[i].file != survivors[j].file {
+			return survivors[i].file < survivors[j].file
+		}
+		return survivors[i].line < survivors[j].line
+	})
+	for _, m := range survivors {
+		fmt.Fprintf(w, "  %-11s %s:%d:%d %s  %s\n", m.status, m.file, m.line, m.col, m.typ, m.text)
+	}
+	return pct >= min
+}
+
+// readEquivalents reads lines "file | operator | line text | column |
+// reason"; # starts a comment.
+func readEquivalents(path string) (map[key]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	eq := map[key]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, " | ")
+		if len(parts) != 5 {
+			return nil, fmt.Errorf("%s:%d: want 5 fields separated by \" | \"", path, n)
+		}
+		col, err := strconv.Atoi(parts[3])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: column: %w", path, n, err)
+		}
+		if strings.TrimSpace(parts[4]) == "" {
+			return nil, fmt.Errorf("%s:%d: an equivalent mutant needs its reason", path, n)
+		}
+		eq[key{parts[0], parts[1], parts[2], col}] = parts[4]
+	}
+	return eq, sc.Err()
+}
