@@ -88,13 +88,14 @@ func TestEngineOutcomes(t *testing.T) {
 }
 
 // runClocked runs the engine on a manual clock in lock step with its
-// workers: the clock moves 1 ms once every worker has gone round its loop
+// workers: the clock moves a step (clk.Step, 1 ms by default) once every
+// worker has gone round its loop
 // (two receive calls on each link in loops), so timers fire in engine
 // time, and seconds of retransmissions take milliseconds. Once generation
 // has ended and nothing is in flight, only the engine's control loop (which
 // ticks in real time) has work left, and the clock is paced to real time.
-// step, if set, is called after every move of the clock.
-func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, step func(*Engine), loops ...*linktest.Link) *Report {
+// hook, if set, is called after every move of the clock.
+func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *Report {
 	t.Helper()
 	cfg.Clock = clk.Now
 	if cfg.Idle == 0 {
@@ -118,6 +119,10 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, ste
 	for !e.Running() {
 		runtime.Gosched()
 	}
+	step := clk.Step
+	if step == 0 {
+		step = time.Millisecond
+	}
 	for {
 		select {
 		case res := <-done:
@@ -129,7 +134,7 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, ste
 		default:
 		}
 		if s := e.Snapshot(); !s.Generating && s.InFlight() == 0 && s.Get(CntAttempted) > 0 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(step)
 		} else {
 			for _, l := range loops {
 				for p := l.Polls(); l.Polls() < p+2 && e.Running(); {
@@ -137,9 +142,9 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, ste
 				}
 			}
 		}
-		clk.Advance(time.Millisecond)
-		if step != nil {
-			step(e)
+		clk.Advance(step)
+		if hook != nil {
+			hook(e)
 		}
 		if clk.Now() > 10*time.Minute {
 			t.Fatal("the run did not end within 10 minutes of engine time")

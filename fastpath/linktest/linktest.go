@@ -440,8 +440,12 @@ func (s *Server) Violations() []string {
 }
 
 // Clock is a clock a test moves by hand (fastpath.Config.Clock): time
-// stands still until Advance.
-type Clock struct{ ns atomic.Int64 }
+// stands still until Advance. Step is how far a lock-step driver moves it
+// at a time (1 ms when zero).
+type Clock struct {
+	ns   atomic.Int64
+	Step time.Duration
+}
 
 // Now is the time since the clock's start.
 func (c *Clock) Now() time.Duration { return time.Duration(c.ns.Load()) }
