@@ -1,0 +1,228 @@
+package fastpath
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// The histogram keeps HdrHistogram's promise: every value is counted in a
+// bucket whose bounds are within 6.25 % of it; quantiles, CountBelow and
+// Merge agree with an exact computation over the same values.
+func TestHistogram(t *testing.T) {
+	var a, b, all Histogram
+	for v := int64(1); v <= 20000; v++ {
+		ns := v * 997 // 1 µs .. 20 ms
+		if v%3 == 0 {
+			a.Record(ns)
+		} else {
+			b.Record(ns)
+		}
+		all.Record(ns)
+	}
+	var m Histogram
+	m.Merge(&a)
+	m.Merge(&b)
+	if m != all {
+		t.Fatalf("merge: N %d sum %d max %d, want %d %d %d", m.N, m.Sum, m.Max, all.N, all.Sum, all.Max)
+	}
+	if all.N != 20000 || all.Max != 20000*997 || all.Sum != 997*20000*20001/2 {
+		t.Fatalf("N %d max %d sum %d", all.N, all.Max, all.Sum)
+	}
+	for _, q := range []float64{0.001, 0.5, 0.9, 0.99} {
+		exact := float64(int64(q*20000+0.5) * 997)
+		got := float64(all.Quantile(q))
+		if got < exact || got > exact*1.0625 {
+			t.Errorf("quantile %v: %v, exact %v", q, got, exact)
+		}
+	}
+	if all.Quantile(1) != all.Max {
+		t.Errorf("quantile 1: %d, max %d", all.Quantile(1), all.Max)
+	}
+	for _, ns := range []int64{997, 10 * 997, 5000 * 997, 20000 * 997} {
+		n := all.CountBelow(BucketHigh(bucketOf(ns)))
+		exact := uint64(BucketHigh(bucketOf(ns)) / 997)
+		if n != min(exact, 20000) {
+			t.Errorf("CountBelow(%d) = %d, want %d", BucketHigh(bucketOf(ns)), n, exact)
+		}
+	}
+	for v := int64(0); v < 1<<20; v = v*5/4 + 1 {
+		i := bucketOf(v)
+		if BucketHigh(i) < v || (i > 0 && BucketHigh(i-1) >= v) {
+			t.Fatalf("value %d in bucket %d of [%d, %d]", v, i, BucketHigh(i-1)+1, BucketHigh(i))
+		}
+		if v >= 16 && float64(BucketHigh(i)-BucketHigh(i-1)) > float64(v)*0.0625 {
+			t.Fatalf("bucket %d of %d is wider than 6.25 %%", i, v)
+		}
+	}
+	var empty Histogram
+	if empty.Quantile(0.5) != 0 || empty.CountBelow(1e9) != 0 {
+		t.Fatal("empty histogram")
+	}
+}
+
+// Close modes print and parse as their flag values.
+func TestCloseModeNames(t *testing.T) {
+	for _, m := range []CloseMode{CloseRST, CloseFIN, CloseHold, CloseSYNOnly} {
+		if p, err := ParseCloseMode(m.String()); err != nil || p != m {
+			t.Errorf("%v -> %v, %v", m, p, err)
+		}
+	}
+	if _, err := ParseCloseMode("linger"); err == nil {
+		t.Error("unknown mode accepted")
+	}
+}
+
+// Validate refuses what cannot run, with the reason, and fills defaults.
+func TestValidate(t *testing.T) {
+	bad := map[string]func(*Config){
+		"no target":           func(c *Config) { c.Targets = nil },
+		"no source":           func(c *Config) { c.Sources = nil },
+		"only IPv4":           func(c *Config) { c.Targets[0].Addr = netip.MustParseAddrPort("[2001:2::1]:80") },
+		"source %s: only":     func(c *Config) { c.Sources[0].Addr = netip.MustParseAddr("2001:2::2") },
+		"bad source port":     func(c *Config) { c.PortLo, c.PortHi = 2000, 1999 },
+		"port range 0":        func(c *Config) { c.PortLo = 0 },
+		"too small for 2":     func(c *Config) { c.PortLo, c.PortHi = 1000, 1002 },
+		"table entries":       func(c *Config) { c.Sources = make([]Source, 1100); fillSources(c) },
+		"negative":            func(c *Config) { c.Rate = -1 },
+		"negative conc":       func(c *Config) { c.Concurrency = -1 },
+		"count or a duration": func(c *Config) { c.Count = 0 },
+	}
+	for name, mod := range bad {
+		c := testConfig(80)
+		mod(&c)
+		if err := c.Validate(2); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := testConfig(80)
+	c.PortLo, c.PortHi = 1000, 1003 // 2 ports for each of 2 workers: enough
+	c.Params = tcp.Params{}
+	if err := c.Validate(2); err != nil {
+		t.Fatal(err)
+	}
+	if c.Params.MSS != 1460 || c.Batch != 64 || c.TimeWait != 60*time.Second || c.Drain != 5*time.Second {
+		t.Fatalf("defaults: MSS %d batch %d TIME-WAIT %v drain %v", c.Params.MSS, c.Batch, c.TimeWait, c.Drain)
+	}
+}
+
+func fillSources(c *Config) {
+	for i := range c.Sources {
+		c.Sources[i].Addr = netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+	}
+	c.PortLo, c.PortHi = 1, 65535
+}
+
+// The report as people and programs read it: the text has each count on
+// its line, the JSON carries the same numbers, the progress line the
+// snapshot's.
+func TestReportOutputs(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := testConfig(linktest.ListenPort, linktest.ClosedPort)
+	cfg.Count = 40
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	r.Drops = map[string]uint64{"checksum": 2}
+	r.TxDropped = 3
+	var text bytes.Buffer
+	r.WriteText(&text)
+	for _, want := range []string{"attempted              40\n", "established            20\n", "failed                 20\n",
+		"  ECONNREFUSED         20\n", "in flight              0\n", "rst: 20 closed, 0 reset by peer; RST sent 20",
+		"asked max", "dropped frames         tx 3, rx checksum=2\n"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Attempted != 40 || back.Established != 20 || back.Failed["ECONNREFUSED"] != 20 || back.Closed != 20 || back.CloseMode != "rst" {
+		t.Fatalf("JSON round trip: %+v", back)
+	}
+	var line bytes.Buffer
+	progress := ProgressLine(&line, 5000)
+	s := Snapshot{ElapsedSeconds: 2, Failed: map[string]uint64{"ETIMEDOUT": 3}}
+	s.Counters[CntAttempted], s.Counters[CntEstablished] = 1000, 990
+	s.Counters[FailedCounter(syscall.ETIMEDOUT)] = 3
+	progress(&s)
+	if got := line.String(); !strings.Contains(got, "attempted 1000 established 990 failed 3 [ETIMEDOUT=3] in flight 7 rate 500/s (asked 5000/s)") {
+		t.Fatalf("progress line %q", got)
+	}
+}
+
+// Frames the parser drops are counted by reason; ARP requests for a
+// dedicated source address are answered (and for a kernel-owned one left
+// to the kernel).
+func TestEngineDropsAndARP(t *testing.T) {
+	var mu sync.Mutex
+	var arps []tcp.Packet
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindARP {
+			mu.Lock()
+			arps = append(arps, pk)
+			mu.Unlock()
+		}
+		return nil
+	})
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Sources = append(cfg.Sources, Source{Addr: netip.MustParseAddr("198.18.0.7"), Dedicated: true})
+	cfg.Count, cfg.Params.SynRetries = 2, 0
+	arpReq := func(target [4]byte) []byte {
+		b := make([]byte, 60)
+		n := tcp.BuildARPReply(b, [6]byte{2, 0, 0, 0, 0, 2}, [4]byte{198, 18, 0, 2}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, target)
+		b[tcp.EthHdrLen+7] = byte(tcp.ARPRequest)
+		return b[:n]
+	}
+	bad := make([]byte, tcp.MaxReplyLen)
+	n := tcp.Build(bad, &tcp.Path{Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1}, SrcPort: 80, DstPort: 10001}, &tcp.Reply{Flags: tcp.FlagACK})
+	bad[n-1] ^= 0xff
+	l.Inject(arpReq([4]byte{198, 18, 0, 7}), arpReq([4]byte{198, 18, 0, 1}), bad[:n], bad[:20])
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+	if r.Drops["checksum"] != 1 || r.Drops["short"] != 1 {
+		t.Fatalf("drops %v", r.Drops)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arps) != 1 || arps[0].ARPOp != tcp.ARPReply || arps[0].Src != [4]byte{198, 18, 0, 7} || arps[0].Dst != [4]byte{198, 18, 0, 2} {
+		t.Fatalf("ARP replies %+v", arps)
+	}
+}
+
+// Stop ends a run that would go on for an hour, with a balanced report.
+func TestEngineStop(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Duration, cfg.Rate = 0, time.Hour, 1000
+	e, err := New(cfg, []Link{linktest.NewLink(srv.Handle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Workers() != 1 || e.Config().Rate != 1000 {
+		t.Fatalf("workers %d, rate %v", e.Workers(), e.Config().Rate)
+	}
+	done := make(chan *Report, 1)
+	go func() { r, _ := e.Run(t.Context(), time.Second, nil); done <- r }()
+	for s := e.Snapshot(); s.Get(CntEstablished) < 10; s = e.Snapshot() {
+		time.Sleep(time.Millisecond)
+	}
+	e.Stop()
+	select {
+	case r := <-done:
+		checkBooks(t, e, r)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not end the run")
+	}
+}
