@@ -432,9 +432,10 @@ func (c *Conn) Close() error {
 	}
 	select {
 	case <-c.closed:
+		return nil
 	case <-time.After(time.Second):
+		return errors.New("fastpath: close: the engine did not confirm")
 	}
-	return nil
 }
 
 func (w *worker) requests() {
@@ -483,8 +484,9 @@ func (w *worker) closeConn(c *Conn) {
 		w.c[CntClosed]++
 	}
 	en.release()
-	w.examine(c.idx, false, false)
+	// Before examine frees the entry (and clears its flags).
 	w.e.dialClosed(en, c.idx)
+	w.examine(c.idx, false, false)
 }
 
 // dialDone reports a Dial'ed attempt's outcome (err 0: established).

@@ -30,6 +30,9 @@ func testConfig(ports ...uint16) Config {
 
 func runEngine(t *testing.T, cfg Config, links ...Link) *Report {
 	t.Helper()
+	if cfg.Idle == 0 {
+		cfg.Idle = time.Millisecond // idle workers yield (linktest's Poll)
+	}
 	e, err := New(cfg, links)
 	if err != nil {
 		t.Fatal(err)

@@ -215,7 +215,7 @@ func TestS5MSSBounds(t *testing.T) {
 		mtu  int
 		v6   bool
 		want uint16
-	}{{1500, false, 1460}, {65536, false, 65495}, {200, false, 256}, {1500, true, 1440}, {1000, true, 1220}, {65536, true, 65476}, {70000, true, 65535}} {
+	}{{1500, false, 1460}, {65536, false, 65495}, {200, false, 256}, {1500, true, 1440}, {1000, true, 1220}, {65536, true, 65476}, {65575, true, 65515}, {65576, true, 65535}} {
 		p := DefaultParams(tc.mtu, tc.v6)
 		if p.MSS != tc.want {
 			t.Errorf("S5: MTU %d v6 %v: MSS %d, want %d", tc.mtu, tc.v6, p.MSS, tc.want)
@@ -470,4 +470,43 @@ func TestParseICMPQuoteEdges(t *testing.T) {
 	f = icmp4(ICMPDestUnreach, 1, 4)
 	f[len(f)-1] ^= 1
 	wantDrop(t, "short quote with a bad checksum", f, DropICMPQuote)
+}
+
+// A timer due between two ticks is placed in the tick after its deadline:
+// it fires at that tick's start (never early, less than a tick late), not
+// a revolution later; Scheduled follows Schedule and Cancel.
+func TestWheelBetweenTicks(t *testing.T) {
+	w := NewWheel(8, 8, 4, 0)
+	w.Schedule(1, 9) // tick 2.25: placed in tick 3
+	if !w.Scheduled(1) || w.Scheduled(2) {
+		t.Fatal("Scheduled")
+	}
+	out := make([]uint32, 0, 8)
+	for _, now := range []int64{4, 8, 9, 11} {
+		if out = w.Advance(now, out[:0]); len(out) != 0 {
+			t.Fatalf("fired at %d: %v", now, out)
+		}
+	}
+	if out = w.Advance(12, out[:0]); len(out) != 1 || w.Scheduled(1) {
+		t.Fatalf("at 12: %v", out)
+	}
+	w.Schedule(2, 30)
+	w.Cancel(2)
+	if w.Scheduled(2) || w.Len() != 0 {
+		t.Fatal("Cancel")
+	}
+}
+
+// After a sleep of many revolutions every slot is visited once: timers in
+// all slots fire, none is left for the next revolution.
+func TestWheelSleepVisitsEverySlot(t *testing.T) {
+	for start := int64(0); start < 8; start++ {
+		w := NewWheel(16, 8, 1, start)
+		for i := int64(0); i < 8; i++ {
+			w.Schedule(uint32(i), start+1+i)
+		}
+		if out := w.Advance(start+1000, make([]uint32, 0, 16)); len(out) != 8 || w.Len() != 0 {
+			t.Fatalf("start %d: %d of 8 timers fired after the sleep", start, len(out))
+		}
+	}
 }
