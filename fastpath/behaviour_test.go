@@ -16,10 +16,15 @@ import (
 // the engine would break (see `make mutate`).
 
 func clockedLinks(srv *linktest.Server, clk *linktest.Clock, n int) ([]Link, []*linktest.Link) {
+	return peerLinks(srv.Handle, n)
+}
+
+// peerLinks are n links to the same peer.
+func peerLinks(peer func([]byte) [][]byte, n int) ([]Link, []*linktest.Link) {
 	var links []Link
 	var loops []*linktest.Link
 	for i := 0; i < n; i++ {
-		l := linktest.NewLink(srv.Handle)
+		l := linktest.NewLink(peer)
 		links = append(links, l)
 		loops = append(loops, l)
 	}
@@ -254,17 +259,56 @@ func TestEngineTimeWaitQuarantine(t *testing.T) {
 	srv.Clock = clk
 	l := linktest.NewLink(srv.Handle)
 	cfg := testConfig(linktest.ListenPort)
-	cfg.PortLo, cfg.PortHi = 10000, 10003
-	cfg.Count, cfg.Close, cfg.TimeWait = 8, CloseFIN, 2*time.Second
+	// More ports in TIME-WAIT at once than the quarantine of other modes
+	// holds (1024).
+	cfg.PortLo, cfg.PortHi = 10000, 11099
+	cfg.Count, cfg.Close, cfg.TimeWait = 2200, CloseFIN, 2*time.Second
 	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
 	clean(t, srv)
-	if r.Established != 8 || r.Closed != 8 || srv.Open() != 0 {
+	if r.Established != 2200 || r.Closed != 2200 || srv.Open() != 0 {
 		t.Fatalf("established %d closed %d open %d", r.Established, r.Closed, srv.Open())
+	}
+	if len(srv.SYNs) != 1100 {
+		t.Fatalf("%d ports used, want 1100", len(srv.SYNs))
 	}
 	for port, at := range srv.SYNs {
 		if len(at) != 2 || at[1]-at[0] < 2*time.Second || at[1]-at[0] > 2100*time.Millisecond {
 			t.Fatalf("port %d: SYNs at %v, want two, 2 s apart", port, at)
 		}
+	}
+}
+
+// Each worker gets its own share of the source ports, together all of
+// them: with as many attempts in flight as there are ports, none fails
+// for want of a port.
+func TestEnginePortsSplit(t *testing.T) {
+	srv := linktest.NewServer()
+	srv.Clock = &linktest.Clock{}
+	links, loops := clockedLinks(srv, srv.Clock, 2)
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.PortLo, cfg.PortHi = 10000, 10009
+	cfg.Count, cfg.Rate, cfg.Params.SynRetries = 10, 100000, 0
+	r := runClocked(t, cfg, srv.Clock, links, nil, loops...)
+	if r.Failed["ETIMEDOUT"] != 10 || r.Failed["EADDRNOTAVAIL"] != 0 || len(srv.SYNs) != 10 {
+		t.Fatalf("failed %v, ports used %d", r.Failed, len(srv.SYNs))
+	}
+	for p := range srv.SYNs {
+		if p < 10000 || p > 10009 {
+			t.Fatalf("port %d outside the range", p)
+		}
+	}
+}
+
+// Warmup: the measured window leaves out the first part of the run (on
+// the real clock: the window's ends are taken by the engine's control
+// loop, which ticks in real time).
+func TestEngineWarmup(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Warmup = 0, 1000, 600*time.Millisecond, 300*time.Millisecond
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	if r.DurationSeconds < 0.25 || r.DurationSeconds > 0.4 {
+		t.Fatalf("measured over %.3fs of a 0.6 s run with 0.3 s of warmup", r.DurationSeconds)
 	}
 }
 
@@ -318,6 +362,40 @@ func TestEngineNoConnection(t *testing.T) {
 	for _, pk := range rsts {
 		if pk.Seg.Flags != tcp.FlagRST || pk.Seg.Seq != 4242 || pk.Src != [4]byte{198, 18, 0, 1} {
 			t.Fatalf("X2 reply %v seq %d from %v", pk.Seg.Flags, pk.Seg.Seq, pk.Src)
+		}
+	}
+}
+
+// Targets and sources given in any order are all found (the lookups are
+// sorted tables): three targets, two sources, every pair gets its share
+// of the attempts and every handshake completes.
+func TestEngineManyTargetsAndSources(t *testing.T) {
+	srv := linktest.NewServer()
+	var mu sync.Mutex
+	perPair := map[[2]byte]int{}
+	links, loops := peerLinks(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
+			mu.Lock()
+			perPair[[2]byte{pk.Src[3], pk.Dst[3]}]++
+			mu.Unlock()
+		}
+		return srv.Handle(f)
+	}, 2)
+	cfg := testConfig()
+	for _, a := range []string{"198.18.0.9:80", "198.18.0.2:80", "198.18.0.5:80"} {
+		cfg.Targets = append(cfg.Targets, Target{Addr: netip.MustParseAddrPort(a), DstMAC: [6]byte{2, 0, 0, 0, 0, 2}})
+	}
+	cfg.Sources = []Source{{Addr: netip.MustParseAddr("198.18.0.8")}, {Addr: netip.MustParseAddr("198.18.0.3")}}
+	cfg.Count = 600
+	r := runClocked(t, cfg, &linktest.Clock{}, links, nil, loops...)
+	clean(t, srv)
+	if r.Established != 600 || srv.Accepted() != 600 || len(perPair) != 6 {
+		t.Fatalf("established %d, accepted %d, pairs used %v", r.Established, srv.Accepted(), perPair)
+	}
+	for pair, n := range perPair {
+		if n != 100 {
+			t.Fatalf("pair %v got %d SYNs, want 100 each: %v", pair, n, perPair)
 		}
 	}
 }

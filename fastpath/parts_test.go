@@ -2,8 +2,10 @@ package fastpath
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,7 +105,19 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+	// The table's bound, 2^26 entries, is reachable and not one more.
 	c := testConfig(80)
+	c.Sources = make([]Source, 2048)
+	fillSources(&c)
+	c.PortLo, c.PortHi = 32768, 65535
+	if err := c.Validate(1); err != nil {
+		t.Errorf("2^26 entries refused: %v", err)
+	}
+	c.PortLo--
+	if err := c.Validate(1); err == nil {
+		t.Error("2^26+2048 entries accepted")
+	}
+	c = testConfig(80)
 	c.PortLo, c.PortHi = 1000, 1003 // 2 ports for each of 2 workers: enough
 	c.Params = tcp.Params{}
 	if err := c.Validate(2); err != nil {
@@ -198,6 +212,75 @@ func TestEngineDropsAndARP(t *testing.T) {
 	defer mu.Unlock()
 	if len(arps) != 1 || arps[0].ARPOp != tcp.ARPReply || arps[0].Src != [4]byte{198, 18, 0, 7} || arps[0].Dst != [4]byte{198, 18, 0, 2} {
 		t.Fatalf("ARP replies %+v", arps)
+	}
+}
+
+// A zero key gets a random secret (ISNs and ports must not be guessable);
+// a given key is kept (runs are reproducible).
+func TestEngineKey(t *testing.T) {
+	cfg := testConfig(80)
+	cfg.Key = [16]byte{}
+	a, err := New(cfg, []Link{linktest.NewLink(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := New(cfg, []Link{linktest.NewLink(nil)})
+	if a.Config().Key == ([16]byte{}) || a.Config().Key == b.Config().Key {
+		t.Fatal("zero key not replaced by a random one")
+	}
+	cfg.Key = [16]byte{9}
+	if c, _ := New(cfg, []Link{linktest.NewLink(nil)}); c.Config().Key != cfg.Key {
+		t.Fatal("given key replaced")
+	}
+}
+
+// A dial-only engine starts nothing by itself; progress comes every
+// interval of engine time (every second when the interval is 0).
+func TestEngineDialOnlyAndProgress(t *testing.T) {
+	cfg := testConfig(80)
+	cfg.Count, cfg.DialOnly = 0, true
+	clk := &linktest.Clock{}
+	cfg.Clock = clk.Now
+	for _, tc := range []struct {
+		interval time.Duration
+		want     int
+	}{{0, 2}, {500 * time.Millisecond, 4}} {
+		e, err := New(cfg, []Link{linktest.NewLink(linktest.NewServer().Handle)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan *Report, 1)
+		go func() {
+			r, _ := e.Run(ctx, tc.interval, func(*Snapshot) { calls++ })
+			done <- r
+		}()
+		for !e.Running() {
+			runtime.Gosched()
+		}
+		// The engine's control loop looks at its clock every 5 ms of real
+		// time: 100 ms of engine time per 6 ms lets it see every step.
+		var r *Report
+		for r == nil {
+			if clk.Now() == 2100*time.Millisecond {
+				cancel() // the engine closes on its clock: keep it moving
+			}
+			clk.Advance(100 * time.Millisecond)
+			select {
+			case r = <-done:
+			case <-time.After(6 * time.Millisecond):
+			}
+		}
+		if r.Attempted != 0 {
+			t.Fatalf("dial-only engine attempted %d", r.Attempted)
+		}
+		if calls < tc.want || calls > tc.want+1 {
+			t.Errorf("interval %v: %d progress calls in about 2 s, want %d", tc.interval, calls, tc.want)
+		}
+		clk = &linktest.Clock{}
+		cfg.Clock = clk.Now
 	}
 }
 

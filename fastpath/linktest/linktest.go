@@ -227,8 +227,8 @@ const (
 type Server struct {
 	mu         sync.Mutex
 	p          tcp.Params
-	flows      map[uint32]*flow // peer port and address byte
-	attempts   map[uint64]bool  // (port, ISN) of every attempt seen
+	flows      map[flowKey]*flow
+	attempts   map[uint64]bool // (port, ISN) of every attempt seen
 	accepted   atomic.Uint64
 	refused    atomic.Uint64
 	resets     atomic.Uint64
@@ -246,6 +246,12 @@ type Server struct {
 	MSS map[uint16]uint16
 }
 
+// flowKey is a connection's 4-tuple as the client sends it.
+type flowKey struct {
+	src, dst     [4]byte
+	sport, dport uint16
+}
+
 type flow struct {
 	irs, iss tcp.Seq // client's and server's ISN
 	tsval    uint32  // client's first TSval
@@ -257,7 +263,7 @@ type flow struct {
 
 // NewServer returns a server with Linux's default TCP parameters.
 func NewServer() *Server {
-	return &Server{p: tcp.DefaultParams(1500, false), flows: map[uint32]*flow{}, attempts: map[uint64]bool{},
+	return &Server{p: tcp.DefaultParams(1500, false), flows: map[flowKey]*flow{}, attempts: map[uint64]bool{},
 		mac: [6]byte{2, 0, 0, 0, 0, 2}, SYNs: map[uint16][]time.Duration{}, MSS: map[uint16]uint16{}}
 }
 
@@ -287,7 +293,7 @@ func (s *Server) Handle(frame []byte) [][]byte {
 		s.violate("port %d: IP flags %#04x TTL %d, want DF and TTL %d", pk.SrcPort, ip.FlagsFrag(), ip.TTL(), s.p.TTL)
 	}
 	seg := &pk.Seg
-	key := uint32(pk.SrcPort)<<8 | uint32(pk.Src[3])
+	key := flowKey{pk.Src, pk.Dst, pk.SrcPort, pk.DstPort}
 	path := &tcp.Path{SrcMAC: s.mac, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}
 	out := func(r *tcp.Reply) [][]byte {
 		b := make([]byte, tcp.MaxReplyLen)
@@ -355,7 +361,7 @@ func (s *Server) Handle(frame []byte) [][]byte {
 }
 
 // syn records an attempt and checks a retransmitted SYN against the first.
-func (s *Server) syn(pk *tcp.Packet, key uint32) {
+func (s *Server) syn(pk *tcp.Packet, key flowKey) {
 	seg := &pk.Seg
 	s.attempts[uint64(pk.SrcPort)<<32|uint64(seg.Seq)] = true
 	if s.Clock != nil {
@@ -377,10 +383,11 @@ func (s *Server) syn(pk *tcp.Packet, key uint32) {
 	if f != nil {
 		s.drop(key, f) // a new attempt on the port: the old one is gone
 	}
-	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(key * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: key | 1}
+	h := (uint32(key.sport)<<16 | uint32(key.dport)) ^ uint32(key.src[3])<<8 ^ uint32(key.dst[3])<<24
+	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(h * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: h | 1}
 }
 
-func (s *Server) drop(key uint32, f *flow) {
+func (s *Server) drop(key flowKey, f *flow) {
 	if f.est {
 		s.open--
 	}
