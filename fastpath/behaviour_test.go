@@ -310,8 +310,8 @@ func TestEngineWarmup(t *testing.T) {
 	cfg := testConfig(linktest.ListenPort)
 	cfg.Count, cfg.Rate, cfg.Duration, cfg.Warmup = 0, 1000, 600*time.Millisecond, 300*time.Millisecond
 	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
-	if r.DurationSeconds < 0.25 || r.DurationSeconds > 0.4 {
-		t.Fatalf("measured over %.3fs of a 0.6 s run with 0.3 s of warmup", r.DurationSeconds)
+	if r.DurationSeconds < 0.25 || r.DurationSeconds > 0.4 || r.AttemptRate < 800 || r.AttemptRate > 1200 {
+		t.Fatalf("measured %.0f/s over %.3fs of a 0.6 s run at 1,000/s with 0.3 s of warmup", r.AttemptRate, r.DurationSeconds)
 	}
 }
 

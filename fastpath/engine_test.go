@@ -117,9 +117,11 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hoo
 		r, err := e.Run(context.Background(), time.Second, nil)
 		done <- result{r, err}
 	}()
-	// The clock stands still until the workers run: the first SYN leaves
-	// at 0.
-	for !e.Running() {
+	// The clock stands still until Run has started (the loop below then
+	// waits for the workers' polls): the first SYN leaves at 0. Not
+	// Running: a run that fails everything at once may be closing by the
+	// time this goroutine looks, and closes only as its clock moves.
+	for !e.started.Load() {
 		runtime.Gosched()
 	}
 	step := clk.Step
