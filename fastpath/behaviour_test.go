@@ -289,14 +289,14 @@ func TestEnginePortsSplit(t *testing.T) {
 	srv.Clock = &linktest.Clock{}
 	links, loops := clockedLinks(srv, srv.Clock, 2)
 	cfg := testConfig(linktest.BlackholePort)
-	cfg.PortLo, cfg.PortHi = 10000, 10009
-	cfg.Count, cfg.Rate, cfg.Params.SynRetries = 10, 100000, 0
+	cfg.PortLo, cfg.PortHi = 10000, 10010 // 11 ports: shares of 6 and 5
+	cfg.Count, cfg.Rate, cfg.Params.SynRetries = 11, 100000, 0
 	r := runClocked(t, cfg, srv.Clock, links, nil, loops...)
-	if r.Failed["ETIMEDOUT"] != 10 || r.Failed["EADDRNOTAVAIL"] != 0 || len(srv.SYNs) != 10 {
+	if r.Failed["ETIMEDOUT"] != 11 || r.Failed["EADDRNOTAVAIL"] != 0 || len(srv.SYNs) != 11 {
 		t.Fatalf("failed %v, ports used %d", r.Failed, len(srv.SYNs))
 	}
 	for p := range srv.SYNs {
-		if p < 10000 || p > 10009 {
+		if p < 10000 || p > 10010 {
 			t.Fatalf("port %d outside the range", p)
 		}
 	}

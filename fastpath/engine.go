@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -136,17 +137,9 @@ func (e *Engine) buildLookups() {
 	for i, a := range e.dst4 {
 		d = append(d, kv{uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(e.cfg.Targets[i].Addr.Port()), i})
 	}
-	cmp := func(a, b kv) int {
-		if a.k < b.k {
-			return -1
-		}
-		if a.k > b.k {
-			return 1
-		}
-		return 0
-	}
-	slices.SortFunc(s, cmp)
-	slices.SortFunc(d, cmp)
+	byKey := func(a, b kv) int { return cmp.Compare(a.k, b.k) }
+	slices.SortFunc(s, byKey)
+	slices.SortFunc(d, byKey)
 	for _, x := range s {
 		e.srcKeys = append(e.srcKeys, uint32(x.k))
 		e.srcIdx = append(e.srcIdx, x.i)
@@ -175,11 +168,9 @@ func (e *Engine) dstIndex(a [4]byte, port uint16) int {
 	return -1
 }
 
-func (e *Engine) ownerOf(idx slot) int {
-	off := e.offOf(idx)
-	chunk := e.workers[0].chunk
-	return min(off/chunk, len(e.workers)-1)
-}
+// ownerOf is the worker whose share of the ports holds idx's port: shares
+// are chunk ports long (the last one shorter), chunk = ceil(ports/workers).
+func (e *Engine) ownerOf(idx slot) int { return e.offOf(idx) / e.workers[0].chunk }
 
 // now is the engine clock in nanoseconds since Run started.
 func (e *Engine) now() int64 { return int64(e.elapsed()) }

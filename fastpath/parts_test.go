@@ -177,8 +177,8 @@ func TestReportOutputs(t *testing.T) {
 }
 
 // Frames the parser drops are counted by reason; ARP requests for a
-// dedicated source address are answered (and for a kernel-owned one left
-// to the kernel).
+// dedicated source address are answered (for a kernel-owned one left to
+// the kernel, for an address not ours left alone).
 func TestEngineDropsAndARP(t *testing.T) {
 	var mu sync.Mutex
 	var arps []tcp.Packet
@@ -203,7 +203,7 @@ func TestEngineDropsAndARP(t *testing.T) {
 	bad := make([]byte, tcp.MaxReplyLen)
 	n := tcp.Build(bad, &tcp.Path{Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1}, SrcPort: 80, DstPort: 10001}, &tcp.Reply{Flags: tcp.FlagACK})
 	bad[n-1] ^= 0xff
-	l.Inject(arpReq([4]byte{198, 18, 0, 7}), arpReq([4]byte{198, 18, 0, 1}), bad[:n], bad[:20])
+	l.Inject(arpReq([4]byte{198, 18, 0, 7}), arpReq([4]byte{198, 18, 0, 1}), arpReq([4]byte{198, 18, 0, 99}), bad[:n], bad[:20])
 	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
 	if r.Drops["checksum"] != 1 || r.Drops["short"] != 1 {
 		t.Fatalf("drops %v", r.Drops)
