@@ -77,6 +77,17 @@ func TestEngineRateSplit(t *testing.T) {
 	if r.AttemptRate < 1990 || r.AttemptRate > 2010 || r.AskedRate != 2000 {
 		t.Fatalf("attempt rate %.0f (asked %.0f), want 2,000", r.AttemptRate, r.AskedRate)
 	}
+	// The series samples the run every 100 ms of its clock (at most: the
+	// control loop ticks in real time), counts never going back.
+	if n := len(r.Series); n < 5 || n > int(r.ElapsedSeconds*10)+1 {
+		t.Fatalf("%d samples in %.2fs", n, r.ElapsedSeconds)
+	}
+	for i := 1; i < len(r.Series); i++ {
+		a, b := r.Series[i-1], r.Series[i]
+		if b.Seconds < a.Seconds || b.Attempted < a.Attempted || b.Established < a.Established {
+			t.Fatalf("samples %d and %d: %+v %+v", i-1, i, a, b)
+		}
+	}
 }
 
 // The concurrency bound is the total over the workers: held connections
@@ -401,5 +412,66 @@ func TestEngineManyTargetsAndSources(t *testing.T) {
 		if n != 100 {
 			t.Fatalf("pair %v got %d SYNs, want 100 each: %v", pair, n, perPair)
 		}
+	}
+}
+
+// Drain: attempts still in flight get Drain after generation, then the
+// run closes (50 ms) and reports them in flight.
+func TestEngineDrainBound(t *testing.T) {
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(func([]byte) [][]byte { return nil })
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Count, cfg.Drain = 10, 300*time.Millisecond
+	// Once generation is over, the clock keeps pace with the engine's
+	// control loop, which decides the end of the drain in real time.
+	pace := func(e *Engine) {
+		if s := e.Snapshot(); !s.Generating {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r := runClocked(t, cfg, clk, []Link{l}, pace, l)
+	if r.InFlight != 10 || r.Attempted != 10 {
+		t.Fatalf("in flight %d of %d", r.InFlight, r.Attempted)
+	}
+	if end := clk.Now(); end < 350*time.Millisecond || end > 450*time.Millisecond {
+		t.Fatalf("the run ended at %v of engine time, want 300 ms of drain and 50 ms of close", end)
+	}
+}
+
+// Hold: connections are held HoldFor after generation, then aborted.
+func TestEngineHoldFor(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Close, cfg.HoldFor = 10, CloseHold, time.Second
+	var openAt900 int
+	r := runClocked(t, cfg, clk, []Link{l}, func(*Engine) {
+		if clk.Now() == 900*time.Millisecond {
+			openAt900 = srv.Open()
+		}
+	}, l)
+	clean(t, srv)
+	if openAt900 != 10 || r.Closed != 10 || srv.Open() != 0 {
+		t.Fatalf("held at 0.9 s: %d, closed %d, open at the end %d", openAt900, r.Closed, srv.Open())
+	}
+	if end := clk.Now(); end < 1050*time.Millisecond || end > 1200*time.Millisecond {
+		t.Fatalf("the run ended at %v of engine time, want 1 s of hold and 50 ms of close", end)
+	}
+}
+
+// FIN mode: the run waits for the graceful closes to finish (the server's
+// FIN comes 300 ms later) before it ends.
+func TestEngineFINWaitsForCloses(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	l.Clock, l.Delay = clk, 300*time.Millisecond
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Close, cfg.TimeWait = 20, CloseFIN, 100*time.Millisecond
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Established != 20 || r.Closed != 20 {
+		t.Fatalf("established %d, closed %d", r.Established, r.Closed)
 	}
 }

@@ -11,6 +11,9 @@
 // are not counted.
 //
 // Usage: mutate [-min 90] [-equivalents file] pkgdir=report.json ...
+//
+// A package named twice takes each file's results from the last report
+// that has the file.
 package main
 
 import (
@@ -69,6 +72,7 @@ func main() {
 	ok := true
 	used := map[key]bool{}
 	var dirs []string
+	byDir := map[string]map[string][]mutant{} // dir -> file -> mutants
 	for _, arg := range flag.Args() {
 		dir, path, found := strings.Cut(arg, "=")
 		if !found {
@@ -80,10 +84,29 @@ func main() {
 			fmt.Fprintln(os.Stderr, "mutate:", err)
 			os.Exit(2)
 		}
+		if byDir[dir] == nil {
+			byDir[dir] = map[string][]mutant{}
+			dirs = append(dirs, dir)
+		}
+		// A later report of the same package replaces the files it covers
+		// (a run over some files after a fix).
+		files := map[string][]mutant{}
+		for _, m := range ms {
+			files[m.file] = append(files[m.file], m)
+		}
+		for f, fm := range files {
+			byDir[dir][f] = fm
+		}
+	}
+	for i, dir := range dirs {
+		var ms []mutant
+		for _, fm := range byDir[dir] {
+			ms = append(ms, fm...)
+		}
 		if !score(os.Stdout, dir, ms, eq, used, *minScore) {
 			ok = false
 		}
-		dirs = append(dirs, dir+"/")
+		dirs[i] = dir + "/"
 	}
 	for k, why := range eq {
 		for _, d := range dirs {
