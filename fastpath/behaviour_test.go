@@ -415,48 +415,52 @@ func TestEngineManyTargetsAndSources(t *testing.T) {
 	}
 }
 
-// Drain: attempts still in flight get Drain after generation, then the
-// run closes (50 ms) and reports them in flight.
+// Drain: attempts still in flight get Drain after generation (which ends
+// at 200 ms), then the run closes (50 ms) and reports them in flight.
 func TestEngineDrainBound(t *testing.T) {
 	clk := &linktest.Clock{}
 	l := linktest.NewLink(func([]byte) [][]byte { return nil })
 	cfg := testConfig(linktest.BlackholePort)
-	cfg.Count, cfg.Drain = 10, 300*time.Millisecond
-	// Once generation is over, the clock keeps pace with the engine's
-	// control loop, which decides the end of the drain in real time.
-	pace := func(e *Engine) {
-		if s := e.Snapshot(); !s.Generating {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	r := runClocked(t, cfg, clk, []Link{l}, pace, l)
-	if r.InFlight != 10 || r.Attempted != 10 {
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Drain = 0, 100, 200*time.Millisecond, 150*time.Millisecond
+	r := runClocked(t, cfg, clk, []Link{l}, paceAfterGeneration, l)
+	if r.InFlight != r.Attempted || r.Attempted < 19 {
 		t.Fatalf("in flight %d of %d", r.InFlight, r.Attempted)
 	}
-	if end := clk.Now(); end < 350*time.Millisecond || end > 450*time.Millisecond {
-		t.Fatalf("the run ended at %v of engine time, want 300 ms of drain and 50 ms of close", end)
+	if end := clk.Now(); end < 400*time.Millisecond || end > 480*time.Millisecond {
+		t.Fatalf("the run ended at %v of engine time, want 200 ms of generation, 150 ms of drain, 50 ms of close", end)
 	}
 }
 
-// Hold: connections are held HoldFor after generation, then aborted.
+// paceAfterGeneration is a runClocked hook: once generation is over, the
+// clock keeps pace with the engine's control loop, which decides the end
+// of the drain and of the hold in real time.
+func paceAfterGeneration(e *Engine) {
+	if s := e.Snapshot(); !s.Generating {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Hold: connections are held HoldFor after generation (which ends at
+// 200 ms), then aborted.
 func TestEngineHoldFor(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
 	l := linktest.NewLink(srv.Handle)
 	cfg := testConfig(linktest.ListenPort)
-	cfg.Count, cfg.Close, cfg.HoldFor = 10, CloseHold, time.Second
-	var openAt900 int
-	r := runClocked(t, cfg, clk, []Link{l}, func(*Engine) {
-		if clk.Now() == 900*time.Millisecond {
-			openAt900 = srv.Open()
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Close, cfg.HoldFor = 0, 50, 200*time.Millisecond, CloseHold, 150*time.Millisecond
+	var openAt330 int
+	r := runClocked(t, cfg, clk, []Link{l}, func(e *Engine) {
+		if clk.Now() == 330*time.Millisecond {
+			openAt330 = srv.Open()
 		}
+		paceAfterGeneration(e)
 	}, l)
 	clean(t, srv)
-	if openAt900 != 10 || r.Closed != 10 || srv.Open() != 0 {
-		t.Fatalf("held at 0.9 s: %d, closed %d, open at the end %d", openAt900, r.Closed, srv.Open())
+	if openAt330 != int(r.Established) || r.Established < 9 || r.Closed != r.Established || srv.Open() != 0 {
+		t.Fatalf("held at 330 ms: %d of %d, closed %d, open at the end %d", openAt330, r.Established, r.Closed, srv.Open())
 	}
-	if end := clk.Now(); end < 1050*time.Millisecond || end > 1200*time.Millisecond {
-		t.Fatalf("the run ended at %v of engine time, want 1 s of hold and 50 ms of close", end)
+	if end := clk.Now(); end < 400*time.Millisecond || end > 480*time.Millisecond {
+		t.Fatalf("the run ended at %v of engine time, want 200 ms of generation, 150 ms of hold, 50 ms of close", end)
 	}
 }
 
