@@ -46,7 +46,7 @@ fuzz:
 	  done; done
 
 # Mutation testing of the protocol core and the engine (not part of `make
-# test`; about 25 minutes here): gremlins mutates one operator at a time and
+# test`; about 40 minutes here): gremlins mutates one operator at a time and
 # runs the package's tests; internal/mutate scores the run, takes out the
 # equivalent mutants listed with their reasons, prints every survivor and
 # fails under 90 % caught.
