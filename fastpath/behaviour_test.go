@@ -50,6 +50,9 @@ func TestEngineServerAgrees(t *testing.T) {
 	if r.Established != srv.Accepted() || r.Failed["ECONNREFUSED"] != srv.Refused() || r.Established+srv.Refused() != 1001 {
 		t.Fatalf("established %d accepted %d, refused %d by the server %d", r.Established, srv.Accepted(), r.Failed["ECONNREFUSED"], srv.Refused())
 	}
+	if r.RSTReceived != srv.Refused() || len(r.Drops) != 0 {
+		t.Fatalf("RSTs received %d for %d refusals, drops %v", r.RSTReceived, srv.Refused(), r.Drops)
+	}
 	if r.Closed != r.Established || srv.Resets() != r.Established || r.RSTSent != r.Established || srv.Open() != 0 || srv.HalfOpen() != 0 {
 		t.Fatalf("rst mode: closed %d, RSTs sent %d, taken by the server %d, still open %d, half-open %d", r.Closed, r.RSTSent, srv.Resets(), srv.Open(), srv.HalfOpen())
 	}
@@ -243,16 +246,27 @@ func TestEngineICMPUnreachable(t *testing.T) {
 func TestEngineFragNeeded(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
+	var mu sync.Mutex
+	icmps := 0
 	l := linktest.NewLink(func(f []byte) [][]byte {
 		var pk tcp.Packet
 		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && pk.Seg.Opts.MSS > 1360 {
+			mu.Lock()
+			icmps++
+			mu.Unlock()
 			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, 1400)}
 		}
 		return srv.Handle(f)
 	})
 	cfg := testConfig(linktest.ListenPort)
 	cfg.Count = 40
-	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	var e *Engine
+	r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
+	mu.Lock()
+	defer mu.Unlock()
+	if s := e.Snapshot(); s.Get(CntICMP) != uint64(icmps) || icmps == 0 {
+		t.Fatalf("%d ICMP errors counted, %d sent", s.Get(CntICMP), icmps)
+	}
 	clean(t, srv)
 	if r.Established != 40 || srv.Accepted() != 40 {
 		t.Fatalf("established %d accepted %d: %v", r.Established, srv.Accepted(), r.Failed)
@@ -368,7 +382,11 @@ func TestEngineNoConnection(t *testing.T) {
 		stray(netip.MustParseAddr("198.18.0.2"), 80, 30000))
 	cfg := testConfig(linktest.BlackholePort)
 	cfg.Count, cfg.Params.SynRetries = 1, 0
-	runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+	var e *Engine
+	runClocked(t, cfg, &linktest.Clock{}, []Link{l}, engineOf(&e), l)
+	if s := e.Snapshot(); s.Get(CntNoConn) != 3 {
+		t.Fatalf("%d segments counted as for no connection, want 3", s.Get(CntNoConn))
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(rsts) != 3 {

@@ -357,7 +357,7 @@ func TestDial(t *testing.T) {
 	}
 	cancel()
 	r := <-done
-	if r.Established != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 {
+	if r.Established != 1 || r.Closed != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 {
 		t.Fatalf("report %+v open %d", r, srv.Open())
 	}
 	clean(t, srv)

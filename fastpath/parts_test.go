@@ -204,9 +204,13 @@ func TestEngineDropsAndARP(t *testing.T) {
 	n := tcp.Build(bad, &tcp.Path{Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1}, SrcPort: 80, DstPort: 10001}, &tcp.Reply{Flags: tcp.FlagACK})
 	bad[n-1] ^= 0xff
 	l.Inject(arpReq([4]byte{198, 18, 0, 7}), arpReq([4]byte{198, 18, 0, 1}), arpReq([4]byte{198, 18, 0, 99}), bad[:n], bad[:20])
-	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
-	if r.Drops["checksum"] != 1 || r.Drops["short"] != 1 {
-		t.Fatalf("drops %v", r.Drops)
+	var e *Engine
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, engineOf(&e), l)
+	if s := e.Snapshot(); r.Drops["checksum"] != 1 || r.Drops["short"] != 1 || s.Get(CntARPReplies) != 1 {
+		t.Fatalf("drops %v, ARP replies counted %d", r.Drops, s.Get(CntARPReplies))
+	}
+	if FailedCounter(syscall.EPERM) != FailedCounter(syscall.ECONNABORTED) {
+		t.Fatal("an errno outside the set is not counted as ECONNABORTED")
 	}
 	mu.Lock()
 	defer mu.Unlock()
