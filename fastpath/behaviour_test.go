@@ -15,10 +15,6 @@ import (
 // see, on the manual clock: each pins a behaviour that a realistic bug in
 // the engine would break (see `make mutate`).
 
-func clockedLinks(srv *linktest.Server, clk *linktest.Clock, n int) ([]Link, []*linktest.Link) {
-	return peerLinks(srv.Handle, n)
-}
-
 // peerLinks are n links to the same peer.
 func peerLinks(peer func([]byte) [][]byte, n int) ([]Link, []*linktest.Link) {
 	var links []Link
@@ -31,6 +27,26 @@ func peerLinks(peer func([]byte) [][]byte, n int) ([]Link, []*linktest.Link) {
 	return links, loops
 }
 
+// firstSYN reports, safely from any worker's link, whether a SYN is the
+// first one seen from its source port.
+func firstSYN() func(pk *tcp.Packet) bool {
+	var mu sync.Mutex
+	seen := map[uint16]bool{}
+	return func(pk *tcp.Packet) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		first := !seen[pk.SrcPort]
+		seen[pk.SrcPort] = true
+		return first
+	}
+}
+
+// replyTo is a frame answering pk with r, from pk's destination.
+func replyTo(pk *tcp.Packet, r *tcp.Reply) []byte {
+	b := make([]byte, tcp.MaxReplyLen)
+	return b[:tcp.Build(b, &tcp.Path{Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}, r)]
+}
+
 // Every attempt is counted once and ends once: the server saw exactly the
 // attempts the report counts, accepted the established ones, refused the
 // refused ones, and took one RST per established connection at the exact
@@ -39,7 +55,7 @@ func TestEngineServerAgrees(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
 	srv.Clock = clk
-	links, loops := clockedLinks(srv, clk, 3)
+	links, loops := peerLinks(srv.Handle, 3)
 	cfg := testConfig(linktest.ListenPort, linktest.ClosedPort)
 	cfg.Count = 1001 // not a multiple of the worker count
 	r := runClocked(t, cfg, clk, links, nil, loops...)
@@ -69,7 +85,7 @@ func TestEngineServerAgrees(t *testing.T) {
 func TestEngineRateSplit(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
-	links, loops := clockedLinks(srv, clk, 2)
+	links, loops := peerLinks(srv.Handle, 2)
 	cfg := testConfig(linktest.ListenPort)
 	cfg.Count, cfg.Rate, cfg.Duration = 0, 2000, 2*time.Second
 	r := runClocked(t, cfg, clk, links, nil, loops...)
@@ -98,7 +114,7 @@ func TestEngineRateSplit(t *testing.T) {
 func TestEngineConcurrencyBound(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
-	links, loops := clockedLinks(srv, clk, 2)
+	links, loops := peerLinks(srv.Handle, 2)
 	cfg := testConfig(linktest.ListenPort)
 	cfg.Count, cfg.Duration, cfg.Concurrency = 0, 500*time.Millisecond, 41
 	cfg.Close = CloseHold
@@ -169,19 +185,12 @@ func TestEngineRetransmittedSYN(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
 	srv.Clock = clk
-	var mu sync.Mutex
-	seen := map[uint16]bool{}
+	first := firstSYN()
 	// The first SYN of every port is lost.
 	l := linktest.NewLink(func(f []byte) [][]byte {
 		var pk tcp.Packet
-		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
-			mu.Lock()
-			first := !seen[pk.SrcPort]
-			seen[pk.SrcPort] = true
-			mu.Unlock()
-			if first {
-				return nil
-			}
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && first(&pk) {
+			return nil
 		}
 		return srv.Handle(f)
 	})
@@ -311,7 +320,7 @@ func TestEngineTimeWaitQuarantine(t *testing.T) {
 func TestEnginePortsSplit(t *testing.T) {
 	srv := linktest.NewServer()
 	srv.Clock = &linktest.Clock{}
-	links, loops := clockedLinks(srv, srv.Clock, 2)
+	links, loops := peerLinks(srv.Handle, 2)
 	cfg := testConfig(linktest.BlackholePort)
 	// 11 ports: shares of 6 and 5; 6 attempts each, so the second worker
 	// runs out of ports once.

@@ -51,10 +51,7 @@ func TestDialPeerReset(t *testing.T) {
 		out := srv.Handle(f)
 		var pk tcp.Packet
 		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagACK {
-			b := make([]byte, tcp.MaxReplyLen)
-			n := tcp.Build(b, &tcp.Path{Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort},
-				&tcp.Reply{Flags: tcp.FlagRST | tcp.FlagACK, Seq: pk.Seg.Ack, Ack: pk.Seg.Seq})
-			out = append(out, b[:n])
+			out = append(out, replyTo(&pk, &tcp.Reply{Flags: tcp.FlagRST | tcp.FlagACK, Seq: pk.Seg.Ack, Ack: pk.Seg.Seq}))
 		}
 		return out
 	})
@@ -95,24 +92,15 @@ func TestEngineFastRetransmit(t *testing.T) {
 		srv := linktest.NewServer()
 		clk := &linktest.Clock{}
 		srv.Clock = clk
-		var mu sync.Mutex
-		seen := map[uint16]bool{}
+		first := firstSYN()
 		var l0 *linktest.Link
 		peer := func(f []byte) [][]byte {
 			var pk tcp.Packet
-			if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
-				mu.Lock()
-				first := !seen[pk.SrcPort]
-				seen[pk.SrcPort] = true
-				mu.Unlock()
-				if first { // a stale ACK from an old connection
-					srv.Handle(f)
-					b := make([]byte, tcp.MaxReplyLen)
-					n := tcp.Build(b, &tcp.Path{Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort},
-						&tcp.Reply{Flags: tcp.FlagACK, Seq: 1, Ack: pk.Seg.Seq + 1000})
-					l0.Inject(b[:n])
-					return nil
-				}
+			if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && first(&pk) {
+				// A stale ACK from an old connection answers it.
+				srv.Handle(f)
+				l0.Inject(replyTo(&pk, &tcp.Reply{Flags: tcp.FlagACK, Seq: 1, Ack: pk.Seg.Seq + 1000}))
+				return nil
 			}
 			if pk.Seg.Flags.Has(tcp.FlagRST) && !pk.Seg.Flags.Has(tcp.FlagACK) {
 				return nil // our answer to the stale ACK: not for the server
@@ -147,10 +135,7 @@ func TestEngineICMPInSynRecv(t *testing.T) {
 		if tcp.Parse(f, &pk) != tcp.KindTCP || pk.Seg.Flags != tcp.FlagSYN {
 			return nil
 		}
-		b := make([]byte, tcp.MaxReplyLen)
-		n := tcp.Build(b, &tcp.Path{Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort},
-			&tcp.Reply{Flags: tcp.FlagSYN, Seq: 777})
-		return [][]byte{b[:n], icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
+		return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagSYN, Seq: 777}), icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
 	})
 	cfg := testConfig(linktest.BlackholePort)
 	cfg.Count = 20
