@@ -1,6 +1,9 @@
 package tcp
 
-import "syscall"
+import (
+	"math"
+	"syscall"
+)
 
 // State is a TCP connection state (RFC 9293 §3.3.2).
 type State uint8
@@ -56,6 +59,7 @@ type Conn struct {
 	TSRecent  uint32 // peer's last TSval (E2)
 	LastChlMs uint32 // when the last challenge/dup ACK left, plus 1 (E4 rate limit)
 	SndWnd    uint16 // peer's window, unscaled on the SYN-ACK (Y6)
+	RTOMs     uint16 // RTO from the handshake's RTT sample, for our FIN (E8)
 }
 
 // TSOK reports whether timestamps were negotiated.
@@ -169,7 +173,7 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 		}
 		c.Retrans++
 		v = p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
-		return v, false, 200 << c.Retrans
+		return v, false, p.FINRTO(c)
 	case TimeWait:
 		c.State = Closed
 		return Verdict{Event: EvClosed}, false, 0
@@ -280,6 +284,7 @@ func (p *Params) synSent(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		c.IRS = seg.Seq
 		v := p.segment(c, FlagACK, c.SndNxt, nowMs) // H1
 		v.Event = EvEstablished
+		p.setRTO(c, seg, nowMs)
 		c.Retrans = 0
 		return v
 	}
@@ -343,6 +348,34 @@ func (p *Params) HandshakeRTT(c *Conn, seg *Segment, lastSynMs, nowMs uint32, re
 	return false, 0, false
 }
 
+// setRTO is E8's starting RTO, taken when the handshake completes (before
+// Retrans is cleared): the first RTT sample m sets it as tcp_rtt_estimator
+// does (SRTT m, RTTVAR max(2m, TCP_RTO_MIN)): m + max(2m, 200 ms). The
+// sample is the timestamp echo's, or the time since the first SYN if
+// there was no other; without one (a retransmitted SYN, no timestamps)
+// the RTO falls back to 3 s (RFC 6298 5.7, tcp_init_transfer).
+func (p *Params) setRTO(c *Conn, seg *Segment, nowMs uint32) {
+	m := int64(-1)
+	switch {
+	case c.TSOK() && seg.Opts.HasTS && seg.Opts.TSEcr != 0:
+		m = int64(int32(nowMs - c.tsecr(p, seg)))
+	case c.Retrans == 0:
+		m = int64(int32(nowMs - c.StartMs))
+	}
+	rto := 3 * p.RTOInitMs
+	if m >= 0 {
+		rto = m + max(2*m, p.RTOMinMs)
+	}
+	c.RTOMs = uint16(min(rto, math.MaxUint16))
+}
+
+// FINRTO is how long our FIN waits for its ACK after c.Retrans
+// retransmissions (E8): the handshake's RTO (at least TCP_RTO_MIN),
+// doubled each time, at most tcp_rto_max_ms.
+func (p *Params) FINRTO(c *Conn) int64 {
+	return min(max(int64(c.RTOMs), p.RTOMinMs)<<c.Retrans, p.RTOMaxMs)
+}
+
 // negotiate is H2.
 func (p *Params) negotiate(c *Conn, seg *Segment) {
 	o := &seg.Opts
@@ -390,6 +423,7 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		return ctlRST(seg)
 	}
 	c.State = Established
+	p.setRTO(c, seg, nowMs)
 	c.Retrans = 0
 	v := Verdict{Event: EvEstablished}
 	if f.Has(FlagSYN) && seg.Seq == c.IRS {

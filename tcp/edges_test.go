@@ -131,14 +131,18 @@ func TestE3RSTWindowEdges(t *testing.T) {
 }
 
 // E8: the FIN is retransmitted with its own sequence number, backing off
-// from 400 ms, and given up after 8 retransmissions.
+// from the handshake's RTO (a 10 ms sample: 210 ms), and given up after 8
+// retransmissions.
 func TestE8FINRetransmission(t *testing.T) {
 	p := DefaultParams(1500, false)
 	c := established(t, &p)
 	p.Close(c, false, 10100)
+	if rto := p.FINRTO(c); rto != 210 {
+		t.Fatalf("E8: first FIN's RTO %d ms, want 210", rto)
+	}
 	for i := 1; i <= 8; i++ {
 		v, _, next := p.OnTimer(c, uint32(10100+i*1000))
-		if !v.Send || v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Seq != iss+1 || v.Reply.Ack != 5001 || next != 200<<i {
+		if !v.Send || v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Seq != iss+1 || v.Reply.Ack != 5001 || next != 210<<i {
 			t.Fatalf("E8: FIN retransmission %d: %+v next %d", i, v, next)
 		}
 	}
@@ -508,5 +512,57 @@ func TestWheelSleepVisitsEverySlot(t *testing.T) {
 		if out := w.Advance(start+1000, make([]uint32, 0, 16)); len(out) != 8 || w.Len() != 0 {
 			t.Fatalf("start %d: %d of 8 timers fired after the sleep", start, len(out))
 		}
+	}
+}
+
+// E8: the RTO our FIN starts with comes from the handshake's RTT sample m
+// as Linux takes a first sample: m + max(2m, 200 ms); the sample is the
+// timestamp echo's (also for a retransmitted SYN), else the time since the
+// only SYN; with no sample it is 3 s. It doubles up to tcp_rto_max_ms.
+func TestE8FINRTO(t *testing.T) {
+	p := DefaultParams(1500, false)
+	noTS := func(s *Segment) *Segment { s.Opts.HasTS, s.Opts.TSEcr = false, 0; return s }
+	for _, tc := range []struct {
+		name    string
+		seg     *Segment
+		retrans int // SYN retransmissions before the SYN-ACK
+		at      uint32
+		want    int64
+	}{
+		{"echo 0 ms", synAck(iss+1, 15000), 0, 10000, 200},
+		{"echo 99 ms", synAck(iss+1, 15000), 0, 10099, 299},
+		{"echo 300 ms", synAck(iss+1, 15000), 0, 10300, 900},
+		{"echo of a retransmitted SYN", synAck(iss+1, 16000), 1, 11300, 900},
+		{"no timestamps, one SYN", noTS(synAck(iss+1, 0)), 0, 10050, 250},
+		{"no timestamps, SYN retransmitted", noTS(synAck(iss+1, 0)), 1, 11050, 3000},
+		{"echo 40 s", synAck(iss+1, 15000), 0, 50000, 65535},
+	} {
+		c := openConn(t, &p)
+		for i := 0; i < tc.retrans; i++ {
+			p.OnTimer(c, 10000+uint32(1000*(i+1)))
+		}
+		if v := p.Input(c, tc.seg, tc.at); v.Event != EvEstablished {
+			t.Fatalf("%s: not established: %+v", tc.name, v)
+		}
+		p.Close(c, false, tc.at)
+		if got := p.FINRTO(c); got != tc.want {
+			t.Errorf("%s: RTO %d ms, want %d", tc.name, got, tc.want)
+		}
+		c.Retrans = 1
+		if got := p.FINRTO(c); got != min(2*tc.want, p.RTOMaxMs) {
+			t.Errorf("%s: RTO after one retransmission %d ms, want %d", tc.name, got, min(2*tc.want, p.RTOMaxMs))
+		}
+	}
+	// A simultaneous open takes its sample when the ACK of our SYN-ACK
+	// completes it.
+	c := openConn(t, &p)
+	p.Input(c, &Segment{Seq: 7000, Flags: FlagSYN}, 10003)
+	p.Input(c, &Segment{Seq: 7001, Ack: iss + 1, Flags: FlagACK}, 10120)
+	if got := p.FINRTO(c); got != 360 {
+		t.Errorf("simultaneous open, 120 ms: RTO %d ms, want 360", got)
+	}
+	// A connection that never had a sample still waits TCP_RTO_MIN.
+	if got := p.FINRTO(&Conn{}); got != 200 {
+		t.Errorf("no RTO recorded: %d ms, want 200", got)
 	}
 }

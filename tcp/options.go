@@ -44,6 +44,7 @@ type Params struct {
 	RTOInitMs      int64 // TCP_TIMEOUT_INIT (R1)
 	RTOMaxMs       int64 // tcp_rto_max_ms (R2)
 	TimeoutMinMs   int64 // TCP_TIMEOUT_MIN, 2 jiffies (R5)
+	RTOMinMs       int64 // TCP_RTO_MIN: the least RTO of an established connection (E8)
 }
 
 // DefaultParams returns Linux 6.18's defaults for a route with the given MTU
@@ -51,7 +52,7 @@ type Params struct {
 func DefaultParams(mtu int, ipv6 bool) Params {
 	p := Params{
 		Timestamps: true, SACK: true, WindowScaling: true, TTL: 64, IPv6: ipv6,
-		SynRetries: 6, LinearTimeouts: 4, RTOInitMs: 1000, RTOMaxMs: 120000, TimeoutMinMs: 8,
+		SynRetries: 6, LinearTimeouts: 4, RTOInitMs: 1000, RTOMaxMs: 120000, TimeoutMinMs: 8, RTOMinMs: 200,
 	}
 	p.SetMTU(mtu)
 	p.WScale = WindowScale(6291456, 212992, 65536)
