@@ -74,6 +74,12 @@ func TestDialPeerReset(t *testing.T) {
 	for s := e.Snapshot(); s.Get(CntReset) == 0; s = e.Snapshot() {
 		time.Sleep(time.Millisecond)
 	}
+	e.mu.Lock()
+	left := len(e.waiters)
+	e.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d dialer(s) still waited for after the reset", left)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close after a peer reset: %v", err)
 	}
@@ -116,8 +122,8 @@ func TestEngineFastRetransmit(t *testing.T) {
 		var e *Engine
 		r := runClocked(t, cfg, clk, links, engineOf(&e), loops...)
 		clean(t, srv)
-		if s := e.Snapshot(); r.Established != 40 || r.Retransmits != 40 || s.Get(CntFastRetransmit) != 40 {
-			t.Fatalf("%d worker(s): established %d retransmits %d fast %d", workers, r.Established, r.Retransmits, s.Get(CntFastRetransmit))
+		if s := e.Snapshot(); r.Established != 40 || r.Retransmits != 40 || s.Get(CntFastRetransmit) != 40 || s.Get(CntSYNSent) != 80 {
+			t.Fatalf("%d worker(s): established %d retransmits %d fast %d SYNs sent %d", workers, r.Established, r.Retransmits, s.Get(CntFastRetransmit), s.Get(CntSYNSent))
 		}
 		for port, at := range srv.SYNs {
 			if len(at) != 2 || at[1]-at[0] < 8*time.Millisecond || at[1]-at[0] > 10*time.Millisecond {

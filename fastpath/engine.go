@@ -199,6 +199,10 @@ func (e *Engine) splitPlan() {
 			}
 		}
 		w.rate = e.cfg.Rate / float64(nw)
+		// The first attempt leaves at once, as a connect() loop's does,
+		// and the workers take turns: rate × duration attempts in all,
+		// evenly spaced (not every worker's first at 0).
+		w.tokens = 1 - float64(i)/float64(nw)
 		if e.cfg.Concurrency > 0 {
 			w.conc = e.cfg.Concurrency / int(nw)
 			if i < e.cfg.Concurrency%int(nw) {
@@ -264,7 +268,14 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		case phaseDrain:
 			if drainStart == 0 {
 				drainStart = el
-				e.winEnd, e.estEnd, e.attEnd = el, s.Get(CntEstablished), s.Get(CntAttempted)
+				// The window ends when the last worker stopped generating,
+				// which this loop sees up to a tick late; now when the run
+				// was cut short.
+				end := el
+				if g, ok := e.generationEnd(); ok && !s.Generating {
+					end = max(min(g, el), e.winStart)
+				}
+				e.winEnd, e.estEnd, e.attEnd = end, s.Get(CntEstablished), s.Get(CntAttempted)
 				if !warmupDone {
 					e.winStart, e.estStart, e.attStart = 0, 0, 0
 				}
@@ -303,6 +314,17 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		return e.report(&s), *p
 	}
 	return e.report(&s), nil
+}
+
+// generationEnd is when the last worker that generated stopped; ok is
+// false when none did.
+func (e *Engine) generationEnd() (end time.Duration, ok bool) {
+	for _, w := range e.workers {
+		if at := w.pub.stopAt.Load(); at > 0 {
+			end, ok = max(end, time.Duration(at-1)), true
+		}
+	}
+	return end, ok
 }
 
 // fail records a worker's fatal link error and stops every worker at once:

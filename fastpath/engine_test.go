@@ -95,10 +95,17 @@ func TestEngineOutcomes(t *testing.T) {
 // worker has gone round its loop
 // (two receive calls on each link in loops), so timers fire in engine
 // time, and seconds of retransmissions take milliseconds. Once generation
-// has ended and nothing is in flight, only the engine's control loop (which
-// ticks in real time) has work left, and the clock is paced to real time.
+// has ended and nothing is in flight or closing, only the engine's control
+// loop (which ticks in real time) has work left, and the clock is paced to
+// real time.
 // hook, if set, is called after every move of the clock.
 func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *Report {
+	t.Helper()
+	return runClockedCtx(t, context.Background(), cfg, clk, links, hook, loops...)
+}
+
+// runClockedCtx is runClocked with a context for Run.
+func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *Report {
 	t.Helper()
 	cfg.Clock = clk.Now
 	if cfg.Idle == 0 {
@@ -114,7 +121,7 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hoo
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := e.Run(context.Background(), time.Second, nil)
+		r, err := e.Run(ctx, time.Second, nil)
 		done <- result{r, err}
 	}()
 	// The clock stands still until Run has started (the loop below then
@@ -138,7 +145,10 @@ func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hoo
 			return res.r
 		default:
 		}
-		if s := e.Snapshot(); !s.Generating && s.InFlight() == 0 && s.Get(CntAttempted) > 0 {
+		// The workers have timers to run while attempts are in flight
+		// and while FIN closes are under way.
+		s := e.Snapshot()
+		if busy := s.InFlight() > 0 || cfg.Close == CloseFIN && s.Open() > 0; !s.Generating && !busy && s.Get(CntAttempted) > 0 {
 			time.Sleep(step)
 		} else {
 			for _, l := range loops {
@@ -326,9 +336,7 @@ func TestEngineHold(t *testing.T) {
 func TestDial(t *testing.T) {
 	srv := linktest.NewServer()
 	cfg := testConfig(80, 81)
-	cfg.Count = 0
-	cfg.Duration = time.Hour
-	cfg.Rate = 0.000001 // no load: Dial only
+	cfg.Count, cfg.DialOnly = 0, true
 	e, err := New(cfg, []Link{linktest.NewLink(srv.Handle)})
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +353,11 @@ func TestDial(t *testing.T) {
 	}
 	if srv.Open() != 1 {
 		t.Fatal("server has no connection")
+	}
+	select {
+	case <-c.closed:
+		t.Fatal("an open connection reported closed")
+	default:
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

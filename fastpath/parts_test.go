@@ -192,7 +192,8 @@ func TestEngineDropsAndARP(t *testing.T) {
 		return nil
 	})
 	cfg := testConfig(linktest.BlackholePort)
-	cfg.Sources = append(cfg.Sources, Source{Addr: netip.MustParseAddr("198.18.0.7"), Dedicated: true})
+	// The dedicated source first: its index is 0.
+	cfg.Sources = append([]Source{{Addr: netip.MustParseAddr("198.18.0.7"), Dedicated: true}}, cfg.Sources...)
 	cfg.Count, cfg.Params.SynRetries = 2, 0
 	arpReq := func(target [4]byte) []byte {
 		b := make([]byte, 60)

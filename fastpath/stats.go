@@ -82,6 +82,9 @@ type published struct {
 	max  atomic.Int64
 	// generating is 1 while the worker still creates attempts.
 	generating atomic.Bool
+	// stopAt is 1 + the engine time (ns) at which the worker stopped
+	// generating; 0 while it has not.
+	stopAt atomic.Int64
 }
 
 func (p *published) store(c *counters, h *Histogram) {

@@ -130,6 +130,7 @@ func (w *worker) publish() {
 
 func (w *worker) stopGenerating() {
 	w.generating = false
+	w.pub.stopAt.Store(w.nowNs + 1)
 	w.publish()
 }
 
@@ -302,6 +303,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	params := &w.e.cfg.Params
 	p := w.path(idx)
 	retrans := en.conn.Retrans // Input resets it on ESTABLISHED
+	before := en.conn.State
 	var v tcp.Verdict
 	if w.e.cfg.Close == CloseSYNOnly {
 		v = params.ProbeInput(&en.conn, seg, w.nowMs)
@@ -339,6 +341,16 @@ func (w *worker) segment(pk *tcp.Packet) {
 		notify = true
 	case tcp.EvTimeWait:
 		w.c[CntClosed]++ // our side is closed; the port waits in quarantine
+		notify = true
+	}
+	switch st := en.conn.State; {
+	case st == before:
+	case st == tcp.FinWait1 || st == tcp.LastAck || st == tcp.FinWait2:
+		// E8: a FIN just left (its retransmission timer starts now, not
+		// at the SYN timer still armed), or it was acknowledged (the
+		// orphan's FIN-WAIT-2 timeout starts now): the owner re-arms.
+		notify, fast = true, true
+	default:
 		notify = true
 	}
 	en.release()
@@ -546,13 +558,13 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 			}
 			w.wheel.Schedule(id, int64(w.nowMs)+next)
 		} else if !w.wheel.Scheduled(id) || fast {
-			w.wheel.Schedule(id, int64(w.nowMs)+200)
+			w.wheel.Schedule(id, int64(w.nowMs)+params.FINRTO(&en.conn))
 		}
 	case tcp.FinWait2:
 		if expired {
 			en.conn.State = tcp.Closed // orphan FIN-WAIT-2 timeout
 			w.c[CntClosed]++
-		} else {
+		} else if !w.wheel.Scheduled(id) || fast {
 			w.wheel.Schedule(id, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds())
 		}
 	case tcp.TimeWait:
@@ -607,7 +619,12 @@ func (w *worker) generate() int {
 		n = min(n, int(w.tokens))
 	}
 	if w.conc > 0 {
+		// Negative when Dial'ed connections took the worker past its
+		// bound: nothing to make (and n must not wrap below).
 		n = min(n, w.conc-w.live)
+	}
+	if n <= 0 {
+		return 0
 	}
 	if uint64(n) > w.budget {
 		n = int(w.budget)

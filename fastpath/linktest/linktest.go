@@ -48,6 +48,7 @@ type Link struct {
 	sent  atomic.Uint64
 	lost  atomic.Uint64
 	polls atomic.Uint64
+	wait  atomic.Int64 // the latest Poll's timeout
 	err   atomic.Pointer[error]
 }
 
@@ -182,7 +183,8 @@ func (l *Link) Complete() int { return 0 }
 // Poll does not wait for frames, but yields the processor: an idle worker
 // spinning on a link must leave the test's goroutine (which may be moving a
 // Clock) room to run, even when there are more workers than processors.
-func (l *Link) Poll(int) bool {
+func (l *Link) Poll(timeoutMs int) bool {
+	l.wait.Store(int64(timeoutMs))
 	runtime.Gosched()
 	return false
 }
@@ -204,6 +206,10 @@ func (l *Link) Sent() uint64 { return l.sent.Load() }
 
 // Lost counts frames lost either way.
 func (l *Link) Lost() uint64 { return l.lost.Load() }
+
+// PollTimeout is the timeout, in milliseconds, of the latest Poll: what
+// an idle worker would have slept on a real socket.
+func (l *Link) PollTimeout() int64 { return l.wait.Load() }
 
 // Polls counts Receive calls: a worker makes one per loop, so a test that
 // moves a [Clock] can wait until the worker has looked at the new time.
@@ -259,6 +265,7 @@ type flow struct {
 	est      bool // ESTABLISHED
 	closing  bool // LAST-ACK: the client's FIN was answered
 	serverTS uint32
+	ipid     uint16 // IP ID of the latest SYN
 }
 
 // NewServer returns a server with Linux's default TCP parameters.
@@ -300,7 +307,7 @@ func (s *Server) Handle(frame []byte) [][]byte {
 		return [][]byte{b[:tcp.Build(b, path, r)]}
 	}
 	if seg.Flags == tcp.FlagSYN {
-		s.syn(&pk, key)
+		s.syn(&pk, key, ip.ID())
 	}
 	switch pk.DstPort {
 	case BlackholePort:
@@ -346,6 +353,11 @@ func (s *Server) Handle(frame []byte) [][]byte {
 			s.violate("port %d: ACK TS %v echo %d window %d, want echo %d window 502", pk.SrcPort, seg.Opts.HasTS, seg.Opts.TSEcr, seg.Window, f.serverTS)
 		}
 		if !f.est {
+			// A connected socket numbers its datagrams in turn (DF set:
+			// inet_id++): the ACK comes after the SYN it answers.
+			if !next(f.ipid, ip.ID()) {
+				s.violate("port %d: handshake ACK IP ID %d after a SYN with %d", pk.SrcPort, ip.ID(), f.ipid)
+			}
 			f.est = true
 			s.accepted.Add(1)
 			s.open++
@@ -361,7 +373,7 @@ func (s *Server) Handle(frame []byte) [][]byte {
 }
 
 // syn records an attempt and checks a retransmitted SYN against the first.
-func (s *Server) syn(pk *tcp.Packet, key flowKey) {
+func (s *Server) syn(pk *tcp.Packet, key flowKey, ipid uint16) {
 	seg := &pk.Seg
 	s.attempts[uint64(pk.SrcPort)<<32|uint64(seg.Seq)] = true
 	if s.Clock != nil {
@@ -372,26 +384,45 @@ func (s *Server) syn(pk *tcp.Packet, key flowKey) {
 		return
 	}
 	f := s.flows[key]
-	if f != nil && f.irs == seg.Seq {
+	// The same ISN from the next IP ID is a retransmission. (A new
+	// attempt on a port freed in the same instant of a manual clock has
+	// the same ISN too, and a fresh random IP ID.)
+	if f != nil && f.irs == seg.Seq && next(f.ipid, ipid) {
 		// The worker stamps a SYN on the time it read at the top of its
 		// loop; the clock may have moved by a step since: allow 1 ms.
 		if d := int64(seg.Opts.TSVal-f.tsval) - int64((s.now()-f.firstSYN)/time.Millisecond); s.Clock != nil && (d < -1 || d > 1) {
 			s.violate("port %d: retransmitted SYN TSval %d, %v after the first (%d)", pk.SrcPort, seg.Opts.TSVal, s.now()-f.firstSYN, f.tsval)
 		}
+		f.ipid = ipid
 		return
 	}
 	if f != nil {
 		s.drop(key, f) // a new attempt on the port: the old one is gone
 	}
 	h := (uint32(key.sport)<<16 | uint32(key.dport)) ^ uint32(key.src[3])<<8 ^ uint32(key.dst[3])<<24
-	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(h * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: h | 1}
+	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(h * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: h | 1, ipid: ipid}
 }
+
+// next reports whether IP ID b can follow a on one connection: a socket
+// numbers its datagrams in turn (b = a+1), and lost ones leave gaps.
+func next(a, b uint16) bool { return b-a >= 1 && b-a < 64 }
 
 func (s *Server) drop(key flowKey, f *flow) {
 	if f.est {
 		s.open--
 	}
 	delete(s.flows, key)
+}
+
+// ISS is the server's initial sequence number on the connection of pk (a
+// client's segment), 0 when it has none.
+func (s *Server) ISS(pk *tcp.Packet) tcp.Seq {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.flows[flowKey{pk.Src, pk.Dst, pk.SrcPort, pk.DstPort}]; f != nil {
+		return f.iss
+	}
+	return 0
 }
 
 // Attempts is the number of distinct attempts (port and ISN) seen.

@@ -1,0 +1,234 @@
+package fastpath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// How attempts are paced and bounded (rate, concurrency, ports, frames),
+// how an idle worker waits, and the report's arithmetic.
+
+// The rate is kept after a stall: a worker that could not run for 500 ms
+// does not make up for it with a burst of 500 SYNs; at most a batch
+// leaves at one instant.
+func TestEngineRateNoBurstAfterStall(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate, cfg.Duration = 0, 1000, time.Second
+	r := runClocked(t, cfg, clk, []Link{l}, func(*Engine) {
+		if clk.Now() == 200*time.Millisecond {
+			clk.Advance(500 * time.Millisecond) // the worker was descheduled
+		}
+	}, l)
+	clean(t, srv)
+	at := map[time.Duration]int{}
+	most := 0
+	for _, syns := range srv.SYNs {
+		for _, ts := range syns {
+			at[ts]++
+			most = max(most, at[ts])
+		}
+	}
+	if most > 64 || r.Attempted > 600 {
+		t.Fatalf("%d SYNs at one instant, %d attempts in 1 s with a 500 ms stall; want at most a batch (64), about 564", most, r.Attempted)
+	}
+}
+
+// The concurrency bound counts connections, not attempts ever made: as
+// connections end, new ones start (rst mode), 200 through a bound of 10.
+func TestEngineConcurrencyReused(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Duration, cfg.Concurrency = 200, 2*time.Second, 10
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Attempted != 200 || r.Established != 200 || srv.MaxOpen() > 10 {
+		t.Fatalf("attempted %d established %d, the server held at most %d (bound 10)", r.Attempted, r.Established, srv.MaxOpen())
+	}
+}
+
+// Without a rate, generation pauses while every port is held, and says so.
+func TestEnginePortsBusy(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.PortLo, cfg.PortHi = 10000, 10003
+	cfg.Count, cfg.Duration, cfg.Close, cfg.HoldFor = 10, 50*time.Millisecond, CloseHold, 0
+	var e *Engine
+	r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
+	clean(t, srv)
+	// Pauses are counted once per look at the ports, a few per loop.
+	if s := e.Snapshot(); r.Attempted != 4 || r.Established != 4 || s.Get(CntPortsBusy) == 0 || s.Get(CntPortsBusy) > 1e6 {
+		t.Fatalf("attempted %d established %d, pauses for busy ports %d", r.Attempted, r.Established, s.Get(CntPortsBusy))
+	}
+}
+
+// An idle worker sleeps in poll for Idle, in milliseconds.
+func TestEngineIdlePoll(t *testing.T) {
+	l := linktest.NewLink(func([]byte) [][]byte { return nil })
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Count, cfg.Params.SynRetries, cfg.Idle = 1, 0, 3*time.Millisecond
+	runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+	if got := l.PollTimeout(); got != 3 {
+		t.Fatalf("idle poll of %d ms, want 3", got)
+	}
+}
+
+// frameStarved is a link that has only n TX frames ever: once they are
+// gone, SYNs cannot be built.
+type frameStarved struct {
+	*linktest.Link
+	n int
+}
+
+func (f *frameStarved) Alloc(addrs []uint64) int {
+	k := f.Link.Alloc(addrs[:min(len(addrs), f.n)])
+	f.n -= k
+	return k
+}
+
+// With no TX frame to build a SYN in, no attempt is made or counted; the
+// frames that could not be had are counted as TX drops.
+func TestEngineTXFramesExhausted(t *testing.T) {
+	l := &frameStarved{Link: linktest.NewLink(func([]byte) [][]byte { return nil }), n: 10}
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Count, cfg.Duration, cfg.Params.SynRetries = 50, 20*time.Millisecond, 0
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l.Link)
+	if r.Attempted != 10 || r.TxDropped == 0 || r.TxDropped > 1e6 {
+		t.Fatalf("attempted %d with 10 frames, TX drops %d", r.Attempted, r.TxDropped)
+	}
+}
+
+// With AcceptPartialChecksum, a SYN-ACK whose checksum field holds only the
+// pseudo-header sum (a local peer with TX checksum offload) completes the
+// handshake and is counted; without it, the same frame is dropped.
+func TestEnginePartialChecksum(t *testing.T) {
+	for _, accept := range []bool{true, false} {
+		srv := linktest.NewServer()
+		l := linktest.NewLink(func(f []byte) [][]byte {
+			out := srv.Handle(f)
+			for _, r := range out {
+				partial(r)
+			}
+			return out
+		})
+		cfg := testConfig(linktest.ListenPort)
+		cfg.Count, cfg.Params.SynRetries, cfg.AcceptPartialChecksum = 5, 0, accept
+		r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+		if accept && (r.Established != 5 || r.PartialChecksums != 5) {
+			t.Fatalf("accepting: established %d, partial checksums %d", r.Established, r.PartialChecksums)
+		}
+		if !accept && (r.Established != 0 || r.PartialChecksums != 0 || r.Drops["checksum"] != 5) {
+			t.Fatalf("not accepting: established %d, partial %d, drops %v", r.Established, r.PartialChecksums, r.Drops)
+		}
+	}
+}
+
+// partial replaces an IPv4 TCP frame's checksum with the folded
+// pseudo-header sum, as the kernel leaves it for the NIC to finish.
+func partial(f []byte) {
+	ip := f[tcp.EthHdrLen:]
+	l4 := ip[tcp.IPv4HdrLen:]
+	var s uint32
+	for i := 12; i < 20; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	s += tcp.ProtoTCP + uint32(len(l4))
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	binary.BigEndian.PutUint16(l4[16:], uint16(s))
+}
+
+// R7: a SYN-ACK that answers an earlier SYN (it was slow, not lost) is
+// timed by its timestamp echo from that SYN: 1.5 s, not the 0.5 s since
+// the retransmission.
+func TestEngineRTTFromEcho(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	l := linktest.NewLink(srv.Handle)
+	l.Clock, l.Delay = clk, 1500*time.Millisecond
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 20
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	clean(t, srv)
+	if r.Established != 20 || r.Retransmits != 20 {
+		t.Fatalf("established %d retransmits %d", r.Established, r.Retransmits)
+	}
+	if h := r.Histogram(); h.N != 20 || r.RTT.P50 < 1.5 || r.RTT.Max > 1.503 {
+		t.Fatalf("RTT p50 %.4fs max %.4fs over %d samples, want 1.5 s", r.RTT.P50, r.RTT.Max, h.N)
+	}
+}
+
+// The report's rates are over the measurement window (after the warmup):
+// handshakes and attempts counted in it, divided by its length; an empty
+// window gives no rate, and the report still encodes.
+func TestReportWindow(t *testing.T) {
+	e := &Engine{winStart: time.Second, winEnd: 3 * time.Second, estStart: 1000, estEnd: 5000, attStart: 2000, attEnd: 8000}
+	var s Snapshot
+	r := e.report(&s)
+	if r.CPS != 2000 || r.AttemptRate != 3000 || r.DurationSeconds != 2 {
+		t.Fatalf("CPS %v attempts/s %v over %vs, want 2000 and 3000 over 2 s", r.CPS, r.AttemptRate, r.DurationSeconds)
+	}
+	e = &Engine{winStart: time.Second, winEnd: time.Second, estEnd: 10, attEnd: 10}
+	r = e.report(&s)
+	if _, err := json.Marshal(r); err != nil || r.CPS != 0 || r.AttemptRate != 0 {
+		t.Fatalf("empty window: CPS %v attempts/s %v, JSON: %v", r.CPS, r.AttemptRate, err)
+	}
+}
+
+// A report's histogram comes back whole from its JSON form, maximum too;
+// AF_XDP losses are the sum of their three causes.
+func TestReportHistogramAndLosses(t *testing.T) {
+	var h Histogram
+	for _, ns := range []int64{1500, 2_000_000, 2_500_000, 987_654_321} {
+		h.Record(ns)
+	}
+	var r Report
+	r.SetRTT(&h)
+	b, err := json.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Histogram(); got.N != h.N || got.Max != h.Max || got.Counts != h.Counts {
+		t.Fatalf("histogram back from JSON: N %d max %d, want %d %d", got.N, got.Max, h.N, h.Max)
+	}
+	x := &XSKStats{RxDropped: 1, RxRingFull: 20, RxFillRingEmpty: 300}
+	if x.RxLost() != 321 || (*XSKStats)(nil).RxLost() != 0 {
+		t.Fatalf("RX lost %d, want 321", x.RxLost())
+	}
+}
+
+// Two progress lines at the same instant show no rate, not an infinite
+// one.
+func TestProgressSameInstant(t *testing.T) {
+	var b bytes.Buffer
+	p := ProgressLine(&b, 100)
+	s := Snapshot{ElapsedSeconds: 1}
+	s.Counters[CntAttempted] = 100
+	p(&s)
+	s.Counters[CntAttempted] = 150
+	b.Reset()
+	p(&s)
+	if out := b.String(); strings.Contains(out, "Inf") || strings.Contains(out, "NaN") || !strings.Contains(out, "rate 0/s (asked 100/s)") {
+		t.Fatalf("progress %q", out)
+	}
+}
