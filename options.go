@@ -50,7 +50,8 @@ type Options struct {
 	NoPin bool
 	// Idle is how long an idle worker sleeps in poll (0: the default 1 ms).
 	Idle time.Duration
-	// SynRetries is TCP_SYNCNT (1..127); zero means 6.
+	// SynRetries is TCP_SYNCNT (1..127); zero means the namespace's
+	// tcp_syn_retries (6 by default).
 	SynRetries int
 	// Key seeds the ISN hash and the port picker; random when zero.
 	Key [16]byte

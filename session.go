@@ -39,8 +39,9 @@ type Session struct {
 	sources   []fastpath.Source
 	srcMAC    [6]byte
 	mtu       int
-	dedicated bool // some sources are not the kernel's (ARP answered here)
-	queues    int  // active RX queues
+	sysctls   tcp.Sysctls // the namespace's TCP settings, read at Open
+	dedicated bool        // some sources are not the kernel's (ARP answered here)
+	queues    int         // active RX queues
 	notes     []string
 	// targetsGiven are the targets before sharding: the run ID hashes them,
 	// the same on every shard.
@@ -133,6 +134,8 @@ func (o *Options) check() error {
 // open runs in the session's namespace.
 func (s *Session) open(ctx context.Context) error {
 	o := &s.opts
+	// The SYNs are the namespace's, as connect() would send them there.
+	s.sysctls = readSysctls("/proc/sys")
 	var r route.Resolver
 	var hops []route.NextHop
 	for _, d := range o.Targets {
@@ -295,6 +298,7 @@ func (s *Session) config(p Plan) fastpath.Config {
 		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
 		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle}
+	s.sysctls.Apply(&c.Params)
 	if o.SynRetries > 0 {
 		c.Params.SynRetries = o.SynRetries
 	}

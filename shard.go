@@ -214,7 +214,7 @@ func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
 	n := first.Shard.Count
 	seen := make([]bool, n)
 	out := &fastpath.Report{Failed: map[string]uint64{}, Drops: map[string]uint64{}, RunID: first.RunID,
-		Shard: &fastpath.ShardInfo{Index: -1, Count: n, PlanCount: first.Shard.PlanCount}, CloseMode: first.CloseMode}
+		Shard: &fastpath.ShardInfo{Index: -1, Count: n, PlanCount: first.Shard.PlanCount}, CloseMode: first.CloseMode, TCP: first.TCP}
 	var h fastpath.Histogram
 	for i, r := range rs {
 		switch {

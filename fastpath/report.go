@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
 // Quantiles are handshake RTT quantiles in seconds.
@@ -71,6 +73,37 @@ type Report struct {
 	// Diagnosis names the causes of missing or dropped replies, the
 	// dominant one first, each with its fix (filled by the caller).
 	Diagnosis []Finding `json:"diagnosis,omitempty"`
+	// TCP are the settings the run's segments were built with.
+	TCP *Settings `json:"tcp,omitempty"`
+}
+
+// Settings are the effective TCP settings of a run: the network
+// namespace's sysctls as Linux applies them to connect() (tcp.Sysctls),
+// changed by the run's flags.
+type Settings struct {
+	Timestamps        int    `json:"tcp_timestamps"` // 0 off, 1 on, 2 on without a per-connection offset
+	SACK              bool   `json:"tcp_sack"`
+	WindowScaling     bool   `json:"tcp_window_scaling"`
+	WindowScale       uint8  `json:"window_scale"`
+	Window            uint32 `json:"window"` // initial receive window (the SYN shows at most 65535)
+	MSS               uint16 `json:"mss"`
+	ECN               bool   `json:"ecn"`
+	TTL               uint8  `json:"ttl"`
+	SynRetries        int    `json:"syn_retries"`
+	SynLinearTimeouts int    `json:"syn_linear_timeouts"`
+}
+
+// SettingsOf is p as a report shows it.
+func SettingsOf(p *tcp.Params) *Settings {
+	ts := 0
+	switch {
+	case p.Timestamps && p.TSNoOffset:
+		ts = 2
+	case p.Timestamps:
+		ts = 1
+	}
+	return &Settings{Timestamps: ts, SACK: p.SACK, WindowScaling: p.WindowScaling, WindowScale: p.WScale, Window: p.RcvWnd,
+		MSS: p.MSS, ECN: p.ECN, TTL: p.TTL, SynRetries: p.SynRetries, SynLinearTimeouts: p.LinearTimeouts}
 }
 
 // ShardInfo says which part of a run a report is: shard Index of Count
@@ -149,6 +182,7 @@ func (e *Engine) report(s *Snapshot) *Report {
 	}
 	r.Series = e.series
 	r.SetRTT(&s.RTT)
+	r.TCP = SettingsOf(&e.cfg.Params)
 	return r
 }
 
@@ -246,6 +280,20 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if t := r.TCP; t != nil {
+		onOff := func(b bool) string {
+			if b {
+				return "on"
+			}
+			return "off"
+		}
+		ws := "off"
+		if t.WindowScaling {
+			ws = strconv.Itoa(int(t.WindowScale))
+		}
+		fmt.Fprintf(&b, "%-22s timestamps %d, sack %s, window scale %s (window %d), mss %d, ecn %s, ttl %d, syn retries %d\n", "tcp settings",
+			t.Timestamps, onOff(t.SACK), ws, t.Window, t.MSS, onOff(t.ECN), t.TTL, t.SynRetries)
+	}
 	if r.XSK.RxLost() > 0 {
 		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK.RxRingFull, r.XSK.RxFillRingEmpty, r.XSK.RxDropped)
 	}

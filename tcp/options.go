@@ -75,14 +75,15 @@ func (p *Params) SetMTU(mtu int) {
 	p.RcvWnd = InitialWindow(65536, uint32(mss))
 }
 
-// InitialWindow is S7: rcv_wnd = rounddown(full_space, mss), saturating at
-// 65535 because the SYN's window is never scaled (RFC 7323 §2.2).
+// InitialWindow is S7: rcv_wnd = rounddown(full_space, mss). The SYN
+// announces at most 65535 of it, its window being never scaled (RFC 7323
+// §2.2); the ACKs after it announce it scaled.
 func InitialWindow(fullSpace, mss uint32) uint32 {
 	w := fullSpace
 	if w > mss {
 		w -= w % mss
 	}
-	return min(w, 65535)
+	return w
 }
 
 // WindowScale is S6: clamp(ilog2(max(rmem2, rmemMax, space)) - 15, 0, 14).

@@ -81,7 +81,7 @@ func TestMSSWindowScale(t *testing.T) {
 		wnd uint32
 	}{
 		{1500, false, 1460, 64240}, {65536, false, 65495, 65495}, {1500, true, 1440, 64800}, {1040, false, 1000, 65000},
-		{200, false, 256, 65535},
+		{200, false, 256, 65536}, // the SYN shows 65535 of it
 	}
 	for _, c := range cases {
 		p := DefaultParams(c.mtu, c.v6)

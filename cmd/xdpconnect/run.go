@@ -61,7 +61,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Float64Var(&pl.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
 	fs.IntVar(&pl.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
 	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
-	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default 6, the kernel's tcp_syn_retries default)")
+	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: the namespace's tcp_syn_retries, 6 unless changed)")
 	fs.IntVar(&op.Workers, "workers", 0, "workers, one per RX queue (default: one per active RX queue)")
 	fs.IntVar(&op.Workers, "queues", 0, "same as --workers")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout: JSON alone, the text report goes to stderr)")
