@@ -356,10 +356,9 @@ func (p *Params) HandshakeRTT(c *Conn, seg *Segment, lastSynMs, nowMs uint32, re
 // the RTO falls back to 3 s (RFC 6298 5.7, tcp_init_transfer).
 func (p *Params) setRTO(c *Conn, seg *Segment, nowMs uint32) {
 	m := int64(-1)
-	switch {
-	case c.TSOK() && seg.Opts.HasTS && seg.Opts.TSEcr != 0:
+	if c.TSOK() && seg.Opts.HasTS && seg.Opts.TSEcr != 0 {
 		m = int64(int32(nowMs - c.tsecr(p, seg)))
-	case c.Retrans == 0:
+	} else if c.Retrans == 0 {
 		m = int64(int32(nowMs - c.StartMs))
 	}
 	rto := 3 * p.RTOInitMs
@@ -477,6 +476,10 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	}
 	// Our FIN acknowledged?
 	finAcked := seg.Ack == c.SndNxt
+	// An orphan whose FIN was acked by an earlier segment is a TIME-WAIT
+	// mini-socket (tcp_time_wait with TCP_FIN_WAIT2); one acked by this
+	// segment, which also carries the peer's FIN, is still a socket.
+	miniSocket := c.State == FinWait2
 	switch c.State {
 	case FinWait1:
 		if finAcked {
@@ -537,17 +540,18 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		c.Retrans = 0
 		return p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
 	case FinWait1:
-		if finAcked {
-			c.State = TimeWait
-			v := p.segment(c, FlagACK, c.SndNxt, nowMs)
-			v.Event = EvTimeWait
-			return v
-		}
+		// Simultaneous close: our FIN not acked yet (a segment that acks
+		// it has moved us to FIN-WAIT-2 above).
 		c.State = Closing
 		return p.segment(c, FlagACK, c.SndNxt, nowMs)
 	case FinWait2:
+		// E8: the mini-socket acks the peer's FIN as a ctl-reply, IP ID 0
+		// (E9); the socket itself, next in its IP ID sequence.
 		c.State = TimeWait
 		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+		if miniSocket {
+			v = p.timeWait(c, seg, nowMs)
+		}
 		v.Event = EvTimeWait
 		return v
 	}

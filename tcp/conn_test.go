@@ -300,9 +300,23 @@ func TestCloseModes(t *testing.T) {
 	if c.State != FinWait2 {
 		t.Fatalf("E8: after ACK of FIN state %v", c.State)
 	}
-	v = p.Input(c, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagFIN | FlagACK}, 10102)
-	if c.State != TimeWait || v.Event != EvTimeWait || v.Reply.Ack != 5002 || v.Reply.Seq != iss+2 {
+	v = p.Input(c, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagFIN | FlagACK, TOS: 0x11}, 10102)
+	if c.State != TimeWait || v.Event != EvTimeWait || v.Reply.Ack != 5002 || v.Reply.Seq != iss+2 || v.Reply.Flags != FlagACK {
 		t.Fatalf("E8 TIME-WAIT: %+v state %v", v, c.State)
+	}
+	// The orphan's FIN-WAIT-2 is a TIME-WAIT mini-socket already: its
+	// ACK is a ctl-reply (E9).
+	if v.Reply.IPID != 0 || v.Reply.TOS != 0x10 || !v.Reply.TS {
+		t.Errorf("E8: final ACK from FIN-WAIT-2: IP ID %d TOS %#x TS %v, want a ctl-reply", v.Reply.IPID, v.Reply.TOS, v.Reply.TS)
+	}
+	// FIN|ACK acking our FIN in FIN-WAIT-1: the socket itself acks it,
+	// next in its IP ID sequence.
+	c = established(t, &p)
+	p.Close(c, false, 10100)
+	id := c.IPID
+	v = p.Input(c, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagFIN | FlagACK}, 10102)
+	if c.State != TimeWait || v.Event != EvTimeWait || v.Reply.IPID != id || v.Reply.Ack != 5002 {
+		t.Fatalf("E8: FIN|ACK in FIN-WAIT-1: %+v state %v, want IP ID %d", v, c.State, id)
 	}
 	v = p.Input(c, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagFIN | FlagACK}, 10103)
 	if !v.Send || v.Reply.IPID != 0 || v.Reply.Ack != 5002 {
