@@ -184,15 +184,26 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 // segment is a segment the connection itself sends (not a ctl-reply): IP ID
 // from the socket (S2), window scaled (H1), timestamps when negotiated (E2).
 func (p *Params) segment(c *Conn, f Flags, seq Seq, nowMs uint32) Verdict {
-	win := p.RcvWnd
+	win := p.announced(c)
 	if c.WSOK() {
-		win = (win + (1 << p.WScale) - 1) >> p.WScale // H1: 64240 -> 502
+		win >>= p.WScale // H1: 64240 -> 502
 	}
 	r := Reply{Flags: f, Seq: seq, Ack: c.RcvNxt, Window: uint16(min(win, 65535)), IPID: c.NextIPID(), TOS: p.TOS, TTL: p.TTL}
 	if c.TSOK() {
 		r.TS, r.TSVal, r.TSEcr = true, c.tsNow(p, nowMs), c.TSRecent
 	}
 	return Verdict{Send: true, Reply: r}
+}
+
+// announced is the receive window our segments announce: the initial
+// window rounded up to the scale's unit (H1: 64240 -> 502 << 7 = 64256),
+// which is also the window the peer may fill (tcp_receive_window).
+func (p *Params) announced(c *Conn) uint32 {
+	if !c.WSOK() {
+		return min(p.RcvWnd, 65535)
+	}
+	unit := uint32(1) << p.WScale
+	return min((p.RcvWnd+unit-1)/unit, 65535) * unit
 }
 
 // ctlRST is the ctl-reply RST of X1/Y2: seq = SEG.ACK, no ACK flag, window 0,
@@ -424,6 +435,7 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	c.State = Established
 	p.setRTO(c, seg, nowMs)
 	c.Retrans = 0
+	c.replaceTSRecent(seg) // the ACK completing it is processed with FLAG_UPDATE_TS_RECENT
 	v := Verdict{Event: EvEstablished}
 	if f.Has(FlagSYN) && seg.Seq == c.IRS {
 		// Crossed SYN-ACK: ACK it with a D-SACK for [IRS, IRS+1) (Y8).
@@ -432,6 +444,50 @@ func (p *Params) synRecv(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		if c.SACKOK() {
 			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, c.IRS, c.IRS+1
 		}
+	}
+	return v
+}
+
+// replaceTSRecent is E2's tcp_replace_ts_recent: TS.Recent follows an
+// acceptable segment that starts at or before RCV.NXT, never backwards.
+func (c *Conn) replaceTSRecent(seg *Segment) {
+	if c.TSOK() && seg.Opts.HasTS && seg.Seq.LessEq(c.RcvNxt) && int32(seg.Opts.TSVal-c.TSRecent) >= 0 {
+		c.TSRecent = seg.Opts.TSVal
+	}
+}
+
+// pawsDiscard is E2's PAWS test (tcp_paws_discard): a timestamp older than
+// TS.Recent by more than 1 marks a segment of an old incarnation or a
+// replay, unless the segment is a pure duplicate ACK within the replay
+// window (tcp_disordered_ack: one RTO of timestamp ticks).
+func (p *Params) pawsDiscard(c *Conn, seg *Segment, end Seq) bool {
+	if !c.TSOK() || !seg.Opts.HasTS || c.TSRecent == 0 {
+		return false
+	}
+	old := int32(c.TSRecent - seg.Opts.TSVal)
+	if old <= 1 {
+		return false
+	}
+	disordered := seg.Flags.Has(FlagACK) && end == seg.Seq && seg.Seq == c.RcvNxt && seg.Ack == c.SndNxt &&
+		int64(old) <= p.FINRTO(c)*1024/1000
+	return !disordered
+}
+
+// dupAck answers an unacceptable segment as tcp_send_dupack does: an ACK
+// of where we are, with a D-SACK block for data we had already (E5); one
+// without data is rate-limited as a challenge ACK (E4,
+// tcp_oow_rate_limited), one with data always answered.
+func (p *Params) dupAck(c *Conn, seg *Segment, end Seq, nowMs uint32) Verdict {
+	if seg.PayloadLen == 0 && !seg.Flags.Has(FlagFIN) || seg.Flags.Has(FlagSYN) {
+		return p.challenge(c, nowMs)
+	}
+	v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+	if c.SACKOK() && seg.Seq.LessThan(c.RcvNxt) {
+		r := end
+		if c.RcvNxt.LessThan(r) {
+			r = c.RcvNxt
+		}
+		v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, r
 	}
 	return v
 }
@@ -447,20 +503,36 @@ func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
 }
 
 // synchronized handles ESTABLISHED and the closing states: the minimum a
-// connection generator needs (E3, E5, E8, E10).
+// connection generator needs (E1-E5, E8, E10, E11), in the order of
+// tcp_validate_incoming: PAWS, the sequence check, RST, SYN, then the ACK
+// and the segment's text.
 func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	f := seg.Flags
-	rcvWnd := Seq(p.RcvWnd)
-	inWindow := seg.Seq.InRange(c.RcvNxt, c.RcvNxt+rcvWnd)
+	// end is SEG.SEQ + SEG.LEN, SYN and FIN counted.
+	end := seg.Seq + Seq(seg.PayloadLen)
+	if f.Has(FlagSYN) {
+		end++
+	}
+	if f.Has(FlagFIN) {
+		end++
+	}
+	if !f.Has(FlagRST) && p.pawsDiscard(c, seg, end) { // E2
+		return p.dupAck(c, seg, end, nowMs)
+	}
+	// E3 (1), tcp_sequence: the segment must overlap the window we
+	// announced, its last byte included.
+	if end.LessThan(c.RcvNxt) || (c.RcvNxt + Seq(p.announced(c))).LessThan(seg.Seq) {
+		if f.Has(FlagRST) {
+			return Verdict{}
+		}
+		return p.dupAck(c, seg, end, nowMs)
+	}
 	if f.Has(FlagRST) { // E3 (2), (3)
 		if seg.Seq == c.RcvNxt {
 			c.State = Closed
 			return Verdict{Event: EvReset, Err: syscall.ECONNRESET}
 		}
-		if inWindow {
-			return p.challenge(c, nowMs)
-		}
-		return Verdict{}
+		return p.challenge(c, nowMs)
 	}
 	if f.Has(FlagSYN) { // E3 (4), H3: challenge ACK
 		return p.challenge(c, nowMs)
@@ -471,9 +543,7 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	if c.SndNxt.LessThan(seg.Ack) { // E3 (5): ACK of something not sent
 		return p.challenge(c, nowMs)
 	}
-	if c.TSOK() && seg.Opts.HasTS && seg.Seq.LessEq(c.RcvNxt) {
-		c.TSRecent = seg.Opts.TSVal // E2
-	}
+	c.replaceTSRecent(seg)
 	// Our FIN acknowledged?
 	finAcked := seg.Ack == c.SndNxt
 	// An orphan whose FIN was acked by an earlier segment is a TIME-WAIT
@@ -497,19 +567,24 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 			return Verdict{Event: EvClosed}
 		}
 	}
-	if seg.Seq != c.RcvNxt {
-		// Keepalive or window probe (seq = RCV.NXT-1), duplicate or
-		// out-of-order data: ACK at once (E1, E5); 0-byte probes are
-		// rate-limited, payload-bearing ones always answered (E4).
-		if seg.PayloadLen == 0 {
-			return p.challenge(c, nowMs)
-		}
+	switch {
+	case seg.Seq == c.RcvNxt:
+	case end == seg.Seq:
+		// A bare ACK (or window probe) ahead of RCV.NXT: nothing to queue
+		// or answer (tcp_data_queue drops an empty segment).
+		return Verdict{}
+	case end.LessEq(c.RcvNxt):
+		// E5: all of it had come before: ACK at once with a D-SACK.
+		return p.dupAck(c, seg, end, nowMs)
+	case seg.Seq.LessThan(c.RcvNxt):
+		// Partly old: a generator takes no data, so the overlap changes
+		// nothing but the D-SACK of the old part (tcp_data_queue).
+		return p.dupAck(c, seg, end, nowMs)
+	default:
+		// E1: out-of-order data: a duplicate ACK with a SACK block for
+		// it (tcp_sack_new_ofo_skb); nothing is queued.
 		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
-		if c.SACKOK() && seg.Seq.LessThan(c.RcvNxt) {
-			end := seg.Seq + Seq(seg.PayloadLen)
-			if c.RcvNxt.LessThan(end) {
-				end = c.RcvNxt
-			}
+		if c.SACKOK() {
 			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, end
 		}
 		return v

@@ -114,14 +114,15 @@ func TestE4RateLimitBoundary(t *testing.T) {
 }
 
 // E3: an RST inside the receive window but not at RCV.NXT gets a
-// challenge ACK, up to the window's last byte; beyond it, or before
+// challenge ACK, up to the window's edge as announced (502 << 7 = 64256,
+// tcp_sequence takes its last sequence number); beyond it, or before
 // RCV.NXT, silence.
 func TestE3RSTWindowEdges(t *testing.T) {
 	p := DefaultParams(1500, false)
 	for _, tc := range []struct {
 		seq       Seq
 		challenge bool
-	}{{5002, true}, {5001 + Seq(p.RcvWnd) - 1, true}, {5001 + Seq(p.RcvWnd), false}, {5000, false}, {5001 + (1<<32 - 70000), false}} {
+	}{{5002, true}, {5001 + 64256, true}, {5001 + 64257, false}, {5000, false}, {5001 + (1<<32 - 70000), false}} {
 		c := established(t, &p)
 		v := p.Input(c, &Segment{Seq: tc.seq, Flags: FlagRST}, 11000)
 		if v.Send != tc.challenge || c.State != Established {
@@ -564,5 +565,123 @@ func TestE8FINRTO(t *testing.T) {
 	// A connection that never had a sample still waits TCP_RTO_MIN.
 	if got := p.FINRTO(&Conn{}); got != 200 {
 		t.Errorf("no RTO recorded: %d ms, want 200", got)
+	}
+}
+
+// dataSeg is a data segment from the peer of established(): n bytes at
+// seq, ACKing our SYN, with timestamp tsval.
+func dataSeg(seq Seq, n int, tsval uint32) *Segment {
+	return &Segment{Seq: seq, Ack: iss + 1, Flags: FlagACK | FlagPSH, Window: 502, PayloadLen: n,
+		Opts: Options{HasTS: true, TSVal: tsval, TSEcr: 15010}}
+}
+
+// E2, PAWS (tcp_paws_discard): data whose timestamp is older than
+// TS.Recent by more than 1 is dropped with a duplicate ACK echoing
+// TS.Recent (always sent: it carries data); by 1 it is taken. A pure
+// duplicate ACK in the replay window is not a PAWS victim; an old pure
+// ACK outside it is, answered at the rate limit.
+func TestE2PAWS(t *testing.T) {
+	p := DefaultParams(1500, false) // TS.Recent 424242 after established()
+	c := established(t, &p)
+	for i := 0; i < 2; i++ {
+		v := p.Input(c, dataSeg(5001, 1, 424240), 10100+uint32(i))
+		if !v.Send || v.Reply.Ack != 5001 || v.Reply.TSEcr != 424242 || c.RcvNxt != 5001 {
+			t.Fatalf("E2: stale data %d: %+v, RCV.NXT %d", i, v.Reply, c.RcvNxt)
+		}
+	}
+	if v := p.Input(c, dataSeg(5001, 1, 424241), 10102); v.Reply.Ack != 5002 || v.Reply.TSEcr != 424242 {
+		t.Fatalf("E2: a timestamp 1 behind is taken: %+v", v.Reply)
+	}
+	ack := &Segment{Seq: 5002, Ack: iss + 1, Flags: FlagACK, Window: 502, Opts: Options{HasTS: true, TSVal: 424242 - 100}}
+	if v := p.Input(c, ack, 10103); v.Send || c.TSRecent != 424242 {
+		t.Fatalf("E2: disordered duplicate ACK: %+v TS.Recent %d", v, c.TSRecent)
+	}
+	ack.Opts.TSVal = 424242 - 100000
+	if v := p.Input(c, ack, 10104); !v.Send || v.Reply.TSEcr != 424242 {
+		t.Fatalf("E2: old pure ACK outside the replay window: %+v", v)
+	}
+	if v := p.Input(c, ack, 10105); v.Send {
+		t.Fatal("E4: a second one within 500 ms answered")
+	}
+	// Without timestamps on the connection there is no PAWS.
+	q := DefaultParams(1500, false)
+	q.Timestamps = false
+	c = openConn(t, &q)
+	sa := synAck(iss+1, 0)
+	sa.Opts.HasTS = false
+	q.Input(c, sa, 10010)
+	if v := q.Input(c, dataSeg(5001, 1, 1), 10100); v.Reply.Ack != 5002 {
+		t.Fatalf("no timestamps: %+v", v.Reply)
+	}
+}
+
+// E2, tcp_replace_ts_recent: TS.Recent takes the timestamp of an
+// acceptable segment at or before RCV.NXT, never an older one, never one
+// from beyond RCV.NXT or from an unacceptable segment (a keepalive).
+func TestE2TSRecent(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	p.Input(c, dataSeg(5101, 10, 500000), 10100) // out of order
+	if c.TSRecent != 424242 {
+		t.Fatalf("TS.Recent %d after out-of-order data", c.TSRecent)
+	}
+	p.Input(c, &Segment{Seq: 5000, Ack: iss + 1, Flags: FlagACK, Opts: Options{HasTS: true, TSVal: 500001}}, 10101) // keepalive
+	if c.TSRecent != 424242 {
+		t.Fatalf("TS.Recent %d after a keepalive probe", c.TSRecent)
+	}
+	p.Input(c, dataSeg(5001, 1, 500002), 10102)
+	if c.TSRecent != 500002 {
+		t.Fatalf("TS.Recent %d after in-order data", c.TSRecent)
+	}
+	p.Input(c, &Segment{Seq: 5002, Ack: iss + 1, Flags: FlagACK, Opts: Options{HasTS: true, TSVal: 500002}}, 10103)
+	v := p.Input(c, dataSeg(5001, 1, 500003), 10104) // duplicate, newer: taken
+	if c.TSRecent != 500003 || v.Reply.TSEcr != 500003 {
+		t.Fatalf("TS.Recent %d, echo %d after duplicate data", c.TSRecent, v.Reply.TSEcr)
+	}
+}
+
+// E1, E5: data ahead of RCV.NXT gets a duplicate ACK with a SACK block
+// for it (without SACK, none); data entirely before it a D-SACK; data
+// straddling it a D-SACK for the old part; a bare ACK ahead, nothing.
+func TestE1OutOfOrderAndDuplicates(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	v := p.Input(c, dataSeg(5101, 10, 424243), 10100)
+	if !v.Send || v.Reply.Ack != 5001 || !v.Reply.DSACK || v.Reply.SackL != 5101 || v.Reply.SackR != 5111 {
+		t.Fatalf("E1: out-of-order data: %+v", v.Reply)
+	}
+	p.Input(c, dataSeg(5001, 10, 424243), 10101) // RCV.NXT 5011
+	v = p.Input(c, dataSeg(5001, 5, 424243), 10102)
+	if !v.Send || v.Reply.Ack != 5011 || !v.Reply.DSACK || v.Reply.SackL != 5001 || v.Reply.SackR != 5006 {
+		t.Fatalf("E5: duplicate data: %+v", v.Reply)
+	}
+	v = p.Input(c, dataSeg(5006, 10, 424243), 10103)
+	if !v.Send || v.Reply.Ack != 5011 || v.Reply.SackL != 5006 || v.Reply.SackR != 5011 || c.RcvNxt != 5011 {
+		t.Fatalf("E5: straddling data: %+v RCV.NXT %d", v.Reply, c.RcvNxt)
+	}
+	v = p.Input(c, dataSeg(4990, 5, 424243), 10104) // before the window: the sequence check
+	if !v.Send || v.Reply.SackL != 4990 || v.Reply.SackR != 4995 {
+		t.Fatalf("E3: old data: %+v", v.Reply)
+	}
+	if v := p.Input(c, &Segment{Seq: 5100, Ack: iss + 1, Flags: FlagACK, Opts: Options{HasTS: true, TSVal: 424243}}, 10105); v.Send {
+		t.Fatalf("a bare ACK ahead of RCV.NXT answered: %+v", v.Reply)
+	}
+	q := DefaultParams(1500, false)
+	q.SACK = false
+	c = established(t, &q)
+	if v := q.Input(c, dataSeg(5101, 10, 424243), 10100); !v.Send || v.Reply.DSACK {
+		t.Fatalf("E1 without SACK: %+v", v.Reply)
+	}
+}
+
+// Y8, E2: the crossed SYN-ACK that completes a simultaneous open updates
+// TS.Recent: our ACK echoes its timestamp, as Linux's does.
+func TestY8CrossedSynAckTSRecent(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := openConn(t, &p)
+	p.Input(c, &Segment{Seq: 7000, Flags: FlagSYN, Opts: Options{MSS: 1460, HasTS: true, TSVal: 99, SACKPerm: true, HasWS: true, WScale: 7}}, 10003)
+	v := p.Input(c, &Segment{Seq: 7000, Ack: iss + 1, Flags: FlagSYN | FlagACK, Opts: Options{HasTS: true, TSVal: 150, TSEcr: 15003}}, 10004)
+	if v.Event != EvEstablished || v.Reply.TSEcr != 150 {
+		t.Fatalf("Y8: %+v", v)
 	}
 }
