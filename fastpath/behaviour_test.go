@@ -254,37 +254,50 @@ func TestEngineICMPUnreachable(t *testing.T) {
 
 // C5: after fragmentation-needed with MTU 1400, the SYNs advertise MSS
 // 1360 and the handshakes complete; C4: the error itself triggers no SYN.
+// An MTU below 552 locks the path at 552: MSS 512, and every segment
+// after it leaves without DF.
 func TestEngineFragNeeded(t *testing.T) {
-	srv := linktest.NewServer()
-	clk := &linktest.Clock{}
-	var mu sync.Mutex
-	icmps := 0
-	l := linktest.NewLink(func(f []byte) [][]byte {
-		var pk tcp.Packet
-		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && pk.Seg.Opts.MSS > 1360 {
-			mu.Lock()
-			icmps++
-			mu.Unlock()
-			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, 1400)}
+	for _, tc := range []struct {
+		mtu, mss uint16
+		df       bool
+	}{{1400, 1360, true}, {500, 512, false}} {
+		srv := linktest.NewServer()
+		srv.NoDF = !tc.df
+		clk := &linktest.Clock{}
+		var mu sync.Mutex
+		icmps, dfAfter := 0, 0
+		l := linktest.NewLink(func(f []byte) [][]byte {
+			var pk tcp.Packet
+			if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN && pk.Seg.Opts.MSS > tc.mss {
+				mu.Lock()
+				icmps++
+				mu.Unlock()
+				return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, tc.mtu)}
+			}
+			if df := tcp.IPv4(f[tcp.EthHdrLen:]).FlagsFrag() == 0x4000; df != tc.df {
+				mu.Lock()
+				dfAfter++
+				mu.Unlock()
+			}
+			return srv.Handle(f)
+		})
+		cfg := testConfig(linktest.ListenPort)
+		cfg.Count = 40
+		var e *Engine
+		r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
+		mu.Lock()
+		if s := e.Snapshot(); s.Get(CntICMP) != uint64(icmps) || icmps == 0 || dfAfter != 0 {
+			t.Fatalf("MTU %d: %d ICMP errors counted, %d sent; %d frames after them with DF %v", tc.mtu, s.Get(CntICMP), icmps, dfAfter, !tc.df)
 		}
-		return srv.Handle(f)
-	})
-	cfg := testConfig(linktest.ListenPort)
-	cfg.Count = 40
-	var e *Engine
-	r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
-	mu.Lock()
-	defer mu.Unlock()
-	if s := e.Snapshot(); s.Get(CntICMP) != uint64(icmps) || icmps == 0 {
-		t.Fatalf("%d ICMP errors counted, %d sent", s.Get(CntICMP), icmps)
-	}
-	clean(t, srv)
-	if r.Established != 40 || srv.Accepted() != 40 {
-		t.Fatalf("established %d accepted %d: %v", r.Established, srv.Accepted(), r.Failed)
-	}
-	for port, mss := range srv.MSS {
-		if mss != 1360 {
-			t.Fatalf("port %d: last SYN advertised MSS %d, want 1360", port, mss)
+		mu.Unlock()
+		clean(t, srv)
+		if r.Established != 40 || srv.Accepted() != 40 {
+			t.Fatalf("MTU %d: established %d accepted %d: %v", tc.mtu, r.Established, srv.Accepted(), r.Failed)
+		}
+		for port, mss := range srv.MSS {
+			if mss != tc.mss {
+				t.Fatalf("MTU %d, port %d: last SYN advertised MSS %d, want %d", tc.mtu, port, mss, tc.mss)
+			}
 		}
 	}
 }

@@ -101,6 +101,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			w.sets = append(w.sets, tcp.NewPortSet(lo, lo+uint16(w.chunk-1)))
 		}
 		w.tpl = make([]tcp.SYNTemplate, pairs)
+		w.noDF = make([]bool, pairs)
 		for p := 0; p < pairs; p++ {
 			path := w.path(e.slotAt(p, 0))
 			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)

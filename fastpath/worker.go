@@ -19,6 +19,7 @@ type worker struct {
 	sets        []*tcp.PortSet
 	picker      *tcp.PortPicker
 	tpl         []tcp.SYNTemplate // per (target, source) pair
+	noDF        []bool            // per pair: MTU locked below 552, no DF (C5)
 	wheel       *tcp.Wheel
 	quar        *tcp.Quarantine
 	inbox       []*spsc // inbox[p]: messages from worker p
@@ -194,7 +195,7 @@ func (w *worker) path(idx slot) tcp.Path {
 	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
 	tg := &e.cfg.Targets[t]
 	return tcp.Path{SrcMAC: e.cfg.SrcMAC, DstMAC: tg.DstMAC, Src: e.src4[s], Dst: e.dst4[t],
-		SrcPort: e.portOf(idx), DstPort: tg.Addr.Port()}
+		SrcPort: e.portOf(idx), DstPort: tg.Addr.Port(), NoDF: w.noDF[pair]}
 }
 
 func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
@@ -463,8 +464,10 @@ func (w *worker) icmp(pk *tcp.Packet) {
 	}
 	en.release()
 	if v.PMTU > 0 {
-		// C5: the next SYN of this pair advertises the smaller MSS.
+		// C5: the next SYN of this pair advertises the smaller MSS; below
+		// 552 the route's MTU is locked and DF goes, from all segments.
 		pair := w.e.pairOf(idx)
+		w.noDF[pair] = w.noDF[pair] || v.NoDF
 		p := w.path(idx)
 		w.tpl[pair].Reset(&w.e.cfg.Params, &p, uint16(max(v.PMTU-40, 256)))
 		w.c[CntICMP]++

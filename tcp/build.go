@@ -16,6 +16,9 @@ type Path struct {
 	Src, Dst       [4]byte
 	SrcPort        uint16
 	DstPort        uint16
+	// NoDF leaves Don't Fragment off: the route's MTU was locked at 552
+	// after a frag-needed error reporting less (C5).
+	NoDF bool
 }
 
 // Reply is a segment to build with [Build].
@@ -73,7 +76,7 @@ func Build(b []byte, p *Path, r *Reply) int {
 		ttl = 64
 	}
 	IPv4(b[EthHdrLen:]).Encode(&IPv4Fields{TOS: r.TOS, TotalLen: uint16(IPv4HdrLen + tl), ID: r.IPID,
-		DF: true, TTL: ttl, Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
+		DF: !p.NoDF, TTL: ttl, Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
 	return EthHdrLen + IPv4HdrLen + tl
 }
 
@@ -154,7 +157,7 @@ func (t *SYNTemplate) Reset(params *Params, p *Path, mss uint16) {
 		ttl = 64
 	}
 	ip := IPv4(b[t.ipOff:])
-	ip.Encode(&IPv4Fields{TOS: params.TOS, TotalLen: uint16(IPv4HdrLen + tl), DF: true, TTL: ttl,
+	ip.Encode(&IPv4Fields{TOS: params.TOS, TotalLen: uint16(IPv4HdrLen + tl), DF: !p.NoDF, TTL: ttl,
 		Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
 	ip[10], ip[11] = 0, 0
 	t.ipSum = Sum(ip[:IPv4HdrLen], 0)

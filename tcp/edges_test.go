@@ -685,3 +685,29 @@ func TestY8CrossedSynAckTSRecent(t *testing.T) {
 		t.Fatalf("Y8: %+v", v)
 	}
 }
+
+// C5: on a path whose MTU was locked at 552, segments and SYNs leave
+// without DF, with correct IP checksums.
+func TestC5NoDF(t *testing.T) {
+	p := DefaultParams(1500, false)
+	path := testPath()
+	path.NoDF = true
+	b := make([]byte, MaxReplyLen)
+	n := Build(b, path, &Reply{Flags: FlagACK, Seq: 1, Ack: 2, Window: 502, TTL: 64})
+	if ip, _ := decode(t, b[:n]); ip.Flags != 0 {
+		t.Fatalf("C5: ACK with IP flags %v", ip.Flags)
+	}
+	tpl := &SYNTemplate{}
+	tpl.Reset(&p, path, 512)
+	s := make([]byte, MaxSYNLen)
+	n = tpl.Stamp(s, 40000, iss, 1, 2, true)
+	ip, tcpl := decode(t, s[:n])
+	if ip.Flags != 0 || tcpl.Options[0].OptionData[0] != 2 || tcpl.Options[0].OptionData[1] != 0 {
+		t.Fatalf("C5: SYN with IP flags %v, options %v", ip.Flags, tcpl.Options)
+	}
+	path.NoDF = false
+	n = Build(b, path, &Reply{Flags: FlagACK, Seq: 1, Ack: 2, Window: 502, TTL: 64})
+	if ip, _ := decode(t, b[:n]); ip.Flags != 2 { // DF
+		t.Fatalf("DF missing: %v", ip.Flags)
+	}
+}
