@@ -87,11 +87,23 @@ func TestEngineServerAgrees(t *testing.T) {
 func TestEngineRateSplit(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
+	srv.Clock = clk
 	links, loops := peerLinks(srv.Handle, 2)
 	cfg := testConfig(linktest.ListenPort)
 	cfg.Count, cfg.Rate, cfg.Duration = 0, 2000, 2*time.Second
 	r := runClocked(t, cfg, clk, links, nil, loops...)
 	clean(t, srv)
+	// Evenly spaced: one SYN at 0 (not one per worker), then two per
+	// millisecond of the clock.
+	at := map[time.Duration]int{}
+	for _, syns := range srv.SYNs {
+		for _, ts := range syns {
+			at[ts]++
+		}
+	}
+	if at[0] != 1 {
+		t.Fatalf("%d SYNs at 0, want 1: the workers start together", at[0])
+	}
 	if r.Attempted < 3999 || r.Attempted > 4000 {
 		t.Fatalf("attempted %d in 2 s of engine time at 2,000/s, want 4,000", r.Attempted)
 	}

@@ -192,8 +192,9 @@ func TestEngineDropsAndARP(t *testing.T) {
 		return nil
 	})
 	cfg := testConfig(linktest.BlackholePort)
-	// The dedicated source first: its index is 0.
-	cfg.Sources = append([]Source{{Addr: netip.MustParseAddr("198.18.0.7"), Dedicated: true}}, cfg.Sources...)
+	// Dedicated sources first (indexes 0 and 1), then the kernel's.
+	cfg.Sources = append([]Source{{Addr: netip.MustParseAddr("198.18.0.7"), Dedicated: true},
+		{Addr: netip.MustParseAddr("198.18.0.8"), Dedicated: true}}, cfg.Sources...)
 	cfg.Count, cfg.Params.SynRetries = 2, 0
 	arpReq := func(target [4]byte) []byte {
 		b := make([]byte, 60)
