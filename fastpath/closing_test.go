@@ -75,12 +75,7 @@ func TestEngineFINRetransmitted(t *testing.T) {
 		cfg.Count, cfg.Close, cfg.Drain = 10, CloseFIN, 5*time.Minute
 		var closedAt time.Duration
 		var e *Engine
-		r := runClocked(t, cfg, clk, []Link{l}, func(x *Engine) {
-			e = x
-			if s := x.Snapshot(); closedAt == 0 && s.Get(CntClosed) == 10 {
-				closedAt = clk.Now()
-			}
-		}, l)
+		r := runClocked(t, cfg, clk, []Link{l}, closedBy(10, clk, &e, &closedAt), l)
 		s := e.Snapshot()
 		if fins := s.Get(CntFINSent); r.Established != 10 || r.Closed != 10 || fins != 90 {
 			t.Fatalf("established %d closed %d FINs sent %d, want 10 closed after 9 FINs each", r.Established, r.Closed, fins)
@@ -91,6 +86,17 @@ func TestEngineFINRetransmitted(t *testing.T) {
 			t.Fatalf("orphans closed at %v, want 102.2 s", closedAt)
 		}
 	})
+}
+
+// closedBy is a runClocked hook that keeps the engine in e and notes in
+// at the clock's time when n connections have closed.
+func closedBy(n uint64, clk *linktest.Clock, e **Engine, at *time.Duration) func(*Engine) {
+	return func(x *Engine) {
+		*e = x
+		if s := x.Snapshot(); *at == 0 && s.Get(CntClosed) == n {
+			*at = clk.Now()
+		}
+	}
 }
 
 // near reports whether d is within 3 ms (a few worker loops: a frame is
@@ -122,12 +128,7 @@ func TestEngineFINWait2Timeout(t *testing.T) {
 	cfg.Count, cfg.Close, cfg.TimeWait, cfg.Drain = 10, CloseFIN, 3*time.Second, time.Minute
 	var closedAt time.Duration
 	var e *Engine
-	r := runClocked(t, cfg, clk, []Link{l}, func(x *Engine) {
-		e = x
-		if s := x.Snapshot(); closedAt == 0 && s.Get(CntClosed) == 10 {
-			closedAt = clk.Now()
-		}
-	}, l)
+	r := runClocked(t, cfg, clk, []Link{l}, closedBy(10, clk, &e, &closedAt), l)
 	s := e.Snapshot()
 	if fins := s.Get(CntFINSent); r.Established != 10 || r.Closed != 10 || fins != 10 {
 		t.Fatalf("established %d closed %d FINs sent %d", r.Established, r.Closed, fins)
@@ -265,18 +266,7 @@ func TestDialTargetWithSources(t *testing.T) {
 	srv := linktest.NewServer()
 	cfg := testConfig(linktest.ClosedPort, linktest.ListenPort)
 	cfg.Sources = append(cfg.Sources, Source{Addr: netip.MustParseAddr("198.18.0.3")})
-	cfg.Count, cfg.DialOnly = 0, true
-	cfg.Idle = time.Millisecond
-	e, err := New(cfg, []Link{linktest.NewLink(srv.Handle)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan *Report, 1)
-	go func() { r, _ := e.Run(ctx, time.Second, nil); done <- r }()
-	for !e.Running() {
-		time.Sleep(time.Millisecond)
-	}
+	e, stop := dialOnly(t, cfg, linktest.NewLink(srv.Handle))
 	c, err := e.Dial(t.Context(), netip.MustParseAddrPort("198.18.0.2:80"))
 	if err != nil {
 		t.Fatalf("dial the second target: %v", err)
@@ -290,8 +280,7 @@ func TestDialTargetWithSources(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	r := <-done
+	r := stop()
 	clean(t, srv)
 	if r.Established != 1 || r.Closed != 1 || len(e.waiters) != 0 {
 		t.Fatalf("established %d closed %d, %d dialers left", r.Established, r.Closed, len(e.waiters))

@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"bytes"
-	"context"
 	"net/netip"
 	"strings"
 	"sync"
@@ -55,18 +54,7 @@ func TestDialPeerReset(t *testing.T) {
 		}
 		return out
 	})
-	cfg := testConfig(linktest.ListenPort)
-	cfg.Count, cfg.DialOnly = 0, true
-	e, err := New(cfg, []Link{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan *Report, 1)
-	go func() { r, _ := e.Run(ctx, time.Second, nil); done <- r }()
-	for !e.Running() {
-		time.Sleep(time.Millisecond)
-	}
+	e, stop := dialOnly(t, testConfig(linktest.ListenPort), l)
 	c, err := e.Dial(t.Context(), netip.MustParseAddrPort("198.18.0.2:80"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +71,7 @@ func TestDialPeerReset(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close after a peer reset: %v", err)
 	}
-	cancel()
-	r := <-done
+	r := stop()
 	if s := e.Snapshot(); r.Reset != 1 || r.Established != 1 || s.Open() != 0 {
 		t.Fatalf("reset %d established %d open %d", r.Reset, r.Established, s.Open())
 	}

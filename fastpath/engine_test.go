@@ -333,20 +333,33 @@ func TestEngineHold(t *testing.T) {
 	clean(t, srv)
 }
 
-func TestDial(t *testing.T) {
-	srv := linktest.NewServer()
-	cfg := testConfig(80, 81)
+// dialOnly starts a dial-only engine on links (in real time) and returns
+// once it runs; stop ends the run and returns its report.
+func dialOnly(t *testing.T, cfg Config, links ...Link) (e *Engine, stop func() *Report) {
+	t.Helper()
 	cfg.Count, cfg.DialOnly = 0, true
-	e, err := New(cfg, []Link{linktest.NewLink(srv.Handle)})
+	if cfg.Idle == 0 {
+		cfg.Idle = time.Millisecond
+	}
+	e, err := New(cfg, links)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan *Report)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan *Report, 1)
 	go func() { r, _ := e.Run(ctx, time.Second, nil); done <- r }()
 	for !e.Running() {
 		runtime.Gosched()
 	}
+	return e, func() *Report {
+		cancel()
+		return <-done
+	}
+}
+
+func TestDial(t *testing.T) {
+	srv := linktest.NewServer()
+	e, stop := dialOnly(t, testConfig(80, 81), linktest.NewLink(srv.Handle))
 	c, err := e.Dial(context.Background(), netip.MustParseAddrPort("198.18.0.2:80"))
 	if err != nil {
 		t.Fatal(err)
@@ -368,8 +381,7 @@ func TestDial(t *testing.T) {
 	if _, err := e.Dial(context.Background(), netip.MustParseAddrPort("198.18.0.9:80")); !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("dial non-target: %v", err)
 	}
-	cancel()
-	r := <-done
+	r := stop()
 	if r.Established != 1 || r.Closed != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 {
 		t.Fatalf("report %+v open %d", r, srv.Open())
 	}
