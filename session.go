@@ -501,8 +501,8 @@ func (s *Session) ServeMetrics(addr string) (bound string, stop func(), err erro
 		if err != nil {
 			return nil, err
 		}
-		out := make([]metrics.XDPCounter, 0, bpf.NumCounters)
-		for i, v := range c {
+		out := make([]metrics.XDPCounter, 0, bpf.NumDecisions)
+		for i, v := range c[:bpf.NumDecisions] {
 			k := bpf.Counter(i)
 			out = append(out, metrics.XDPCounter{Action: k.Action(), Reason: k.String(), Value: v})
 		}

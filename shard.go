@@ -236,6 +236,7 @@ func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
 		out.Reset += r.Reset
 		out.TxDropped += r.TxDropped
 		out.PartialChecksums += r.PartialChecksums
+		out.RxStamped += r.RxStamped
 		out.CPS += r.CPS
 		out.AttemptRate += r.AttemptRate
 		out.AskedRate += r.AskedRate

@@ -27,12 +27,19 @@ const (
 	PassNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_PASS_NO_SOCKET)
 	DropMalformed      = Counter(xdpXdpcCounterXDPC_CNT_DROP_MALFORMED)
 	DropNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_DROP_NO_SOCKET)
-	NumCounters        = int(xdpXdpcCounterXDPC_CNT_MAX)
+	// StampFailed counts redirected TCP segments the program could not
+	// stamp with their arrival time (no metadata area): not a decision of
+	// its own, the segment is also counted as RedirectTCP.
+	StampFailed = Counter(xdpXdpcCounterXDPC_CNT_STAMP_FAILED)
+	NumCounters = int(xdpXdpcCounterXDPC_CNT_MAX)
+	// NumDecisions is the number of counters that are decisions (one per
+	// frame): those below it.
+	NumDecisions = int(StampFailed)
 )
 
 var counterNames = [NumCounters]string{"redirect_tcp", "redirect_icmp", "redirect_arp", "redirect_nd",
 	"pass_other_ethertype", "pass_not_local", "pass_other_port", "pass_other_proto", "pass_malformed",
-	"pass_no_socket", "drop_malformed", "drop_no_socket"}
+	"pass_no_socket", "drop_malformed", "drop_no_socket", "stamp_failed"}
 
 // String is the counter's name, as used in metric labels.
 func (c Counter) String() string {

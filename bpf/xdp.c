@@ -87,6 +87,24 @@ static __always_inline int pass(__u32 reason)
 	return XDP_PASS;
 }
 
+// stamp writes the frame's arrival time in the metadata area in front of
+// it: the worker times a SYN-ACK from when it arrived, not from the loop
+// that finds it in the ring (copy-mode AF_XDP copies the area along).
+static __always_inline void stamp(struct xdp_md *ctx)
+{
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xdpc_meta))) {
+		count(XDPC_CNT_STAMP_FAILED);
+		return;
+	}
+	void *data = (void *)(long)ctx->data;
+	struct xdpc_meta *m = (void *)(long)ctx->data_meta;
+	if ((void *)(m + 1) > data)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	m->rx_ns = now;
+	m->check = now ^ XDPC_META_MAGIC;
+}
+
 // redirect sends the frame to this queue's socket. Without one, kernel-owned
 // addresses fall back to the kernel (which answers as for a closed port) and
 // dedicated ones are dropped: nobody else could use them.
@@ -95,6 +113,8 @@ static __always_inline int redirect(struct xdp_md *ctx, __u32 reason, __u32 addr
 	__u32 q = ctx->rx_queue_index;
 	if (bpf_map_lookup_elem(&xsks, &q)) {
 		count(reason);
+		if (reason == XDPC_CNT_REDIRECT_TCP)
+			stamp(ctx);
 		return bpf_redirect_map(&xsks, q, XDP_PASS);
 	}
 	if (addr_flags & XDPC_ADDR_DEDICATED) {

@@ -42,7 +42,8 @@ const (
 	xdpXdpcCounterXDPC_CNT_PASS_NO_SOCKET       xdpXdpcCounter = 9
 	xdpXdpcCounterXDPC_CNT_DROP_MALFORMED       xdpXdpcCounter = 10
 	xdpXdpcCounterXDPC_CNT_DROP_NO_SOCKET       xdpXdpcCounter = 11
-	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 12
+	xdpXdpcCounterXDPC_CNT_STAMP_FAILED         xdpXdpcCounter = 12
+	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 13
 )
 
 // Names of all BPF objects in the ELF.

@@ -42,6 +42,7 @@ type Engine struct {
 	dstKeys   []uint64 // sorted addr<<16|port of targets ...
 	dstIdx    []int
 	epoch     time.Time
+	monoBase  int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
 	phase     atomic.Int32
 	started   atomic.Bool
 	// fatal is the first link error a worker hit; it stops the run.
@@ -102,6 +103,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		}
 		w.tpl = make([]tcp.SYNTemplate, pairs)
 		w.noDF = make([]bool, pairs)
+		w.synQ = make([]synSent, 0, 4*cfg.Batch)
 		for p := 0; p < pairs; p++ {
 			path := w.path(e.slotAt(p, 0))
 			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)
@@ -226,6 +228,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		return nil, errors.New("fastpath: engine already ran")
 	}
 	e.epoch = time.Now()
+	e.setMonoBase()
 	var wg sync.WaitGroup
 	for i, w := range e.workers {
 		wg.Add(1)

@@ -43,10 +43,13 @@ type Report struct {
 	TxDropped       uint64            `json:"tx_dropped"`
 	// PartialChecksums counts segments taken with a partial checksum from
 	// a local peer (see Config.AcceptPartialChecksum).
-	PartialChecksums uint64  `json:"partial_checksums"`
-	Workers          int     `json:"workers"`
-	CloseMode        string  `json:"close_mode"`
-	ElapsedSeconds   float64 `json:"elapsed_seconds"`
+	PartialChecksums uint64 `json:"partial_checksums"`
+	// RxStamped counts TCP segments timed by the XDP program's arrival
+	// stamp (the others, by the loop that found them).
+	RxStamped      uint64  `json:"rx_stamped"`
+	Workers        int     `json:"workers"`
+	CloseMode      string  `json:"close_mode"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// MaxRSSBytes is the process's peak resident memory (getrusage).
 	MaxRSSBytes uint64 `json:"max_rss_bytes"`
 	// TableBytes is the connection table's size (64 B an entry).
@@ -172,8 +175,8 @@ func (e *Engine) report(s *Snapshot) *Report {
 		InFlight: s.InFlight(), Retransmits: s.Get(CntRetransmits), DurationSeconds: win,
 		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
-		PartialChecksums: s.Get(CntPartialChecksum),
-		Workers:          len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
+		PartialChecksums: s.Get(CntPartialChecksum), RxStamped: s.Get(CntRxStamped),
+		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
 		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * entryBytes,
 	}
 	if win > 0 {
@@ -278,7 +281,11 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s %d\n", "in flight", r.InFlight)
 	fmt.Fprintf(&b, "%-22s %d\n", "SYN retransmits", r.Retransmits)
 	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
-	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
+	clock := ""
+	if r.RxStamped > 0 {
+		clock = fmt.Sprintf(" (replies timed on arrival by XDP: %d segments)", r.RxStamped)
+	}
+	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
 	if t := r.TCP; t != nil {
 		onOff := func(b bool) string {

@@ -33,6 +33,7 @@ const (
 	CntFastRetransmit                 // SYNs resent early after a bad ACK (R5)
 	CntPortsBusy                      // generation paused: every port of a pair held
 	CntPartialChecksum                // segments taken with a partial checksum (local peer's TX offload)
+	CntRxStamped                      // TCP segments with the XDP program's arrival stamp
 	dropBase                          // frames dropped by parse reason, tcp.NumDropReasons of them
 	failedBase         = dropBase + Counter(tcp.NumDropReasons)
 	numCounters        = failedBase + Counter(len(Errnos))

@@ -35,7 +35,9 @@ type worker struct {
 	parseFlags tcp.ParseFlags
 	expired    []uint32
 	msgs       []uint32
-	pending    []uint32 // notifications waiting for the TX flush
+	pending    []uint32  // notifications waiting for the TX flush
+	synQ       []synSent // SYNs whose send time the flush corrects
+	rxNs       int64     // arrival of the frame being handled (XDP stamp, else the loop's time)
 
 	c   counters
 	h   Histogram
@@ -108,6 +110,7 @@ func (w *worker) run() {
 		}
 		w.flush()
 		w.deliver()
+		w.applySYNTimes()
 		w.link.Complete()
 		if w.nowNs-w.lastPub > 5e6 {
 			w.publish()
@@ -171,6 +174,11 @@ func (w *worker) flush() {
 	if w.txN == 0 {
 		return
 	}
+	var t0 int64
+	if len(w.synQ) > 0 {
+		t0 = w.e.now()
+	}
+	n := w.txN
 	q := w.link.Transmit(w.tx[:w.txN])
 	if q < w.txN {
 		// Ring full: the frames are lost like a full qdisc would lose
@@ -185,6 +193,9 @@ func (w *worker) flush() {
 	w.txN = 0
 	if err := w.link.Kick(); err != nil {
 		w.e.fail(w.id, err)
+	}
+	if len(w.synQ) > 0 {
+		w.timeSYNs(t0, w.e.now(), n, q)
 	}
 }
 
@@ -221,6 +232,15 @@ func (w *worker) receive() int {
 	n := w.link.Receive(w.rx)
 	for i := 0; i < n; i++ {
 		d := w.rx[i]
+		w.rxNs = w.nowNs
+		if ns, ok := arrival(w.umem, d.Addr); ok && w.e.monoBase >= 0 {
+			// R7: the SYN-ACK is timed from when the XDP program saw it,
+			// not from this loop (which may have started before it came).
+			if t := ns - w.e.monoBase; t >= 0 && t <= w.nowNs+1e9 {
+				w.rxNs = t
+				w.c[CntRxStamped]++
+			}
+		}
 		w.frame(w.umem[d.Addr : d.Addr+uint64(d.Len)])
 	}
 	if n > 0 {
@@ -371,7 +391,7 @@ func (w *worker) rtt(en *entry, seg *tcp.Segment, retrans uint8) {
 	switch {
 	case !ok:
 	case latest:
-		w.h.Record(w.nowNs - en.synNs)
+		w.h.Record(max(w.rxNs-en.synNs, 0))
 	default:
 		w.h.Record(ms * 1e6)
 	}
@@ -598,6 +618,7 @@ func (w *worker) retransmitSYN(en *entry, idx slot) {
 	c := &en.conn
 	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.cfg.Params.TSVal(c, w.nowMs), c.NextIPID(), true)
 	en.synNs = w.nowNs
+	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
 	w.c[CntRetransmits]++
 	w.c[CntSYNSent]++
 	w.queue(addr, n)
@@ -684,6 +705,7 @@ func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 	en.synNs = w.nowNs
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
 	en.release()
+	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
 	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+e.cfg.Params.SynRTO(0))
 	w.live++
 	w.c[CntAttempted]++

@@ -11,6 +11,7 @@
 package linktest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -26,6 +27,13 @@ import (
 const Frames = 4096
 
 const frameSize = 2048
+
+// headroom is the space in front of a received frame.
+const headroom = 256
+
+// MetaMagic is the XDP program's check word for arrival stamps
+// (XDPC_META_MAGIC in bpf/xdp.h).
+const MetaMagic = 0x78647063746d6521
 
 // Link is an in-memory fastpath.Link. It is safe for one worker plus
 // concurrent Sent/Lost/Break calls.
@@ -44,6 +52,10 @@ type Link struct {
 	// must be set with it): a round trip of Delay. Set both before the run.
 	Delay time.Duration
 	Clock *Clock
+	// Stamp writes an arrival stamp in front of each received frame, as
+	// the XDP program does: the Clock time the frame was due (engine
+	// time). Set it with Clock, before the run.
+	Stamp bool
 	seen  time.Duration // Clock at the previous Receive
 	sent  atomic.Uint64
 	lost  atomic.Uint64
@@ -88,9 +100,16 @@ func (l *Link) Receive(descs []xsk.Desc) int {
 		l.seen = l.Clock.Now()
 	}
 	for n < len(descs) && len(l.rxq) > 0 && (l.Clock == nil || l.rxq[0].at <= now) {
-		addr := (l.rxBuf % Frames) * frameSize
+		// Frames start past a headroom, as in an AF_XDP UMEM, where the
+		// arrival stamp goes.
+		addr := (l.rxBuf%Frames)*frameSize + headroom
 		l.rxBuf++
 		f := l.rxq[0].f
+		if l.Stamp {
+			ns := uint64(l.rxq[0].at)
+			binary.NativeEndian.PutUint64(l.umem[addr-16:], ns)
+			binary.NativeEndian.PutUint64(l.umem[addr-8:], ns^MetaMagic)
+		}
 		l.rxq = l.rxq[1:]
 		copy(l.umem[addr:], f)
 		descs[n] = xsk.Desc{Addr: addr, Len: uint32(len(f))}

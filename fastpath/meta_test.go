@@ -1,0 +1,111 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// The stamp's format is the XDP program's (bpf/xdp.h) and linktest's.
+func TestMetaFormat(t *testing.T) {
+	h, err := os.ReadFile("../bpf/xdp.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("#define XDPC_META_MAGIC %#xULL", uint64(metaMagic)); !strings.Contains(string(h), want) {
+		t.Fatalf("bpf/xdp.h lacks %q", want)
+	}
+	if linktest.MetaMagic != metaMagic {
+		t.Fatal("linktest writes another magic")
+	}
+}
+
+// A stamp is taken only with its check word, and cleared once read: the
+// headroom's next frame may come without one.
+func TestArrival(t *testing.T) {
+	umem := make([]byte, 4096)
+	addr := uint64(256)
+	if _, ok := arrival(umem, addr); ok {
+		t.Fatal("zeroed headroom taken for a stamp")
+	}
+	binary.NativeEndian.PutUint64(umem[addr-16:], 123456789)
+	binary.NativeEndian.PutUint64(umem[addr-8:], 123456789^metaMagic)
+	if ns, ok := arrival(umem, addr); !ok || ns != 123456789 {
+		t.Fatalf("stamp read as %d, %v", ns, ok)
+	}
+	if _, ok := arrival(umem, addr); ok {
+		t.Fatal("a stamp read twice")
+	}
+	binary.NativeEndian.PutUint64(umem[addr-16:], 5)
+	binary.NativeEndian.PutUint64(umem[addr-8:], 6)
+	if _, ok := arrival(umem, addr); ok {
+		t.Fatal("a wrong check word taken")
+	}
+	for _, a := range []uint64{0, 15, uint64(len(umem)) + 1} {
+		if _, ok := arrival(umem, a); ok {
+			t.Fatalf("stamp at %d", a)
+		}
+	}
+}
+
+// R7 with arrival stamps: a round trip of 2.5 ms on a clock that moves
+// 1 ms at a time is recorded as 2.5 ms (the stamp), not the 3 ms of the
+// loop that finds the reply; every reply is counted as stamped.
+func TestEngineRTTArrivalStamps(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	l := linktest.NewLink(srv.Handle)
+	l.Clock, l.Delay, l.Stamp = clk, 2500*time.Microsecond, true
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate = 200, 20000
+	var e *Engine
+	r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
+	clean(t, srv)
+	h := r.Histogram()
+	if s := e.Snapshot(); r.Established != 200 || h.N != 200 || s.Get(CntRxStamped) != 200 || r.RxStamped != 200 {
+		t.Fatalf("established %d, RTT samples %d, stamped %d (report %d)", r.Established, h.N, s.Get(CntRxStamped), r.RxStamped)
+	}
+	if h.CountBelow(2_400_000) != 0 || h.CountBelow(2_650_000) < 190 {
+		t.Fatalf("RTT p50 %.6fs max %.6fs; want 2.5 ms from the stamps", r.RTT.P50, r.RTT.Max)
+	}
+}
+
+// A SYN's send time is its place in the sendto that sent its batch: the
+// batch left between t0 and t1, in order; what the ring refused keeps the
+// loop's time; an attempt that moved on (a newer SYN) is left alone.
+func TestSYNSendTimes(t *testing.T) {
+	cfg := testConfig(linktest.BlackholePort)
+	e, err := New(cfg, []Link{linktest.NewLink(func([]byte) [][]byte { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	for i := 0; i < 5; i++ {
+		en := &e.table[i]
+		en.conn.State, en.synNs = tcp.SynSent, 100
+		w.synQ = append(w.synQ, synSent{idx: slot(i), pos: i, orig: 100})
+	}
+	e.table[4].synNs = 300 // retransmitted since
+	w.synQ[4].pos = 1
+	w.timeSYNs(1000, 2000, 4, 3)
+	w.applySYNTimes()
+	for i, want := range []int64{1000, 1250, 1500, 100, 300} {
+		if got := e.table[i].synNs; got != want {
+			t.Errorf("SYN %d: sent at %d, want %d", i, got, want)
+		}
+	}
+	if len(w.synQ) != 0 {
+		t.Fatalf("%d SYNs left to time", len(w.synQ))
+	}
+	w.synQ = append(w.synQ, synSent{idx: 0, pos: 0, orig: 1000})
+	w.applySYNTimes()
+	if len(w.synQ) != 1 || e.table[0].synNs != 1000 {
+		t.Fatal("a SYN not yet flushed was timed")
+	}
+}
