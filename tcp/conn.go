@@ -511,10 +511,10 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	// end is SEG.SEQ + SEG.LEN, SYN and FIN counted.
 	end := seg.Seq + Seq(seg.PayloadLen)
 	if f.Has(FlagSYN) {
-		end++
+		end++ // a SYN takes a sequence number
 	}
 	if f.Has(FlagFIN) {
-		end++
+		end++ // so does a FIN
 	}
 	if !f.Has(FlagRST) && p.pawsDiscard(c, seg, end) { // E2
 		return p.dupAck(c, seg, end, nowMs)
@@ -567,33 +567,47 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 			return Verdict{Event: EvClosed}
 		}
 	}
-	switch {
-	case seg.Seq == c.RcvNxt:
-	case end == seg.Seq:
-		// A bare ACK (or window probe) ahead of RCV.NXT: nothing to queue
-		// or answer (tcp_data_queue drops an empty segment).
-		return Verdict{}
-	case end.LessEq(c.RcvNxt):
-		// E5: all of it had come before: ACK at once with a D-SACK.
-		return p.dupAck(c, seg, end, nowMs)
-	case seg.Seq.LessThan(c.RcvNxt):
-		// Partly old: a generator takes no data, so the overlap changes
-		// nothing but the D-SACK of the old part (tcp_data_queue).
-		return p.dupAck(c, seg, end, nowMs)
-	default:
-		// E1: out-of-order data: a duplicate ACK with a SACK block for
-		// it (tcp_sack_new_ofo_skb); nothing is queued.
-		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
-		if c.SACKOK() {
-			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, end
+	n := seg.PayloadLen
+	if seg.Seq != c.RcvNxt {
+		if end == seg.Seq {
+			// A bare ACK (or window probe) ahead of RCV.NXT: nothing to
+			// queue or answer (tcp_data_queue drops an empty segment).
+			return Verdict{}
+		}
+		if !seg.Seq.LessThan(c.RcvNxt) {
+			// E1: out-of-order data: a duplicate ACK with a SACK block
+			// for it (tcp_sack_new_ofo_skb); nothing is queued.
+			v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+			if c.SACKOK() {
+				v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, end
+			}
+			return v
+		}
+		if end.LessEq(c.RcvNxt) {
+			// E5: all of it had come before: ACK at once with a D-SACK.
+			return p.dupAck(c, seg, end, nowMs)
+		}
+		// Across RCV.NXT: the new part is taken and the old one
+		// D-SACKed on the ACK (tcp_data_queue).
+		old := c.RcvNxt
+		n -= int(old - seg.Seq)
+		v := p.text(c, f, n, miniSocket, seg, nowMs)
+		if v.Send && c.SACKOK() && v.Reply.Flags&FlagRST == 0 {
+			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, old
 		}
 		return v
 	}
+	return p.text(c, f, n, miniSocket, seg, nowMs)
+}
+
+// text is the segment's text once it is acceptable and at RCV.NXT: n new
+// bytes of data, and the FIN if f has it (E1, E8, E11).
+func (p *Params) text(c *Conn, f Flags, n int, miniSocket bool, seg *Segment, nowMs uint32) Verdict {
 	fin := f.Has(FlagFIN)
-	if seg.PayloadLen == 0 && !fin {
+	if n == 0 && !fin {
 		return Verdict{}
 	}
-	c.RcvNxt += Seq(seg.PayloadLen)
+	c.RcvNxt += Seq(n)
 	if !fin {
 		if c.State == FinWait1 || c.State == FinWait2 {
 			// E11: data after our receive side shut down resets.

@@ -642,7 +642,8 @@ func TestE2TSRecent(t *testing.T) {
 
 // E1, E5: data ahead of RCV.NXT gets a duplicate ACK with a SACK block
 // for it (without SACK, none); data entirely before it a D-SACK; data
-// straddling it a D-SACK for the old part; a bare ACK ahead, nothing.
+// straddling it is taken, with a D-SACK for the old part on the ACK; a
+// bare ACK ahead, nothing.
 func TestE1OutOfOrderAndDuplicates(t *testing.T) {
 	p := DefaultParams(1500, false)
 	c := established(t, &p)
@@ -655,10 +656,16 @@ func TestE1OutOfOrderAndDuplicates(t *testing.T) {
 	if !v.Send || v.Reply.Ack != 5011 || !v.Reply.DSACK || v.Reply.SackL != 5001 || v.Reply.SackR != 5006 {
 		t.Fatalf("E5: duplicate data: %+v", v.Reply)
 	}
-	v = p.Input(c, dataSeg(5006, 10, 424243), 10103)
-	if !v.Send || v.Reply.Ack != 5011 || v.Reply.SackL != 5006 || v.Reply.SackR != 5011 || c.RcvNxt != 5011 {
+	v = p.Input(c, dataSeg(5006, 10, 424243), 10103) // 5 old bytes, 5 new
+	if !v.Send || v.Reply.Ack != 5016 || !v.Reply.DSACK || v.Reply.SackL != 5006 || v.Reply.SackR != 5011 || c.RcvNxt != 5016 {
 		t.Fatalf("E5: straddling data: %+v RCV.NXT %d", v.Reply, c.RcvNxt)
 	}
+	v = p.Input(c, &Segment{Seq: 5010, Ack: iss + 1, Flags: FlagACK | FlagFIN, PayloadLen: 6, Opts: Options{HasTS: true, TSVal: 424243}}, 10103)
+	if v.Reply.Flags != FlagFIN|FlagACK || v.Reply.Ack != 5017 || v.Reply.SackL != 5010 || v.Reply.SackR != 5016 || c.State != LastAck {
+		t.Fatalf("E5, E8: old data and a new FIN: %+v state %v", v.Reply, c.State)
+	}
+	c = established(t, &p)
+	p.Input(c, dataSeg(5001, 15, 424243), 10103)
 	v = p.Input(c, dataSeg(4990, 5, 424243), 10104) // before the window: the sequence check
 	if !v.Send || v.Reply.SackL != 4990 || v.Reply.SackR != 4995 {
 		t.Fatalf("E3: old data: %+v", v.Reply)
@@ -709,5 +716,22 @@ func TestC5NoDF(t *testing.T) {
 	n = Build(b, path, &Reply{Flags: FlagACK, Seq: 1, Ack: 2, Window: 502, TTL: 64})
 	if ip, _ := decode(t, b[:n]); ip.Flags != 2 { // DF
 		t.Fatalf("DF missing: %v", ip.Flags)
+	}
+}
+
+// E2: a pure duplicate ACK is spared by PAWS while its timestamp is
+// within one RTO's worth of ticks behind TS.Recent (tcp_disordered_ack),
+// here 210 ms: 215 ticks; one more and it is a PAWS victim.
+func TestE2DisorderedACKWindow(t *testing.T) {
+	p := DefaultParams(1500, false)
+	for _, tc := range []struct {
+		behind uint32
+		answer bool
+	}{{215, false}, {216, true}} {
+		c := established(t, &p)
+		ack := &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagACK, Window: 502, Opts: Options{HasTS: true, TSVal: 424242 - tc.behind}}
+		if v := p.Input(c, ack, 10100); v.Send != tc.answer {
+			t.Errorf("E2: pure ACK %d ticks behind: answered %v, want %v", tc.behind, v.Send, tc.answer)
+		}
 	}
 }

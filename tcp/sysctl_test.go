@@ -94,3 +94,15 @@ func TestSysctlsTimers(t *testing.T) {
 		t.Fatalf("out of range: retries %d RTO min %d ms", p.SynRetries, p.RTOMinMs)
 	}
 }
+
+// Buffer sizes of 0 are not Linux's (tcp_rmem's minimum is 1): they keep
+// the defaults rather than announce a window of 0.
+func TestSysctlsZeroBuffers(t *testing.T) {
+	s := linuxDefaults()
+	s.RMem, s.RMemMax = [3]int{0, 0, 0}, 0
+	p := DefaultParams(1500, false)
+	s.Apply(&p)
+	if want := DefaultParams(1500, false); p != want {
+		t.Fatalf("zero buffers: %+v, want %+v", p, want)
+	}
+}

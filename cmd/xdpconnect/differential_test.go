@@ -171,6 +171,12 @@ var differentialCases = []struct {
 		p.send(p.seg(tcp.FlagACK|tcp.FlagPSH, 5001, 810), 1)
 		return [][]answer{first, p.answers(300 * time.Millisecond)}
 	}, false},
+	{"data across RCV.NXT", "E5", func(p *peer) [][]answer {
+		p.send(p.seg(tcp.FlagACK|tcp.FlagPSH, 5001, 800), 1)
+		first := p.answers(300 * time.Millisecond)
+		p.send(p.seg(tcp.FlagACK|tcp.FlagPSH, 5001, 810), 10)
+		return [][]answer{first, p.answers(300 * time.Millisecond)}
+	}, false},
 	{"keepalive probe with a newer timestamp", "E5", func(p *peer) [][]answer {
 		p.send(p.seg(tcp.FlagACK, 5000, 800), 0)
 		return [][]answer{p.answers(300 * time.Millisecond)}
