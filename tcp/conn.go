@@ -348,15 +348,20 @@ func (p *Params) ProbeInput(c *Conn, seg *Segment, nowMs uint32) Verdict {
 // SYN left, times it on its own clock. Otherwise the echoed timestamp
 // gives a millisecond sample (R7, ms); without timestamps a retransmitted
 // SYN cannot be timed (ok false).
+//
+// The latest SYN's TSval carries the millisecond it was built in, and it
+// may have left a few milliseconds later (its batch flushed late): an echo
+// up to TimeoutMinMs older than lastSynMs is still the latest SYN's. An
+// earlier SYN's is older than that: the SYN after it waits at least
+// TimeoutMinMs (R5).
 func (p *Params) HandshakeRTT(c *Conn, seg *Segment, lastSynMs, nowMs uint32, retrans uint8) (latest bool, ms int64, ok bool) {
-	ts := p.Timestamps && seg.Opts.HasTS && seg.Opts.TSEcr != 0
-	if ts && seg.Opts.TSEcr == p.TSVal(c, lastSynMs) || !ts && retrans == 0 {
+	if !p.Timestamps || !seg.Opts.HasTS || seg.Opts.TSEcr == 0 {
+		return retrans == 0, 0, retrans == 0
+	}
+	if d := int32(p.TSVal(c, lastSynMs) - seg.Opts.TSEcr); d >= 0 && int64(d) < p.TimeoutMinMs {
 		return true, 0, true
 	}
-	if ts {
-		return false, int64(int32(nowMs - c.tsecr(p, seg))), true
-	}
-	return false, 0, false
+	return false, int64(int32(nowMs - c.tsecr(p, seg))), true
 }
 
 // setRTO is E8's starting RTO, taken when the handshake completes (before

@@ -46,6 +46,17 @@ func TestY6EstablishAndH1ACK(t *testing.T) {
 	if latest, ms, ok := p.HandshakeRTT(c, synAck(iss+1, 10000+5000), 10011, 10020, 1); latest || ms != 20 || !ok {
 		t.Errorf("R7: latest %v ms %d ok %v, want the echo's 20 ms", latest, ms, ok)
 	}
+	// A SYN that left up to 7 ms after the millisecond its TSval carries
+	// (a late flush) is still the one echoed; 8 ms is R5's least gap
+	// between two SYNs, and an echo newer than the SYN is not ours.
+	for _, tc := range []struct {
+		sentMs uint32
+		latest bool
+	}{{10007, true}, {10008, false}, {9999, false}} {
+		if latest, _, _ := p.HandshakeRTT(c, synAck(iss+1, 10000+5000), tc.sentMs, 10020, 0); latest != tc.latest {
+			t.Errorf("R7: SYN stamped at 10000, left at %d: latest %v, want %v", tc.sentMs, latest, tc.latest)
+		}
+	}
 	b := make([]byte, MaxReplyLen)
 	n := Build(b, testPath(), &r)
 	eq(t, "H1 options", b[54:n], mustHex("0101080a 00003aac 00067932"))
