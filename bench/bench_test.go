@@ -41,3 +41,22 @@ func TestReflectorAnswersKernelConnect(t *testing.T) {
 		t.Fatal("the Linux listener answered instead of the reflector")
 	}
 }
+
+// The capture's SYN to SYN-ACK pairing: by port, each SYN with the
+// SYN-ACK that answers it, in µs; other segments and lines ignored.
+func TestSynAckTimes(t *testing.T) {
+	lines := "1.000000\t40000\t8080\t0x0002\n" +
+		"1.000010\t8080\t40000\t0x0012\n" +
+		"1.000020\t40002\t8080\t0x0002\n" +
+		"1.000021\t40000\t8080\t0x0010\n" +
+		"garbage\n" +
+		"1.000050\t8080\t40002\t0x0012\n" +
+		"1.000060\t8080\t40004\t0x0012\n"
+	got := synAckTimes(lines)
+	if len(got) != 2 || got[0] < 9.9 || got[0] > 10.1 || got[1] < 29.9 || got[1] > 30.1 {
+		t.Fatalf("got %v, want [10 30] µs", got)
+	}
+	if quantile(got, 0.5) != got[1] || quantile(nil, 0.5) != 0 || median([]float64{3, 1, 2}) != 2 || kps(2000) != "2k/s" || kps(500) != "500/s" {
+		t.Fatal("quantile, median or kps")
+	}
+}

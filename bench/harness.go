@@ -62,7 +62,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk"}
+var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "rtt"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -108,6 +108,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.metricsOverhead()
 		case "synonly":
 			r, err = o.synOnly()
+		case "rtt":
+			r, err = o.rttScenario()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}

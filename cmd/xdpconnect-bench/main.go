@@ -25,6 +25,8 @@ func main() {
 		err = cmdBaselineGo(args[1:])
 	case len(args) > 0 && args[0] == "bench-xsk":
 		err = cmdBenchXSK(args[1:])
+	case len(args) > 0 && args[0] == "tcpinfo-rtt":
+		err = cmdTCPInfoRTT(args[1:])
 	default:
 		err = cmdBench(args)
 	}
@@ -124,4 +126,16 @@ func cmdBenchXSK(args []string) error {
 	}
 	fmt.Printf("%.0f\n", v)
 	return nil
+}
+
+// cmdTCPInfoRTT is the rtt scenario's kernel client: n connect()s one
+// after the other, each one's tcpi_rtt printed.
+func cmdTCPInfoRTT(args []string) error {
+	fs := flag.NewFlagSet("tcpinfo-rtt", flag.ContinueOnError)
+	dst := fs.String("dst", "", "IP:PORT")
+	n := fs.Int("count", 2000, "connections")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return bench.TCPInfoRTT(*dst, *n, os.Stdout)
 }
