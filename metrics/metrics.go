@@ -78,6 +78,7 @@ var defs = []metricDef{
 	{"arp_replies_total", "ARP replies sent for dedicated source addresses.", nil},
 	{"ports_busy_total", "Generation pauses because every port of a target was held.", nil},
 	{"partial_checksum_total", "TCP segments taken with a partial checksum from a peer on this host (TX checksum offload of a veth peer).", nil},
+	{"rx_stamped_total", "TCP segments timed by the XDP program's arrival stamp (the handshake RTT of the others is timed by the worker's loop).", nil},
 	{"in_flight", "Attempts started and not yet ended.", nil},
 	{"open_connections", "Established connections not yet closed.", nil},
 	{"asked_rate", "Asked attempts per second (0: as fast as possible).", nil},
@@ -138,6 +139,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		{"closed_total", fastpath.CntClosed}, {"reset_total", fastpath.CntReset},
 		{"no_connection_total", fastpath.CntNoConn}, {"icmp_errors_total", fastpath.CntICMP},
 		{"arp_replies_total", fastpath.CntARPReplies}, {"ports_busy_total", fastpath.CntPortsBusy},
+		{"rx_stamped_total", fastpath.CntRxStamped},
 		{"partial_checksum_total", fastpath.CntPartialChecksum},
 	}
 	for _, m := range simple {
