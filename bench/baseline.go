@@ -3,8 +3,8 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"github.com/xdpconnect/xdpconnect/fastpath"
 	"io"
-	"math/bits"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -18,9 +18,10 @@ type BaselineResult struct {
 	Seconds    float64 `json:"seconds"`
 	// Series are handshakes completed in each 100 ms of the run.
 	Series []uint64 `json:"series"`
-	// RTT counts connect() durations in power-of-two microsecond buckets:
-	// RTT[i] counts durations in [2^(i-1), 2^i) us.
-	RTT []uint64 `json:"rtt_log2_us"`
+	// RTT counts connect() durations in fastpath.Histogram's buckets (16
+	// per power of two of nanoseconds), as [bucket, count] pairs of the
+	// non-empty ones: the same resolution as xdpconnect's own.
+	RTT [][2]uint64 `json:"rtt_buckets"`
 }
 
 // GoDial is the Go net.Dialer baseline: conns goroutines connect, close
@@ -34,12 +35,13 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 	start := time.Now()
 	slots := int(d/(100*time.Millisecond)) + 2
 	series := make([]atomic.Uint64, slots)
-	var rtt [32]atomic.Uint64
+	hists := make([]fastpath.Histogram, conns)
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			h := &hists[i]
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				c, err := dialer.DialContext(ctx, "tcp4", dst)
@@ -50,8 +52,7 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 					continue
 				}
 				n.Add(1)
-				us := time.Since(t0).Microseconds()
-				rtt[min(bits.Len64(uint64(us)), 31)].Add(1)
+				h.Record(int64(time.Since(t0)))
 				series[min(int(time.Since(start)/(100*time.Millisecond)), slots-1)].Add(1)
 				if tc, ok := c.(*net.TCPConn); ok {
 					_ = tc.SetLinger(0)
@@ -65,8 +66,14 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 	for i := range series {
 		res.Series = append(res.Series, series[i].Load())
 	}
-	for i := range rtt {
-		res.RTT = append(res.RTT, rtt[i].Load())
+	var all fastpath.Histogram
+	for i := range hists {
+		all.Merge(&hists[i])
+	}
+	for i, n := range all.Counts {
+		if n > 0 {
+			res.RTT = append(res.RTT, [2]uint64{uint64(i), n})
+		}
 	}
 	return json.NewEncoder(out).Encode(res)
 }
@@ -90,7 +97,14 @@ static struct sockaddr_in dst;
 static int ep;
 static unsigned long long ok, errs;
 static double t0, started[1 << 20];
-static unsigned long long series[10000], rtt[32];
+static unsigned long long series[10000], rtt[61 * 16];
+
+/* fastpath.Histogram's bucket of a duration in ns: 16 per power of two. */
+static int bucket_of(long long v) {
+	if (v < 16) return v < 0 ? 0 : (int)v;
+	int e = 64 - __builtin_clzll((unsigned long long)v) - 4;
+	return e * 16 + (int)((unsigned long long)v >> (e - 1)) - 16;
+}
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
@@ -128,10 +142,7 @@ int main(int argc, char **argv) {
 				ok++;
 				int slot = (int)((t - t0) * 10);
 				if (slot >= 0 && slot < 10000) series[slot]++;
-				unsigned long long us = (unsigned long long)((t - started[fd]) * 1e6);
-				int b = 0;
-				while (us) { b++; us >>= 1; }
-				rtt[b < 31 ? b : 31]++;
+				rtt[bucket_of((long long)((t - started[fd]) * 1e9))]++;
 			} else errs++;
 			close(fd);
 			start();
@@ -140,8 +151,9 @@ int main(int argc, char **argv) {
 	int slots = (int)(dur * 10) + 1;
 	printf("{\"handshakes\":%llu,\"errors\":%llu,\"seconds\":%f,\"series\":[", ok, errs, now() - t0);
 	for (int i = 0; i < slots && i < 10000; i++) printf("%s%llu", i ? "," : "", series[i]);
-	printf("],\"rtt_log2_us\":[");
-	for (int i = 0; i < 32; i++) printf("%s%llu", i ? "," : "", rtt[i]);
+	printf("],\"rtt_buckets\":[");
+	for (int i = 0, first = 1; i < 61 * 16; i++)
+		if (rtt[i]) { printf("%s[%d,%llu]", first ? "" : ",", i, rtt[i]); first = 0; }
 	printf("]}\n");
 	return 0;
 }

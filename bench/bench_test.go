@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 )
@@ -58,5 +59,43 @@ func TestSynAckTimes(t *testing.T) {
 	}
 	if quantile(got, 0.5) != got[1] || quantile(nil, 0.5) != 0 || median([]float64{3, 1, 2}) != 2 || kps(2000) != "2k/s" || kps(500) != "500/s" {
 		t.Fatal("quantile, median or kps")
+	}
+}
+
+// The summary pairs each peer with xdpconnect's row of the same scenario
+// and unit (by the tool name's last word when there are several), and the
+// axes say k/s and µs.
+func TestRatiosAndLabels(t *testing.T) {
+	rows := []Row{
+		{Scenario: "listener", Tool: "xdpconnect", Unit: "handshakes/s", Median: 130000},
+		{Scenario: "listener", Tool: "go-dialer", Unit: "handshakes/s", Median: 40000},
+		{Scenario: "xsk", Tool: "xdpconnect xsk/ TX", Unit: "frames/s", Median: 2000},
+		{Scenario: "xsk", Tool: "xdpconnect xsk/ RX", Unit: "frames/s", Median: 1500},
+		{Scenario: "xsk", Tool: "asavie/xdp TX", Unit: "frames/s", Median: 1000},
+		{Scenario: "xsk", Tool: "asavie/xdp RX", Unit: "frames/s", Median: 1500},
+		{Scenario: "metrics", Tool: "other", Unit: "handshakes/s", Median: 1},
+	}
+	labels, values := ratios(rows)
+	want := map[string]float64{"listener: vs go-dialer": 3.25, "xsk: vs asavie/xdp TX": 2, "xsk: vs asavie/xdp RX": 1}
+	if len(labels) != len(want) {
+		t.Fatalf("ratios %v %v", labels, values)
+	}
+	for i, l := range labels {
+		if want[l] != values[i] {
+			t.Errorf("%s: %v, want %v", l, values[i], want[l])
+		}
+	}
+	for v, s := range map[float64]string{500: "500/s", 150000: "150k/s", 1.5e6: "1.5M/s"} {
+		if rateLabel(v) != s {
+			t.Errorf("rate %v labelled %q, want %q", v, rateLabel(v), s)
+		}
+	}
+	for v, s := range map[float64]string{1e-5: "10µs", 2.5e-4: "250µs", 1e-3: "1ms", 2: "2s", 5e-8: "50ns"} {
+		if latencyLabel(v) != s {
+			t.Errorf("latency %v labelled %q, want %q", v, latencyLabel(v), s)
+		}
+	}
+	if bucketIndex(float64(fastpath.BucketHigh(100))/1e9) != 100 {
+		t.Error("bucketIndex")
 	}
 }

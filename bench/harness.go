@@ -410,7 +410,8 @@ func Markdown(rows []Row) string {
 	return b.String()
 }
 
-// Write stores rows as results.json and results.md in dir.
+// Write stores rows as results.json and results.md in dir, and the
+// ratios to each peer as summary.png.
 func Write(dir string, rows []Row) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -419,7 +420,10 @@ func Write(dir string, rows []Row) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), j, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(rows)), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(rows)), 0o644); err != nil {
+		return err
+	}
+	return writeSummary(dir, rows)
 }
 
 // soak runs at full rate with 1 % SYN loss for o.Soak and checks the books:
