@@ -53,6 +53,9 @@ type Options struct {
 	// SynRetries is TCP_SYNCNT (1..127); zero means the namespace's
 	// tcp_syn_retries (6 by default).
 	SynRetries int
+	// TargetStats is how many targets get statistics of their own (in the
+	// report and the metrics); the rest are summed as "other" (0: 16).
+	TargetStats int
 	// Key seeds the ISN hash and the port picker; random when zero.
 	Key [16]byte
 	// Shard is this node's part of a run on several nodes; ShardBy says

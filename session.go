@@ -121,6 +121,8 @@ func (o *Options) check() error {
 		return optionErr("--batch %d: want 1..%d (at most --frames)", o.Batch, o.Frames)
 	case o.SynRetries < 0 || o.SynRetries > 127:
 		return optionErr("--syn-retries %d: want 1..127 (TCP_SYNCNT)", o.SynRetries)
+	case o.TargetStats < 0 || o.TargetStats > 1024:
+		return optionErr("--target-stats %d: want 1..1024 (each is a metrics series)", o.TargetStats)
 	case o.PortLo != 0 && o.PortHi < o.PortLo:
 		return optionErr("--src-ports %d-%d: bad port range", o.PortLo, o.PortHi)
 	case o.Shard.Count < 0 || o.Shard.Count > 0 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count):
@@ -297,7 +299,7 @@ func (s *Session) config(p Plan) fastpath.Config {
 	c := fastpath.Config{Targets: s.targets, Sources: s.sources, SrcMAC: s.srcMAC, PortLo: o.PortLo, PortHi: o.PortHi,
 		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
-		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle}
+		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats}
 	s.sysctls.Apply(&c.Params)
 	if o.SynRetries > 0 {
 		c.Params.SynRetries = o.SynRetries

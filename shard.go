@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,6 +217,7 @@ func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
 	out := &fastpath.Report{Failed: map[string]uint64{}, Drops: map[string]uint64{}, RunID: first.RunID,
 		Shard: &fastpath.ShardInfo{Index: -1, Count: n, PlanCount: first.Shard.PlanCount}, CloseMode: first.CloseMode, TCP: first.TCP}
 	var h fastpath.Histogram
+	targetHists := map[string]*fastpath.Histogram{}
 	for i, r := range rs {
 		switch {
 		case r.RunID != first.RunID:
@@ -251,6 +253,7 @@ func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
 		}
 		rh := r.Histogram()
 		h.Merge(&rh)
+		mergeTargets(out, r, targetHists)
 	}
 	var missing []string
 	for i, ok := range seen {
@@ -262,5 +265,27 @@ func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
 		return nil, fmt.Errorf("merge: shard(s) %s of run %s missing", strings.Join(missing, ", "), first.RunID)
 	}
 	out.SetRTT(&h)
+	for i := range out.Targets {
+		out.Targets[i].SetRTT(targetHists[out.Targets[i].Target])
+	}
 	return out, nil
+}
+
+// mergeTargets adds r's per-target counts and RTT histograms to out's,
+// target by target (the shards may split the targets or share them).
+func mergeTargets(out, r *fastpath.Report, hists map[string]*fastpath.Histogram) {
+	for _, t := range r.Targets {
+		i := slices.IndexFunc(out.Targets, func(o fastpath.TargetReport) bool { return o.Target == t.Target })
+		if i < 0 {
+			out.Targets = append(out.Targets, fastpath.TargetReport{Target: t.Target})
+			i = len(out.Targets) - 1
+			hists[t.Target] = &fastpath.Histogram{}
+		}
+		o := &out.Targets[i]
+		o.Attempted += t.Attempted
+		o.Established += t.Established
+		o.Failed += t.Failed
+		th := t.Histogram()
+		hists[t.Target].Merge(&th)
+	}
 }

@@ -97,6 +97,10 @@ type Config struct {
 	// Key seeds the ISN hash (net_secret) and the port picker; random when
 	// zero.
 	Key [16]byte
+	// TargetStats is how many targets (the first ones) get statistics of
+	// their own in the report and the metrics; the others are summed as
+	// "other" (0: DefaultTargetStats).
+	TargetStats int
 	// Batch is the RX/TX batch size (default 64).
 	Batch int
 	// Pin pins worker i to CPU i.

@@ -43,6 +43,10 @@ type Engine struct {
 	dstIdx    []int
 	epoch     time.Time
 	monoBase  int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
+	// statOf maps a target to its statistics slot; statNames names the
+	// slots (targets.go).
+	statOf    []int
+	statNames []string
 	phase     atomic.Int32
 	started   atomic.Bool
 	// fatal is the first link error a worker hit; it stops the run.
@@ -83,6 +87,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		e.dst4 = append(e.dst4, t.Addr.Addr().As4())
 	}
 	e.buildLookups()
+	e.statSlots()
 	nw := len(links)
 	chunk := (e.nPorts + nw - 1) / nw
 	for i, l := range links {
@@ -104,6 +109,8 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		w.tpl = make([]tcp.SYNTemplate, pairs)
 		w.noDF = make([]bool, pairs)
 		w.synQ = make([]synSent, 0, 4*cfg.Batch)
+		w.ts = make([]targetStat, len(e.statNames))
+		w.pt = make([]publishedTarget, len(e.statNames))
 		for p := 0; p < pairs; p++ {
 			path := w.path(e.slotAt(p, 0))
 			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)

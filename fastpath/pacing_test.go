@@ -232,3 +232,47 @@ func TestProgressSameInstant(t *testing.T) {
 		t.Fatalf("progress %q", out)
 	}
 }
+
+// Per target: attempts, handshakes, failures and RTT samples are counted
+// against the target they went to (here one listening, one refusing, one
+// silent), the first TargetStats targets alone and the rest as "other";
+// they add up to the totals.
+func TestEngineTargetStats(t *testing.T) {
+	for _, k := range []int{0, 2} {
+		srv := linktest.NewServer()
+		l := linktest.NewLink(srv.Handle)
+		cfg := testConfig(linktest.ListenPort, linktest.ClosedPort, linktest.BlackholePort)
+		cfg.Count, cfg.Params.SynRetries, cfg.TargetStats = 300, 1, k
+		r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+		clean(t, srv)
+		last := "198.18.0.2:82"
+		if k == 2 {
+			last = OtherTargets
+		}
+		want := []TargetReport{
+			{Target: "198.18.0.2:80", Attempted: 100, Established: 100},
+			{Target: "198.18.0.2:81", Attempted: 100, Failed: 100},
+			{Target: last, Attempted: 100, Failed: 100},
+		}
+		if len(r.Targets) != 3 {
+			t.Fatalf("TargetStats %d: targets %+v", k, r.Targets)
+		}
+		for i, w := range want {
+			g := r.Targets[i]
+			if g.Target != w.Target || g.Attempted != w.Attempted || g.Established != w.Established || g.Failed != w.Failed {
+				t.Errorf("TargetStats %d: %+v, want %+v", k, g, w)
+			}
+		}
+		if h := r.Targets[0].Histogram(); h.N != 100 || r.Targets[0].RTT != r.RTT || len(r.Targets[1].RTTHist) != 0 {
+			t.Errorf("TargetStats %d: RTT samples %d, quantiles %+v against the run's %+v", k, h.N, r.Targets[0].RTT, r.RTT)
+		}
+	}
+	// One target: the totals say it all.
+	srv := linktest.NewServer()
+	l := linktest.NewLink(srv.Handle)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 10
+	if r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l); len(r.Targets) != 0 {
+		t.Fatalf("one target split: %+v", r.Targets)
+	}
+}

@@ -78,6 +78,8 @@ type Report struct {
 	Diagnosis []Finding `json:"diagnosis,omitempty"`
 	// TCP are the settings the run's segments were built with.
 	TCP *Settings `json:"tcp,omitempty"`
+	// Targets split the totals by target when there are several.
+	Targets []TargetReport `json:"targets,omitempty"`
 }
 
 // Settings are the effective TCP settings of a run: the network
@@ -186,31 +188,59 @@ func (e *Engine) report(s *Snapshot) *Report {
 	r.Series = e.series
 	r.SetRTT(&s.RTT)
 	r.TCP = SettingsOf(&e.cfg.Params)
+	if len(e.cfg.Targets) > 1 {
+		for _, ts := range e.TargetStats() {
+			t := TargetReport{Target: ts.Target, Attempted: ts.Attempted, Established: ts.Established, Failed: ts.Failed}
+			t.SetRTT(&ts.RTT)
+			r.Targets = append(r.Targets, t)
+		}
+	}
 	return r
 }
 
 // SetRTT sets the RTT histogram and the quantiles from h: the one place
 // quantiles are computed, for a run's report and for merged ones.
-func (r *Report) SetRTT(h *Histogram) {
-	r.RTTHist = h.Buckets()
+func (r *Report) SetRTT(h *Histogram) { r.RTTHist, r.RTT = h.Buckets(), quantiles(h) }
+
+func quantiles(h *Histogram) Quantiles {
 	sec := func(ns int64) float64 { return float64(ns) / 1e9 }
-	r.RTT = Quantiles{P50: sec(h.Quantile(0.5)), P90: sec(h.Quantile(0.9)), P99: sec(h.Quantile(0.99)),
+	return Quantiles{P50: sec(h.Quantile(0.5)), P90: sec(h.Quantile(0.9)), P99: sec(h.Quantile(0.99)),
 		P999: sec(h.Quantile(0.999)), Max: sec(h.Max)}
 }
 
 // Histogram rebuilds the RTT histogram from the report (its non-empty
 // buckets and its maximum), losslessly: each bucket's bound maps back to
 // its bucket.
-func (r *Report) Histogram() Histogram {
+func (r *Report) Histogram() Histogram { return histogramOf(r.RTTHist, r.RTT.Max) }
+
+func histogramOf(buckets []Bucket, maxSec float64) Histogram {
 	var h Histogram
-	for _, b := range r.RTTHist {
+	for _, b := range buckets {
 		i := bucketOf(int64(math.Round(b.UpperSeconds * 1e9)))
 		h.Counts[i] += b.Count
 		h.N += b.Count
 	}
-	h.Max = int64(math.Round(r.RTT.Max * 1e9))
+	h.Max = int64(math.Round(maxSec * 1e9))
 	return h
 }
+
+// TargetReport is one target's share of a run: the first
+// Config.TargetStats targets get their own, the rest are summed as
+// OtherTargets.
+type TargetReport struct {
+	Target      string    `json:"target"`
+	Attempted   uint64    `json:"attempted"`
+	Established uint64    `json:"established"`
+	Failed      uint64    `json:"failed"`
+	RTT         Quantiles `json:"rtt_seconds"`
+	RTTHist     []Bucket  `json:"rtt_histogram,omitempty"`
+}
+
+// SetRTT sets the target's RTT quantiles and histogram from h.
+func (t *TargetReport) SetRTT(h *Histogram) { t.RTTHist, t.RTT = h.Buckets(), quantiles(h) }
+
+// Histogram rebuilds the target's RTT histogram (see Report.Histogram).
+func (t *TargetReport) Histogram() Histogram { return histogramOf(t.RTTHist, t.RTT.Max) }
 
 // Point is one sample of a run's progress.
 type Point struct {
@@ -287,6 +317,13 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if len(r.Targets) > 0 {
+		fmt.Fprintf(&b, "per target\n")
+		for _, t := range r.Targets {
+			fmt.Fprintf(&b, "  %-21s attempted %d, established %d, failed %d, RTT p50 %s p99 %s\n", t.Target, t.Attempted, t.Established,
+				t.Failed, dur(t.RTT.P50), dur(t.RTT.P99))
+		}
+	}
 	if t := r.TCP; t != nil {
 		onOff := func(b bool) string {
 			if b {

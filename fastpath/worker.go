@@ -42,6 +42,8 @@ type worker struct {
 	c   counters
 	h   Histogram
 	pub published
+	ts  []targetStat      // per target (targets.go)
+	pt  []publishedTarget // what publish last stored of ts
 
 	// generation
 	generating bool
@@ -128,6 +130,7 @@ func (w *worker) run() {
 
 func (w *worker) publish() {
 	w.pub.store(&w.c, &w.h)
+	w.publishTargets()
 	w.pub.generating.Store(w.generating)
 	w.lastPub = w.nowNs
 }
@@ -339,13 +342,11 @@ func (w *worker) segment(pk *tcp.Packet) {
 	switch v.Event {
 	case tcp.EvProbeAnswered:
 		// SYN-only: the answer counts as established and closed at once.
-		w.c[CntEstablished]++
+		w.handshake(en, idx, seg, retrans)
 		w.c[CntClosed]++
-		w.rtt(en, seg, retrans)
 		notify = true
 	case tcp.EvEstablished:
-		w.c[CntEstablished]++
-		w.rtt(en, seg, retrans)
+		w.handshake(en, idx, seg, retrans)
 		w.established(en, idx, &p)
 		notify = true // the owner cancels the SYN timer, frees or arms
 	case tcp.EvFailed:
@@ -386,15 +387,24 @@ func (w *worker) segment(pk *tcp.Packet) {
 // rtt records the handshake RTT as tcp.HandshakeRTT says: exact on the
 // engine clock when the SYN-ACK answers our latest SYN, else the echoed
 // timestamp's millisecond sample (R7).
-func (w *worker) rtt(en *entry, seg *tcp.Segment, retrans uint8) {
+func (w *worker) rtt(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 	latest, ms, ok := w.e.cfg.Params.HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
-	switch {
-	case !ok:
-	case latest:
-		w.h.Record(max(w.rxNs-en.synNs, 0))
-	default:
-		w.h.Record(ms * 1e6)
+	if !ok {
+		return
 	}
+	ns := ms * 1e6
+	if latest {
+		ns = max(w.rxNs-en.synNs, 0)
+	}
+	w.h.Record(ns)
+	w.target(w.e.pairOf(idx)).h.Record(ns)
+}
+
+// handshake counts a completed handshake (or an answered probe).
+func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
+	w.c[CntEstablished]++
+	w.target(w.e.pairOf(idx)).established++
+	w.rtt(en, idx, seg, retrans)
 }
 
 // established applies the close mode to a fresh connection (a Dial'ed one
@@ -418,6 +428,7 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
 
 func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
 	w.c[FailedCounter(err)]++
+	w.target(w.e.pairOf(idx)).failed++
 	en.conn.State = tcp.Closed
 	if en.flags&entryDialed != 0 {
 		w.e.dialDone(idx, err)
@@ -669,6 +680,9 @@ func (w *worker) generate() int {
 				// P4: connect() would fail at once with EADDRNOTAVAIL.
 				w.c[CntAttempted]++
 				w.c[FailedCounter(syscall.EADDRNOTAVAIL)]++
+				ts := w.target(pair)
+				ts.attempted++
+				ts.failed++
 				w.tokens--
 				w.budget--
 				made++
@@ -709,6 +723,7 @@ func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+e.cfg.Params.SynRTO(0))
 	w.live++
 	w.c[CntAttempted]++
+	w.target(pair).attempted++
 	w.c[CntSYNSent]++
 	w.queue(addr, n)
 	return true

@@ -89,6 +89,10 @@ var defs = []metricDef{
 	{"tx_dropped_total", "Frames not sent for lack of TX frames or ring space.", []string{"queue"}},
 	{"rx_parse_dropped_total", "Received frames dropped by the parser, by reason.", []string{"reason"}},
 	{"handshake_rtt_seconds", "Handshake round-trip time, SYN to SYN-ACK.", nil},
+	{"target_attempts_total", "Attempts by target (the first --target-stats targets; the rest as \"other\").", []string{"target"}},
+	{"target_established_total", "Handshakes completed, by target.", []string{"target"}},
+	{"target_failed_total", "Attempts that failed, by target.", []string{"target"}},
+	{"target_handshake_rtt_seconds", "Handshake round-trip time by target.", []string{"target"}},
 	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
 	{"xsk_rx_invalid_descs_total", "XDP_STATISTICS rx_invalid_descs.", []string{"queue"}},
 	{"xsk_tx_invalid_descs_total", "XDP_STATISTICS tx_invalid_descs.", []string{"queue"}},
@@ -169,6 +173,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.counter(ch, "rx_parse_dropped_total", s.Dropped(r), r.String())
 	}
 	ch <- newRTTMetric(c.descs["handshake_rtt_seconds"], &s.RTT)
+	if ts := c.src.Engine.TargetStats(); len(ts) > 1 {
+		for i := range ts {
+			t := &ts[i]
+			c.counter(ch, "target_attempts_total", t.Attempted, t.Target)
+			c.counter(ch, "target_established_total", t.Established, t.Target)
+			c.counter(ch, "target_failed_total", t.Failed, t.Target)
+			ch <- newRTTMetric(c.descs["target_handshake_rtt_seconds"], &t.RTT, "target", t.Target)
+		}
+	}
 	for q, sock := range c.src.Sockets {
 		st, err := sock.Stats()
 		if err != nil {
@@ -219,12 +232,19 @@ func (c *Collector) achieved(att uint64) float64 {
 // rttMetric is a histogram with both classic buckets and native buckets,
 // built from the engine's merged log-linear histogram.
 type rttMetric struct {
-	desc *prometheus.Desc
-	h    *fastpath.Histogram
+	desc   *prometheus.Desc
+	h      *fastpath.Histogram
+	labels []*dto.LabelPair
 }
 
-func newRTTMetric(d *prometheus.Desc, h *fastpath.Histogram) prometheus.Metric {
-	return &rttMetric{desc: d, h: h}
+// newRTTMetric is h as a histogram metric; labels are name, value pairs
+// in the order of d's variable labels.
+func newRTTMetric(d *prometheus.Desc, h *fastpath.Histogram, labels ...string) prometheus.Metric {
+	m := &rttMetric{desc: d, h: h}
+	for i := 0; i+1 < len(labels); i += 2 {
+		m.labels = append(m.labels, &dto.LabelPair{Name: &labels[i], Value: &labels[i+1]})
+	}
+	return m
 }
 
 func (m *rttMetric) Desc() *prometheus.Desc { return m.desc }
@@ -281,6 +301,7 @@ func (m *rttMetric) Write(out *dto.Metric) error {
 		dh.PositiveSpan = append(dh.PositiveSpan, &dto.BucketSpan{Offset: &off, Length: &l})
 	}
 	out.Histogram = dh
+	out.Label = m.labels
 	return nil
 }
 

@@ -15,9 +15,14 @@ import (
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
+// engine has 40 targets: more than get statistics of their own.
 func engine(t *testing.T) *fastpath.Engine {
+	var targets []fastpath.Target
+	for p := uint16(80); p < 120; p++ {
+		targets = append(targets, fastpath.Target{Addr: netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), p)})
+	}
 	e, err := fastpath.New(fastpath.Config{
-		Targets: []fastpath.Target{{Addr: netip.MustParseAddrPort("198.18.0.2:80")}},
+		Targets: targets,
 		Sources: []fastpath.Source{{Addr: netip.MustParseAddr("198.18.0.1")}},
 		PortLo:  10000, PortHi: 10100, Count: 1,
 	}, []fastpath.Link{linktest.NewLink(func([]byte) [][]byte { return nil })})
@@ -58,7 +63,8 @@ func TestBoundedLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"errno": true, "queue": true, "reason": true, "action": true, "ring": true, "version": true}
+	allowed := map[string]bool{"errno": true, "queue": true, "reason": true, "action": true, "ring": true, "version": true, "target": true}
+	targets := map[string]bool{}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "xdpconnect_") {
 			continue
@@ -68,8 +74,15 @@ func TestBoundedLabels(t *testing.T) {
 				if !allowed[lp.GetName()] {
 					t.Errorf("%s has label %s", mf.GetName(), lp.GetName())
 				}
+				if lp.GetName() == "target" {
+					targets[lp.GetValue()] = true
+				}
 			}
 		}
+	}
+	// 40 targets: the first 16 by name, the rest as one.
+	if len(targets) != fastpath.DefaultTargetStats+1 || !targets[fastpath.OtherTargets] {
+		t.Errorf("%d target label values: %v", len(targets), targets)
 	}
 }
 
@@ -115,9 +128,22 @@ xdpconnect_in_flight 0
 # HELP xdpconnect_rst_received_total RST segments received.
 # TYPE xdpconnect_rst_received_total counter
 xdpconnect_rst_received_total %d
+# HELP xdpconnect_target_attempts_total Attempts by target (the first --target-stats targets; the rest as "other").
+# TYPE xdpconnect_target_attempts_total counter
+xdpconnect_target_attempts_total{target="198.18.0.2:80"} 300
+xdpconnect_target_attempts_total{target="198.18.0.2:81"} 300
+# HELP xdpconnect_target_established_total Handshakes completed, by target.
+# TYPE xdpconnect_target_established_total counter
+xdpconnect_target_established_total{target="198.18.0.2:80"} 300
+xdpconnect_target_established_total{target="198.18.0.2:81"} 0
+# HELP xdpconnect_target_failed_total Attempts that failed, by target.
+# TYPE xdpconnect_target_failed_total counter
+xdpconnect_target_failed_total{target="198.18.0.2:80"} 0
+xdpconnect_target_failed_total{target="198.18.0.2:81"} 300
 `, r.RSTReceived)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "xdpconnect_attempts_total", "xdpconnect_established_total",
-		"xdpconnect_rst_sent_total", "xdpconnect_closed_total", "xdpconnect_in_flight", "xdpconnect_rst_received_total"); err != nil {
+		"xdpconnect_rst_sent_total", "xdpconnect_closed_total", "xdpconnect_in_flight", "xdpconnect_rst_received_total",
+		"xdpconnect_target_attempts_total", "xdpconnect_target_established_total", "xdpconnect_target_failed_total"); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
@@ -126,6 +152,19 @@ xdpconnect_rst_received_total %d
 	}
 	for _, mf := range mfs {
 		switch mf.GetName() {
+		case "xdpconnect_target_handshake_rtt_seconds":
+			if len(mf.Metric) != 2 {
+				t.Errorf("target RTT for %d targets, want 2", len(mf.Metric))
+			}
+			for _, m := range mf.Metric {
+				want := uint64(0)
+				if m.Label[0].GetValue() == "198.18.0.2:80" {
+					want = 300
+				}
+				if m.GetHistogram().GetSampleCount() != want || m.Label[0].GetName() != "target" {
+					t.Errorf("target RTT %v: %d samples, want %d", m.Label, m.GetHistogram().GetSampleCount(), want)
+				}
+			}
 		case "xdpconnect_failed_total":
 			for _, m := range mf.Metric {
 				want := 0.0

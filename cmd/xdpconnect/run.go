@@ -62,6 +62,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.IntVar(&pl.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
 	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
 	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: the namespace's tcp_syn_retries, 6 unless changed)")
+	fs.IntVar(&op.TargetStats, "target-stats", 0, "targets (the first ones) with statistics of their own in the report and metrics (default 16; the rest count as \"other\")")
 	fs.IntVar(&op.Workers, "workers", 0, "workers, one per RX queue (default: one per active RX queue)")
 	fs.IntVar(&op.Workers, "queues", 0, "same as --workers")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout: JSON alone, the text report goes to stderr)")
@@ -153,7 +154,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// The library takes a zero as "the default"; on the command line an
 	// explicit zero is a mistake.
-	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch} {
+	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch, "target-stats": op.TargetStats} {
 		if set[name] && v == 0 {
 			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
 		}

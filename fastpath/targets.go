@@ -1,0 +1,109 @@
+package fastpath
+
+import "sync/atomic"
+
+// Per-target statistics: users compare backends behind one load balancer,
+// so attempts, handshakes, failures and the RTT are also kept per target.
+// Bounded: the first Config.TargetStats targets get their own; the rest
+// are summed under "other".
+
+// DefaultTargetStats is how many targets get statistics of their own when
+// Config.TargetStats is 0.
+const DefaultTargetStats = 16
+
+// OtherTargets names the sum of the targets past Config.TargetStats.
+const OtherTargets = "other"
+
+// targetStat is one target's counts in a worker; only the worker writes.
+type targetStat struct {
+	attempted, established, failed uint64
+	h                              Histogram
+	dirty                          bool // changed since the last publish
+}
+
+// publishedTarget is what a worker last published of one target.
+type publishedTarget struct {
+	attempted, established, failed atomic.Uint64
+	hist                           [histBuckets]atomic.Uint64
+	n, sum                         atomic.Uint64
+	max                            atomic.Int64
+}
+
+// TargetSnapshot is one target's statistics summed over the workers.
+type TargetSnapshot struct {
+	Target                         string // the target's address, or OtherTargets
+	Attempted, Established, Failed uint64
+	RTT                            Histogram
+}
+
+// statSlots says which statistics slot each target counts in.
+func (e *Engine) statSlots() {
+	k := e.cfg.TargetStats
+	if k <= 0 {
+		k = DefaultTargetStats
+	}
+	k = min(k, len(e.cfg.Targets))
+	e.statOf = make([]int, len(e.cfg.Targets))
+	for t := range e.statOf {
+		e.statOf[t] = min(t, k)
+	}
+	e.statNames = make([]string, 0, k+1)
+	for t := 0; t < k; t++ {
+		e.statNames = append(e.statNames, e.cfg.Targets[t].Addr.String())
+	}
+	if len(e.cfg.Targets) > k {
+		e.statNames = append(e.statNames, OtherTargets)
+	}
+}
+
+// target is the statistics of the target of pair.
+func (w *worker) target(pair int) *targetStat {
+	ts := &w.ts[w.e.statOf[pair/len(w.e.cfg.Sources)]]
+	ts.dirty = true
+	return ts
+}
+
+func (w *worker) publishTargets() {
+	for i := range w.ts {
+		ts := &w.ts[i]
+		if !ts.dirty {
+			continue
+		}
+		ts.dirty = false
+		p := &w.pt[i]
+		p.attempted.Store(ts.attempted)
+		p.established.Store(ts.established)
+		p.failed.Store(ts.failed)
+		for b, v := range ts.h.Counts {
+			if v != 0 {
+				p.hist[b].Store(v)
+			}
+		}
+		p.n.Store(ts.h.N)
+		p.sum.Store(ts.h.Sum)
+		p.max.Store(ts.h.Max)
+	}
+}
+
+// TargetStats sums the workers' published per-target statistics, in the
+// order of Config.Targets ("other" last).
+func (e *Engine) TargetStats() []TargetSnapshot {
+	out := make([]TargetSnapshot, len(e.statNames))
+	for i := range out {
+		s := &out[i]
+		s.Target = e.statNames[i]
+		for _, w := range e.workers {
+			p := &w.pt[i]
+			s.Attempted += p.attempted.Load()
+			s.Established += p.established.Load()
+			s.Failed += p.failed.Load()
+			for b := range s.RTT.Counts {
+				s.RTT.Counts[b] += p.hist[b].Load()
+			}
+			s.RTT.N += p.n.Load()
+			s.RTT.Sum += p.sum.Load()
+			s.RTT.Max = max(s.RTT.Max, p.max.Load())
+		}
+	}
+	return out
+}
