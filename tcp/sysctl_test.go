@@ -106,3 +106,15 @@ func TestSysctlsZeroBuffers(t *testing.T) {
 		t.Fatalf("zero buffers: %+v, want %+v", p, want)
 	}
 }
+
+// A zero rmem_max is not read as a buffer of 0: with a small tcp_rmem[2]
+// the default rmem_max (208 KiB) still sets the shift (2, not 1).
+func TestSysctlsZeroRMemMax(t *testing.T) {
+	s := linuxDefaults()
+	s.RMem[2], s.RMemMax = 65536, 0
+	p := DefaultParams(1500, false)
+	s.Apply(&p)
+	if p.WScale != 2 {
+		t.Fatalf("window scale %d, want 2 (from the default rmem_max)", p.WScale)
+	}
+}
