@@ -383,14 +383,20 @@ func TestEngineWarmup(t *testing.T) {
 func TestEngineAddrNotAvail(t *testing.T) {
 	clk := &linktest.Clock{}
 	l := linktest.NewLink(func([]byte) [][]byte { return nil })
-	cfg := testConfig(linktest.BlackholePort)
+	cfg := testConfig(linktest.BlackholePort, linktest.BlackholePort+1)
 	cfg.PortLo, cfg.PortHi = 10000, 10001
 	cfg.Count, cfg.Rate, cfg.Duration = 0, 1000, 100*time.Millisecond
 	cfg.Params.SynRetries = 1
 	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
-	// 1,000/s for 100 ms: attempts at 0, 1 ... 99 ms, failures included.
-	if r.Attempted != 100 || r.Failed["ETIMEDOUT"] != 2 || r.Attempted != r.Failed["EADDRNOTAVAIL"]+2 {
+	// 1,000/s for 100 ms: attempts at 0, 1 ... 99 ms, failures included;
+	// two ports to each of two targets.
+	if r.Attempted != 100 || r.Failed["ETIMEDOUT"] != 4 || r.Attempted != r.Failed["EADDRNOTAVAIL"]+4 {
 		t.Fatalf("attempted %d, failed %v", r.Attempted, r.Failed)
+	}
+	for _, tg := range r.Targets {
+		if tg.Attempted != 50 || tg.Failed != 50 {
+			t.Fatalf("target %+v: want 50 attempted, 50 failed", tg)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/tcp"
+	"golang.org/x/sys/unix"
 )
 
 // The stamp's format is the XDP program's (bpf/xdp.h) and linktest's.
@@ -51,6 +52,33 @@ func TestArrival(t *testing.T) {
 		if _, ok := arrival(umem, a); ok {
 			t.Fatalf("stamp at %d", a)
 		}
+	}
+	// The first and the last place a stamp fits.
+	for _, a := range []uint64{16, uint64(len(umem))} {
+		binary.NativeEndian.PutUint64(umem[a-16:], 7)
+		binary.NativeEndian.PutUint64(umem[a-8:], 7^metaMagic)
+		if ns, ok := arrival(umem, a); !ok || ns != 7 {
+			t.Fatalf("stamp in front of %d: %d, %v", a, ns, ok)
+		}
+	}
+}
+
+// Without Config.Clock the stamps' clock is CLOCK_MONOTONIC: the base is
+// that clock at the engine's epoch.
+func TestMonoBase(t *testing.T) {
+	e := &Engine{epoch: time.Now().Add(-time.Second)}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	e.setMonoBase()
+	if d := time.Duration(ts.Nano() - time.Second.Nanoseconds() - e.monoBase); d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Fatalf("mono base %d, %v off CLOCK_MONOTONIC a second ago", e.monoBase, d)
+	}
+	e.cfg.Clock = func() time.Duration { return 0 }
+	e.setMonoBase()
+	if e.monoBase != 0 {
+		t.Fatalf("with a manual clock the base is %d, want 0", e.monoBase)
 	}
 }
 
