@@ -241,7 +241,7 @@ func TestReportOptionalLines(t *testing.T) {
 	r := &Report{Attempted: 1, Failed: map[string]uint64{"ECONNREFUSED": 1}, CloseMode: "rst"}
 	var b bytes.Buffer
 	r.WriteText(&b)
-	for _, no := range []string{"AF_XDP", "partial checksums", "dropped frames", "interface", "diagnosis"} {
+	for _, no := range []string{"AF_XDP", "partial checksums", "dropped frames", "interface", "diagnosis", "per target", "arrival"} {
 		if strings.Contains(b.String(), no) {
 			t.Errorf("empty report has a %q line:\n%s", no, b.String())
 		}
@@ -256,9 +256,12 @@ func TestReportOptionalLines(t *testing.T) {
 	r.Workers = 2
 	r.Diagnosis = []Finding{{Cause: "the server is silent", Fix: "look at it"}}
 	r.RTT.P50 = 0.0025
+	r.RxStamped = 9
+	r.Targets = []TargetReport{{Target: "198.18.0.2:80", Attempted: 3, Established: 2, Failed: 1}}
 	b.Reset()
 	r.WriteText(&b)
 	for _, want := range []string{"rx ring full 4", "partial checksums      7 segments", "tx 0, rx short=1",
+		"(replies timed on arrival by XDP: 9 segments)", "per target\n  198.18.0.2:80         attempted 3, established 2, failed 1, RTT p50 - p99 -",
 		"veth0 (veth), XDP native, AF_XDP copy, 2 of 2 active RX queue(s) (4 allocated)", "diagnosis\n  - the server is silent\n    fix: look at it", "p50 2.5ms"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())

@@ -38,12 +38,16 @@ func (e *Engine) setMonoBase() {
 		return
 	}
 	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
-		e.monoBase = -1 // stamps unusable: time replies on arrival in the loop
-		return
-	}
+	err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	e.monoBase = ts.Nano() - int64(time.Since(e.epoch))
+	if err != nil {
+		e.monoBase = noStamps
+	}
 }
+
+// noStamps as the monotonic base says the stamps cannot be used: replies
+// are timed by the loop that finds them.
+const noStamps = -1
 
 // synSent is a SYN in the TX batch: when the batch is flushed, its entry's
 // send time moves from the loop's start to its place in the sendto that
@@ -63,11 +67,11 @@ type synSent struct {
 func (w *worker) timeSYNs(t0, t1 int64, n, q int) {
 	for i := range w.synQ {
 		s := &w.synQ[i]
-		switch {
-		case s.state != 0:
-		case s.pos >= q:
-			s.state = 2 // never sent: nothing to correct
-		default:
+		if s.state != 0 {
+			continue // timed by an earlier flush
+		}
+		s.state = 2 // never sent: nothing to correct
+		if s.pos < q {
 			s.at, s.state = t0+(t1-t0)*int64(s.pos)/int64(n), 1
 		}
 	}

@@ -121,9 +121,14 @@ func TestSYNSendTimes(t *testing.T) {
 	}
 	e.table[4].synNs = 300 // retransmitted since
 	w.synQ[4].pos = 1
+	e.table[5].conn.State, e.table[5].synNs = tcp.Established, 100 // answered already
+	w.synQ = append(w.synQ, synSent{idx: 5, pos: 2, orig: 100})
+	e.table[6].conn.State, e.table[6].synNs = tcp.SynRecv, 100 // simultaneous open
+	w.synQ = append(w.synQ, synSent{idx: 6, pos: 2, orig: 100})
 	w.timeSYNs(1000, 2000, 4, 3)
+	w.timeSYNs(5000, 6000, 4, 4) // a later flush leaves them alone
 	w.applySYNTimes()
-	for i, want := range []int64{1000, 1250, 1500, 100, 300} {
+	for i, want := range []int64{1000, 1250, 1500, 100, 300, 100, 1500} {
 		if got := e.table[i].synNs; got != want {
 			t.Errorf("SYN %d: sent at %d, want %d", i, got, want)
 		}
