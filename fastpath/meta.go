@@ -45,6 +45,14 @@ func (e *Engine) setMonoBase() {
 	}
 }
 
+// arrivalTime is the engine time of a stamp ns, seen at engine time now:
+// ok is false when stamps cannot be used or this one is not plausible
+// (before the epoch, or from the future).
+func (e *Engine) arrivalTime(ns, now int64) (int64, bool) {
+	t := ns - e.monoBase
+	return t, e.monoBase != noStamps && t >= 0 && t <= now+1e9
+}
+
 // noStamps as the monotonic base says the stamps cannot be used: replies
 // are timed by the loop that finds them.
 const noStamps = -1

@@ -142,3 +142,28 @@ func TestSYNSendTimes(t *testing.T) {
 		t.Fatal("a SYN not yet flushed was timed")
 	}
 }
+
+// A stamp becomes engine time by the monotonic base; one from before the
+// epoch or more than a second past the loop's time is not taken, nor any
+// when the base is unknown.
+func TestArrivalTime(t *testing.T) {
+	e := &Engine{monoBase: 5_000}
+	for _, tc := range []struct {
+		ns, now, want int64
+		ok            bool
+	}{
+		{5_500, 10_000, 500, true},
+		{5_000, 10_000, 0, true},
+		{4_999, 10_000, -1, false},
+		{5_000 + 10_000 + 1e9, 10_000, 10_000 + 1e9, true},
+		{5_001 + 10_000 + 1e9, 10_000, 10_001 + 1e9, false},
+	} {
+		if got, ok := e.arrivalTime(tc.ns, tc.now); got != tc.want || ok != tc.ok {
+			t.Errorf("stamp %d at %d: %d %v, want %d %v", tc.ns, tc.now, got, ok, tc.want, tc.ok)
+		}
+	}
+	e.monoBase = noStamps
+	if _, ok := e.arrivalTime(5_500, 10_000); ok {
+		t.Error("a stamp taken without a base")
+	}
+}

@@ -236,10 +236,10 @@ func (w *worker) receive() int {
 	for i := 0; i < n; i++ {
 		d := w.rx[i]
 		w.rxNs = w.nowNs
-		if ns, ok := arrival(w.umem, d.Addr); ok && w.e.monoBase >= 0 {
-			// R7: the SYN-ACK is timed from when the XDP program saw it,
-			// not from this loop (which may have started before it came).
-			if t := ns - w.e.monoBase; t >= 0 && t <= w.nowNs+1e9 {
+		// R7: the SYN-ACK is timed from when the XDP program saw it, not
+		// from this loop (which may have started before it came).
+		if ns, ok := arrival(w.umem, d.Addr); ok {
+			if t, ok := w.e.arrivalTime(ns, w.nowNs); ok {
 				w.rxNs = t
 				w.c[CntRxStamped]++
 			}
