@@ -167,3 +167,29 @@ func TestArrivalTime(t *testing.T) {
 		t.Error("a stamp taken without a base")
 	}
 }
+
+// A flush times the SYNs in its batch from the clock around the sendto,
+// not from the loop's start.
+func TestFlushTimesSYNs(t *testing.T) {
+	clk := &linktest.Clock{}
+	cfg := testConfig(linktest.BlackholePort)
+	cfg.Clock = clk.Now
+	e, err := New(cfg, []Link{linktest.NewLink(func([]byte) [][]byte { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	addr, _, ok := w.txBuf()
+	if !ok {
+		t.Fatal("no TX frame")
+	}
+	e.table[0].conn.State, e.table[0].synNs = tcp.SynSent, 0
+	w.synQ = append(w.synQ, synSent{idx: 0, pos: w.txN, orig: 0})
+	w.queue(addr, 60)
+	clk.Advance(5 * time.Millisecond) // the loop ran on before the flush
+	w.flush()
+	w.applySYNTimes()
+	if got := e.table[0].synNs; got != int64(5*time.Millisecond) {
+		t.Fatalf("SYN sent at %d, want the flush's 5 ms", got)
+	}
+}
