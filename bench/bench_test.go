@@ -8,6 +8,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"gonum.org/v1/plot/plotter"
 )
 
 // The reflector answers a kernel connect() (with the pass program on the
@@ -97,5 +98,22 @@ func TestRatiosAndLabels(t *testing.T) {
 	}
 	if bucketIndex(float64(fastpath.BucketHigh(100))/1e9) != 100 {
 		t.Error("bucketIndex")
+	}
+}
+
+// RTT samples of 0 ns still plot on the log axis (at 1 ns), and the
+// plots are written.
+func TestPlotZeroRTT(t *testing.T) {
+	var h fastpath.Histogram
+	h.Record(0)
+	h.Record(5000)
+	c := cdf(&h)
+	if len(c) != 2 || c[0].X <= 0 || c[1].Y != 1 {
+		t.Fatalf("cdf %v", c)
+	}
+	var tr traces
+	tr.add("x", plotter.XYs{{X: 0.1, Y: 1000}, {X: 0.2, Y: 2000}}, c)
+	if err := tr.write(t.TempDir(), "test", "nowhere"); err != nil {
+		t.Fatal(err)
 	}
 }

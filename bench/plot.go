@@ -77,7 +77,9 @@ func cdf(h *fastpath.Histogram) plotter.XYs {
 			continue
 		}
 		cum += n
-		out = append(out, plotter.XY{X: float64(fastpath.BucketHigh(i)) / 1e9, Y: float64(cum) / float64(max(total, 1))})
+		// A log axis has no 0: a sample of 0 ns (a reply stamped in the
+		// same nanosecond) is drawn at 1 ns.
+		out = append(out, plotter.XY{X: float64(max(fastpath.BucketHigh(i), 1)) / 1e9, Y: float64(cum) / float64(max(total, 1))})
 	}
 	return out
 }
