@@ -127,7 +127,7 @@ func summarize(r *Row) {
 	if len(s) == 0 {
 		return
 	}
-	r.Min, r.Max, r.Median = s[0], s[len(s)-1], s[len(s)/2]
+	r.Min, r.Max, r.Median = s[0], s[len(s)-1], quantile(s, 0.5)
 }
 
 // bed is a lab with a target: the reflector or the Linux listener.

@@ -367,12 +367,7 @@ func (e *Engine) Snapshot() Snapshot {
 			s.Counters[c] += v
 			s.PerWorker[i][c] = v
 		}
-		for b := range s.RTT.Counts {
-			s.RTT.Counts[b] += w.pub.hist[b].Load()
-		}
-		s.RTT.N += w.pub.n.Load()
-		s.RTT.Sum += w.pub.sum.Load()
-		s.RTT.Max = max(s.RTT.Max, w.pub.max.Load())
+		w.pub.h.addTo(&s.RTT)
 		if w.pub.generating.Load() {
 			s.Generating = true
 		}

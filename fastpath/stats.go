@@ -76,11 +76,8 @@ type counters [numCounters]uint64
 
 // published is what a worker last published: read with atomics by anyone.
 type published struct {
-	c    [numCounters]atomic.Uint64
-	hist [histBuckets]atomic.Uint64
-	n    atomic.Uint64
-	sum  atomic.Uint64
-	max  atomic.Int64
+	c [numCounters]atomic.Uint64
+	h publishedHist
 	// generating is 1 while the worker still creates attempts.
 	generating atomic.Bool
 	// stopAt is 1 + the engine time (ns) at which the worker stopped
@@ -92,14 +89,36 @@ func (p *published) store(c *counters, h *Histogram) {
 	for i := range c {
 		p.c[i].Store(c[i])
 	}
+	p.h.store(h)
+}
+
+// publishedHist is a Histogram a worker publishes: read with atomics by
+// anyone.
+type publishedHist struct {
+	counts [histBuckets]atomic.Uint64
+	n, sum atomic.Uint64
+	max    atomic.Int64
+}
+
+func (p *publishedHist) store(h *Histogram) {
 	for i := range h.Counts {
-		if v := h.Counts[i]; v != 0 || p.hist[i].Load() != 0 {
-			p.hist[i].Store(v)
+		if v := h.Counts[i]; v != 0 || p.counts[i].Load() != 0 {
+			p.counts[i].Store(v)
 		}
 	}
 	p.n.Store(h.N)
 	p.sum.Store(h.Sum)
 	p.max.Store(h.Max)
+}
+
+// addTo adds what was published to h (summing over workers).
+func (p *publishedHist) addTo(h *Histogram) {
+	for b := range h.Counts {
+		h.Counts[b] += p.counts[b].Load()
+	}
+	h.N += p.n.Load()
+	h.Sum += p.sum.Load()
+	h.Max = max(h.Max, p.max.Load())
 }
 
 // Snapshot is the engine's state summed over workers at one moment.

@@ -24,9 +24,7 @@ type targetStat struct {
 // publishedTarget is what a worker last published of one target.
 type publishedTarget struct {
 	attempted, established, failed atomic.Uint64
-	hist                           [histBuckets]atomic.Uint64
-	n, sum                         atomic.Uint64
-	max                            atomic.Int64
+	h                              publishedHist
 }
 
 // TargetSnapshot is one target's statistics summed over the workers.
@@ -74,14 +72,7 @@ func (w *worker) publishTargets() {
 		p.attempted.Store(ts.attempted)
 		p.established.Store(ts.established)
 		p.failed.Store(ts.failed)
-		for b, v := range ts.h.Counts {
-			if v != 0 {
-				p.hist[b].Store(v)
-			}
-		}
-		p.n.Store(ts.h.N)
-		p.sum.Store(ts.h.Sum)
-		p.max.Store(ts.h.Max)
+		p.h.store(&ts.h)
 	}
 }
 
@@ -97,12 +88,7 @@ func (e *Engine) TargetStats() []TargetSnapshot {
 			s.Attempted += p.attempted.Load()
 			s.Established += p.established.Load()
 			s.Failed += p.failed.Load()
-			for b := range s.RTT.Counts {
-				s.RTT.Counts[b] += p.hist[b].Load()
-			}
-			s.RTT.N += p.n.Load()
-			s.RTT.Sum += p.sum.Load()
-			s.RTT.Max = max(s.RTT.Max, p.max.Load())
+			p.h.addTo(&s.RTT)
 		}
 	}
 	return out

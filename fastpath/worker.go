@@ -387,7 +387,8 @@ func (w *worker) segment(pk *tcp.Packet) {
 // rtt records the handshake RTT as tcp.HandshakeRTT says: exact on the
 // engine clock when the SYN-ACK answers our latest SYN, else the echoed
 // timestamp's millisecond sample (R7).
-func (w *worker) rtt(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
+// It is recorded in the totals and in ts, the target's statistics.
+func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8) {
 	latest, ms, ok := w.e.cfg.Params.HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
 	if !ok {
 		return
@@ -397,14 +398,15 @@ func (w *worker) rtt(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 		ns = max(w.rxNs-en.synNs, 0)
 	}
 	w.h.Record(ns)
-	w.target(w.e.pairOf(idx)).h.Record(ns)
+	ts.h.Record(ns)
 }
 
 // handshake counts a completed handshake (or an answered probe).
 func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 	w.c[CntEstablished]++
-	w.target(w.e.pairOf(idx)).established++
-	w.rtt(en, idx, seg, retrans)
+	ts := w.target(w.e.pairOf(idx))
+	ts.established++
+	w.rtt(en, ts, seg, retrans)
 }
 
 // established applies the close mode to a fresh connection (a Dial'ed one
