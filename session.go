@@ -159,8 +159,20 @@ func (s *Session) open(ctx context.Context) error {
 	if s.dev, err = netdev.Inspect(nh0.IfIndex); err != nil {
 		return err
 	}
-	if len(o.Sources) == 0 {
-		o.Sources = []netip.Addr{nh0.Src}
+	// A family without a given source uses its first target's route
+	// source, as connect() would pick it.
+	var fam [2]bool
+	for _, a := range o.Sources {
+		fam[familyOf(a)] = true
+	}
+	for _, nh := range hops {
+		if f := familyOf(nh.Dst); !fam[f] {
+			if !nh.Src.IsValid() {
+				return fmt.Errorf("--dst %s: its route has no source address ('ip route get %s'): give --src", nh.Dst, nh.Dst)
+			}
+			o.Sources = append(o.Sources, nh.Src)
+			fam[f] = true
+		}
 	}
 	owned, err := ownedAddrs()
 	if err != nil {
@@ -300,9 +312,12 @@ func (s *Session) config(p Plan) fastpath.Config {
 		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
 		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats}
-	s.sysctls.Apply(&c.Params)
-	if o.SynRetries > 0 {
-		c.Params.SynRetries = o.SynRetries
+	c.Params6 = tcp.DefaultParams(s.mtu, true)
+	for _, p := range []*tcp.Params{&c.Params, &c.Params6} {
+		s.sysctls.Apply(p)
+		if o.SynRetries > 0 {
+			p.SynRetries = o.SynRetries
+		}
 	}
 	switch o.PartialChecksum {
 	case PartialAccept:
@@ -586,6 +601,14 @@ func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
 }
 
 // ownedAddrs maps the addresses the kernel owns to their interface index.
+// familyOf is 0 for IPv4 and 1 for IPv6.
+func familyOf(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
+}
+
 func ownedAddrs() (map[netip.Addr]int, error) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
@@ -605,14 +628,17 @@ func ownedAddrs() (map[netip.Addr]int, error) {
 // one of the interface's subnets unless routed says a router sends its
 // traffic here, and no source may be a subnet's broadcast address.
 func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, routed bool) error {
-	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: nh.IfIndex}}, netlink.FAMILY_V4)
+	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: nh.IfIndex}}, netlink.FAMILY_ALL)
 	if err != nil {
 		return err
 	}
 	var nets []netip.Prefix
 	for _, a := range addrs {
-		ip, _ := netip.AddrFromSlice(a.IP.To4())
+		ip, _ := netip.AddrFromSlice(a.IP)
 		ones, _ := a.Mask.Size()
+		if ip = ip.Unmap(); ip.Is4() && ones > 32 {
+			ones -= 96
+		}
 		nets = append(nets, netip.PrefixFrom(ip, ones))
 	}
 	for _, s := range srcs {
@@ -620,7 +646,7 @@ func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, 
 		for _, n := range nets {
 			if n.Contains(s) {
 				in = true
-				if n.Bits() < 31 && s == lastAddr(n) {
+				if s.Is4() && n.Bits() < 31 && s == lastAddr(n) {
 					return optionErr("--src %s: the broadcast address of %s on %s cannot be a TCP source (EADDRNOTAVAIL)", s, n.Masked(), nh.IfName)
 				}
 			}
@@ -656,7 +682,7 @@ func routeWords(d netip.AddrPort, err error) error {
 	case re.Op == "get" && en == syscall.ENETUNREACH:
 		return fmt.Errorf("--dst %s: no route to the network (ENETUNREACH, as connect() reports): check 'ip route get %s'", d, d.Addr())
 	case re.Op == "neigh":
-		return fmt.Errorf("--dst %s: no ARP reply from %s within 3 s (%s): is it up and on that link? ('ip neigh show %s')", d, re.Dst, name, re.Dst)
+		return fmt.Errorf("--dst %s: no ARP or neighbour discovery reply from %s within 3 s (%s): is it up and on that link? ('ip neigh show %s')", d, re.Dst, name, re.Dst)
 	case re.Op == "link" && en == syscall.EOPNOTSUPP:
 		return fmt.Errorf("--dst %s: the route leaves through an interface without Ethernet (loopback, tun, wireguard ...): xdpconnect needs an Ethernet interface", d)
 	}

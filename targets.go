@@ -12,21 +12,23 @@ import (
 )
 
 // ParseTargets expands "IP:PORT", "CIDR:PORT", port ranges ("IP:8080-8083")
-// and "HOST:PORT" (its first IPv4 address) into targets, and rejects what
-// no TCP connection can reach, in words, with connect()'s errno. Messages
-// name the flag --dst.
+// and "HOST:PORT" (its first IPv4 address, else its first IPv6 one) into
+// targets, and rejects what no TCP connection can reach, in words, with
+// connect()'s errno. IPv6 addresses and prefixes go in brackets:
+// "[2001:2::2]:80", "[2001:2::/120]:80". Messages name the flag --dst.
 func ParseTargets(s string) ([]netip.AddrPort, error) {
 	i := strings.LastIndex(s, ":")
 	if i < 0 {
-		return nil, fmt.Errorf("--dst %q: want IP:PORT, CIDR:PORT or IP:LO-HI", s)
+		return nil, fmt.Errorf("--dst %q: want IP:PORT, [IPv6]:PORT, CIDR:PORT or IP:LO-HI", s)
 	}
 	hostPart, portPart := s[:i], s[i+1:]
+	if strings.HasPrefix(hostPart, "[") != strings.HasSuffix(hostPart, "]") || !strings.HasPrefix(hostPart, "[") && strings.Contains(hostPart, ":") {
+		return nil, fmt.Errorf("--dst %q: an IPv6 address goes in brackets: [2001:2::2]:80", s)
+	}
+	hostPart = strings.TrimSuffix(strings.TrimPrefix(hostPart, "["), "]")
 	ports, err := ParsePorts(portPart)
 	if err != nil {
 		return nil, fmt.Errorf("--dst %q: %w", s, err)
-	}
-	if strings.HasPrefix(hostPart, "[") || strings.Count(hostPart, ":") > 0 {
-		return nil, fmt.Errorf("--dst %q: IPv6 targets are not supported yet (IPv4 only)", s)
 	}
 	addrs, err := ParseAddrs(hostPart, 1<<16)
 	named := ""
@@ -66,8 +68,8 @@ func ParseAddrs(s string, limit int) ([]netip.Addr, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !lo.Is4() || !hi.Is4() || hi.Less(lo) {
-			return nil, fmt.Errorf("bad IPv4 range %q", s)
+		if lo.Is4() != hi.Is4() || hi.Less(lo) || lo.Zone() != "" || hi.Zone() != "" {
+			return nil, fmt.Errorf("bad address range %q", s)
 		}
 		var out []netip.Addr
 		for x := lo; ; x = x.Next() {
@@ -87,14 +89,23 @@ func ParseAddrs(s string, limit int) ([]netip.Addr, error) {
 			return nil, err
 		}
 		p = p.Masked()
-		if p.Bits() == 32 {
+		host := p.Addr().BitLen() - p.Bits()
+		if host == 0 {
 			return []netip.Addr{p.Addr()}, nil
 		}
-		if 32-p.Bits() > 16 {
+		if host > 16 {
 			return nil, fmt.Errorf("prefix %s too large", s)
 		}
 		var out []netip.Addr
 		first := p.Addr().Next()
+		if p.Addr().Is6() {
+			// IPv6 has no broadcast address: only the subnet-router
+			// anycast address (all host bits 0) is left out.
+			for x := first; p.Contains(x); x = x.Next() {
+				out = append(out, x)
+			}
+			return out, nil
+		}
 		for x := first; p.Contains(x) && p.Contains(x.Next()); x = x.Next() {
 			out = append(out, x)
 		}
@@ -108,7 +119,7 @@ func ParseAddrs(s string, limit int) ([]netip.Addr, error) {
 }
 
 // resolveHost looks a host name up as a dialer would and takes its first
-// IPv4 address.
+// IPv4 address, or its first IPv6 one when it has none.
 func resolveHost(h string) ([]netip.Addr, error) {
 	if h == "" || strings.ContainsAny(h, "/ ") {
 		return nil, fmt.Errorf("want IP:PORT, CIDR:PORT or HOST:PORT")
@@ -117,14 +128,17 @@ func resolveHost(h string) ([]netip.Addr, error) {
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", h)
 	if err != nil {
-		return nil, fmt.Errorf("%q is neither an IP address nor a host name that resolves: give an IPv4 address", h)
+		return nil, fmt.Errorf("%q is neither an IP address nor a host name that resolves: give an IP address", h)
 	}
 	for _, ip := range ips {
 		if ip.Unmap().Is4() {
 			return []netip.Addr{ip.Unmap()}, nil
 		}
 	}
-	return nil, fmt.Errorf("%s resolves to IPv6 addresses only (%v): IPv6 targets are not supported yet", h, ips)
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no address", h)
+	}
+	return []netip.Addr{ips[0]}, nil
 }
 
 // MaxTargets bounds the targets of a session (every target needs table
@@ -139,10 +153,12 @@ var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 // broadcasts) is checked when the route is resolved.
 func checkDst(a netip.Addr) error {
 	switch {
-	case !a.Is4():
-		return errors.New("IPv6 targets are not supported yet (IPv4 only)")
+	case a.Is4In6():
+		return errors.New("an IPv4-mapped IPv6 address: give the IPv4 address itself")
+	case a.Zone() != "" || a.IsLinkLocalUnicast():
+		return errors.New("a link-local address: give a global one (xdpconnect resolves routes, not scopes)")
 	case a.IsUnspecified():
-		return errors.New("0.0.0.0 means this host (connect() would reach it over loopback); xdpconnect sends through a network interface: target a server in another host or network namespace")
+		return errors.New("the unspecified address means this host (connect() would reach it over loopback); xdpconnect sends through a network interface: target a server in another host or network namespace")
 	case a.IsLoopback():
 		return errors.New("a loopback address: xdpconnect sends through a network interface and cannot reach this host's own services; target a server in another host or network namespace")
 	case a.IsMulticast():
@@ -156,10 +172,10 @@ func checkDst(a netip.Addr) error {
 // checkSrc rejects source addresses no reply could come back to.
 func checkSrc(a netip.Addr, dsts []netip.AddrPort) error {
 	switch {
-	case !a.Is4():
-		return errors.New("IPv6 sources are not supported yet (IPv4 only)")
+	case a.Is4In6() || a.Zone() != "" || a.IsLinkLocalUnicast():
+		return errors.New("give a plain IPv4 or global IPv6 address")
 	case a.IsUnspecified():
-		return errors.New("0.0.0.0 is not an address replies can reach: leave --src out to use the route's source address")
+		return errors.New("the unspecified address is not one replies can reach: leave --src out to use the route's source address")
 	case a.IsLoopback():
 		return errors.New("a loopback address cannot be a source on a network interface (connect() fails with EADDRNOTAVAIL)")
 	case a.IsMulticast(), a == limitedBroadcast:

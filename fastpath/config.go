@@ -62,6 +62,14 @@ type Source struct {
 	Dedicated bool
 }
 
+// family is 0 for IPv4, 1 for IPv6: the index of Engine.params.
+func family(a netip.Addr) int {
+	if a.Is6() {
+		return 1
+	}
+	return 0
+}
+
 // Config is a load plan. See [Config.Validate] for the rules.
 type Config struct {
 	Targets []Target
@@ -69,8 +77,11 @@ type Config struct {
 	SrcMAC  [6]byte
 	// PortLo..PortHi is the source port range, split between workers.
 	PortLo, PortHi uint16
-	// Params are the TCP parameters (MSS from the MTU, SYN retries ...).
-	Params tcp.Params
+	// Params are the TCP parameters (MSS from the MTU, SYN retries ...)
+	// of IPv4 connections; Params6 those of IPv6 ones (IPv6 set). A zero
+	// Params6 is derived from Params (same settings, IPv6's MSS).
+	Params  tcp.Params
+	Params6 tcp.Params
 
 	// Rate is the asked rate of new attempts per second (0: as fast as
 	// possible).
@@ -132,14 +143,20 @@ func (c *Config) Validate(workers int) error {
 	if len(c.Sources) == 0 {
 		return errors.New("no source address")
 	}
-	for _, t := range c.Targets {
-		if !t.Addr.Addr().Is4() {
-			return fmt.Errorf("target %s: only IPv4 is implemented", t.Addr)
-		}
-	}
+	var fams [2]bool // a source of each family
 	for _, s := range c.Sources {
-		if !s.Addr.Is4() {
-			return fmt.Errorf("source %s: only IPv4 is implemented", s.Addr)
+		if s.Addr.Is4In6() || s.Addr.Zone() != "" || !s.Addr.IsValid() {
+			return fmt.Errorf("source %s: want a plain IPv4 or IPv6 address", s.Addr)
+		}
+		fams[family(s.Addr)] = true
+	}
+	for _, t := range c.Targets {
+		a := t.Addr.Addr()
+		if a.Is4In6() || a.Zone() != "" || !a.IsValid() {
+			return fmt.Errorf("target %s: want a plain IPv4 or IPv6 address", t.Addr)
+		}
+		if !fams[family(a)] {
+			return fmt.Errorf("target %s: no source address of its family", t.Addr)
 		}
 	}
 	if c.PortLo == 0 || c.PortHi < c.PortLo {
@@ -159,6 +176,12 @@ func (c *Config) Validate(workers int) error {
 	}
 	if c.Params.MSS == 0 {
 		c.Params = tcp.DefaultParams(1500, false)
+	}
+	if c.Params6.MSS == 0 {
+		// The IPv4 settings on the same MTU, with IPv6's MSS and window (V4).
+		c.Params6 = c.Params
+		c.Params6.IPv6 = true
+		c.Params6.SetMTU(int(c.Params.MSS) + tcp.IPv4HdrLen + tcp.TCPHdrLen)
 	}
 	if c.Batch <= 0 {
 		c.Batch = 64

@@ -283,23 +283,3 @@ func TestProgressRate(t *testing.T) {
 		t.Fatalf("progress %q", b.String())
 	}
 }
-
-// An IPv6 segment cannot belong to an IPv4 connection: counted as such.
-func TestEngineIPv6Frame(t *testing.T) {
-	src := [16]byte{0x20, 0x01, 0x00, 0x02, 15: 2}
-	dst := [16]byte{0x20, 0x01, 0x00, 0x02, 15: 1}
-	b := make([]byte, tcp.EthHdrLen+tcp.IPv6HdrLen+tcp.TCPHdrLen)
-	tcp.Ethernet(b).Encode([]byte{2, 0, 0, 0, 0, 1}, []byte{2, 0, 0, 0, 0, 2}, tcp.EtherIPv6)
-	seg := tcp.TCP(b[tcp.EthHdrLen+tcp.IPv6HdrLen:])
-	seg.Encode(&tcp.TCPFields{SrcPort: 80, DstPort: 10000, Seq: 1, DataOffset: tcp.TCPHdrLen, Flags: tcp.FlagSYN | tcp.FlagACK})
-	seg.SetChecksum6(&src, &dst)
-	tcp.IPv6(b[tcp.EthHdrLen:]).Encode(&tcp.IPv6Fields{PayloadLen: tcp.TCPHdrLen, NextHeader: tcp.ProtoTCP, HopLimit: 64, Src: src, Dst: dst})
-	l := linktest.NewLink(func([]byte) [][]byte { return nil })
-	l.Inject(b)
-	cfg := testConfig(linktest.BlackholePort)
-	cfg.Count, cfg.Params.SynRetries = 1, 0
-	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
-	if r.Drops["ip_version"] != 1 || r.RSTSent != 0 {
-		t.Fatalf("drops %v, RSTs sent %d", r.Drops, r.RSTSent)
-	}
-}

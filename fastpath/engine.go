@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -35,14 +36,25 @@ type Engine struct {
 	nPorts    int
 	frameSize int
 	isn       *tcp.ISNGen
-	src4      [][4]byte
-	dst4      [][4]byte
-	srcKeys   []uint32 // sorted source addresses ...
-	srcIdx    []int    // ... and their index in cfg.Sources
-	dstKeys   []uint64 // sorted addr<<16|port of targets ...
-	dstIdx    []int
-	epoch     time.Time
-	monoBase  int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
+	// The address bytes (4 or 16) of each source and target.
+	srcB, dstB [][]byte
+	// params are the TCP parameters of IPv4 and IPv6 connections.
+	params [2]tcp.Params
+	// A pair is a (target, source) combination of one family: pairT and
+	// pairS name its members, pairAt[t*len(Sources)+s] is the pair or -1.
+	pairT, pairS []int32
+	pairAt       []int32
+	pairV6       []bool
+	srcKeys      []uint32 // sorted IPv4 source addresses ...
+	srcIdx       []int    // ... and their index in cfg.Sources
+	dstKeys      []uint64 // sorted addr<<16|port of IPv4 targets ...
+	dstIdx       []int
+	src6Keys     []key6 // the same for IPv6 (port 0 for sources)
+	src6Idx      []int
+	dst6Keys     []key6
+	dst6Idx      []int
+	epoch        time.Time
+	monoBase     int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
 	// statOf maps a target to its statistics slot; statNames names the
 	// slots (targets.go).
 	statOf    []int
@@ -78,14 +90,16 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, nPorts: int(cfg.PortHi-cfg.PortLo) + 1, isn: tcp.NewISNGen(cfg.Key), waiters: map[slot]*Conn{}}
 	e.frameSize = links[0].FrameSize()
-	pairs := len(cfg.Targets) * len(cfg.Sources)
-	e.table = make([]entry, pairs*e.nPorts)
+	e.params = [2]tcp.Params{cfg.Params, cfg.Params6}
 	for _, s := range cfg.Sources {
-		e.src4 = append(e.src4, s.Addr.As4())
+		e.srcB = append(e.srcB, s.Addr.AsSlice())
 	}
 	for _, t := range cfg.Targets {
-		e.dst4 = append(e.dst4, t.Addr.Addr().As4())
+		e.dstB = append(e.dstB, t.Addr.Addr().AsSlice())
 	}
+	e.buildPairs()
+	pairs := len(e.pairT)
+	e.table = make([]entry, pairs*e.nPorts)
 	e.buildLookups()
 	e.statSlots()
 	nw := len(links)
@@ -113,7 +127,8 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		w.pt = make([]publishedTarget, len(e.statNames))
 		for p := 0; p < pairs; p++ {
 			path := w.path(e.slotAt(p, 0))
-			w.tpl[p].Reset(&cfg.Params, &path, cfg.Params.MSS)
+			params := e.paramsOf(p)
+			w.tpl[p].Reset(params, &path, params.MSS)
 		}
 		w.wheel = tcp.NewWheel(pairs*w.chunk, 4096, 1, 0)
 		// Only fin mode ends in TIME-WAIT on our side; elsewhere a small
@@ -135,21 +150,81 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	return e, nil
 }
 
+// buildPairs lists the (target, source) pairs of one family, target by
+// target: a run with IPv4 and IPv6 targets keeps no table space for pairs
+// no connection can use.
+func (e *Engine) buildPairs() {
+	ns := len(e.cfg.Sources)
+	e.pairAt = make([]int32, len(e.cfg.Targets)*ns)
+	for t := range e.cfg.Targets {
+		for s := range e.cfg.Sources {
+			e.pairAt[t*ns+s] = -1
+			if len(e.dstB[t]) == len(e.srcB[s]) {
+				e.pairAt[t*ns+s] = int32(len(e.pairT))
+				e.pairT = append(e.pairT, int32(t))
+				e.pairS = append(e.pairS, int32(s))
+				e.pairV6 = append(e.pairV6, len(e.srcB[s]) == 16)
+			}
+		}
+	}
+}
+
+// ts is pair's target and source index.
+func (e *Engine) ts(pair int) (t, s int) { return int(e.pairT[pair]), int(e.pairS[pair]) }
+
+// paramsOf is the TCP parameters of pair's family.
+func (e *Engine) paramsOf(pair int) *tcp.Params {
+	if e.pairV6[pair] {
+		return &e.params[1]
+	}
+	return &e.params[0]
+}
+
+// key6 orders IPv6 addresses with a port.
+type key6 struct {
+	a    [16]byte
+	port uint16
+}
+
+func cmp6(x, y key6) int {
+	if c := bytes.Compare(x.a[:], y.a[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.port, y.port)
+}
+
 func (e *Engine) buildLookups() {
 	type kv struct {
 		k uint64
 		i int
 	}
-	var s, d []kv
-	for i, a := range e.src4 {
-		s = append(s, kv{uint64(binary.BigEndian.Uint32(a[:])), i})
+	type kv6 struct {
+		k key6
+		i int
 	}
-	for i, a := range e.dst4 {
-		d = append(d, kv{uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(e.cfg.Targets[i].Addr.Port()), i})
+	var s, d []kv
+	var s6, d6 []kv6
+	for i, a := range e.srcB {
+		if len(a) == 16 {
+			s6 = append(s6, kv6{key6{a: [16]byte(a)}, i})
+			continue
+		}
+		s = append(s, kv{uint64(binary.BigEndian.Uint32(a)), i})
+	}
+	for i, a := range e.dstB {
+		port := e.cfg.Targets[i].Addr.Port()
+		if len(a) == 16 {
+			d6 = append(d6, kv6{key6{[16]byte(a), port}, i})
+			continue
+		}
+		d = append(d, kv{uint64(binary.BigEndian.Uint32(a))<<16 | uint64(port), i})
 	}
 	byKey := func(a, b kv) int { return cmp.Compare(a.k, b.k) }
+	byKey6 := func(a, b kv6) int { return cmp6(a.k, b.k) }
 	slices.SortFunc(s, byKey)
 	slices.SortFunc(d, byKey)
+	slices.SortFunc(s6, byKey6)
+	slices.SortFunc(d6, byKey6)
 	for _, x := range s {
 		e.srcKeys = append(e.srcKeys, uint32(x.k))
 		e.srcIdx = append(e.srcIdx, x.i)
@@ -158,20 +233,39 @@ func (e *Engine) buildLookups() {
 		e.dstKeys = append(e.dstKeys, x.k)
 		e.dstIdx = append(e.dstIdx, x.i)
 	}
+	for _, x := range s6 {
+		e.src6Keys = append(e.src6Keys, x.k)
+		e.src6Idx = append(e.src6Idx, x.i)
+	}
+	for _, x := range d6 {
+		e.dst6Keys = append(e.dst6Keys, x.k)
+		e.dst6Idx = append(e.dst6Idx, x.i)
+	}
 }
 
-// srcIndex is the index of our source address a, or -1.
-func (e *Engine) srcIndex(a [4]byte) int {
-	k := binary.BigEndian.Uint32(a[:])
-	if i, ok := slices.BinarySearch(e.srcKeys, k); ok {
+// srcIndex is the index of our source address a (4 or 16 bytes), or -1.
+func (e *Engine) srcIndex(a []byte) int {
+	if len(a) == 16 {
+		if i, ok := slices.BinarySearchFunc(e.src6Keys, key6{a: [16]byte(a)}, cmp6); ok {
+			return e.src6Idx[i]
+		}
+		return -1
+	}
+	if i, ok := slices.BinarySearch(e.srcKeys, binary.BigEndian.Uint32(a)); ok {
 		return e.srcIdx[i]
 	}
 	return -1
 }
 
 // dstIndex is the index of target (a, port), or -1.
-func (e *Engine) dstIndex(a [4]byte, port uint16) int {
-	k := uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(port)
+func (e *Engine) dstIndex(a []byte, port uint16) int {
+	if len(a) == 16 {
+		if i, ok := slices.BinarySearchFunc(e.dst6Keys, key6{[16]byte(a), port}, cmp6); ok {
+			return e.dst6Idx[i]
+		}
+		return -1
+	}
+	k := uint64(binary.BigEndian.Uint32(a))<<16 | uint64(port)
 	if i, ok := slices.BinarySearch(e.dstKeys, k); ok {
 		return e.dstIdx[i]
 	}
@@ -414,8 +508,11 @@ type request struct {
 // targets, while Run is running, and waits for the handshake. Errors are
 // the kernel's (errors.Is(err, syscall.ECONNREFUSED) ...).
 func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
-	t := e.dstIndex(dst.Addr().As4(), dst.Port())
-	if t < 0 || !dst.Addr().Is4() {
+	t := -1
+	if a := dst.Addr(); a.IsValid() && !a.Is4In6() {
+		t = e.dstIndex(a.AsSlice(), dst.Port())
+	}
+	if t < 0 {
 		return nil, fmt.Errorf("fastpath: dial %s: not a target of this engine: %w", dst, syscall.EINVAL)
 	}
 	if e.phase.Load() >= phaseClose || !e.started.Load() {
@@ -471,9 +568,16 @@ func (w *worker) requests() {
 
 func (w *worker) dial(c *Conn, t int) {
 	e := w.e
-	s := 0 // the first source address
-	pair := t*len(e.cfg.Sources) + s
-	port, errno := w.picker.Pick(w.sets[pair], e.src4[s], e.dst4[t], c.Remote.Port(), int64(w.nowMs))
+	// The first source address of the target's family.
+	pair := -1
+	for s := range e.cfg.Sources {
+		if p := e.pairAt[t*len(e.cfg.Sources)+s]; p >= 0 {
+			pair = int(p)
+			break
+		}
+	}
+	_, s := e.ts(pair)
+	port, errno := w.picker.Pick(w.sets[pair], e.srcB[s], e.dstB[t], c.Remote.Port(), int64(w.nowMs))
 	if errno != 0 {
 		c.done <- errno
 		return
@@ -497,7 +601,7 @@ func (w *worker) closeConn(c *Conn) {
 	en := &w.e.table[c.idx]
 	en.acquire()
 	if en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait {
-		v := w.e.cfg.Params.Close(&en.conn, true, w.nowMs)
+		v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, true, w.nowMs)
 		p := w.path(c.idx)
 		w.send(&p, &v.Reply)
 		w.c[CntClosed]++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,10 +77,23 @@ type Report struct {
 	// Diagnosis names the causes of missing or dropped replies, the
 	// dominant one first, each with its fix (filled by the caller).
 	Diagnosis []Finding `json:"diagnosis,omitempty"`
-	// TCP are the settings the run's segments were built with.
-	TCP *Settings `json:"tcp,omitempty"`
+	// TCP are the settings the run's segments were built with (IPv4);
+	// TCP6 those of IPv6 connections, when the run has IPv6 targets.
+	TCP  *Settings `json:"tcp,omitempty"`
+	TCP6 *Settings `json:"tcp6,omitempty"`
+	// Families split the totals by address family when the run has IPv6
+	// targets.
+	Families []FamilyReport `json:"families,omitempty"`
 	// Targets split the totals by target when there are several.
 	Targets []TargetReport `json:"targets,omitempty"`
+}
+
+// FamilyReport is one address family's share of a run.
+type FamilyReport struct {
+	Family      string `json:"family"` // "ipv4" or "ipv6"
+	Attempted   uint64 `json:"attempted"`
+	Established uint64 `json:"established"`
+	Failed      uint64 `json:"failed"`
 }
 
 // Settings are the effective TCP settings of a run: the network
@@ -187,7 +201,12 @@ func (e *Engine) report(s *Snapshot) *Report {
 	}
 	r.Series = e.series
 	r.SetRTT(&s.RTT)
-	r.TCP = SettingsOf(&e.cfg.Params)
+	r.TCP = SettingsOf(&e.params[0])
+	if slices.Contains(e.pairV6, true) {
+		r.TCP6 = SettingsOf(&e.params[1])
+		a6, e6, f6 := s.Get(CntAttempted6), s.Get(CntEstablished6), s.Get(CntFailed6)
+		r.Families = []FamilyReport{{"ipv4", r.Attempted - a6, r.Established - e6, r.FailedTotal() - f6}, {"ipv6", a6, e6, f6}}
+	}
 	if len(e.cfg.Targets) > 1 {
 		for _, ts := range e.TargetStats() {
 			t := TargetReport{Target: ts.Target, Attempted: ts.Attempted, Established: ts.Established, Failed: ts.Failed}
@@ -324,7 +343,17 @@ func (r *Report) WriteText(w io.Writer) {
 				t.Failed, dur(t.RTT.P50), dur(t.RTT.P99))
 		}
 	}
-	if t := r.TCP; t != nil {
+	for _, f := range r.Families {
+		fmt.Fprintf(&b, "  %-20s attempted %d, established %d, failed %d\n", f.Family, f.Attempted, f.Established, f.Failed)
+	}
+	for _, s := range []struct {
+		name string
+		t    *Settings
+	}{{"tcp settings", r.TCP}, {"tcp settings (IPv6)", r.TCP6}} {
+		t := s.t
+		if t == nil {
+			continue
+		}
 		onOff := func(b bool) string {
 			if b {
 				return "on"
@@ -335,7 +364,7 @@ func (r *Report) WriteText(w io.Writer) {
 		if t.WindowScaling {
 			ws = strconv.Itoa(int(t.WindowScale))
 		}
-		fmt.Fprintf(&b, "%-22s timestamps %d, sack %s, window scale %s (window %d), mss %d, ecn %s, ttl %d, syn retries %d\n", "tcp settings",
+		fmt.Fprintf(&b, "%-22s timestamps %d, sack %s, window scale %s (window %d), mss %d, ecn %s, ttl %d, syn retries %d\n", s.name,
 			t.Timestamps, onOff(t.SACK), ws, t.Window, t.MSS, onOff(t.ECN), t.TTL, t.SynRetries)
 	}
 	if r.XSK.RxLost() > 0 {

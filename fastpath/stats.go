@@ -34,9 +34,12 @@ const (
 	CntPortsBusy                      // generation paused: every port of a pair held
 	CntPartialChecksum                // segments taken with a partial checksum (local peer's TX offload)
 	CntRxStamped                      // TCP segments with the XDP program's arrival stamp
-	dropBase                          // frames dropped by parse reason, tcp.NumDropReasons of them
-	failedBase         = dropBase + Counter(tcp.NumDropReasons)
-	numCounters        = failedBase + Counter(len(Errnos))
+	CntAttempted6                     // the attempts, established and failed ones over IPv6
+	CntEstablished6
+	CntFailed6
+	dropBase    // frames dropped by parse reason, tcp.NumDropReasons of them
+	failedBase  = dropBase + Counter(tcp.NumDropReasons)
+	numCounters = failedBase + Counter(len(Errnos))
 )
 
 // Errnos are the outcomes an attempt can fail with, in report order.

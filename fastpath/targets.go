@@ -56,7 +56,7 @@ func (e *Engine) statSlots() {
 
 // target is the statistics of the target of pair.
 func (w *worker) target(pair int) *targetStat {
-	ts := &w.ts[w.e.statOf[pair/len(w.e.cfg.Sources)]]
+	ts := &w.ts[w.e.statOf[w.e.pairT[pair]]]
 	ts.dirty = true
 	return ts
 }

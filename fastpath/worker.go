@@ -206,10 +206,16 @@ func (w *worker) flush() {
 func (w *worker) path(idx slot) tcp.Path {
 	e := w.e
 	pair := e.pairOf(idx)
-	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
+	t, s := e.ts(pair)
 	tg := &e.cfg.Targets[t]
-	return tcp.Path{SrcMAC: e.cfg.SrcMAC, DstMAC: tg.DstMAC, Src: e.src4[s], Dst: e.dst4[t],
-		SrcPort: e.portOf(idx), DstPort: tg.Addr.Port(), NoDF: w.noDF[pair]}
+	p := tcp.Path{SrcMAC: e.cfg.SrcMAC, DstMAC: tg.DstMAC, SrcPort: e.portOf(idx), DstPort: tg.Addr.Port(), NoDF: w.noDF[pair]}
+	if e.pairV6[pair] {
+		p.V6, p.Src6, p.Dst6 = true, [16]byte(e.srcB[s]), [16]byte(e.dstB[t])
+		p.FlowLabel = e.table[idx].conn.FlowLabel()
+	} else {
+		p.Src, p.Dst = [4]byte(e.srcB[s]), [4]byte(e.dstB[t])
+	}
+	return p
 }
 
 func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
@@ -259,12 +265,6 @@ func (w *worker) frame(f []byte) {
 	if pk.PartialChecksum {
 		w.c[CntPartialChecksum]++
 	}
-	if pk.V6 && kind != tcp.KindDrop {
-		// The engine opens IPv4 connections only: an IPv6 frame cannot
-		// belong to one.
-		w.c[DropCounter(tcp.DropIPVersion)]++
-		return
-	}
 	switch kind {
 	case tcp.KindDrop:
 		w.c[DropCounter(pk.Reason)]++
@@ -274,19 +274,40 @@ func (w *worker) frame(f []byte) {
 		w.icmp(pk)
 	case tcp.KindARP:
 		w.arp(f, pk)
+	case tcp.KindNS:
+		w.ns(pk)
 	}
 }
 
+// flowOf finds the table entry of pk's flow: a TCP segment's destination
+// is ours, an ICMP error's quoted source is (quoted). ok is false when the
+// flow is not in the table.
+func (w *worker) flowOf(pk *tcp.Packet, quoted bool) (slot, bool) {
+	our, peer := pk.Dst[:], pk.Src[:]
+	if pk.V6 {
+		our, peer = pk.Dst6[:], pk.Src6[:]
+	}
+	ourPort, peerPort := pk.DstPort, pk.SrcPort
+	if quoted {
+		our, peer, ourPort, peerPort = peer, our, peerPort, ourPort
+	}
+	return w.index(our, ourPort, peer, peerPort)
+}
+
 // index finds the table entry of a flow: our address and port, the peer's
-// address and port. ok is false when the flow is not in the table.
-func (w *worker) index(our [4]byte, ourPort uint16, peer [4]byte, peerPort uint16) (slot, bool) {
+// address and port (addresses of 4 or 16 bytes).
+func (w *worker) index(our []byte, ourPort uint16, peer []byte, peerPort uint16) (slot, bool) {
 	e := w.e
 	s := e.srcIndex(our)
 	t := e.dstIndex(peer, peerPort)
 	if s < 0 || t < 0 || ourPort < e.cfg.PortLo || ourPort > e.cfg.PortHi {
 		return 0, false
 	}
-	return e.slotOf(t*len(e.cfg.Sources)+s, ourPort), true
+	pair := e.pairAt[t*len(e.cfg.Sources)+s]
+	if pair < 0 {
+		return 0, false
+	}
+	return e.slotOf(int(pair), ourPort), true
 }
 
 // noConn answers a segment nobody owns (X2) as the kernel does.
@@ -297,6 +318,12 @@ func (w *worker) noConn(pk *tcp.Packet) {
 		return
 	}
 	p := tcp.Path{SrcMAC: w.e.cfg.SrcMAC, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}
+	if pk.V6 {
+		// V7: no socket, so the label is the flow's hash, as the kernel's
+		// automatic flow label for a reset without a socket is.
+		p.V6, p.Src6, p.Dst6 = true, pk.Dst6, pk.Src6
+		p.FlowLabel = uint32(w.e.isn.Hash6(&pk.Dst6, &pk.Src6, pk.DstPort, pk.SrcPort)) & 0xfffff
+	}
 	w.send(&p, &r)
 }
 
@@ -308,7 +335,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	if seg.Flags.Has(tcp.FlagFIN) {
 		w.c[CntFINReceived]++
 	}
-	idx, ok := w.index(pk.Dst, pk.DstPort, pk.Src, pk.SrcPort)
+	idx, ok := w.flowOf(pk, false)
 	if !ok {
 		w.noConn(pk)
 		return
@@ -324,7 +351,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 		w.noConn(pk)
 		return
 	}
-	params := &w.e.cfg.Params
+	params := w.e.paramsOf(w.e.pairOf(idx))
 	p := w.path(idx)
 	retrans := en.conn.Retrans // Input resets it on ESTABLISHED
 	before := en.conn.State
@@ -389,7 +416,8 @@ func (w *worker) segment(pk *tcp.Packet) {
 // timestamp's millisecond sample (R7).
 // It is recorded in the totals and in ts, the target's statistics.
 func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8) {
-	latest, ms, ok := w.e.cfg.Params.HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
+	// The timestamp settings it reads are net.ipv4's, shared by IPv6.
+	latest, ms, ok := w.e.params[0].HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
 	if !ok {
 		return
 	}
@@ -404,7 +432,11 @@ func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8)
 // handshake counts a completed handshake (or an answered probe).
 func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 	w.c[CntEstablished]++
-	ts := w.target(w.e.pairOf(idx))
+	pair := w.e.pairOf(idx)
+	if w.e.pairV6[pair] {
+		w.c[CntEstablished6]++
+	}
+	ts := w.target(pair)
 	ts.established++
 	w.rtt(en, ts, seg, retrans)
 }
@@ -416,7 +448,7 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
 		w.e.dialDone(idx, 0)
 		return
 	}
-	params := &w.e.cfg.Params
+	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch w.e.cfg.Close {
 	case CloseRST:
 		v := params.Close(&en.conn, true, w.nowMs)
@@ -430,7 +462,11 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
 
 func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
 	w.c[FailedCounter(err)]++
-	w.target(w.e.pairOf(idx)).failed++
+	pair := w.e.pairOf(idx)
+	if w.e.pairV6[pair] {
+		w.c[CntFailed6]++
+	}
+	w.target(pair).failed++
 	en.conn.State = tcp.Closed
 	if en.flags&entryDialed != 0 {
 		w.e.dialDone(idx, err)
@@ -481,7 +517,7 @@ func (w *worker) inboxes() int {
 }
 
 func (w *worker) icmp(pk *tcp.Packet) {
-	idx, ok := w.index(pk.Src, pk.SrcPort, pk.Dst, pk.DstPort)
+	idx, ok := w.flowOf(pk, true)
 	if !ok {
 		return
 	}
@@ -490,7 +526,9 @@ func (w *worker) icmp(pk *tcp.Packet) {
 		return
 	}
 	en.acquire()
-	v := w.e.cfg.Params.ICMPInput(&en.conn, pk.ICMPType, pk.ICMPCode, pk.QuotedSeq, pk.ICMPMTU)
+	pair := w.e.pairOf(idx)
+	params := w.e.paramsOf(pair)
+	v := params.ICMPInput(&en.conn, pk.ICMPType, pk.ICMPCode, pk.QuotedSeq, pk.ICMPMTU)
 	if v.Event == tcp.EvFailed {
 		w.c[CntICMP]++
 		w.fail(en, idx, v.Err)
@@ -499,10 +537,9 @@ func (w *worker) icmp(pk *tcp.Packet) {
 	if v.PMTU > 0 {
 		// C5: the next SYN of this pair advertises the smaller MSS; below
 		// 552 the route's MTU is locked and DF goes, from all segments.
-		pair := w.e.pairOf(idx)
 		w.noDF[pair] = w.noDF[pair] || v.NoDF
 		p := w.path(idx)
-		w.tpl[pair].Reset(&w.e.cfg.Params, &p, uint16(max(v.PMTU-40, 256)))
+		w.tpl[pair].Reset(params, &p, uint16(max(v.PMTU-40, 256)))
 		w.c[CntICMP]++
 	}
 	if v.Event == tcp.EvFailed {
@@ -514,7 +551,7 @@ func (w *worker) arp(f []byte, pk *tcp.Packet) {
 	if pk.ARPOp != tcp.ARPRequest {
 		return
 	}
-	s := w.e.srcIndex(pk.Dst)
+	s := w.e.srcIndex(pk.Dst[:])
 	if s < 0 || !w.e.cfg.Sources[s].Dedicated {
 		return
 	}
@@ -525,6 +562,22 @@ func (w *worker) arp(f []byte, pk *tcp.Packet) {
 		return
 	}
 	n := tcp.BuildARPReply(buf, w.e.cfg.SrcMAC, pk.Dst, a.SenderMAC(), a.SenderIP())
+	w.c[CntARPReplies]++
+	w.queue(addr, n)
+}
+
+// ns answers a neighbour solicitation for a dedicated IPv6 source, as arp
+// does for IPv4: the kernel does not own the address, so nobody else will.
+func (w *worker) ns(pk *tcp.Packet) {
+	s := w.e.srcIndex(pk.Dst6[:])
+	if s < 0 || !w.e.cfg.Sources[s].Dedicated {
+		return
+	}
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return
+	}
+	n := tcp.BuildNA(buf, w.e.cfg.SrcMAC, &pk.Dst6, pk.SrcMAC[:], &pk.Src6)
 	w.c[CntARPReplies]++
 	w.queue(addr, n)
 }
@@ -564,7 +617,7 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 	en := &w.e.table[idx]
 	id := w.local(idx)
 	st := en.acquire()
-	params := &w.e.cfg.Params
+	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch st {
 	case tcp.SynSent, tcp.SynRecv:
 		switch {
@@ -629,7 +682,8 @@ func (w *worker) retransmitSYN(en *entry, idx slot) {
 	pair := w.e.pairOf(idx)
 	sport := w.e.portOf(idx)
 	c := &en.conn
-	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.cfg.Params.TSVal(c, w.nowMs), c.NextIPID(), true)
+	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.paramsOf(pair).TSVal(c, w.nowMs), c.NextIPID(), true)
+	w.tpl[pair].SetFlowLabel(buf, c.FlowLabel())
 	en.synNs = w.nowNs
 	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
 	w.c[CntRetransmits]++
@@ -674,14 +728,18 @@ func (w *worker) generate() int {
 		if w.pair == pairs {
 			w.pair = 0
 		}
-		t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
+		t, s := e.ts(pair)
 		dport := e.cfg.Targets[t].Addr.Port()
-		port, errno := w.picker.Pick(w.sets[pair], e.src4[s], e.dst4[t], dport, int64(w.nowMs))
+		port, errno := w.picker.Pick(w.sets[pair], e.srcB[s], e.dstB[t], dport, int64(w.nowMs))
 		if errno != 0 {
 			if w.rate > 0 {
 				// P4: connect() would fail at once with EADDRNOTAVAIL.
 				w.c[CntAttempted]++
 				w.c[FailedCounter(syscall.EADDRNOTAVAIL)]++
+				if e.pairV6[pair] {
+					w.c[CntAttempted6]++
+					w.c[CntFailed6]++
+				}
 				ts := w.target(pair)
 				ts.attempted++
 				ts.failed++
@@ -712,19 +770,29 @@ func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 	if !ok {
 		return false
 	}
-	t, s := pair/len(e.cfg.Sources), pair%len(e.cfg.Sources)
-	h := e.isn.Hash4(e.src4[s], e.dst4[t], port, e.cfg.Targets[t].Addr.Port())
+	t, s := e.ts(pair)
+	var h uint64
+	if e.pairV6[pair] {
+		h = e.isn.Hash6((*[16]byte)(e.srcB[s]), (*[16]byte)(e.dstB[t]), port, e.cfg.Targets[t].Addr.Port())
+	} else {
+		h = e.isn.Hash4([4]byte(e.srcB[s]), [4]byte(e.dstB[t]), port, e.cfg.Targets[t].Addr.Port())
+	}
+	params := e.paramsOf(pair)
 	en := &e.table[idx]
 	en.acquire()
 	en.flags = flags
-	tsval := e.cfg.Params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
+	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
 	en.synNs = w.nowNs
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
+	w.tpl[pair].SetFlowLabel(buf, en.conn.FlowLabel())
 	en.release()
 	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
-	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+e.cfg.Params.SynRTO(0))
+	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+params.SynRTO(0))
 	w.live++
 	w.c[CntAttempted]++
+	if e.pairV6[pair] {
+		w.c[CntAttempted6]++
+	}
 	w.target(pair).attempted++
 	w.c[CntSYNSent]++
 	w.queue(addr, n)
@@ -735,8 +803,8 @@ func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 // those Dial left open) are aborted with RST|ACK.
 func (w *worker) closeAll() {
 	e := w.e
-	params := &e.cfg.Params
 	for pair := range w.sets {
+		params := e.paramsOf(pair)
 		for off := w.wOff; off < w.wOff+w.chunk && off < e.nPorts; off++ {
 			idx := e.slotAt(pair, off)
 			en := &e.table[idx]

@@ -79,6 +79,9 @@ var defs = []metricDef{
 	{"ports_busy_total", "Generation pauses because every port of a target was held.", nil},
 	{"partial_checksum_total", "TCP segments taken with a partial checksum from a peer on this host (TX checksum offload of a veth peer).", nil},
 	{"rx_stamped_total", "TCP segments timed by the XDP program's arrival stamp (the handshake RTT of the others is timed by the worker's loop).", nil},
+	{"ipv6_attempts_total", "The attempts over IPv6 (included in attempts_total).", nil},
+	{"ipv6_established_total", "The handshakes completed over IPv6 (included in established_total).", nil},
+	{"ipv6_failed_total", "The attempts over IPv6 that failed, any errno (included in failed_total).", nil},
 	{"in_flight", "Attempts started and not yet ended.", nil},
 	{"open_connections", "Established connections not yet closed.", nil},
 	{"asked_rate", "Asked attempts per second (0: as fast as possible).", nil},
@@ -144,6 +147,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		{"no_connection_total", fastpath.CntNoConn}, {"icmp_errors_total", fastpath.CntICMP},
 		{"arp_replies_total", fastpath.CntARPReplies}, {"ports_busy_total", fastpath.CntPortsBusy},
 		{"rx_stamped_total", fastpath.CntRxStamped},
+		{"ipv6_attempts_total", fastpath.CntAttempted6}, {"ipv6_established_total", fastpath.CntEstablished6},
+		{"ipv6_failed_total", fastpath.CntFailed6},
 		{"partial_checksum_total", fastpath.CntPartialChecksum},
 	}
 	for _, m := range simple {

@@ -66,7 +66,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 			Build(buf, testPath(), &v.Reply)
 		},
 		"wheel": func() { w.Schedule(7, 50); w.Cancel(7); out = w.Advance(10, out[:0]) },
-		"ports": func() { port, _ := pp.Pick(set, cliIP, srvIP, 80, 0); set.Set(port, false) },
+		"ports": func() { port, _ := pp.Pick(set, cliIP[:], srvIP[:], 80, 0); set.Set(port, false) },
 	}
 	for name, fn := range checks {
 		if a := testing.AllocsPerRun(200, fn); a != 0 {

@@ -2,9 +2,9 @@ package tcp
 
 import "encoding/binary"
 
-// MaxSYNLen is the largest SYN frame we build (Ethernet + VLAN + IPv4 + TCP
+// MaxSYNLen is the largest SYN frame we build (Ethernet + VLAN + IPv6 + TCP
 // with 40 option bytes).
-const MaxSYNLen = EthHdrLen + VLANTagLen + IPv4HdrLen + TCPHdrLen + 40
+const MaxSYNLen = EthHdrLen + VLANTagLen + IPv6HdrLen + TCPHdrLen + 40
 
 // MaxReplyLen is the largest reply frame Build writes.
 const MaxReplyLen = MaxSYNLen
@@ -19,6 +19,51 @@ type Path struct {
 	// NoDF leaves Don't Fragment off: the route's MTU was locked at 552
 	// after a frag-needed error reporting less (C5).
 	NoDF bool
+	// V6 makes the frame IPv6 between Src6 and Dst6 (Src and Dst unused),
+	// with FlowLabel (V3).
+	V6         bool
+	Src6, Dst6 [16]byte
+	FlowLabel  uint32
+}
+
+// ipLen is the length of p's IP header.
+func (p *Path) ipLen() int {
+	if p.V6 {
+		return IPv6HdrLen
+	}
+	return IPv4HdrLen
+}
+
+// ether is p's EtherType.
+func (p *Path) ether() uint16 {
+	if p.V6 {
+		return EtherIPv6
+	}
+	return EtherIPv4
+}
+
+// pseudo is the TCP pseudo-header sum of a tl-byte segment on p.
+func (p *Path) pseudo(tl int) uint32 {
+	if p.V6 {
+		return PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(tl))
+	}
+	return PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(tl))
+}
+
+// encodeIP writes p's IP header for a tl-byte TCP segment: IPv4 as S1/X1
+// (TOS, ID, DF unless NoDF, TTL), IPv6 as V2/V7 (traffic class, flow label,
+// hop limit; no ID).
+func (p *Path) encodeIP(b []byte, tl int, tos uint8, id uint16, ttl uint8) {
+	if ttl == 0 {
+		ttl = 64
+	}
+	if p.V6 {
+		IPv6(b).Encode(&IPv6Fields{TrafficClass: tos, FlowLabel: p.FlowLabel, PayloadLen: uint16(tl),
+			NextHeader: ProtoTCP, HopLimit: ttl, Src: p.Src6, Dst: p.Dst6})
+		return
+	}
+	IPv4(b).Encode(&IPv4Fields{TOS: tos, TotalLen: uint16(IPv4HdrLen + tl), ID: id,
+		DF: !p.NoDF, TTL: ttl, Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
 }
 
 // Reply is a segment to build with [Build].
@@ -43,11 +88,12 @@ type Reply struct {
 	MSS     uint16
 }
 
-// Build writes an Ethernet/IPv4/TCP frame for r on path p into b (at least
+// Build writes an Ethernet/IP/TCP frame for r on path p into b (at least
 // MaxReplyLen bytes) and returns its length. Checksums are final (S8).
 func Build(b []byte, p *Path, r *Reply) int {
-	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], EtherIPv4)
-	t := TCP(b[EthHdrLen+IPv4HdrLen:])
+	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], p.ether())
+	il := p.ipLen()
+	t := TCP(b[EthHdrLen+il:])
 	opts := t[TCPHdrLen:]
 	n := 0
 	if r.SYNOpts != nil {
@@ -70,14 +116,10 @@ func Build(b []byte, p *Path, r *Reply) int {
 	t.Encode(&TCPFields{SrcPort: p.SrcPort, DstPort: p.DstPort, Seq: r.Seq, Ack: r.Ack,
 		DataOffset: uint8(tl), Flags: r.Flags, Window: r.Window})
 	t = t[:tl]
-	t.SetChecksum4(p.Src, p.Dst)
-	ttl := r.TTL
-	if ttl == 0 {
-		ttl = 64
-	}
-	IPv4(b[EthHdrLen:]).Encode(&IPv4Fields{TOS: r.TOS, TotalLen: uint16(IPv4HdrLen + tl), ID: r.IPID,
-		DF: !p.NoDF, TTL: ttl, Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
-	return EthHdrLen + IPv4HdrLen + tl
+	t[16], t[17] = 0, 0
+	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, p.pseudo(tl))))
+	p.encodeIP(b[EthHdrLen:], tl, r.TOS, r.IPID, r.TTL)
+	return EthHdrLen + il + tl
 }
 
 // BuildARPReply writes an ARP reply telling requester (mac, ip) that ourIP
@@ -100,6 +142,28 @@ func BuildARPReply(b []byte, ourMAC [6]byte, ourIP [4]byte, reqMAC []byte, reqIP
 	return 60
 }
 
+// NALen is the length of the neighbour advertisement BuildNA writes.
+const NALen = EthHdrLen + IPv6HdrLen + 32
+
+// BuildNA writes the neighbour advertisement (RFC 4861 §7.2.4) answering a
+// solicitation from (reqMAC, reqIP) for ourIP, one of our dedicated IPv6
+// sources, at ourMAC: solicited and override set, router clear, our MAC in
+// a target link-layer address option, hop limit 255. It returns the length
+// (NALen). This is the IPv6 counterpart of BuildARPReply.
+func BuildNA(b []byte, ourMAC [6]byte, ourIP *[16]byte, reqMAC []byte, reqIP *[16]byte) int {
+	Ethernet(b).Encode(reqMAC, ourMAC[:], EtherIPv6)
+	IPv6(b[EthHdrLen:]).Encode(&IPv6Fields{PayloadLen: 32, NextHeader: ProtoICMPv6, HopLimit: 255, Src: *ourIP, Dst: *reqIP})
+	m := b[EthHdrLen+IPv6HdrLen : NALen]
+	clear(m)
+	m[0] = ICMPv6NeighAdvert
+	m[4] = 0x60 // S|O
+	copy(m[8:24], ourIP[:])
+	m[24], m[25] = 2, 1 // target link-layer address, 8 bytes
+	copy(m[26:32], ourMAC[:])
+	binary.BigEndian.PutUint16(m[2:], Fold(Sum(m, PseudoSum6(ourIP, reqIP, ProtoICMPv6, 32))))
+	return NALen
+}
+
 // SYNTemplate is a SYN to one destination from one source address, built once
 // (S1-S8). Stamp patches the source port, sequence number, TSval and IP ID and
 // finishes both checksums from sums precomputed over the constant bytes, so a
@@ -114,6 +178,7 @@ type SYNTemplate struct {
 	tcpSum    uint32
 	flagsWord uint16 // doff|flags word as on the first SYN
 	ecn       bool
+	v6        bool
 }
 
 // NewSYNTemplate builds the template for path p (SrcPort ignored) with the
@@ -131,9 +196,10 @@ func (t *SYNTemplate) Reset(params *Params, p *Path, mss uint16) {
 	for i := range b {
 		b[i] = 0
 	}
-	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], EtherIPv4)
+	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], p.ether())
 	t.ipOff = EthHdrLen
-	t.tcpOff = t.ipOff + IPv4HdrLen
+	t.tcpOff = t.ipOff + p.ipLen()
+	t.v6 = p.V6
 	tcp := TCP(b[t.tcpOff:])
 	on, tsv := params.WriteSYNOptions(tcp[TCPHdrLen:], mss, 0, 0)
 	tl := TCPHdrLen + on
@@ -150,29 +216,38 @@ func (t *SYNTemplate) Reset(params *Params, p *Path, mss uint16) {
 	if tsv >= 0 {
 		t.tsOff = t.tcpOff + TCPHdrLen + tsv
 	}
-	t.tcpSum = Sum(tcp[:tl], PseudoSum4(p.Src, p.Dst, ProtoTCP, uint16(tl)))
+	t.tcpSum = Sum(tcp[:tl], p.pseudo(tl))
 	binary.BigEndian.PutUint16(tcp[12:], t.flagsWord)
-	ttl := params.TTL
-	if ttl == 0 {
-		ttl = 64
+	p.encodeIP(b[t.ipOff:], tl, params.TOS, 0, params.TTL)
+	if !p.V6 {
+		ip := IPv4(b[t.ipOff:])
+		ip[10], ip[11] = 0, 0
+		t.ipSum = Sum(ip[:IPv4HdrLen], 0)
 	}
-	ip := IPv4(b[t.ipOff:])
-	ip.Encode(&IPv4Fields{TOS: params.TOS, TotalLen: uint16(IPv4HdrLen + tl), DF: !p.NoDF, TTL: ttl,
-		Protocol: ProtoTCP, Src: p.Src, Dst: p.Dst})
-	ip[10], ip[11] = 0, 0
-	t.ipSum = Sum(ip[:IPv4HdrLen], 0)
 	t.n = t.tcpOff + tl
 }
 
 // Len is the frame length.
 func (t *SYNTemplate) Len() int { return t.n }
 
+// SetFlowLabel writes an IPv6 SYN's flow label (V3) into b, a frame Stamp
+// wrote; an IPv4 SYN has none. The label is outside every checksum.
+func (t *SYNTemplate) SetFlowLabel(b []byte, label uint32) {
+	if t.v6 {
+		w := binary.BigEndian.Uint32(b[t.ipOff:])
+		binary.BigEndian.PutUint32(b[t.ipOff:], w&^0xfffff|label&0xfffff)
+	}
+}
+
 // Stamp writes a SYN for one connection into b and returns its length.
-// retransmit clears ECE|CWR as tcp_ecn_fallback does (S9).
+// retransmit clears ECE|CWR as tcp_ecn_fallback does (S9). An IPv6 SYN has
+// no IP ID (ipid is ignored) and gets its flow label from SetFlowLabel.
 func (t *SYNTemplate) Stamp(b []byte, sport uint16, seq Seq, tsval uint32, ipid uint16, retransmit bool) int {
 	copy(b[:t.n], t.frame[:t.n])
-	binary.BigEndian.PutUint16(b[t.ipOff+4:], ipid)
-	binary.BigEndian.PutUint16(b[t.ipOff+10:], Fold(t.ipSum+uint32(ipid)))
+	if !t.v6 {
+		binary.BigEndian.PutUint16(b[t.ipOff+4:], ipid)
+		binary.BigEndian.PutUint16(b[t.ipOff+10:], Fold(t.ipSum+uint32(ipid)))
+	}
 	tcp := b[t.tcpOff:]
 	binary.BigEndian.PutUint16(tcp[0:], sport)
 	binary.BigEndian.PutUint32(tcp[4:], uint32(seq))

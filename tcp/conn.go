@@ -60,6 +60,25 @@ type Conn struct {
 	LastChlMs uint32 // when the last challenge/dup ACK left, plus 1 (E4 rate limit)
 	SndWnd    uint16 // peer's window, unscaled on the SYN-ACK (Y6)
 	RTOMs     uint16 // RTO from the handshake's RTT sample, for our FIN (E8)
+	// Rehash counts timeout retransmissions over the connection's life:
+	// each one re-rolls the IPv6 flow label (V3), and the label stays
+	// after the handshake, so Retrans (reset then) cannot stand in.
+	Rehash uint8
+}
+
+// FlowLabel is the connection's IPv6 flow label (V3): random per
+// connection (derived from the keyed ISS), and new after every timeout
+// retransmission. Linux's is rol32(sk_txhash, 16), sk_txhash being
+// re-drawn on each RTO; a mix of ISS and the re-roll count is as random to
+// an observer and needs no state.
+func (c *Conn) FlowLabel() uint32 {
+	x := uint32(c.ISS) ^ uint32(c.Rehash)*0x9e3779b9
+	x ^= x >> 16
+	x *= 0x85ebca6b
+	x ^= x >> 13
+	x *= 0xc2b2ae35
+	x ^= x >> 16
+	return x & 0xfffff
 }
 
 // TSOK reports whether timestamps were negotiated.
@@ -165,6 +184,7 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 			return Verdict{Event: EvFailed, Err: syscall.ETIMEDOUT}, false, 0
 		}
 		c.Retrans++
+		c.Rehash++
 		return Verdict{}, true, p.SynRTO(int(c.Retrans))
 	case FinWait1, LastAck, Closing:
 		if c.Retrans >= 8 {
@@ -172,6 +192,7 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 			return Verdict{Event: EvClosed}, false, 0
 		}
 		c.Retrans++
+		c.Rehash++
 		v = p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
 		return v, false, p.FINRTO(c)
 	case TimeWait:

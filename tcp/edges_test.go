@@ -303,13 +303,13 @@ func TestPortsExhaustEveryPort(t *testing.T) {
 		n := int(r[1]) - int(r[0]) + 1
 		seen := map[uint16]bool{}
 		for i := 0; i < n; i++ {
-			port, e := pp.Pick(set, cliIP, srvIP, 80, 1000)
+			port, e := pp.Pick(set, cliIP[:], srvIP[:], 80, 1000)
 			if e != 0 || seen[port] || port < r[0] || port > r[1] || !set.Busy(port) {
 				t.Fatalf("range %v pick %d: port %d err %v (dup %v)", r, i, port, e, seen[port])
 			}
 			seen[port] = true
 		}
-		if _, e := pp.Pick(set, cliIP, srvIP, 80, 1000); e != syscall.EADDRNOTAVAIL {
+		if _, e := pp.Pick(set, cliIP[:], srvIP[:], 80, 1000); e != syscall.EADDRNOTAVAIL {
 			t.Fatalf("range %v: %v after %d picks, want EADDRNOTAVAIL", r, e, n)
 		}
 		set.Set(r[1], false)
@@ -328,7 +328,7 @@ func TestPortsPerturbationAdvances(t *testing.T) {
 	var prev uint16
 	repeats := 0
 	for i := 0; i < 200; i++ {
-		port, e := pp.Pick(set, cliIP, srvIP, 80, 1000)
+		port, e := pp.Pick(set, cliIP[:], srvIP[:], 80, 1000)
 		if e != 0 {
 			t.Fatal(e)
 		}
@@ -431,7 +431,7 @@ func TestARPPadding(t *testing.T) {
 // choose the same port within a 10-s period, not across one.
 func TestPortsRekeyPeriod(t *testing.T) {
 	pick := func(nowMs int64) uint16 {
-		port, _ := NewPortPicker(testKey, 3).Pick(NewPortSet(32768, 60999), cliIP, srvIP, 80, nowMs)
+		port, _ := NewPortPicker(testKey, 3).Pick(NewPortSet(32768, 60999), cliIP[:], srvIP[:], 80, nowMs)
 		return port
 	}
 	if pick(10000) != pick(19999) {

@@ -15,6 +15,8 @@ const (
 	ICMPv6PacketTooBig = 2
 	ICMPv6TimeExceeded = 3
 	ICMPv6ParamProblem = 4
+	ICMPv6NeighSolicit = 135
+	ICMPv6NeighAdvert  = 136
 )
 
 // icmpUnreach maps destination-unreachable codes 0..15 to errno (C2,
@@ -93,7 +95,9 @@ func (p *Params) ICMPInput(c *Conn, typ, code uint8, quotedSeq Seq, mtu uint16) 
 	if quotedSeq != c.ISS && quotedSeq != c.ISS+1 {
 		return ICMPVerdict{}
 	}
-	if typ == ICMPDestUnreach && code == ICMPFragNeeded {
+	// V6: an IPv6 Packet Too Big leaves the SYN as it is (ICMPv6Errno
+	// ignores it); type 3 code 4 is an IPv6 time exceeded.
+	if !p.IPv6 && typ == ICMPDestUnreach && code == ICMPFragNeeded {
 		pmtu := int(mtu)
 		if pmtu < MinPMTU {
 			return ICMPVerdict{PMTU: MinPMTU, NoDF: true}

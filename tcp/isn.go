@@ -29,6 +29,16 @@ func (g *ISNGen) Hash4(src, dst [4]byte, sport, dport uint16) uint64 {
 	return sipHash24(g.k0, g.k1, b[:])
 }
 
+// Hash6 is Hash4 for an IPv6 4-tuple (V4): the kernel's
+// secure_tcpv6_seq hashes both addresses and the ports the same way.
+func (g *ISNGen) Hash6(src, dst *[16]byte, sport, dport uint16) uint64 {
+	var b [36]byte
+	copy(b[0:16], src[:])
+	copy(b[16:32], dst[:])
+	binary.LittleEndian.PutUint32(b[32:], uint32(sport)<<16|uint32(dport))
+	return sipHash24(g.k0, g.k1, b[:])
+}
+
 // ISN is I1: the initial sequence number for hash h at clock nowNs.
 func ISN(h uint64, nowNs int64) Seq { return Seq(uint32(h) + uint32(uint64(nowNs)>>6)) }
 

@@ -42,7 +42,7 @@ func TestPorts(t *testing.T) {
 	pp := NewPortPicker(testKey, 42)
 	set := NewPortSet(32768, 60999)
 	for i := 0; i < 40; i++ {
-		port, e := pp.Pick(set, cliIP, srvIP, 80, 1000)
+		port, e := pp.Pick(set, cliIP[:], srvIP[:], 80, 1000)
 		if e != 0 || port%2 != 0 || port < 32768 || port > 60999 {
 			t.Fatalf("P2: port %d err %v", port, e)
 		}
@@ -50,7 +50,7 @@ func TestPorts(t *testing.T) {
 	small := NewPortSet(40000, 40005)
 	seen := map[uint16]bool{}
 	for i := 0; i < 6; i++ {
-		port, e := pp.Pick(small, cliIP, srvIP, 80, 1000)
+		port, e := pp.Pick(small, cliIP[:], srvIP[:], 80, 1000)
 		if e != 0 || seen[port] {
 			t.Fatalf("P4: pick %d: port %d err %v", i, port, e)
 		}
@@ -59,15 +59,15 @@ func TestPorts(t *testing.T) {
 		}
 		seen[port] = true
 	}
-	if _, e := pp.Pick(small, cliIP, srvIP, 80, 1000); e != syscall.EADDRNOTAVAIL {
+	if _, e := pp.Pick(small, cliIP[:], srvIP[:], 80, 1000); e != syscall.EADDRNOTAVAIL {
 		t.Fatalf("P4: %v, want EADDRNOTAVAIL", e)
 	}
 	other := NewPortSet(40000, 40005) // another destination's table
-	if _, e := pp.Pick(other, cliIP, srvIP, 81, 1000); e != 0 {
+	if _, e := pp.Pick(other, cliIP[:], srvIP[:], 81, 1000); e != 0 {
 		t.Fatal("P3: ports not reusable for another destination")
 	}
 	small.Set(40003, false)
-	if port, _ := pp.Pick(small, cliIP, srvIP, 80, 1000); port != 40003 {
+	if port, _ := pp.Pick(small, cliIP[:], srvIP[:], 80, 1000); port != 40003 {
 		t.Fatalf("freed port not reused: %d", port)
 	}
 }

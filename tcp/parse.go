@@ -11,6 +11,7 @@ const (
 	KindTCP              // a TCP segment: Packet.Seg, addresses, ports
 	KindICMP             // an ICMP error quoting a TCP segment we may have sent
 	KindARP              // an ARP packet
+	KindNS               // an IPv6 neighbour solicitation: Dst6 is its target, Src6 the asker
 )
 
 // DropReason says why a frame was not taken. Values index counters.
@@ -226,6 +227,9 @@ func parseIPv6(b []byte, p *Packet, fl ParseFlags, drop func(DropReason) Kind) K
 	case ProtoTCP:
 		return parseTCP(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoTCP, uint32(len(l4))), p, fl, drop)
 	case ProtoICMPv6:
+		if len(l4) >= nsLen && l4[0] == ICMPv6NeighSolicit {
+			return parseNS(l4, ip, p, drop)
+		}
 		// Errors (V5): type 1..4, quoting an IPv6 header and 8 bytes of TCP.
 		if len(l4) < ICMPHdrLen+IPv6HdrLen+8 {
 			return drop(DropICMPQuote)
@@ -251,4 +255,25 @@ func parseIPv6(b []byte, p *Packet, fl ParseFlags, drop func(DropReason) Kind) K
 		return KindICMP
 	}
 	return drop(DropProto)
+}
+
+// nsLen is a neighbour solicitation without options: type, code, checksum,
+// reserved, target (RFC 4861 §4.3).
+const nsLen = 24
+
+// parseNS takes a neighbour solicitation as RFC 4861 §7.1.1 validates it:
+// hop limit 255 (it cannot have crossed a router), code 0, a valid
+// checksum, a target that is not multicast. A solicitation from the
+// unspecified address is duplicate address detection, which a dedicated
+// source does not answer (it never claims the address for itself).
+func parseNS(l4 []byte, ip IPv6, p *Packet, drop func(DropReason) Kind) Kind {
+	if ip.HopLimit() != 255 || l4[1] != 0 || p.Src6 == ([16]byte{}) || l4[8] == 0xff {
+		return drop(DropICMPType)
+	}
+	if Fold(Sum(l4, PseudoSum6(&p.Src6, &p.Dst6, ProtoICMPv6, uint32(len(l4))))) != 0 {
+		return drop(DropChecksum)
+	}
+	p.Dst6 = [16]byte(l4[8:24])
+	p.Kind = KindNS
+	return KindNS
 }

@@ -63,15 +63,17 @@ func (pp *PortPicker) next() uint64 {
 }
 
 // Pick returns a free port of set for the connection (src, dst, dport) and
-// marks it busy, or EADDRNOTAVAIL when every port is held (P4). nowMs feeds
-// the 10 s re-keying of the hash.
-func (pp *PortPicker) Pick(set *PortSet, src, dst [4]byte, dport uint16, nowMs int64) (uint16, syscall.Errno) {
-	var b [20]byte
-	copy(b[0:4], src[:])
-	copy(b[4:8], dst[:])
-	binary.LittleEndian.PutUint32(b[8:], uint32(dport))
-	binary.LittleEndian.PutUint64(b[12:], uint64(nowMs/10000))
-	f := sipHash24(pp.k0, pp.k1, b[:])
+// marks it busy, or EADDRNOTAVAIL when every port is held (P4). src and dst
+// are the addresses' bytes, 4 (IPv4) or 16 (IPv6, hashed as
+// secure_ipv6_port_ephemeral does: both addresses whole). nowMs feeds the
+// 10 s re-keying of the hash.
+func (pp *PortPicker) Pick(set *PortSet, src, dst []byte, dport uint16, nowMs int64) (uint16, syscall.Errno) {
+	var b [44]byte
+	l := copy(b[:16], src)
+	l += copy(b[l:l+16], dst)
+	binary.LittleEndian.PutUint32(b[l:], uint32(dport))
+	binary.LittleEndian.PutUint64(b[l+4:], uint64(nowMs/10000))
+	f := sipHash24(pp.k0, pp.k1, b[:l+12])
 	n := uint32(set.Hi) - uint32(set.Lo) + 1
 	span := n &^ 1 // P1: rounded down to even
 	if span == 0 {

@@ -274,10 +274,23 @@ type Server struct {
 	NoDF bool
 }
 
-// flowKey is a connection's 4-tuple as the client sends it.
+// flowKey is a connection's 4-tuple as the client sends it (an IPv4
+// address in the first 4 bytes).
 type flowKey struct {
-	src, dst     [4]byte
+	src, dst     [16]byte
 	sport, dport uint16
+}
+
+// keyOf is pk's flow key.
+func keyOf(pk *tcp.Packet) flowKey {
+	k := flowKey{sport: pk.SrcPort, dport: pk.DstPort}
+	if pk.V6 {
+		k.src, k.dst = pk.Src6, pk.Dst6
+	} else {
+		copy(k.src[:], pk.Src[:])
+		copy(k.dst[:], pk.Dst[:])
+	}
+	return k
 }
 
 type flow struct {
@@ -288,6 +301,7 @@ type flow struct {
 	closing  bool // LAST-ACK: the client's FIN was answered
 	serverTS uint32
 	ipid     uint16 // IP ID of the latest SYN
+	label    uint32 // IPv6 flow label of the latest SYN
 }
 
 // NewServer returns a server with Linux's default TCP parameters.
@@ -317,19 +331,30 @@ func (s *Server) Handle(frame []byte) [][]byte {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ip := tcp.IPv4(frame[tcp.EthHdrLen:])
-	if ff := ip.FlagsFrag(); ff != 0x4000 && !(s.NoDF && ff == 0) || ip.TTL() != s.p.TTL {
-		s.violate("port %d: IP flags %#04x TTL %d, want DF and TTL %d", pk.SrcPort, ip.FlagsFrag(), ip.TTL(), s.p.TTL)
+	var id ipID
+	if pk.V6 {
+		ip := tcp.IPv6(frame[tcp.EthHdrLen:])
+		if ip.HopLimit() != s.p.TTL || binary.BigEndian.Uint32(ip)>>20&0xff != 0 {
+			s.violate("port %d: hop limit %d traffic class %#x, want %d and 0 (V2)", pk.SrcPort, ip.HopLimit(), binary.BigEndian.Uint32(ip)>>20&0xff, s.p.TTL)
+		}
+		id = ipID{v6: true, label: ip.FlowLabel()}
+	} else {
+		ip := tcp.IPv4(frame[tcp.EthHdrLen:])
+		if ff := ip.FlagsFrag(); ff != 0x4000 && !(s.NoDF && ff == 0) || ip.TTL() != s.p.TTL {
+			s.violate("port %d: IP flags %#04x TTL %d, want DF and TTL %d", pk.SrcPort, ip.FlagsFrag(), ip.TTL(), s.p.TTL)
+		}
+		id = ipID{id: ip.ID()}
 	}
 	seg := &pk.Seg
-	key := flowKey{pk.Src, pk.Dst, pk.SrcPort, pk.DstPort}
-	path := &tcp.Path{SrcMAC: s.mac, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort}
+	key := keyOf(&pk)
+	path := &tcp.Path{SrcMAC: s.mac, DstMAC: pk.SrcMAC, Src: pk.Dst, Dst: pk.Src, SrcPort: pk.DstPort, DstPort: pk.SrcPort,
+		V6: pk.V6, Src6: pk.Dst6, Dst6: pk.Src6}
 	out := func(r *tcp.Reply) [][]byte {
 		b := make([]byte, tcp.MaxReplyLen)
 		return [][]byte{b[:tcp.Build(b, path, r)]}
 	}
 	if seg.Flags == tcp.FlagSYN {
-		s.syn(&pk, key, ip.ID())
+		s.syn(&pk, key, id)
 	}
 	switch pk.DstPort {
 	case BlackholePort:
@@ -357,8 +382,12 @@ func (s *Server) Handle(frame []byte) [][]byte {
 		s.resets.Add(1)
 		s.drop(key, f)
 	case seg.Flags == tcp.FlagSYN:
+		mss := uint16(1460)
+		if pk.V6 {
+			mss = 1440
+		}
 		return out(&tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: f.iss, Ack: seg.Seq + 1, Window: 65160,
-			SYNOpts: &s.p, MSS: 1460, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal})
+			SYNOpts: &s.p, MSS: mss, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal})
 	case seg.Flags.Has(tcp.FlagACK) && f.closing:
 		// LAST-ACK: the client's ACK of our FIN ends the connection.
 		if seg.Flags != tcp.FlagACK || seg.Seq != f.irs+2 || seg.Ack != f.iss+2 {
@@ -371,14 +400,22 @@ func (s *Server) Handle(frame []byte) [][]byte {
 			s.violate("port %d: %v seq %d ack %d, want %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, f.irs+1, f.iss+1)
 			return nil
 		}
-		if !seg.Opts.HasTS || seg.Opts.TSEcr != f.serverTS || seg.Window != 502 {
-			s.violate("port %d: ACK TS %v echo %d window %d, want echo %d window 502", pk.SrcPort, seg.Opts.HasTS, seg.Opts.TSEcr, seg.Window, f.serverTS)
+		// H1: 64240 (IPv6: 64800) scaled by 7, rounded up.
+		win := uint16(502)
+		if pk.V6 {
+			win = 507
+		}
+		if !seg.Opts.HasTS || seg.Opts.TSEcr != f.serverTS || seg.Window != win {
+			s.violate("port %d: ACK TS %v echo %d window %d, want echo %d window %d", pk.SrcPort, seg.Opts.HasTS, seg.Opts.TSEcr, seg.Window, f.serverTS, win)
+		}
+		if id.v6 && id.label != f.label {
+			s.violate("port %d: ACK flow label %#x after a SYN with %#x (V3: the same until a timeout)", pk.SrcPort, id.label, f.label)
 		}
 		if !f.est {
 			// A connected socket numbers its datagrams in turn (DF set:
 			// inet_id++): the ACK comes after the SYN it answers.
-			if !next(f.ipid, ip.ID()) {
-				s.violate("port %d: handshake ACK IP ID %d after a SYN with %d", pk.SrcPort, ip.ID(), f.ipid)
+			if !id.v6 && !next(f.ipid, id.id) {
+				s.violate("port %d: handshake ACK IP ID %d after a SYN with %d", pk.SrcPort, id.id, f.ipid)
 			}
 			f.est = true
 			s.accepted.Add(1)
@@ -394,8 +431,16 @@ func (s *Server) Handle(frame []byte) [][]byte {
 	return nil
 }
 
+// ipID is what tells a retransmitted SYN from a new attempt with the same
+// ISN: the next IP ID (IPv4), a new flow label (IPv6, V3).
+type ipID struct {
+	v6    bool
+	id    uint16
+	label uint32
+}
+
 // syn records an attempt and checks a retransmitted SYN against the first.
-func (s *Server) syn(pk *tcp.Packet, key flowKey, ipid uint16) {
+func (s *Server) syn(pk *tcp.Packet, key flowKey, id ipID) {
 	seg := &pk.Seg
 	s.attempts[uint64(pk.SrcPort)<<32|uint64(seg.Seq)] = true
 	if s.Clock != nil {
@@ -409,20 +454,23 @@ func (s *Server) syn(pk *tcp.Packet, key flowKey, ipid uint16) {
 	// The same ISN from the next IP ID is a retransmission. (A new
 	// attempt on a port freed in the same instant of a manual clock has
 	// the same ISN too, and a fresh random IP ID.)
-	if f != nil && f.irs == seg.Seq && next(f.ipid, ipid) {
+	if id.v6 && f != nil && f.irs == seg.Seq && f.label == id.label {
+		s.violate("port %d: retransmitted SYN kept flow label %#x (V3: a new one on every timeout)", pk.SrcPort, id.label)
+	}
+	if f != nil && f.irs == seg.Seq && (id.v6 || next(f.ipid, id.id)) {
 		// The worker stamps a SYN on the time it read at the top of its
 		// loop; the clock may have moved by a step since: allow 1 ms.
 		if d := int64(seg.Opts.TSVal-f.tsval) - int64((s.now()-f.firstSYN)/time.Millisecond); s.Clock != nil && (d < -1 || d > 1) {
 			s.violate("port %d: retransmitted SYN TSval %d, %v after the first (%d)", pk.SrcPort, seg.Opts.TSVal, s.now()-f.firstSYN, f.tsval)
 		}
-		f.ipid = ipid
+		f.ipid, f.label = id.id, id.label
 		return
 	}
 	if f != nil {
 		s.drop(key, f) // a new attempt on the port: the old one is gone
 	}
-	h := (uint32(key.sport)<<16 | uint32(key.dport)) ^ uint32(key.src[3])<<8 ^ uint32(key.dst[3])<<24
-	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(h * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: h | 1, ipid: ipid}
+	h := (uint32(key.sport)<<16 | uint32(key.dport)) ^ uint32(key.src[3]^key.src[15])<<8 ^ uint32(key.dst[3]^key.dst[15])<<24
+	s.flows[key] = &flow{irs: seg.Seq, iss: tcp.Seq(h * 2654435761), tsval: seg.Opts.TSVal, firstSYN: s.now(), serverTS: h | 1, ipid: id.id, label: id.label}
 }
 
 // next reports whether IP ID b can follow a on one connection: a socket
@@ -441,7 +489,7 @@ func (s *Server) drop(key flowKey, f *flow) {
 func (s *Server) ISS(pk *tcp.Packet) tcp.Seq {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.flows[flowKey{pk.Src, pk.Dst, pk.SrcPort, pk.DstPort}]; f != nil {
+	if f := s.flows[keyOf(pk)]; f != nil {
 		return f.iss
 	}
 	return 0

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"github.com/xdpconnect/xdpconnect/internal/netdev"
 	xnetns "github.com/xdpconnect/xdpconnect/internal/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Prefix starts the name of every namespace a lab creates.
@@ -45,6 +46,20 @@ var (
 	// that the server side can reach by ARP: xdpconnect answers ARP for the
 	// addresses it uses from it.
 	DedicatedSources = netip.MustParsePrefix("198.18.128.0/17")
+
+	// IPv6, in the benchmarking range 2001:2::/48 (RFC 5180): every lab is
+	// dual-stack, the client subnet 2001:2::/64, the routed server's
+	// 2001:2:1::/64.
+	ClientAddr6        = netip.MustParseAddr("2001:2::1")
+	ServerAddr6Direct  = netip.MustParseAddr("2001:2::2")
+	RouterClientAddr6  = netip.MustParseAddr("2001:2::fe")
+	RouterServerAddr6  = netip.MustParseAddr("2001:2:1::fe")
+	ServerAddr6Routed  = netip.MustParseAddr("2001:2:1::2")
+	client6Bits        = 64
+	serverRoutedPrefx6 = netip.MustParsePrefix("2001:2:1::/64")
+	// DedicatedSources6 is on-link in the client subnet, not owned by the
+	// client kernel: xdpconnect answers neighbour solicitations for them.
+	DedicatedSources6 = netip.MustParsePrefix("2001:2::1:0/112")
 )
 
 // ErrNoNetem means the kernel cannot impair links with netem.
@@ -112,8 +127,10 @@ type Lab struct {
 	ClientIf string
 	// MoreClients are the namespaces of clients 1.. (Options.Clients).
 	MoreClients []string
-	// ServerAddr is the address the client connects to.
-	ServerAddr netip.Addr
+	// ServerAddr is the address the client connects to; ServerAddr6 its
+	// IPv6 address.
+	ServerAddr  netip.Addr
+	ServerAddr6 netip.Addr
 	// Gateway is the client's next hop to the server (invalid if direct).
 	Gateway netip.Addr
 	// Listener is the server's TCP listener (nil without ListenPorts).
@@ -187,7 +204,7 @@ func Up(o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	if len(o.ListenPorts) > 0 {
-		l.Listener, err = Listen(l.ServerNS, l.ServerAddr, o.ListenPorts, o.Hold)
+		l.Listener, err = Listen(l.ServerNS, []netip.Addr{l.ServerAddr, l.ServerAddr6}, o.ListenPorts, o.Hold)
 		if err != nil {
 			return nil, err
 		}
@@ -262,6 +279,7 @@ func vethPair(nsA, a, nsB, b string, queues int) error {
 type ifSetup struct {
 	name   string
 	addr   netip.Prefix
+	addr6  netip.Prefix    // optional
 	routes []netlink.Route // LinkIndex filled in
 }
 
@@ -288,6 +306,14 @@ func configure(ns string, ifs []ifSetup, sysctls map[string]string) error {
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.addr.Addr().AsSlice(), Mask: net.CIDRMask(s.addr.Bits(), 32)}}
 		if err := h.AddrAdd(link, addr); err != nil {
 			return fmt.Errorf("lab: address %s on %s: %w", s.addr, s.name, err)
+		}
+		if s.addr6.IsValid() {
+			// No duplicate address detection: the address is usable at
+			// once, as the lab's subnets have nobody else on them.
+			a6 := &netlink.Addr{IPNet: &net.IPNet{IP: s.addr6.Addr().AsSlice(), Mask: net.CIDRMask(s.addr6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+			if err := h.AddrAdd(link, a6); err != nil {
+				return fmt.Errorf("lab: address %s on %s: %w", s.addr6, s.name, err)
+			}
 		}
 		if err := h.LinkSetUp(link); err != nil {
 			return err
@@ -347,7 +373,8 @@ func (l *Lab) buildBridged() error {
 		if err := vethPair(ns, ClientIf, br, port, 0); err != nil {
 			return err
 		}
-		if err := configure(ns, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(MoreClientAddr(i+1), clientPrefixBits)}}, nil); err != nil {
+		if err := configure(ns, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(MoreClientAddr(i+1), clientPrefixBits),
+			addr6: netip.PrefixFrom(MoreClientAddr6(i+1), client6Bits)}}, nil); err != nil {
 			return err
 		}
 		ports = append(ports, port)
@@ -381,8 +408,8 @@ func (l *Lab) buildBridged() error {
 // buildOneSubnet addresses client and server on one subnet (direct or
 // bridged); with Macvlan the client's address is on a macvlan on ClientIf.
 func (l *Lab) buildOneSubnet() error {
-	l.ServerAddr = ServerAddrDirect
-	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits)}}
+	l.ServerAddr, l.ServerAddr6 = ServerAddrDirect, ServerAddr6Direct
+	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits), addr6: netip.PrefixFrom(ClientAddr6, client6Bits)}}
 	if l.opts.Macvlan {
 		h, err := handleAt(l.ClientNS)
 		if err != nil {
@@ -405,7 +432,7 @@ func (l *Lab) buildOneSubnet() error {
 	if err := configure(l.ClientNS, cli, nil); err != nil {
 		return err
 	}
-	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrDirect, clientPrefixBits),
+	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrDirect, clientPrefixBits), addr6: netip.PrefixFrom(ServerAddr6Direct, client6Bits),
 		routes: []netlink.Route{{Dst: ipnet(DedicatedSources), Scope: netlink.SCOPE_LINK}}}}
 	if err := configure(l.ServerNS, srv, serverSysctls); err != nil {
 		return err
@@ -420,23 +447,25 @@ func (l *Lab) buildRouted() error {
 	if err := vethPair(l.RouterNS, RouterServerIf, l.ServerNS, ServerIf, 1); err != nil {
 		return err
 	}
-	l.ServerAddr = ServerAddrRouted
+	l.ServerAddr, l.ServerAddr6 = ServerAddrRouted, ServerAddr6Routed
 	l.Gateway = RouterClientAddr
-	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits),
-		routes: []netlink.Route{{Dst: ipnet(serverRoutedPrefx), Gw: RouterClientAddr.AsSlice()}}}}
+	cli := []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(ClientAddr, clientPrefixBits), addr6: netip.PrefixFrom(ClientAddr6, client6Bits),
+		routes: []netlink.Route{{Dst: ipnet(serverRoutedPrefx), Gw: RouterClientAddr.AsSlice()},
+			{Dst: ipnet(serverRoutedPrefx6), Gw: RouterClientAddr6.AsSlice()}}}}
 	if err := configure(l.ClientNS, cli, nil); err != nil {
 		return err
 	}
 	rtr := []ifSetup{
-		{name: RouterClientIf, addr: netip.PrefixFrom(RouterClientAddr, clientPrefixBits),
+		{name: RouterClientIf, addr: netip.PrefixFrom(RouterClientAddr, clientPrefixBits), addr6: netip.PrefixFrom(RouterClientAddr6, client6Bits),
 			routes: []netlink.Route{{Dst: ipnet(DedicatedSources), Scope: netlink.SCOPE_LINK}}},
-		{name: RouterServerIf, addr: netip.PrefixFrom(RouterServerAddr, 24)},
+		{name: RouterServerIf, addr: netip.PrefixFrom(RouterServerAddr, 24), addr6: netip.PrefixFrom(RouterServerAddr6, 64)},
 	}
-	if err := configure(l.RouterNS, rtr, map[string]string{"net/ipv4/ip_forward": "1"}); err != nil {
+	if err := configure(l.RouterNS, rtr, map[string]string{"net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1"}); err != nil {
 		return err
 	}
-	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrRouted, 24),
-		routes: []netlink.Route{{Dst: ipnet(netip.MustParsePrefix("0.0.0.0/0")), Gw: RouterServerAddr.AsSlice()}}}}
+	srv := []ifSetup{{name: ServerIf, addr: netip.PrefixFrom(ServerAddrRouted, 24), addr6: netip.PrefixFrom(ServerAddr6Routed, 64),
+		routes: []netlink.Route{{Dst: ipnet(netip.MustParsePrefix("0.0.0.0/0")), Gw: RouterServerAddr.AsSlice()},
+			{Dst: ipnet(netip.MustParsePrefix("::/0")), Gw: RouterServerAddr6.AsSlice()}}}}
 	if err := configure(l.ServerNS, srv, serverSysctls); err != nil {
 		return err
 	}
@@ -529,31 +558,38 @@ func (l *Lab) ClientLink() (int, net.HardwareAddr, error) {
 func (l *Lab) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s\n", l.Name)
-	fmt.Fprintf(&b, "  client  netns %-22s %s %s/16\n", l.ClientNS, l.ClientIf, ClientAddr)
+	fmt.Fprintf(&b, "  client  netns %-22s %s %s/16 %s/64\n", l.ClientNS, l.ClientIf, ClientAddr, ClientAddr6)
 	if l.opts.Bridge {
 		fmt.Fprintf(&b, "  bridge  netns %-22s %s\n", l.RouterNS, BridgeIf)
-		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16\n", l.ServerNS, ServerIf, ServerAddrDirect)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16 %s/64\n", l.ServerNS, ServerIf, ServerAddrDirect, ServerAddr6Direct)
 	} else if l.RouterNS != "" {
-		fmt.Fprintf(&b, "  router  netns %-22s %s %s/16, %s %s/24\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterServerIf, RouterServerAddr)
-		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24 (via gateway %s)\n", l.ServerNS, ServerIf, ServerAddrRouted, RouterClientAddr)
+		fmt.Fprintf(&b, "  router  netns %-22s %s %s/16 %s/64, %s %s/24 %s/64\n", l.RouterNS, RouterClientIf, RouterClientAddr, RouterClientAddr6,
+			RouterServerIf, RouterServerAddr, RouterServerAddr6)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/24 %s/64 (via gateway %s, %s)\n", l.ServerNS, ServerIf, ServerAddrRouted, ServerAddr6Routed,
+			RouterClientAddr, RouterClientAddr6)
 	} else {
-		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16\n", l.ServerNS, ServerIf, ServerAddrDirect)
+		fmt.Fprintf(&b, "  server  netns %-22s %s %s/16 %s/64\n", l.ServerNS, ServerIf, ServerAddrDirect, ServerAddr6Direct)
 	}
-	fmt.Fprintf(&b, "  dedicated sources %s (answered for ARP by xdpconnect)\n", DedicatedSources)
+	fmt.Fprintf(&b, "  dedicated sources %s and %s (answered for ARP and ND by xdpconnect)\n", DedicatedSources, DedicatedSources6)
 	return b.String()
 }
 
 // MoreClientAddr is the address of client i >= 1 of a multi-client lab.
 func MoreClientAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}) }
 
+// MoreClientAddr6 is the IPv6 address of client i >= 1.
+func MoreClientAddr6(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 15: byte(10 + i)})
+}
+
 // Open returns the lab of that name created earlier (by another process),
 // without a listener handle. It fails if the lab does not exist.
 func Open(name string) (*Lab, error) {
 	base := Prefix + name
-	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect, ClientIf: ClientIf}
+	l := &Lab{Name: name, ClientNS: base + "-cli", ServerNS: base + "-srv", ServerAddr: ServerAddrDirect, ServerAddr6: ServerAddr6Direct, ClientIf: ClientIf}
 	if xnetns.Exists(base + "-rtr") {
 		l.RouterNS = base + "-rtr"
-		l.ServerAddr = ServerAddrRouted
+		l.ServerAddr, l.ServerAddr6 = ServerAddrRouted, ServerAddr6Routed
 		l.Gateway = RouterClientAddr
 		l.opts.Router = true
 	}

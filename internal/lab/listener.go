@@ -30,18 +30,21 @@ type Listener struct {
 	wg    sync.WaitGroup
 }
 
-// Listen opens TCP listeners on addr for each port, inside namespace ns.
-func Listen(ns string, addr netip.Addr, ports []int, hold bool) (*Listener, error) {
+// Listen opens TCP listeners on each address (IPv4 or IPv6) for each port,
+// inside namespace ns. Accepted counts them all.
+func Listen(ns string, addrs []netip.Addr, ports []int, hold bool) (*Listener, error) {
 	l := &Listener{ns: ns, hold: hold}
 	err := Do(ns, func() error {
-		for _, p := range ports {
-			// The socket belongs to the namespace it was created in, so the
-			// accept loop may run on any thread afterwards.
-			ln, err := listenBacklog(addr, p, 65535)
-			if err != nil {
-				return fmt.Errorf("lab: listen on %s port %d: %w", ns, p, err)
+		for _, a := range addrs {
+			for _, p := range ports {
+				// The socket belongs to the namespace it was created in, so
+				// the accept loop may run on any thread afterwards.
+				ln, err := listenBacklog(a, p, 65535)
+				if err != nil {
+					return fmt.Errorf("lab: listen on %s [%s]:%d: %w", ns, a, p, err)
+				}
+				l.ls = append(l.ls, ln)
 			}
-			l.ls = append(l.ls, ln)
 		}
 		return nil
 	})
@@ -139,7 +142,11 @@ func SocketStates(ns string) (map[int]int, error) {
 // the somaxconn it read once, in whatever namespace it ran first, and a
 // small accept queue drops final ACKs under load.
 func listenBacklog(addr netip.Addr, port, backlog int) (net.Listener, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: port, Addr: addr.As16()})
+	if addr.Is4() {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: addr.As4()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +154,7 @@ func listenBacklog(addr netip.Addr, port, backlog int) (net.Listener, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: addr.As4()}); err != nil {
+	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -103,7 +104,7 @@ func Serve(name string, ports []int, hold bool) error {
 	if err != nil {
 		return err
 	}
-	ln, err := Listen(l.ServerNS, l.ServerAddr, ports, hold)
+	ln, err := Listen(l.ServerNS, []netip.Addr{l.ServerAddr, l.ServerAddr6}, ports, hold)
 	if err != nil {
 		return err
 	}
