@@ -143,7 +143,11 @@ func blackhole(t *testing.T, l *lab.Lab, addr netip.Addr) {
 		t.Fatal(err)
 	}
 	defer ch.Close()
-	err = ch.NeighAdd(&netlink.Neigh{LinkIndex: cli.Attrs().Index, Family: netlink.FAMILY_V4, IP: net.IP(addr.AsSlice()),
+	fam := netlink.FAMILY_V4
+	if addr.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	err = ch.NeighAdd(&netlink.Neigh{LinkIndex: cli.Attrs().Index, Family: fam, IP: net.IP(addr.AsSlice()),
 		HardwareAddr: srv.Attrs().HardwareAddr, State: netlink.NUD_PERMANENT})
 	if err != nil {
 		t.Fatal(err)
