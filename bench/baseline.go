@@ -44,7 +44,7 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 			h := &hists[i]
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				c, err := dialer.DialContext(ctx, "tcp4", dst)
+				c, err := dialer.DialContext(ctx, "tcp", dst)
 				if err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
@@ -93,7 +93,8 @@ const EpollC = `#define _GNU_SOURCE
 #include <time.h>
 #include <unistd.h>
 
-static struct sockaddr_in dst;
+static struct sockaddr_storage dst;
+static socklen_t dstlen;
 static int ep;
 static unsigned long long ok, errs;
 static double t0, started[1 << 20];
@@ -109,11 +110,11 @@ static int bucket_of(long long v) {
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
 static void start(void) {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int fd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (fd < 0) { errs++; return; }
 	struct linger l = {1, 0};
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-	if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { errs++; close(fd); return; }
+	if (connect(fd, (struct sockaddr *)&dst, dstlen) < 0 && errno != EINPROGRESS) { errs++; close(fd); return; }
 	if (fd < (1 << 20)) started[fd] = now();
 	struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -121,9 +122,13 @@ static void start(void) {
 
 int main(int argc, char **argv) {
 	if (argc != 5) { fprintf(stderr, "usage: epoll IP PORT SECONDS CONNS\n"); return 2; }
-	dst.sin_family = AF_INET;
-	inet_pton(AF_INET, argv[1], &dst.sin_addr);
-	dst.sin_port = htons(atoi(argv[2]));
+	struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
+	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+	if (inet_pton(AF_INET, argv[1], &d4->sin_addr) == 1) {
+		d4->sin_family = AF_INET, d4->sin_port = htons(atoi(argv[2])), dstlen = sizeof *d4;
+	} else if (inet_pton(AF_INET6, argv[1], &d6->sin6_addr) == 1) {
+		d6->sin6_family = AF_INET6, d6->sin6_port = htons(atoi(argv[2])), dstlen = sizeof *d6;
+	} else { fprintf(stderr, "epoll: bad address %s\n", argv[1]); return 2; }
 	double dur = atof(argv[3]);
 	int conns = atoi(argv[4]);
 	ep = epoll_create1(0);

@@ -23,7 +23,7 @@ func TestReflectorAnswersKernelConnect(t *testing.T) {
 	err = b.withPass(func() error {
 		return lab.Do(b.l.ClientNS, func() error {
 			for i := 0; i < 10; i++ {
-				c, err := net.DialTimeout("tcp4", b.dst.String(), 2*time.Second)
+				c, err := net.DialTimeout("tcp", b.dst.String(), 2*time.Second)
 				if err != nil {
 					return err
 				}

@@ -62,7 +62,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "rtt"}
+var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "rtt"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -90,9 +90,9 @@ func Run(o Options) ([]Row, error) {
 		var r []Row
 		var err error
 		switch sc {
-		case "reflector":
+		case "reflector", "reflector-v6":
 			r, err = o.compare(sc, true, 1, 0)
-		case "listener":
+		case "listener", "listener-v6":
 			r, err = o.compare(sc, false, 1, 0)
 		case "workers2":
 			r, err = o.xdpconnectOnly(sc, 2, 0)
@@ -240,8 +240,10 @@ func (o *Options) runBaseline(b *bed, tool string, conns int) (*BaselineResult, 
 	if err != nil {
 		return nil, err
 	}
-	if res.Seconds == 0 {
-		return nil, fmt.Errorf("%s: no result", tool)
+	if res.Seconds == 0 || res.Handshakes == 0 {
+		// A baseline that connects nowhere measures nothing: say so
+		// instead of printing a ratio against zero.
+		return nil, fmt.Errorf("%s to %s: no handshake in %.1f s (%d errors)", tool, b.dst, res.Seconds, res.Errors)
 	}
 	return &res, nil
 }
@@ -268,7 +270,8 @@ func buildEpoll() (string, error) {
 	return bin, nil
 }
 
-// compare runs xdpconnect, the Go dialer and C epoll against one target.
+// compare runs xdpconnect, the Go dialer and C epoll against one target;
+// a scenario named "-v6" connects to its IPv6 address.
 func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]Row, error) {
 	b, err := newBed(reflect, workers, loss)
 	if err != nil {
@@ -278,6 +281,10 @@ func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]
 	target := "linux-listener"
 	if reflect {
 		target = "xdp-reflector"
+	}
+	if strings.HasSuffix(sc, "-v6") {
+		b.dst = netip.AddrPortFrom(b.l.ServerAddr6, b.dst.Port())
+		target += ", IPv6"
 	}
 	if loss > 0 {
 		target += fmt.Sprintf(" (%d%% SYN loss)", loss)

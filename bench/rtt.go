@@ -198,7 +198,7 @@ func TCPInfoRTT(dst string, n int, out io.Writer) error {
 	d := &net.Dialer{Timeout: 3 * time.Second}
 	us := make([]float64, 0, n)
 	for i := 0; i < n; i++ {
-		c, err := d.DialContext(context.Background(), "tcp4", dst)
+		c, err := d.DialContext(context.Background(), "tcp", dst)
 		if err != nil {
 			return err
 		}

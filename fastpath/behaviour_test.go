@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"sync"
 	"testing"
@@ -228,24 +227,6 @@ func TestEngineRetransmittedSYN(t *testing.T) {
 	}
 }
 
-// icmpFor is the ICMP error a router sends about the SYN f: it quotes the
-// SYN's IP header and first 8 bytes of TCP, from the router to us.
-func icmpFor(f []byte, typ, code uint8, mtu uint16) []byte {
-	ip := tcp.IPv4(f[tcp.EthHdrLen:])
-	quote := ip[:tcp.IPv4HdrLen+8]
-	b := make([]byte, tcp.EthHdrLen+tcp.IPv4HdrLen+tcp.ICMPHdrLen+len(quote))
-	tcp.Ethernet(b).Encode(f[6:12], f[0:6], tcp.EtherIPv4)
-	ic := b[tcp.EthHdrLen+tcp.IPv4HdrLen:]
-	ic[0], ic[1] = typ, code
-	binary.BigEndian.PutUint16(ic[6:], mtu)
-	copy(ic[tcp.ICMPHdrLen:], quote)
-	binary.BigEndian.PutUint16(ic[2:], tcp.Checksum(ic))
-	router := [4]byte{198, 18, 0, 254}
-	tcp.IPv4(b[tcp.EthHdrLen:]).Encode(&tcp.IPv4Fields{TotalLen: uint16(len(b) - tcp.EthHdrLen), TTL: 64,
-		Protocol: tcp.ProtoICMP, Src: router, Dst: ip.Src()})
-	return b
-}
-
 // C2: a host-unreachable error about our SYN fails the attempt at once
 // with EHOSTUNREACH (matched against our own flow, not the reversed one),
 // without waiting for the SYN timer.
@@ -253,7 +234,7 @@ func TestEngineICMPUnreachable(t *testing.T) {
 	l := linktest.NewLink(func(f []byte) [][]byte {
 		var pk tcp.Packet
 		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
-			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
+			return [][]byte{linktest.ICMPError(f, tcp.ICMPDestUnreach, 1, 0)}
 		}
 		return nil
 	})
@@ -286,7 +267,7 @@ func TestEngineFragNeeded(t *testing.T) {
 				mu.Lock()
 				icmps++
 				mu.Unlock()
-				return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, tc.mtu)}
+				return [][]byte{linktest.ICMPError(f, tcp.ICMPDestUnreach, tcp.ICMPFragNeeded, uint32(tc.mtu))}
 			}
 			if df := tcp.IPv4(f[tcp.EthHdrLen:]).FlagsFrag() == 0x4000; df != tc.df {
 				mu.Lock()

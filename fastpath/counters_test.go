@@ -128,7 +128,7 @@ func TestEngineICMPInSynRecv(t *testing.T) {
 		if tcp.Parse(f, &pk) != tcp.KindTCP || pk.Seg.Flags != tcp.FlagSYN {
 			return nil
 		}
-		return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagSYN, Seq: 777}), icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
+		return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagSYN, Seq: 777}), linktest.ICMPError(f, tcp.ICMPDestUnreach, 1, 0)}
 	})
 	cfg := testConfig(linktest.BlackholePort)
 	cfg.Count = 20
@@ -150,7 +150,7 @@ func TestEngineICMPFreesPorts(t *testing.T) {
 			mu.Lock()
 			mss[pk.Seg.Opts.MSS] = true
 			mu.Unlock()
-			return [][]byte{icmpFor(f, tcp.ICMPDestUnreach, 1, 0)}
+			return [][]byte{linktest.ICMPError(f, tcp.ICMPDestUnreach, 1, 0)}
 		}
 		return nil
 	})

@@ -92,24 +92,6 @@ func TestEngineTimeoutAndLossIPv6(t *testing.T) {
 	}
 }
 
-// icmp6For is an ICMPv6 error from a router about frame f, quoting its
-// IPv6 header and the whole TCP segment.
-func icmp6For(f []byte, typ, code uint8) []byte {
-	ip := tcp.IPv6(f[tcp.EthHdrLen:])
-	router := [16]byte{0x20, 0x01, 0, 2, 15: 0xfe}
-	quote := f[tcp.EthHdrLen:]
-	b := make([]byte, tcp.EthHdrLen+tcp.IPv6HdrLen+tcp.ICMPHdrLen+len(quote))
-	tcp.Ethernet(b).Encode(f[6:12], f[0:6], tcp.EtherIPv6)
-	m := b[tcp.EthHdrLen+tcp.IPv6HdrLen:]
-	m[0], m[1] = typ, code
-	copy(m[tcp.ICMPHdrLen:], quote)
-	dst := ip.Src()
-	sum := tcp.Fold(tcp.Sum(m, tcp.PseudoSum6(&router, &dst, tcp.ProtoICMPv6, uint32(len(m)))))
-	m[2], m[3] = byte(sum>>8), byte(sum)
-	tcp.IPv6(b[tcp.EthHdrLen:]).Encode(&tcp.IPv6Fields{PayloadLen: uint16(len(m)), NextHeader: tcp.ProtoICMPv6, HopLimit: 64, Src: router, Dst: dst})
-	return b
-}
-
 // V5, V6: ICMPv6 errors about our SYN fail it at once with
 // icmpv6_err_convert's errno; Packet Too Big changes nothing (the SYN
 // keeps MSS 1440, and retransmits on its timer).
@@ -126,7 +108,7 @@ func TestEngineICMPv6(t *testing.T) {
 				mu.Lock()
 				mss[pk.Seg.Opts.MSS] = true
 				mu.Unlock()
-				return [][]byte{icmp6For(f, tc.typ, tc.code)}
+				return [][]byte{linktest.ICMPError(f, tc.typ, tc.code, 1280)}
 			}
 			return nil
 		})

@@ -2,9 +2,10 @@
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 // A stateless XDP SYN-ACK reflector for benchmarks: a SYN to the configured
-// port is turned, in place, into the SYN-ACK a Linux server would send
-// (MSS 1460, SACK-permitted, timestamps echoing the SYN's TSval, window
-// scale 7) with a cookie ISN, and sent back with XDP_TX. Other TCP to the
+// port (IPv4 or IPv6) is turned, in place, into the SYN-ACK a Linux server
+// would send (MSS 1460, 1440 over IPv6, SACK-permitted, timestamps echoing
+// the SYN's TSval, window scale 7) with a cookie ISN, and sent back with
+// XDP_TX. Other TCP to the
 // port (the client's ACK, RST, FIN) is dropped. Mode "drop" drops
 // everything (a sink for TX benchmarks); mode "pass" passes everything (the
 // pass program a receiving veth needs for XDP_TX frames to arrive).
@@ -12,6 +13,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
@@ -61,6 +63,73 @@ static __always_inline __u16 fold(__u64 s)
 	return ~s;
 }
 
+// syn_ack turns the SYN th (options at opt, the pseudo-header's address
+// sum in s) into the SYN-ACK, in place; a4 is a word of the client's
+// address for the cookie ISN.
+static __always_inline int syn_ack(struct tcphdr *th, __u8 *opt, void *end, __u64 s, __u32 a4, __u16 mss)
+{
+	if ((void *)(opt + 20) > end)
+		return done(1, XDP_DROP);
+	// Options must be MSS(4) SACKOK(2) TS(10) NOP WS(3): the TSval is at 8.
+	if (opt[0] != 2 || opt[4] != 4 || opt[6] != 8 || opt[16] != 1 || opt[17] != 3)
+		return done(1, XDP_DROP);
+	__u16 p = th->source;
+	th->source = th->dest;
+	th->dest = p;
+	__u32 seq = bpf_ntohl(th->seq);
+	// A cookie ISN from the 4-tuple, as a stateless server would.
+	__u32 iss = (a4 * 2654435761u) ^ (p << 16) ^ seq ^ 0x5a5a5a5au;
+	th->ack_seq = bpf_htonl(seq + 1);
+	th->seq = bpf_htonl(iss);
+	th->ack = 1;
+	th->window = bpf_htons(65160);
+	// MSS; SACK-perm; TS: TSecr = their TSval, TSval = ours; WS 7.
+	opt[2] = mss >> 8;
+	opt[3] = mss & 0xff;
+	__builtin_memcpy(opt + 12, opt + 8, 4);
+	__u32 tsval = bpf_htonl(iss >> 8);
+	__builtin_memcpy(opt + 8, &tsval, 4);
+	opt[19] = 7;
+	// TCP checksum over the pseudo-header and the 40-byte header.
+	th->check = 0;
+	s += bpf_htons(IPPROTO_TCP) + bpf_htons(40);
+	__u16 *w = (void *)th;
+#pragma unroll
+	for (int i = 0; i < 20; i++)
+		s += w[i];
+	th->check = fold(s);
+	return done(0, XDP_TX);
+}
+
+// tcp_in says what to do with a TCP segment to the port before it is
+// reflected: < 0 go on, else the action.
+static __always_inline int tcp_in(struct refl_config *cfg, struct tcphdr *th)
+{
+	if (cfg->port && th->dest != bpf_htons(cfg->port))
+		return done(2, XDP_PASS);
+	// Everything else to the port is ours: the client's ACK, RST and FIN
+	// need no answer, and must not reach the server's kernel (which would
+	// answer them with RSTs).
+	if (!th->syn || th->ack || th->rst)
+		return done(1, XDP_DROP);
+	done(3, 0); // a SYN: the neutral measure of SYN-only tools
+	// The SYN layout Linux (and xdpconnect) sends: 40 bytes TCP with 20
+	// option bytes.
+	if (th->doff != 10)
+		return done(1, XDP_DROP);
+	if (cfg->drop_pct && bpf_get_prandom_u32() % 100 < cfg->drop_pct)
+		return done(1, XDP_DROP);
+	return -1;
+}
+
+static __always_inline void swap_mac(struct ethhdr *eth)
+{
+	unsigned char mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+}
+
 SEC("xdp")
 int reflector(struct xdp_md *ctx)
 {
@@ -72,70 +141,42 @@ int reflector(struct xdp_md *ctx)
 		return done(2, XDP_PASS);
 	if (cfg->mode == MODE_DROP)
 		return done(1, XDP_DROP);
-
 	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return done(2, XDP_PASS);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		struct tcphdr *th = (void *)(ip6 + 1);
+		if ((void *)(th + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+			return done(2, XDP_PASS);
+		int act = tcp_in(cfg, th);
+		if (act >= 0)
+			return act;
+		swap_mac(eth);
+		struct in6_addr a = ip6->saddr;
+		ip6->saddr = ip6->daddr;
+		ip6->daddr = a;
+		ip6->hop_limit = 64;
+		__u64 s = 0;
+		__u16 *w = (void *)&ip6->saddr;
+#pragma unroll
+		for (int i = 0; i < 16; i++)
+			s += w[i];
+		return syn_ack(th, (void *)(th + 1), end, s, a.in6_u.u6_addr32[3], 1440);
+	}
 	struct iphdr *ip = (void *)(eth + 1);
 	struct tcphdr *th = (void *)(ip + 1);
 	if ((void *)(th + 1) > end)
 		return done(2, XDP_PASS);
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
 		return done(2, XDP_PASS);
-	if (cfg->port && th->dest != bpf_htons(cfg->port))
-		return done(2, XDP_PASS);
-	// Everything else to the port is ours: the client's ACK, RST and FIN
-	// need no answer, and must not reach the server's kernel (which would
-	// answer them with RSTs).
-	if (!th->syn || th->ack || th->rst)
-		return done(1, XDP_DROP);
-	done(3, 0); // a SYN: the neutral measure of SYN-only tools
-	if (th->doff != 10)
-		return done(1, XDP_DROP);
-	// The SYN layout Linux (and xdpconnect) sends: 20 bytes IP without
-	// options, 40 bytes TCP with 20 option bytes.
-	__u8 *opt = (void *)(th + 1);
-	if ((void *)(opt + 20) > end)
-		return done(1, XDP_DROP);
-	if (cfg->drop_pct && bpf_get_prandom_u32() % 100 < cfg->drop_pct)
-		return done(1, XDP_DROP);
-	// Options must be MSS(4) SACKOK(2) TS(10) NOP WS(3): the TSval is at 8.
-	if (opt[0] != 2 || opt[4] != 4 || opt[6] != 8 || opt[16] != 1 || opt[17] != 3)
-		return done(1, XDP_DROP);
-
-	unsigned char mac[ETH_ALEN];
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	int act = tcp_in(cfg, th);
+	if (act >= 0)
+		return act;
+	swap_mac(eth);
 	__u32 a = ip->saddr;
 	ip->saddr = ip->daddr;
 	ip->daddr = a; // swapping keeps the IP checksum
-	__u16 p = th->source;
-	th->source = th->dest;
-	th->dest = p;
-
-	__u32 seq = bpf_ntohl(th->seq);
-	// A cookie ISN from the 4-tuple, as a stateless server would.
-	__u32 iss = (a * 2654435761u) ^ (p << 16) ^ seq ^ 0x5a5a5a5au;
-	th->ack_seq = bpf_htonl(seq + 1);
-	th->seq = bpf_htonl(iss);
-	th->ack = 1;
-	th->window = bpf_htons(65160);
-	// MSS 1460; SACK-perm; TS: TSecr = their TSval, TSval = ours; WS 7.
-	opt[2] = 0x05;
-	opt[3] = 0xb4;
-	__builtin_memcpy(opt + 12, opt + 8, 4);
-	__u32 tsval = bpf_htonl(iss >> 8);
-	__builtin_memcpy(opt + 8, &tsval, 4);
-	opt[19] = 7;
-
-	// TCP checksum over the pseudo-header and the 40-byte header.
-	th->check = 0;
-	__u64 s = 0;
-	s += (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff);
-	s += bpf_htons(IPPROTO_TCP) + bpf_htons(40);
-	__u16 *w = (void *)th;
-#pragma unroll
-	for (int i = 0; i < 20; i++)
-		s += w[i];
-	th->check = fold(s);
-	return done(0, XDP_TX);
+	__u64 s = (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff);
+	return syn_ack(th, (void *)(th + 1), end, s, a, 1460);
 }

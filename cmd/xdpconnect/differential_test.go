@@ -2,14 +2,16 @@ package main
 
 import (
 	be "encoding/binary"
+	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 	"github.com/xdpconnect/xdpconnect/tcp"
@@ -53,8 +55,11 @@ func (a answer) String() string {
 func (p *peer) answerOf(pk *tcp.Packet, f []byte) answer {
 	a := answer{flags: pk.Seg.Flags, seq: int64(pk.Seg.Seq - p.syn.Seg.Seq), ack: int64(pk.Seg.Ack - 5000), window: pk.Seg.Window,
 		ts: pk.Seg.Opts.HasTS, tsecr: pk.Seg.Opts.TSEcr, payload: pk.Seg.PayloadLen}
-	ip := tcp.IPv4(f[tcp.EthHdrLen:])
-	th := tcp.TCP(f[tcp.EthHdrLen+ip.HeaderLen():])
+	il := tcp.IPv6HdrLen
+	if ip := tcp.IPv4(f[tcp.EthHdrLen:]); ip.Version() == 4 {
+		il = ip.HeaderLen()
+	}
+	th := tcp.TCP(f[tcp.EthHdrLen+il:])
 	opts := th[tcp.TCPHdrLen:th.DataOffset()]
 	var blocks []string
 	for i := 0; i+1 < len(opts); {
@@ -99,7 +104,7 @@ func (p *peer) runKernel(script func(p *peer)) {
 	hold := make(chan struct{})
 	go func() {
 		done <- lab.Do(p.l.ClientNS, func() error {
-			c, err := (&net.Dialer{Timeout: 3 * time.Second}).Dial("tcp4", netip.AddrPortFrom(lab.ServerAddrDirect, peerPort).String())
+			c, err := (&net.Dialer{Timeout: 3 * time.Second}).Dial("tcp", p.server().String())
 			if err != nil {
 				return err
 			}
@@ -218,35 +223,176 @@ var differentialCases = []struct {
 func TestDifferentialEstablished(t *testing.T) {
 	testutil.RequirePrivileges(t)
 	var rows []string
-	for _, tc := range differentialCases {
-		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			pk := newPeer(t)
-			var linux [][]answer
-			pk.runKernel(func(p *peer) {
-				if !tc.open {
-					p.established()
-				}
-				linux = tc.script(p)
+	for _, v6 := range []bool{false, true} {
+		fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+		for _, tc := range differentialCases {
+			t.Run(fam+"/"+strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+				rows = append(rows, differential(t, v6, tc.name+" ("+tc.rule+", "+fam+")", tc.open, tc.script))
 			})
-			px := newPeer(t)
-			var ours [][]answer
-			r := px.run(func(p *peer) {
-				if !tc.open {
-					p.established()
-				}
-				ours = tc.script(p)
-			}, func(o *runOpts) {
-				o.plan.Close, o.plan.HoldFor = fastpath.CloseHold, 1500*time.Millisecond
-			})
-			if r.Established != 1 {
-				t.Fatalf("xdpconnect did not establish: %+v", r)
-			}
-			l, x := fmt.Sprint(linux), fmt.Sprint(ours)
-			rows = append(rows, fmt.Sprintf("| %s (%s) | %s | %s | %v |", tc.name, tc.rule, l, x, l == x))
-			if l != x {
-				t.Errorf("%s: Linux answered %s, xdpconnect %s", tc.rule, l, x)
-			}
-		})
+		}
 	}
 	t.Logf("\n| case | Linux | xdpconnect | match |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+}
+
+// differential plays script against the kernel's client and against
+// xdpconnect (a held connection), and fails when their answers differ; it
+// returns the table row.
+func differential(t *testing.T, v6 bool, name string, open bool, script func(p *peer) [][]answer) string {
+	t.Helper()
+	play := func(p *peer) [][]answer {
+		if !open {
+			p.established()
+		}
+		return script(p)
+	}
+	var linux, ours [][]answer
+	newPeerOf(t, v6).runKernel(func(p *peer) { linux = play(p) })
+	r := newPeerOf(t, v6).run(func(p *peer) { ours = play(p) }, func(o *runOpts) {
+		o.plan.Close, o.plan.HoldFor = fastpath.CloseHold, 1500*time.Millisecond
+	})
+	if r.Established != 1 {
+		t.Fatalf("xdpconnect did not establish: %+v", r)
+	}
+	l, x := fmt.Sprint(linux), fmt.Sprint(ours)
+	if l != x {
+		t.Errorf("%s: Linux answered %s, xdpconnect %s", name, l, x)
+	}
+	return fmt.Sprintf("| %s | %s | %s | %v |", name, l, x, l == x)
+}
+
+// synShape is what a SYN must share with the kernel's: flags, window, the
+// option layout (TSval masked, it is clock and key), and the IP fields
+// Linux sets (IPv4: DF, TTL, TOS; IPv6: traffic class, hop limit, a flow
+// label set).
+func synShape(pk *tcp.Packet, f []byte) string {
+	var ip string
+	il := tcp.IPv6HdrLen
+	if v4 := tcp.IPv4(f[tcp.EthHdrLen:]); v4.Version() == 4 {
+		il = v4.HeaderLen()
+		ip = fmt.Sprintf("IPv4 flags %#x ttl %d tos %d", v4.FlagsFrag(), v4.TTL(), v4.TOS())
+	} else {
+		v6 := tcp.IPv6(f[tcp.EthHdrLen:])
+		ip = fmt.Sprintf("IPv6 tc %d hlim %d label set %v", be.BigEndian.Uint32(v6)>>20&0xff, v6.HopLimit(), v6.FlowLabel() != 0)
+	}
+	th := tcp.TCP(f[tcp.EthHdrLen+il:])
+	opts := append([]byte(nil), th.Options()...)
+	for i := 0; i+1 < len(opts) && opts[i] != tcp.OptEOL; {
+		if opts[i] == tcp.OptNOP {
+			i++
+			continue
+		}
+		if opts[i] == tcp.OptTimestamp && i+10 <= len(opts) {
+			clear(opts[i+2 : i+6])
+		}
+		i += max(int(opts[i+1]), 2)
+	}
+	return fmt.Sprintf("%s, %v win %d, options % x", ip, pk.Seg.Flags, pk.Seg.Window, opts)
+}
+
+// Differential, the SYN and its fate (V2-V5 for IPv6, S1-S9 and C2 for
+// IPv4): the kernel's connect() and xdpconnect in the same namespace send
+// SYNs of the same shape, retransmit it after 1 s with the same changes
+// (the same sequence number; IPv6: a new flow label), and report the same
+// errno for the same forged ICMP error.
+func TestDifferentialSYNAndICMP(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	var rows []string
+	row := func(name, l, x string) {
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %v |", name, l, x, l == x))
+		if l != x {
+			t.Errorf("%s: Linux %s, xdpconnect %s", name, l, x)
+		}
+	}
+	for _, v6 := range []bool{false, true} {
+		fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+		// The SYN, its retransmission, and an RST|ACK that ends the attempt.
+		synScript := func(out *string) func(p *peer) {
+			return func(p *peer) {
+				first := synShape(&p.syn, p.last)
+				label := labelOf(p.last)
+				re := p.expect("retransmitted SYN", 2*time.Second, isSYN)
+				*out = fmt.Sprintf("%s; retransmission: same seq %v, new label %v", first, re.Seg.Seq == p.syn.Seg.Seq, labelOf(p.last) != label)
+				p.send(tcp.Reply{Flags: tcp.FlagRST | tcp.FlagACK, Ack: p.syn.Seg.Seq + 1}, 0)
+			}
+		}
+		var l, x string
+		lerr := kernelDial(newPeerOf(t, v6), synScript(&l))
+		r := newPeerOf(t, v6).run(synScript(&x), nil)
+		row("SYN ("+fam+")", l+" → "+errnoName(lerr), x+" → "+failedAs(r))
+		codes := [][2]uint8{{3, 1}, {3, 3}, {3, 13}, {11, 0}, {12, 0}}
+		if v6 {
+			codes = [][2]uint8{{1, 0}, {1, 1}, {1, 3}, {1, 4}, {3, 0}, {4, 0}}
+		}
+		for _, c := range codes {
+			icmp := func(p *peer) { p.send6or4ICMP(c[0], c[1]) }
+			lerr := kernelDial(newPeerOf(t, v6), icmp)
+			r := newPeerOf(t, v6).run(icmp, nil)
+			row(fmt.Sprintf("ICMP %d/%d in SYN-SENT (%s)", c[0], c[1], fam), errnoName(lerr), failedAs(r))
+		}
+	}
+	t.Logf("\n| case | Linux | xdpconnect | match |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+}
+
+// labelOf is an IPv6 frame's flow label (0 for IPv4).
+func labelOf(f []byte) uint32 {
+	if tcp.IPv4(f[tcp.EthHdrLen:]).Version() == 4 {
+		return 0
+	}
+	return tcp.IPv6(f[tcp.EthHdrLen:]).FlowLabel()
+}
+
+// send6or4ICMP sends the ICMP error a router would about the segment
+// last captured (the SYN).
+func (p *peer) send6or4ICMP(typ, code uint8) {
+	if err := p.raw.Send(linktest.ICMPError(p.last, typ, code, 1280)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// kernelDial runs script against the kernel's connect() once its SYN is
+// captured, and returns connect()'s errno (0 on success).
+func kernelDial(p *peer, script func(p *peer)) syscall.Errno {
+	p.t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		done <- lab.Do(p.l.ClientNS, func() error {
+			c, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", p.server().String())
+			if err == nil {
+				_ = c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}
+			return err
+		})
+	}()
+	first := p.next(3 * time.Second)
+	if first == nil || first.Seg.Flags&^(tcp.FlagECE|tcp.FlagCWR) != tcp.FlagSYN {
+		p.t.Fatalf("no SYN from the kernel captured: %+v", first)
+	}
+	p.syn = *first
+	script(p)
+	var en syscall.Errno
+	if err := <-done; err != nil && !errors.As(err, &en) {
+		p.t.Fatalf("kernel client: %v", err)
+	}
+	return en
+}
+
+func errnoName(e syscall.Errno) string {
+	if e == 0 {
+		return "established"
+	}
+	return fastpath.ErrnoName(e)
+}
+
+// failedAs is the one outcome of a one-attempt run.
+func failedAs(r *fastpath.Report) string {
+	if r.Established == 1 {
+		return "established"
+	}
+	for k, v := range r.Failed {
+		if v == 1 {
+			return k
+		}
+	}
+	return fmt.Sprintf("no single outcome: %+v", r)
 }

@@ -26,9 +26,14 @@ type peer struct {
 	// win is the receive window the client announced in its handshake
 	// ACK, scaled (differential_test.go).
 	win uint32
+	// v6 makes the peer talk IPv6 (the lab's 2001:2:: addresses).
+	v6 bool
 }
 
-func newPeer(t *testing.T) *peer {
+func newPeer(t *testing.T) *peer { return newPeerOf(t, false) }
+
+// newPeerOf is newPeer over IPv6 when v6 is set.
+func newPeerOf(t *testing.T, v6 bool) *peer {
 	l := testutil.NewLab(t, lab.Options{})
 	testutil.Nft(t, l.ServerNS, `table inet peer {
   chain in {
@@ -36,7 +41,15 @@ func newPeer(t *testing.T) *peer {
     tcp dport 7000 drop
   }
 }`)
-	return &peer{t: t, l: l, raw: testutil.NewRaw(t, l.ServerNS, lab.ServerIf)}
+	return &peer{t: t, l: l, raw: testutil.NewRaw(t, l.ServerNS, lab.ServerIf), v6: v6}
+}
+
+// server is the address the clients connect to.
+func (p *peer) server() netip.AddrPort {
+	if p.v6 {
+		return netip.AddrPortFrom(lab.ServerAddr6Direct, peerPort)
+	}
+	return netip.AddrPortFrom(lab.ServerAddrDirect, peerPort)
 }
 
 // next returns our next segment to the peer port within d (nil if none).
@@ -59,8 +72,17 @@ func (p *peer) send(r tcp.Reply, payload int) {
 	b := make([]byte, tcp.MaxReplyLen+payload)
 	path := &tcp.Path{SrcMAC: [6]byte(p.raw.MAC), DstMAC: p.syn.SrcMAC, Src: lab.ServerAddrDirect.As4(), Dst: lab.ClientAddr.As4(),
 		SrcPort: peerPort, DstPort: p.syn.SrcPort}
+	if p.v6 {
+		path.V6, path.Src6, path.Dst6 = true, lab.ServerAddr6Direct.As16(), lab.ClientAddr6.As16()
+	}
 	n := tcp.Build(b, path, &r)
-	if payload > 0 {
+	if payload > 0 && p.v6 {
+		n2 := n + payload
+		pl := uint16(n2 - 14 - tcp.IPv6HdrLen)
+		b[18], b[19] = byte(pl>>8), byte(pl)
+		tcp.TCP(b[14+tcp.IPv6HdrLen:n2]).SetChecksum6(&path.Src6, &path.Dst6)
+		n = n2
+	} else if payload > 0 {
 		// Append payload bytes and fix lengths and checksums.
 		n2 := n + payload
 		ip := tcp.IPv4(b[14:])
@@ -79,8 +101,8 @@ func (p *peer) send(r tcp.Reply, payload int) {
 
 // synAck is a well-formed SYN-ACK to our SYN, with options and TS echo.
 func (p *peer) synAck(ack tcp.Seq, tsecr uint32) tcp.Reply {
-	params := tcp.DefaultParams(1500, false)
-	return tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: ack, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 777, TSEcr: tsecr}
+	params := tcp.DefaultParams(1500, p.v6)
+	return tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: ack, Window: 65160, SYNOpts: &params, MSS: params.MSS, TSVal: 777, TSEcr: tsecr}
 }
 
 // run starts xdpconnect (one attempt, rst close) and runs script as the peer.
@@ -91,7 +113,7 @@ func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *fastpath.Report 
 	}
 	done := make(chan res, 1)
 	go func() {
-		r, err := runInErr(p.l, netip.AddrPortFrom(lab.ServerAddrDirect, peerPort), func(o *runOpts) {
+		r, err := runInErr(p.l, p.server(), func(o *runOpts) {
 			o.plan.Count = 1
 			o.plan.Drain = 8 * time.Second
 			o.opts.SynRetries = 2

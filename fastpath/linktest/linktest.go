@@ -560,3 +560,39 @@ func (c *Clock) Now() time.Duration { return time.Duration(c.ns.Load()) }
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// ICMPError is the ICMP (IPv4) or ICMPv6 error a router on the path would
+// send about frame f (one of ours: Ethernet, IP, TCP): from the router's
+// address (198.18.0.254 or 2001:2::fe) back to f's source and MAC, quoting
+// f's IP header and 8 bytes of TCP (IPv4, RFC 792) or the whole packet
+// (IPv6, RFC 4443). mtu fills the next-hop MTU (frag-needed) or the MTU
+// field (Packet Too Big).
+func ICMPError(f []byte, typ, code uint8, mtu uint32) []byte {
+	l3 := f[tcp.EthHdrLen:]
+	if tcp.IPv4(l3).Version() == 4 {
+		ip := tcp.IPv4(l3)
+		quote := ip[:ip.HeaderLen()+8]
+		b := make([]byte, tcp.EthHdrLen+tcp.IPv4HdrLen+tcp.ICMPHdrLen+len(quote))
+		tcp.Ethernet(b).Encode(f[6:12], f[0:6], tcp.EtherIPv4)
+		ic := b[tcp.EthHdrLen+tcp.IPv4HdrLen:]
+		ic[0], ic[1] = typ, code
+		binary.BigEndian.PutUint16(ic[6:], uint16(mtu))
+		copy(ic[tcp.ICMPHdrLen:], quote)
+		binary.BigEndian.PutUint16(ic[2:], tcp.Checksum(ic))
+		tcp.IPv4(b[tcp.EthHdrLen:]).Encode(&tcp.IPv4Fields{TotalLen: uint16(len(b) - tcp.EthHdrLen), TTL: 64,
+			Protocol: tcp.ProtoICMP, Src: [4]byte{198, 18, 0, 254}, Dst: ip.Src()})
+		return b
+	}
+	ip := tcp.IPv6(l3)
+	router, dst := [16]byte{0x20, 0x01, 0, 2, 15: 0xfe}, ip.Src()
+	quote := l3[:tcp.IPv6HdrLen+ip.PayloadLen()]
+	b := make([]byte, tcp.EthHdrLen+tcp.IPv6HdrLen+tcp.ICMPHdrLen+len(quote))
+	tcp.Ethernet(b).Encode(f[6:12], f[0:6], tcp.EtherIPv6)
+	m := b[tcp.EthHdrLen+tcp.IPv6HdrLen:]
+	m[0], m[1] = typ, code
+	binary.BigEndian.PutUint32(m[4:], mtu)
+	copy(m[tcp.ICMPHdrLen:], quote)
+	binary.BigEndian.PutUint16(m[2:], tcp.Fold(tcp.Sum(m, tcp.PseudoSum6(&router, &dst, tcp.ProtoICMPv6, uint32(len(m))))))
+	tcp.IPv6(b[tcp.EthHdrLen:]).Encode(&tcp.IPv6Fields{PayloadLen: uint16(len(m)), NextHeader: tcp.ProtoICMPv6, HopLimit: 64, Src: router, Dst: dst})
+	return b
+}
