@@ -77,9 +77,11 @@ func TestFlowLabelRerolls(t *testing.T) {
 	p := DefaultParams(1500, true)
 	var c Conn
 	p.Open(&c, 0x11223344, 0, 1, 0)
-	seen := map[uint32]bool{c.FlowLabel(): true}
-	if c.FlowLabel() != c.FlowLabel() || c.FlowLabel() > 0xfffff {
-		t.Fatal("label unstable or wider than 20 bits")
+	first := c.FlowLabel()
+	seen := map[uint32]bool{first: true}
+	p.Input(&c, &Segment{Flags: FlagACK, Seq: 1, Ack: 5}, 0) // an unacceptable ACK: no timeout, no new label
+	if c.FlowLabel() != first || first > 0xfffff {
+		t.Fatalf("label %#x, then %#x after a segment", first, c.FlowLabel())
 	}
 	now := uint32(0)
 	for i := 0; i < 6; i++ {
