@@ -588,7 +588,7 @@ func (w *worker) dial(c *Conn, t int) {
 	e.mu.Lock()
 	e.waiters[idx] = c
 	e.mu.Unlock()
-	if !w.open(idx, pair, port, entryDialed) {
+	if !w.open(idx, pair, port, true) {
 		e.mu.Lock()
 		delete(e.waiters, idx)
 		e.mu.Unlock()
@@ -629,7 +629,7 @@ func (e *Engine) dialDone(idx slot, err syscall.Errno) {
 }
 
 func (e *Engine) dialClosed(en *entry, idx slot) {
-	if en.flags&entryDialed == 0 {
+	if !en.dialed() {
 		return
 	}
 	e.mu.Lock()

@@ -63,7 +63,7 @@ const noStamps = -1
 type synSent struct {
 	idx  slot
 	pos  int   // place in the batch
-	orig int64 // synNs as stamped
+	orig int64 // the send time as stamped
 	at   int64 // send time estimated at the flush
 	// state: 0 in the batch, 1 flushed (at is set), 2 refused by the ring.
 	state uint8
@@ -99,8 +99,8 @@ func (w *worker) applySYNTimes() {
 		}
 		en := &w.e.table[s.idx]
 		en.acquire()
-		if st := en.conn.State; (st == tcp.SynSent || st == tcp.SynRecv) && en.synNs == s.orig {
-			en.synNs = s.at
+		if st := en.conn.State; (st == tcp.SynSent || st == tcp.SynRecv) && en.syn == synTimeOf(s.orig) {
+			en.syn = synTimeOf(s.at)
 		}
 		en.release()
 	}

@@ -116,21 +116,21 @@ func TestSYNSendTimes(t *testing.T) {
 	w := e.workers[0]
 	for i := 0; i < 5; i++ {
 		en := &e.table[i]
-		en.conn.State, en.synNs = tcp.SynSent, 100
+		en.conn.State, en.syn = tcp.SynSent, synTimeOf(100)
 		w.synQ = append(w.synQ, synSent{idx: slot(i), pos: i, orig: 100})
 	}
-	e.table[4].synNs = 300 // retransmitted since
+	e.table[4].syn = synTimeOf(300) // retransmitted since
 	w.synQ[4].pos = 1
-	e.table[5].conn.State, e.table[5].synNs = tcp.Established, 100 // answered already
+	e.table[5].conn.State, e.table[5].syn = tcp.Established, synTimeOf(100) // answered already
 	w.synQ = append(w.synQ, synSent{idx: 5, pos: 2, orig: 100})
-	e.table[6].conn.State, e.table[6].synNs = tcp.SynRecv, 100 // simultaneous open
+	e.table[6].conn.State, e.table[6].syn = tcp.SynRecv, synTimeOf(100) // simultaneous open
 	w.synQ = append(w.synQ, synSent{idx: 6, pos: 2, orig: 100})
 	w.timeSYNs(1000, 2000, 4, 3)
 	w.timeSYNs(5000, 6000, 4, 4) // a later flush leaves them alone
 	w.applySYNTimes()
 	for i, want := range []int64{1000, 1250, 1500, 100, 300, 100, 1500} {
-		if got := e.table[i].synNs; got != want {
-			t.Errorf("SYN %d: sent at %d, want %d", i, got, want)
+		if got := e.table[i].syn; got != synTimeOf(want) {
+			t.Errorf("SYN %d: sent at %d, want %d", i, got.ns(2000), want)
 		}
 	}
 	if len(w.synQ) != 0 {
@@ -138,7 +138,7 @@ func TestSYNSendTimes(t *testing.T) {
 	}
 	w.synQ = append(w.synQ, synSent{idx: 0, pos: 0, orig: 1000})
 	w.applySYNTimes()
-	if len(w.synQ) != 1 || e.table[0].synNs != 1000 {
+	if len(w.synQ) != 1 || e.table[0].syn != synTimeOf(1000) {
 		t.Fatal("a SYN not yet flushed was timed")
 	}
 }
@@ -183,13 +183,26 @@ func TestFlushTimesSYNs(t *testing.T) {
 	if !ok {
 		t.Fatal("no TX frame")
 	}
-	e.table[0].conn.State, e.table[0].synNs = tcp.SynSent, 0
+	e.table[0].conn.State, e.table[0].syn = tcp.SynSent, synTimeOf(0)
 	w.synQ = append(w.synQ, synSent{idx: 0, pos: w.txN, orig: 0})
 	w.queue(addr, 60)
 	clk.Advance(5 * time.Millisecond) // the loop ran on before the flush
 	w.flush()
 	w.applySYNTimes()
-	if got := e.table[0].synNs; got != int64(5*time.Millisecond) {
+	if got := e.table[0].syn.ns(int64(6 * time.Millisecond)); got != int64(5*time.Millisecond) {
 		t.Fatalf("SYN sent at %d, want the flush's 5 ms", got)
+	}
+}
+
+// A SYN's send time in 4 bytes reads back to 32 ns from any time up to
+// 137 s later, across the wrap of its 32 bits.
+func TestSynTime(t *testing.T) {
+	for _, at := range []int64{0, 12345, 1<<37 - 40, 1 << 37, 5<<37 + 999, int64(10 * time.Hour)} {
+		st := synTimeOf(at)
+		for _, later := range []time.Duration{0, time.Microsecond, time.Second, 120 * time.Second, 137 * time.Second} {
+			if got := st.ns(at + int64(later)); got != at&^31 {
+				t.Fatalf("sent at %d, read %v later: %d, want %d", at, later, got, at&^31)
+			}
+		}
 	}
 }

@@ -193,7 +193,7 @@ func (e *Engine) report(s *Snapshot) *Report {
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
 		PartialChecksums: s.Get(CntPartialChecksum), RxStamped: s.Get(CntRxStamped),
 		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
-		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * entryBytes,
+		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * connBytes,
 	}
 	if win > 0 {
 		r.CPS = float64(e.estEnd-e.estStart) / win

@@ -7,23 +7,43 @@ import (
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
-// entryBytes is the size of an entry, one cache line (checked by a test).
-const entryBytes = 64
+// entryBytes is the size of an entry (checked by a test): with the 12
+// bytes of its timer in the owner's wheel, a connection costs 64 bytes.
+const entryBytes = 52
 
-// entry is one connection slot: 64 bytes with tcp.Conn's 44.
+// connBytes is what a connection slot costs: its entry and its timer.
+const connBytes = entryBytes + tcp.WheelTimerBytes
+
+// entry is one connection slot: tcp.Conn's 44 bytes and 8 of our own.
 type entry struct {
 	// st mirrors conn.State for lock-free peeks; busyBit marks the entry
-	// taken by one worker, which alone may touch the other fields.
-	st    atomic.Uint32
-	flags uint32 // entryDialed ...
-	synNs int64  // send time of the latest SYN, engine clock
-	conn  tcp.Conn
+	// taken by one worker, which alone may touch the other fields;
+	// dialedBit marks an entry opened by Engine.Dial.
+	st   atomic.Uint32
+	syn  synTime // send time of the latest SYN
+	conn tcp.Conn
 }
 
 const (
-	busyBit     = 1 << 8
-	entryDialed = 1 // opened by Engine.Dial: report its outcome
+	stateMask = 0xff
+	busyBit   = 1 << 8
+	dialedBit = 1 << 9 // opened by Engine.Dial: report its outcome
 )
+
+// synTime is an engine time in units of 32 ns, mod 2^32: 137 s of range,
+// more than the age of the latest SYN of any attempt still in SYN-SENT
+// (at most the largest RTO, 120 s), in 4 bytes instead of 8.
+type synTime uint32
+
+// synTimeOf is ns as a synTime.
+func synTimeOf(ns int64) synTime { return synTime(ns >> 5) }
+
+// ns is t in engine nanoseconds (rounded down to 32 ns), seen from nowNs,
+// which is less than 137 s after t.
+func (t synTime) ns(nowNs int64) int64 {
+	n := nowNs >> 5
+	return (n - int64(uint32(n)-uint32(t))) << 5
+}
 
 // acquire takes the entry and returns its state. Contention only happens
 // when a SYN-ACK on one queue races the owner's timer for the same entry:
@@ -32,7 +52,7 @@ func (e *entry) acquire() tcp.State {
 	for spins := 0; ; spins++ {
 		v := e.st.Load()
 		if v&busyBit == 0 && e.st.CompareAndSwap(v, v|busyBit) {
-			return tcp.State(v)
+			return tcp.State(v & stateMask)
 		}
 		if spins > 64 {
 			runtime.Gosched()
@@ -41,10 +61,22 @@ func (e *entry) acquire() tcp.State {
 }
 
 // release publishes the entry's new state and lets others take it.
-func (e *entry) release() { e.st.Store(uint32(e.conn.State)) }
+func (e *entry) release() { e.st.Store(uint32(e.conn.State) | e.st.Load()&dialedBit) }
 
 // peek is the entry's state without taking it.
-func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() &^ busyBit) }
+func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() & stateMask) }
+
+// dialed says Engine.Dial opened the entry.
+func (e *entry) dialed() bool { return e.st.Load()&dialedBit != 0 }
+
+// setDialed marks the entry, which the caller has taken, as Dial's or not.
+func (e *entry) setDialed(on bool) {
+	v := e.st.Load() &^ dialedBit
+	if on {
+		v |= dialedBit
+	}
+	e.st.Store(v)
+}
 
 // spsc is a single-producer single-consumer ring of entry indices (with
 // flags in the top bit) from one worker to the entry's owner.

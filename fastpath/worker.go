@@ -417,13 +417,14 @@ func (w *worker) segment(pk *tcp.Packet) {
 // It is recorded in the totals and in ts, the target's statistics.
 func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8) {
 	// The timestamp settings it reads are net.ipv4's, shared by IPv6.
-	latest, ms, ok := w.e.params[0].HandshakeRTT(&en.conn, seg, uint32(en.synNs/1e6), w.nowMs, retrans)
+	synNs := en.syn.ns(w.nowNs)
+	latest, ms, ok := w.e.params[0].HandshakeRTT(&en.conn, seg, uint32(synNs/1e6), w.nowMs, retrans)
 	if !ok {
 		return
 	}
 	ns := ms * 1e6
 	if latest {
-		ns = max(w.rxNs-en.synNs, 0)
+		ns = max(w.rxNs-synNs, 0)
 	}
 	w.h.Record(ns)
 	ts.h.Record(ns)
@@ -444,7 +445,7 @@ func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8)
 // established applies the close mode to a fresh connection (a Dial'ed one
 // is held until Conn.Close).
 func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
-	if en.flags&entryDialed != 0 {
+	if en.dialed() {
 		w.e.dialDone(idx, 0)
 		return
 	}
@@ -468,7 +469,7 @@ func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
 	}
 	w.target(pair).failed++
 	en.conn.State = tcp.Closed
-	if en.flags&entryDialed != 0 {
+	if en.dialed() {
 		w.e.dialDone(idx, err)
 	}
 }
@@ -667,7 +668,7 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 	if en.conn.State == tcp.Closed {
 		w.wheel.Cancel(id)
 		en.conn.State = tcp.Free
-		en.flags = 0
+		en.setDialed(false)
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
 	}
@@ -684,7 +685,7 @@ func (w *worker) retransmitSYN(en *entry, idx slot) {
 	c := &en.conn
 	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.paramsOf(pair).TSVal(c, w.nowMs), c.NextIPID(), true)
 	w.tpl[pair].SetFlowLabel(buf, c.FlowLabel())
-	en.synNs = w.nowNs
+	en.syn = synTimeOf(w.nowNs)
 	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
 	w.c[CntRetransmits]++
 	w.c[CntSYNSent]++
@@ -752,7 +753,7 @@ func (w *worker) generate() int {
 			break
 		}
 		idx := e.slotOf(pair, port)
-		if !w.open(idx, pair, port, 0) {
+		if !w.open(idx, pair, port, false) {
 			w.sets[pair].Set(port, false)
 			break
 		}
@@ -764,7 +765,7 @@ func (w *worker) generate() int {
 }
 
 // open starts an attempt on the free entry idx and sends its SYN.
-func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
+func (w *worker) open(idx slot, pair int, port uint16, dialed bool) bool {
 	e := w.e
 	addr, buf, ok := w.txBuf()
 	if !ok {
@@ -780,9 +781,9 @@ func (w *worker) open(idx slot, pair int, port uint16, flags uint32) bool {
 	params := e.paramsOf(pair)
 	en := &e.table[idx]
 	en.acquire()
-	en.flags = flags
+	en.setDialed(dialed)
 	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
-	en.synNs = w.nowNs
+	en.syn = synTimeOf(w.nowNs)
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
 	w.tpl[pair].SetFlowLabel(buf, en.conn.FlowLabel())
 	en.release()

@@ -38,6 +38,13 @@ const (
 	cfTS   = 1 << iota // timestamps negotiated (H2)
 	cfWS               // window scaling negotiated
 	cfSACK             // SACK negotiated
+
+	// cfRehash is the unit of the top nibble of flags: the count, mod 16,
+	// of timeout retransmissions over the connection's life. Each one
+	// re-rolls the IPv6 flow label (V3), and the label stays after the
+	// handshake, so Retrans (reset then) cannot stand in. It lives in the
+	// flags byte to keep Conn at 44 bytes.
+	cfRehash = 1 << 4
 )
 
 // Conn is the state of one connection: 44 bytes, kept in the caller's table.
@@ -60,10 +67,6 @@ type Conn struct {
 	LastChlMs uint32 // when the last challenge/dup ACK left, plus 1 (E4 rate limit)
 	SndWnd    uint16 // peer's window, unscaled on the SYN-ACK (Y6)
 	RTOMs     uint16 // RTO from the handshake's RTT sample, for our FIN (E8)
-	// Rehash counts timeout retransmissions over the connection's life:
-	// each one re-rolls the IPv6 flow label (V3), and the label stays
-	// after the handshake, so Retrans (reset then) cannot stand in.
-	Rehash uint8
 }
 
 // FlowLabel is the connection's IPv6 flow label (V3): random per
@@ -72,7 +75,7 @@ type Conn struct {
 // re-drawn on each RTO; a mix of ISS and the re-roll count is as random to
 // an observer and needs no state.
 func (c *Conn) FlowLabel() uint32 {
-	x := uint32(c.ISS) ^ uint32(c.Rehash)*0x9e3779b9
+	x := uint32(c.ISS) ^ uint32(c.flags/cfRehash)*0x9e3779b9
 	x ^= x >> 16
 	x *= 0x85ebca6b
 	x ^= x >> 13
@@ -184,7 +187,7 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 			return Verdict{Event: EvFailed, Err: syscall.ETIMEDOUT}, false, 0
 		}
 		c.Retrans++
-		c.Rehash++
+		c.flags += cfRehash // wraps within the nibble
 		return Verdict{}, true, p.SynRTO(int(c.Retrans))
 	case FinWait1, LastAck, Closing:
 		if c.Retrans >= 8 {
@@ -192,7 +195,7 @@ func (p *Params) OnTimer(c *Conn, nowMs uint32) (v Verdict, resend bool, nextMs 
 			return Verdict{Event: EvClosed}, false, 0
 		}
 		c.Retrans++
-		c.Rehash++
+		c.flags += cfRehash // wraps within the nibble
 		v = p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
 		return v, false, p.FINRTO(c)
 	case TimeWait:
@@ -415,7 +418,7 @@ func (p *Params) FINRTO(c *Conn) int64 {
 // negotiate is H2.
 func (p *Params) negotiate(c *Conn, seg *Segment) {
 	o := &seg.Opts
-	c.flags = 0
+	c.flags &^= cfTS | cfWS | cfSACK // the re-roll count stays
 	if p.Timestamps && o.HasTS {
 		c.flags |= cfTS
 		c.TSRecent = o.TSVal

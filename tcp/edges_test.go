@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"runtime"
 	"syscall"
 	"testing"
 )
@@ -734,4 +735,23 @@ func TestE2DisorderedACKWindow(t *testing.T) {
 			t.Errorf("E2: pure ACK %d ticks behind: answered %v, want %v", tc.behind, v.Send, tc.answer)
 		}
 	}
+}
+
+// A wheel's memory is WheelTimerBytes a timer (plus its slot heads), and a
+// new wheel writes none of it: pages no timer uses are never touched.
+func TestWheelMemory(t *testing.T) {
+	const n, slots = 1 << 18, 4096
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	w := NewWheel(n, slots, 1, 0)
+	runtime.ReadMemStats(&after)
+	// Small allocations (the heads) may be counted with their span later.
+	if got, want := after.TotalAlloc-before.TotalAlloc, uint64(n*WheelTimerBytes); got < want || got > want+slots*4+8192 {
+		t.Fatalf("a wheel of %d timers allocated %d B, want %d", n, got, want)
+	}
+	if w.Len() != 0 || w.Scheduled(n-1) {
+		t.Fatal("a new wheel has timers")
+	}
+	runtime.KeepAlive(w)
 }

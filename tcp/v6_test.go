@@ -96,6 +96,10 @@ func TestFlowLabelRerolls(t *testing.T) {
 		}
 		seen[l] = true
 	}
+	last := c.FlowLabel()
+	if v := p.Input(&c, synAck(c.ISS+1, p.TSVal(&c, now)), now); v.Event != EvEstablished || c.FlowLabel() != last {
+		t.Fatalf("after the handshake (%v): label %#x, want the last SYN's %#x", v.Event, c.FlowLabel(), last)
+	}
 	var d Conn
 	p.Open(&d, 0x11223345, 0, 1, 0)
 	if d.FlowLabel() == (&Conn{ISS: 0x11223344}).FlowLabel() {

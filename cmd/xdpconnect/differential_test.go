@@ -319,6 +319,37 @@ func TestDifferentialSYNAndICMP(t *testing.T) {
 		lerr := kernelDial(newPeerOf(t, v6), synScript(&l))
 		r := newPeerOf(t, v6).run(synScript(&x), nil)
 		row("SYN ("+fam+")", l+" → "+errnoName(lerr), x+" → "+failedAs(r))
+		// The path MTU shrinks during SYN-SENT: frag-needed at 1400
+		// (IPv4, C5) or Packet Too Big at 1280 (IPv6, V6); what MSS does
+		// the retransmitted SYN announce?
+		var lm, xm string
+		mtuScript := func(out *string) func(p *peer) {
+			return func(p *peer) {
+				typ, code, mtu := uint8(3), uint8(4), uint32(1400)
+				if p.v6 {
+					typ, code, mtu = 2, 0, 1280
+				}
+				if err := p.raw.Send(linktest.ICMPError(p.last, typ, code, mtu)); err != nil {
+					p.t.Fatal(err)
+				}
+				re := p.expect("retransmitted SYN", 2*time.Second, isSYN)
+				*out = fmt.Sprintf("retransmitted SYN announces MSS %d", re.Seg.Opts.MSS)
+				p.send(tcp.Reply{Flags: tcp.FlagRST | tcp.FlagACK, Ack: p.syn.Seg.Seq + 1}, 0)
+			}
+		}
+		lerr = kernelDial(newPeerOf(t, v6), mtuScript(&lm))
+		r = newPeerOf(t, v6).run(mtuScript(&xm), nil)
+		row("path MTU lowered in SYN-SENT ("+fam+")", lm+" → "+errnoName(lerr), xm+" → "+failedAs(r))
+		// Simultaneous open, then an RST in SYN-RECEIVED (Y8).
+		simRST := func(p *peer) {
+			params := tcp.DefaultParams(1500, p.v6)
+			p.send(tcp.Reply{Flags: tcp.FlagSYN, Seq: 9000, Window: 65535, SYNOpts: &params, MSS: params.MSS, TSVal: 55}, 0)
+			p.expect("SYN-ACK", time.Second, func(pk *tcp.Packet) bool { return pk.Seg.Flags == tcp.FlagSYN|tcp.FlagACK })
+			p.send(tcp.Reply{Flags: tcp.FlagRST, Seq: 9001}, 0)
+		}
+		lerr = kernelDial(newPeerOf(t, v6), simRST)
+		r = newPeerOf(t, v6).run(simRST, nil)
+		row("simultaneous open, then RST in SYN-RECEIVED ("+fam+")", errnoName(lerr), failedAs(r))
 		codes := [][2]uint8{{3, 1}, {3, 3}, {3, 13}, {11, 0}, {12, 0}}
 		if v6 {
 			codes = [][2]uint8{{1, 0}, {1, 1}, {1, 3}, {1, 4}, {3, 0}, {4, 0}}
