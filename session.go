@@ -362,7 +362,8 @@ type RunHooks struct {
 	// Started is called once the engine exists, before the first SYN
 	// (serve metrics here); an error stops the run before it starts.
 	Started func() error
-	// Progress, if set, gets a snapshot about every Interval (default 1 s).
+	// Progress, if set, gets a snapshot about every Interval (default 1 s),
+	// reused once it returns.
 	Progress func(*fastpath.Snapshot)
 	Interval time.Duration
 }

@@ -362,33 +362,41 @@ func (o *Options) xdpconnectOnly(sc string, workers int, loss uint16) ([]Row, er
 }
 
 // holdMemory holds N connections from many dedicated source addresses and
-// reports the peak RSS per held connection.
+// reports what each costs: the growth of the peak RSS from a run that
+// fills one source's ports (62,500) to one that fills N, per connection
+// added. Both runs use every slot of their table, so neither counts
+// pages the other leaves untouched.
 func (o *Options) holdMemory() ([]Row, error) {
 	b, err := newBed(true, 1, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer b.close()
+	const perSource = 62500 // 16 sources hold 1,000,000 with every slot used
 	n := o.HoldConns
-	srcs := (n + 59999) / 60000
-	src := fmt.Sprintf("198.18.128.1-198.18.128.%d", srcs)
-	measure := func(count int) (*fastpath.Report, error) {
+	srcs := (n + perSource - 1) / perSource
+	measure := func(count, sources int) (*fastpath.Report, error) {
+		src := fmt.Sprintf("198.18.128.1-198.18.128.%d", sources)
 		return o.runXDPConnect(b, 1, "--count", strconv.Itoa(count), "--close", "hold", "--src", src,
-			"--src-ports", "2000-61999", "--frames", "8192")
+			"--src-ports", "2000-64499", "--frames", "8192")
 	}
-	small, err := measure(1000)
+	small, err := measure(perSource, 1)
 	if err != nil {
 		return nil, err
 	}
-	big, err := measure(n)
+	big, err := measure(n, srcs)
 	if err != nil {
 		return nil, err
+	}
+	if big.Established != uint64(n) || small.Established != perSource {
+		return nil, fmt.Errorf("held %d and %d connections, asked %d and %d", small.Established, big.Established, perSource, n)
 	}
 	per := float64(big.MaxRSSBytes-small.MaxRSSBytes) / float64(big.Established-small.Established)
-	o.logf("  held %d connections: peak RSS %d MiB, %.1f B/connection (table %d MiB)", big.Established, big.MaxRSSBytes>>20, per, big.TableBytes>>20)
+	o.logf("  held %d connections: peak RSS %d MiB, %.1f B/connection (table and timers %d MiB)", big.Established, big.MaxRSSBytes>>20, per, big.TableBytes>>20)
 	return []Row{{Scenario: "hold-memory", Tool: "xdpconnect", Target: "xdp-reflector", Workers: 1, Unit: "bytes/held connection",
 		Runs: []float64{per}, Median: per, Min: per, Max: per,
-		Note: fmt.Sprintf("%d held from %d sources; peak RSS %d MiB", big.Established, srcs, big.MaxRSSBytes>>20)}}, nil
+		Note: fmt.Sprintf("%d held from %d sources; peak RSS %d MiB (%d MiB holding %d)", big.Established, srcs, big.MaxRSSBytes>>20,
+			small.MaxRSSBytes>>20, small.Established)}}, nil
 }
 
 // Markdown renders rows as a table with xdpconnect's ratio to each peer of

@@ -321,7 +321,8 @@ func (e *Engine) splitPlan() {
 // Run executes the plan: generation until Count or Duration (or ctx is
 // cancelled), then drain (in-flight attempts get up to Drain to end), then
 // close (hold mode aborts what is open), and returns the report. progress,
-// if not nil, is called about every interval with a snapshot. When a link
+// if not nil, is called about every interval with a snapshot, which is
+// reused once it returns (copy what you keep). When a link
 // fails for good (its Err), the run stops at once and returns the report
 // with that error.
 func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(*Snapshot)) (*Report, error) {
@@ -351,6 +352,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	nextSample := time.Duration(0)
 	warmupDone := e.cfg.Warmup == 0
 	var drainStart, closeStart time.Duration
+	var s Snapshot
 	for {
 		select {
 		case <-ctx.Done():
@@ -360,7 +362,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		case <-tick.C:
 		}
 		el := e.elapsed()
-		s := e.Snapshot()
+		e.fill(&s)
 		if !warmupDone && el >= e.cfg.Warmup {
 			warmupDone = true
 			e.winStart, e.estStart, e.attStart = el, s.Get(CntEstablished), s.Get(CntAttempted)
@@ -413,7 +415,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	}
 	wg.Wait()
 	e.failDialers()
-	s := e.Snapshot()
+	s = e.Snapshot() // fresh: the report keeps its map
 	if p := e.fatal.Load(); p != nil {
 		// The report still balances: what was in flight is reported so.
 		return e.report(&s), *p
@@ -454,7 +456,24 @@ func (e *Engine) Stop() {
 // Snapshot sums the workers' published counters.
 func (e *Engine) Snapshot() Snapshot {
 	var s Snapshot
-	s.PerWorker = make([][numCounters]uint64, len(e.workers))
+	e.fill(&s)
+	return s
+}
+
+// fill writes a snapshot into s, reusing its slice and map: the run's
+// control loop takes one every 5 ms, and a fresh one each time (8 KiB
+// with the histogram) was garbage that grew the heap with the run's
+// length.
+func (e *Engine) fill(s *Snapshot) {
+	per, failed := s.PerWorker, s.Failed
+	if len(per) != len(e.workers) {
+		per = make([][numCounters]uint64, len(e.workers))
+	}
+	if failed == nil {
+		failed = map[string]uint64{}
+	}
+	clear(failed)
+	*s = Snapshot{PerWorker: per, Failed: failed}
 	for i, w := range e.workers {
 		for c := range s.Counters {
 			v := w.pub.c[c].Load()
@@ -466,7 +485,6 @@ func (e *Engine) Snapshot() Snapshot {
 			s.Generating = true
 		}
 	}
-	s.Failed = map[string]uint64{}
 	for _, en := range Errnos {
 		if v := s.FailedWith(en); v != 0 {
 			s.Failed[ErrnoName(en)] = v
@@ -476,7 +494,6 @@ func (e *Engine) Snapshot() Snapshot {
 		s.ElapsedSeconds = e.elapsed().Seconds()
 	}
 	s.AskedRate = e.cfg.Rate
-	return s
 }
 
 // Workers is the number of workers (one per link).
