@@ -62,7 +62,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "rtt"}
+var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -79,7 +79,7 @@ func Run(o Options) ([]Row, error) {
 		o.Duration = 5 * time.Second
 	}
 	if o.HoldConns == 0 {
-		o.HoldConns = 200000
+		o.HoldConns = 1000000
 	}
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = DefaultScenarios
@@ -102,6 +102,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.holdMemory()
 		case "xsk":
 			r, err = o.xskCompare()
+		case "ceiling":
+			r, err = o.ceiling()
 		case "soak":
 			r, err = o.soak()
 		case "metrics":

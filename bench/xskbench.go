@@ -238,29 +238,7 @@ func (o *Options) xskCompare() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	child := func(lib, mode string) (float64, error) {
-		var out []byte
-		var err error
-		// The kernel releases the previous process's socket (and its
-		// queue) asynchronously: retry a bind that finds it busy.
-		for try := 0; try < 50; try++ {
-			out, err = exec.Command("taskset", "-c", "0", o.Self, "bench-xsk", "--lib", lib, "--mode", mode, "--netns", b.l.ClientNS,
-				"--ifindex", strconv.Itoa(b.ifindex), "--duration", o.Duration.String()).Output()
-			var ee *exec.ExitError
-			if err == nil || !errors.As(err, &ee) || !strings.Contains(string(ee.Stderr), "busy") {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return 0, fmt.Errorf("bench-xsk %s %s: %v: %s", lib, mode, err, ee.Stderr)
-			}
-			return 0, err
-		}
-		return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	}
+	child := func(lib, mode string) (float64, error) { return o.xskChild(b, lib, mode) }
 	rows := []Row{
 		{Scenario: "xsk", Tool: "xdpconnect xsk/ TX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
 		{Scenario: "xsk", Tool: "asavie/xdp v0.3.3 TX", Target: "veth, copy mode, 64 B", Workers: 1, Unit: "frames/s"},
@@ -308,4 +286,67 @@ func (o *Options) xskCompare() ([]Row, error) {
 	rows[1].Note = fmt.Sprintf("xsk/ TX is %.2fx", rows[0].Median/rows[1].Median)
 	rows[3].Note = fmt.Sprintf("xsk/ RX is %.2fx (both bounded by the one-core sender)", rows[2].Median/rows[3].Median)
 	return rows, nil
+}
+
+// xskChild measures one socket library in a child process pinned to CPU 0:
+// frames/s transmitted (mode "tx") or received ("rx") on the bed's client
+// veth.
+func (o *Options) xskChild(b *bed, lib, mode string) (float64, error) {
+	var out []byte
+	var err error
+	// The kernel releases the previous process's socket (and its queue)
+	// asynchronously: retry a bind that finds it busy.
+	for try := 0; try < 50; try++ {
+		out, err = exec.Command("taskset", "-c", "0", o.Self, "bench-xsk", "--lib", lib, "--mode", mode, "--netns", b.l.ClientNS,
+			"--ifindex", strconv.Itoa(b.ifindex), "--duration", o.Duration.String()).Output()
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || !strings.Contains(string(ee.Stderr), "busy") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return 0, fmt.Errorf("bench-xsk %s %s: %v: %s", lib, mode, err, ee.Stderr)
+		}
+		return 0, err
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+// ceiling sets one worker's handshake rate against the reflector beside
+// what its socket can transmit at all, in the same bed and runs: an
+// rst-closed handshake costs 3 TX frames (SYN, ACK, RST), so the TX rate
+// into a drop sink, divided by 3, bounds it.
+func (o *Options) ceiling() ([]Row, error) {
+	b, err := newBed(true, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	hs := Row{Scenario: "ceiling", Tool: "xdpconnect", Target: "xdp-reflector", Workers: 1, Unit: "handshakes/s"}
+	tx := Row{Scenario: "ceiling", Tool: "xsk/ TX frames/s ÷ 3", Target: "same veth, drop sink", Workers: 1, Unit: "handshakes/s"}
+	for i := 0; i < o.Runs; i++ {
+		if err := b.refl.SetMode(reflector.Reflect, 8080); err != nil {
+			return nil, err
+		}
+		r, err := o.runXDPConnect(b, 1, "--duration", o.Duration.String())
+		if err != nil {
+			return nil, err
+		}
+		if err := b.refl.SetMode(reflector.Drop, 0); err != nil {
+			return nil, err
+		}
+		v, err := o.xskChild(b, "ours", "tx")
+		if err != nil {
+			return nil, err
+		}
+		hs.Runs, tx.Runs = append(hs.Runs, r.CPS), append(tx.Runs, v/3)
+		o.logf("  run %d: %.0f handshakes/s, TX %.0f frames/s: %.2f of the ceiling", i+1, r.CPS, v, r.CPS/(v/3))
+	}
+	summarize(&hs)
+	summarize(&tx)
+	hs.Note = fmt.Sprintf("%.2f of the TX ceiling (medians)", hs.Median/tx.Median)
+	return []Row{hs, tx}, nil
 }

@@ -67,7 +67,7 @@ func cmdBench(args []string) error {
 	dur := fs.Duration("duration", 5*time.Second, "duration of each run")
 	sc := fs.String("scenario", strings.Join(bench.DefaultScenarios, ","), "comma-separated scenarios: "+strings.Join(bench.DefaultScenarios, ", ")+", soak")
 	out := fs.String("out", "bench/results", "directory for results.json and results.md")
-	hold := fs.Int("hold", 200000, "connections held by the hold-memory scenario")
+	hold := fs.Int("hold", 1000000, "connections held by the hold-memory scenario (a multiple of 62,500 uses every table slot)")
 	soak := fs.Duration("soak-duration", 10*time.Minute, "length of the soak scenario")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
