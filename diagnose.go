@@ -18,7 +18,7 @@ type diagInput struct {
 	queues       int  // active RX queues
 	ports        int  // source ports per (target, source) pair
 	sources      []netip.Addr
-	dedicated    bool // some sources are not the kernel's (we answer ARP)
+	dedicated    bool // some sources are not the kernel's (we answer ARP and ND)
 	dsts         []netip.AddrPort
 	synRetries   int
 }
@@ -64,8 +64,8 @@ func diagnose(in diagInput) []fastpath.Finding {
 	if r.XDP != nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
 		repliesMissing = true
 		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.dsts), in.ifname, in.ifname)
-		if in.dedicated && r.XDP["redirect_arp"] == 0 {
-			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v: it needs an on-link route to them", in.sources)
+		if in.dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0 {
+			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v (ARP or neighbour solicitation): it needs an on-link route to them", in.sources)
 		}
 		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.ifname)
 	}

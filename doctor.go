@@ -96,7 +96,7 @@ func pathChecks(ctx context.Context, iface string, dst netip.AddrPort) []Check {
 			ifindex = nh.IfIndex
 		case errors.As(err, &re) && re.Op == "neigh":
 			add("OK", "route", "", "%s has a route", dst.Addr())
-			add("FAIL", "neighbour", fmt.Sprintf("check that %s is up and on that link ('ip neigh show %s')", re.Dst, re.Dst), "no ARP reply from %s", re.Dst)
+			add("FAIL", "neighbour", fmt.Sprintf("check that %s is up and on that link ('ip neigh show %s')", re.Dst, re.Dst), "no ARP or neighbour discovery reply from %s", re.Dst)
 			return out
 		default:
 			add("FAIL", "route", "", "%s", routeWords(dst, err))

@@ -29,7 +29,7 @@ const (
 	CntTxDropped                      // frames not sent: no TX frame or ring space
 	CntNoConn                         // segments for no connection (answered per X2)
 	CntICMP                           // ICMP errors matched to a connection
-	CntARPReplies                     // ARP replies sent for dedicated sources
+	CntARPReplies                     // ARP replies and neighbour advertisements sent for dedicated sources
 	CntFastRetransmit                 // SYNs resent early after a bad ACK (R5)
 	CntPortsBusy                      // generation paused: every port of a pair held
 	CntPartialChecksum                // segments taken with a partial checksum (local peer's TX offload)

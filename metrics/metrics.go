@@ -75,7 +75,7 @@ var defs = []metricDef{
 	{"reset_total", "Established connections reset by the peer.", nil},
 	{"no_connection_total", "Segments for no connection, answered as Linux does.", nil},
 	{"icmp_errors_total", "ICMP errors matched to an attempt.", nil},
-	{"arp_replies_total", "ARP replies sent for dedicated source addresses.", nil},
+	{"arp_replies_total", "ARP replies and IPv6 neighbour advertisements sent for dedicated source addresses.", nil},
 	{"ports_busy_total", "Generation pauses because every port of a target was held.", nil},
 	{"partial_checksum_total", "TCP segments taken with a partial checksum from a peer on this host (TX checksum offload of a veth peer).", nil},
 	{"rx_stamped_total", "TCP segments timed by the XDP program's arrival stamp (the handshake RTT of the others is timed by the worker's loop).", nil},
