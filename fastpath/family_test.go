@@ -1,7 +1,10 @@
 package fastpath
 
 import (
+	"context"
+	"errors"
 	"net/netip"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -231,4 +234,38 @@ func nsFor(peer, target [16]byte) []byte {
 	m[2], m[3] = byte(sum>>8), byte(sum)
 	tcp.IPv6(b[tcp.EthHdrLen:]).Encode(&tcp.IPv6Fields{PayloadLen: 32, NextHeader: tcp.ProtoICMPv6, HopLimit: 255, Src: peer, Dst: dst})
 	return b
+}
+
+// Dial over IPv6 in an engine with both families: the connection leaves
+// from the IPv6 source, a refusal is ECONNREFUSED, and an IPv4-mapped form
+// of a target is not a target.
+func TestDialIPv6(t *testing.T) {
+	srv := linktest.NewServer()
+	four := testConfig(80, 81)
+	six := sixify(four)
+	cfg := four
+	cfg.Targets = append(cfg.Targets, six.Targets...)
+	cfg.Sources = append(cfg.Sources, six.Sources...)
+	e, stop := dialOnly(t, cfg, linktest.NewLink(srv.Handle))
+	c, err := e.Dial(context.Background(), netip.MustParseAddrPort("[2001:2::2]:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Local.Addr() != six.Sources[0].Addr || srv.Open() != 1 {
+		t.Fatalf("dialed from %v, server open %d", c.Local, srv.Open())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Dial(context.Background(), netip.MustParseAddrPort("[2001:2::2]:81")); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial closed port: %v", err)
+	}
+	if _, err := e.Dial(context.Background(), netip.MustParseAddrPort("[::ffff:198.18.0.2]:80")); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("dial a mapped address: %v", err)
+	}
+	r := stop()
+	if r.Established != 1 || r.Closed != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 || r.Families[1].Established != 1 {
+		t.Fatalf("report %+v open %d", r, srv.Open())
+	}
+	clean(t, srv)
 }
