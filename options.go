@@ -18,12 +18,15 @@ type Options struct {
 	Netns string
 	// Iface, if set, must be the interface the targets' routes use.
 	Iface string
-	// Targets are the destinations. All must leave through one interface.
+	// Targets are the destinations, IPv4 or IPv6 (mixed). All must leave
+	// through one interface.
 	Targets []netip.AddrPort
-	// Sources are the source addresses; empty means the route's. Addresses
-	// the kernel does not own are dedicated: the session answers ARP for
-	// them. They must be spare addresses of the interface's subnets unless
-	// SourcesRouted says a router sends their traffic here.
+	// Sources are the source addresses of either family; a family the
+	// targets need and Sources lack uses its first target's route
+	// source. Addresses the kernel does not own are dedicated: the
+	// session answers ARP and neighbour solicitations for them. They must
+	// be spare addresses of the interface's subnets unless SourcesRouted
+	// says a router sends their traffic here.
 	Sources       []netip.Addr
 	SourcesRouted bool
 	// PortLo..PortHi are the source ports; zero means a range outside

@@ -51,9 +51,9 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	o := runOpts{opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
 	op, pl := &o.opts, &o.plan
 	var dsts multiFlag
-	fs.Var(&dsts, "dst", "target IP:PORT or HOST:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081)")
+	fs.Var(&dsts, "dst", "target IP:PORT, [IPv6]:PORT or HOST:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081, [2001:2::/126]:80)")
 	fs.StringVar(&op.Iface, "iface", "", "outgoing interface (default: the route's)")
-	src := fs.String("src", "", "source address, range A-B or CIDR (default: the route's source address); addresses the kernel does not own are answered for ARP by xdpconnect")
+	src := fs.String("src", "", "source address, range A-B or CIDR, IPv4 or IPv6 (default: the route's source address, per family); addresses the kernel does not own are answered for ARP/ND by xdpconnect")
 	fs.BoolVar(&op.SourcesRouted, "src-routed", false, "--src addresses outside the interface's subnets are routed to this host by the peer or a router (as in TRex-style labs)")
 	srcPorts := fs.String("src-ports", "", "source port range LO-HI (default: outside ip_local_port_range; reserved in ip_local_reserved_ports while running)")
 	fs.Uint64Var(&pl.Count, "count", 0, "attempts to make (0: until --duration)")
