@@ -3,6 +3,7 @@ package tcp
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -754,4 +755,55 @@ func TestWheelMemory(t *testing.T) {
 		t.Fatal("a new wheel has timers")
 	}
 	runtime.KeepAlive(w)
+}
+
+// P1: the first port tried depends on the whole destination (address and
+// port) through the keyed hash, for IPv4 and for all 16 bytes of IPv6
+// addresses: pickers in the same state start elsewhere for each.
+func TestPortsOffsetPerDestination(t *testing.T) {
+	first := func(src, dst []byte, dport uint16) uint16 {
+		port, _ := NewPortPicker(testKey, 3).Pick(NewPortSet(32768, 60999), src, dst, dport, 1000)
+		return port
+	}
+	distinct := func(name string, f func(i int) uint16) {
+		seen := map[uint16]bool{}
+		for i := 0; i < 16; i++ {
+			seen[f(i)] = true
+		}
+		if len(seen) < 12 {
+			t.Errorf("%s: 16 destinations start at %d distinct ports", name, len(seen))
+		}
+	}
+	distinct("IPv4 port", func(i int) uint16 { return first(cliIP[:], srvIP[:], uint16(80+i)) })
+	distinct("IPv4 address", func(i int) uint16 { d := srvIP; d[3] = byte(i); return first(cliIP[:], d[:], 80) })
+	distinct("IPv6 address, first byte", func(i int) uint16 { d := srvIP6; d[0] = byte(i); return first(cliIP6[:], d[:], 80) })
+	distinct("IPv6 address, last byte", func(i int) uint16 { d := srvIP6; d[15] = byte(i); return first(cliIP6[:], d[:], 80) })
+	// The algorithm itself (offset = table_perturb + hash, stepped by the
+	// perturbation): these picks pin it for a fixed key and seed.
+	pp := NewPortPicker(testKey, 3)
+	set := NewPortSet(32768, 60999)
+	var got []uint16
+	for i := 0; i < 4; i++ {
+		port, _ := pp.Pick(set, cliIP[:], srvIP[:], 80, 1000)
+		got = append(got, port)
+	}
+	if want := []uint16{43128, 43142, 43146, 43152}; !slices.Equal(got, want) {
+		t.Errorf("picks %v, want %v", got, want)
+	}
+}
+
+// A deadline already past when it is scheduled fires at the next advance,
+// wherever the wheel stands (not a revolution later), and one scheduled
+// at the current tick's start too.
+func TestWheelPastDeadline(t *testing.T) {
+	w := NewWheel(16, 8, 4, 2)
+	out := w.Advance(100, make([]uint32, 0, 8))
+	w.Schedule(1, 50)  // long past
+	w.Schedule(2, 100) // now
+	w.Schedule(3, 4)   // before the wheel's start
+	out = w.Advance(104, out[:0])
+	slices.Sort(out)
+	if !slices.Equal(out, []uint32{1, 2, 3}) || w.Len() != 0 {
+		t.Fatalf("fired %v, %d left", out, w.Len())
+	}
 }

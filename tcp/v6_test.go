@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"encoding/binary"
 	"syscall"
 	"testing"
 )
@@ -150,6 +151,18 @@ func TestNeighbourSolicitation(t *testing.T) {
 	var pk Packet
 	if Parse(ns(255, srvIP6), &pk) != KindNS || pk.Dst6 != cliIP6 || pk.Src6 != srvIP6 || pk.SrcMAC != srvMAC {
 		t.Fatalf("solicitation: %+v", pk)
+	}
+	// A unicast solicitation may come without the link-layer option:
+	// 24 bytes of ICMPv6.
+	bare := ns(255, srvIP6)[:EthHdrLen+IPv6HdrLen+24]
+	binary.BigEndian.PutUint16(bare[EthHdrLen+4:], 24)
+	m := bare[EthHdrLen+IPv6HdrLen:]
+	m[2], m[3] = 0, 0
+	ip := IPv6(bare[EthHdrLen:])
+	src, dst := ip.Src(), ip.Dst()
+	binary.BigEndian.PutUint16(m[2:], Fold(Sum(m, PseudoSum6(&src, &dst, ProtoICMPv6, 24))))
+	if Parse(bare, &pk) != KindNS || pk.Dst6 != cliIP6 {
+		t.Fatalf("solicitation without options: %v %+v", pk.Reason, pk)
 	}
 	if Parse(ns(64, srvIP6), &pk) != KindDrop {
 		t.Error("a solicitation that crossed a router was taken")
