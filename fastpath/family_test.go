@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
