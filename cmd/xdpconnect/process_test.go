@@ -186,11 +186,27 @@ func TestProcessUnprivileged(t *testing.T) {
 // interface during a run. Invariant: no panic, books balance, real
 // handshakes unaffected, dropped frames counted by reason.
 func TestHostileFrames(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) { hostileFrames(t, v6) })
+	}
+}
+
+func hostileFrames(t *testing.T, v6 bool) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	raw := testutil.NewRaw(t, l.ServerNS, lab.ServerIf)
 	_, cmac, err := l.ClientLink()
 	if err != nil {
 		t.Fatal(err)
+	}
+	srv := l.ServerAddr
+	path := tcp.Path{SrcMAC: [6]byte(raw.MAC), DstMAC: [6]byte(cmac), Src: l.ServerAddr.As4(), Dst: lab.ClientAddr.As4(), SrcPort: 8080}
+	if v6 {
+		srv = l.ServerAddr6
+		path = tcp.Path{SrcMAC: [6]byte(raw.MAC), DstMAC: [6]byte(cmac), V6: true, Src6: l.ServerAddr6.As16(), Dst6: lab.ClientAddr6.As16(), SrcPort: 8080}
+	}
+	l4 := tcp.EthHdrLen + tcp.IPv4HdrLen
+	if v6 {
+		l4 = tcp.EthHdrLen + tcp.IPv6HdrLen
 	}
 	stop := make(chan struct{})
 	sent := make(chan int, 1)
@@ -198,7 +214,7 @@ func TestHostileFrames(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 1))
 		n := 0
 		base := make([]byte, tcp.MaxReplyLen)
-		params := tcp.DefaultParams(1500, false)
+		params := tcp.DefaultParams(1500, v6)
 		for {
 			select {
 			case <-stop:
@@ -206,23 +222,27 @@ func TestHostileFrames(t *testing.T) {
 				return
 			default:
 			}
-			p := &tcp.Path{SrcMAC: [6]byte(raw.MAC), DstMAC: [6]byte(cmac), Src: l.ServerAddr.As4(), Dst: lab.ClientAddr.As4(),
-				SrcPort: 8080, DstPort: uint16(40000 + rng.IntN(10000))}
+			p := path
+			p.DstPort = uint16(40000 + rng.IntN(10000))
 			r := tcp.Reply{Flags: tcp.Flags(rng.Uint32()), Seq: tcp.Seq(rng.Uint32()), Ack: tcp.Seq(rng.Uint32()), Window: uint16(rng.Uint32())}
 			if rng.IntN(2) == 0 {
 				r.SYNOpts, r.MSS, r.TSVal, r.TSEcr = &params, uint16(rng.Uint32()), rng.Uint32(), rng.Uint32()
 			}
-			f := base[:tcp.Build(base, p, &r)]
+			f := base[:tcp.Build(base, &p, &r)]
 			switch rng.IntN(4) {
 			case 0: // flip a byte after the Ethernet header: bad checksum, bad header ...
 				f[14+rng.IntN(len(f)-14)] ^= byte(1 + rng.IntN(255))
 			case 1: // truncate
 				f = f[:14+rng.IntN(len(f)-14)]
 			case 2: // garbage options (checksums kept valid)
-				for i := 54; i < len(f); i++ {
+				for i := l4 + tcp.TCPHdrLen; i < len(f); i++ {
 					f[i] = byte(rng.Uint32())
 				}
-				tcp.TCP(f[34:]).SetChecksum4(l.ServerAddr.As4(), lab.ClientAddr.As4())
+				if v6 {
+					tcp.TCP(f[l4:]).SetChecksum6(&p.Src6, &p.Dst6)
+				} else {
+					tcp.TCP(f[l4:]).SetChecksum4(p.Src, p.Dst)
+				}
 			}
 			_ = raw.Send(f)
 			n++
@@ -231,7 +251,7 @@ func TestHostileFrames(t *testing.T) {
 			}
 		}
 	}()
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
+	r := runIn(t, l, netip.AddrPortFrom(srv, 8080), func(o *runOpts) {
 		o.plan.Count = 0
 		o.plan.Duration = 2 * time.Second
 		o.plan.Rate = 5000

@@ -92,32 +92,37 @@ func TestRunCloseModesAgainstLinux(t *testing.T) {
 	}
 }
 
-// A port without listener: every attempt fails with ECONNREFUSED (Y4).
+// A port without listener: every attempt fails with ECONNREFUSED (Y4),
+// over IPv4 and IPv6.
 func TestRunClosedPort(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8081), func(o *runOpts) { o.plan.Count = 500 })
-	if r.Failed["ECONNREFUSED"] != 500 || r.Established != 0 {
-		t.Fatalf("report %+v", r)
+	for _, srv := range []netip.Addr{l.ServerAddr, l.ServerAddr6} {
+		r := runIn(t, l, netip.AddrPortFrom(srv, 8081), func(o *runOpts) { o.plan.Count = 500 })
+		if r.Failed["ECONNREFUSED"] != 500 || r.Established != 0 {
+			t.Fatalf("%s: report %+v", srv, r)
+		}
 	}
 }
 
 // SYNs to an address the server silently drops end in ETIMEDOUT after the
-// TCP_SYNCNT=1 schedule: SYNs at 0, 1, 2 s, failure at 3 s (R4).
+// TCP_SYNCNT=1 schedule: SYNs at 0, 1, 2 s, failure at 3 s (R4), over
+// IPv4 and IPv6.
 func TestRunBlackholeTimesOut(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	hole := netip.MustParseAddr("198.18.0.99")
-	blackhole(t, l, hole)
-	start := time.Now()
-	r := runIn(t, l, netip.AddrPortFrom(hole, 8080), func(o *runOpts) {
-		o.plan.Count = 100
-		o.opts.SynRetries = 1
-	})
-	took := time.Since(start)
-	if r.Failed["ETIMEDOUT"] != 100 || r.Retransmits != 200 {
-		t.Fatalf("report %+v", r)
-	}
-	if took < 3*time.Second || took > 5*time.Second {
-		t.Fatalf("run took %v, want ETIMEDOUT at about 3 s", took)
+	for _, hole := range []netip.Addr{netip.MustParseAddr("198.18.0.99"), netip.MustParseAddr("2001:2::99")} {
+		blackhole(t, l, hole)
+		start := time.Now()
+		r := runIn(t, l, netip.AddrPortFrom(hole, 8080), func(o *runOpts) {
+			o.plan.Count = 100
+			o.opts.SynRetries = 1
+		})
+		took := time.Since(start)
+		if r.Failed["ETIMEDOUT"] != 100 || r.Retransmits != 200 {
+			t.Fatalf("%s: report %+v", hole, r)
+		}
+		if took < 3*time.Second || took > 5*time.Second {
+			t.Fatalf("%s: run took %v, want ETIMEDOUT at about 3 s", hole, took)
+		}
 	}
 }
 
