@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"bytes"
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -142,27 +143,37 @@ func TestEngineICMPInSynRecv(t *testing.T) {
 // ICMP failures free their ports at once (60 attempts through 10 ports),
 // are counted, and leave the SYN's MSS alone.
 func TestEngineICMPFreesPorts(t *testing.T) {
-	var mu sync.Mutex
-	mss := map[uint16]bool{}
-	l := linktest.NewLink(func(f []byte) [][]byte {
-		var pk tcp.Packet
-		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
-			mu.Lock()
-			mss[pk.Seg.Opts.MSS] = true
-			mu.Unlock()
-			return [][]byte{linktest.ICMPError(f, tcp.ICMPDestUnreach, 1, 0)}
-		}
-		return nil
-	})
+	l, mss := icmpResponder(tcp.ICMPDestUnreach, 1, 0)
 	cfg := testConfig(linktest.BlackholePort)
 	cfg.PortLo, cfg.PortHi, cfg.Count = 10000, 10009, 60
 	clk := &linktest.Clock{}
 	var e *Engine
 	r := runClocked(t, cfg, clk, []Link{l}, engineOf(&e), l)
-	mu.Lock()
-	defer mu.Unlock()
-	if s := e.Snapshot(); r.Failed["EHOSTUNREACH"] != 60 || s.Get(CntICMP) != 60 || clk.Now() > 500*time.Millisecond || len(mss) != 1 || !mss[1460] {
-		t.Fatalf("failed %v, ICMP %d, ended at %v, MSS seen %v", r.Failed, s.Get(CntICMP), clk.Now(), mss)
+	if s, seen := e.Snapshot(), mss(); r.Failed["EHOSTUNREACH"] != 60 || s.Get(CntICMP) != 60 || clk.Now() > 500*time.Millisecond || len(seen) != 1 || !seen[1460] {
+		t.Fatalf("failed %v, ICMP %d, ended at %v, MSS seen %v", r.Failed, s.Get(CntICMP), clk.Now(), seen)
+	}
+}
+
+// icmpResponder is a link whose peer answers every SYN with the ICMP
+// error (typ, code, mtu) a router would send; mss reads the set of MSS
+// values the SYNs announced.
+func icmpResponder(typ, code uint8, mtu uint32) (l *linktest.Link, mss func() map[uint16]bool) {
+	var mu sync.Mutex
+	seen := map[uint16]bool{}
+	l = linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
+			mu.Lock()
+			seen[pk.Seg.Opts.MSS] = true
+			mu.Unlock()
+			return [][]byte{linktest.ICMPError(f, typ, code, mtu)}
+		}
+		return nil
+	})
+	return l, func() map[uint16]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
 	}
 }
 

@@ -103,26 +103,15 @@ func TestEngineICMPv6(t *testing.T) {
 		typ, code uint8
 		errno     string
 	}{{1, 4, "ECONNREFUSED"}, {1, 3, "EHOSTUNREACH"}, {1, 1, "EACCES"}, {2, 0, "ETIMEDOUT"}} {
-		var mu sync.Mutex
-		mss := map[uint16]bool{}
-		l := linktest.NewLink(func(f []byte) [][]byte {
-			var pk tcp.Packet
-			if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
-				mu.Lock()
-				mss[pk.Seg.Opts.MSS] = true
-				mu.Unlock()
-				return [][]byte{linktest.ICMPError(f, tc.typ, tc.code, 1280)}
-			}
-			return nil
-		})
+		l, mss := icmpResponder(tc.typ, tc.code, 1280)
 		cfg := sixify(testConfig(linktest.BlackholePort))
 		cfg.Count, cfg.Params.SynRetries = 30, 1
 		r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
 		if r.Failed[tc.errno] != 30 {
 			t.Errorf("ICMPv6 %d/%d: failed %v, want 30 %s", tc.typ, tc.code, r.Failed, tc.errno)
 		}
-		if len(mss) != 1 || !mss[1440] {
-			t.Errorf("ICMPv6 %d/%d: SYN MSS %v, want only 1440", tc.typ, tc.code, mss)
+		if seen := mss(); len(seen) != 1 || !seen[1440] {
+			t.Errorf("ICMPv6 %d/%d: SYN MSS %v, want only 1440", tc.typ, tc.code, seen)
 		}
 	}
 }
