@@ -53,6 +53,13 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	var c Conn
 	w := NewWheel(1024, 256, 1, 0)
 	out := make([]uint32, 0, 16)
+	p6 := DefaultParams(1500, true)
+	tpl6 := NewSYNTemplate(&p6, testPath6())
+	// A SYN-ACK to an IPv6 SYN, and a solicitation for our address.
+	sa6 := make([]byte, MaxReplyLen)
+	sa6 = sa6[:Build(sa6, &Path{V6: true, Src6: srvIP6, Dst6: cliIP6, SrcPort: 8080, DstPort: 40000},
+		&Reply{Flags: FlagSYN | FlagACK, Seq: 5000, Ack: 2, Window: 65160, SYNOpts: &p6, MSS: 1440, TSVal: 9, TSEcr: 3})]
+	ns := nsFrame(255, srvIP6)
 	g := NewISNGen(testKey)
 	pp := NewPortPicker(testKey, 1)
 	set := NewPortSet(1000, 60000)
@@ -65,8 +72,24 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 			v := p.Input(&c, &pk.Seg, 6)
 			Build(buf, testPath(), &v.Reply)
 		},
-		"wheel": func() { w.Schedule(7, 50); w.Cancel(7); out = w.Advance(10, out[:0]) },
-		"ports": func() { port, _ := pp.Pick(set, cliIP[:], srvIP[:], 80, 0); set.Set(port, false) },
+		"wheel":  func() { w.Schedule(7, 50); w.Cancel(7); out = w.Advance(10, out[:0]) },
+		"ports":  func() { port, _ := pp.Pick(set, cliIP[:], srvIP[:], 80, 0); set.Set(port, false) },
+		"stamp6": func() { tpl6.Stamp(buf, 1, 2, 3, 4, false); tpl6.SetFlowLabel(buf, c.FlowLabel()) },
+		"hash6":  func() { g.Hash6(&cliIP6, &srvIP6, 1, 2) },
+		"synack6": func() {
+			Parse(sa6, &pk)
+			p6.Open(&c, 1, 0, 1, 5)
+			v := p6.Input(&c, &pk.Seg, 6)
+			path := testPath6()
+			path.FlowLabel = c.FlowLabel()
+			Build(buf, path, &v.Reply)
+		},
+		"ports6": func() { port, _ := pp.Pick(set, cliIP6[:], srvIP6[:], 80, 0); set.Set(port, false) },
+		"ns": func() {
+			if Parse(ns, &pk) == KindNS {
+				BuildNA(buf, cliMAC, &pk.Dst6, pk.SrcMAC[:], &pk.Src6)
+			}
+		},
 	}
 	for name, fn := range checks {
 		if a := testing.AllocsPerRun(200, fn); a != 0 {

@@ -134,27 +134,13 @@ func TestICMPv6Input(t *testing.T) {
 // taken, our advertisement answers it (tshark checks it), and what RFC
 // 4861 §7.1.1 says to discard is dropped.
 func TestNeighbourSolicitation(t *testing.T) {
-	ns := func(hop uint8, src [16]byte) []byte {
-		b := make([]byte, EthHdrLen+IPv6HdrLen+32)
-		Ethernet(b).Encode([]byte{0x33, 0x33, 0xff, 0, 0, 1}, srvMAC[:], EtherIPv6)
-		dst := [16]byte{0xff, 0x02, 11: 1, 12: 0xff, 15: 1}
-		IPv6(b[EthHdrLen:]).Encode(&IPv6Fields{PayloadLen: 32, NextHeader: ProtoICMPv6, HopLimit: hop, Src: src, Dst: dst})
-		m := b[EthHdrLen+IPv6HdrLen:]
-		m[0] = ICMPv6NeighSolicit
-		copy(m[8:24], cliIP6[:])
-		m[24], m[25] = 1, 1
-		copy(m[26:32], srvMAC[:])
-		sum := Fold(Sum(m, PseudoSum6(&src, &dst, ProtoICMPv6, 32)))
-		m[2], m[3] = byte(sum>>8), byte(sum)
-		return b
-	}
 	var pk Packet
-	if Parse(ns(255, srvIP6), &pk) != KindNS || pk.Dst6 != cliIP6 || pk.Src6 != srvIP6 || pk.SrcMAC != srvMAC {
+	if Parse(nsFrame(255, srvIP6), &pk) != KindNS || pk.Dst6 != cliIP6 || pk.Src6 != srvIP6 || pk.SrcMAC != srvMAC {
 		t.Fatalf("solicitation: %+v", pk)
 	}
 	// A unicast solicitation may come without the link-layer option:
 	// 24 bytes of ICMPv6.
-	bare := ns(255, srvIP6)[:EthHdrLen+IPv6HdrLen+24]
+	bare := nsFrame(255, srvIP6)[:EthHdrLen+IPv6HdrLen+24]
 	binary.BigEndian.PutUint16(bare[EthHdrLen+4:], 24)
 	m := bare[EthHdrLen+IPv6HdrLen:]
 	m[2], m[3] = 0, 0
@@ -164,13 +150,13 @@ func TestNeighbourSolicitation(t *testing.T) {
 	if Parse(bare, &pk) != KindNS || pk.Dst6 != cliIP6 {
 		t.Fatalf("solicitation without options: %v %+v", pk.Reason, pk)
 	}
-	if Parse(ns(64, srvIP6), &pk) != KindDrop {
+	if Parse(nsFrame(64, srvIP6), &pk) != KindDrop {
 		t.Error("a solicitation that crossed a router was taken")
 	}
-	if Parse(ns(255, [16]byte{}), &pk) != KindDrop {
+	if Parse(nsFrame(255, [16]byte{}), &pk) != KindDrop {
 		t.Error("duplicate address detection was taken")
 	}
-	bad := ns(255, srvIP6)
+	bad := nsFrame(255, srvIP6)
 	bad[len(bad)-1] ^= 1
 	if Parse(bad, &pk) != KindDrop || pk.Reason != DropChecksum {
 		t.Error("a bad checksum was taken")
@@ -206,4 +192,21 @@ func oneOf(s string, rows ...string) bool {
 		}
 	}
 	return false
+}
+
+// nsFrame is a neighbour solicitation from src (hop limit hop) for cliIP6,
+// with the asker's link-layer address option.
+func nsFrame(hop uint8, src [16]byte) []byte {
+	b := make([]byte, EthHdrLen+IPv6HdrLen+32)
+	Ethernet(b).Encode([]byte{0x33, 0x33, 0xff, 0, 0, 1}, srvMAC[:], EtherIPv6)
+	dst := [16]byte{0xff, 0x02, 11: 1, 12: 0xff, 15: 1}
+	IPv6(b[EthHdrLen:]).Encode(&IPv6Fields{PayloadLen: 32, NextHeader: ProtoICMPv6, HopLimit: hop, Src: src, Dst: dst})
+	m := b[EthHdrLen+IPv6HdrLen:]
+	m[0] = ICMPv6NeighSolicit
+	copy(m[8:24], cliIP6[:])
+	m[24], m[25] = 1, 1
+	copy(m[26:32], srvMAC[:])
+	sum := Fold(Sum(m, PseudoSum6(&src, &dst, ProtoICMPv6, 32)))
+	m[2], m[3] = byte(sum>>8), byte(sum)
+	return b
 }
