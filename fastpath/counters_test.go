@@ -269,11 +269,15 @@ func TestReportOptionalLines(t *testing.T) {
 	r.RTT.P50 = 0.0025
 	r.RxStamped = 9
 	r.Targets = []TargetReport{{Target: "198.18.0.2:80", Attempted: 3, Established: 2, Failed: 1}}
+	r.Families = []FamilyReport{{"ipv4", 3, 2, 1}, {"ipv6", 5, 5, 0}}
+	r.TCP6 = &Settings{Timestamps: 1, MSS: 1440, Window: 64800, TTL: 64}
 	b.Reset()
 	r.WriteText(&b)
 	for _, want := range []string{"rx ring full 4", "partial checksums      7 segments", "tx 0, rx short=1",
 		"(replies timed on arrival by XDP: 9 segments)", "per target\n  198.18.0.2:80         attempted 3, established 2, failed 1, RTT p50 - p99 -",
-		"veth0 (veth), XDP native, AF_XDP copy, 2 of 2 active RX queue(s) (4 allocated)", "diagnosis\n  - the server is silent\n    fix: look at it", "p50 2.5ms"} {
+		"veth0 (veth), XDP native, AF_XDP copy, 2 of 2 active RX queue(s) (4 allocated)", "diagnosis\n  - the server is silent\n    fix: look at it", "p50 2.5ms",
+		"per family\n  ipv4                  attempted 3, established 2, failed 1\n  ipv6                  attempted 5, established 5, failed 0",
+		"tcp settings (IPv6)    timestamps 1, sack off, window scale off (window 64800), mss 1440"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}

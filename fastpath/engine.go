@@ -45,16 +45,18 @@ type Engine struct {
 	pairT, pairS []int32
 	pairAt       []int32
 	pairV6       []bool
-	srcKeys      []uint32 // sorted IPv4 source addresses ...
-	srcIdx       []int    // ... and their index in cfg.Sources
-	dstKeys      []uint64 // sorted addr<<16|port of IPv4 targets ...
-	dstIdx       []int
-	src6Keys     []key6 // the same for IPv6 (port 0 for sources)
-	src6Idx      []int
-	dst6Keys     []key6
-	dst6Idx      []int
-	epoch        time.Time
-	monoBase     int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
+	// Target t's pairs are pairFirst[t] .. pairFirst[t]+pairCount[t]-1.
+	pairFirst, pairCount []int32
+	srcKeys              []uint32 // sorted IPv4 source addresses ...
+	srcIdx               []int    // ... and their index in cfg.Sources
+	dstKeys              []uint64 // sorted addr<<16|port of IPv4 targets ...
+	dstIdx               []int
+	src6Keys             []key6 // the same for IPv6 (port 0 for sources)
+	src6Idx              []int
+	dst6Keys             []key6
+	dst6Idx              []int
+	epoch                time.Time
+	monoBase             int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
 	// statOf maps a target to its statistics slot; statNames names the
 	// slots (targets.go).
 	statOf    []int
@@ -121,6 +123,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			w.sets = append(w.sets, tcp.NewPortSet(lo, lo+uint16(w.chunk-1)))
 		}
 		w.tpl = make([]tcp.SYNTemplate, pairs)
+		w.srcNext = make([]int32, len(cfg.Targets))
 		w.noDF = make([]bool, pairs)
 		w.synQ = make([]synSent, 0, 4*cfg.Batch)
 		w.ts = make([]targetStat, len(e.statNames))
@@ -157,6 +160,7 @@ func (e *Engine) buildPairs() {
 	ns := len(e.cfg.Sources)
 	e.pairAt = make([]int32, len(e.cfg.Targets)*ns)
 	for t := range e.cfg.Targets {
+		e.pairFirst = append(e.pairFirst, int32(len(e.pairT)))
 		for s := range e.cfg.Sources {
 			e.pairAt[t*ns+s] = -1
 			if len(e.dstB[t]) == len(e.srcB[s]) {
@@ -166,6 +170,7 @@ func (e *Engine) buildPairs() {
 				e.pairV6 = append(e.pairV6, len(e.srcB[s]) == 16)
 			}
 		}
+		e.pairCount = append(e.pairCount, int32(len(e.pairT))-e.pairFirst[t])
 	}
 }
 

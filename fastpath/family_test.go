@@ -116,23 +116,27 @@ func TestEngineICMPv6(t *testing.T) {
 	}
 }
 
-// One run with IPv4 and IPv6 targets and a source of each family: every
-// attempt goes out in its target's family from the source of that family,
-// the server accepts them all, and the table holds no pair across
-// families.
+// One run with IPv4 and IPv6 targets, one IPv4 source and three IPv6
+// ones: every attempt goes out in its target's family from a source of
+// that family, each target gets half the attempts (whatever its number of
+// sources), the server accepts them all, and the table holds no pair
+// across families.
 func TestEngineMixedFamilies(t *testing.T) {
 	srv := linktest.NewServer()
 	clk := &linktest.Clock{}
 	srv.Clock = clk
 	var mu sync.Mutex
 	fams := map[bool]int{}
+	srcs := map[netip.Addr]int{}
 	links, loops := peerLinks(func(f []byte) [][]byte {
 		var pk tcp.Packet
 		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.Seg.Flags == tcp.FlagSYN {
 			mu.Lock()
 			fams[pk.V6]++
-			if pk.V6 && pk.Src6 != v6(netip.MustParseAddr("198.18.0.1")).As16() || !pk.V6 && pk.Src != [4]byte{198, 18, 0, 1} {
-				t.Errorf("SYN from the other family's source: %+v", pk)
+			if pk.V6 {
+				srcs[netip.AddrFrom16(pk.Src6)]++
+			} else {
+				srcs[netip.AddrFrom4(pk.Src)]++
 			}
 			mu.Unlock()
 		}
@@ -142,7 +146,7 @@ func TestEngineMixedFamilies(t *testing.T) {
 	six := sixify(four)
 	cfg := four
 	cfg.Targets = append(cfg.Targets, six.Targets...)
-	cfg.Sources = append(cfg.Sources, six.Sources...)
+	cfg.Sources = append(cfg.Sources, six.Sources[0], Source{Addr: netip.MustParseAddr("2001:2::3")}, Source{Addr: netip.MustParseAddr("2001:2::4")})
 	cfg.Count = 1000
 	var e *Engine
 	r := runClocked(t, cfg, clk, links, engineOf(&e), loops...)
@@ -154,8 +158,11 @@ func TestEngineMixedFamilies(t *testing.T) {
 	if len(r.Families) != 2 || r.Families[0] != want[0] || r.Families[1] != want[1] || r.TCP6 == nil || r.TCP6.MSS != 1440 || r.TCP.MSS != 1460 {
 		t.Fatalf("families %+v, settings %+v / %+v", r.Families, r.TCP, r.TCP6)
 	}
-	if len(e.table) != 2*e.nPorts {
-		t.Fatalf("table of %d entries for 2 pairs of %d ports", len(e.table), e.nPorts)
+	if len(srcs) != 4 || srcs[netip.MustParseAddr("198.18.0.1")] != 500 {
+		t.Fatalf("SYNs by source %v, want 500 from the IPv4 one and the rest from the three IPv6 ones", srcs)
+	}
+	if len(e.table) != 4*e.nPorts {
+		t.Fatalf("table of %d entries for 4 pairs of %d ports", len(e.table), e.nPorts)
 	}
 	if _, err := New(Config{Targets: six.Targets, Sources: four.Sources, PortLo: 1000, PortHi: 2000, Count: 1}, []Link{linktest.NewLink(nil)}); err == nil {
 		t.Fatal("an IPv6 target without an IPv6 source was taken")

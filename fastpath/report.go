@@ -343,8 +343,11 @@ func (r *Report) WriteText(w io.Writer) {
 				t.Failed, dur(t.RTT.P50), dur(t.RTT.P99))
 		}
 	}
-	for _, f := range r.Families {
-		fmt.Fprintf(&b, "  %-20s attempted %d, established %d, failed %d\n", f.Family, f.Attempted, f.Established, f.Failed)
+	if len(r.Families) > 0 {
+		fmt.Fprintf(&b, "per family\n")
+		for _, f := range r.Families {
+			fmt.Fprintf(&b, "  %-21s attempted %d, established %d, failed %d\n", f.Family, f.Attempted, f.Established, f.Failed)
+		}
 	}
 	for _, s := range []struct {
 		name string

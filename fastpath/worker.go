@@ -53,13 +53,16 @@ type worker struct {
 	lastGenNs  int64
 	conc       int // share of Concurrency; 0 = unbounded
 	live       int // entries owned and not free
-	pair       int
-	rnd        uint64
-	nowNs      int64
-	nowMs      uint32
-	lastPub    int64
-	closedAll  bool
-	reqs       chan request
+	// Generation takes the targets in turn, and each target's sources in
+	// turn: every target gets its share whatever its family's sources.
+	tgt       int
+	srcNext   []int32
+	rnd       uint64
+	nowNs     int64
+	nowMs     uint32
+	lastPub   int64
+	closedAll bool
+	reqs      chan request
 }
 
 // local maps a table index to this worker's timer id, and back.
@@ -722,14 +725,17 @@ func (w *worker) generate() int {
 		n = int(w.budget)
 	}
 	made := 0
-	pairs := len(w.tpl)
 	for made < n {
-		pair := w.pair
-		w.pair++
-		if w.pair == pairs {
-			w.pair = 0
+		t := w.tgt
+		if w.tgt++; w.tgt == len(w.srcNext) {
+			w.tgt = 0
 		}
-		t, s := e.ts(pair)
+		k := w.srcNext[t]
+		if w.srcNext[t]++; w.srcNext[t] == e.pairCount[t] {
+			w.srcNext[t] = 0
+		}
+		pair := int(e.pairFirst[t] + k)
+		s := int(e.pairS[pair])
 		dport := e.cfg.Targets[t].Addr.Port()
 		port, errno := w.picker.Pick(w.sets[pair], e.srcB[s], e.dstB[t], dport, int64(w.nowMs))
 		if errno != 0 {

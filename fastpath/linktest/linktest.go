@@ -454,10 +454,13 @@ func (s *Server) syn(pk *tcp.Packet, key flowKey, id ipID) {
 	// The same ISN from the next IP ID is a retransmission. (A new
 	// attempt on a port freed in the same instant of a manual clock has
 	// the same ISN too, and a fresh random IP ID.)
-	if id.v6 && f != nil && f.irs == seg.Seq && f.label == id.label {
-		s.violate("port %d: retransmitted SYN kept flow label %#x (V3: a new one on every timeout)", pk.SrcPort, id.label)
-	}
-	if f != nil && f.irs == seg.Seq && (id.v6 || next(f.ipid, id.id)) {
+	// The same ISN again is a retransmission when the IP ID follows
+	// (IPv4) or the flow label changed (IPv6: every timeout re-rolls it,
+	// V3), and no SYN follows the handshake on one connection. Otherwise
+	// it is a new attempt on a port freed in the same instant of a manual
+	// clock (the ISN's clock did not move; on a real one it always does).
+	relabel := id.v6 && f != nil && f.label != id.label
+	if f != nil && f.irs == seg.Seq && !f.est && !f.closing && (relabel || !id.v6 && next(f.ipid, id.id)) {
 		// The worker stamps a SYN on the time it read at the top of its
 		// loop; the clock may have moved by a step since: allow 1 ms.
 		if d := int64(seg.Opts.TSVal-f.tsval) - int64((s.now()-f.firstSYN)/time.Millisecond); s.Clock != nil && (d < -1 || d > 1) {
