@@ -349,6 +349,10 @@ func (p *Plan) Check() error {
 		return optionErr("run needs --count or --duration (every run is bounded)")
 	case p.HoldFor > 0 && p.Close != fastpath.CloseHold:
 		return optionErr("--hold-for needs --close hold (other close modes do not keep connections open)")
+	case p.KernelSYNs && p.Close != fastpath.CloseSYNOnly:
+		return optionErr("--xdp-syn needs --close synonly (the kernel makes SYN-only probes; handshakes need the worker)")
+	case p.KernelSYNs && (p.Concurrency > 0 || p.Warmup > 0):
+		return optionErr("--xdp-syn takes no --concurrency or --warmup: its probes keep no state")
 	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
 		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
 	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
@@ -381,6 +385,9 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 	whole := p
 	p = p.ForShard(s.opts.Shard)
 	cfg := s.config(p)
+	if p.KernelSYNs {
+		return s.runKernelSYNs(ctx, p, cfg, h)
+	}
 	eng, err := s.newEngine(cfg)
 	if err != nil {
 		return nil, err
