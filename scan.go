@@ -93,7 +93,9 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	}
 	var sc bpf.ScanCounts
 	for deadline := time.Now().Add(drain); ; time.Sleep(10 * time.Millisecond) {
-		if sc, err = s.prog.ScanCounts(); err != nil {
+		var rerr error
+		if sc, rerr = s.prog.ScanCounts(); rerr != nil {
+			err = errors.Join(err, rerr)
 			break
 		}
 		if answered(&sc) >= sc.Sent || time.Now().After(deadline) || ctx.Err() != nil {

@@ -385,9 +385,27 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 	whole := p
 	p = p.ForShard(s.opts.Shard)
 	cfg := s.config(p)
+	var r *fastpath.Report
+	var err error
 	if p.KernelSYNs {
-		return s.runKernelSYNs(ctx, p, cfg, h)
+		r, err = s.runKernelSYNs(ctx, p, cfg, h)
+	} else {
+		r, err = s.runEngine(ctx, p, cfg, h)
 	}
+	if r != nil {
+		if sh := s.opts.Shard; sh.Sharded() {
+			r.RunID = s.opts.RunID
+			if r.RunID == "" {
+				r.RunID = RunID(s.targetsGiven, whole, sh)
+			}
+			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
+		}
+	}
+	return r, err
+}
+
+// runEngine runs p on the engine: the workers make the SYNs.
+func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
 	eng, err := s.newEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -410,13 +428,6 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 			r.Stopped = err.Error()
 		}
 		s.complete(r, &cfg)
-		if sh := s.opts.Shard; sh.Sharded() {
-			r.RunID = s.opts.RunID
-			if r.RunID == "" {
-				r.RunID = RunID(s.targetsGiven, whole, sh)
-			}
-			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
-		}
 	}
 	return r, err
 }
