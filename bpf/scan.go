@@ -78,11 +78,10 @@ type ScanTemplate struct {
 // pair's port cursor moved (the next Next). It must run in the network
 // namespace of the interface, on the CPU that should do the work.
 func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
-	g := xdpXdpcGen{Mix: t.Mix, Next: t.Next, SlotBase: t.SlotBase, IpOff: uint32(t.IPOff), TcpOff: uint32(t.TCPOff),
-		TsOff: uint32(t.TSOff), IpSum: t.IPSum, TcpSum: t.TCPSum, TsAdd: t.TSAdd, FlagsWord: t.FlagsWord}
-	if t.V6 {
-		g.V6 = 1
+	if len(t.Frame) > len(xdpXdpcGen{}.Frame) {
+		return t.Next, fmt.Errorf("bpf: a %d-byte SYN template exceeds the generator's %d", len(t.Frame), len(xdpXdpcGen{}.Frame))
 	}
+	g := t.gen()
 	if err := p.objs.ScanGen.Put(uint32(0), g); err != nil {
 		return t.Next, err
 	}
@@ -93,25 +92,27 @@ func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 	if err != nil {
 		return t.Next, fmt.Errorf("bpf: generate SYNs: %w", err)
 	}
-	if err := p.objs.ScanGen.Lookup(uint32(0), &g); err != nil {
+	if err := p.objs.ScanGen.Lookup(uint32(0), g); err != nil {
 		return t.Next, err
 	}
 	return g.Next, nil
 }
 
-// GenerateOnce runs the generator on one frame without sending it and
-// returns the SYN it made and the pair's next cursor (for tests): no
-// interface is needed.
+// GenerateOnce runs the generator once on a zeroed frame of the
+// template's length, without sending it, and returns the SYN it made and
+// the pair's next cursor (for tests): no interface is needed.
 func (p *Program) GenerateOnce(t *ScanTemplate) ([]byte, uint32, error) {
-	g := xdpXdpcGen{Mix: t.Mix, Next: t.Next, SlotBase: t.SlotBase, IpOff: uint32(t.IPOff), TcpOff: uint32(t.TCPOff),
-		TsOff: uint32(t.TSOff), IpSum: t.IPSum, TcpSum: t.TCPSum, TsAdd: t.TSAdd, FlagsWord: t.FlagsWord}
-	if t.V6 {
-		g.V6 = 1
-	}
+	g := t.gen()
 	if err := p.objs.ScanGen.Put(uint32(0), g); err != nil {
 		return nil, 0, err
 	}
-	opts := ebpf.RunOptions{Data: t.Frame, DataOut: make([]byte, len(t.Frame)+256)}
+	// On zeros: the SYN must come whole from the template (a page of the
+	// pool comes back holding whatever the frame became on its trip).
+	junk := make([]byte, len(t.Frame)-20) // shorter, as a frame our RST trimmed
+	for i := range junk {
+		junk[i] = 0xa5
+	}
+	opts := ebpf.RunOptions{Data: junk, DataOut: make([]byte, len(t.Frame)+256)}
 	ret, err := p.objs.XdpcSyngen.Run(&opts)
 	if err != nil {
 		return nil, 0, err
@@ -119,10 +120,22 @@ func (p *Program) GenerateOnce(t *ScanTemplate) ([]byte, uint32, error) {
 	if ret != 3 { // XDP_TX
 		return nil, ret, errors.New("bpf: the generator did not send")
 	}
-	if err := p.objs.ScanGen.Lookup(uint32(0), &g); err != nil {
+	if err := p.objs.ScanGen.Lookup(uint32(0), g); err != nil {
 		return nil, 0, err
 	}
 	return opts.DataOut, g.Next, nil
+}
+
+// gen is t as the program's scan_gen map holds it.
+func (t *ScanTemplate) gen() *xdpXdpcGen {
+	g := &xdpXdpcGen{Mix: t.Mix, Next: t.Next, SlotBase: t.SlotBase, IpOff: uint32(t.IPOff), TcpOff: uint32(t.TCPOff),
+		TsOff: uint32(t.TSOff), IpSum: t.IPSum, TcpSum: t.TCPSum, TsAdd: t.TSAdd, FlagsWord: t.FlagsWord}
+	if t.V6 {
+		g.V6 = 1
+	}
+	copy(g.Frame[:], t.Frame)
+	g.Len = uint32(len(t.Frame))
+	return g
 }
 
 // ScanCounts are a SYN-only run's outcomes as the program counted them.

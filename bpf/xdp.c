@@ -550,17 +550,30 @@ int xdpconnect(struct xdp_md *ctx)
 // the template's sums, as tcp.SYNTemplate.Stamp does; it clears the
 // probe's answered bit and sends it (XDP_TX). No socket buffer is made per
 // SYN, which is what lets one core out-send the scanners. The frames of
-// the page pool are reused unreset: every changing field is written.
+// the page pool come back unreset (and rewritten by whoever answered them
+// in place): each SYN is copied whole from the template first.
 SEC("xdp")
 int xdpc_syngen(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
 	__u32 k = 0;
 	struct xdpc_gen *g = bpf_map_lookup_elem(&scan_gen, &k);
 	struct xdpc_config *c = config_of();
-	if (!g || !c || c->port_hi < c->port_lo)
+	if (!g || !c || c->port_hi < c->port_lo || g->len > XDPC_GEN_FRAME)
 		return XDP_ABORTED;
+	// A frame can come back shorter (our RST trimmed it): the SYN's length
+	// first.
+	int have = ctx->data_end - ctx->data;
+	if (have != (int)g->len && bpf_xdp_adjust_tail(ctx, (int)g->len - have))
+		return XDP_ABORTED;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *d = data;
+#pragma unroll
+	for (int i = 0; i < XDPC_GEN_FRAME; i++) {
+		if (d + i + 1 > (__u8 *)end)
+			break;
+		d[i] = g->frame[i];
+	}
 	__u32 nports = (__u32)c->port_hi - c->port_lo + 1;
 	__u32 idx = g->next % nports;
 	g->next++;

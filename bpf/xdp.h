@@ -43,6 +43,8 @@ struct xdpc_pair_val {
 	__u32 pad;
 };
 
+#define XDPC_GEN_FRAME 128
+
 // One generator call: the pair's SYN template (the frame passed to
 // BPF_PROG_RUN) and what changes per probe.
 struct xdpc_gen {
@@ -52,9 +54,14 @@ struct xdpc_gen {
 	__u32 ip_off, tcp_off, ts_off; // ts_off 0: no timestamp option
 	__u32 ip_sum, tcp_sum;         // the template's sums without the per-probe fields
 	__u32 ts_add;                  // TSval = ms clock + ts_add
+	__u32 len;                     // the template's length
 	__u16 flags_word;
 	__u8 v6;
 	__u8 pad;
+	// The template itself: a frame of the page pool comes back from its
+	// trip (the reflector's XDP_TX, our RST) rewritten, so every SYN is
+	// copied whole.
+	__u8 frame[XDPC_GEN_FRAME];
 };
 
 #define XDPC_SCAN_SLOTS_WORDS (1 << 20) // 2^26 slots, the table's bound

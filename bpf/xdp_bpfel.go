@@ -64,10 +64,11 @@ type xdpXdpcGen struct {
 	IpSum     uint32
 	TcpSum    uint32
 	TsAdd     uint32
+	Len       uint32
 	FlagsWord uint16
 	V6        uint8
 	Pad       uint8
-	_         [4]byte
+	Frame     [128]uint8
 }
 
 type xdpXdpcPairKey struct {
