@@ -122,6 +122,9 @@ type Plan struct {
 	// StartAt, if set, delays the first SYN until then (wall clock), so
 	// that shards on several nodes start together.
 	StartAt time.Time
+	// KernelSYNs (Close synonly only) has the XDP program make the SYNs
+	// and count their answers, scanner-style: one SYN per probe (scan.go).
+	KernelSYNs bool
 }
 
 // DefaultOptions are the options' defaults, in one place.

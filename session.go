@@ -349,6 +349,10 @@ func (p *Plan) Check() error {
 		return optionErr("run needs --count or --duration (every run is bounded)")
 	case p.HoldFor > 0 && p.Close != fastpath.CloseHold:
 		return optionErr("--hold-for needs --close hold (other close modes do not keep connections open)")
+	case p.KernelSYNs && p.Close != fastpath.CloseSYNOnly:
+		return optionErr("--xdp-syn needs --close synonly (the kernel makes SYN-only probes; handshakes need the worker)")
+	case p.KernelSYNs && (p.Concurrency > 0 || p.Warmup > 0):
+		return optionErr("--xdp-syn takes no --concurrency or --warmup: its probes keep no state")
 	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
 		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
 	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
@@ -381,6 +385,27 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 	whole := p
 	p = p.ForShard(s.opts.Shard)
 	cfg := s.config(p)
+	var r *fastpath.Report
+	var err error
+	if p.KernelSYNs {
+		r, err = s.runKernelSYNs(ctx, p, cfg, h)
+	} else {
+		r, err = s.runEngine(ctx, p, cfg, h)
+	}
+	if r != nil {
+		if sh := s.opts.Shard; sh.Sharded() {
+			r.RunID = s.opts.RunID
+			if r.RunID == "" {
+				r.RunID = RunID(s.targetsGiven, whole, sh)
+			}
+			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
+		}
+	}
+	return r, err
+}
+
+// runEngine runs p on the engine: the workers make the SYNs.
+func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
 	eng, err := s.newEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -403,13 +428,6 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 			r.Stopped = err.Error()
 		}
 		s.complete(r, &cfg)
-		if sh := s.opts.Shard; sh.Sharded() {
-			r.RunID = s.opts.RunID
-			if r.RunID == "" {
-				r.RunID = RunID(s.targetsGiven, whole, sh)
-			}
-			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
-		}
 	}
 	return r, err
 }

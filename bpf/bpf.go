@@ -27,11 +27,18 @@ const (
 	PassNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_PASS_NO_SOCKET)
 	DropMalformed      = Counter(xdpXdpcCounterXDPC_CNT_DROP_MALFORMED)
 	DropNoSocket       = Counter(xdpXdpcCounterXDPC_CNT_DROP_NO_SOCKET)
+	DropScanAnswer     = Counter(xdpXdpcCounterXDPC_CNT_DROP_SCAN_ANSWER)
+	TxScanRST          = Counter(xdpXdpcCounterXDPC_CNT_TX_SCAN_RST)
 	// StampFailed counts redirected TCP segments the program could not
 	// stamp with their arrival time (no metadata area): not a decision of
 	// its own, the segment is also counted as RedirectTCP.
 	StampFailed = Counter(xdpXdpcCounterXDPC_CNT_STAMP_FAILED)
-	NumCounters = int(xdpXdpcCounterXDPC_CNT_MAX)
+	// The outcomes of SYN-only probes the kernel made (scan.go).
+	ScanSent        = Counter(xdpXdpcCounterXDPC_CNT_SCAN_SENT)
+	ScanEstablished = Counter(xdpXdpcCounterXDPC_CNT_SCAN_ESTABLISHED)
+	ScanRefused     = Counter(xdpXdpcCounterXDPC_CNT_SCAN_REFUSED)
+	ScanDuplicate   = Counter(xdpXdpcCounterXDPC_CNT_SCAN_DUPLICATE)
+	NumCounters     = int(xdpXdpcCounterXDPC_CNT_MAX)
 	// NumDecisions is the number of counters that are decisions (one per
 	// frame): those below it.
 	NumDecisions = int(StampFailed)
@@ -39,7 +46,8 @@ const (
 
 var counterNames = [NumCounters]string{"redirect_tcp", "redirect_icmp", "redirect_arp", "redirect_nd",
 	"pass_other_ethertype", "pass_not_local", "pass_other_port", "pass_other_proto", "pass_malformed",
-	"pass_no_socket", "drop_malformed", "drop_no_socket", "stamp_failed"}
+	"pass_no_socket", "drop_malformed", "drop_no_socket", "drop_scan_answer", "tx_scan_rst", "stamp_failed",
+	"scan_sent", "scan_established", "scan_refused", "scan_duplicate"}
 
 // String is the counter's name, as used in metric labels.
 func (c Counter) String() string {
@@ -56,6 +64,8 @@ func (c Counter) Action() string {
 		return "redirect"
 	case c <= PassNoSocket:
 		return "pass"
+	case c == TxScanRST:
+		return "tx"
 	}
 	return "drop"
 }
@@ -67,6 +77,9 @@ const addrDedicated = 1
 type Program struct {
 	objs xdpObjects
 	link link.Link
+	// The port range and the SYN-only flag, written together (config).
+	portLo, portHi uint16
+	scan           bool
 	// NativeErr is why native mode was refused when Attach in auto mode
 	// fell back to generic.
 	NativeErr error
@@ -164,7 +177,8 @@ func (p *Program) attach(ifindex int, m AttachMode) (link.Link, error) {
 
 // SetPorts sets our source port range.
 func (p *Program) SetPorts(lo, hi uint16) error {
-	return p.objs.Config.Put(uint32(0), xdpXdpcConfig{PortLo: lo, PortHi: hi})
+	p.portLo, p.portHi = lo, hi
+	return p.writeConfig()
 }
 
 // AddAddr adds one of our source addresses. dedicated says the kernel does

@@ -67,6 +67,37 @@ struct {
 	__type(value, __u32);
 } addrs6 SEC(".maps");
 
+// SYN-only runs whose SYNs the kernel makes (xdpc_syngen): the pairs, a
+// bit per (pair, port) slot set by the probe's first answer, the ICMP
+// answers by type and code, and the generator's current call.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct xdpc_pair_key);
+	__type(value, struct xdpc_pair_val);
+} scan_pairs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPC_SCAN_SLOTS_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} scan_answered SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPC_SCAN_ICMP);
+	__type(key, __u32);
+	__type(value, __u64);
+} scan_icmp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpc_gen);
+} scan_gen SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDPC_CNT_MAX);
@@ -134,6 +165,198 @@ static __always_inline int port_ours(__u16 port_be)
 	return p >= c->port_lo && p <= c->port_hi;
 }
 
+static __always_inline struct xdpc_config *config_of(void)
+{
+	__u32 k = 0;
+	return bpf_map_lookup_elem(&config, &k);
+}
+
+// scan_isn is a SYN-only probe's ISN (Go: bpf.ScanISN).
+static __always_inline __u32 scan_isn(__u64 mix, __u16 port)
+{
+	__u64 x = mix ^ ((__u64)port * 0x9E3779B97F4A7C15ULL);
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return (__u32)x;
+}
+
+static __always_inline __u16 fold(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return ~s;
+}
+
+// scan_first marks slot answered and says whether it was the first answer
+// since its probe left.
+static __always_inline int scan_first(__u32 slot)
+{
+	__u32 w = slot / 64;
+	__u64 *v = bpf_map_lookup_elem(&scan_answered, &w);
+	if (!v)
+		return 0;
+	__u64 bit = 1ULL << (slot % 64);
+	return !(__sync_fetch_and_or(v, bit) & bit);
+}
+
+// scan_match finds the probe a segment or ICMP quote answers: the pair of
+// (ours, peer, peer port), a port of ours, and seq = its ISN + delta.
+// It returns the probe's slot, or -1.
+static __always_inline long scan_match(struct xdpc_pair_key *k, __u16 our_port_be, __u32 seq, __u32 delta)
+{
+	struct xdpc_config *c = config_of();
+	if (!c || !c->scan)
+		return -1;
+	struct xdpc_pair_val *pv = bpf_map_lookup_elem(&scan_pairs, k);
+	if (!pv)
+		return -1;
+	__u16 port = bpf_ntohs(our_port_be);
+	if (port < c->port_lo || port > c->port_hi || seq != scan_isn(pv->mix, port) + delta)
+		return -1;
+	return pv->slot_base + (port - c->port_lo);
+}
+
+// scan_tcp handles a segment to a SYN-only probe: a SYN-ACK is counted and
+// turned into the RST Linux sends for no socket (X2: seq = its ACK, no
+// options, window 0, TTL 64, IP ID 0, DF, TOS less ECN), an RST counted
+// and dropped. Anything else, or a segment no probe of ours expects,
+// returns -1 for the normal path.
+static __always_inline int scan_tcp(struct xdp_md *ctx, void *l3, struct tcphdr *th, void *end, struct xdpc_pair_key *k, int v6)
+{
+	if ((void *)(th + 1) > end || !th->ack || th->fin)
+		return -1;
+	int synack = th->syn && !th->rst;
+	if (!synack && !(th->rst && !th->syn))
+		return -1;
+	long slot = scan_match(k, th->dest, bpf_ntohl(th->ack_seq), 1);
+	if (slot < 0)
+		return -1;
+	int first = scan_first(slot);
+	if (!synack) {
+		count(first ? XDPC_CNT_SCAN_REFUSED : XDPC_CNT_SCAN_DUPLICATE);
+		count(XDPC_CNT_DROP_SCAN_ANSWER);
+		return XDP_DROP;
+	}
+	count(first ? XDPC_CNT_SCAN_ESTABLISHED : XDPC_CNT_SCAN_DUPLICATE);
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > end)
+		return XDP_DROP;
+	unsigned char mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	__u16 p = th->source;
+	th->source = th->dest;
+	th->dest = p;
+	th->seq = th->ack_seq;
+	th->ack_seq = 0;
+	((__u8 *)th)[12] = 5 << 4;
+	((__u8 *)th)[13] = 0x04; // RST
+	th->window = 0;
+	th->urg_ptr = 0;
+	th->check = 0;
+	__u64 s = 0;
+	int l3len;
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > end)
+			return XDP_DROP;
+		struct in6_addr a = ip6->saddr;
+		ip6->saddr = ip6->daddr;
+		ip6->daddr = a;
+		ip6->payload_len = bpf_htons(20);
+		ip6->hop_limit = 64;
+		ip6->flow_lbl[0] &= 0xcf; // traffic class without its ECN bits
+		__u32 *w = (void *)&ip6->saddr;
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			s += (w[i] & 0xffff) + (w[i] >> 16);
+		s += bpf_htons(IPPROTO_TCP) + bpf_htons(20);
+		l3len = sizeof(*ip6);
+	} else {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > end || ip->ihl != 5)
+			return XDP_DROP;
+		__u32 a = ip->saddr;
+		ip->saddr = ip->daddr;
+		ip->daddr = a;
+		ip->tos &= ~3;
+		ip->tot_len = bpf_htons(40);
+		ip->id = 0;
+		ip->frag_off = bpf_htons(0x4000);
+		ip->ttl = 64;
+		ip->check = 0;
+		__u16 *iw = (void *)ip;
+		__u64 is = 0;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			is += iw[i];
+		ip->check = fold(is);
+		s += (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff);
+		s += bpf_htons(IPPROTO_TCP) + bpf_htons(20);
+		l3len = sizeof(*ip);
+	}
+	__u16 *tw = (void *)th;
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		s += tw[i];
+	th->check = fold(s);
+	long want = (long)((void *)th - (void *)eth) + 20;
+	long have = (long)(end - (void *)eth);
+	(void)l3len;
+	if (have > want && bpf_xdp_adjust_tail(ctx, (int)(want - have)))
+		return XDP_DROP;
+	count(XDPC_CNT_TX_SCAN_RST);
+	return XDP_TX;
+}
+
+// scan_icmp_answer counts an ICMP error quoting a SYN-only probe (quote:
+// its IP addresses in k, our port, its sequence number) and drops it.
+static __always_inline int scan_icmp_answer(struct xdpc_pair_key *k, __u16 our_port_be, __u32 seq, __u32 idx)
+{
+	long slot = scan_match(k, our_port_be, seq, 0);
+	if (slot < 0)
+		return -1;
+	if (scan_first(slot)) {
+		__u32 i = idx & (XDPC_SCAN_ICMP - 1);
+		__u64 *v = bpf_map_lookup_elem(&scan_icmp, &i);
+		if (v)
+			*v += 1;
+	} else {
+		count(XDPC_CNT_SCAN_DUPLICATE);
+	}
+	count(XDPC_CNT_DROP_SCAN_ANSWER);
+	return XDP_DROP;
+}
+
+static __always_inline int scan_on(void)
+{
+	struct xdpc_config *c = config_of();
+	return c && c->scan;
+}
+
+static __always_inline void key6(struct xdpc_pair_key *k, struct in6_addr *ours, struct in6_addr *peer, __u16 peer_port)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->ours, ours, 16);
+	__builtin_memcpy(k->peer, peer, 16);
+	k->peer_port = peer_port;
+}
+
+static __always_inline void key4(struct xdpc_pair_key *k, __u32 ours, __u32 peer, __u16 peer_port)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->ours[10] = k->ours[11] = 0xff;
+	k->peer[10] = k->peer[11] = 0xff;
+	__builtin_memcpy(&k->ours[12], &ours, 4);
+	__builtin_memcpy(&k->peer[12], &peer, 4);
+	k->peer_port = peer_port;
+}
+
 static __always_inline int malformed(__u32 flags)
 {
 	if (flags & XDPC_ADDR_DEDICATED) {
@@ -171,8 +394,17 @@ static __always_inline int do_ipv4(struct xdp_md *ctx, void *l3, void *end)
 	if (ip->frag_off & bpf_htons(0x3fff))
 		return pass(XDPC_CNT_PASS_OTHER_PROTO); // fragments are the kernel's
 	void *l4 = l3 + ihl;
-	if (ip->protocol == IPPROTO_TCP)
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if (scan_on() && (void *)(th + 1) <= end) {
+			struct xdpc_pair_key k;
+			key4(&k, daddr, ip->saddr, th->source);
+			int r = scan_tcp(ctx, l3, th, end, &k, 0);
+			if (r >= 0)
+				return r;
+		}
 		return do_tcp(ctx, l4, end, f);
+	}
 	if (ip->protocol == IPPROTO_ICMP) {
 		struct icmphdr *ic = l4;
 		if ((void *)(ic + 1) > end)
@@ -190,6 +422,14 @@ static __always_inline int do_ipv4(struct xdp_md *ctx, void *l3, void *end)
 			return pass(XDPC_CNT_PASS_OTHER_PROTO);
 		if (!port_ours(ports[0]))
 			return pass(XDPC_CNT_PASS_OTHER_PORT);
+		if (scan_on()) {
+			struct xdpc_pair_key k;
+			key4(&k, in->saddr, in->daddr, ports[1]);
+			__u32 seq = ((__u32)bpf_ntohs(ports[2]) << 16) | bpf_ntohs(ports[3]);
+			int r = scan_icmp_answer(&k, ports[0], seq, (__u32)ic->type * 16 + (ic->code & 15));
+			if (r >= 0)
+				return r;
+		}
 		return redirect(ctx, XDPC_CNT_REDIRECT_ICMP, f);
 	}
 	return pass(XDPC_CNT_PASS_OTHER_PROTO);
@@ -221,8 +461,18 @@ static __always_inline int do_ipv6(struct xdp_md *ctx, void *l3, void *end)
 	if (!flags)
 		return pass(XDPC_CNT_PASS_NOT_LOCAL);
 	__u32 f = *flags;
-	if (ip6->nexthdr == IPPROTO_TCP)
+	if (ip6->nexthdr == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if (scan_on() && (void *)(th + 1) <= end && (void *)(ip6 + 1) <= end) {
+			struct xdpc_pair_key k;
+			struct in6_addr src = ip6->saddr;
+			key6(&k, &dst, &src, th->source);
+			int r = scan_tcp(ctx, l3, th, end, &k, 1);
+			if (r >= 0)
+				return r;
+		}
 		return do_tcp(ctx, l4, end, f);
+	}
 	if (ip6->nexthdr == IPPROTO_ICMPV6) {
 		struct icmp6hdr *ic = l4;
 		// Checked again: the verifier forgets packet ranges across the map
@@ -239,6 +489,15 @@ static __always_inline int do_ipv6(struct xdp_md *ctx, void *l3, void *end)
 			return pass(XDPC_CNT_PASS_OTHER_PROTO);
 		if (!port_ours(ports[0]))
 			return pass(XDPC_CNT_PASS_OTHER_PORT);
+		if (scan_on()) {
+			struct xdpc_pair_key k;
+			struct in6_addr qs = in->saddr, qd = in->daddr;
+			key6(&k, &qs, &qd, ports[1]);
+			__u32 seq = ((__u32)bpf_ntohs(ports[2]) << 16) | bpf_ntohs(ports[3]);
+			int r = scan_icmp_answer(&k, ports[0], seq, 256 + (__u32)(ic->icmp6_type & 15) * 16 + (ic->icmp6_code & 15));
+			if (r >= 0)
+				return r;
+		}
 		return redirect(ctx, XDPC_CNT_REDIRECT_ICMP, f);
 	}
 	return pass(XDPC_CNT_PASS_OTHER_PROTO);
@@ -282,4 +541,77 @@ int xdpconnect(struct xdp_md *ctx)
 	if (proto == bpf_htons(ETH_P_ARP))
 		return do_arp(ctx, l3, end);
 	return pass(XDPC_CNT_PASS_OTHER_ETHERTYPE);
+}
+
+// xdpc_syngen makes the SYNs of a SYN-only run in the kernel: run with
+// BPF_PROG_RUN in live-frame mode on the pair's SYN template, it gives each
+// frame the next source port of the pair, the probe's ISN (scan_isn), the
+// TSval of now, an IP ID (IPv4) or flow label (IPv6), and checksums from
+// the template's sums, as tcp.SYNTemplate.Stamp does; it clears the
+// probe's answered bit and sends it (XDP_TX). No socket buffer is made per
+// SYN, which is what lets one core out-send the scanners. The frames of
+// the page pool come back unreset (and rewritten by whoever answered them
+// in place): each SYN is copied whole from the template first.
+SEC("xdp")
+int xdpc_syngen(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct xdpc_gen *g = bpf_map_lookup_elem(&scan_gen, &k);
+	struct xdpc_config *c = config_of();
+	if (!g || !c || c->port_hi < c->port_lo || g->len > XDPC_GEN_FRAME)
+		return XDP_ABORTED;
+	// A frame can come back shorter (our RST trimmed it): the SYN's length
+	// first.
+	int have = ctx->data_end - ctx->data;
+	if (have != (int)g->len && bpf_xdp_adjust_tail(ctx, (int)g->len - have))
+		return XDP_ABORTED;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *d = data;
+#pragma unroll
+	for (int i = 0; i < XDPC_GEN_FRAME; i++) {
+		if (d + i + 1 > (__u8 *)end)
+			break;
+		d[i] = g->frame[i];
+	}
+	__u32 nports = (__u32)c->port_hi - c->port_lo + 1;
+	__u32 idx = g->next % nports;
+	g->next++;
+	__u16 port = c->port_lo + idx;
+	__u32 seq = scan_isn(g->mix, port);
+	struct tcphdr *th = data + (g->tcp_off & 0xff);
+	if ((void *)(th + 1) > end)
+		return XDP_ABORTED;
+	th->source = bpf_htons(port);
+	th->seq = bpf_htonl(seq);
+	__u64 s = (__u64)g->tcp_sum + port + (seq >> 16) + (seq & 0xffff) + g->flags_word;
+	if (g->ts_off) {
+		__u32 *ts = data + (g->ts_off & 0xff);
+		if ((void *)(ts + 1) > end)
+			return XDP_ABORTED;
+		__u32 tsval = (__u32)(bpf_ktime_get_ns() / 1000000) + g->ts_add;
+		*ts = bpf_htonl(tsval);
+		s += (tsval >> 16) + (tsval & 0xffff);
+	}
+	th->check = bpf_htons(fold(s));
+	if (g->v6) {
+		__u32 *w = data + (g->ip_off & 0xff);
+		if ((void *)(w + 1) > end)
+			return XDP_ABORTED;
+		*w = (*w & bpf_htonl(0xfff00000)) | bpf_htonl(seq & 0xfffff);
+	} else {
+		struct iphdr *ip = data + (g->ip_off & 0xff);
+		if ((void *)(ip + 1) > end)
+			return XDP_ABORTED;
+		__u16 id = seq >> 16;
+		ip->id = bpf_htons(id);
+		ip->check = bpf_htons(fold((__u64)g->ip_sum + id));
+	}
+	__u32 slot = g->slot_base + idx;
+	__u32 w = slot / 64;
+	__u64 *v = bpf_map_lookup_elem(&scan_answered, &w);
+	if (v)
+		__sync_fetch_and_and(v, ~(1ULL << (slot % 64)));
+	count(XDPC_CNT_SCAN_SENT);
+	return XDP_TX;
 }

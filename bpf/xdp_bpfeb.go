@@ -25,6 +25,7 @@ type xdpXdpcConfig struct {
 	_      structs.HostLayout
 	PortLo uint16
 	PortHi uint16
+	Scan   uint32
 }
 
 type xdpXdpcCounter uint32
@@ -42,9 +43,48 @@ const (
 	xdpXdpcCounterXDPC_CNT_PASS_NO_SOCKET       xdpXdpcCounter = 9
 	xdpXdpcCounterXDPC_CNT_DROP_MALFORMED       xdpXdpcCounter = 10
 	xdpXdpcCounterXDPC_CNT_DROP_NO_SOCKET       xdpXdpcCounter = 11
-	xdpXdpcCounterXDPC_CNT_STAMP_FAILED         xdpXdpcCounter = 12
-	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 13
+	xdpXdpcCounterXDPC_CNT_DROP_SCAN_ANSWER     xdpXdpcCounter = 12
+	xdpXdpcCounterXDPC_CNT_TX_SCAN_RST          xdpXdpcCounter = 13
+	xdpXdpcCounterXDPC_CNT_STAMP_FAILED         xdpXdpcCounter = 14
+	xdpXdpcCounterXDPC_CNT_SCAN_SENT            xdpXdpcCounter = 15
+	xdpXdpcCounterXDPC_CNT_SCAN_ESTABLISHED     xdpXdpcCounter = 16
+	xdpXdpcCounterXDPC_CNT_SCAN_REFUSED         xdpXdpcCounter = 17
+	xdpXdpcCounterXDPC_CNT_SCAN_DUPLICATE       xdpXdpcCounter = 18
+	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 19
 )
+
+type xdpXdpcGen struct {
+	_         structs.HostLayout
+	Mix       uint64
+	Next      uint32
+	SlotBase  uint32
+	IpOff     uint32
+	TcpOff    uint32
+	TsOff     uint32
+	IpSum     uint32
+	TcpSum    uint32
+	TsAdd     uint32
+	Len       uint32
+	FlagsWord uint16
+	V6        uint8
+	Pad       uint8
+	Frame     [128]uint8
+}
+
+type xdpXdpcPairKey struct {
+	_        structs.HostLayout
+	Ours     [16]uint8
+	Peer     [16]uint8
+	PeerPort uint16
+	Pad      uint16
+}
+
+type xdpXdpcPairVal struct {
+	_        structs.HostLayout
+	Mix      uint64
+	SlotBase uint32
+	Pad      uint32
+}
 
 // Names of all BPF objects in the ELF.
 //
@@ -54,7 +94,12 @@ const (
 	xdpMapAddrs6            = "addrs6"
 	xdpMapConfig            = "config"
 	xdpMapCounters          = "counters"
+	xdpMapScanAnswered      = "scan_answered"
+	xdpMapScanGen           = "scan_gen"
+	xdpMapScanIcmp          = "scan_icmp"
+	xdpMapScanPairs         = "scan_pairs"
 	xdpMapXsks              = "xsks"
+	xdpProgXdpcSyngen       = "xdpc_syngen"
 	xdpProgXdpconnect       = "xdpconnect"
 	xdpVarXdpcCounterUnused = "xdpc_counter_unused"
 )
@@ -101,6 +146,7 @@ type xdpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpProgramSpecs struct {
+	XdpcSyngen *ebpf.ProgramSpec `ebpf:"xdpc_syngen"`
 	Xdpconnect *ebpf.ProgramSpec `ebpf:"xdpconnect"`
 }
 
@@ -108,11 +154,15 @@ type xdpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpMapSpecs struct {
-	Addrs4   *ebpf.MapSpec `ebpf:"addrs4"`
-	Addrs6   *ebpf.MapSpec `ebpf:"addrs6"`
-	Config   *ebpf.MapSpec `ebpf:"config"`
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
+	Addrs4       *ebpf.MapSpec `ebpf:"addrs4"`
+	Addrs6       *ebpf.MapSpec `ebpf:"addrs6"`
+	Config       *ebpf.MapSpec `ebpf:"config"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	ScanAnswered *ebpf.MapSpec `ebpf:"scan_answered"`
+	ScanGen      *ebpf.MapSpec `ebpf:"scan_gen"`
+	ScanIcmp     *ebpf.MapSpec `ebpf:"scan_icmp"`
+	ScanPairs    *ebpf.MapSpec `ebpf:"scan_pairs"`
+	Xsks         *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // xdpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -142,11 +192,15 @@ func (o *xdpObjects) Close() error {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpMaps struct {
-	Addrs4   *ebpf.Map `ebpf:"addrs4"`
-	Addrs6   *ebpf.Map `ebpf:"addrs6"`
-	Config   *ebpf.Map `ebpf:"config"`
-	Counters *ebpf.Map `ebpf:"counters"`
-	Xsks     *ebpf.Map `ebpf:"xsks"`
+	Addrs4       *ebpf.Map `ebpf:"addrs4"`
+	Addrs6       *ebpf.Map `ebpf:"addrs6"`
+	Config       *ebpf.Map `ebpf:"config"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	ScanAnswered *ebpf.Map `ebpf:"scan_answered"`
+	ScanGen      *ebpf.Map `ebpf:"scan_gen"`
+	ScanIcmp     *ebpf.Map `ebpf:"scan_icmp"`
+	ScanPairs    *ebpf.Map `ebpf:"scan_pairs"`
+	Xsks         *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *xdpMaps) Close() error {
@@ -155,6 +209,10 @@ func (m *xdpMaps) Close() error {
 		m.Addrs6,
 		m.Config,
 		m.Counters,
+		m.ScanAnswered,
+		m.ScanGen,
+		m.ScanIcmp,
+		m.ScanPairs,
 		m.Xsks,
 	)
 }
@@ -170,11 +228,13 @@ type xdpVariables struct {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpPrograms struct {
+	XdpcSyngen *ebpf.Program `ebpf:"xdpc_syngen"`
 	Xdpconnect *ebpf.Program `ebpf:"xdpconnect"`
 }
 
 func (p *xdpPrograms) Close() error {
 	return _XdpClose(
+		p.XdpcSyngen,
 		p.Xdpconnect,
 	)
 }

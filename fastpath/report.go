@@ -81,11 +81,22 @@ type Report struct {
 	// TCP6 those of IPv6 connections, when the run has IPv6 targets.
 	TCP  *Settings `json:"tcp,omitempty"`
 	TCP6 *Settings `json:"tcp6,omitempty"`
+	// KernelSYNs is set when the run's SYNs were made in the kernel (a
+	// SYN-only run with --xdp-syn): one SYN per probe, answers counted by
+	// the XDP program, no RTT.
+	KernelSYNs *KernelSYNs `json:"kernel_syns,omitempty"`
 	// Families split the totals by address family when the run has IPv6
 	// targets.
 	Families []FamilyReport `json:"families,omitempty"`
 	// Targets split the totals by target when there are several.
 	Targets []TargetReport `json:"targets,omitempty"`
+}
+
+// KernelSYNs describes a run whose SYNs the XDP program made.
+type KernelSYNs struct {
+	// Duplicates are answers after a probe's first (a server's SYN-ACK
+	// retransmission, a copy on the path): reset, not counted again.
+	Duplicates uint64 `json:"duplicates"`
 }
 
 // FamilyReport is one address family's share of a run.
@@ -336,6 +347,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if k := r.KernelSYNs; k != nil {
+		fmt.Fprintf(&b, "%-22s made by the XDP program, one per probe (no retransmission); answers counted there, SYN-ACKs reset there; %d duplicate answers\n", "SYNs", k.Duplicates)
+	}
 	if len(r.Targets) > 0 {
 		fmt.Fprintf(&b, "per target\n")
 		for _, t := range r.Targets {

@@ -230,6 +230,28 @@ func (t *SYNTemplate) Reset(params *Params, p *Path, mss uint16) {
 // Len is the frame length.
 func (t *SYNTemplate) Len() int { return t.n }
 
+// SYNParts are a template's frame and what a stamper outside Go (the XDP
+// SYN generator) needs to do what Stamp does: the offsets of the IP and TCP
+// headers and of TSval (0 without timestamps), the sums of the constant
+// bytes, the data-offset and flags word.
+type SYNParts struct {
+	Frame                []byte
+	IPOff, TCPOff, TSOff int
+	IPSum, TCPSum        uint32
+	FlagsWord            uint16
+	V6                   bool
+}
+
+// Parts returns t's parts; Frame is a copy with the variable fields zero.
+func (t *SYNTemplate) Parts() SYNParts {
+	p := SYNParts{Frame: append([]byte(nil), t.frame[:t.n]...), IPOff: t.ipOff, TCPOff: t.tcpOff, IPSum: t.ipSum, TCPSum: t.tcpSum,
+		FlagsWord: t.flagsWord, V6: t.v6}
+	if t.tsOff > 0 {
+		p.TSOff = t.tsOff
+	}
+	return p
+}
+
 // SetFlowLabel writes an IPv6 SYN's flow label (V3) into b, a frame Stamp
 // wrote; an IPv4 SYN has none. The label is outside every checksum.
 func (t *SYNTemplate) SetFlowLabel(b []byte, label uint32) {

@@ -8,7 +8,8 @@
 // XDP_TX. Other TCP to the
 // port (the client's ACK, RST, FIN) is dropped. Mode "drop" drops
 // everything (a sink for TX benchmarks); mode "pass" passes everything (the
-// pass program a receiving veth needs for XDP_TX frames to arrive).
+// pass program a receiving veth needs for XDP_TX frames to arrive); mode
+// "count" counts the SYNs to the port and drops everything (a SYN sink).
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -24,6 +25,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MODE_REFLECT 0
 #define MODE_DROP 1
 #define MODE_PASS 2
+#define MODE_COUNT 3 // count SYNs (3) and drop everything: a SYN sink
 
 struct refl_config {
 	__u32 mode;
@@ -152,6 +154,8 @@ int reflector(struct xdp_md *ctx)
 		int act = tcp_in(cfg, th);
 		if (act >= 0)
 			return act;
+		if (cfg->mode == MODE_COUNT)
+			return done(1, XDP_DROP);
 		swap_mac(eth);
 		struct in6_addr a = ip6->saddr;
 		ip6->saddr = ip6->daddr;
@@ -173,6 +177,8 @@ int reflector(struct xdp_md *ctx)
 	int act = tcp_in(cfg, th);
 	if (act >= 0)
 		return act;
+	if (cfg->mode == MODE_COUNT)
+		return done(1, XDP_DROP);
 	swap_mac(eth);
 	__u32 a = ip->saddr;
 	ip->saddr = ip->daddr;

@@ -19,6 +19,8 @@ const (
 	Reflect Mode = 0
 	Drop    Mode = 1
 	Pass    Mode = 2
+	// Count counts the SYNs to the port (SYNs) and drops every frame.
+	Count Mode = 3
 )
 
 // Reflector is the loaded and attached program.

@@ -70,6 +70,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&pl.Drain, "drain", pl.Drain, "time in-flight attempts get after generation stops")
 	fs.DurationVar(&pl.Warmup, "warmup", 0, "excluded from the measured rate")
 	fs.DurationVar(&pl.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
+	fs.BoolVar(&pl.KernelSYNs, "xdp-syn", false, "with --close synonly: the XDP program makes the SYNs and counts the answers (one SYN per probe, no retransmission, no RTT), scanner-style and faster")
 	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
 	generic := fs.Bool("generic", false, "same as --xdp-attach generic")
 	attach := fs.String("xdp-attach", "auto", "XDP attach mode: auto (native, else generic), native, generic")

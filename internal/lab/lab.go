@@ -105,6 +105,10 @@ type Options struct {
 	// (off: offload on) is what every user's veth and container has: frames
 	// with partial checksums.
 	TxChecksumOff bool
+	// PeerGRO turns GRO on at the veth facing the client: a veth drops
+	// frames its peer sends with XDP (the SYNs of --xdp-syn) without GRO or
+	// an XDP program of its own. A real NIC's wire has no such condition.
+	PeerGRO bool
 	// ListenPorts are the TCP ports the server listener accepts on; none
 	// means no listener.
 	ListenPorts []int
@@ -497,6 +501,11 @@ func (l *Lab) afterBuild() error {
 			if err := Do(ns, func() error { return netdev.SetRxTxChannels(ifname, l.opts.ActiveQueues) }); err != nil {
 				return fmt.Errorf("lab: channels of %s: %w", ifname, err)
 			}
+		}
+	}
+	if l.opts.PeerGRO {
+		if err := Do(peerNS, func() error { return netdev.SetGRO(peerIf, true) }); err != nil {
+			return fmt.Errorf("lab: GRO of %s: %w", peerIf, err)
 		}
 	}
 	if l.opts.TxChecksumOff {

@@ -13,6 +13,7 @@ const (
 	ethtoolGRXCSUM   = 0x14
 	ethtoolGTXCSUM   = 0x16
 	ethtoolSTXCSUM   = 0x17
+	ethtoolSGRO      = 0x2c
 	ethtoolGGRO      = 0x2b
 	ethtoolGCHANNELS = 0x3c
 	ethtoolSCHANNELS = 0x3d
@@ -85,6 +86,18 @@ func channels(ifname string) (ethtoolChannels, error) {
 // case than the kernel's default; a run never calls it.
 func SetTxChecksum(ifname string, on bool) error {
 	v := ethtoolValue{cmd: ethtoolSTXCSUM}
+	if on {
+		v.data = 1
+	}
+	return ethtool(ifname, unsafe.Pointer(&v))
+}
+
+// SetGRO turns generic receive offload of ifname on or off, as `ethtool -K
+// IF gro on|off` does. A veth receives frames another veth sends with XDP
+// (XDP_TX, redirects, live frames) only with GRO on or an XDP program of
+// its own. For labs and tests.
+func SetGRO(ifname string, on bool) error {
+	v := ethtoolValue{cmd: ethtoolSGRO}
 	if on {
 		v.data = 1
 	}
