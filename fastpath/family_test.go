@@ -204,7 +204,9 @@ func TestEngineNoConnectionAndNDIPv6(t *testing.T) {
 	b := make([]byte, tcp.MaxReplyLen)
 	n := tcp.Build(b, &tcp.Path{SrcMAC: [6]byte{2, 0, 0, 0, 0, 2}, DstMAC: [6]byte{2, 0, 0, 0, 0, 1}, V6: true, Src6: peer, Dst6: us,
 		SrcPort: 80, DstPort: 10005}, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 77, Ack: 4242, TOS: 0x2b})
-	l.Inject(b[:n], nsFor(peer, cfg.Sources[1].Addr.As16()), nsFor(peer, us))
+	// Solicitations for the dedicated source, for the kernel's, and for
+	// an address that is not ours at all.
+	l.Inject(b[:n], nsFor(peer, cfg.Sources[1].Addr.As16()), nsFor(peer, us), nsFor(peer, netip.MustParseAddr("2001:2::9:9").As16()))
 	runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
 	mu.Lock()
 	defer mu.Unlock()
