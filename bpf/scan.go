@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -45,18 +46,22 @@ func (p *Program) writeConfig() error {
 	return p.objs.Config.Put(uint32(0), xdpXdpcConfig{PortLo: p.portLo, PortHi: p.portHi, Scan: s})
 }
 
-// mapped is a as the program keys it: IPv4 as ::ffff:a.b.c.d.
-func mapped(a netip.Addr) [16]uint8 { return a.As16() }
-
 // AddScanPair registers a pair of a SYN-only run: our address, the target
 // and its port, the pair's keyed hash (its probes' ISNs follow from it) and
 // its first slot (pair index x ports).
 func (p *Program) AddScanPair(ours netip.Addr, peer netip.AddrPort, mix uint64, slotBase uint32) error {
-	k := xdpXdpcPairKey{Ours: mapped(ours), Peer: mapped(peer.Addr()), PeerPort: htons(peer.Port())}
+	// IPv4 as the program keys it, ::ffff:a.b.c.d (As16); the port as it
+	// is on the wire.
+	k := xdpXdpcPairKey{Ours: ours.As16(), Peer: peer.Addr().As16(), PeerPort: netOrder(peer.Port())}
 	return p.objs.ScanPairs.Put(k, xdpXdpcPairVal{Mix: mix, SlotBase: slotBase})
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// netOrder is v as a uint16 whose memory holds v in network byte order.
+func netOrder(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
 
 // ScanTemplate is a pair's SYN as tcp.SYNTemplate built it, with what the
 // generator needs to stamp it (tcp.SYNTemplate.Parts).
