@@ -20,8 +20,9 @@ import (
 // and its answers counted there: a SYN-ACK is reset by the program itself,
 // an RST or ICMP error ends the probe. Like the scanners' (masscan, zmap),
 // a probe is one SYN: no retransmission, and a probe whose port comes round
-// again before an answer counts as timed out. The worker only answers ARP,
-// neighbour discovery and stray segments.
+// again before an answer counts as timed out (a later answer, with the
+// same ISN, counts for the new probe: the books still balance). The worker
+// only answers ARP, neighbour discovery and stray segments.
 
 // scanPair is one (target, source) pair's probes.
 type scanPair struct {
