@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/cpu"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"golang.org/x/sys/unix"
@@ -65,20 +66,14 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 		return nil, err
 	}
 	defer func() { _ = s.prog.SetScan(false) }()
-	if d := time.Until(p.StartAt); !p.StartAt.IsZero() && d > 0 {
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-		}
-	}
+	// A cancel while waiting ends in the (empty) report below.
+	_ = waitStart(ctx, p.StartAt)
 	start := time.Now()
 	var genErr error
 	// The generator runs in the interface's namespace, on the first CPU,
 	// as a worker would.
 	err = netns.Do(o.Netns, func() error {
-		var set unix.CPUSet
-		set.Set(0)
-		_ = unix.SchedSetaffinity(0, &set)
+		_ = cpu.Pin(0)
 		genErr = s.generate(ctx, p, pairs)
 		return nil
 	})

@@ -415,12 +415,8 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 			return nil, err
 		}
 	}
-	if d := time.Until(p.StartAt); !p.StartAt.IsZero() && d > 0 {
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := waitStart(ctx, p.StartAt); err != nil {
+		return nil, err
 	}
 	r, err := eng.Run(ctx, h.Interval, h.Progress)
 	if r != nil {
@@ -430,6 +426,18 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 		s.complete(r, &cfg)
 	}
 	return r, err
+}
+
+// waitStart waits until at (Plan.StartAt; zero: no wait), or ctx's end.
+func waitStart(ctx context.Context, at time.Time) error {
+	if d := time.Until(at); !at.IsZero() && d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {

@@ -387,9 +387,7 @@ func liveTX(b *bed, frame []byte, d time.Duration) (float64, error) {
 	}
 	var el time.Duration
 	err = lab.Do(b.l.ClientNS, func() error {
-		var set unix.CPUSet
-		set.Set(0)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := cpu.Pin(0); err != nil {
 			return err
 		}
 		start := time.Now()

@@ -155,20 +155,19 @@ static __always_inline int redirect(struct xdp_md *ctx, __u32 reason, __u32 addr
 	return pass(XDPC_CNT_PASS_NO_SOCKET);
 }
 
-static __always_inline int port_ours(__u16 port_be)
-{
-	__u32 k = 0;
-	struct xdpc_config *c = bpf_map_lookup_elem(&config, &k);
-	if (!c)
-		return 0;
-	__u16 p = bpf_ntohs(port_be);
-	return p >= c->port_lo && p <= c->port_hi;
-}
-
 static __always_inline struct xdpc_config *config_of(void)
 {
 	__u32 k = 0;
 	return bpf_map_lookup_elem(&config, &k);
+}
+
+static __always_inline int port_ours(__u16 port_be)
+{
+	struct xdpc_config *c = config_of();
+	if (!c)
+		return 0;
+	__u16 p = bpf_ntohs(port_be);
+	return p >= c->port_lo && p <= c->port_hi;
 }
 
 // scan_isn is a SYN-only probe's ISN (Go: bpf.ScanISN).
@@ -205,11 +204,11 @@ static __always_inline int scan_first(__u32 slot)
 
 // scan_match finds the probe a segment or ICMP quote answers: the pair of
 // (ours, peer, peer port), a port of ours, and seq = its ISN + delta.
-// It returns the probe's slot, or -1.
+// It returns the probe's slot, or -1. Callers have seen scan_on().
 static __always_inline long scan_match(struct xdpc_pair_key *k, __u16 our_port_be, __u32 seq, __u32 delta)
 {
 	struct xdpc_config *c = config_of();
-	if (!c || !c->scan)
+	if (!c)
 		return -1;
 	struct xdpc_pair_val *pv = bpf_map_lookup_elem(&scan_pairs, k);
 	if (!pv)
@@ -260,7 +259,6 @@ static __always_inline int scan_tcp(struct xdp_md *ctx, void *l3, struct tcphdr 
 	th->urg_ptr = 0;
 	th->check = 0;
 	__u64 s = 0;
-	int l3len;
 	if (v6) {
 		struct ipv6hdr *ip6 = l3;
 		if ((void *)(ip6 + 1) > end)
@@ -276,7 +274,6 @@ static __always_inline int scan_tcp(struct xdp_md *ctx, void *l3, struct tcphdr 
 		for (int i = 0; i < 8; i++)
 			s += (w[i] & 0xffff) + (w[i] >> 16);
 		s += bpf_htons(IPPROTO_TCP) + bpf_htons(20);
-		l3len = sizeof(*ip6);
 	} else {
 		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > end || ip->ihl != 5)
@@ -298,7 +295,6 @@ static __always_inline int scan_tcp(struct xdp_md *ctx, void *l3, struct tcphdr 
 		ip->check = fold(is);
 		s += (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff);
 		s += bpf_htons(IPPROTO_TCP) + bpf_htons(20);
-		l3len = sizeof(*ip);
 	}
 	__u16 *tw = (void *)th;
 #pragma unroll
@@ -307,7 +303,6 @@ static __always_inline int scan_tcp(struct xdp_md *ctx, void *l3, struct tcphdr 
 	th->check = fold(s);
 	long want = (long)((void *)th - (void *)eth) + 20;
 	long have = (long)(end - (void *)eth);
-	(void)l3len;
 	if (have > want && bpf_xdp_adjust_tail(ctx, (int)(want - have)))
 		return XDP_DROP;
 	count(XDPC_CNT_TX_SCAN_RST);
