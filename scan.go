@@ -10,7 +10,6 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
-	"github.com/xdpconnect/xdpconnect/internal/cpu"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"golang.org/x/sys/unix"
@@ -73,7 +72,11 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	// The generator runs in the interface's namespace, on the first CPU,
 	// as a worker would.
 	err = netns.Do(o.Netns, func() error {
-		_ = cpu.Pin(0)
+		// internal/cpu is the engine's (docs/architecture.md): the first
+		// CPU directly.
+		var set unix.CPUSet
+		set.Set(0)
+		_ = unix.SchedSetaffinity(0, &set)
 		genErr = s.generate(ctx, p, pairs)
 		return nil
 	})
