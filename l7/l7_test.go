@@ -1,0 +1,202 @@
+package l7
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func spec(t testing.TB, s Spec) *Spec {
+	t.Helper()
+	if s.Request == nil {
+		s.Request = []byte("GET / HTTP/1.1\r\n\r\n")
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+// read feeds resp in pieces of n bytes (all at once for n 0), then the
+// close if closed, and returns the result and the status.
+func read(s *Spec, resp string, n int, closed bool) (Result, uint16) {
+	var r Response
+	res := More
+	b := []byte(resp)
+	for len(b) > 0 && res == More {
+		k := len(b)
+		if n > 0 {
+			k = min(n, len(b))
+		}
+		res = r.Feed(s, b[:k])
+		b = b[k:]
+	}
+	if res == More && closed {
+		res = r.Close(s)
+	}
+	return res, r.Status
+}
+
+var crlf = strings.NewReplacer("|", "\r\n")
+
+// TestHTTPFraming reads responses the way nginx and other servers frame
+// them, and broken ones, whole and split at every byte.
+func TestHTTPFraming(t *testing.T) {
+	big := strings.Repeat("x", 70000)
+	cases := []struct {
+		name   string
+		resp   string
+		closed bool // the server closes after resp
+		head   bool
+		want   Result
+		status uint16
+	}{
+		{"content-length 0", "HTTP/1.1 200 OK|Content-Length: 0||", false, false, Done, 200},
+		{"content-length", "HTTP/1.1 200 OK|Server: nginx|Content-Length: 5||hello", false, false, Done, 200},
+		{"content-length mixed case and OWS", "HTTP/1.1 404 Not Found|content-LENGTH:  \t3 |x: y||abc", false, false, Done, 404},
+		{"bare LF lines", "HTTP/1.0 200 OK\nContent-Length: 2\n\nhi", false, false, Done, 200},
+		{"no reason phrase", "HTTP/1.1 204|Content-Length: 9||", false, false, Done, 204},
+		{"large body", "HTTP/1.1 200 OK|Content-Length: 70000||" + big, false, false, Done, 200},
+		{"body incomplete", "HTTP/1.1 200 OK|Content-Length: 6||hello", false, false, More, 200},
+		{"body cut by close", "HTTP/1.1 200 OK|Content-Length: 6||hello", true, false, ErrTruncated, 200},
+		{"chunked", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||5|hello|1a;ext=1|abcdefghijklmnopqrstuvwxyz|0||", false, false, Done, 200},
+		{"chunked with trailers", "HTTP/1.1 200 OK|Transfer-Encoding: gzip, Chunked||3|abc|0|X-T: 1||", false, false, Done, 200},
+		{"chunked over content-length", "HTTP/1.1 200 OK|Content-Length: 100|Transfer-Encoding: chunked||1|a|0||", false, false, Done, 200},
+		{"chunked not last is not chunked", "HTTP/1.1 200 OK|Transfer-Encoding: chunked, gzip||1|a|0||", true, false, Done, 200},
+		{"chunked incomplete", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||5|hel", true, false, ErrTruncated, 200},
+		{"bad chunk size", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||zz|", false, false, ErrMalformed, 200},
+		{"missing chunk CRLF", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||1|ab|0||", false, false, ErrMalformed, 200},
+		{"until close", "HTTP/1.1 200 OK|Connection: close||anything", true, false, Done, 200},
+		{"until close, not closed", "HTTP/1.1 200 OK||anything", false, false, More, 200},
+		{"HEAD ignores the length", "HTTP/1.1 200 OK|Content-Length: 612||", false, true, Done, 200},
+		{"304 has no body", "HTTP/1.1 304 Not Modified|Content-Length: 612||", false, false, Done, 304},
+		{"100 continue then 200", "HTTP/1.1 100 Continue||HTTP/1.1 200 OK|Content-Length: 1||x", false, false, Done, 200},
+		{"garbage status line", "SSH-2.0-OpenSSH_9.2|", false, false, ErrMalformed, 0},
+		{"HTTP/2 preface", "HTTP/2 200|", false, false, ErrMalformed, 0},
+		{"status with letters", "HTTP/1.1 2x0 OK|", false, false, ErrMalformed, 0},
+		{"status 099", "HTTP/1.1 099 OK|", false, false, ErrMalformed, 0},
+		{"two lengths", "HTTP/1.1 200 OK|Content-Length: 1|Content-Length: 1||x", false, false, ErrMalformed, 200},
+		{"length with letters", "HTTP/1.1 200 OK|Content-Length: 1a||x", false, false, ErrMalformed, 200},
+		{"length with inner space", "HTTP/1.1 200 OK|Content-Length: 1 2||x", false, false, ErrMalformed, 200},
+		{"empty length", "HTTP/1.1 200 OK|Content-Length: ||x", false, false, ErrMalformed, 200},
+		{"length over the limit", "HTTP/1.1 200 OK|Content-Length: 2000000||", false, false, ErrTooLarge, 200},
+		{"folded header", "HTTP/1.1 200 OK|X: a| b||", false, false, ErrMalformed, 200},
+		{"space in a name", "HTTP/1.1 200 OK|Content Length: 1||", false, false, ErrMalformed, 200},
+		{"endless headers", "HTTP/1.1 200 OK|" + strings.Repeat("X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa|", 400), false, false, ErrTooLarge, 200},
+		{"closed before anything", "", true, false, ErrTruncated, 0},
+		{"closed in the headers", "HTTP/1.1 200 OK|Content-Le", true, false, ErrTruncated, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec(t, Spec{HEAD: c.head})
+			resp := crlf.Replace(c.resp)
+			for _, n := range []int{0, 1, 2, 3, 7, 1448} {
+				res, st := read(s, resp, n, c.closed)
+				if res != c.want || st != c.status {
+					t.Fatalf("in pieces of %d: %v status %d, want %v status %d", n, res, st, c.want, c.status)
+				}
+			}
+		})
+	}
+}
+
+// TestBytesPastTheEnd: a response is over once Done; what follows (a
+// pipelined extra, a second response) does not change it, nor does the close.
+func TestBytesPastTheEnd(t *testing.T) {
+	s := spec(t, Spec{})
+	var r Response
+	if res := r.Feed(s, []byte(crlf.Replace("HTTP/1.1 200 OK|Content-Length: 1||xHTTP/1.1 500"))); res != Done {
+		t.Fatalf("%v", res)
+	}
+	if r.Feed(s, []byte("junk")) != Done || r.Close(s) != Done || r.Status != 200 {
+		t.Fatalf("a complete response changed: %v %v %d", r.Feed(s, nil), r.Close(s), r.Status)
+	}
+}
+
+func TestRawFramings(t *testing.T) {
+	cases := []struct {
+		name   string
+		s      Spec
+		resp   string
+		closed bool
+		want   Result
+	}{
+		{"bytes exact", Spec{Framing: Bytes, ExpectBytes: 5}, "hello", false, Done},
+		{"bytes short", Spec{Framing: Bytes, ExpectBytes: 5}, "hell", false, More},
+		{"bytes short, closed", Spec{Framing: Bytes, ExpectBytes: 5}, "hell", true, ErrTruncated},
+		{"substring", Spec{Framing: Substring, Expect: []byte("abab c")}, "xxabaabab ab", false, More},
+		{"substring found across a restart", Spec{Framing: Substring, Expect: []byte("aab")}, "xaaab", false, Done},
+		{"substring overlapping", Spec{Framing: Substring, Expect: []byte("abab")}, "abaabab", false, Done},
+		{"substring missing, closed", Spec{Framing: Substring, Expect: []byte("END")}, "EN", true, ErrTruncated},
+		{"close", Spec{Framing: Close}, "anything at all", true, Done},
+		{"over the limit", Spec{Framing: Close, MaxResponse: 10}, "eleven bytes", true, ErrTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec(t, c.s)
+			for _, n := range []int{0, 1, 2, 5} {
+				if res, _ := read(s, c.resp, n, c.closed); res != c.want {
+					t.Fatalf("in pieces of %d: %v, want %v", n, res, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSpecValidate(t *testing.T) {
+	bad := []Spec{
+		{},
+		{Request: make([]byte, MaxRequest+1)},
+		{Request: []byte("x"), Framing: Bytes},
+		{Request: []byte("x"), Framing: Bytes, ExpectBytes: 10, MaxResponse: 5},
+		{Request: []byte("x"), Framing: Substring},
+		{Request: []byte("x"), Framing: Substring, Expect: make([]byte, 256)},
+		{Request: []byte("x"), MaxHeader: 70000},
+	}
+	for i, s := range bad {
+		if s.Validate() == nil {
+			t.Errorf("spec %d accepted", i)
+		}
+	}
+}
+
+func TestHTTPRequest(t *testing.T) {
+	b, err := HTTPRequest("GET", "/index.html", "198.18.0.2", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "GET /index.html HTTP/1.1\r\nHost: 198.18.0.2\r\nUser-Agent: xdpconnect\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+	if string(b) != want {
+		t.Fatalf("%q", b)
+	}
+	for _, bad := range [][3]string{{"GET", "index", "h"}, {"G T", "/", "h"}, {"GET", "/a b", "h"}, {"GET", "/", ""}, {"GET", "/", "h\r\nX: y"}} {
+		if _, err := HTTPRequest(bad[0], bad[1], bad[2], false); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	b, err := Unescape(`GET / HTTP/1.0\r\n\x41\\\t\r\n`)
+	if err != nil || !bytes.Equal(b, []byte("GET / HTTP/1.0\r\nA\\\t\r\n")) {
+		t.Fatalf("%q %v", b, err)
+	}
+	for _, bad := range []string{`a\`, `\q`, `\x4`, `\xzz`} {
+		if _, err := Unescape(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestFeedAllocatesNothing: the reader runs per segment on the hot path.
+func TestFeedAllocatesNothing(t *testing.T) {
+	s := spec(t, Spec{})
+	resp := []byte(crlf.Replace("HTTP/1.1 200 OK|Transfer-Encoding: chunked||5|hello|0||"))
+	if n := testing.AllocsPerRun(100, func() {
+		var r Response
+		r.Feed(s, resp[:20])
+		r.Feed(s, resp[20:])
+	}); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}

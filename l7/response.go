@@ -1,0 +1,422 @@
+package l7
+
+// Result is what a response reader says after some bytes or the close.
+type Result uint8
+
+// Results. Everything past More is final.
+const (
+	More         Result = iota // the response is not complete yet
+	Done                       // the response is complete
+	ErrMalformed               // not a response the framing can read (EBADMSG)
+	ErrTooLarge                // past Spec.MaxResponse or Spec.MaxHeader (EMSGSIZE)
+	ErrTruncated               // the server closed before the end (EOF)
+)
+
+var resultNames = [...]string{"more", "done", "malformed", "too large", "truncated"}
+
+// String names the result.
+func (r Result) String() string {
+	if int(r) < len(resultNames) {
+		return resultNames[r]
+	}
+	return "?"
+}
+
+// Response is one connection's reading of its response: 16 bytes, kept
+// by the caller beside the connection and zeroed for each response.
+type Response struct {
+	// Got counts the response's bytes so far.
+	Got uint32
+	// rem is the body or chunk bytes left, or the Content-Length being
+	// read.
+	rem uint32
+	hdr uint16 // header (and trailer) bytes so far
+	// Status is the HTTP status code once the status line was read.
+	Status uint16
+	phase  uint8
+	pos    uint8 // place in the token being read (or the substring's match)
+	cand   uint8 // header names still matching
+	flags  uint8
+}
+
+const (
+	phStatus       = iota // "HTTP/1.x SSS"
+	phStatusRest          // the reason phrase, to LF
+	phLineStart           // a header line or the empty line
+	phName                // a header name
+	phCL                  // Content-Length's value
+	phTE                  // Transfer-Encoding's value
+	phSkipLine            // the rest of a line nobody reads
+	phHeadersLF           // the LF of the empty line
+	phBody                // rem body bytes
+	phChunkSize           // a chunk's size in hex
+	phChunkExt            // chunk extensions, to LF
+	phChunkData           // rem chunk bytes
+	phChunkCR             // the CRLF after a chunk
+	phChunkLF             //
+	phTrailerStart        // a trailer line or the empty line
+	phTrailerLine         //
+	phTrailerLF           //
+	phUntilClose          // a body the server's close ends
+	phDone
+)
+
+const (
+	flCL      = 1 << iota // a Content-Length was read
+	flChunked             // Transfer-Encoding ends in chunked
+	flDigits              // digits of the value being read seen
+)
+
+// Header names the reader looks at (lower case), by candidate bit.
+var names = [2]string{"content-length", "transfer-encoding"}
+
+const chunked = "chunked"
+
+// Feed reads the next in-order bytes of the response. Once it returns
+// anything but More, the response is over; later calls return the same.
+func (r *Response) Feed(s *Spec, b []byte) Result {
+	if r.phase == phDone {
+		return r.final(s)
+	}
+	r.Got += uint32(len(b))
+	if r.Got > s.MaxResponse || r.Got < uint32(len(b)) {
+		return r.end(ErrTooLarge)
+	}
+	switch s.Framing {
+	case Bytes:
+		if r.Got >= s.ExpectBytes {
+			return r.end(Done)
+		}
+		return More
+	case Substring:
+		return r.substring(s, b)
+	case Close:
+		return More
+	}
+	return r.http(s, b)
+}
+
+// Close is the server's FIN after the bytes fed so far: it completes a
+// response that runs to the close, and truncates any other.
+func (r *Response) Close(s *Spec) Result {
+	if r.phase == phDone {
+		return r.final(s)
+	}
+	if s.Framing == Close || s.Framing == HTTP && r.phase == phUntilClose {
+		return r.end(Done)
+	}
+	return r.end(ErrTruncated)
+}
+
+// end makes res final. The result is kept in rem, which a finished
+// response does not need.
+func (r *Response) end(res Result) Result {
+	r.phase, r.rem = phDone, uint32(res)
+	return res
+}
+
+// badStatus ends a response whose status line is not HTTP/1.x's: no
+// status is reported for it.
+func (r *Response) badStatus() Result {
+	r.Status = 0
+	return r.end(ErrMalformed)
+}
+
+func (r *Response) final(*Spec) Result { return Result(r.rem) }
+
+func (r *Response) substring(s *Spec, b []byte) Result {
+	k := int(r.pos)
+	for _, c := range b {
+		for k > 0 && c != s.Expect[k] {
+			k = int(s.fail[k-1])
+		}
+		if c == s.Expect[k] {
+			k++
+		}
+		if k == len(s.Expect) {
+			return r.end(Done)
+		}
+	}
+	r.pos = uint8(k)
+	return More
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// header says whether phase reads the header section (or trailers),
+// whose size MaxHeader bounds.
+func header(phase uint8) bool {
+	return phase <= phHeadersLF || phase >= phTrailerStart && phase <= phTrailerLF
+}
+
+func (r *Response) http(s *Spec, b []byte) Result {
+	for i := 0; i < len(b); i++ {
+		// Bodies are counted in bulk, not read byte by byte.
+		switch r.phase {
+		case phBody, phChunkData:
+			n := uint32(min(uint64(len(b)-i), uint64(r.rem)))
+			r.rem -= n
+			i += int(n) - 1
+			if r.rem == 0 {
+				if r.phase == phBody {
+					return r.end(Done)
+				}
+				r.phase = phChunkCR
+			}
+			continue
+		case phUntilClose:
+			return More
+		}
+		if header(r.phase) {
+			if r.hdr++; uint32(r.hdr) > s.MaxHeader || r.hdr == 0 {
+				return r.end(ErrTooLarge)
+			}
+		}
+		if res := r.step(s, b[i]); res != More {
+			return res
+		}
+	}
+	return More
+}
+
+// step reads one byte outside a body.
+func (r *Response) step(s *Spec, c byte) Result {
+	switch r.phase {
+	case phStatus:
+		const proto = "HTTP/1."
+		switch p := int(r.pos); {
+		case p < len(proto):
+			if c != proto[p] {
+				return r.badStatus()
+			}
+		case p == len(proto):
+			if c != '0' && c != '1' {
+				return r.badStatus()
+			}
+		case p == len(proto)+1:
+			if c != ' ' {
+				return r.badStatus()
+			}
+		case p <= len(proto)+4:
+			if c < '0' || c > '9' || p == len(proto)+2 && c == '0' {
+				return r.badStatus()
+			}
+			r.Status = r.Status*10 + uint16(c-'0')
+		default:
+			switch c {
+			case ' ':
+				r.phase = phStatusRest
+			case '\r':
+				r.phase = phStatusRest
+			case '\n':
+				r.phase = phLineStart
+			default:
+				return r.badStatus()
+			}
+		}
+		r.pos++
+	case phStatusRest, phSkipLine:
+		if c == '\n' {
+			r.phase = phLineStart
+		}
+	case phLineStart:
+		switch c {
+		case '\r':
+			r.phase = phHeadersLF
+		case '\n':
+			return r.headersEnd(s)
+		case ' ', '\t', ':':
+			// Obsolete line folding, or a line without a name.
+			return r.end(ErrMalformed)
+		default:
+			r.phase, r.pos, r.cand = phName, 0, 1<<len(names)-1
+			return r.step(s, c)
+		}
+	case phName:
+		switch c {
+		case ':':
+			r.phase = phSkipLine
+			for k, n := range names {
+				if r.cand&(1<<k) != 0 && int(r.pos) == len(n) {
+					r.phase, r.pos = phCL+uint8(k), 0
+					r.flags &^= flDigits
+					if k == 0 {
+						if r.flags&flCL != 0 {
+							return r.end(ErrMalformed) // two lengths: RFC 9112 §6.3 rule 5
+						}
+						r.flags |= flCL
+						r.rem = 0
+					}
+				}
+			}
+		case '\r', '\n', ' ', '\t':
+			return r.end(ErrMalformed)
+		default:
+			for k, n := range names {
+				if int(r.pos) >= len(n) || lower(c) != n[r.pos] {
+					r.cand &^= 1 << k
+				}
+			}
+			if r.pos < 255 {
+				r.pos++
+			}
+		}
+	case phCL:
+		switch {
+		case '0' <= c && c <= '9':
+			if r.pos != 0 { // digits after whitespace that followed digits
+				return r.end(ErrMalformed)
+			}
+			r.flags |= flDigits
+			v := uint64(r.rem)*10 + uint64(c-'0')
+			if v > uint64(s.MaxResponse) {
+				return r.end(ErrTooLarge)
+			}
+			r.rem = uint32(v)
+		case c == ' ' || c == '\t':
+			if r.flags&flDigits != 0 {
+				r.pos = 1
+			}
+		case c == '\r':
+		case c == '\n':
+			if r.flags&flDigits == 0 {
+				return r.end(ErrMalformed)
+			}
+			r.phase = phLineStart
+		default:
+			return r.end(ErrMalformed)
+		}
+	case phTE:
+		// chunked must be the final coding: the match restarts at each
+		// other letter, and only a match that ends the value counts.
+		switch {
+		case c == '\n':
+			if int(r.pos) == len(chunked) {
+				r.flags |= flChunked
+			} else {
+				r.flags &^= flChunked
+			}
+			r.phase = phLineStart
+		case c == ' ' || c == '\t' || c == '\r':
+		case int(r.pos) < len(chunked) && lower(c) == chunked[r.pos]:
+			r.pos++
+		case lower(c) == chunked[0]:
+			r.pos = 1
+		default:
+			r.pos = 0
+		}
+	case phHeadersLF:
+		if c != '\n' {
+			return r.end(ErrMalformed)
+		}
+		return r.headersEnd(s)
+	case phChunkSize:
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= lower(c) && lower(c) <= 'f':
+			d = lower(c) - 'a' + 10
+		case c == ';' || c == ' ' || c == '\t':
+			if r.flags&flDigits == 0 {
+				return r.end(ErrMalformed)
+			}
+			r.phase = phChunkExt
+			return More
+		case c == '\r':
+			if r.flags&flDigits == 0 {
+				return r.end(ErrMalformed)
+			}
+			r.phase = phChunkExt
+			return More
+		case c == '\n':
+			r.phase = phChunkExt
+			return r.step(s, c)
+		default:
+			return r.end(ErrMalformed)
+		}
+		r.flags |= flDigits
+		v := uint64(r.rem)<<4 | uint64(d)
+		if v > uint64(s.MaxResponse) {
+			return r.end(ErrTooLarge)
+		}
+		r.rem = uint32(v)
+	case phChunkExt:
+		if c != '\n' {
+			return More
+		}
+		if r.flags&flDigits == 0 {
+			return r.end(ErrMalformed)
+		}
+		r.flags &^= flDigits
+		if r.rem == 0 {
+			r.phase = phTrailerStart
+		} else {
+			r.phase = phChunkData
+		}
+	case phChunkCR:
+		switch c {
+		case '\r':
+			r.phase = phChunkLF
+		case '\n':
+			r.phase, r.rem = phChunkSize, 0
+		default:
+			return r.end(ErrMalformed)
+		}
+	case phChunkLF:
+		if c != '\n' {
+			return r.end(ErrMalformed)
+		}
+		r.phase, r.rem = phChunkSize, 0
+	case phTrailerStart:
+		switch c {
+		case '\r':
+			r.phase = phTrailerLF
+		case '\n':
+			return r.end(Done)
+		default:
+			r.phase = phTrailerLine
+		}
+	case phTrailerLine:
+		if c == '\n' {
+			r.phase = phTrailerStart
+		}
+	case phTrailerLF:
+		if c != '\n' {
+			return r.end(ErrMalformed)
+		}
+		return r.end(Done)
+	}
+	return More
+}
+
+// headersEnd picks the body's framing (RFC 9112 §6.3) once the header
+// section is over.
+func (r *Response) headersEnd(s *Spec) Result {
+	switch st := r.Status; {
+	case st >= 100 && st < 200 && st != 101:
+		// An interim response (100 Continue, 103 Early Hints): the final
+		// one follows.
+		*r = Response{Got: r.Got, hdr: r.hdr}
+		return More
+	case s.HEAD || st < 200 || st == 204 || st == 304:
+		return r.end(Done)
+	case r.flags&flChunked != 0:
+		r.phase, r.rem = phChunkSize, 0
+		r.flags &^= flDigits
+		return More
+	case r.flags&flCL != 0:
+		if r.rem == 0 {
+			return r.end(Done)
+		}
+		r.phase = phBody
+		return More
+	}
+	r.phase = phUntilClose
+	return More
+}
