@@ -86,10 +86,13 @@ type Reply struct {
 	// simultaneous-open SYN-ACK (Y8); needs Params.
 	SYNOpts *Params
 	MSS     uint16
+	// Payload is the segment's data (request mode): b must hold it after
+	// the headers.
+	Payload []byte
 }
 
 // Build writes an Ethernet/IP/TCP frame for r on path p into b (at least
-// MaxReplyLen bytes) and returns its length. Checksums are final (S8).
+// MaxReplyLen bytes, plus the payload's) and returns its length. Checksums are final (S8).
 func Build(b []byte, p *Path, r *Reply) int {
 	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], p.ether())
 	il := p.ipLen()
@@ -112,9 +115,10 @@ func Build(b []byte, p *Path, r *Reply) int {
 			n += 12
 		}
 	}
-	tl := TCPHdrLen + n
+	hl := TCPHdrLen + n
+	tl := hl + copy(t[hl:], r.Payload)
 	t.Encode(&TCPFields{SrcPort: p.SrcPort, DstPort: p.DstPort, Seq: r.Seq, Ack: r.Ack,
-		DataOffset: uint8(tl), Flags: r.Flags, Window: r.Window})
+		DataOffset: uint8(hl), Flags: r.Flags, Window: r.Window})
 	t = t[:tl]
 	t[16], t[17] = 0, 0
 	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, p.pseudo(tl))))

@@ -126,6 +126,9 @@ type Verdict struct {
 	// direction reversed to the received segment).
 	Send  bool
 	Reply Reply
+	// DataAt and DataLen are the segment's new in-order bytes, which the
+	// application reads (payload offset and length; DataLen 0: none).
+	DataAt, DataLen int
 }
 
 // tsNow is our TSval for the connection at nowMs (I3).
@@ -259,13 +262,18 @@ func NoSocketReply(seg *Segment) (r Reply, ok bool) {
 // checks (spec §5, §6, §9). seg.Opts must have been parsed with syn =
 // seg.Flags has SYN.
 func (p *Params) Input(c *Conn, seg *Segment, nowMs uint32) Verdict {
+	return p.input(c, nil, seg, nowMs)
+}
+
+// input is Input with request mode's exchange (nil without).
+func (p *Params) input(c *Conn, x *Exchange, seg *Segment, nowMs uint32) Verdict {
 	switch c.State {
 	case SynSent:
 		return p.synSent(c, seg, nowMs)
 	case SynRecv:
 		return p.synRecv(c, seg, nowMs)
 	case Established, FinWait1, FinWait2, Closing, CloseWait, LastAck:
-		return p.synchronized(c, seg, nowMs)
+		return p.synchronized(c, x, seg, nowMs)
 	case TimeWait:
 		return p.timeWait(c, seg, nowMs)
 	}
@@ -408,9 +416,9 @@ func (p *Params) setRTO(c *Conn, seg *Segment, nowMs uint32) {
 	c.RTOMs = uint16(min(rto, math.MaxUint16))
 }
 
-// FINRTO is how long our FIN waits for its ACK after c.Retrans
-// retransmissions (E8): the handshake's RTO (at least TCP_RTO_MIN),
-// doubled each time, at most tcp_rto_max_ms.
+// FINRTO is how long our FIN (or request data) waits for its ACK after
+// c.Retrans retransmissions (E8): the handshake's RTO (at least
+// TCP_RTO_MIN), doubled each time, at most tcp_rto_max_ms.
 func (p *Params) FINRTO(c *Conn) int64 {
 	return min(max(int64(c.RTOMs), p.RTOMinMs)<<c.Retrans, p.RTOMaxMs)
 }
@@ -535,7 +543,7 @@ func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
 // connection generator needs (E1-E5, E8, E10, E11), in the order of
 // tcp_validate_incoming: PAWS, the sequence check, RST, SYN, then the ACK
 // and the segment's text.
-func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
+func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) Verdict {
 	f := seg.Flags
 	// end is SEG.SEQ + SEG.LEN, SYN and FIN counted.
 	end := seg.Seq + Seq(seg.PayloadLen)
@@ -573,6 +581,9 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 		return p.challenge(c, nowMs)
 	}
 	c.replaceTSRecent(seg)
+	if x != nil {
+		x.ack(c, seg)
+	}
 	// Our FIN acknowledged?
 	finAcked := seg.Ack == c.SndNxt
 	// An orphan whose FIN was acked by an earlier segment is a TIME-WAIT
@@ -630,8 +641,17 @@ func (p *Params) synchronized(c *Conn, seg *Segment, nowMs uint32) Verdict {
 }
 
 // text is the segment's text once it is acceptable and at RCV.NXT: n new
-// bytes of data, and the FIN if f has it (E1, E8, E11).
+// bytes of data, and the FIN if f has it (E1, E8, E11). The data is the
+// application's unless the segment reset the connection.
 func (p *Params) text(c *Conn, f Flags, n int, miniSocket bool, seg *Segment, nowMs uint32) Verdict {
+	v := p.takeText(c, f, n, miniSocket, seg, nowMs)
+	if n > 0 && !v.Reply.Flags.Has(FlagRST) {
+		v.DataAt, v.DataLen = seg.PayloadLen-n, n
+	}
+	return v
+}
+
+func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket bool, seg *Segment, nowMs uint32) Verdict {
 	fin := f.Has(FlagFIN)
 	if n == 0 && !fin {
 		return Verdict{}

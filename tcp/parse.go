@@ -71,6 +71,8 @@ type Packet struct {
 	// PartialChecksum marks a TCP segment accepted with a partial checksum
 	// (see [AcceptPartialChecksum]).
 	PartialChecksum bool
+	// Payload is the TCP segment's data, within the parsed frame.
+	Payload []byte
 }
 
 // ParseFlags widen what [ParseWith] accepts.
@@ -173,6 +175,7 @@ func parseTCP(l4 []byte, pseudo uint32, p *Packet, fl ParseFlags, drop func(Drop
 	f := t.Flags()
 	p.Seg = Segment{Seq: t.Seq(), Ack: t.Ack(), Flags: f, Window: t.Window(), PayloadLen: len(l4) - doff, TOS: p.TOS,
 		Opts: ParseOptions(l4[TCPHdrLen:doff], f.Has(FlagSYN))}
+	p.Payload = l4[doff:]
 	p.Kind = KindTCP
 	return KindTCP
 }

@@ -1,0 +1,115 @@
+package tcp
+
+// InitCwnd is the initial congestion window in segments (TCP_INIT_CWND,
+// RFC 6928): a request within it leaves at once.
+const InitCwnd = 10
+
+// maxBackoff caps the doublings of the data RTO: Linux gives up after
+// tcp_retries2 (15) of them, long after any response timeout.
+const maxBackoff = 15
+
+// Exchange is a connection's request in request mode: which of its bytes
+// were sent and acknowledged, and the peer's windows. The caller keeps it
+// beside Conn, only in request mode, so a held connection costs nothing
+// more. The request's bytes are sequence numbers ISS+1 to End.
+type Exchange struct {
+	SndUna Seq    // oldest unacknowledged request byte
+	Next   Seq    // next request byte to send; back to SndUna on an RTO
+	End    Seq    // the sequence number after the request
+	Wnd    uint32 // the peer's receive window, scaled (tcp_ack_update_window)
+	Cwnd   uint32 // congestion window, in segments (slow start from InitCwnd)
+}
+
+// StartExchange starts sending an n-byte request on the established
+// connection c, as the application's first write after connect() does.
+func (p *Params) StartExchange(c *Conn, x *Exchange, n int) {
+	// The SYN-ACK's window is never scaled (RFC 7323 §2.2).
+	*x = Exchange{SndUna: c.SndNxt, Next: c.SndNxt, End: c.SndNxt + Seq(n), Wnd: uint32(c.SndWnd), Cwnd: InitCwnd}
+}
+
+// NextData is the next request segment to send, if the windows allow one:
+// its header (PSH on the request's last segment, as tcp_push marks the
+// end of a write) and which of the request's bytes it carries. The caller
+// sets Reply.Payload to them.
+func (p *Params) NextData(c *Conn, x *Exchange, nowMs uint32) (r Reply, off, n int, ok bool) {
+	if !x.Next.LessThan(x.End) {
+		return r, 0, 0, false
+	}
+	limit := min(uint64(x.Wnd), uint64(x.Cwnd)*uint64(c.PeerMSS))
+	avail := int64(limit) - int64(x.Next-x.SndUna)
+	n = int(min(int64(x.End-x.Next), int64(c.PeerMSS), avail))
+	if n <= 0 {
+		return r, 0, 0, false
+	}
+	f := FlagACK
+	if x.Next+Seq(n) == x.End {
+		f |= FlagPSH
+	}
+	r = p.segment(c, f, x.Next, nowMs).Reply
+	off = int(x.Next - (c.ISS + 1))
+	x.Next += Seq(n)
+	if c.SndNxt.LessThan(x.Next) {
+		c.SndNxt = x.Next
+	}
+	return r, off, n, true
+}
+
+// ExchangeInput is Input for a connection sending a request: its ACKs
+// move the request on and its windows bound what is sent next
+// (NextData). Verdict.DataLen says which of the segment's bytes are the
+// response's next ones.
+func (p *Params) ExchangeInput(c *Conn, x *Exchange, seg *Segment, nowMs uint32) Verdict {
+	return p.input(c, x, seg, nowMs)
+}
+
+// ack takes an acceptable ACK (tcp_ack): new data acknowledged moves
+// SND.UNA, grows the congestion window by the segments it covers (slow
+// start) and ends the RTO backoff; the window is the segment's, scaled.
+func (x *Exchange) ack(c *Conn, seg *Segment) {
+	if seg.Ack.LessThan(x.SndUna) {
+		return // older than what we know: no window update either
+	}
+	if x.SndUna.LessThan(seg.Ack) {
+		mss := max(uint32(c.PeerMSS), 1)
+		x.Cwnd += (uint32(seg.Ack-x.SndUna) + mss - 1) / mss
+		x.SndUna = seg.Ack
+		if x.Next.LessThan(x.SndUna) {
+			x.Next = x.SndUna
+		}
+		c.Retrans = 0
+	}
+	w := uint32(seg.Window)
+	if c.WSOK() {
+		w <<= c.SndWScale
+	}
+	x.Wnd = w
+}
+
+// ExchangeTimer is the expiry of an established connection's
+// retransmission timer while its request is not acknowledged
+// (tcp_retransmit_timer): the unacknowledged bytes go again from SND.UNA
+// with a congestion window of one segment (resend: call NextData), the
+// RTO doubling each time. A request the peer's zero window holds back
+// gets a window probe instead (tcp_send_probe0: SND.UNA-1, no data).
+// nextMs is 0 when nothing is outstanding.
+func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, resend bool, nextMs int64) {
+	if c.State != Established && c.State != CloseWait {
+		return Verdict{}, false, 0
+	}
+	inFlight := x.SndUna.LessThan(x.Next) || x.Next.LessThan(c.SndNxt) && x.SndUna.LessThan(x.End)
+	if !inFlight && !(x.Next.LessThan(x.End) && x.Wnd == 0) {
+		return Verdict{}, false, 0
+	}
+	if c.Retrans < maxBackoff {
+		c.Retrans++
+	}
+	if inFlight {
+		x.Next, x.Cwnd = x.SndUna, 1
+		return Verdict{}, true, p.FINRTO(c)
+	}
+	return p.segment(c, FlagACK, x.SndUna-1, nowMs), false, p.FINRTO(c)
+}
+
+// Pending says the request still has bytes in flight or waiting for the
+// window: the connection's retransmission timer must run.
+func (x *Exchange) Pending() bool { return x.SndUna.LessThan(x.End) }
