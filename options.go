@@ -7,6 +7,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
@@ -125,6 +126,13 @@ type Plan struct {
 	// KernelSYNs (Close synonly only) has the XDP program make the SYNs
 	// and count their answers, scanner-style: one SYN per probe (scan.go).
 	KernelSYNs bool
+	// Request, when set, is request mode: each connection sends it once
+	// established and reads the response before the close mode applies
+	// (RequestOptions.Spec builds one).
+	Request *l7.Spec
+	// ResponseTimeout bounds a request's time to the end of its response
+	// (0: fastpath.DefaultResponseTimeout).
+	ResponseTimeout time.Duration
 }
 
 // DefaultOptions are the options' defaults, in one place.

@@ -311,7 +311,8 @@ func (s *Session) config(p Plan) fastpath.Config {
 	c := fastpath.Config{Targets: s.targets, Sources: s.sources, SrcMAC: s.srcMAC, PortLo: o.PortLo, PortHi: o.PortHi,
 		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
-		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats}
+		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats,
+		Request: p.Request, ResponseTimeout: p.ResponseTimeout}
 	c.Params6 = tcp.DefaultParams(s.mtu, true)
 	for _, p := range []*tcp.Params{&c.Params, &c.Params6} {
 		s.sysctls.Apply(p)
@@ -357,8 +358,10 @@ func (p *Plan) Check() error {
 		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
 	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
 		return optionErr("--start-at %s is more than a day away", p.StartAt.Format(time.RFC3339))
+	case p.Request != nil && p.KernelSYNs:
+		return optionErr("--xdp-syn makes SYN-only probes: no request")
 	}
-	return nil
+	return p.checkRequest()
 }
 
 // RunHooks let a caller watch a run.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -127,10 +128,25 @@ type Config struct {
 	// Tests drive it by hand (linktest.Clock) so timeouts take no real
 	// time; nil is the monotonic clock.
 	Clock func() time.Duration
+	// Request, when set, is request mode: every connection the run makes
+	// sends this request once established and reads its response, then
+	// the close mode applies (Dial's connections are not affected).
+	Request *l7.Spec
+	// ResponseTimeout bounds a request's time from its first send to the
+	// end of its response (default 10 s, at most 120 s); past it the
+	// request fails with ETIMEDOUT.
+	ResponseTimeout time.Duration
 	// DialOnly runs the engine without generation, for Dial, until Run's
 	// context is cancelled (or Stop); Count and Duration are not needed.
 	DialOnly bool
 }
+
+// Request mode's response timeout: its default, and its bound (a request's
+// start is kept in a synTime, 137 s of range).
+const (
+	DefaultResponseTimeout = 10 * time.Second
+	MaxResponseTimeout     = 120 * time.Second
+)
 
 // maxEntries bounds the connection table (64 B an entry: 4 GiB).
 const maxEntries = 1 << 26
@@ -173,6 +189,20 @@ func (c *Config) Validate(workers int) error {
 	}
 	if c.Count == 0 && c.Duration == 0 && !c.DialOnly {
 		return errors.New("a run needs a count or a duration")
+	}
+	if c.Request != nil {
+		if c.Close == CloseSYNOnly {
+			return errors.New("request mode needs handshakes: not with synonly")
+		}
+		if err := c.Request.Validate(); err != nil {
+			return err
+		}
+		if c.ResponseTimeout == 0 {
+			c.ResponseTimeout = DefaultResponseTimeout
+		}
+		if c.ResponseTimeout < 0 || c.ResponseTimeout > MaxResponseTimeout {
+			return fmt.Errorf("response timeout %v: want up to %v", c.ResponseTimeout, MaxResponseTimeout)
+		}
 	}
 	if c.Params.MSS == 0 {
 		c.Params = tcp.DefaultParams(1500, false)

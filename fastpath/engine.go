@@ -30,9 +30,11 @@ const (
 
 // Engine runs a load plan over a set of links, one worker per link.
 type Engine struct {
-	cfg       Config
-	workers   []*worker
-	table     []entry
+	cfg     Config
+	workers []*worker
+	table   []entry
+	// ex is request mode's state beside each entry (nil without).
+	ex        []exState
 	nPorts    int
 	frameSize int
 	isn       *tcp.ISNGen
@@ -74,7 +76,10 @@ type Engine struct {
 	// window of the measured rate
 	winStart, winEnd time.Duration
 	estStart, estEnd uint64
-	attStart, attEnd uint64
+	// request mode: responses and response bytes in the window
+	respStart, respEnd   uint64
+	bytesStart, bytesEnd uint64
+	attStart, attEnd     uint64
 }
 
 // New prepares an engine: it validates cfg and preallocates the connection
@@ -102,6 +107,9 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	e.buildPairs()
 	pairs := len(e.pairT)
 	e.table = make([]entry, pairs*e.nPorts)
+	if cfg.Request != nil {
+		e.ex = make([]exState, len(e.table))
+	}
 	e.buildLookups()
 	e.statSlots()
 	nw := len(links)
@@ -371,6 +379,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		if !warmupDone && el >= e.cfg.Warmup {
 			warmupDone = true
 			e.winStart, e.estStart, e.attStart = el, s.Get(CntEstablished), s.Get(CntAttempted)
+			e.respStart, e.bytesStart = s.Get(CntResponses), s.Get(CntResponseBytes)
 		}
 		switch e.phase.Load() {
 		case phaseGenerate:
@@ -388,11 +397,13 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 					end = max(min(g, el), e.winStart)
 				}
 				e.winEnd, e.estEnd, e.attEnd = end, s.Get(CntEstablished), s.Get(CntAttempted)
+				e.respEnd, e.bytesEnd = s.Get(CntResponses), s.Get(CntResponseBytes)
 				if !warmupDone {
 					e.winStart, e.estStart, e.attStart = 0, 0, 0
+					e.respStart, e.bytesStart = 0, 0
 				}
 			}
-			busy := s.InFlight() > 0 || (e.cfg.Close == CloseFIN && s.Open() > 0)
+			busy := s.InFlight() > 0 || s.RequestsInFlight() > 0 || (e.cfg.Close == CloseFIN && s.Open() > 0)
 			holding := e.cfg.Close == CloseHold && el-drainStart < e.cfg.HoldFor && ctx.Err() == nil
 			if (!busy || el-drainStart >= e.cfg.Drain) && !holding || ctx.Err() != nil && el-drainStart > 100*time.Millisecond {
 				e.phase.Store(phaseClose)
@@ -486,6 +497,8 @@ func (e *Engine) fill(s *Snapshot) {
 			s.PerWorker[i][c] = v
 		}
 		w.pub.h.addTo(&s.RTT)
+		w.pub.ttfb.addTo(&s.TTFB)
+		w.pub.ttlb.addTo(&s.TTLB)
 		if w.pub.generating.Load() {
 			s.Generating = true
 		}

@@ -90,6 +90,63 @@ type Report struct {
 	Families []FamilyReport `json:"families,omitempty"`
 	// Targets split the totals by target when there are several.
 	Targets []TargetReport `json:"targets,omitempty"`
+	// Requests is request mode's part of the report.
+	Requests *RequestReport `json:"requests,omitempty"`
+}
+
+// RequestReport is what request mode's requests came to. Requests =
+// completed + failed + in flight; each established connection made one.
+type RequestReport struct {
+	Requests  uint64 `json:"requests"`
+	Completed uint64 `json:"completed"`
+	// Failed counts failed requests by ResponseErrors name.
+	Failed   map[string]uint64 `json:"failed"`
+	InFlight uint64            `json:"in_flight"`
+	// Status counts complete responses by HTTP status code ("200"), and
+	// Classes by class ("2xx"); a raw response has no status.
+	Status  map[string]uint64 `json:"status,omitempty"`
+	Classes map[string]uint64 `json:"classes,omitempty"`
+	// Retransmits are request segments sent again after an RTO;
+	// OutOfOrder response segments that were not at RCV.NXT (ACKed with
+	// a SACK block, not kept: the server sends them again).
+	Retransmits   uint64 `json:"retransmits"`
+	OutOfOrder    uint64 `json:"out_of_order"`
+	ResponseBytes uint64 `json:"response_bytes"`
+	// PerSecond and BytesPerSecond are complete responses and response
+	// bytes per second over the measured window.
+	PerSecond      float64   `json:"per_second"`
+	BytesPerSecond float64   `json:"bytes_per_second"`
+	TTFB           Quantiles `json:"ttfb_seconds"`
+	TTLB           Quantiles `json:"ttlb_seconds"`
+	TTFBHist       []Bucket  `json:"ttfb_histogram,omitempty"`
+	TTLBHist       []Bucket  `json:"ttlb_histogram,omitempty"`
+}
+
+// requestReport is the request mode part of a report over win seconds.
+func (e *Engine) requestReport(s *Snapshot, win float64) *RequestReport {
+	q := &RequestReport{Requests: s.Get(CntRequests), Completed: s.Get(CntResponses), Failed: map[string]uint64{},
+		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder),
+		ResponseBytes: s.Get(CntResponseBytes), TTFB: quantiles(&s.TTFB), TTLB: quantiles(&s.TTLB),
+		TTFBHist: s.TTFB.Buckets(), TTLBHist: s.TTLB.Buckets()}
+	for i, name := range ResponseErrors {
+		if v := s.Get(ResponseFailedCounter(i)); v != 0 {
+			q.Failed[name] = v
+		}
+	}
+	for code := 100; code <= 599; code++ {
+		if v := s.Get(StatusCounter(code)); v != 0 {
+			if q.Status == nil {
+				q.Status, q.Classes = map[string]uint64{}, map[string]uint64{}
+			}
+			q.Status[strconv.Itoa(code)] = v
+			q.Classes[strconv.Itoa(code/100)+"xx"] += v
+		}
+	}
+	if win > 0 {
+		q.PerSecond = float64(e.respEnd-e.respStart) / win
+		q.BytesPerSecond = float64(e.bytesEnd-e.bytesStart) / win
+	}
+	return q
 }
 
 // KernelSYNs describes a run whose SYNs the XDP program made.
@@ -212,6 +269,9 @@ func (e *Engine) report(s *Snapshot) *Report {
 	}
 	r.Series = e.series
 	r.SetRTT(&s.RTT)
+	if e.ex != nil {
+		r.Requests = e.requestReport(s, win)
+	}
 	r.TCP = SettingsOf(&e.params[0])
 	if slices.Contains(e.pairV6, true) {
 		r.TCP6 = SettingsOf(&e.params[1])
@@ -347,6 +407,14 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if q := r.Requests; q != nil {
+		fmt.Fprintf(&b, "%-22s %d: %d complete, %d failed%s, %d in flight; %d retransmitted segments\n", "requests", q.Requests,
+			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits)
+		fmt.Fprintf(&b, "%-22s %s\n", "status", kv(q.Status))
+		fmt.Fprintf(&b, "%-22s %.0f responses/s, %s/s, %d bytes in all\n", "response rate", q.PerSecond, bytesHuman(q.BytesPerSecond), q.ResponseBytes)
+		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s\n", "time to first byte", dur(q.TTFB.P50), dur(q.TTFB.P90), dur(q.TTFB.P99), dur(q.TTFB.Max))
+		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s\n", "time to last byte", dur(q.TTLB.P50), dur(q.TTLB.P90), dur(q.TTLB.P99), dur(q.TTLB.Max))
+	}
 	if k := r.KernelSYNs; k != nil {
 		fmt.Fprintf(&b, "%-22s made by the XDP program, one per probe (no retransmission); answers counted there, SYN-ACKs reset there; %d duplicate answers\n", "SYNs", k.Duplicates)
 	}
@@ -426,6 +494,34 @@ func ProgressLine(w io.Writer, asked float64) func(*Snapshot) {
 		fmt.Fprintf(w, "\r%6.1fs attempted %d established %d failed %d [%s] in flight %d rate %.0f/s (asked %s)\x1b[K",
 			s.ElapsedSeconds, att, s.Get(CntEstablished), s.FailedTotal(), kv(s.Failed), s.InFlight(), rate, a)
 	}
+}
+
+// FailedTotal is the number of failed requests.
+func (q *RequestReport) FailedTotal() uint64 {
+	var n uint64
+	for _, v := range q.Failed {
+		n += v
+	}
+	return n
+}
+
+// bracket is kv in brackets, or nothing for no counts.
+func bracket(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return " [" + kv(m) + "]"
+}
+
+// bytesHuman is a byte rate in B, kB, MB or GB (powers of 1000).
+func bytesHuman(v float64) string {
+	for _, u := range []string{"B", "kB", "MB"} {
+		if v < 1000 {
+			return strconv.FormatFloat(v, 'f', 1, 64) + " " + u
+		}
+		v /= 1000
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " GB"
 }
 
 // kv formats counts by name as "a=1 b=2", names sorted.

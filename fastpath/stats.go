@@ -37,10 +37,57 @@ const (
 	CntAttempted6                     // the attempts, established and failed ones over IPv6
 	CntEstablished6
 	CntFailed6
-	dropBase    // frames dropped by parse reason, tcp.NumDropReasons of them
-	failedBase  = dropBase + Counter(tcp.NumDropReasons)
-	numCounters = failedBase + Counter(len(Errnos))
+	CntRequests       // request mode: requests started (one per established connection)
+	CntResponses      // responses read to their end
+	CntResponseBytes  // response bytes taken in order
+	CntRequestRetrans // request segments sent again after an RTO
+	CntOutOfOrder     // response segments not at RCV.NXT (ACKed, not kept)
+	dropBase          // frames dropped by parse reason, tcp.NumDropReasons of them
+	failedBase        = dropBase + Counter(tcp.NumDropReasons)
+	respFailedBase    = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors
+	statusBase        = respFailedBase + numResponseErrors // responses by status code, 100..599
+	numCounters       = statusBase + 500
 )
+
+// ResponseErrors name the ways a request fails after the handshake, in
+// report order: no end of the response within the response timeout
+// (ETIMEDOUT), a reset (ECONNRESET), a response its framing cannot read
+// (EBADMSG), one past the size limits (EMSGSIZE), the server's close
+// before the end (EOF).
+var ResponseErrors = [numResponseErrors]string{"ETIMEDOUT", "ECONNRESET", "EBADMSG", "EMSGSIZE", "EOF"}
+
+// Indexes of ResponseErrors.
+const (
+	respTimeout = iota
+	respReset
+	respMalformed
+	respTooLarge
+	respTruncated
+	numResponseErrors
+)
+
+// ResponseFailedCounter is the counter of requests that failed with
+// ResponseErrors[i].
+func ResponseFailedCounter(i int) Counter { return respFailedBase + Counter(i) }
+
+// StatusCounter is the counter of complete responses with HTTP status
+// code (100 to 599).
+func StatusCounter(code int) Counter { return statusBase + Counter(code-100) }
+
+// ResponsesFailed is the number of requests that failed.
+func (s *Snapshot) ResponsesFailed() uint64 {
+	var n uint64
+	for i := range numResponseErrors {
+		n += s.Counters[ResponseFailedCounter(i)]
+	}
+	return n
+}
+
+// RequestsInFlight is the number of requests whose response has not
+// ended yet.
+func (s *Snapshot) RequestsInFlight() uint64 {
+	return s.Counters[CntRequests] - s.Counters[CntResponses] - s.ResponsesFailed()
+}
 
 // Errnos are the outcomes an attempt can fail with, in report order.
 var Errnos = [...]syscall.Errno{
@@ -81,6 +128,9 @@ type counters [numCounters]uint64
 type published struct {
 	c [numCounters]atomic.Uint64
 	h publishedHist
+	// ttfb and ttlb are request mode's times to the response's first and
+	// last byte.
+	ttfb, ttlb publishedHist
 	// generating is 1 while the worker still creates attempts.
 	generating atomic.Bool
 	// stopAt is 1 + the engine time (ns) at which the worker stopped
@@ -88,11 +138,17 @@ type published struct {
 	stopAt atomic.Int64
 }
 
-func (p *published) store(c *counters, h *Histogram) {
+func (p *published) store(c *counters, h, ttfb, ttlb *Histogram) {
 	for i := range c {
-		p.c[i].Store(c[i])
+		if v := c[i]; v != 0 || p.c[i].Load() != 0 {
+			p.c[i].Store(v)
+		}
 	}
 	p.h.store(h)
+	if ttfb.N != 0 || ttlb.N != 0 {
+		p.ttfb.store(ttfb)
+		p.ttlb.store(ttlb)
+	}
 }
 
 // publishedHist is a Histogram a worker publishes: read with atomics by
@@ -128,6 +184,9 @@ func (p *publishedHist) addTo(h *Histogram) {
 type Snapshot struct {
 	Counters [numCounters]uint64
 	RTT      Histogram
+	// TTFB and TTLB are request mode's times from the request to the
+	// response's first and last byte.
+	TTFB, TTLB Histogram
 	// Failed maps errno names to counts (non-zero ones only).
 	Failed map[string]uint64
 	// Per-worker counters, for per-queue metrics.

@@ -39,11 +39,13 @@ type worker struct {
 	synQ       []synSent // SYNs whose send time the flush corrects
 	rxNs       int64     // arrival of the frame being handled (XDP stamp, else the loop's time)
 
-	c   counters
-	h   Histogram
-	pub published
-	ts  []targetStat      // per target (targets.go)
-	pt  []publishedTarget // what publish last stored of ts
+	c counters
+	h Histogram
+	// ttfb and ttlb time request mode's responses (request.go).
+	ttfb, ttlb Histogram
+	pub        published
+	ts         []targetStat      // per target (targets.go)
+	pt         []publishedTarget // what publish last stored of ts
 
 	// generation
 	generating bool
@@ -132,7 +134,7 @@ func (w *worker) run() {
 }
 
 func (w *worker) publish() {
-	w.pub.store(&w.c, &w.h)
+	w.pub.store(&w.c, &w.h, &w.ttfb, &w.ttlb)
 	w.publishTargets()
 	w.pub.generating.Store(w.generating)
 	w.lastPub = w.nowNs
@@ -359,9 +361,13 @@ func (w *worker) segment(pk *tcp.Packet) {
 	retrans := en.conn.Retrans // Input resets it on ESTABLISHED
 	before := en.conn.State
 	var v tcp.Verdict
-	if w.e.cfg.Close == CloseSYNOnly {
+	ex := w.exchange(idx)
+	switch {
+	case w.e.cfg.Close == CloseSYNOnly:
 		v = params.ProbeInput(&en.conn, seg, w.nowMs)
-	} else {
+	case ex != nil:
+		v = params.ExchangeInput(&en.conn, &ex.x, seg, w.nowMs)
+	default:
 		v = params.Input(&en.conn, seg, w.nowMs)
 	}
 	if v.Send {
@@ -377,8 +383,9 @@ func (w *worker) segment(pk *tcp.Packet) {
 		notify = true
 	case tcp.EvEstablished:
 		w.handshake(en, idx, seg, retrans)
-		w.established(en, idx, &p)
-		notify = true // the owner cancels the SYN timer, frees or arms
+		// The owner cancels the SYN timer, frees or arms (a request's
+		// timer replaces the SYN's).
+		notify, fast = true, w.established(en, idx, &p)
 	case tcp.EvFailed:
 		w.fail(en, idx, v.Err)
 		notify = true
@@ -388,12 +395,20 @@ func (w *worker) segment(pk *tcp.Packet) {
 	case tcp.EvReset:
 		w.c[CntReset]++
 		notify = true
+		if ex != nil {
+			ex.on = false
+			w.c[ResponseFailedCounter(respReset)]++
+		}
 	case tcp.EvClosed:
 		w.c[CntClosed]++
 		notify = true
 	case tcp.EvTimeWait:
 		w.c[CntClosed]++ // our side is closed; the port waits in quarantine
 		notify = true
+	}
+	if ex != nil && ex.on {
+		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.LastAck
+		w.response(en, idx, ex, pk, &v, fin, &p)
 	}
 	switch st := en.conn.State; {
 	case st == before:
@@ -446,11 +461,16 @@ func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8)
 }
 
 // established applies the close mode to a fresh connection (a Dial'ed one
-// is held until Conn.Close).
-func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
+// is held until Conn.Close), or sends its request in request mode; rearm
+// says its timer must be armed anew.
+func (w *worker) established(en *entry, idx slot, p *tcp.Path) (rearm bool) {
 	if en.dialed() {
 		w.e.dialDone(idx, 0)
-		return
+		return false
+	}
+	if w.e.ex != nil {
+		w.startRequest(en, idx, p)
+		return true
 	}
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch w.e.cfg.Close {
@@ -462,6 +482,7 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) {
 		v := params.Close(&en.conn, false, w.nowMs)
 		w.send(p, &v.Reply)
 	}
+	return false
 }
 
 func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
@@ -666,12 +687,19 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 			en.conn.State = tcp.Closed // quarantine full: free now
 		}
 	case tcp.Established, tcp.CloseWait:
-		w.wheel.Cancel(id)
+		if ex := w.exchange(idx); ex != nil {
+			w.requestTimer(en, idx, ex, id, expired, fast)
+		} else {
+			w.wheel.Cancel(id)
+		}
 	}
 	if en.conn.State == tcp.Closed {
 		w.wheel.Cancel(id)
 		en.conn.State = tcp.Free
 		en.setDialed(false)
+		if w.e.ex != nil {
+			w.e.ex[idx].on = false // cut short by the run's end: in flight
+		}
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
 	}

@@ -96,6 +96,14 @@ var defs = []metricDef{
 	{"target_established_total", "Handshakes completed, by target.", []string{"target"}},
 	{"target_failed_total", "Attempts that failed, by target.", []string{"target"}},
 	{"target_handshake_rtt_seconds", "Handshake round-trip time by target.", []string{"target"}},
+	{"requests_total", "Request mode: requests started (one per established connection).", nil},
+	{"responses_total", "Request mode: responses read to their end, by HTTP status class (\"raw\" without HTTP).", []string{"class"}},
+	{"request_failures_total", "Request mode: requests that failed after the handshake, by outcome.", []string{"errno"}},
+	{"requests_in_flight", "Request mode: requests whose response has not ended.", nil},
+	{"response_bytes_total", "Request mode: response bytes taken in order.", nil},
+	{"request_retransmits_total", "Request mode: request segments sent again after an RTO.", nil},
+	{"response_first_byte_seconds", "Request mode: time from the request to the response's first byte.", nil},
+	{"response_last_byte_seconds", "Request mode: time from the request to the response's last byte.", nil},
 	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
 	{"xsk_rx_invalid_descs_total", "XDP_STATISTICS rx_invalid_descs.", []string{"queue"}},
 	{"xsk_tx_invalid_descs_total", "XDP_STATISTICS tx_invalid_descs.", []string{"queue"}},
@@ -187,6 +195,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- newRTTMetric(c.descs["target_handshake_rtt_seconds"], &t.RTT, "target", t.Target)
 		}
 	}
+	if c.src.Engine.Config().Request != nil {
+		c.requests(ch, &s)
+	}
 	for q, sock := range c.src.Sockets {
 		st, err := sock.Stats()
 		if err != nil {
@@ -217,6 +228,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			c.counter(ch, "xdp_packets_total", x.Value, x.Action, x.Reason)
 		}
 	}
+}
+
+// requests exports request mode's series: classes and outcomes are fixed
+// sets, exported with zeros so that rates work from the first scrape.
+func (c *Collector) requests(ch chan<- prometheus.Metric, s *fastpath.Snapshot) {
+	c.counter(ch, "requests_total", s.Get(fastpath.CntRequests))
+	var classes [6]uint64 // 1xx .. 5xx, and raw (no status)
+	http := uint64(0)
+	for code := 100; code <= 599; code++ {
+		v := s.Get(fastpath.StatusCounter(code))
+		classes[code/100-1] += v
+		http += v
+	}
+	classes[5] = s.Get(fastpath.CntResponses) - http
+	for i, name := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "raw"} {
+		c.counter(ch, "responses_total", classes[i], name)
+	}
+	for i, name := range fastpath.ResponseErrors {
+		c.counter(ch, "request_failures_total", s.Get(fastpath.ResponseFailedCounter(i)), name)
+	}
+	c.gauge(ch, "requests_in_flight", float64(s.RequestsInFlight()))
+	c.counter(ch, "response_bytes_total", s.Get(fastpath.CntResponseBytes))
+	c.counter(ch, "request_retransmits_total", s.Get(fastpath.CntRequestRetrans))
+	ch <- newRTTMetric(c.descs["response_first_byte_seconds"], &s.TTFB)
+	ch <- newRTTMetric(c.descs["response_last_byte_seconds"], &s.TTLB)
 }
 
 func (c *Collector) achieved(att uint64) float64 {

@@ -41,7 +41,11 @@ http {
 	scgi_temp_path %[1]s/scgi;
 	server {
 		listen %[2]s backlog=65535;
+		root %[1]s/www;
 		location = /nginx_status { stub_status; }
+		location = /empty { return 200 ""; }
+		location = /chunked.html { ssi on; }
+		location ~ ^/(1k|64k|missing)$ { }
 		location / { return 200 "ok\n"; }
 	}
 }
@@ -61,6 +65,24 @@ func startNginx(t *testing.T, ns string, addr netip.AddrPort) *nginx {
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Bodies for request mode: 1 KiB and 64 KiB files (Content-Length,
+	// the larger one many segments), and an SSI page nginx sends chunked.
+	www := filepath.Join(dir, "www")
+	// nginx's workers run as an unprivileged user: they must reach it.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range map[string]string{"1k": strings.Repeat("k", 1024), "64k": strings.Repeat("z", 64<<10),
+		"chunked.html": "chunked <!--# echo var=\"uri\" --> end\n"} {
+		if err := os.MkdirAll(www, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(www, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log"))
 	out, _ := os.Create(filepath.Join(dir, "stdout"))
@@ -96,10 +118,17 @@ func startNginx(t *testing.T, ns string, addr netip.AddrPort) *nginx {
 // accepts is nginx's accepted-connections counter, less the connections of
 // our own status requests.
 func (n *nginx) accepts() (uint64, error) {
+	a, _, err := n.stats()
+	return a, err
+}
+
+// stats are nginx's accepted-connections and requests counters, less our
+// own status requests (the one being answered is counted already).
+func (n *nginx) stats() (accepts, requests uint64, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var body string
-	err := lab.Do(n.ns, func() error {
+	err = lab.Do(n.ns, func() error {
 		// The socket is made here, in the server namespace.
 		c, err := net.DialTimeout("tcp", n.addr.String(), time.Second)
 		if err != nil {
@@ -120,19 +149,23 @@ func (n *nginx) accepts() (uint64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// "Active connections: 1 \nserver accepts handled requests\n 12 12 12 \n..."
 	lines := strings.Split(body, "\n")
 	if len(lines) < 3 {
-		return 0, fmt.Errorf("stub_status: %q", body)
+		return 0, 0, fmt.Errorf("stub_status: %q", body)
 	}
 	f := strings.Fields(lines[2])
-	if len(f) < 1 {
-		return 0, fmt.Errorf("stub_status: %q", body)
+	if len(f) < 3 {
+		return 0, 0, fmt.Errorf("stub_status: %q", body)
 	}
-	v, err := strconv.ParseUint(f[0], 10, 64)
-	return v - n.probes, err
+	a, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, err := strconv.ParseUint(f[2], 10, 64)
+	return a - n.probes, r - n.probes, err
 }
 
 // waitAccepts polls until nginx has accepted want connections or the count

@@ -72,6 +72,15 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&pl.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
 	fs.BoolVar(&pl.KernelSYNs, "xdp-syn", false, "with --close synonly: the XDP program makes the SYNs and counts the answers (one SYN per probe, no retransmission, no RTT), scanner-style and faster")
 	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
+	var rq xdpconnect.RequestOptions
+	fs.StringVar(&rq.HTTP, "http", "", "request mode: send an HTTP/1.1 request \"METHOD /path\" (Connection: close) on each connection and read the response")
+	fs.StringVar(&rq.Host, "host", "", "with --http: the Host header (default: the first --dst)")
+	fs.StringVar(&rq.Literal, "request", "", "request mode: send this request (escapes \\r \\n \\t \\xHH) on each connection")
+	fs.StringVar(&rq.File, "request-file", "", "request mode: send this file's bytes on each connection")
+	fs.Uint64Var(&rq.ExpectBytes, "expect-bytes", 0, "with --request/--request-file: the response ends after this many bytes (default: at the server's close)")
+	fs.StringVar(&rq.Expect, "expect", "", "with --request/--request-file: the response ends at this substring (escapes as --request)")
+	fs.Uint64Var(&rq.MaxResponse, "max-response", 0, "request mode: largest response in bytes; larger ones fail with EMSGSIZE (default 1 MiB)")
+	fs.DurationVar(&pl.ResponseTimeout, "response-timeout", 0, "request mode: time from the request to the end of its response before it fails with ETIMEDOUT (default 10s)")
 	generic := fs.Bool("generic", false, "same as --xdp-attach generic")
 	attach := fs.String("xdp-attach", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	partial := fs.String("partial-checksum", "auto", "accept TCP segments with partial checksums (a local peer's TX checksum offload): auto (on veth and devices stacked on one), accept, reject")
@@ -159,6 +168,9 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 		if set[name] && v == 0 {
 			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
 		}
+	}
+	if pl.Request, err = rq.Spec(op.Targets); err != nil {
+		return nil, err
 	}
 	if err := pl.Check(); err != nil {
 		return nil, err // before anything is set up

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// Request mode against nginx: one request per connection, nginx's own
+// requests counter equals our complete responses, the status counts are
+// exact, and the response bytes are what nginx sends (headers included):
+// bodies of 3 B, 0 B, 1 KiB, 64 KiB (many segments), a chunked page and a
+// 404.
+func TestRequestNginx(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	ng := startNginx(t, l.ServerNS, dst)
+	cases := []struct {
+		path   string
+		status string
+		body   int
+		count  int
+		rate   string
+	}{
+		{"/", "200", 3, 2000, "5000"},
+		{"/empty", "200", 0, 1000, "5000"},
+		{"/1k", "200", 1024, 1000, "5000"},
+		{"/64k", "200", 64 << 10, 300, "1000"},
+		{"/chunked.html", "200", len("chunked /chunked.html end\n"), 1000, "5000"},
+		{"/missing", "404", 0, 1000, "5000"},
+	}
+	for _, c := range cases {
+		t.Run(strings.TrimPrefix(c.path, "/"), func(t *testing.T) {
+			_, before, err := ng.stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What one response is, byte for byte, from a kernel client.
+			want := responseLen(t, l.ServerNS, dst, c.path)
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", strconv.Itoa(c.count), "--rate", c.rate,
+				"--http", "GET "+c.path)
+			if code != 0 || r == nil || r.Requests == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			q := r.Requests
+			n := uint64(c.count)
+			if r.Established != n || q.Completed != n || q.Status[c.status] != n || len(q.Status) != 1 || q.Classes[c.status[:1]+"xx"] != n {
+				t.Fatalf("established %d, complete %d, failed %v, status %v classes %v", r.Established, q.Completed, q.Failed, q.Status, q.Classes)
+			}
+			if q.ResponseBytes != n*uint64(want) {
+				t.Fatalf("response bytes %d, want %d x %d", q.ResponseBytes, n, want)
+			}
+			if q.TTFB.P50 <= 0 || q.TTLB.P50 < q.TTFB.P50 || q.PerSecond <= 0 {
+				t.Fatalf("times: ttfb %+v ttlb %+v, %v/s", q.TTFB, q.TTLB, q.PerSecond)
+			}
+			// The response-time accounting's own reply counter and nginx's.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				_, after, err := ng.stats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if after-before-1 == q.Completed { // less the kernel client's request
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("nginx counted %d requests, xdpconnect %d complete", after-before-1, q.Completed)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("%s: %d responses of %d bytes (body %d), ttfb p50 %v, ttlb p50 %v, %d out of order, %d request retransmits",
+				c.path, q.Completed, want, c.body, time.Duration(q.TTFB.P50*1e9), time.Duration(q.TTLB.P50*1e9), q.OutOfOrder, q.Retransmits)
+		})
+	}
+}
+
+// responseLen is the length of path's whole response to the request
+// xdpconnect sends, read by a kernel client.
+func responseLen(t *testing.T, ns string, dst netip.AddrPort, path string) int {
+	t.Helper()
+	var n int64
+	err := lab.Do(ns, func() error {
+		c, err := net.DialTimeout("tcp", dst.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: xdpconnect\r\nAccept: */*\r\nConnection: close\r\n\r\n", path, dst)
+		n, err = io.Copy(io.Discard, c)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+// serveIn runs handle for every connection to addr, a listener in ns,
+// until the test ends.
+func serveIn(t *testing.T, ns string, addr netip.AddrPort, handle func(*net.TCPConn)) {
+	t.Helper()
+	var ln net.Listener
+	if err := lab.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr.String()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c.(*net.TCPConn))
+			}()
+		}
+	}()
+}
+
+// readRequest reads the request's head (to the empty line).
+func readRequest(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := http.ReadRequest(bufio.NewReader(c))
+	return err == nil
+}
+
+// Hostile responses end cleanly, each request with one counted outcome:
+// a garbage status line (EBADMSG), endless headers (EMSGSIZE), the
+// server's FIN before any response (EOF), a reset in the middle (ECONNRESET),
+// no response at all (ETIMEDOUT after --response-timeout).
+func TestRequestHostileServers(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	cases := []struct {
+		name   string
+		port   uint16
+		handle func(*net.TCPConn)
+		want   string
+	}{
+		{"garbage", 9001, func(c *net.TCPConn) {
+			if readRequest(c) {
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			}
+		}, "EBADMSG"},
+		{"endless-headers", 9002, func(c *net.TCPConn) {
+			if readRequest(c) {
+				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+				line := []byte("X-Pad: " + strings.Repeat("a", 1000) + "\r\n")
+				for range 100 {
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			}
+		}, "EMSGSIZE"},
+		{"fin-first", 9003, func(c *net.TCPConn) {
+			// The server's FIN first; the request is read, so the close
+			// is no reset.
+			_ = c.CloseWrite()
+			readRequest(c)
+			time.Sleep(100 * time.Millisecond)
+		}, "EOF"},
+		{"reset-midway", 9004, func(c *net.TCPConn) {
+			if readRequest(c) {
+				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf"))
+				time.Sleep(20 * time.Millisecond)
+				_ = c.SetLinger(0)
+			}
+		}, "ECONNRESET"},
+		{"silent", 9005, func(c *net.TCPConn) {
+			readRequest(c)
+			time.Sleep(3 * time.Second)
+		}, "ETIMEDOUT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := netip.AddrPortFrom(l.ServerAddr, c.port)
+			serveIn(t, l.ServerNS, dst, c.handle)
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "200", "--rate", "2000",
+				"--http", "GET /", "--response-timeout", "500ms", "--max-response", "65536")
+			if r == nil || r.Requests == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			q := r.Requests
+			if r.Established != 200 || q.Failed[c.want] != 200 || q.Completed != 0 || len(q.Failed) != 1 {
+				t.Fatalf("established %d, complete %d, failed %v: want 200 %s", r.Established, q.Completed, q.Failed, c.want)
+			}
+		})
+	}
+}
+
+// Request mode through 5 % loss in both directions at a Go net/http
+// server (nftables): every request completes or fails with a counted
+// outcome, and the server answered no request twice.
+func TestRequestLoss(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 9100)
+	var served atomic.Uint64
+	body := strings.Repeat("b", 5000) // four segments
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		served.Add(1)
+		_, _ = io.WriteString(w, body)
+	})}
+	var ln net.Listener
+	if err := lab.Do(l.ServerNS, func() (err error) { ln, err = net.Listen("tcp", dst.String()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	testutil.Nft(t, l.ServerNS, `table inet loss {
+  chain in { type filter hook input priority 0; tcp dport 9100 numgen random mod 100 < 5 drop; }
+  chain out { type filter hook output priority 0; tcp sport 9100 numgen random mod 100 < 5 drop; }
+}`)
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "1000", "--rate", "2000",
+		"--http", "GET /", "--response-timeout", "20s", "--drain", "25s")
+	if r == nil || r.Requests == nil {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	q := r.Requests
+	if q.InFlight != 0 || q.Completed+q.FailedTotal() != r.Established || q.Completed < r.Established*9/10 {
+		t.Fatalf("established %d: complete %d, failed %v, in flight %d", r.Established, q.Completed, q.Failed, q.InFlight)
+	}
+	if q.Retransmits == 0 && q.OutOfOrder == 0 {
+		t.Fatal("5% loss and neither a request retransmission nor a response segment out of order")
+	}
+	if s := served.Load(); s < q.Completed || s > r.Established {
+		t.Fatalf("server answered %d requests: %d complete of %d established", s, q.Completed, r.Established)
+	}
+	t.Logf("established %d, complete %d, failed %v; request retransmits %d, out of order %d, server answered %d",
+		r.Established, q.Completed, q.Failed, q.Retransmits, q.OutOfOrder, served.Load())
+}

@@ -1,0 +1,166 @@
+package fastpath
+
+import (
+	"github.com/xdpconnect/xdpconnect/l7"
+	"github.com/xdpconnect/xdpconnect/tcp"
+)
+
+// Request mode: an established connection sends Config.Request (as the
+// application's first write after connect()), reads the response as TCP
+// delivers it in order (l7 finds its end), and then the close mode
+// applies. Every request ends once: a complete response (counted by status
+// code) or one of ResponseErrors; what the run's end cuts short is in
+// flight.
+
+// exState is a connection's request and response, beside its entry (40
+// bytes, only in request mode).
+type exState struct {
+	x    tcp.Exchange
+	resp l7.Response
+	on   bool // the request is under way: its outcome is not counted yet
+}
+
+// exchange is entry idx's request state while one is under way, else nil.
+func (w *worker) exchange(idx slot) *exState {
+	if w.e.ex == nil || !w.e.ex[idx].on {
+		return nil
+	}
+	return &w.e.ex[idx]
+}
+
+// startRequest sends the request on a connection just established. Its
+// start, from which the response timeout and the response times count, is
+// the SYN-ACK's arrival: the request leaves in the same TX batch.
+func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
+	ex := &w.e.ex[idx]
+	*ex = exState{on: true}
+	c := &en.conn
+	params := w.e.paramsOf(w.e.pairOf(idx))
+	params.StartExchange(c, &ex.x, len(w.e.cfg.Request.Request))
+	// A segment must fit a frame (an MTU beyond the frame size).
+	c.PeerMSS = uint16(min(int(c.PeerMSS), w.e.frameSize-tcp.MaxReplyLen))
+	en.syn = synTimeOf(w.rxNs)
+	w.c[CntRequests]++
+	w.sendRequest(en, ex, p)
+}
+
+// sendRequest sends what the windows allow of the request.
+func (w *worker) sendRequest(en *entry, ex *exState, p *tcp.Path) {
+	req := w.e.cfg.Request.Request
+	params := &w.e.params[0]
+	if p.V6 {
+		params = &w.e.params[1]
+	}
+	for {
+		r, off, n, ok := params.NextData(&en.conn, &ex.x, w.nowMs)
+		if !ok {
+			return
+		}
+		addr, buf, ok := w.txBuf()
+		if !ok {
+			return // lost like a full qdisc's frame: the RTO sends it again
+		}
+		r.Payload = req[off : off+n]
+		w.queue(addr, tcp.Build(buf, p, &r))
+	}
+}
+
+// reqStartNs is when entry idx's request started (engine ns).
+func (w *worker) reqStartNs(en *entry) int64 { return en.syn.ns(w.nowNs) }
+
+// response takes what segment v (from pk) brought an exchange: response
+// bytes in order, the server's FIN, more window for the request.
+// finTaken says the segment's FIN was accepted.
+func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *tcp.Verdict, finTaken bool, p *tcp.Path) {
+	spec := w.e.cfg.Request
+	res := l7.More
+	switch {
+	case v.DataLen > 0:
+		if ex.resp.Got == 0 {
+			w.ttfb.Record(max(w.rxNs-w.reqStartNs(en), 0))
+		}
+		w.c[CntResponseBytes] += uint64(v.DataLen)
+		res = ex.resp.Feed(spec, pk.Payload[v.DataAt:v.DataAt+v.DataLen])
+	case pk.Seg.PayloadLen > 0:
+		w.c[CntOutOfOrder]++
+	}
+	if res == l7.More && finTaken {
+		res = ex.resp.Close(spec)
+	}
+	if res == l7.More {
+		w.sendRequest(en, ex, p)
+		return
+	}
+	w.endRequest(en, idx, ex, res, p)
+}
+
+// endRequest counts the request's outcome and closes the connection: by
+// the close mode after a complete response, with RST|ACK after a failure
+// (a client closing with unread data resets, as Linux does).
+func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) {
+	ex.on = false
+	abort := true
+	switch res {
+	case l7.Done:
+		w.c[CntResponses]++
+		w.ttlb.Record(max(w.rxNs-w.reqStartNs(en), 0))
+		if st := int(ex.resp.Status); st >= 100 && st <= 599 {
+			w.c[StatusCounter(st)]++
+		}
+		switch w.e.cfg.Close {
+		case CloseHold:
+			return
+		case CloseFIN:
+			abort = false
+		}
+	case l7.ErrMalformed:
+		w.c[ResponseFailedCounter(respMalformed)]++
+	case l7.ErrTooLarge:
+		w.c[ResponseFailedCounter(respTooLarge)]++
+	case l7.ErrTruncated:
+		w.c[ResponseFailedCounter(respTruncated)]++
+	}
+	v := w.e.paramsOf(w.e.pairOf(idx)).Close(&en.conn, abort, w.nowMs)
+	if v.Send {
+		w.send(p, &v.Reply)
+	}
+	if en.conn.State == tcp.Closed {
+		w.c[CntClosed]++
+	}
+}
+
+// requestTimer is examine's part for an established connection with a
+// request under way: on expiry the response timeout or the request's RTO
+// (tcp.ExchangeTimer), then the next of the two is armed; rearm replaces
+// a timer the handshake left.
+func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expired, rearm bool) {
+	c := &en.conn
+	params := w.e.paramsOf(w.e.pairOf(idx))
+	deadline := (w.reqStartNs(en) + w.e.cfg.ResponseTimeout.Nanoseconds()) / 1e6
+	if expired {
+		p := w.path(idx)
+		if int64(w.nowMs) >= deadline {
+			ex.on = false
+			w.c[ResponseFailedCounter(respTimeout)]++
+			v := params.Close(c, true, w.nowMs)
+			w.send(&p, &v.Reply)
+			w.c[CntClosed]++
+			return
+		}
+		v, resend, _ := params.ExchangeTimer(c, &ex.x, w.nowMs)
+		if v.Send {
+			w.send(&p, &v.Reply)
+		}
+		if resend {
+			w.c[CntRequestRetrans]++
+			w.sendRequest(en, ex, &p)
+		}
+	}
+	if expired || rearm || !w.wheel.Scheduled(id) {
+		at := deadline
+		if ex.x.Pending() {
+			at = min(at, int64(w.nowMs)+params.FINRTO(c))
+		}
+		w.wheel.Schedule(id, at)
+	}
+}
