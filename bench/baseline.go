@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"github.com/xdpconnect/xdpconnect/fastpath"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
 )
 
 // BaselineResult is what a kernel-connect baseline reports.
@@ -25,13 +28,44 @@ type BaselineResult struct {
 }
 
 // GoDial is the Go net.Dialer baseline: conns goroutines connect, close
-// with RST (SO_LINGER 0, like xdpconnect's rst mode) and repeat for d. It
-// must run in the client's network namespace (the harness execs it there).
-func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
+// with RST (SO_LINGER 0, like xdpconnect's rst mode) and repeat for d.
+// With path set each connection is an HTTP GET of path instead (net/http,
+// keep-alive off: a new connection per request, as wrk users ask for), and
+// RTT is the request's time. It must run in the client's network
+// namespace (the harness execs it there).
+func GoDial(dst string, conns int, d time.Duration, path string, out io.Writer) error {
 	var n, errs atomic.Uint64
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	dialer := &net.Dialer{Timeout: 3 * time.Second}
+	one := func() error {
+		c, err := dialer.DialContext(ctx, "tcp", dst)
+		if err != nil {
+			return err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return c.Close()
+	}
+	if path != "" {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: dialer.DialContext,
+			MaxIdleConnsPerHost: -1}, Timeout: 10 * time.Second}
+		url := "http://" + dst + path
+		one = func() error {
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return err
+		}
+	}
 	start := time.Now()
 	slots := int(d/(100*time.Millisecond)) + 2
 	series := make([]atomic.Uint64, slots)
@@ -44,8 +78,7 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 			h := &hists[i]
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				c, err := dialer.DialContext(ctx, "tcp", dst)
-				if err != nil {
+				if err := one(); err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
 					}
@@ -54,10 +87,6 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 				n.Add(1)
 				h.Record(int64(time.Since(t0)))
 				series[min(int(time.Since(start)/(100*time.Millisecond)), slots-1)].Add(1)
-				if tc, ok := c.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				_ = c.Close()
 			}
 		}()
 	}
@@ -79,7 +108,11 @@ func GoDial(dst string, conns int, d time.Duration, out io.Writer) error {
 }
 
 // EpollC is the C epoll nonblocking-connect baseline: conns sockets in
-// flight, each closed with RST once connected, for a duration.
+// flight, each closed with RST once connected, for a duration. With a
+// fifth argument, a request, each connection sends it once connected and
+// reads until the server closes (an HTTP/1.1 request with Connection:
+// close), then closes with RST: one request per connection, its time
+// from connect() to the server's FIN.
 const EpollC = `#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -99,6 +132,9 @@ static int ep;
 static unsigned long long ok, errs;
 static double t0, started[1 << 20];
 static unsigned long long series[10000], rtt[61 * 16];
+static const char *req;
+static size_t reqlen;
+static char sent[1 << 20], got[1 << 20];
 
 /* fastpath.Histogram's bucket of a duration in ns: 16 per power of two. */
 static int bucket_of(long long v) {
@@ -115,13 +151,14 @@ static void start(void) {
 	struct linger l = {1, 0};
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 	if (connect(fd, (struct sockaddr *)&dst, dstlen) < 0 && errno != EINPROGRESS) { errs++; close(fd); return; }
-	if (fd < (1 << 20)) started[fd] = now();
+	if (fd < (1 << 20)) started[fd] = now(), sent[fd] = 0, got[fd] = 0;
 	struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 int main(int argc, char **argv) {
-	if (argc != 5) { fprintf(stderr, "usage: epoll IP PORT SECONDS CONNS\n"); return 2; }
+	if (argc != 5 && argc != 6) { fprintf(stderr, "usage: epoll IP PORT SECONDS CONNS [REQUEST]\n"); return 2; }
+	if (argc == 6) req = argv[5], reqlen = strlen(req);
 	struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
 	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
 	if (inet_pton(AF_INET, argv[1], &d4->sin_addr) == 1) {
@@ -142,6 +179,27 @@ int main(int argc, char **argv) {
 			int fd = evs[i].data.fd, err = 0;
 			socklen_t len = sizeof err;
 			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			if (err == 0 && req && fd < (1 << 20)) {
+				if (!sent[fd]) {
+					/* Connected: the request, then wait for the response. */
+					if (write(fd, req, reqlen) != (ssize_t)reqlen) err = EIO;
+					else {
+						sent[fd] = 1;
+						struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+						epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+						continue;
+					}
+				} else {
+					char buf[65536];
+					ssize_t r = read(fd, buf, sizeof buf);
+					if (r > 0) {
+						got[fd] = 1;
+						continue;
+					}
+					if (r < 0 && errno == EAGAIN) continue;
+					if (r < 0 || !got[fd]) err = EIO;
+				}
+			}
 			if (err == 0) {
 				double t = now();
 				ok++;

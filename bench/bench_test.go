@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/bench/reflector"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
@@ -41,6 +46,55 @@ func TestReflectorAnswersKernelConnect(t *testing.T) {
 	}
 	if b.l.Listener.Accepted() != 0 {
 		t.Fatal("the Linux listener answered instead of the reflector")
+	}
+}
+
+// In HTTP mode the reflector answers a kernel HTTP client's requests, over
+// both families, with its canned response; the client's FIN is
+// acknowledged (its socket does not linger in LAST-ACK).
+func TestReflectorAnswersHTTP(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	b, err := newBed(true, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if err := b.refl.SetMode(reflector.HTTP, 8080); err != nil {
+		t.Fatal(err)
+	}
+	// The transport dials on goroutines of its own: each socket is made
+	// inside the client's namespace, never in the root one.
+	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = lab.Do(b.l.ClientNS, func() error {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial, Proxy: nil}, Timeout: 2 * time.Second}
+	err = b.withPass(func() error {
+		{
+			for _, a := range []netip.Addr{b.l.ServerAddr, b.l.ServerAddr6} {
+				for i := 0; i < 5; i++ {
+					resp, err := c.Get("http://" + netip.AddrPortFrom(a, 8080).String() + "/")
+					if err != nil {
+						return err
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 || string(body) != "ok" {
+						t.Errorf("%s: status %d body %q (%v)", a, resp.StatusCode, body, err)
+					}
+				}
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.refl.Responses(); err != nil || n != 10 {
+		t.Fatalf("reflector sent %d responses (%v)", n, err)
 	}
 }
 

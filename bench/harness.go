@@ -63,7 +63,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt"}
+var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt", "http"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -113,6 +113,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.synOnly()
 		case "rtt":
 			r, err = o.rttScenario()
+		case "http":
+			r, err = o.httpScenario()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}
@@ -217,13 +219,18 @@ func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.
 	return &r, nil
 }
 
-func (o *Options) runBaseline(b *bed, tool string, conns int) (*BaselineResult, error) {
+// runBaseline runs a kernel client for o.Duration: connections, or with
+// req (an HTTP/1.1 GET of /) a request on each.
+func (o *Options) runBaseline(b *bed, tool string, conns int, req string) (*BaselineResult, error) {
 	secs := strconv.FormatFloat(o.Duration.Seconds(), 'f', 1, 64)
 	var args []string
 	switch tool {
 	case "go-dialer":
 		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, o.Self, "baseline-go", "--dst", b.dst.String(),
 			"--conns", strconv.Itoa(conns), "--duration", secs + "s"}
+		if req != "" {
+			args = append(args, "--http", "/")
+		}
 	case "c-epoll":
 		bin, err := buildEpoll()
 		if err != nil {
@@ -231,6 +238,9 @@ func (o *Options) runBaseline(b *bed, tool string, conns int) (*BaselineResult, 
 		}
 		args = []string{"-c", "0", "ip", "netns", "exec", b.l.ClientNS, bin, b.dst.Addr().String(),
 			strconv.Itoa(int(b.dst.Port())), secs, strconv.Itoa(conns)}
+		if req != "" {
+			args = append(args, req)
+		}
 	}
 	var res BaselineResult
 	err := b.withPass(func() error {
@@ -314,7 +324,7 @@ func (o *Options) compare(sc string, reflect bool, workers int, loss uint16) ([]
 			if t == &c {
 				tool = "c-epoll"
 			}
-			res, err := o.runBaseline(b, tool, 256)
+			res, err := o.runBaseline(b, tool, 256, "")
 			if err != nil {
 				return nil, err
 			}

@@ -21,6 +21,10 @@ const (
 	Pass    Mode = 2
 	// Count counts the SYNs to the port (SYNs) and drops every frame.
 	Count Mode = 3
+	// HTTP reflects SYNs and answers each request (a segment with data)
+	// with a canned HTTP/1.1 response of 40 bytes and FIN, each bare FIN
+	// with its ACK: request mode's ceiling.
+	HTTP Mode = 4
 )
 
 // Reflector is the loaded and attached program.
@@ -72,8 +76,14 @@ func (r *Reflector) SYNs() (uint64, error) {
 	return c[3], err
 }
 
-func (r *Reflector) counters() ([4]uint64, error) {
-	var out [4]uint64
+// Responses is the number of canned responses sent (HTTP mode).
+func (r *Reflector) Responses() (uint64, error) {
+	c, err := r.counters()
+	return c[4], err
+}
+
+func (r *Reflector) counters() ([6]uint64, error) {
+	var out [6]uint64
 	for i := range out {
 		var per []uint64
 		if err := r.objs.Rcounters.Lookup(uint32(i), &per); err != nil {

@@ -103,10 +103,11 @@ func cmdBaselineGo(args []string) error {
 	dst := fs.String("dst", "", "IP:PORT")
 	conns := fs.Int("conns", 256, "goroutines")
 	dur := fs.Duration("duration", 5*time.Second, "duration")
+	path := fs.String("http", "", "GET this path on each connection (net/http, keep-alive off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return bench.GoDial(*dst, *conns, *dur, os.Stdout)
+	return bench.GoDial(*dst, *conns, *dur, *path, os.Stdout)
 }
 
 // cmdBenchXSK is one measurement of the xsk scenario, in its own process.

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/xdpconnect/xdpconnect/bench/reflector"
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/l7"
+)
+
+// httpConns is how many requests the kernel clients (and xdpconnect,
+// against nginx) keep in flight.
+const httpConns = 256
+
+// httpScenario is request mode against kernel clients that open a
+// connection per request: the same nginx (one worker on the other core),
+// and the XDP responder (SYN-ACKs and a canned response from XDP, no
+// server in the way: the tools' own ceiling).
+func (o *Options) httpScenario() ([]Row, error) {
+	var rows []Row
+	for _, responder := range []bool{false, true} {
+		r, err := o.httpCompare(responder)
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+func (o *Options) httpCompare(responder bool) ([]Row, error) {
+	b, err := newBed(responder, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	sc, target := "http (nginx)", "nginx, 1 worker on CPU 1"
+	xargs := []string{"--concurrency", strconv.Itoa(httpConns)}
+	if responder {
+		sc, target, xargs = "http (xdp responder)", "xdp-responder", nil
+		if err := b.refl.SetMode(reflector.HTTP, b.dst.Port()); err != nil {
+			return nil, err
+		}
+	} else {
+		dir, err := os.MkdirTemp("", "xdpc-nginx")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		b.dst = netip.AddrPortFrom(b.l.ServerAddr, 80)
+		ng, err := lab.StartNginx(b.l.ServerNS, b.dst, dir, "1")
+		if err != nil {
+			return nil, err
+		}
+		defer ng.Stop()
+	}
+	host := b.dst.Addr().String()
+	if b.dst.Port() != 80 {
+		host = b.dst.String()
+	}
+	req, err := l7.HTTPRequest("GET", "/", host, false)
+	if err != nil {
+		return nil, err
+	}
+	xargs = append(xargs, "--duration", o.Duration.String(), "--http", "GET /", "--host", host)
+	x := Row{Scenario: sc, Tool: "xdpconnect", Target: target, Workers: 1, Unit: "requests/s"}
+	g := Row{Scenario: sc, Tool: fmt.Sprintf("go net/http (%d goroutines, keep-alive off)", httpConns), Target: target, Workers: 1, Unit: "requests/s"}
+	c := Row{Scenario: sc, Tool: fmt.Sprintf("c-epoll (%d in flight, a request each)", httpConns), Target: target, Workers: 1, Unit: "requests/s"}
+	if !responder {
+		x.Note = fmt.Sprintf("--concurrency %d", httpConns)
+	}
+	var p50, p99 [3][]float64
+	for i := 0; i < o.Runs; i++ {
+		r, err := o.runXDPConnect(b, 1, xargs...)
+		if err != nil {
+			return nil, err
+		}
+		q := r.Requests
+		if q == nil || q.Completed == 0 {
+			return nil, fmt.Errorf("xdpconnect: no complete response (report %+v)", r)
+		}
+		x.Runs = append(x.Runs, q.PerSecond)
+		p50[0], p99[0] = append(p50[0], q.TTLB.P50), append(p99[0], q.TTLB.P99)
+		o.logf("  xdpconnect run %d: %.0f requests/s (failed %v, ttlb p50 %.0fus)", i+1, q.PerSecond, q.Failed, q.TTLB.P50*1e6)
+		for k, t := range []*Row{&g, &c} {
+			tool := "go-dialer"
+			if t == &c {
+				tool = "c-epoll"
+			}
+			res, err := o.runBaseline(b, tool, httpConns, string(req))
+			if err != nil {
+				return nil, err
+			}
+			v := float64(res.Handshakes) / res.Seconds
+			t.Runs = append(t.Runs, v)
+			h := res.histogram()
+			p50[k+1], p99[k+1] = append(p50[k+1], float64(h.Quantile(0.5))/1e9), append(p99[k+1], float64(h.Quantile(0.99))/1e9)
+			o.logf("  %s run %d: %.0f requests/s (%d errors)", tool, i+1, v, res.Errors)
+		}
+	}
+	rows := []Row{x, g, c}
+	for i := range rows {
+		slices.Sort(p50[i])
+		slices.Sort(p99[i])
+		rows[i].RTTp50, rows[i].RTTp99 = p50[i][len(p50[i])/2], p99[i][len(p99[i])/2]
+		summarize(&rows[i])
+	}
+	return rows, nil
+}
+
+// histogram is the baseline's time histogram (its maximum the top
+// bucket's bound).
+func (r *BaselineResult) histogram() *fastpath.Histogram {
+	var h fastpath.Histogram
+	for _, bc := range r.RTT {
+		h.Counts[bc[0]] += bc[1]
+		h.N += bc[1]
+		h.Max = max(h.Max, fastpath.BucketHigh(int(bc[0])))
+	}
+	return &h
+}

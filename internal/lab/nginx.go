@@ -1,0 +1,178 @@
+package lab
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Nginx is Debian's nginx serving in a lab namespace: a server nobody here
+// wrote, whose own stub_status counters judge the client. It serves "ok\n"
+// at /, an empty body at /empty, 1 KiB at /1k, 64 KiB at /64k, a chunked
+// SSI page at /chunked.html, 404 at /missing, and its counters at
+// /nginx_status.
+type Nginx struct {
+	ns     string
+	addr   netip.AddrPort
+	dir    string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	probes uint64 // status requests made: each is one connection and one request
+}
+
+const nginxConf = `worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 65535; multi_accept on; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen %[2]s backlog=65535;
+		root %[1]s/www;
+		location = /nginx_status { stub_status; }
+		location = /empty { return 200 ""; }
+		location = /chunked.html { ssi on; }
+		location ~ ^/(1k|64k|missing)$ { }
+		location / { return 200 "ok\n"; }
+	}
+}
+`
+
+// ErrNoNginx says nginx is not installed.
+var ErrNoNginx = errors.New("nginx is not installed (Debian package nginx-light)")
+
+// StartNginx runs nginx in namespace ns on addr, with its files in dir (a
+// fresh directory), pinned to cpus when not empty (taskset list). It
+// returns once nginx answers.
+func StartNginx(ns string, addr netip.AddrPort, dir, cpus string) (*Nginx, error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return nil, ErrNoNginx
+	}
+	// nginx's workers run as an unprivileged user: they must reach dir.
+	// A test's temporary directory and its parent are made 0700; others
+	// are left as they are.
+	dirs := []string{dir}
+	if p := filepath.Dir(dir); strings.HasPrefix(p, os.TempDir()+"/") {
+		dirs = append(dirs, p)
+	}
+	for _, d := range dirs {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	www := filepath.Join(dir, "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		return nil, err
+	}
+	for name, body := range map[string]string{"1k": strings.Repeat("k", 1024), "64k": strings.Repeat("z", 64<<10),
+		"chunked.html": "chunked <!--# echo var=\"uri\" --> end\n"} {
+		if err := os.WriteFile(filepath.Join(www, name), []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr)), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"ip", "netns", "exec", ns, bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log")}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	n := &Nginx{ns: ns, addr: addr, dir: dir, cmd: cmd}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, _, err := n.Stats(); err == nil {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			n.Stop()
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			return nil, fmt.Errorf("nginx did not come up: %s", log)
+		}
+	}
+}
+
+// Stop ends nginx (fast shutdown, then a kill), by its PID.
+func (n *Nginx) Stop() {
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Stats are nginx's accepted-connections and requests counters, less our
+// own status requests (the one being answered is counted already).
+func (n *Nginx) Stats() (accepts, requests uint64, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var body string
+	err = Do(n.ns, func() error {
+		// The socket is made here, in the server namespace.
+		c, err := net.DialTimeout("tcp", n.addr.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		n.probes++
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(c, "GET /nginx_status HTTP/1.0\r\nHost: lab\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, err = bufio.NewReader(resp.Body).WriteTo(&b)
+		body = b.String()
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	// "Active connections: 1 \nserver accepts handled requests\n 12 12 12 \n..."
+	lines := strings.Split(body, "\n")
+	if len(lines) < 3 {
+		return 0, 0, fmt.Errorf("stub_status: %q", body)
+	}
+	f := strings.Fields(lines[2])
+	if len(f) < 3 {
+		return 0, 0, fmt.Errorf("stub_status: %q", body)
+	}
+	a, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, err := strconv.ParseUint(f[2], 10, 64)
+	return a - n.probes, r - n.probes, err
+}
