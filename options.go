@@ -133,6 +133,9 @@ type Plan struct {
 	// ResponseTimeout bounds a request's time to the end of its response
 	// (0: fastpath.DefaultResponseTimeout).
 	ResponseTimeout time.Duration
+	// RequestsPerConn is how many requests a connection makes, each after
+	// the previous response (0: one).
+	RequestsPerConn int
 }
 
 // DefaultOptions are the options' defaults, in one place.

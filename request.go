@@ -28,6 +28,9 @@ type RequestOptions struct {
 	Expect      string
 	// MaxResponse bounds a response (0: l7.DefaultMaxResponse).
 	MaxResponse uint64
+	// KeepAlive asks for Connection: keep-alive in an HTTP request (a
+	// plan with several requests per connection).
+	KeepAlive bool
 }
 
 // Spec is the request and its reading for targets, or nil without request
@@ -67,7 +70,7 @@ func (r RequestOptions) Spec(targets []netip.AddrPort) (*l7.Spec, error) {
 		if host == "" && len(targets) > 0 {
 			host = hostOf(targets[0])
 		}
-		if s.Request, err = l7.HTTPRequest(method, path, host, false); err != nil {
+		if s.Request, err = l7.HTTPRequest(method, path, host, r.KeepAlive); err != nil {
 			return nil, optionErr("--http: %v", err)
 		}
 		s.HEAD = method == "HEAD"
@@ -116,12 +119,14 @@ func hostOf(t netip.AddrPort) string {
 // checkRequest is Check's part for request mode.
 func (p *Plan) checkRequest() error {
 	if p.Request == nil {
-		if p.ResponseTimeout != 0 {
-			return optionErr("--response-timeout needs a request (--http, --request or --request-file)")
+		if p.ResponseTimeout != 0 || p.RequestsPerConn != 0 {
+			return optionErr("--response-timeout and --requests-per-conn need a request (--http, --request or --request-file)")
 		}
 		return nil
 	}
 	switch {
+	case p.RequestsPerConn < 0 || p.RequestsPerConn > fastpath.MaxRequestsPerConn:
+		return optionErr("--requests-per-conn %d: want 1 to %d", p.RequestsPerConn, fastpath.MaxRequestsPerConn)
 	case p.Close == fastpath.CloseSYNOnly:
 		return optionErr("a request needs the handshake: not with --close synonly")
 	case p.ResponseTimeout < 0 || p.ResponseTimeout > fastpath.MaxResponseTimeout:

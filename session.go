@@ -312,7 +312,7 @@ func (s *Session) config(p Plan) fastpath.Config {
 		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
 		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats,
-		Request: p.Request, ResponseTimeout: p.ResponseTimeout}
+		Request: p.Request, ResponseTimeout: p.ResponseTimeout, RequestsPerConn: p.RequestsPerConn}
 	c.Params6 = tcp.DefaultParams(s.mtu, true)
 	for _, p := range []*tcp.Params{&c.Params, &c.Params6} {
 		s.sysctls.Apply(p)

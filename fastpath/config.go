@@ -132,6 +132,9 @@ type Config struct {
 	// sends this request once established and reads its response, then
 	// the close mode applies (Dial's connections are not affected).
 	Request *l7.Spec
+	// RequestsPerConn is how many requests each connection makes, one
+	// after the other's response (keep-alive; 0 is 1).
+	RequestsPerConn int
 	// ResponseTimeout bounds a request's time from its first send to the
 	// end of its response (default 10 s, at most 120 s); past it the
 	// request fails with ETIMEDOUT.
@@ -146,6 +149,8 @@ type Config struct {
 const (
 	DefaultResponseTimeout = 10 * time.Second
 	MaxResponseTimeout     = 120 * time.Second
+	// MaxRequestsPerConn bounds keep-alive requests (a 16-bit count).
+	MaxRequestsPerConn = 65535
 )
 
 // maxEntries bounds the connection table (64 B an entry: 4 GiB).
@@ -199,6 +204,12 @@ func (c *Config) Validate(workers int) error {
 		}
 		if c.ResponseTimeout == 0 {
 			c.ResponseTimeout = DefaultResponseTimeout
+		}
+		if c.RequestsPerConn == 0 {
+			c.RequestsPerConn = 1
+		}
+		if c.RequestsPerConn < 0 || c.RequestsPerConn > MaxRequestsPerConn {
+			return fmt.Errorf("%d requests per connection: want 1 to %d", c.RequestsPerConn, MaxRequestsPerConn)
 		}
 		if c.ResponseTimeout < 0 || c.ResponseTimeout > MaxResponseTimeout {
 			return fmt.Errorf("response timeout %v: want up to %v", c.ResponseTimeout, MaxResponseTimeout)

@@ -95,10 +95,14 @@ type Report struct {
 }
 
 // RequestReport is what request mode's requests came to. Requests =
-// completed + failed + in flight; each established connection made one.
+// completed + failed + in flight; each established connection made one to
+// PerConnection of them.
 type RequestReport struct {
-	Requests  uint64 `json:"requests"`
-	Completed uint64 `json:"completed"`
+	// PerConnection is how many requests a connection makes (keep-alive
+	// when above 1): Requests is at most that many per established one.
+	PerConnection int    `json:"per_connection"`
+	Requests      uint64 `json:"requests"`
+	Completed     uint64 `json:"completed"`
 	// Failed counts failed requests by ResponseErrors name.
 	Failed   map[string]uint64 `json:"failed"`
 	InFlight uint64            `json:"in_flight"`
@@ -109,8 +113,11 @@ type RequestReport struct {
 	// Retransmits are request segments sent again after an RTO;
 	// OutOfOrder response segments that were not at RCV.NXT (ACKed with
 	// a SACK block, not kept: the server sends them again).
-	Retransmits   uint64 `json:"retransmits"`
-	OutOfOrder    uint64 `json:"out_of_order"`
+	Retransmits uint64 `json:"retransmits"`
+	OutOfOrder  uint64 `json:"out_of_order"`
+	// WindowProbes are probes of a server's zero window, which held the
+	// request back.
+	WindowProbes  uint64 `json:"window_probes"`
 	ResponseBytes uint64 `json:"response_bytes"`
 	// PerSecond and BytesPerSecond are complete responses and response
 	// bytes per second over the measured window.
@@ -124,8 +131,8 @@ type RequestReport struct {
 
 // requestReport is the request mode part of a report over win seconds.
 func (e *Engine) requestReport(s *Snapshot, win float64) *RequestReport {
-	q := &RequestReport{Requests: s.Get(CntRequests), Completed: s.Get(CntResponses), Failed: map[string]uint64{},
-		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder),
+	q := &RequestReport{PerConnection: e.cfg.RequestsPerConn, Requests: s.Get(CntRequests), Completed: s.Get(CntResponses), Failed: map[string]uint64{},
+		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder), WindowProbes: s.Get(CntWindowProbes),
 		ResponseBytes: s.Get(CntResponseBytes), TTFB: quantiles(&s.TTFB), TTLB: quantiles(&s.TTLB),
 		TTFBHist: s.TTFB.Buckets(), TTLBHist: s.TTLB.Buckets()}
 	for i, name := range ResponseErrors {
@@ -408,8 +415,8 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
 	if q := r.Requests; q != nil {
-		fmt.Fprintf(&b, "%-22s %d: %d complete, %d failed%s, %d in flight; %d retransmitted segments\n", "requests", q.Requests,
-			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits)
+		fmt.Fprintf(&b, "%-22s %d: %d complete, %d failed%s, %d in flight; %d retransmitted segments, %d window probes\n", "requests", q.Requests,
+			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits, q.WindowProbes)
 		fmt.Fprintf(&b, "%-22s %s\n", "status", kv(q.Status))
 		fmt.Fprintf(&b, "%-22s %.0f responses/s, %s/s, %d bytes in all\n", "response rate", q.PerSecond, bytesHuman(q.BytesPerSecond), q.ResponseBytes)
 		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s\n", "time to first byte", dur(q.TTFB.P50), dur(q.TTFB.P90), dur(q.TTFB.P99), dur(q.TTFB.Max))

@@ -12,12 +12,13 @@ import (
 // code) or one of ResponseErrors; what the run's end cuts short is in
 // flight.
 
-// exState is a connection's request and response, beside its entry (40
+// exState is a connection's request and response, beside its entry (44
 // bytes, only in request mode).
 type exState struct {
 	x    tcp.Exchange
 	resp l7.Response
-	on   bool // the request is under way: its outcome is not counted yet
+	n    uint16 // requests made on the connection
+	on   bool   // the request is under way: its outcome is not counted yet
 }
 
 // exchange is entry idx's request state while one is under way, else nil.
@@ -33,12 +34,23 @@ func (w *worker) exchange(idx slot) *exState {
 // the SYN-ACK's arrival: the request leaves in the same TX batch.
 func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	ex := &w.e.ex[idx]
-	*ex = exState{on: true}
+	*ex = exState{on: true, n: 1}
 	c := &en.conn
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	params.StartExchange(c, &ex.x, len(w.e.cfg.Request.Request))
 	// A segment must fit a frame (an MTU beyond the frame size).
 	c.PeerMSS = uint16(min(int(c.PeerMSS), w.e.frameSize-tcp.MaxReplyLen))
+	en.syn = synTimeOf(w.rxNs)
+	w.c[CntRequests]++
+	w.sendRequest(en, ex, p)
+}
+
+// nextRequest sends a kept-alive connection's next request, its response
+// times counting from now.
+func (w *worker) nextRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
+	ex.resp, ex.on = l7.Response{}, true
+	ex.n++
+	w.e.paramsOf(w.e.pairOf(idx)).NextRequest(&en.conn, &ex.x, len(w.e.cfg.Request.Request))
 	en.syn = synTimeOf(w.rxNs)
 	w.c[CntRequests]++
 	w.sendRequest(en, ex, p)
@@ -70,8 +82,9 @@ func (w *worker) reqStartNs(en *entry) int64 { return en.syn.ns(w.nowNs) }
 
 // response takes what segment v (from pk) brought an exchange: response
 // bytes in order, the server's FIN, more window for the request.
-// finTaken says the segment's FIN was accepted.
-func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *tcp.Verdict, finTaken bool, p *tcp.Path) {
+// finTaken says the segment's FIN was accepted. rearm says a next request
+// started, whose timer must replace the last one's.
+func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *tcp.Verdict, finTaken bool, p *tcp.Path) (rearm bool) {
 	spec := w.e.cfg.Request
 	res := l7.More
 	switch {
@@ -89,15 +102,16 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 	}
 	if res == l7.More {
 		w.sendRequest(en, ex, p)
-		return
+		return false
 	}
-	w.endRequest(en, idx, ex, res, p)
+	return w.endRequest(en, idx, ex, res, p)
 }
 
-// endRequest counts the request's outcome and closes the connection: by
-// the close mode after a complete response, with RST|ACK after a failure
-// (a client closing with unread data resets, as Linux does).
-func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) {
+// endRequest counts the request's outcome, then sends a kept-alive
+// connection's next request (next true) or closes the connection: by the
+// close mode after a complete response, with RST|ACK after a failure (a
+// client closing with unread data resets, as Linux does).
+func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) (next bool) {
 	ex.on = false
 	abort := true
 	switch res {
@@ -107,9 +121,13 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 		if st := int(ex.resp.Status); st >= 100 && st <= 599 {
 			w.c[StatusCounter(st)]++
 		}
+		if int(ex.n) < w.e.cfg.RequestsPerConn && en.conn.State == tcp.Established {
+			w.nextRequest(en, idx, ex, p)
+			return true
+		}
 		switch w.e.cfg.Close {
 		case CloseHold:
-			return
+			return false
 		case CloseFIN:
 			abort = false
 		}
@@ -127,6 +145,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 	if en.conn.State == tcp.Closed {
 		w.c[CntClosed]++
 	}
+	return false
 }
 
 // requestTimer is examine's part for an established connection with a
@@ -149,6 +168,7 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 		}
 		v, resend, _ := params.ExchangeTimer(c, &ex.x, w.nowMs)
 		if v.Send {
+			w.c[CntWindowProbes]++
 			w.send(&p, &v.Reply)
 		}
 		if resend {

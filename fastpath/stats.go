@@ -42,6 +42,7 @@ const (
 	CntResponseBytes  // response bytes taken in order
 	CntRequestRetrans // request segments sent again after an RTO
 	CntOutOfOrder     // response segments not at RCV.NXT (ACKed, not kept)
+	CntWindowProbes   // zero-window probes: the server's window held the request back
 	dropBase          // frames dropped by parse reason, tcp.NumDropReasons of them
 	failedBase        = dropBase + Counter(tcp.NumDropReasons)
 	respFailedBase    = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors

@@ -408,7 +408,9 @@ func (w *worker) segment(pk *tcp.Packet) {
 	}
 	if ex != nil && ex.on {
 		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.LastAck
-		w.response(en, idx, ex, pk, &v, fin, &p)
+		if w.response(en, idx, ex, pk, &v, fin, &p) {
+			notify, fast = true, true
+		}
 	}
 	switch st := en.conn.State; {
 	case st == before:

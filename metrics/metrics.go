@@ -102,6 +102,7 @@ var defs = []metricDef{
 	{"requests_in_flight", "Request mode: requests whose response has not ended.", nil},
 	{"response_bytes_total", "Request mode: response bytes taken in order.", nil},
 	{"request_retransmits_total", "Request mode: request segments sent again after an RTO.", nil},
+	{"request_window_probes_total", "Request mode: probes of a server's zero window, which held a request back.", nil},
 	{"response_first_byte_seconds", "Request mode: time from the request to the response's first byte.", nil},
 	{"response_last_byte_seconds", "Request mode: time from the request to the response's last byte.", nil},
 	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
@@ -251,6 +252,7 @@ func (c *Collector) requests(ch chan<- prometheus.Metric, s *fastpath.Snapshot) 
 	c.gauge(ch, "requests_in_flight", float64(s.RequestsInFlight()))
 	c.counter(ch, "response_bytes_total", s.Get(fastpath.CntResponseBytes))
 	c.counter(ch, "request_retransmits_total", s.Get(fastpath.CntRequestRetrans))
+	c.counter(ch, "request_window_probes_total", s.Get(fastpath.CntWindowProbes))
 	ch <- newRTTMetric(c.descs["response_first_byte_seconds"], &s.TTFB)
 	ch <- newRTTMetric(c.descs["response_last_byte_seconds"], &s.TTLB)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/metrics"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
@@ -184,5 +185,79 @@ xdpconnect_target_failed_total{target="198.18.0.2:81"} 300
 	}
 	if r.RSTReceived != 300 || srv.Accepted() != 300 {
 		t.Fatalf("report: RSTs received %d, server accepted %d", r.RSTReceived, srv.Accepted())
+	}
+}
+
+// Request mode's series: requests, responses by class (a fixed set, zeros
+// included), failures by outcome, bytes, and the response time histograms
+// with one sample per response.
+func TestRequestSeries(t *testing.T) {
+	srv := linktest.NewServer()
+	resp := []byte("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+	srv.Respond = func(req []byte) []byte {
+		if strings.HasSuffix(string(req), "\r\n\r\n") {
+			return resp
+		}
+		return nil
+	}
+	req, _ := l7.HTTPRequest("GET", "/", "lab", false)
+	cfg := fastpath.Config{
+		Targets: []fastpath.Target{{Addr: netip.MustParseAddrPort("198.18.0.2:80")}},
+		Sources: []fastpath.Source{{Addr: netip.MustParseAddr("198.18.0.1")}},
+		PortLo:  10000, PortHi: 19999, Count: 200, Key: [16]byte{1},
+		Params: tcp.DefaultParams(1500, false), Request: &l7.Spec{Request: req},
+	}
+	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(context.Background(), time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`
+# HELP xdpconnect_requests_total Request mode: requests started (one per established connection).
+# TYPE xdpconnect_requests_total counter
+xdpconnect_requests_total 200
+# HELP xdpconnect_responses_total Request mode: responses read to their end, by HTTP status class ("raw" without HTTP).
+# TYPE xdpconnect_responses_total counter
+xdpconnect_responses_total{class="1xx"} 0
+xdpconnect_responses_total{class="2xx"} 0
+xdpconnect_responses_total{class="3xx"} 0
+xdpconnect_responses_total{class="4xx"} 0
+xdpconnect_responses_total{class="5xx"} 200
+xdpconnect_responses_total{class="raw"} 0
+# HELP xdpconnect_request_failures_total Request mode: requests that failed after the handshake, by outcome.
+# TYPE xdpconnect_request_failures_total counter
+xdpconnect_request_failures_total{errno="EBADMSG"} 0
+xdpconnect_request_failures_total{errno="ECONNRESET"} 0
+xdpconnect_request_failures_total{errno="EMSGSIZE"} 0
+xdpconnect_request_failures_total{errno="EOF"} 0
+xdpconnect_request_failures_total{errno="ETIMEDOUT"} 0
+# HELP xdpconnect_requests_in_flight Request mode: requests whose response has not ended.
+# TYPE xdpconnect_requests_in_flight gauge
+xdpconnect_requests_in_flight 0
+# HELP xdpconnect_response_bytes_total Request mode: response bytes taken in order.
+# TYPE xdpconnect_response_bytes_total counter
+xdpconnect_response_bytes_total %d
+`, 200*len(resp))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "xdpconnect_requests_total", "xdpconnect_responses_total",
+		"xdpconnect_request_failures_total", "xdpconnect_requests_in_flight", "xdpconnect_response_bytes_total"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := testutil.GatherAndCount(reg, "xdpconnect_response_last_byte_seconds")
+	if err != nil || n != 1 {
+		t.Fatalf("ttlb histogram: %d series (%v)", n, err)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "xdpconnect_response_last_byte_seconds" {
+			if c := mf.GetMetric()[0].GetHistogram().GetSampleCount(); c != 200 {
+				t.Fatalf("ttlb histogram holds %d samples, want 200", c)
+			}
+		}
 	}
 }

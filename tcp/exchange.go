@@ -11,10 +11,11 @@ const maxBackoff = 15
 // Exchange is a connection's request in request mode: which of its bytes
 // were sent and acknowledged, and the peer's windows. The caller keeps it
 // beside Conn, only in request mode, so a held connection costs nothing
-// more. The request's bytes are sequence numbers ISS+1 to End.
+// more. The request's bytes are sequence numbers Start to End.
 type Exchange struct {
 	SndUna Seq    // oldest unacknowledged request byte
 	Next   Seq    // next request byte to send; back to SndUna on an RTO
+	Start  Seq    // the request's first byte
 	End    Seq    // the sequence number after the request
 	Wnd    uint32 // the peer's receive window, scaled (tcp_ack_update_window)
 	Cwnd   uint32 // congestion window, in segments (slow start from InitCwnd)
@@ -24,7 +25,15 @@ type Exchange struct {
 // connection c, as the application's first write after connect() does.
 func (p *Params) StartExchange(c *Conn, x *Exchange, n int) {
 	// The SYN-ACK's window is never scaled (RFC 7323 §2.2).
-	*x = Exchange{SndUna: c.SndNxt, Next: c.SndNxt, End: c.SndNxt + Seq(n), Wnd: uint32(c.SndWnd), Cwnd: InitCwnd}
+	*x = Exchange{SndUna: c.SndNxt, Next: c.SndNxt, Start: c.SndNxt, End: c.SndNxt + Seq(n), Wnd: uint32(c.SndWnd), Cwnd: InitCwnd}
+}
+
+// NextRequest starts the next n-byte request on a kept-alive connection
+// once the previous response is complete: the windows carry over, and the
+// previous request counts as delivered (its response came).
+func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
+	x.SndUna, x.Next, x.Start, x.End = c.SndNxt, c.SndNxt, c.SndNxt, c.SndNxt+Seq(n)
+	c.Retrans = 0
 }
 
 // NextData is the next request segment to send, if the windows allow one:
@@ -46,7 +55,7 @@ func (p *Params) NextData(c *Conn, x *Exchange, nowMs uint32) (r Reply, off, n i
 		f |= FlagPSH
 	}
 	r = p.segment(c, f, x.Next, nowMs).Reply
-	off = int(x.Next - (c.ISS + 1))
+	off = int(x.Next - x.Start)
 	x.Next += Seq(n)
 	if c.SndNxt.LessThan(x.Next) {
 		c.SndNxt = x.Next

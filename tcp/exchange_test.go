@@ -97,6 +97,26 @@ func TestExchangeRetransmission(t *testing.T) {
 	}
 }
 
+// A kept-alive connection's next request starts at SND.NXT with the
+// windows it had; its bytes are counted from its own start.
+func TestExchangeNextRequest(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	var x Exchange
+	p.StartExchange(c, &x, 100)
+	sendAll(&p, c, &x, 10020)
+	p.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 101, Flags: FlagACK, Window: 3,
+		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10030)
+	p.NextRequest(c, &x, 500)
+	if x.Start != iss+101 || x.Wnd != 384 || !x.Pending() {
+		t.Fatalf("next request %+v", x)
+	}
+	segs, last := sendAll(&p, c, &x, 10040)
+	if len(segs) != 1 || segs[0] != [2]int{0, 384} || last.Seq != iss+101 {
+		t.Fatalf("next request's segments %v from %d", segs, last.Seq-iss)
+	}
+}
+
 // A zero window holds the request back; the timer probes it with
 // SND.UNA-1 and no data (tcp_send_probe0), and a window update lets it go.
 func TestExchangeZeroWindow(t *testing.T) {

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +87,42 @@ func TestRequestNginx(t *testing.T) {
 			t.Logf("%s: %d responses of %d bytes (body %d), ttfb p50 %v, ttlb p50 %v, %d out of order, %d request retransmits",
 				c.path, q.Completed, want, c.body, time.Duration(q.TTFB.P50*1e9), time.Duration(q.TTLB.P50*1e9), q.OutOfOrder, q.Retransmits)
 		})
+	}
+}
+
+// Keep-alive: five requests per connection, one after the other's
+// response; nginx accepted one connection and answered five requests for
+// each of ours.
+func TestRequestKeepAliveNginx(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	ng := startNginx(t, l.ServerNS, dst)
+	acc0, req0, err := ng.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "1000", "--rate", "5000",
+		"--http", "GET /1k", "--requests-per-conn", "5")
+	if code != 0 || r == nil || r.Requests == nil {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	q := r.Requests
+	if r.Established != 1000 || q.Requests != 5000 || q.Completed != 5000 || q.Status["200"] != 5000 || q.PerConnection != 5 {
+		t.Fatalf("established %d, requests %d, complete %d, status %v", r.Established, q.Requests, q.Completed, q.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		acc, req, err := ng.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc-acc0 == r.Established && req-req0 == q.Completed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx accepted %d and answered %d; xdpconnect established %d and completed %d", acc-acc0, req-req0, r.Established, q.Completed)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -198,6 +239,53 @@ func TestRequestHostileServers(t *testing.T) {
 				t.Fatalf("established %d, complete %d, failed %v: want 200 %s", r.Established, q.Completed, q.Failed, c.want)
 			}
 		})
+	}
+}
+
+// A server that closes its window: it never reads a 64 KiB request, so
+// its receive window falls to 0 and the rest of the request waits behind
+// window probes, until the response timeout ends each request with
+// ETIMEDOUT; the run ends on time, the books balance.
+func TestRequestZeroWindow(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 9200)
+	var ln net.Listener
+	if err := lab.Do(l.ServerNS, func() (err error) {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			return serr
+		}}
+		ln, err = lc.Listen(context.Background(), "tcp", dst.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { time.Sleep(5 * time.Second); c.Close() }()
+		}
+	}()
+	req := filepath.Join(t.TempDir(), "req")
+	if err := os.WriteFile(req, bytes.Repeat([]byte("x"), 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "20", "--rate", "200",
+		"--request-file", req, "--expect-bytes", "1", "--response-timeout", "1500ms")
+	if r == nil || r.Requests == nil {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if q := r.Requests; r.Established != 20 || q.Failed["ETIMEDOUT"] != 20 || q.InFlight != 0 || q.WindowProbes == 0 {
+		t.Fatalf("established %d: %+v", r.Established, q)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the run took %v", d)
 	}
 }
 

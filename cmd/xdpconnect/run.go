@@ -80,6 +80,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Uint64Var(&rq.ExpectBytes, "expect-bytes", 0, "with --request/--request-file: the response ends after this many bytes (default: at the server's close)")
 	fs.StringVar(&rq.Expect, "expect", "", "with --request/--request-file: the response ends at this substring (escapes as --request)")
 	fs.Uint64Var(&rq.MaxResponse, "max-response", 0, "request mode: largest response in bytes; larger ones fail with EMSGSIZE (default 1 MiB)")
+	fs.IntVar(&pl.RequestsPerConn, "requests-per-conn", 0, "request mode: requests per connection, each after the previous response (keep-alive; --http asks for Connection: keep-alive); then the close mode applies (default 1)")
 	fs.DurationVar(&pl.ResponseTimeout, "response-timeout", 0, "request mode: time from the request to the end of its response before it fails with ETIMEDOUT (default 10s)")
 	generic := fs.Bool("generic", false, "same as --xdp-attach generic")
 	attach := fs.String("xdp-attach", "auto", "XDP attach mode: auto (native, else generic), native, generic")
@@ -164,11 +165,13 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// The library takes a zero as "the default"; on the command line an
 	// explicit zero is a mistake.
-	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch, "target-stats": op.TargetStats} {
+	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch, "target-stats": op.TargetStats,
+		"requests-per-conn": pl.RequestsPerConn} {
 		if set[name] && v == 0 {
 			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
 		}
 	}
+	rq.KeepAlive = pl.RequestsPerConn > 1
 	if pl.Request, err = rq.Spec(op.Targets); err != nil {
 		return nil, err
 	}

@@ -272,6 +272,15 @@ type Server struct {
 	// NoDF expects frames without Don't Fragment: the test locked the
 	// path's MTU below 552 (C5). Set it before the run.
 	NoDF bool
+	// Respond, when set before the run, makes ListenPort an application
+	// server (request mode's tests): the client's data in order is
+	// collected until Respond says it is a whole request (a response, not
+	// nil), which is sent in 1448-byte segments, with a FIN after it when
+	// CloseAfter is set. A retransmitted request gets the last response
+	// again (the server's own retransmission, without a timer).
+	Respond    func(request []byte) []byte
+	CloseAfter bool
+	requests   atomic.Uint64
 }
 
 // flowKey is a connection's 4-tuple as the client sends it (an IPv4
@@ -295,7 +304,13 @@ func keyOf(pk *tcp.Packet) flowKey {
 
 type flow struct {
 	irs, iss tcp.Seq // client's and server's ISN
-	tsval    uint32  // client's first TSval
+	// Request mode: data taken from the client and sent to it, the
+	// request so far, the last response, and whether our FIN went.
+	rcv, snd uint32
+	req      []byte
+	last     []byte
+	finSent  bool
+	tsval    uint32 // client's first TSval
 	firstSYN time.Duration
 	est      bool // ESTABLISHED
 	closing  bool // LAST-ACK: the client's FIN was answered
@@ -375,8 +390,9 @@ func (s *Server) Handle(frame []byte) [][]byte {
 			s.violate("port %d: %v for no connection", pk.SrcPort, seg.Flags)
 		}
 	case seg.Flags.Has(tcp.FlagRST):
-		if seg.Seq != f.irs+1 {
-			s.violate("port %d: RST seq %d, want exactly %d (a Linux server ignores it)", pk.SrcPort, seg.Seq, f.irs+1)
+		// After our FIN the client's own FIN may have gone before its RST.
+		if want := f.irs + 1 + tcp.Seq(f.rcv); seg.Seq != want && !(f.finSent && seg.Seq == want+1) {
+			s.violate("port %d: RST seq %d, want exactly %d (a Linux server ignores it)", pk.SrcPort, seg.Seq, want)
 			return nil
 		}
 		s.resets.Add(1)
@@ -390,11 +406,14 @@ func (s *Server) Handle(frame []byte) [][]byte {
 			SYNOpts: &s.p, MSS: mss, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal})
 	case seg.Flags.Has(tcp.FlagACK) && f.closing:
 		// LAST-ACK: the client's ACK of our FIN ends the connection.
-		if seg.Flags != tcp.FlagACK || seg.Seq != f.irs+2 || seg.Ack != f.iss+2 {
-			s.violate("port %d: %v seq %d ack %d in LAST-ACK, want ACK %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, f.irs+2, f.iss+2)
+		wantSeq, wantAck := f.irs+2+tcp.Seq(f.rcv), f.iss+2+tcp.Seq(f.snd)
+		if seg.Flags != tcp.FlagACK || seg.Seq != wantSeq || seg.Ack != wantAck {
+			s.violate("port %d: %v seq %d ack %d in LAST-ACK, want ACK %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, wantSeq, wantAck)
 			return nil
 		}
 		delete(s.flows, key)
+	case seg.Flags.Has(tcp.FlagACK) && f.est && s.Respond != nil:
+		return s.exchange(key, f, &pk, path)
 	case seg.Flags.Has(tcp.FlagACK):
 		if seg.Seq != f.irs+1 || seg.Ack != f.iss+1 {
 			s.violate("port %d: %v seq %d ack %d, want %d %d", pk.SrcPort, seg.Flags, seg.Seq, seg.Ack, f.irs+1, f.iss+1)
@@ -430,6 +449,89 @@ func (s *Server) Handle(frame []byte) [][]byte {
 	}
 	return nil
 }
+
+// exchange is an established connection's segment in request mode:
+// request bytes in order are taken (and answered once whole), an old copy
+// gets the last response again, the client's FIN is answered.
+func (s *Server) exchange(key flowKey, f *flow, pk *tcp.Packet, path *tcp.Path) [][]byte {
+	seg := &pk.Seg
+	finBit := tcp.Seq(0)
+	if f.finSent {
+		finBit = 1
+	}
+	if seg.Ack.LessThan(f.iss+1) || (f.iss + 1 + tcp.Seq(f.snd) + finBit).LessThan(seg.Ack) {
+		s.violate("port %d: ACK %d outside [%d, %d]", pk.SrcPort, seg.Ack, f.iss+1, f.iss+1+tcp.Seq(f.snd)+finBit)
+		return nil
+	}
+	want := f.irs + 1 + tcp.Seq(f.rcv)
+	switch {
+	case seg.Seq.LessThan(want) && len(pk.Payload) > 0:
+		return s.send(f, seg, path, f.last) // a retransmitted request
+	case seg.Seq != want:
+		s.violate("port %d: segment at %d, expected %d", pk.SrcPort, seg.Seq, want)
+		return nil
+	}
+	var out [][]byte
+	if n := len(pk.Payload); n > 0 {
+		f.rcv += uint32(n)
+		f.req = append(f.req, pk.Payload...)
+		if resp := s.Respond(f.req); resp != nil {
+			s.requests.Add(1)
+			f.req, f.last = f.req[:0], resp
+			f.snd += uint32(len(resp))
+			out = s.send(f, seg, path, resp)
+		} else if !seg.Flags.Has(tcp.FlagFIN) {
+			// Part of a request, or one never answered: ACKed (a Linux
+			// server's delayed ACK, at once here).
+			r := tcp.Reply{Flags: tcp.FlagACK, Seq: f.iss + 1 + tcp.Seq(f.snd) + finBit, Ack: want + tcp.Seq(n), Window: 509,
+				TS: true, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal}
+			b := make([]byte, tcp.MaxReplyLen)
+			out = append(out, b[:tcp.Build(b, path, &r)])
+		}
+	}
+	if seg.Flags.Has(tcp.FlagFIN) {
+		s.open--
+		r := tcp.Reply{Flags: tcp.FlagACK, Seq: f.iss + 1 + tcp.Seq(f.snd) + finBit, Ack: f.irs + 2 + tcp.Seq(f.rcv), Window: 509}
+		if !f.finSent {
+			// Our FIN too: LAST-ACK until the client acknowledges it.
+			r.Flags |= tcp.FlagFIN
+			f.est, f.closing = false, true
+		} else {
+			s.drop(key, f) // TIME-WAIT on our side: the flow is done
+			s.open++       // drop counted it already
+		}
+		b := make([]byte, tcp.MaxReplyLen)
+		out = append(out, b[:tcp.Build(b, path, &r)])
+	}
+	return out
+}
+
+// send sends resp, the last response, whose bytes end at f.snd.
+func (s *Server) send(f *flow, seg *tcp.Segment, path *tcp.Path, resp []byte) [][]byte {
+	if resp == nil {
+		return nil
+	}
+	start := f.iss + 1 + tcp.Seq(f.snd) - tcp.Seq(len(resp))
+	var out [][]byte
+	for off := 0; off == 0 || off < len(resp); off += 1448 {
+		end := min(off+1448, len(resp))
+		r := tcp.Reply{Flags: tcp.FlagACK, Seq: start + tcp.Seq(off), Ack: f.irs + 1 + tcp.Seq(f.rcv), Window: 509,
+			TS: true, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal, Payload: resp[off:end]}
+		if end == len(resp) {
+			r.Flags |= tcp.FlagPSH
+			if s.CloseAfter {
+				r.Flags |= tcp.FlagFIN
+				f.finSent = true
+			}
+		}
+		b := make([]byte, tcp.MaxReplyLen+len(r.Payload))
+		out = append(out, b[:tcp.Build(b, path, &r)])
+	}
+	return out
+}
+
+// Requests is the number of requests Respond answered.
+func (s *Server) Requests() uint64 { return s.requests.Load() }
 
 // ipID is what tells a retransmitted SYN from a new attempt with the same
 // ISN: the next IP ID (IPv4), a new flow label (IPv6, V3).

@@ -1,0 +1,162 @@
+package fastpath
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/l7"
+)
+
+// httpServer makes srv answer each whole HTTP request (headers ended) with
+// a status and a body of n bytes framed by Content-Length.
+func httpServer(srv *linktest.Server, status, n int) []byte {
+	resp := []byte("HTTP/1.1 " + strconv.Itoa(status) + " X\r\nContent-Length: " + strconv.Itoa(n) + "\r\n\r\n" + strings.Repeat("b", n))
+	srv.Respond = func(req []byte) []byte {
+		if !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
+			return nil
+		}
+		return resp
+	}
+	return resp
+}
+
+func requestConfig(t *testing.T, keepAlive bool) Config {
+	t.Helper()
+	req, err := l7.HTTPRequest("GET", "/", "198.18.0.2", keepAlive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Request = &l7.Spec{Request: req}
+	return cfg
+}
+
+// requestBooks checks request mode's books: each established connection
+// made its requests, each request ended once.
+func requestBooks(t *testing.T, r *Report, perConn uint64) {
+	t.Helper()
+	q := r.Requests
+	if q == nil || q.Requests != q.Completed+q.FailedTotal()+q.InFlight || q.Requests > r.Established*perConn || q.Requests < r.Established {
+		t.Fatalf("books: established %d, requests %+v", r.Established, q)
+	}
+}
+
+// Request mode over two workers, responses of four segments and the
+// server's FIN: every request completes with its status, the bytes are the
+// server's, the server answered each once, and the strict server saw
+// nothing a Linux client would not send (sequence numbers across data,
+// RSTs at RCV.NXT after the FIN exchange).
+func TestRequestModeBooks(t *testing.T) {
+	for _, mode := range []CloseMode{CloseRST, CloseFIN} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := linktest.NewServer()
+			srv.CloseAfter = true
+			resp := httpServer(srv, 404, 5000)
+			links, _ := peerLinks(srv.Handle, 2)
+			cfg := requestConfig(t, false)
+			cfg.Count, cfg.Close = 500, mode
+			r := runEngine(t, cfg, links...)
+			clean(t, srv)
+			requestBooks(t, r, 1)
+			q := r.Requests
+			if r.Established != 500 || q.Completed != 500 || q.Status["404"] != 500 || q.Classes["4xx"] != 500 || srv.Requests() != 500 {
+				t.Fatalf("established %d, complete %d, status %v, the server answered %d", r.Established, q.Completed, q.Status, srv.Requests())
+			}
+			if q.ResponseBytes != 500*uint64(len(resp)) || q.TTLB.P50 < q.TTFB.P50 || q.TTFB.P50 <= 0 {
+				t.Fatalf("bytes %d (want 500 x %d), ttfb %+v ttlb %+v", q.ResponseBytes, len(resp), q.TTFB, q.TTLB)
+			}
+			if r.Closed != r.Established || srv.Open() != 0 {
+				t.Fatalf("closed %d of %d, server still open %d", r.Closed, r.Established, srv.Open())
+			}
+		})
+	}
+}
+
+// Keep-alive: three requests per connection, each after the previous
+// response; the server keeps the connection, the client closes it (fin).
+func TestRequestModeKeepAlive(t *testing.T) {
+	srv := linktest.NewServer()
+	httpServer(srv, 200, 3000)
+	cfg := requestConfig(t, true)
+	cfg.Count, cfg.RequestsPerConn, cfg.Close = 300, 3, CloseFIN
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	clean(t, srv)
+	requestBooks(t, r, 3)
+	if q := r.Requests; q.Requests != 900 || q.Completed != 900 || srv.Requests() != 900 || q.PerConnection != 3 {
+		t.Fatalf("requests %d, complete %d, the server answered %d", q.Requests, q.Completed, srv.Requests())
+	}
+	if r.Closed != r.Established || srv.Open() != 0 {
+		t.Fatalf("closed %d of %d, server still open %d", r.Closed, r.Established, srv.Open())
+	}
+}
+
+// 5 % loss both ways on the engine clock: requests are retransmitted on
+// their RTO, every request ends once, and none is left in flight.
+func TestRequestModeLoss(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	srv.CloseAfter = true
+	httpServer(srv, 200, 100)
+	links, loops := peerLinks(srv.Handle, 1)
+	loops[0].Loss = 0.05
+	cfg := requestConfig(t, false)
+	cfg.Count, cfg.Rate, cfg.Drain = 1000, 10000, 30*time.Second
+	cfg.Params.SynRetries = 3
+	cfg.ResponseTimeout = 20 * time.Second
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	requestBooks(t, r, 1)
+	q := r.Requests
+	if q.InFlight != 0 || q.Retransmits == 0 || q.Completed < r.Established*9/10 {
+		t.Fatalf("established %d: %+v", r.Established, q)
+	}
+	if srv.Requests() < q.Completed {
+		t.Fatalf("the server answered %d requests, %d complete", srv.Requests(), q.Completed)
+	}
+}
+
+// A server that never answers: each request fails with ETIMEDOUT once the
+// response timeout has passed since it was sent (engine clock), after its
+// RTO-driven retransmissions stopped mattering; the books balance.
+func TestRequestModeResponseTimeout(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	srv.Respond = func([]byte) []byte { return nil }
+	links, loops := peerLinks(srv.Handle, 1)
+	cfg := requestConfig(t, false)
+	cfg.Count, cfg.ResponseTimeout = 100, 700*time.Millisecond
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	requestBooks(t, r, 1)
+	q := r.Requests
+	if r.Established != 100 || q.Failed["ETIMEDOUT"] != 100 || q.Completed != 0 || q.Retransmits != 0 {
+		t.Fatalf("established %d: %+v", r.Established, q)
+	}
+	if r.RSTSent != 100 || srv.Resets() != 100 || srv.Open() != 0 {
+		t.Fatalf("RSTs sent %d, taken %d, server still open %d", r.RSTSent, srv.Resets(), srv.Open())
+	}
+	if el := time.Duration(r.ElapsedSeconds * 1e9); el < 700*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("the run took %v of engine time for a 700 ms response timeout", el)
+	}
+}
+
+// Request mode needs handshakes, a valid request and bounded times.
+func TestRequestConfigChecked(t *testing.T) {
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.Close = CloseSYNOnly },
+		func(c *Config) { c.Request.Request = nil },
+		func(c *Config) { c.ResponseTimeout = 121 * time.Second },
+		func(c *Config) { c.RequestsPerConn = -1 },
+	} {
+		cfg := requestConfig(t, false)
+		mod(&cfg)
+		if err := cfg.Validate(1); err == nil {
+			t.Errorf("accepted %+v", cfg)
+		}
+	}
+}
