@@ -195,11 +195,12 @@ func TestFlushTimesSYNs(t *testing.T) {
 }
 
 // A SYN's send time in 4 bytes reads back to 32 ns from any time up to
-// 137 s later, across the wrap of its 32 bits.
+// 136 s later, across the wrap of its 32 bits, and from up to 1 s before
+// it (an arrival stamp later than the loop's clock: a request's start).
 func TestSynTime(t *testing.T) {
-	for _, at := range []int64{0, 12345, 1<<37 - 40, 1 << 37, 5<<37 + 999, int64(10 * time.Hour)} {
+	for _, at := range []int64{int64(2 * time.Second), 12345 + 1<<32, 1<<37 - 40, 1 << 37, 5<<37 + 999, int64(10 * time.Hour)} {
 		st := synTimeOf(at)
-		for _, later := range []time.Duration{0, time.Microsecond, time.Second, 120 * time.Second, 137 * time.Second} {
+		for _, later := range []time.Duration{-time.Second + 32, -5 * time.Microsecond, -32, 0, time.Microsecond, time.Second, 120 * time.Second, 136 * time.Second} {
 			if got := st.ns(at + int64(later)); got != at&^31 {
 				t.Fatalf("sent at %d, read %v later: %d, want %d", at, later, got, at&^31)
 			}

@@ -72,7 +72,31 @@ func TestRequestModeBooks(t *testing.T) {
 			if r.Closed != r.Established || srv.Open() != 0 {
 				t.Fatalf("closed %d of %d, server still open %d", r.Closed, r.Established, srv.Open())
 			}
+			if q.Retransmits != 0 || q.OutOfOrder != 0 || q.WindowProbes != 0 {
+				t.Fatalf("a lossless link, and %d request retransmissions, %d out of order, %d window probes", q.Retransmits, q.OutOfOrder, q.WindowProbes)
+			}
 		})
+	}
+}
+
+// A request starts at its SYN-ACK's arrival stamp, which may be later
+// than the loop's clock: its timer must still be an RTO away (read as
+// 137 s in the past, the stamp armed a response deadline long gone, and
+// the request went again at once).
+func TestRequestModeLateStamps(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	httpServer(srv, 200, 10)
+	links, loops := peerLinks(srv.Handle, 1)
+	loops[0].Clock, loops[0].Delay, loops[0].Stamp, loops[0].Late = clk, 2*time.Millisecond, true, 300*time.Microsecond
+	cfg := requestConfig(t, false)
+	cfg.Count, cfg.Rate = 200, 1000
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	requestBooks(t, r, 1)
+	if q := r.Requests; q.Completed != 200 || q.Retransmits != 0 || r.RxStamped == 0 {
+		t.Fatalf("complete %d, request retransmissions %d, stamped %d", q.Completed, q.Retransmits, r.RxStamped)
 	}
 }
 

@@ -39,11 +39,21 @@ type synTime uint32
 func synTimeOf(ns int64) synTime { return synTime(ns >> 5) }
 
 // ns is t in engine nanoseconds (rounded down to 32 ns), seen from nowNs,
-// which is less than 137 s after t.
+// which is less than 136 s after t, or up to 1 s before it: a time taken
+// from an XDP arrival stamp may be later than the loop's clock (a request
+// starts at the SYN-ACK's arrival, and its timer is armed in that loop).
 func (t synTime) ns(nowNs int64) int64 {
 	n := nowNs >> 5
-	return (n - int64(uint32(n)-uint32(t))) << 5
+	back := uint32(n) - uint32(t)
+	if ahead := -back; ahead <= synTimeAhead {
+		return (n + int64(ahead)) << 5
+	}
+	return (n - int64(back)) << 5
 }
+
+// synTimeAhead is how far (in 32 ns units, 1 s) a synTime may lie after
+// the clock it is read with.
+const synTimeAhead = 1e9 >> 5
 
 // acquire takes the entry and returns its state. Contention only happens
 // when a SYN-ACK on one queue races the owner's timer for the same entry:

@@ -407,7 +407,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 		notify = true
 	}
 	if ex != nil && ex.on {
-		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.LastAck
+		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.CloseWait
 		if w.response(en, idx, ex, pk, &v, fin, &p) {
 			notify, fast = true, true
 		}

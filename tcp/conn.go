@@ -631,27 +631,29 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 		// D-SACKed on the ACK (tcp_data_queue).
 		old := c.RcvNxt
 		n -= int(old - seg.Seq)
-		v := p.text(c, f, n, miniSocket, seg, nowMs)
+		v := p.text(c, f, n, miniSocket, x != nil, seg, nowMs)
 		if v.Send && c.SACKOK() && v.Reply.Flags&FlagRST == 0 {
 			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, old
 		}
 		return v
 	}
-	return p.text(c, f, n, miniSocket, seg, nowMs)
+	return p.text(c, f, n, miniSocket, x != nil, seg, nowMs)
 }
 
 // text is the segment's text once it is acceptable and at RCV.NXT: n new
 // bytes of data, and the FIN if f has it (E1, E8, E11). The data is the
-// application's unless the segment reset the connection.
-func (p *Params) text(c *Conn, f Flags, n int, miniSocket bool, seg *Segment, nowMs uint32) Verdict {
-	v := p.takeText(c, f, n, miniSocket, seg, nowMs)
+// application's unless the segment reset the connection. app says an
+// application reads it (request mode): the server's FIN then leaves the
+// connection in CLOSE-WAIT for it to close.
+func (p *Params) text(c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) Verdict {
+	v := p.takeText(c, f, n, miniSocket, app, seg, nowMs)
 	if n > 0 && !v.Reply.Flags.Has(FlagRST) {
 		v.DataAt, v.DataLen = seg.PayloadLen-n, n
 	}
 	return v
 }
 
-func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket bool, seg *Segment, nowMs uint32) Verdict {
+func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) Verdict {
 	fin := f.Has(FlagFIN)
 	if n == 0 && !fin {
 		return Verdict{}
@@ -670,6 +672,13 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket bool, seg *Segment
 	c.RcvNxt++
 	switch c.State {
 	case Established:
+		if app {
+			// The application reads the end of the stream and closes in
+			// its own way (its close mode): until then CLOSE-WAIT, the
+			// FIN acknowledged at once (quick-ACK mode, E1).
+			c.State = CloseWait
+			return p.segment(c, FlagACK, c.SndNxt, nowMs)
+		}
 		// The server closed first. A generator has nothing more to send:
 		// our FIN rides on the ACK of theirs, as Linux's delayed ACK merges
 		// them when the application closes at once (E1, E8).

@@ -166,6 +166,18 @@ func TestExchangeDataDelivery(t *testing.T) {
 	if v := p.ExchangeInput(c, &x, seg(5001, 100), 10033); v.DataLen != 0 {
 		t.Fatalf("old data delivered: %+v", v)
 	}
+	// The server's FIN with the last bytes: they are read, the FIN
+	// ACKed at once, and the application closes later (CLOSE-WAIT), not
+	// with a FIN of ours on the spot as a bare generator does.
+	fin := seg(5151, 10)
+	fin.Flags |= FlagFIN
+	v := p.ExchangeInput(c, &x, fin, 10034)
+	if v.DataLen != 10 || c.State != CloseWait || v.Reply.Flags != FlagACK || v.Reply.Ack != 5162 {
+		t.Fatalf("data and FIN: %+v, state %v", v, c.State)
+	}
+	if v := p.Close(c, true, 10035); c.State != Closed || v.Reply.Flags != FlagRST|FlagACK || v.Reply.Seq != iss+11 {
+		t.Fatalf("abort from CLOSE-WAIT: %+v", v.Reply)
+	}
 }
 
 // exServer is a minimal server for the exchange simulation: it takes the
@@ -306,6 +318,11 @@ func TestSimulatedExchange(t *testing.T) {
 				up.send(now, buf[:Build(buf, path(i), &v.Reply)])
 			}
 			send(now, i)
+			if conns[i].State == CloseWait {
+				// The application read the end of the stream: it closes.
+				v := p.Close(&conns[i], false, uint32(now))
+				up.send(now, buf[:Build(buf, path(i), &v.Reply)])
+			}
 		}
 		delete(down.queue, now)
 		expired = wheel.Advance(now, expired[:0])

@@ -56,6 +56,10 @@ type Link struct {
 	// the XDP program does: the Clock time the frame was due (engine
 	// time). Set it with Clock, before the run.
 	Stamp bool
+	// Late moves the stamps this much later: a frame that arrived after
+	// the worker read its clock for the loop that finds it, as on a real
+	// link.
+	Late  time.Duration
 	seen  time.Duration // Clock at the previous Receive
 	sent  atomic.Uint64
 	lost  atomic.Uint64
@@ -106,7 +110,7 @@ func (l *Link) Receive(descs []xsk.Desc) int {
 		l.rxBuf++
 		f := l.rxq[0].f
 		if l.Stamp {
-			ns := uint64(l.rxq[0].at)
+			ns := uint64(l.rxq[0].at + l.Late)
 			binary.NativeEndian.PutUint64(l.umem[addr-16:], ns)
 			binary.NativeEndian.PutUint64(l.umem[addr-8:], ns^MetaMagic)
 		}
