@@ -127,6 +127,12 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 		}
 		switch w.e.cfg.Close {
 		case CloseHold:
+			if en.conn.State == tcp.CloseWait {
+				// The server's FIN waits for its ACK, which Linux's
+				// delayed-ACK timer sends (at most 40 ms later): now.
+				v := w.e.paramsOf(w.e.pairOf(idx)).ACK(&en.conn, w.nowMs)
+				w.send(p, &v.Reply)
+			}
 			return false
 		case CloseFIN:
 			abort = false

@@ -674,10 +674,12 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 	case Established:
 		if app {
 			// The application reads the end of the stream and closes in
-			// its own way (its close mode): until then CLOSE-WAIT, the
-			// FIN acknowledged at once (quick-ACK mode, E1).
+			// its own way (its close mode): until then CLOSE-WAIT. The
+			// FIN puts the socket in pingpong mode (tcp_fin), so its ACK
+			// waits for the delayed-ACK timer, and the close that comes
+			// first carries it (an RST|ACK, or our FIN|ACK).
 			c.State = CloseWait
-			return p.segment(c, FlagACK, c.SndNxt, nowMs)
+			return Verdict{}
 		}
 		// The server closed first. A generator has nothing more to send:
 		// our FIN rides on the ACK of theirs, as Linux's delayed ACK merges
@@ -717,6 +719,9 @@ func (p *Params) timeWait(c *Conn, seg *Segment, nowMs uint32) Verdict {
 	v.Reply.TOS = seg.TOS &^ 3
 	return v
 }
+
+// ACK is the connection's pure ACK of all it received (a delayed ACK due).
+func (p *Params) ACK(c *Conn, nowMs uint32) Verdict { return p.segment(c, FlagACK, c.SndNxt, nowMs) }
 
 // Close closes an established connection in the given way: abortive (RST|ACK
 // with seq = SND.NXT, E10) or graceful (FIN|ACK, FIN-WAIT-1, E8). A

@@ -19,6 +19,10 @@ type Exchange struct {
 	End    Seq    // the sequence number after the request
 	Wnd    uint32 // the peer's receive window, scaled (tcp_ack_update_window)
 	Cwnd   uint32 // congestion window, in segments (slow start from InitCwnd)
+	// probe is where a tail loss probe starts, while probing says
+	// NextData owes it; probed says this flight had its probe.
+	probe           Seq
+	probing, probed bool
 }
 
 // StartExchange starts sending an n-byte request on the established
@@ -33,6 +37,7 @@ func (p *Params) StartExchange(c *Conn, x *Exchange, n int) {
 // previous request counts as delivered (its response came).
 func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
 	x.SndUna, x.Next, x.Start, x.End = c.SndNxt, c.SndNxt, c.SndNxt, c.SndNxt+Seq(n)
+	x.probing, x.probed = false, false
 	c.Retrans = 0
 }
 
@@ -41,6 +46,13 @@ func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
 // end of a write) and which of the request's bytes it carries. The caller
 // sets Reply.Payload to them.
 func (p *Params) NextData(c *Conn, x *Exchange, nowMs uint32) (r Reply, off, n int, ok bool) {
+	if x.probing {
+		// The tail loss probe: the last segment sent, again.
+		x.probing = false
+		if x.probe.LessThan(x.Next) {
+			return p.dataSegment(c, x, x.probe, int(x.Next-x.probe), nowMs), int(x.probe - x.Start), int(x.Next - x.probe), true
+		}
+	}
 	if !x.Next.LessThan(x.End) {
 		return r, 0, 0, false
 	}
@@ -50,17 +62,23 @@ func (p *Params) NextData(c *Conn, x *Exchange, nowMs uint32) (r Reply, off, n i
 	if n <= 0 {
 		return r, 0, 0, false
 	}
-	f := FlagACK
-	if x.Next+Seq(n) == x.End {
-		f |= FlagPSH
-	}
-	r = p.segment(c, f, x.Next, nowMs).Reply
+	r = p.dataSegment(c, x, x.Next, n, nowMs)
 	off = int(x.Next - x.Start)
 	x.Next += Seq(n)
 	if c.SndNxt.LessThan(x.Next) {
 		c.SndNxt = x.Next
 	}
 	return r, off, n, true
+}
+
+// dataSegment is the header of the request's n bytes at seq: PSH on the
+// request's last segment, as tcp_push marks the end of a write.
+func (p *Params) dataSegment(c *Conn, x *Exchange, seq Seq, n int, nowMs uint32) Reply {
+	f := FlagACK
+	if seq+Seq(n) == x.End {
+		f |= FlagPSH
+	}
+	return p.segment(c, f, seq, nowMs).Reply
 }
 
 // ExchangeInput is Input for a connection sending a request: its ACKs
@@ -86,6 +104,7 @@ func (x *Exchange) ack(c *Conn, seg *Segment) {
 			x.Next = x.SndUna
 		}
 		c.Retrans = 0
+		x.probed = false // a new flight gets its own probe
 	}
 	w := uint32(seg.Window)
 	if c.WSOK() {
@@ -95,12 +114,18 @@ func (x *Exchange) ack(c *Conn, seg *Segment) {
 }
 
 // ExchangeTimer is the expiry of an established connection's
-// retransmission timer while its request is not acknowledged
-// (tcp_retransmit_timer): the unacknowledged bytes go again from SND.UNA
-// with a congestion window of one segment (resend: call NextData), the
-// RTO doubling each time. A request the peer's zero window holds back
-// gets a window probe instead (tcp_send_probe0: SND.UNA-1, no data).
-// nextMs is 0 when nothing is outstanding.
+// retransmission timer while its request is not acknowledged. The first
+// expiry of a flight is a tail loss probe (tcp_send_loss_probe, on by
+// default: tcp_early_retrans 3): the last segment sent goes again and the
+// RTO is re-armed, not doubled. (Its probe timeout is 2 SRTT + TCP_RTO_MIN
+// with one segment out, cut to the RTO, which it equals for any RTT up to
+// TCP_RTO_MIN; a request of several segments would be probed after 2 SRTT,
+// here after the RTO.) Later expiries are the RTO (tcp_retransmit_timer):
+// the unacknowledged bytes go again from SND.UNA with a congestion window
+// of one segment, the RTO doubling each time. For either, resend says to
+// call NextData. A request the peer's zero window holds back gets a
+// window probe instead (tcp_send_probe0: SND.UNA-1, no data). nextMs is 0
+// when nothing is outstanding.
 func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, resend bool, nextMs int64) {
 	if c.State != Established && c.State != CloseWait {
 		return Verdict{}, false, 0
@@ -108,6 +133,15 @@ func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, r
 	inFlight := x.SndUna.LessThan(x.Next) || x.Next.LessThan(c.SndNxt) && x.SndUna.LessThan(x.End)
 	if !inFlight && !(x.Next.LessThan(x.End) && x.Wnd == 0) {
 		return Verdict{}, false, 0
+	}
+	if inFlight && !x.probed && c.Retrans == 0 {
+		x.probed, x.probing = true, true
+		mss := Seq(max(c.PeerMSS, 1))
+		x.probe = x.Start + (x.Next-1-x.Start)/mss*mss
+		if x.probe.LessThan(x.SndUna) {
+			x.probe = x.SndUna
+		}
+		return Verdict{}, true, p.FINRTO(c)
 	}
 	if c.Retrans < maxBackoff {
 		c.Retrans++

@@ -57,9 +57,10 @@ func TestExchangeSegmentsAndWindows(t *testing.T) {
 	}
 }
 
-// An RTO sends the unacknowledged bytes again from SND.UNA, one segment
-// (cwnd 1), the RTO doubling; an ACK ends the backoff and slow start
-// opens the window again.
+// The first expiry is a tail loss probe: the last segment again, the RTO
+// re-armed as it was. Then an RTO sends the unacknowledged bytes again
+// from SND.UNA, one segment (cwnd 1), the RTO doubling; an ACK ends the
+// backoff and slow start opens the window again.
 func TestExchangeRetransmission(t *testing.T) {
 	p := DefaultParams(1500, false)
 	c := established(t, &p)
@@ -68,6 +69,13 @@ func TestExchangeRetransmission(t *testing.T) {
 	sendAll(&p, c, &x, 10020)
 	rto := p.FINRTO(c)
 	_, resend, next := p.ExchangeTimer(c, &x, 10020+uint32(rto))
+	if !resend || next != rto || c.Retrans != 0 || x.Cwnd != InitCwnd {
+		t.Fatalf("TLP: resend %v next %d (rto %d), retrans %d cwnd %d", resend, next, rto, c.Retrans, x.Cwnd)
+	}
+	if segs, last := sendAll(&p, c, &x, 10020+uint32(rto)); len(segs) != 1 || segs[0] != [2]int{2896, 104} || last.Flags != FlagACK|FlagPSH {
+		t.Fatalf("the probe: %v", segs)
+	}
+	_, resend, next = p.ExchangeTimer(c, &x, 10020+uint32(2*rto))
 	if !resend || next != 2*rto || x.Next != x.SndUna || x.Cwnd != 1 {
 		t.Fatalf("RTO: resend %v next %d (rto %d), next byte +%d, cwnd %d", resend, next, rto, x.Next-iss, x.Cwnd)
 	}
@@ -166,16 +174,20 @@ func TestExchangeDataDelivery(t *testing.T) {
 	if v := p.ExchangeInput(c, &x, seg(5001, 100), 10033); v.DataLen != 0 {
 		t.Fatalf("old data delivered: %+v", v)
 	}
-	// The server's FIN with the last bytes: they are read, the FIN
-	// ACKed at once, and the application closes later (CLOSE-WAIT), not
-	// with a FIN of ours on the spot as a bare generator does.
+	// The server's FIN with the last bytes: they are read, and the
+	// application closes later (CLOSE-WAIT), not with a FIN of ours on
+	// the spot as a bare generator does; the FIN's ACK is delayed
+	// (pingpong mode), so the close carries it.
 	fin := seg(5151, 10)
 	fin.Flags |= FlagFIN
 	v := p.ExchangeInput(c, &x, fin, 10034)
-	if v.DataLen != 10 || c.State != CloseWait || v.Reply.Flags != FlagACK || v.Reply.Ack != 5162 {
+	if v.DataLen != 10 || c.State != CloseWait || v.Send {
 		t.Fatalf("data and FIN: %+v, state %v", v, c.State)
 	}
-	if v := p.Close(c, true, 10035); c.State != Closed || v.Reply.Flags != FlagRST|FlagACK || v.Reply.Seq != iss+11 {
+	if v := p.ACK(c, 10035); v.Reply.Flags != FlagACK || v.Reply.Ack != 5162 {
+		t.Fatalf("the delayed ACK: %+v", v.Reply)
+	}
+	if v := p.Close(c, true, 10035); c.State != Closed || v.Reply.Flags != FlagRST|FlagACK || v.Reply.Seq != iss+11 || v.Reply.Ack != 5162 {
 		t.Fatalf("abort from CLOSE-WAIT: %+v", v.Reply)
 	}
 }

@@ -383,12 +383,22 @@ func (p *peer) send6or4ICMP(typ, code uint8) {
 // kernelDial runs script against the kernel's connect() once its SYN is
 // captured, and returns connect()'s errno (0 on success).
 func kernelDial(p *peer, script func(p *peer)) syscall.Errno {
+	return kernelClient(p, nil, script)
+}
+
+// kernelClient is kernelDial with use, what the client does with the
+// connection before it closes it with RST (SO_LINGER 0); use's error is
+// the client's.
+func kernelClient(p *peer, use func(c net.Conn) error, script func(p *peer)) syscall.Errno {
 	p.t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		done <- lab.Do(p.l.ClientNS, func() error {
 			c, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", p.server().String())
 			if err == nil {
+				if use != nil {
+					err = use(c)
+				}
 				_ = c.(*net.TCPConn).SetLinger(0)
 				c.Close()
 			}

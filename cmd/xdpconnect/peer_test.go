@@ -69,7 +69,7 @@ func (p *peer) next(d time.Duration) *tcp.Packet {
 }
 
 func (p *peer) send(r tcp.Reply, payload int) {
-	b := make([]byte, tcp.MaxReplyLen+payload)
+	b := make([]byte, tcp.MaxReplyLen+payload+len(r.Payload))
 	path := &tcp.Path{SrcMAC: [6]byte(p.raw.MAC), DstMAC: p.syn.SrcMAC, Src: lab.ServerAddrDirect.As4(), Dst: lab.ClientAddr.As4(),
 		SrcPort: peerPort, DstPort: p.syn.SrcPort}
 	if p.v6 {
