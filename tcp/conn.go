@@ -677,7 +677,7 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 			// its own way (its close mode): until then CLOSE-WAIT. The
 			// FIN puts the socket in pingpong mode (tcp_fin), so its ACK
 			// waits for the delayed-ACK timer, and the close that comes
-			// first carries it (an RST|ACK, or our FIN|ACK).
+			// first carries it (an RST|ACK, or our FIN|ACK): Q3.
 			c.State = CloseWait
 			return Verdict{}
 		}

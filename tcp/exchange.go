@@ -26,14 +26,15 @@ type Exchange struct {
 }
 
 // StartExchange starts sending an n-byte request on the established
-// connection c, as the application's first write after connect() does.
+// connection c, as the application's first write after connect() does
+// (Q1).
 func (p *Params) StartExchange(c *Conn, x *Exchange, n int) {
 	// The SYN-ACK's window is never scaled (RFC 7323 §2.2).
 	*x = Exchange{SndUna: c.SndNxt, Next: c.SndNxt, Start: c.SndNxt, End: c.SndNxt + Seq(n), Wnd: uint32(c.SndWnd), Cwnd: InitCwnd}
 }
 
 // NextRequest starts the next n-byte request on a kept-alive connection
-// once the previous response is complete: the windows carry over, and the
+// once the previous response is complete (Q6): the windows carry over, and the
 // previous request counts as delivered (its response came).
 func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
 	x.SndUna, x.Next, x.Start, x.End = c.SndNxt, c.SndNxt, c.SndNxt, c.SndNxt+Seq(n)
@@ -114,7 +115,7 @@ func (x *Exchange) ack(c *Conn, seg *Segment) {
 }
 
 // ExchangeTimer is the expiry of an established connection's
-// retransmission timer while its request is not acknowledged. The first
+// retransmission timer while its request is not acknowledged (Q4, Q5). The first
 // expiry of a flight is a tail loss probe (tcp_send_loss_probe, on by
 // default: tcp_early_retrans 3): the last segment sent goes again and the
 // RTO is re-armed, not doubled. (Its probe timeout is 2 SRTT + TCP_RTO_MIN
