@@ -9,6 +9,8 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/l7"
+	"github.com/xdpconnect/xdpconnect/tcp"
+	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
 // httpServer makes srv answer each whole HTTP request (headers ended) with
@@ -182,5 +184,93 @@ func TestRequestConfigChecked(t *testing.T) {
 		if err := cfg.Validate(1); err == nil {
 			t.Errorf("accepted %+v", cfg)
 		}
+	}
+}
+
+// sinkLink is a Link that sends nowhere and allocates nothing: TX frames
+// come back at once.
+type sinkLink struct{ umem []byte }
+
+func (l *sinkLink) UMEM() []byte           { return l.umem }
+func (l *sinkLink) FrameSize() int         { return 2048 }
+func (l *sinkLink) Receive([]xsk.Desc) int { return 0 }
+func (l *sinkLink) Recycle([]xsk.Desc)     {}
+func (l *sinkLink) Alloc(addrs []uint64) int {
+	for i := range addrs {
+		addrs[i] = uint64(i) * 2048
+	}
+	return len(addrs)
+}
+func (l *sinkLink) Free([]uint64)                 {}
+func (l *sinkLink) Transmit(descs []xsk.Desc) int { return len(descs) }
+func (l *sinkLink) Kick() error                   { return nil }
+func (l *sinkLink) Complete() int                 { return 0 }
+func (l *sinkLink) Poll(int) bool                 { return false }
+func (l *sinkLink) Err() error                    { return nil }
+
+// The request path allocates nothing per segment: a response segment read
+// (in order, ACKed, the reader fed), one out of order, and a request's
+// timer expiring (its tail loss probe, then the RTO resending it).
+func TestRequestHotPathAllocatesNothing(t *testing.T) {
+	cfg := requestConfig(t, false)
+	// A response that never ends, so that every segment is read.
+	cfg.Request.Framing, cfg.Request.Expect, cfg.Request.MaxResponse = l7.Substring, []byte("never"), 1<<31
+	cfg.Count, cfg.ResponseTimeout = 1, 100*time.Second
+	e, err := New(cfg, []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	w.nowNs, w.nowMs = 1e9, 1000
+	port := cfg.PortLo
+	idx := e.slotOf(0, port)
+	w.sets[0].Set(port, true)
+	if !w.open(idx, 0, port, false) {
+		t.Fatal("no SYN")
+	}
+	c := &e.table[idx].conn
+	srv := &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},
+		SrcPort: cfg.Targets[0].Addr.Port(), DstPort: port}
+	build := func(r tcp.Reply) []byte {
+		b := make([]byte, tcp.MaxReplyLen+len(r.Payload))
+		return b[:tcp.Build(b, srv, &r)]
+	}
+	params := tcp.DefaultParams(1500, false)
+	w.frame(build(tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 1}))
+	w.deliver()
+	if c.State != tcp.Established || w.exchange(idx) == nil {
+		t.Fatalf("state %v", c.State)
+	}
+	ack := c.ISS + 1 + tcp.Seq(len(cfg.Request.Request))
+	var frames [][]byte
+	for i := 0; i < 400; i++ {
+		seq := tcp.Seq(5001 + 100*(i/2))
+		if i%2 == 1 {
+			seq += 1 << 20 // out of order
+		}
+		frames = append(frames, build(tcp.Reply{Flags: tcp.FlagACK | tcp.FlagPSH, Seq: seq, Ack: ack, Window: 502,
+			TS: true, TSVal: uint32(2 + i), Payload: bytes.Repeat([]byte("x"), 100)}))
+	}
+	k := 0
+	read := testing.AllocsPerRun(100, func() {
+		w.frame(frames[k])
+		k++
+		w.flush()
+		w.deliver()
+	})
+	ex := w.exchange(idx)
+	ex.x.SndUna = ex.x.Start // as if the request were not acknowledged
+	x0, got := ex.x, ex.resp.Got
+	timer := testing.AllocsPerRun(100, func() {
+		ex.x = x0 // something to resend each time
+		c.Retrans = 0
+		w.examine(idx, true, false)
+		w.flush()
+	})
+	if read != 0 || timer != 0 {
+		t.Fatalf("allocations: %v per response segment, %v per timer expiry", read, timer)
+	}
+	if got == 0 || w.c[CntOutOfOrder] == 0 || w.c[CntRequestRetrans] == 0 {
+		t.Fatalf("read %d bytes, %d out of order, %d retransmissions: the paths were not taken", got, w.c[CntOutOfOrder], w.c[CntRequestRetrans])
 	}
 }
