@@ -51,7 +51,7 @@ fuzz:
 # equivalent mutants listed with their reasons, prints every survivor and
 # fails under 90 % caught.
 GREMLINS    ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
-MUTATE_PKGS ?= tcp fastpath
+MUTATE_PKGS ?= tcp l7 fastpath
 mutate:
 	GOBIN=$(CURDIR)/bin $(GO) install $(GREMLINS)
 	@mkdir -p bin/mutate

@@ -75,6 +75,29 @@ func TestHTTPFraming(t *testing.T) {
 		{"HTTP/2 preface", "HTTP/2 200|", false, false, ErrMalformed, 0},
 		{"status with letters", "HTTP/1.1 2x0 OK|", false, false, ErrMalformed, 0},
 		{"status 099", "HTTP/1.1 099 OK|", false, false, ErrMalformed, 0},
+		{"HTTP/1.2", "HTTP/1.2 200 OK|", false, false, ErrMalformed, 0},
+		{"no space after the version", "HTTP/1.1_200 OK|", false, false, ErrMalformed, 0},
+		{"status ending in a tab", "HTTP/1.1 200\tOK|", false, false, ErrMalformed, 0},
+		{"status 599, digits 0-9", "HTTP/1.1 599 X|Content-Length: 0||", false, false, Done, 599},
+		{"status 190 is interim", "HTTP/1.1 190 X||HTTP/1.1 201 Y|Content-Length: 0||", false, false, Done, 201},
+		{"101 has no body", "HTTP/1.1 101 Switching|Upgrade: x||", false, false, Done, 101},
+		{"upper-case coding names", "HTTP/1.1 200 OK|TRANSFER-ENCODING: CHUNKED||1|a|0||", false, false, Done, 200},
+		{"coding that only starts like chunked", "HTTP/1.1 200 OK|Transfer-Encoding: chunky||x", true, false, Done, 200},
+		{"chunked after a false start", "HTTP/1.1 200 OK|Transfer-Encoding: cchunked||0||", false, false, Done, 200},
+		{"a longer header name", "HTTP/1.1 200 OK|Content-Lengths: 5|Content-Length: 1||x", false, false, Done, 200},
+		{"a shorter header name", "HTTP/1.1 200 OK|Content-Lengt: 5|Content-Length: 1||x", false, false, Done, 200},
+		{"hex chunk sizes", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||A|0123456789|f|0123456789abcde|0||", false, false, Done, 200},
+		{"chunk size with a space", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||1 |a|0||", false, false, Done, 200},
+		{"chunk size line without digits", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||;x|", false, false, ErrMalformed, 200},
+		{"chunk size CR without digits", "HTTP/1.1 200 OK|Transfer-Encoding: chunked|||", false, false, ErrMalformed, 200},
+		{"chunk data then a bare LF", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||1|a\n0||", false, false, Done, 200},
+		{"trailer end without LF", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||0|\rx", false, false, ErrMalformed, 200},
+		{"header end without LF", "HTTP/1.1 200 OK|\rx", false, false, ErrMalformed, 200},
+		{"chunk end without LF", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||1|a\rx", false, false, ErrMalformed, 200},
+		{"endless trailers", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||0|" + strings.Repeat("X-T: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa|", 300), false, false, ErrTooLarge, 200},
+		{"length of the limit, then the close", "HTTP/1.1 200 OK|Content-Length: 1048576||", true, false, ErrTruncated, 200},
+		{"chunk of the limit, then the close", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||100000|", true, false, ErrTruncated, 200},
+		{"chunk over the limit", "HTTP/1.1 200 OK|Transfer-Encoding: chunked||100001|", false, false, ErrTooLarge, 200},
 		{"two lengths", "HTTP/1.1 200 OK|Content-Length: 1|Content-Length: 1||x", false, false, ErrMalformed, 200},
 		{"length with letters", "HTTP/1.1 200 OK|Content-Length: 1a||x", false, false, ErrMalformed, 200},
 		{"length with inner space", "HTTP/1.1 200 OK|Content-Length: 1 2||x", false, false, ErrMalformed, 200},
@@ -97,6 +120,49 @@ func TestHTTPFraming(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The header limit counts every byte of the header section, its empty
+// line included: a response whose headers take exactly MaxHeader bytes is
+// read, one byte more is too large; trailers count the same way.
+func TestHeaderLimitExact(t *testing.T) {
+	head := crlf.Replace("HTTP/1.1 200 OK|Content-Length: 0|X: ")
+	for _, extra := range []int{0, 1} {
+		for _, chunkedTrailer := range []bool{false, true} {
+			resp := head + strings.Repeat("a", 100) + "\r\n\r\n"
+			if chunkedTrailer {
+				resp = crlf.Replace("HTTP/1.1 200 OK|Transfer-Encoding: chunked||0|X: ") + strings.Repeat("a", 100) + "\r\n\r\n"
+			}
+			s := spec(t, Spec{MaxHeader: uint32(len(resp) - extra)})
+			if chunkedTrailer {
+				// The size line is not a header byte: the limit covers
+				// the status line, the headers and the trailers.
+				s = spec(t, Spec{MaxHeader: uint32(len(resp) - len("0\r\n") - extra)})
+			}
+			want := Done
+			if extra > 0 {
+				want = ErrTooLarge
+			}
+			for _, n := range []int{0, 1, 7} {
+				if res, _ := read(s, resp, n, false); res != want {
+					t.Fatalf("limit %d (trailers %v), in pieces of %d: %v, want %v", s.MaxHeader, chunkedTrailer, n, res, want)
+				}
+			}
+		}
+	}
+}
+
+// A trailer line is not the end: the response is complete only at the
+// empty line after the trailers.
+func TestTrailersEnd(t *testing.T) {
+	s := spec(t, Spec{})
+	var r Response
+	if res := r.Feed(s, []byte(crlf.Replace("HTTP/1.1 200 OK|Transfer-Encoding: chunked||0|X-T: 1|"))); res != More {
+		t.Fatalf("after a trailer line: %v", res)
+	}
+	if res := r.Feed(s, []byte("\r\n")); res != Done {
+		t.Fatalf("after the empty line: %v", res)
 	}
 }
 
@@ -128,8 +194,12 @@ func TestRawFramings(t *testing.T) {
 		{"substring found across a restart", Spec{Framing: Substring, Expect: []byte("aab")}, "xaaab", false, Done},
 		{"substring overlapping", Spec{Framing: Substring, Expect: []byte("abab")}, "abaabab", false, Done},
 		{"substring missing, closed", Spec{Framing: Substring, Expect: []byte("END")}, "EN", true, ErrTruncated},
+		{"substring needing two fallbacks", Spec{Framing: Substring, Expect: []byte("aabaaab")}, "aabaabaaaab", false, More},
+		{"substring after fallbacks", Spec{Framing: Substring, Expect: []byte("aabaaab")}, "aabaabaaabaaab", false, Done},
+		{"substring with a border", Spec{Framing: Substring, Expect: []byte("abcabd")}, "abcabcabd", false, Done},
 		{"close", Spec{Framing: Close}, "anything at all", true, Done},
 		{"over the limit", Spec{Framing: Close, MaxResponse: 10}, "eleven bytes", true, ErrTooLarge},
+		{"at the limit", Spec{Framing: Close, MaxResponse: 10}, "ten bytes!", true, Done},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -152,6 +222,19 @@ func TestSpecValidate(t *testing.T) {
 		{Request: []byte("x"), Framing: Substring},
 		{Request: []byte("x"), Framing: Substring, Expect: make([]byte, 256)},
 		{Request: []byte("x"), MaxHeader: 70000},
+		{Request: []byte("x"), MaxHeader: 65536},
+		{Request: []byte("x"), Framing: Bytes, ExpectBytes: 11, MaxResponse: 10},
+	}
+	good := []Spec{
+		{Request: []byte("x"), MaxHeader: 65535},
+		{Request: make([]byte, MaxRequest)},
+		{Request: []byte("x"), Framing: Bytes, ExpectBytes: 10, MaxResponse: 10},
+		{Request: []byte("x"), Framing: Substring, Expect: make([]byte, MaxExpect)},
+	}
+	for i, s := range good {
+		if err := s.Validate(); err != nil {
+			t.Errorf("good spec %d: %v", i, err)
+		}
 	}
 	for i, s := range bad {
 		if s.Validate() == nil {
@@ -181,9 +264,18 @@ func TestUnescape(t *testing.T) {
 	if err != nil || !bytes.Equal(b, []byte("GET / HTTP/1.0\r\nA\\\t\r\n")) {
 		t.Fatalf("%q %v", b, err)
 	}
-	for _, bad := range []string{`a\`, `\q`, `\x4`, `\xzz`} {
-		if _, err := Unescape(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+	for bad, msg := range map[string]string{`a\`: "lone backslash", `\q`: `unknown escape \q`, `ab\x4`: "short \\x escape at byte 2",
+		`abc\xzz`: "bad \\x escape at byte 3"} {
+		if _, err := Unescape(bad); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v, want %q", bad, err, msg)
+		}
+	}
+}
+
+func TestResultNames(t *testing.T) {
+	for r, want := range map[Result]string{More: "more", Done: "done", ErrMalformed: "malformed", ErrTooLarge: "too large", ErrTruncated: "truncated", 5: "?", 9: "?"} {
+		if r.String() != want {
+			t.Errorf("%d: %q", r, r.String())
 		}
 	}
 }

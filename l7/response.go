@@ -188,38 +188,9 @@ func (r *Response) http(s *Spec, b []byte) Result {
 func (r *Response) step(s *Spec, c byte) Result {
 	switch r.phase {
 	case phStatus:
-		const proto = "HTTP/1."
-		switch p := int(r.pos); {
-		case p < len(proto):
-			if c != proto[p] {
-				return r.badStatus()
-			}
-		case p == len(proto):
-			if c != '0' && c != '1' {
-				return r.badStatus()
-			}
-		case p == len(proto)+1:
-			if c != ' ' {
-				return r.badStatus()
-			}
-		case p <= len(proto)+4:
-			if c < '0' || c > '9' || p == len(proto)+2 && c == '0' {
-				return r.badStatus()
-			}
-			r.Status = r.Status*10 + uint16(c-'0')
-		default:
-			switch c {
-			case ' ':
-				r.phase = phStatusRest
-			case '\r':
-				r.phase = phStatusRest
-			case '\n':
-				r.phase = phLineStart
-			default:
-				return r.badStatus()
-			}
+		if !r.statusByte(c) {
+			return r.badStatus()
 		}
-		r.pos++
 	case phStatusRest, phSkipLine:
 		if c == '\n' {
 			r.phase = phLineStart
@@ -267,85 +238,16 @@ func (r *Response) step(s *Spec, c byte) Result {
 			}
 		}
 	case phCL:
-		switch {
-		case '0' <= c && c <= '9':
-			if r.pos != 0 { // digits after whitespace that followed digits
-				return r.end(ErrMalformed)
-			}
-			r.flags |= flDigits
-			v := uint64(r.rem)*10 + uint64(c-'0')
-			if v > uint64(s.MaxResponse) {
-				return r.end(ErrTooLarge)
-			}
-			r.rem = uint32(v)
-		case c == ' ' || c == '\t':
-			if r.flags&flDigits != 0 {
-				r.pos = 1
-			}
-		case c == '\r':
-		case c == '\n':
-			if r.flags&flDigits == 0 {
-				return r.end(ErrMalformed)
-			}
-			r.phase = phLineStart
-		default:
-			return r.end(ErrMalformed)
-		}
+		return r.lengthByte(s, c)
 	case phTE:
-		// chunked must be the final coding: the match restarts at each
-		// other letter, and only a match that ends the value counts.
-		switch {
-		case c == '\n':
-			if int(r.pos) == len(chunked) {
-				r.flags |= flChunked
-			} else {
-				r.flags &^= flChunked
-			}
-			r.phase = phLineStart
-		case c == ' ' || c == '\t' || c == '\r':
-		case int(r.pos) < len(chunked) && lower(c) == chunked[r.pos]:
-			r.pos++
-		case lower(c) == chunked[0]:
-			r.pos = 1
-		default:
-			r.pos = 0
-		}
+		r.codingByte(c)
 	case phHeadersLF:
 		if c != '\n' {
 			return r.end(ErrMalformed)
 		}
 		return r.headersEnd(s)
 	case phChunkSize:
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= lower(c) && lower(c) <= 'f':
-			d = lower(c) - 'a' + 10
-		case c == ';' || c == ' ' || c == '\t':
-			if r.flags&flDigits == 0 {
-				return r.end(ErrMalformed)
-			}
-			r.phase = phChunkExt
-			return More
-		case c == '\r':
-			if r.flags&flDigits == 0 {
-				return r.end(ErrMalformed)
-			}
-			r.phase = phChunkExt
-			return More
-		case c == '\n':
-			r.phase = phChunkExt
-			return r.step(s, c)
-		default:
-			return r.end(ErrMalformed)
-		}
-		r.flags |= flDigits
-		v := uint64(r.rem)<<4 | uint64(d)
-		if v > uint64(s.MaxResponse) {
-			return r.end(ErrTooLarge)
-		}
-		r.rem = uint32(v)
+		return r.sizeByte(s, c)
 	case phChunkExt:
 		if c != '\n' {
 			return More
@@ -395,22 +297,153 @@ func (r *Response) step(s *Spec, c byte) Result {
 	return More
 }
 
+// statusByte takes byte c at place r.pos of "HTTP/1.x SSS" and what
+// follows it, and says whether it fits.
+func (r *Response) statusByte(c byte) bool {
+	const proto = "HTTP/1."
+	p := int(r.pos)
+	r.pos++
+	if p < len(proto) {
+		return c == proto[p]
+	}
+	if p == len(proto) {
+		return c == '0' || c == '1'
+	}
+	if p == len(proto)+1 {
+		return c == ' '
+	}
+	if p <= len(proto)+4 {
+		d, ok := digit(c, 10)
+		if !ok || p == len(proto)+2 && d == 0 {
+			return false
+		}
+		r.Status = r.Status*10 + uint16(d)
+		return true
+	}
+	switch c {
+	case ' ', '\r':
+		r.phase = phStatusRest
+	case '\n':
+		r.phase = phLineStart
+	default:
+		return false
+	}
+	return true
+}
+
+// digit is c's value as a digit of base 10 or 16.
+func digit(c byte, base byte) (byte, bool) {
+	if '0' <= c && c <= '9' {
+		return c - '0', true
+	}
+	if l := lower(c); base == 16 && 'a' <= l && l <= 'f' {
+		return l - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// lengthByte reads Content-Length's value: digits between optional
+// whitespace, to the end of the line.
+func (r *Response) lengthByte(s *Spec, c byte) Result {
+	if d, ok := digit(c, 10); ok {
+		if r.pos != 0 { // digits after whitespace that followed digits
+			return r.end(ErrMalformed)
+		}
+		r.flags |= flDigits
+		v := uint64(r.rem)*10 + uint64(d)
+		if v > uint64(s.MaxResponse) {
+			return r.end(ErrTooLarge)
+		}
+		r.rem = uint32(v)
+		return More
+	}
+	switch c {
+	case ' ', '\t':
+		if r.flags&flDigits != 0 {
+			r.pos = 1
+		}
+	case '\r':
+	case '\n':
+		if r.flags&flDigits == 0 {
+			return r.end(ErrMalformed)
+		}
+		r.phase = phLineStart
+	default:
+		return r.end(ErrMalformed)
+	}
+	return More
+}
+
+// codingByte reads Transfer-Encoding's value: chunked must be the final
+// coding, so the match restarts at each other letter, and only a match
+// that ends the value counts.
+func (r *Response) codingByte(c byte) {
+	switch c {
+	case '\n':
+		if int(r.pos) == len(chunked) {
+			r.flags |= flChunked
+		} else {
+			r.flags &^= flChunked
+		}
+		r.phase = phLineStart
+		return
+	case ' ', '\t', '\r':
+		return
+	}
+	l := lower(c)
+	if int(r.pos) < len(chunked) && l == chunked[r.pos] {
+		r.pos++
+	} else if l == chunked[0] {
+		r.pos = 1
+	} else {
+		r.pos = 0
+	}
+}
+
+// sizeByte reads a chunk's size line up to its extensions or end.
+func (r *Response) sizeByte(s *Spec, c byte) Result {
+	if d, ok := digit(c, 16); ok {
+		r.flags |= flDigits
+		v := uint64(r.rem)<<4 | uint64(d)
+		if v > uint64(s.MaxResponse) {
+			return r.end(ErrTooLarge)
+		}
+		r.rem = uint32(v)
+		return More
+	}
+	switch c {
+	case ';', ' ', '\t', '\r':
+		if r.flags&flDigits == 0 {
+			return r.end(ErrMalformed)
+		}
+		r.phase = phChunkExt
+		return More
+	case '\n':
+		r.phase = phChunkExt
+		return r.step(s, c)
+	}
+	return r.end(ErrMalformed)
+}
+
 // headersEnd picks the body's framing (RFC 9112 §6.3) once the header
 // section is over.
 func (r *Response) headersEnd(s *Spec) Result {
-	switch st := r.Status; {
-	case st >= 100 && st < 200 && st != 101:
+	st := r.Status
+	if st >= 100 && st < 200 && st != 101 {
 		// An interim response (100 Continue, 103 Early Hints): the final
 		// one follows.
 		*r = Response{Got: r.Got, hdr: r.hdr}
 		return More
-	case s.HEAD || st < 200 || st == 204 || st == 304:
+	}
+	if s.HEAD || st < 200 || st == 204 || st == 304 {
 		return r.end(Done)
-	case r.flags&flChunked != 0:
+	}
+	if r.flags&flChunked != 0 {
 		r.phase, r.rem = phChunkSize, 0
 		r.flags &^= flDigits
 		return More
-	case r.flags&flCL != 0:
+	}
+	if r.flags&flCL != 0 {
 		if r.rem == 0 {
 			return r.end(Done)
 		}
