@@ -105,6 +105,38 @@ func TestExchangeRetransmission(t *testing.T) {
 	}
 }
 
+// The tail loss probe is the last segment sent, whatever the request's
+// length: two full segments probe the second, one and a bit the bit.
+func TestExchangeProbeIsTheLastSegment(t *testing.T) {
+	for _, tc := range []struct{ n, from, size int }{{2896, 1448, 1448}, {1449, 1448, 1}, {100, 0, 100}} {
+		p := DefaultParams(1500, false)
+		c := established(t, &p)
+		var x Exchange
+		p.StartExchange(c, &x, tc.n)
+		sendAll(&p, c, &x, 10020)
+		if _, resend, _ := p.ExchangeTimer(c, &x, 10500); !resend {
+			t.Fatalf("%d bytes: no probe", tc.n)
+		}
+		if segs, _ := sendAll(&p, c, &x, 10500); len(segs) != 1 || segs[0] != [2]int{tc.from, tc.size} {
+			t.Fatalf("%d bytes: probe %v, want [%d %d]", tc.n, segs, tc.from, tc.size)
+		}
+	}
+}
+
+// Once the connection is closing, the request's timer has nothing to do:
+// the FIN's timer (OnTimer) owns the connection.
+func TestExchangeTimerAfterClose(t *testing.T) {
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	var x Exchange
+	p.StartExchange(c, &x, 100)
+	sendAll(&p, c, &x, 10020)
+	p.Close(c, false, 10030)
+	if v, resend, next := p.ExchangeTimer(c, &x, 10500); v.Send || resend || next != 0 {
+		t.Fatalf("in %v: %+v resend %v next %d", c.State, v, resend, next)
+	}
+}
+
 // A kept-alive connection's next request starts at SND.NXT with the
 // windows it had; its bytes are counted from its own start.
 func TestExchangeNextRequest(t *testing.T) {

@@ -194,3 +194,18 @@ func TestChecksumReference(t *testing.T) {
 		t.Fatalf("UpdateChecksum32 %#x want %#x", got, want)
 	}
 }
+
+// Parts hands the template over (to the XDP program's SYN generator):
+// the timestamp's offset points at the TSval field when the SYN has one,
+// and is 0 when it has none.
+func TestSYNTemplateParts(t *testing.T) {
+	p := DefaultParams(1500, false)
+	parts := NewSYNTemplate(&p, testPath()).Parts()
+	if parts.TSOff <= parts.TCPOff || parts.Frame[parts.TSOff-2] != OptTimestamp || parts.Frame[parts.TSOff-1] != 10 {
+		t.Fatalf("TSOff %d in % x", parts.TSOff, parts.Frame)
+	}
+	p.Timestamps = false
+	if parts := NewSYNTemplate(&p, testPath()).Parts(); parts.TSOff != 0 {
+		t.Fatalf("no timestamps, TSOff %d", parts.TSOff)
+	}
+}

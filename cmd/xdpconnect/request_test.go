@@ -148,15 +148,23 @@ func responseLen(t *testing.T, ns string, dst netip.AddrPort, path string) int {
 	return int(n)
 }
 
-// serveIn runs handle for every connection to addr, a listener in ns,
-// until the test ends.
-func serveIn(t *testing.T, ns string, addr netip.AddrPort, handle func(*net.TCPConn)) {
+// listenIn is a listener on addr in ns (made there), closed when the test
+// ends.
+func listenIn(t *testing.T, ns string, addr netip.AddrPort, lc net.ListenConfig) net.Listener {
 	t.Helper()
 	var ln net.Listener
-	if err := lab.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr.String()); return err }); err != nil {
+	if err := lab.Do(ns, func() (err error) { ln, err = lc.Listen(context.Background(), "tcp", addr.String()); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// serveIn runs handle for every connection to addr, a listener in ns,
+// until the test ends.
+func serveIn(t *testing.T, ns string, addr netip.AddrPort, lc net.ListenConfig, handle func(*net.TCPConn)) {
+	t.Helper()
+	ln := listenIn(t, ns, addr, lc)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -228,7 +236,7 @@ func TestRequestHostileServers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := netip.AddrPortFrom(l.ServerAddr, c.port)
-			serveIn(t, l.ServerNS, dst, c.handle)
+			serveIn(t, l.ServerNS, dst, net.ListenConfig{}, c.handle)
 			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "200", "--rate", "2000",
 				"--http", "GET /", "--response-timeout", "500ms", "--max-response", "65536")
 			if r == nil || r.Requests == nil {
@@ -249,28 +257,12 @@ func TestRequestHostileServers(t *testing.T) {
 func TestRequestZeroWindow(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	dst := netip.AddrPortFrom(l.ServerAddr, 9200)
-	var ln net.Listener
-	if err := lab.Do(l.ServerNS, func() (err error) {
-		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-			return serr
-		}}
-		ln, err = lc.Listen(context.Background(), "tcp", dst.String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { time.Sleep(5 * time.Second); c.Close() }()
-		}
-	}()
+	small := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	serveIn(t, l.ServerNS, dst, small, func(*net.TCPConn) { time.Sleep(5 * time.Second) })
 	req := filepath.Join(t.TempDir(), "req")
 	if err := os.WriteFile(req, bytes.Repeat([]byte("x"), 64<<10), 0o644); err != nil {
 		t.Fatal(err)
@@ -301,10 +293,7 @@ func TestRequestLoss(t *testing.T) {
 		served.Add(1)
 		_, _ = io.WriteString(w, body)
 	})}
-	var ln net.Listener
-	if err := lab.Do(l.ServerNS, func() (err error) { ln, err = net.Listen("tcp", dst.String()); return err }); err != nil {
-		t.Fatal(err)
-	}
+	ln := listenIn(t, l.ServerNS, dst, net.ListenConfig{})
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	testutil.Nft(t, l.ServerNS, `table inet loss {
