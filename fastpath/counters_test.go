@@ -298,3 +298,15 @@ func TestProgressRate(t *testing.T) {
 		t.Fatalf("progress %q", b.String())
 	}
 }
+
+// The counters' layout: each group where its base says, of its size,
+// none overlapping.
+func TestCounterLayout(t *testing.T) {
+	if dropBase != CntWindowProbes+1 || failedBase-dropBase != Counter(tcp.NumDropReasons) || respFailedBase-failedBase != Counter(len(Errnos)) ||
+		statusBase-respFailedBase != numResponseErrors || numCounters-statusBase != 500 {
+		t.Fatalf("bases %d %d %d %d, %d counters", dropBase, failedBase, respFailedBase, statusBase, numCounters)
+	}
+	if StatusCounter(100) != statusBase || StatusCounter(599) != numCounters-1 || ResponseFailedCounter(numResponseErrors-1) != statusBase-1 {
+		t.Fatal("status or response failure counters out of their ranges")
+	}
+}

@@ -53,7 +53,7 @@ func requestBooks(t *testing.T, r *Report, perConn uint64) {
 // nothing a Linux client would not send (sequence numbers across data,
 // RSTs at RCV.NXT after the FIN exchange).
 func TestRequestModeBooks(t *testing.T) {
-	for _, mode := range []CloseMode{CloseRST, CloseFIN} {
+	for _, mode := range []CloseMode{CloseRST, CloseFIN, CloseHold} {
 		t.Run(mode.String(), func(t *testing.T) {
 			srv := linktest.NewServer()
 			srv.CloseAfter = true
@@ -74,8 +74,17 @@ func TestRequestModeBooks(t *testing.T) {
 			if r.Closed != r.Established || srv.Open() != 0 {
 				t.Fatalf("closed %d of %d, server still open %d", r.Closed, r.Established, srv.Open())
 			}
+			// One time to the first and one to the last byte per response,
+			// each within the run.
+			if n, m := histCount(q.TTFBHist), histCount(q.TTLBHist); n != 500 || m != 500 || q.TTLB.Max > r.ElapsedSeconds {
+				t.Fatalf("%d TTFB and %d TTLB samples for 500 responses, TTLB max %v", n, m, q.TTLB.Max)
+			}
 			if q.Retransmits != 0 || q.OutOfOrder != 0 || q.WindowProbes != 0 {
 				t.Fatalf("a lossless link, and %d request retransmissions, %d out of order, %d window probes", q.Retransmits, q.OutOfOrder, q.WindowProbes)
+			}
+			// The drain ends when the last request does, not at its 5 s.
+			if r.ElapsedSeconds > 3 {
+				t.Fatalf("the run took %.1f s", r.ElapsedSeconds)
 			}
 		})
 	}
@@ -102,17 +111,26 @@ func TestRequestModeLateStamps(t *testing.T) {
 	}
 }
 
-// Keep-alive: three requests per connection, each after the previous
+// histCount is the number of samples in a report's histogram.
+func histCount(h []Bucket) uint64 {
+	var n uint64
+	for _, b := range h {
+		n += b.Count
+	}
+	return n
+}
+
+// Keep-alive: four requests per connection, each after the previous
 // response; the server keeps the connection, the client closes it (fin).
 func TestRequestModeKeepAlive(t *testing.T) {
 	srv := linktest.NewServer()
 	httpServer(srv, 200, 3000)
 	cfg := requestConfig(t, true)
-	cfg.Count, cfg.RequestsPerConn, cfg.Close = 300, 3, CloseFIN
+	cfg.Count, cfg.RequestsPerConn, cfg.Close = 300, 4, CloseFIN
 	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
 	clean(t, srv)
-	requestBooks(t, r, 3)
-	if q := r.Requests; q.Requests != 900 || q.Completed != 900 || srv.Requests() != 900 || q.PerConnection != 3 {
+	requestBooks(t, r, 4)
+	if q := r.Requests; q.Requests != 1200 || q.Completed != 1200 || srv.Requests() != 1200 || q.PerConnection != 4 {
 		t.Fatalf("requests %d, complete %d, the server answered %d", q.Requests, q.Completed, srv.Requests())
 	}
 	if r.Closed != r.Established || srv.Open() != 0 {
@@ -137,7 +155,9 @@ func TestRequestModeLoss(t *testing.T) {
 	r := runClocked(t, cfg, clk, links, nil, loops...)
 	requestBooks(t, r, 1)
 	q := r.Requests
-	if q.InFlight != 0 || q.Retransmits == 0 || q.Completed < r.Established*9/10 {
+	// The server answers a request sent again with its response again,
+	// so every request completes within the 20 s response timeout.
+	if q.InFlight != 0 || q.Retransmits == 0 || q.Completed != r.Established {
 		t.Fatalf("established %d: %+v", r.Established, q)
 	}
 	if srv.Requests() < q.Completed {
@@ -160,7 +180,7 @@ func TestRequestModeResponseTimeout(t *testing.T) {
 	clean(t, srv)
 	requestBooks(t, r, 1)
 	q := r.Requests
-	if r.Established != 100 || q.Failed["ETIMEDOUT"] != 100 || q.Completed != 0 || q.Retransmits != 0 {
+	if r.Established != 100 || q.Failed["ETIMEDOUT"] != 100 || q.Completed != 0 || q.Retransmits != 0 || q.OutOfOrder != 0 {
 		t.Fatalf("established %d: %+v", r.Established, q)
 	}
 	if r.RSTSent != 100 || srv.Resets() != 100 || srv.Open() != 0 {
@@ -184,6 +204,15 @@ func TestRequestConfigChecked(t *testing.T) {
 		if err := cfg.Validate(1); err == nil {
 			t.Errorf("accepted %+v", cfg)
 		}
+	}
+	cfg := requestConfig(t, false)
+	cfg.RequestsPerConn, cfg.ResponseTimeout = MaxRequestsPerConn, MaxResponseTimeout
+	if err := cfg.Validate(1); err != nil {
+		t.Errorf("the bounds themselves: %v", err)
+	}
+	cfg.RequestsPerConn++
+	if err := cfg.Validate(1); err == nil {
+		t.Error("one request per connection too many accepted")
 	}
 }
 
@@ -272,5 +301,147 @@ func TestRequestHotPathAllocatesNothing(t *testing.T) {
 	}
 	if got == 0 || w.c[CntOutOfOrder] == 0 || w.c[CntRequestRetrans] == 0 {
 		t.Fatalf("read %d bytes, %d out of order, %d retransmissions: the paths were not taken", got, w.c[CntOutOfOrder], w.c[CntRequestRetrans])
+	}
+}
+
+// The request report from the counters: exact codes at both ends of the
+// range and their classes, failures by name, rates over the measured
+// window, and the text lines (bytes in B to GB, failures in brackets).
+func TestRequestReportParts(t *testing.T) {
+	e, err := New(requestConfig(t, false), []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Snapshot
+	s.Counters[CntRequests] = 12
+	s.Counters[CntResponses] = 9
+	s.Counters[StatusCounter(100)] = 1
+	s.Counters[StatusCounter(599)] = 3
+	s.Counters[StatusCounter(200)] = 5
+	s.Counters[ResponseFailedCounter(respTruncated)] = 2
+	s.Counters[CntResponseBytes] = 2_500_000_000
+	e.respStart, e.respEnd, e.bytesStart, e.bytesEnd = 1, 9, 500_000_000, 2_500_000_000
+	q := e.requestReport(&s, 2)
+	if q.Status["100"] != 1 || q.Status["599"] != 3 || q.Status["200"] != 5 || len(q.Status) != 3 {
+		t.Fatalf("status %v", q.Status)
+	}
+	if q.Classes["1xx"] != 1 || q.Classes["5xx"] != 3 || q.Classes["2xx"] != 5 || len(q.Classes) != 3 {
+		t.Fatalf("classes %v", q.Classes)
+	}
+	if q.Failed["EOF"] != 2 || len(q.Failed) != 1 || q.InFlight != 1 || q.FailedTotal() != 2 {
+		t.Fatalf("failed %v, in flight %d", q.Failed, q.InFlight)
+	}
+	if q.PerSecond != 4 || q.BytesPerSecond != 1e9 || q.PerConnection != 1 {
+		t.Fatalf("%v/s, %v B/s", q.PerSecond, q.BytesPerSecond)
+	}
+	var b strings.Builder
+	(&Report{Requests: q}).WriteText(&b)
+	for _, want := range []string{"12: 9 complete, 2 failed [EOF=2], 1 in flight", "100=1 200=5 599=3", "4 responses/s, 1.0 GB/s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+	for v, want := range map[float64]string{0: "0.0 B", 999: "999.0 B", 1000: "1.0 kB", 12.6e6: "12.6 MB", 2.5e9: "2.5 GB"} {
+		if got := bytesHuman(v); got != want {
+			t.Errorf("bytesHuman(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if bracket(nil) != "" || bracket(map[string]uint64{"A": 1, "B": 2}) != " [A=1 B=2]" {
+		t.Errorf("bracket: %q %q", bracket(nil), bracket(map[string]uint64{"A": 1, "B": 2}))
+	}
+	if q := e.requestReport(&s, 0); q.PerSecond != 0 || q.BytesPerSecond != 0 {
+		t.Fatalf("no window, and %v/s", q.PerSecond)
+	}
+}
+
+// Responses the reader ends in each way, from the strict server: the
+// close completes a close-delimited one, cuts a short one (EOF); garbage
+// (EBADMSG) and headers past the limit (EMSGSIZE) fail; every connection
+// is closed and the server saw nothing a Linux client would not send.
+// Statuses 599 and 600: both complete, only the first is counted by code.
+func TestRequestModeOutcomes(t *testing.T) {
+	cases := []struct {
+		name, resp string
+		outcome    string // "" for complete
+		status     string
+	}{
+		{"close-delimited", "HTTP/1.1 200 OK\r\n\r\nuntil the close", "", "200"},
+		{"short", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", "EOF", ""},
+		{"garbage", "SSH-2.0-OpenSSH\r\n", "EBADMSG", ""},
+		{"long headers", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("h", 200) + "\r\n\r\n", "EMSGSIZE", ""},
+		{"status 599", "HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n", "", "599"},
+		{"status 600", "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n", "", "-"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := linktest.NewServer()
+			srv.CloseAfter = true
+			srv.Respond = func(req []byte) []byte {
+				if !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
+					return nil
+				}
+				return []byte(tc.resp)
+			}
+			cfg := requestConfig(t, false)
+			cfg.Count = 50
+			cfg.Request.MaxHeader = 128
+			r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+			clean(t, srv)
+			requestBooks(t, r, 1)
+			q := r.Requests
+			switch {
+			case tc.outcome != "":
+				if q.Failed[tc.outcome] != 50 || q.Completed != 0 {
+					t.Fatalf("complete %d, failed %v: want 50 %s", q.Completed, q.Failed, tc.outcome)
+				}
+			case tc.status == "-":
+				if q.Completed != 50 || len(q.Status) != 0 {
+					t.Fatalf("complete %d, status %v: want 50, none counted by code", q.Completed, q.Status)
+				}
+			default:
+				if q.Completed != 50 || q.Status[tc.status] != 50 {
+					t.Fatalf("complete %d, status %v, failed %v", q.Completed, q.Status, q.Failed)
+				}
+			}
+			if r.Closed != r.Established || srv.Open() != 0 {
+				t.Fatalf("closed %d of %d, server still open %d", r.Closed, r.Established, srv.Open())
+			}
+		})
+	}
+}
+
+// A request larger than a frame holds goes in frame-sized segments, even
+// when the peer's MSS (a jumbo MTU) would allow more.
+func TestRequestSegmentsFitFrames(t *testing.T) {
+	cfg := requestConfig(t, false)
+	cfg.Request.Request = bytes.Repeat([]byte("r"), 5000)
+	cfg.Params = tcp.DefaultParams(9000, false)
+	e, err := New(cfg, []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	w.nowNs, w.nowMs = 1e9, 1000
+	port := cfg.PortLo
+	idx := e.slotOf(0, port)
+	w.sets[0].Set(port, true)
+	w.open(idx, 0, port, false)
+	c := &e.table[idx].conn
+	srv := &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},
+		SrcPort: cfg.Targets[0].Addr.Port(), DstPort: port}
+	b := make([]byte, tcp.MaxReplyLen)
+	w.flush()
+	w.frame(b[:tcp.Build(b, srv, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65535,
+		SYNOpts: &cfg.Params, MSS: 8960, TSVal: 1})])
+	var sizes []int
+	for _, d := range w.tx[:w.txN] {
+		var pk tcp.Packet
+		if tcp.Parse(w.umem[d.Addr:d.Addr+uint64(d.Len)], &pk) == tcp.KindTCP && len(pk.Payload) > 0 {
+			sizes = append(sizes, len(pk.Payload))
+		}
+	}
+	room := 2048 - tcp.MaxReplyLen
+	if len(sizes) != 3 || sizes[0] != room || sizes[1] != room || sizes[2] != 5000-2*room {
+		t.Fatalf("segments of %v bytes, want %d, %d, %d", sizes, room, room, 5000-2*room)
 	}
 }
