@@ -365,9 +365,12 @@ func (h *Histogram) Buckets() []Bucket {
 }
 
 // FailedTotal is the number of failed attempts.
-func (r *Report) FailedTotal() uint64 {
+func (r *Report) FailedTotal() uint64 { return sum(r.Failed) }
+
+// sum adds up counts by name.
+func sum(m map[string]uint64) uint64 {
 	var n uint64
-	for _, v := range r.Failed {
+	for _, v := range m {
 		n += v
 	}
 	return n
@@ -504,13 +507,7 @@ func ProgressLine(w io.Writer, asked float64) func(*Snapshot) {
 }
 
 // FailedTotal is the number of failed requests.
-func (q *RequestReport) FailedTotal() uint64 {
-	var n uint64
-	for _, v := range q.Failed {
-		n += v
-	}
-	return n
-}
+func (q *RequestReport) FailedTotal() uint64 { return sum(q.Failed) }
 
 // bracket is kv in brackets, or nothing for no counts.
 func bracket(m map[string]uint64) string {

@@ -42,7 +42,7 @@ func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	c.PeerMSS = uint16(min(int(c.PeerMSS), w.e.frameSize-tcp.MaxReplyLen))
 	en.syn = synTimeOf(w.rxNs)
 	w.c[CntRequests]++
-	w.sendRequest(en, ex, p)
+	w.sendRequest(en, idx, ex, p)
 }
 
 // nextRequest sends a kept-alive connection's next request, its response
@@ -53,16 +53,13 @@ func (w *worker) nextRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 	w.e.paramsOf(w.e.pairOf(idx)).NextRequest(&en.conn, &ex.x, len(w.e.cfg.Request.Request))
 	en.syn = synTimeOf(w.rxNs)
 	w.c[CntRequests]++
-	w.sendRequest(en, ex, p)
+	w.sendRequest(en, idx, ex, p)
 }
 
-// sendRequest sends what the windows allow of the request.
-func (w *worker) sendRequest(en *entry, ex *exState, p *tcp.Path) {
+// sendRequest sends what the windows allow of entry idx's request.
+func (w *worker) sendRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 	req := w.e.cfg.Request.Request
-	params := &w.e.params[0]
-	if p.V6 {
-		params = &w.e.params[1]
-	}
+	params := w.e.paramsOf(w.e.pairOf(idx))
 	for {
 		r, off, n, ok := params.NextData(&en.conn, &ex.x, w.nowMs)
 		if !ok {
@@ -101,7 +98,7 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 		res = ex.resp.Close(spec)
 	}
 	if res == l7.More {
-		w.sendRequest(en, ex, p)
+		w.sendRequest(en, idx, ex, p)
 		return false
 	}
 	return w.endRequest(en, idx, ex, res, p)
@@ -114,6 +111,7 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) (next bool) {
 	ex.on = false
 	abort := true
+	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch res {
 	case l7.Done:
 		w.c[CntResponses]++
@@ -130,7 +128,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 			if en.conn.State == tcp.CloseWait {
 				// The server's FIN waits for its ACK, which Linux's
 				// delayed-ACK timer sends (at most 40 ms later): now.
-				v := w.e.paramsOf(w.e.pairOf(idx)).ACK(&en.conn, w.nowMs)
+				v := params.ACK(&en.conn, w.nowMs)
 				w.send(p, &v.Reply)
 			}
 			return false
@@ -144,7 +142,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 	case l7.ErrTruncated:
 		w.c[ResponseFailedCounter(respTruncated)]++
 	}
-	v := w.e.paramsOf(w.e.pairOf(idx)).Close(&en.conn, abort, w.nowMs)
+	v := params.Close(&en.conn, abort, w.nowMs)
 	if v.Send {
 		w.send(p, &v.Reply)
 	}
@@ -179,7 +177,7 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 		}
 		if resend {
 			w.c[CntRequestRetrans]++
-			w.sendRequest(en, ex, &p)
+			w.sendRequest(en, idx, ex, &p)
 		}
 	}
 	if expired || rearm || !w.wheel.Scheduled(id) {

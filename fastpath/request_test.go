@@ -237,6 +237,27 @@ func (l *sinkLink) Complete() int                 { return 0 }
 func (l *sinkLink) Poll(int) bool                 { return false }
 func (l *sinkLink) Err() error                    { return nil }
 
+// sinkAttempt is an engine for cfg on a sinkLink, its worker after one
+// attempt's SYN (entry idx, connection c), and the server's path to it.
+func sinkAttempt(t *testing.T, cfg Config) (w *worker, idx slot, c *tcp.Conn, srv *tcp.Path) {
+	t.Helper()
+	e, err := New(cfg, []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = e.workers[0]
+	w.nowNs, w.nowMs = 1e9, 1000
+	port := cfg.PortLo
+	idx = e.slotOf(0, port)
+	w.sets[0].Set(port, true)
+	if !w.open(idx, 0, port, false) {
+		t.Fatal("no SYN")
+	}
+	srv = &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},
+		SrcPort: cfg.Targets[0].Addr.Port(), DstPort: port}
+	return w, idx, &e.table[idx].conn, srv
+}
+
 // The request path allocates nothing per segment: a response segment read
 // (in order, ACKed, the reader fed), one out of order, and a request's
 // timer expiring (its tail loss probe, then the RTO resending it).
@@ -245,21 +266,7 @@ func TestRequestHotPathAllocatesNothing(t *testing.T) {
 	// A response that never ends, so that every segment is read.
 	cfg.Request.Framing, cfg.Request.Expect, cfg.Request.MaxResponse = l7.Substring, []byte("never"), 1<<31
 	cfg.Count, cfg.ResponseTimeout = 1, 100*time.Second
-	e, err := New(cfg, []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := e.workers[0]
-	w.nowNs, w.nowMs = 1e9, 1000
-	port := cfg.PortLo
-	idx := e.slotOf(0, port)
-	w.sets[0].Set(port, true)
-	if !w.open(idx, 0, port, false) {
-		t.Fatal("no SYN")
-	}
-	c := &e.table[idx].conn
-	srv := &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},
-		SrcPort: cfg.Targets[0].Addr.Port(), DstPort: port}
+	w, idx, c, srv := sinkAttempt(t, cfg)
 	build := func(r tcp.Reply) []byte {
 		b := make([]byte, tcp.MaxReplyLen+len(r.Payload))
 		return b[:tcp.Build(b, srv, &r)]
@@ -416,19 +423,7 @@ func TestRequestSegmentsFitFrames(t *testing.T) {
 	cfg := requestConfig(t, false)
 	cfg.Request.Request = bytes.Repeat([]byte("r"), 5000)
 	cfg.Params = tcp.DefaultParams(9000, false)
-	e, err := New(cfg, []Link{&sinkLink{umem: make([]byte, 2048*64*2)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := e.workers[0]
-	w.nowNs, w.nowMs = 1e9, 1000
-	port := cfg.PortLo
-	idx := e.slotOf(0, port)
-	w.sets[0].Set(port, true)
-	w.open(idx, 0, port, false)
-	c := &e.table[idx].conn
-	srv := &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},
-		SrcPort: cfg.Targets[0].Addr.Port(), DstPort: port}
+	w, _, c, srv := sinkAttempt(t, cfg)
 	b := make([]byte, tcp.MaxReplyLen)
 	w.flush()
 	w.frame(b[:tcp.Build(b, srv, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65535,

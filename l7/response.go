@@ -76,7 +76,7 @@ const chunked = "chunked"
 // anything but More, the response is over; later calls return the same.
 func (r *Response) Feed(s *Spec, b []byte) Result {
 	if r.phase == phDone {
-		return r.final(s)
+		return r.final()
 	}
 	r.Got += uint32(len(b))
 	if r.Got > s.MaxResponse || r.Got < uint32(len(b)) {
@@ -100,7 +100,7 @@ func (r *Response) Feed(s *Spec, b []byte) Result {
 // response that runs to the close, and truncates any other.
 func (r *Response) Close(s *Spec) Result {
 	if r.phase == phDone {
-		return r.final(s)
+		return r.final()
 	}
 	if s.Framing == Close || s.Framing == HTTP && r.phase == phUntilClose {
 		return r.end(Done)
@@ -122,7 +122,7 @@ func (r *Response) badStatus() Result {
 	return r.end(ErrMalformed)
 }
 
-func (r *Response) final(*Spec) Result { return Result(r.rem) }
+func (r *Response) final() Result { return Result(r.rem) }
 
 func (r *Response) substring(s *Spec, b []byte) Result {
 	k := int(r.pos)

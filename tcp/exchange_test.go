@@ -6,6 +6,17 @@ import (
 	"testing"
 )
 
+// exchanging is an established connection (Linux's defaults) with an
+// n-byte request started and nothing sent yet.
+func exchanging(t *testing.T, n int) (*Params, *Conn, *Exchange) {
+	t.Helper()
+	p := DefaultParams(1500, false)
+	c := established(t, &p)
+	x := &Exchange{}
+	p.StartExchange(c, x, n)
+	return &p, c, x
+}
+
 // sendAll sends what NextData allows and returns the segments' (off, n).
 func sendAll(p *Params, c *Conn, x *Exchange, now uint32) (segs [][2]int, last Reply) {
 	for {
@@ -21,11 +32,8 @@ func sendAll(p *Params, c *Conn, x *Exchange, now uint32) (segs [][2]int, last R
 // The request leaves in PeerMSS pieces within the initial window, the last
 // one with PSH; ACKs move it on; the SYN-ACK's window is taken unscaled.
 func TestExchangeSegmentsAndWindows(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p) // PeerMSS 1448, window 65160 unscaled, wscale 7
-	var x Exchange
-	p.StartExchange(c, &x, 3000)
-	segs, last := sendAll(&p, c, &x, 10020)
+	p, c, x := exchanging(t, 3000) // PeerMSS 1448, window 65160 unscaled, wscale 7
+	segs, last := sendAll(p, c, x, 10020)
 	if len(segs) != 3 || segs[0] != [2]int{0, 1448} || segs[1] != [2]int{1448, 1448} || segs[2] != [2]int{2896, 104} {
 		t.Fatalf("segments %v", segs)
 	}
@@ -33,24 +41,22 @@ func TestExchangeSegmentsAndWindows(t *testing.T) {
 		t.Fatalf("last segment %+v, SND.NXT %d", last, c.SndNxt-iss)
 	}
 	// A window of 2 units (256 bytes scaled) and a partial ACK.
-	p2 := DefaultParams(1500, false)
-	c = established(t, &p2)
-	p2.StartExchange(c, &x, 3000)
+	p, c, x = exchanging(t, 3000)
 	x.Wnd = 1000
-	segs, _ = sendAll(&p2, c, &x, 10020)
+	segs, _ = sendAll(p, c, x, 10020)
 	if len(segs) != 1 || segs[0] != [2]int{0, 1000} {
 		t.Fatalf("window 1000: %v", segs)
 	}
-	v := p2.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 1 + 1000, Flags: FlagACK, Window: 2,
+	v := p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 1 + 1000, Flags: FlagACK, Window: 2,
 		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10030)
 	if v.Send || x.SndUna != iss+1+1000 || x.Wnd != 256 {
 		t.Fatalf("ACK: %+v, SND.UNA +%d, window %d", v, x.SndUna-iss, x.Wnd)
 	}
-	if segs, _ = sendAll(&p2, c, &x, 10030); len(segs) != 1 || segs[0] != [2]int{1000, 256} {
+	if segs, _ = sendAll(p, c, x, 10030); len(segs) != 1 || segs[0] != [2]int{1000, 256} {
 		t.Fatalf("window 256: %v", segs)
 	}
 	// An ACK older than SND.UNA changes nothing, not even the window.
-	p2.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagACK, Window: 500,
+	p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagACK, Window: 500,
 		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10031)
 	if x.SndUna != iss+1+1000 || x.Wnd != 256 {
 		t.Fatalf("old ACK moved SND.UNA +%d window %d", x.SndUna-iss, x.Wnd)
@@ -62,45 +68,42 @@ func TestExchangeSegmentsAndWindows(t *testing.T) {
 // from SND.UNA, one segment (cwnd 1), the RTO doubling; an ACK ends the
 // backoff and slow start opens the window again.
 func TestExchangeRetransmission(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p)
-	var x Exchange
-	p.StartExchange(c, &x, 3000)
-	sendAll(&p, c, &x, 10020)
+	p, c, x := exchanging(t, 3000)
+	sendAll(p, c, x, 10020)
 	rto := p.FINRTO(c)
-	_, resend, next := p.ExchangeTimer(c, &x, 10020+uint32(rto))
+	_, resend, next := p.ExchangeTimer(c, x, 10020+uint32(rto))
 	if !resend || next != rto || c.Retrans != 0 || x.Cwnd != InitCwnd {
 		t.Fatalf("TLP: resend %v next %d (rto %d), retrans %d cwnd %d", resend, next, rto, c.Retrans, x.Cwnd)
 	}
-	if segs, last := sendAll(&p, c, &x, 10020+uint32(rto)); len(segs) != 1 || segs[0] != [2]int{2896, 104} || last.Flags != FlagACK|FlagPSH {
+	if segs, last := sendAll(p, c, x, 10020+uint32(rto)); len(segs) != 1 || segs[0] != [2]int{2896, 104} || last.Flags != FlagACK|FlagPSH {
 		t.Fatalf("the probe: %v", segs)
 	}
-	_, resend, next = p.ExchangeTimer(c, &x, 10020+uint32(2*rto))
+	_, resend, next = p.ExchangeTimer(c, x, 10020+uint32(2*rto))
 	if !resend || next != 2*rto || x.Next != x.SndUna || x.Cwnd != 1 {
 		t.Fatalf("RTO: resend %v next %d (rto %d), next byte +%d, cwnd %d", resend, next, rto, x.Next-iss, x.Cwnd)
 	}
-	if segs, _ := sendAll(&p, c, &x, 10500); len(segs) != 1 || segs[0] != [2]int{0, 1448} {
+	if segs, _ := sendAll(p, c, x, 10500); len(segs) != 1 || segs[0] != [2]int{0, 1448} {
 		t.Fatalf("after the RTO: %v", segs)
 	}
 	if c.SndNxt != iss+1+3000 {
 		t.Fatalf("SND.NXT went back to +%d", c.SndNxt-iss)
 	}
 	// The ACK of the first segment: cwnd 2, the other two leave.
-	p.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 1 + 1448, Flags: FlagACK, Window: 502,
+	p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 1 + 1448, Flags: FlagACK, Window: 502,
 		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10600)
 	if c.Retrans != 0 || x.Cwnd != 2 {
 		t.Fatalf("retrans %d cwnd %d", c.Retrans, x.Cwnd)
 	}
-	if segs, _ := sendAll(&p, c, &x, 10600); len(segs) != 2 {
+	if segs, _ := sendAll(p, c, x, 10600); len(segs) != 2 {
 		t.Fatalf("after the ACK: %v", segs)
 	}
 	// All acknowledged: the timer has nothing to do.
-	p.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 1 + 3000, Flags: FlagACK, Window: 502,
+	p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 1 + 3000, Flags: FlagACK, Window: 502,
 		Opts: Options{HasTS: true, TSVal: 424244, TSEcr: 15000}}, 10700)
 	if x.Pending() {
 		t.Fatal("request still pending")
 	}
-	if v, resend, next := p.ExchangeTimer(c, &x, 20000); v.Send || resend || next != 0 {
+	if v, resend, next := p.ExchangeTimer(c, x, 20000); v.Send || resend || next != 0 {
 		t.Fatalf("idle timer: %+v %v %d", v, resend, next)
 	}
 }
@@ -109,15 +112,12 @@ func TestExchangeRetransmission(t *testing.T) {
 // length: two full segments probe the second, one and a bit the bit.
 func TestExchangeProbeIsTheLastSegment(t *testing.T) {
 	for _, tc := range []struct{ n, from, size int }{{2896, 1448, 1448}, {1449, 1448, 1}, {100, 0, 100}} {
-		p := DefaultParams(1500, false)
-		c := established(t, &p)
-		var x Exchange
-		p.StartExchange(c, &x, tc.n)
-		sendAll(&p, c, &x, 10020)
-		if _, resend, _ := p.ExchangeTimer(c, &x, 10500); !resend {
+		p, c, x := exchanging(t, tc.n)
+		sendAll(p, c, x, 10020)
+		if _, resend, _ := p.ExchangeTimer(c, x, 10500); !resend {
 			t.Fatalf("%d bytes: no probe", tc.n)
 		}
-		if segs, _ := sendAll(&p, c, &x, 10500); len(segs) != 1 || segs[0] != [2]int{tc.from, tc.size} {
+		if segs, _ := sendAll(p, c, x, 10500); len(segs) != 1 || segs[0] != [2]int{tc.from, tc.size} {
 			t.Fatalf("%d bytes: probe %v, want [%d %d]", tc.n, segs, tc.from, tc.size)
 		}
 	}
@@ -126,13 +126,10 @@ func TestExchangeProbeIsTheLastSegment(t *testing.T) {
 // Once the connection is closing, the request's timer has nothing to do:
 // the FIN's timer (OnTimer) owns the connection.
 func TestExchangeTimerAfterClose(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p)
-	var x Exchange
-	p.StartExchange(c, &x, 100)
-	sendAll(&p, c, &x, 10020)
+	p, c, x := exchanging(t, 100)
+	sendAll(p, c, x, 10020)
 	p.Close(c, false, 10030)
-	if v, resend, next := p.ExchangeTimer(c, &x, 10500); v.Send || resend || next != 0 {
+	if v, resend, next := p.ExchangeTimer(c, x, 10500); v.Send || resend || next != 0 {
 		t.Fatalf("in %v: %+v resend %v next %d", c.State, v, resend, next)
 	}
 }
@@ -140,18 +137,15 @@ func TestExchangeTimerAfterClose(t *testing.T) {
 // A kept-alive connection's next request starts at SND.NXT with the
 // windows it had; its bytes are counted from its own start.
 func TestExchangeNextRequest(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p)
-	var x Exchange
-	p.StartExchange(c, &x, 100)
-	sendAll(&p, c, &x, 10020)
-	p.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 101, Flags: FlagACK, Window: 3,
+	p, c, x := exchanging(t, 100)
+	sendAll(p, c, x, 10020)
+	p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 101, Flags: FlagACK, Window: 3,
 		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10030)
-	p.NextRequest(c, &x, 500)
+	p.NextRequest(c, x, 500)
 	if x.Start != iss+101 || x.Wnd != 384 || !x.Pending() {
 		t.Fatalf("next request %+v", x)
 	}
-	segs, last := sendAll(&p, c, &x, 10040)
+	segs, last := sendAll(p, c, x, 10040)
 	if len(segs) != 1 || segs[0] != [2]int{0, 384} || last.Seq != iss+101 {
 		t.Fatalf("next request's segments %v from %d", segs, last.Seq-iss)
 	}
@@ -160,24 +154,21 @@ func TestExchangeNextRequest(t *testing.T) {
 // A zero window holds the request back; the timer probes it with
 // SND.UNA-1 and no data (tcp_send_probe0), and a window update lets it go.
 func TestExchangeZeroWindow(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p)
-	var x Exchange
-	p.StartExchange(c, &x, 100)
+	p, c, x := exchanging(t, 100)
 	x.Wnd = 0
-	if segs, _ := sendAll(&p, c, &x, 10020); len(segs) != 0 {
+	if segs, _ := sendAll(p, c, x, 10020); len(segs) != 0 {
 		t.Fatalf("sent into a zero window: %v", segs)
 	}
 	if !x.Pending() {
 		t.Fatal("not pending")
 	}
-	v, resend, next := p.ExchangeTimer(c, &x, 10300)
+	v, resend, next := p.ExchangeTimer(c, x, 10300)
 	if resend || !v.Send || v.Reply.Seq != iss || v.Reply.Flags != FlagACK || v.Reply.Payload != nil || next != 2*p.FINRTO(&Conn{RTOMs: c.RTOMs}) {
 		t.Fatalf("probe %+v resend %v next %d", v.Reply, resend, next)
 	}
-	p.ExchangeInput(c, &x, &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagACK, Window: 10,
+	p.ExchangeInput(c, x, &Segment{Seq: 5001, Ack: iss + 1, Flags: FlagACK, Window: 10,
 		Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}, 10400)
-	if segs, _ := sendAll(&p, c, &x, 10400); len(segs) != 1 || segs[0] != [2]int{0, 100} {
+	if segs, _ := sendAll(p, c, x, 10400); len(segs) != 1 || segs[0] != [2]int{0, 100} {
 		t.Fatalf("after the window update: %v", segs)
 	}
 }
@@ -185,25 +176,22 @@ func TestExchangeZeroWindow(t *testing.T) {
 // Data delivery: in-order bytes are the application's (DataAt/DataLen),
 // the part of a segment across RCV.NXT only, out-of-order ones none.
 func TestExchangeDataDelivery(t *testing.T) {
-	p := DefaultParams(1500, false)
-	c := established(t, &p)
-	var x Exchange
-	p.StartExchange(c, &x, 10)
-	sendAll(&p, c, &x, 10020)
+	p, c, x := exchanging(t, 10)
+	sendAll(p, c, x, 10020)
 	seg := func(seq Seq, n int) *Segment {
 		return &Segment{Seq: seq, Ack: iss + 11, Flags: FlagACK | FlagPSH, Window: 502, PayloadLen: n,
 			Opts: Options{HasTS: true, TSVal: 424243, TSEcr: 15000}}
 	}
-	if v := p.ExchangeInput(c, &x, seg(5001, 100), 10030); v.DataAt != 0 || v.DataLen != 100 || !v.Send || v.Reply.Ack != 5101 {
+	if v := p.ExchangeInput(c, x, seg(5001, 100), 10030); v.DataAt != 0 || v.DataLen != 100 || !v.Send || v.Reply.Ack != 5101 {
 		t.Fatalf("in order: %+v", v)
 	}
-	if v := p.ExchangeInput(c, &x, seg(5201, 100), 10031); v.DataLen != 0 {
+	if v := p.ExchangeInput(c, x, seg(5201, 100), 10031); v.DataLen != 0 {
 		t.Fatalf("out of order delivered: %+v", v)
 	}
-	if v := p.ExchangeInput(c, &x, seg(5051, 100), 10032); v.DataAt != 50 || v.DataLen != 50 || v.Reply.Ack != 5151 {
+	if v := p.ExchangeInput(c, x, seg(5051, 100), 10032); v.DataAt != 50 || v.DataLen != 50 || v.Reply.Ack != 5151 {
 		t.Fatalf("across RCV.NXT: %+v", v)
 	}
-	if v := p.ExchangeInput(c, &x, seg(5001, 100), 10033); v.DataLen != 0 {
+	if v := p.ExchangeInput(c, x, seg(5001, 100), 10033); v.DataLen != 0 {
 		t.Fatalf("old data delivered: %+v", v)
 	}
 	// The server's FIN with the last bytes: they are read, and the
@@ -212,7 +200,7 @@ func TestExchangeDataDelivery(t *testing.T) {
 	// (pingpong mode), so the close carries it.
 	fin := seg(5151, 10)
 	fin.Flags |= FlagFIN
-	v := p.ExchangeInput(c, &x, fin, 10034)
+	v := p.ExchangeInput(c, x, fin, 10034)
 	if v.DataLen != 10 || c.State != CloseWait || v.Send {
 		t.Fatalf("data and FIN: %+v, state %v", v, c.State)
 	}
