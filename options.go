@@ -44,6 +44,12 @@ type Options struct {
 	PartialChecksum PartialPolicy
 	// SocketMode is the AF_XDP bind mode (auto: zero-copy, else copy).
 	SocketMode xsk.CopyMode
+	// XDPTX sends every frame from the XDP program (live frames, one
+	// BPF_PROG_RUN per batch, no socket buffer per frame) instead of the
+	// AF_XDP TX ring; receiving stays on AF_XDP. It needs the program
+	// attached in native mode and an interface that takes redirected
+	// frames (a veth: its peer has an XDP program or GRO on).
+	XDPTX bool
 	// Frames is the number of UMEM frames per socket (a power of two,
 	// 64..262144).
 	Frames int

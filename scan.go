@@ -33,6 +33,9 @@ type scanPair struct {
 // runKernelSYNs runs p (Close synonly) with the kernel making the SYNs.
 func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
 	o := &s.opts
+	if s.txDevErr != nil {
+		return nil, fmt.Errorf("--xdp-syn: %w", s.txDevErr)
+	}
 	nports := int(o.PortHi-o.PortLo) + 1
 	pairs, err := s.scanPairs(&cfg, nports)
 	if err != nil {
@@ -151,7 +154,7 @@ func (s *Session) scanPairs(cfg *fastpath.Config, nports int) ([]scanPair, error
 			parts := tcp.NewSYNTemplate(params, &path).Parts()
 			sp := scanPair{target: ti, tpl: bpf.ScanTemplate{Frame: parts.Frame, IPOff: parts.IPOff, TCPOff: parts.TCPOff, TSOff: parts.TSOff,
 				IPSum: parts.IPSum, TCPSum: parts.TCPSum, FlagsWord: parts.FlagsWord, V6: parts.V6,
-				Mix: binary.LittleEndian.Uint64(rnd[:8]), SlotBase: uint32(len(pairs) * nports), IngressIfindex: s.dev.Index}}
+				Mix: binary.LittleEndian.Uint64(rnd[:8]), SlotBase: uint32(len(pairs) * nports)}}
 			if !params.TSNoOffset {
 				sp.tpl.TSAdd = binary.LittleEndian.Uint32(rnd[8:]) // I4: a random offset per pair
 			}

@@ -27,12 +27,15 @@ import (
 // program, the AF_XDP sockets, the reserved ports. It runs one plan (or
 // serves Dial) and is undone by Close.
 type Session struct {
-	opts    Options
-	prog    *bpf.Program
-	socks   []*xsk.Socket
-	restore func()
-	ifname  string
-	dev     netdev.Info
+	opts  Options
+	prog  *bpf.Program
+	socks []*xsk.Socket
+	txq   []*bpf.TxQueue // per socket, with Options.XDPTX
+	// txDevErr is why the program cannot send through the interface.
+	txDevErr error
+	restore  func()
+	ifname   string
+	dev      netdev.Info
 	// attached is the XDP mode the program runs in (native or generic).
 	attached  bpf.AttachMode
 	targets   []fastpath.Target
@@ -226,7 +229,14 @@ func (s *Session) open(ctx context.Context) error {
 		// thread Close runs on.
 		s.restore = func() { _ = netns.Do(o.Netns, func() error { restore(); return nil }) }
 	}
-	if s.prog, err = bpf.Load(); err != nil {
+	txWorkers := 0
+	if o.XDPTX {
+		if err := s.checkXDPTX(); err != nil {
+			return err
+		}
+		txWorkers = want
+	}
+	if s.prog, err = bpf.Load(txWorkers); err != nil {
 		return err
 	}
 	if err := s.prog.SetPorts(o.PortLo, o.PortHi); err != nil {
@@ -279,6 +289,15 @@ func (s *Session) open(ctx context.Context) error {
 			why = "refused native XDP: a veth needs at least as many RX queues as its peer has TX queues ('ethtool -L PEER tx N' on the peer)"
 		}
 		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind, why))
+	}
+	// Frames the program makes (--xdp-syn, --xdp-tx) leave here; a driver
+	// that takes no redirected frames refuses, which only those modes mind.
+	s.txDevErr = s.prog.SetTxDevice(nh0.IfIndex)
+	if o.XDPTX {
+		if s.txDevErr != nil {
+			return s.txDevErr
+		}
+		return s.openXDPTX()
 	}
 	return nil
 }
@@ -461,6 +480,9 @@ func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error)
 	links := make([]fastpath.Link, len(s.socks))
 	for i, x := range s.socks {
 		links[i] = x
+		if s.txq != nil {
+			links[i] = newLiveLink(x, s.txq[i])
+		}
 	}
 	eng, err := fastpath.New(cfg, links)
 	if err != nil {

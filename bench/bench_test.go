@@ -118,8 +118,8 @@ func TestSynAckTimes(t *testing.T) {
 }
 
 // The summary pairs each peer with xdpconnect's row of the same scenario
-// and unit (by the tool name's last word when there are several), and the
-// axes say k/s and µs.
+// and unit (by the tool name's last word when there are several, else the
+// best), and the axes say k/s and µs.
 func TestRatiosAndLabels(t *testing.T) {
 	rows := []Row{
 		{Scenario: "listener", Tool: "xdpconnect", Unit: "handshakes/s", Median: 130000},
@@ -129,9 +129,12 @@ func TestRatiosAndLabels(t *testing.T) {
 		{Scenario: "xsk", Tool: "asavie/xdp TX", Unit: "frames/s", Median: 1000},
 		{Scenario: "xsk", Tool: "asavie/xdp RX", Unit: "frames/s", Median: 1500},
 		{Scenario: "metrics", Tool: "other", Unit: "handshakes/s", Median: 1},
+		{Scenario: "synonly", Tool: "xdpconnect --close synonly", Unit: "SYN/s", Median: 300},
+		{Scenario: "synonly", Tool: "xdpconnect --close synonly --xdp-syn", Unit: "SYN/s", Median: 2000},
+		{Scenario: "synonly", Tool: "masscan 1.3", Unit: "SYN/s", Median: 400},
 	}
 	labels, values := ratios(rows)
-	want := map[string]float64{"listener: vs go-dialer": 3.25, "xsk: vs asavie/xdp TX": 2, "xsk: vs asavie/xdp RX": 1}
+	want := map[string]float64{"listener: vs go-dialer": 3.25, "xsk: vs asavie/xdp TX": 2, "xsk: vs asavie/xdp RX": 1, "synonly: vs masscan 1.3": 5}
 	if len(labels) != len(want) {
 		t.Fatalf("ratios %v %v", labels, values)
 	}

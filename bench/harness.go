@@ -421,7 +421,7 @@ func Markdown(rows []Row) string {
 	for _, r := range rows {
 		ratio := ""
 		for _, x := range rows {
-			if x.Scenario == r.Scenario && x.Tool == "xdpconnect" && r.Tool != "xdpconnect" && r.Median > 0 && x.Unit == r.Unit {
+			if x.Scenario == r.Scenario && x.Tool == "xdpconnect" && !strings.HasPrefix(r.Tool, "xdpconnect") && r.Median > 0 && x.Unit == r.Unit {
 				ratio = fmt.Sprintf("xdpconnect %.2fx", x.Median/r.Median)
 			}
 		}
@@ -640,11 +640,7 @@ func (o *Options) synOnly() ([]Row, error) {
 		o.logf("  zmap not installed: left out")
 	}
 	// Against the reflector (answers, which each tool resets) and against a
-	// sink that only counts the SYNs. The kernel-made SYNs (--xdp-syn) run
-	// against the sink only: a peer on the veth that sends our own frames
-	// back with XDP_TX hands the generator's pages back rewritten, which
-	// this kernel's live-frame mode does not survive (the SYNs after the
-	// first few hundred leave malformed); a server elsewhere never does.
+	// sink that only counts the SYNs.
 	var rows []Row
 	for _, mode := range []reflector.Mode{reflector.Reflect, reflector.Count} {
 		if err := b.refl.SetMode(mode, 0); err != nil {
@@ -658,7 +654,7 @@ func (o *Options) synOnly() ([]Row, error) {
 		for _, tl := range tools {
 			// The worker's SYN-only probes keep their port until answered
 			// or timed out (Linux's schedule): against a sink they stall.
-			if strings.Contains(tl.name, "--xdp-syn") == (mode == reflector.Reflect) && strings.HasPrefix(tl.name, "xdpconnect") {
+			if mode == reflector.Count && tl.name == "xdpconnect --close synonly" {
 				continue
 			}
 			row := Row{Scenario: "synonly", Tool: tl.name, Target: target, Workers: 1, Unit: "SYN/s"}

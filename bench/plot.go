@@ -192,19 +192,21 @@ func (t *traces) write(dir, scenario, target string) error {
 
 // ratios are xdpconnect's medians over each peer's, same scenario and
 // unit (a peer is paired with the xdpconnect row whose tool name ends the
-// same way when there are several: "xsk/ TX" with "asavie/xdp TX").
+// same way when there are several: "xsk/ TX" with "asavie/xdp TX"; else
+// with xdpconnect's best row, as --xdp-syn in synonly).
 func ratios(rows []Row) (labels []string, values []float64) {
 	for _, r := range rows {
 		if strings.HasPrefix(r.Tool, "xdpconnect") || r.Median <= 0 {
 			continue
 		}
 		var x *Row
+		named := false
 		for i := range rows {
 			c := &rows[i]
-			if c.Scenario != r.Scenario || c.Unit != r.Unit || !strings.HasPrefix(c.Tool, "xdpconnect") || c.Median <= 0 {
+			if c.Scenario != r.Scenario || c.Unit != r.Unit || !strings.HasPrefix(c.Tool, "xdpconnect") || c.Median <= 0 || named {
 				continue
 			}
-			if x == nil || lastWord(c.Tool) == lastWord(r.Tool) {
+			if named = lastWord(c.Tool) == lastWord(r.Tool); named || x == nil || c.Median > x.Median {
 				x = c
 			}
 		}

@@ -1,6 +1,8 @@
 package bpf
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -38,7 +40,11 @@ const (
 	ScanEstablished = Counter(xdpXdpcCounterXDPC_CNT_SCAN_ESTABLISHED)
 	ScanRefused     = Counter(xdpXdpcCounterXDPC_CNT_SCAN_REFUSED)
 	ScanDuplicate   = Counter(xdpXdpcCounterXDPC_CNT_SCAN_DUPLICATE)
-	NumCounters     = int(xdpXdpcCounterXDPC_CNT_MAX)
+	// Live-frame transmission (--xdp-tx, tx.go): frames sent, and
+	// requests that found no frame to send.
+	TxLive       = Counter(xdpXdpcCounterXDPC_CNT_TX_LIVE)
+	TxLiveFailed = Counter(xdpXdpcCounterXDPC_CNT_TX_LIVE_FAILED)
+	NumCounters  = int(xdpXdpcCounterXDPC_CNT_MAX)
 	// NumDecisions is the number of counters that are decisions (one per
 	// frame): those below it.
 	NumDecisions = int(StampFailed)
@@ -47,7 +53,7 @@ const (
 var counterNames = [NumCounters]string{"redirect_tcp", "redirect_icmp", "redirect_arp", "redirect_nd",
 	"pass_other_ethertype", "pass_not_local", "pass_other_port", "pass_other_proto", "pass_malformed",
 	"pass_no_socket", "drop_malformed", "drop_no_socket", "drop_scan_answer", "tx_scan_rst", "stamp_failed",
-	"scan_sent", "scan_established", "scan_refused", "scan_duplicate"}
+	"scan_sent", "scan_established", "scan_refused", "scan_duplicate", "tx_live", "tx_live_failed"}
 
 // String is the counter's name, as used in metric labels.
 func (c Counter) String() string {
@@ -64,7 +70,7 @@ func (c Counter) Action() string {
 		return "redirect"
 	case c <= PassNoSocket:
 		return "pass"
-	case c == TxScanRST:
+	case c == TxScanRST || c == TxLive:
 		return "tx"
 	}
 	return "drop"
@@ -80,6 +86,10 @@ type Program struct {
 	// The port range and the SYN-only flag, written together (config).
 	portLo, portHi uint16
 	scan           bool
+	token          uint64 // requests from user space carry it (xdp.h)
+	ifindex        int    // where it is attached
+	txWorkers      int
+	txMem          [2][]byte // tx_slots and tx_cursors, mapped
 	// NativeErr is why native mode was refused when Attach in auto mode
 	// fell back to generic.
 	NativeErr error
@@ -97,14 +107,41 @@ func privErr(op string, err error) error {
 	return fmt.Errorf("bpf: %s: %w", op, err)
 }
 
-// Load loads the program and its maps into the kernel without attaching it.
-func Load() (*Program, error) {
-	p := &Program{}
-	if err := loadXdpObjects(&p.objs, nil); err != nil {
+// Load loads the program and its maps into the kernel without attaching
+// it, with TX slots for txWorkers workers (live-frame transmission, 0:
+// none).
+func Load(txWorkers int) (*Program, error) {
+	if txWorkers < 0 || txWorkers > maxQueues {
+		return nil, fmt.Errorf("bpf: %d TX workers: at most %d", txWorkers, maxQueues)
+	}
+	spec, err := loadXdp()
+	if err != nil {
+		return nil, err
+	}
+	spec.Maps["tx_slots"].MaxEntries = uint32(max(txWorkers, 1) * TxSlots)
+	p := &Program{txWorkers: txWorkers}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, privErr("load XDP program", err)
+	}
+	// The requests' token (xdp.h): random, never 0.
+	var b [8]byte
+	for p.token == 0 {
+		if _, err := rand.Read(b[:]); err != nil {
+			p.objs.Close()
+			return nil, err
+		}
+		p.token = binary.NativeEndian.Uint64(b[:])
+	}
+	if err := p.writeConfig(); err != nil {
+		p.objs.Close()
+		return nil, err
 	}
 	return p, nil
 }
+
+// maxQueues is XDPC_MAX_QUEUES: the queues (and TX workers) the program
+// serves.
+const maxQueues = 64
 
 // AttachMode says how the program is attached to an interface.
 type AttachMode int
@@ -164,7 +201,8 @@ func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
 		return used, privErr(fmt.Sprintf("attach XDP to interface %d in %s mode", ifindex, used), err)
 	}
 	p.link = l
-	return used, nil
+	p.ifindex = ifindex
+	return used, p.writeConfig()
 }
 
 func (p *Program) attach(ifindex int, m AttachMode) (link.Link, error) {
@@ -230,6 +268,12 @@ func (p *Program) Close() error {
 	if p.link != nil {
 		errs = append(errs, p.link.Close())
 		p.link = nil
+	}
+	for i, m := range p.txMem {
+		if m != nil {
+			errs = append(errs, unix.Munmap(m))
+			p.txMem[i] = nil
+		}
 	}
 	errs = append(errs, p.objs.Close())
 	return errors.Join(errs...)

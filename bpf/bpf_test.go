@@ -84,7 +84,7 @@ func tcpHdr(dport uint16) []byte {
 // so redirects can succeed.
 func TestProgramDecisions(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
-	prog, err := bpf.Load()
+	prog, err := bpf.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,9 @@ import (
 )
 
 // SYN-only runs whose SYNs the kernel makes: the program's generator
-// (xdpc_syngen) stamps each SYN from a pair's template in the kernel and
-// sends it with XDP_TX, and the receive path counts each probe's first
+// (syngen in xdp.c, a request to the attached program, xdp.h) stamps each
+// SYN from a pair's template in the kernel and sends it through the TX
+// device map, and the receive path counts each probe's first
 // answer (SYN-ACK, RST or ICMP error) and answers a SYN-ACK with the RST
 // itself. User space only drives the generator and reads the counts.
 
@@ -43,7 +44,7 @@ func (p *Program) writeConfig() error {
 	if p.scan {
 		s = 1
 	}
-	return p.objs.Config.Put(uint32(0), xdpXdpcConfig{PortLo: p.portLo, PortHi: p.portHi, Scan: s})
+	return p.objs.Config.Put(uint32(0), xdpXdpcConfig{PortLo: p.portLo, PortHi: p.portHi, Scan: s, Ifindex: uint32(p.ifindex), Token: p.token})
 }
 
 // AddScanPair registers a pair of a SYN-only run: our address, the target
@@ -75,13 +76,11 @@ type ScanTemplate struct {
 	SlotBase             uint32
 	TSAdd                uint32 // the pair's timestamp offset
 	Next                 uint32 // probes of the pair so far
-	IngressIfindex       int    // the interface the SYNs leave from
-	BatchSize            uint32 // frames the kernel prepares at a time (0: its default)
 }
 
-// Generate sends n SYNs of the pair t describes and returns how far the
-// pair's port cursor moved (the next Next). It must run in the network
-// namespace of the interface, on the CPU that should do the work.
+// Generate sends n SYNs of the pair t describes through the interface
+// SetTxDevice named and returns how far the pair's port cursor moved (the
+// next Next). It runs on the calling thread's CPU, in any namespace.
 func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 	if len(t.Frame) > len(xdpXdpcGen{}.Frame) {
 		return t.Next, fmt.Errorf("bpf: a %d-byte SYN template exceeds the generator's %d", len(t.Frame), len(xdpXdpcGen{}.Frame))
@@ -91,10 +90,9 @@ func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 		return t.Next, err
 	}
 	// struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
-	ctx := [6]uint32{0, uint32(len(t.Frame)), 0, uint32(t.IngressIfindex), 0, 0}
-	_, err := p.objs.XdpcSyngen.Run(&ebpf.RunOptions{Data: t.Frame, Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		Context: ctx, BatchSize: t.BatchSize})
-	if err != nil {
+	req := p.request(reqSyngen, 0)
+	_, err := p.objs.Xdpconnect.Run(&ebpf.RunOptions{Data: req[:], Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: txBatch})
+	if err != nil && !errors.Is(err, unix.EINTR) {
 		return t.Next, fmt.Errorf("bpf: generate SYNs: %w", err)
 	}
 	if err := p.objs.ScanGen.Lookup(uint32(0), g); err != nil {
@@ -103,27 +101,26 @@ func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 	return g.Next, nil
 }
 
-// GenerateOnce runs the generator once on a zeroed frame of the
-// template's length, without sending it, and returns the SYN it made and
-// the pair's next cursor (for tests): no interface is needed.
+// GenerateOnce runs the generator once, without sending, and returns the
+// SYN it made and the pair's next cursor (for tests): no interface is
+// needed.
 func (p *Program) GenerateOnce(t *ScanTemplate) ([]byte, uint32, error) {
 	g := t.gen()
 	if err := p.objs.ScanGen.Put(uint32(0), g); err != nil {
 		return nil, 0, err
 	}
-	// On zeros: the SYN must come whole from the template (a page of the
-	// pool comes back holding whatever the frame became on its trip).
-	junk := make([]byte, len(t.Frame)-20) // shorter, as a frame our RST trimmed
-	for i := range junk {
-		junk[i] = 0xa5
-	}
-	opts := ebpf.RunOptions{Data: junk, DataOut: make([]byte, len(t.Frame)+256)}
-	ret, err := p.objs.XdpcSyngen.Run(&opts)
+	// From the request alone: the SYN must come whole from the template
+	// (a page of the pool comes back holding whatever the frame became on
+	// its trip).
+	req := p.request(reqSyngen, 0)
+	opts := ebpf.RunOptions{Data: req[:], DataOut: make([]byte, len(t.Frame)+256)}
+	ret, err := p.asAttached(func() (uint32, error) { return p.objs.Xdpconnect.Run(&opts) })
 	if err != nil {
 		return nil, 0, err
 	}
-	if ret != 3 { // XDP_TX
-		return nil, ret, errors.New("bpf: the generator did not send")
+	// XDP_REDIRECT to the interface, or XDP_DROP where none was set.
+	if ret != 4 && ret != 1 {
+		return nil, ret, fmt.Errorf("bpf: the generator did not send (XDP action %d)", ret)
 	}
 	if err := p.objs.ScanGen.Lookup(uint32(0), g); err != nil {
 		return nil, 0, err

@@ -49,7 +49,7 @@ func scanCases() []scanCase {
 // them); and it counts what it sent.
 func TestScanGenerator(t *testing.T) {
 	testutil.RequirePrivileges(t)
-	prog, err := bpf.Load()
+	prog, err := bpf.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestScanGenerator(t *testing.T) {
 // a probe's ISN+1, or with the run off, takes the normal path.
 func TestScanAnswers(t *testing.T) {
 	testutil.RequirePrivileges(t)
-	prog, err := bpf.Load()
+	prog, err := bpf.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}

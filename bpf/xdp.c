@@ -67,7 +67,7 @@ struct {
 	__type(value, __u32);
 } addrs6 SEC(".maps");
 
-// SYN-only runs whose SYNs the kernel makes (xdpc_syngen): the pairs, a
+// SYN-only runs whose SYNs the kernel makes (syngen): the pairs, a
 // bit per (pair, port) slot set by the probe's first answer, the ICMP
 // answers by type and code, and the generator's current call.
 struct {
@@ -97,6 +97,33 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpc_gen);
 } scan_gen SEC(".maps");
+
+// Live-frame transmission (--xdp-tx, xdp.h): the workers' slots, their
+// cursors, and the interface the frames leave by. A device map holds the
+// device itself, found in the loader's namespace: the frames go there
+// whatever namespace the thread that runs the program is in.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPC_TX_SLOTS); // the loader sets workers x XDPC_TX_SLOTS
+	__type(key, __u32);
+	__type(value, struct xdpc_tx_slot);
+} tx_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPC_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct xdpc_tx_cursor);
+} tx_cursors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_dev SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -512,51 +539,28 @@ static __always_inline int do_arp(struct xdp_md *ctx, void *l3, void *end)
 	return redirect(ctx, XDPC_CNT_REDIRECT_ARP, *flags);
 }
 
-SEC("xdp")
-int xdpconnect(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
-		return pass(XDPC_CNT_PASS_MALFORMED);
-	__u16 proto = eth->h_proto;
-	void *l3 = eth + 1;
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-		__u16 *vlan = l3; // TCI, encapsulated protocol
-		if ((void *)(vlan + 2) > end)
-			return pass(XDPC_CNT_PASS_MALFORMED);
-		proto = vlan[1];
-		l3 = vlan + 2;
-	}
-	if (proto == bpf_htons(ETH_P_IP))
-		return do_ipv4(ctx, l3, end);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return do_ipv6(ctx, l3, end);
-	if (proto == bpf_htons(ETH_P_ARP))
-		return do_arp(ctx, l3, end);
-	return pass(XDPC_CNT_PASS_OTHER_ETHERTYPE);
-}
-
-// xdpc_syngen makes the SYNs of a SYN-only run in the kernel: run with
-// BPF_PROG_RUN in live-frame mode on the pair's SYN template, it gives each
+// syngen makes the SYNs of a SYN-only run in the kernel: run with
+// BPF_PROG_RUN in live-frame mode (a XDPC_REQ_SYNGEN request), it gives each
 // frame the next source port of the pair, the probe's ISN (scan_isn), the
 // TSval of now, an IP ID (IPv4) or flow label (IPv6), and checksums from
 // the template's sums, as tcp.SYNTemplate.Stamp does; it clears the
 // probe's answered bit and sends it (XDP_TX). No socket buffer is made per
 // SYN, which is what lets one core out-send the scanners. The frames of
 // the page pool come back unreset (and rewritten by whoever answered them
-// in place): each SYN is copied whole from the template first.
-SEC("xdp")
-int xdpc_syngen(struct xdp_md *ctx)
+// in place): each SYN is copied whole from the template first. The kernel
+// also keeps the page's xdp_frame header (length, metadata size) as the
+// last hop that sent the page wrote it, unless the program moved the
+// frame's bounds: the request is shorter than any SYN, and growing it
+// each run makes the kernel write the header anew (net/bpf/test_run.c:
+// ctx_was_changed). Without that, a peer that answers in place (an XDP
+// reflector) and our own in-place RST leave their lengths on the page,
+// and later SYNs leave cut short.
+static __always_inline int syngen(struct xdp_md *ctx, struct xdpc_config *c)
 {
 	__u32 k = 0;
 	struct xdpc_gen *g = bpf_map_lookup_elem(&scan_gen, &k);
-	struct xdpc_config *c = config_of();
-	if (!g || !c || c->port_hi < c->port_lo || g->len > XDPC_GEN_FRAME)
+	if (!g || c->port_hi < c->port_lo || g->len > XDPC_GEN_FRAME)
 		return XDP_ABORTED;
-	// A frame can come back shorter (our RST trimmed it): the SYN's length
-	// first.
 	int have = ctx->data_end - ctx->data;
 	if (have != (int)g->len && bpf_xdp_adjust_tail(ctx, (int)g->len - have))
 		return XDP_ABORTED;
@@ -608,5 +612,101 @@ int xdpc_syngen(struct xdp_md *ctx)
 	if (v)
 		__sync_fetch_and_and(v, ~(1ULL << (slot % 64)));
 	count(XDPC_CNT_SCAN_SENT);
-	return XDP_TX;
+	return bpf_redirect_map(&tx_dev, 0, XDP_DROP);
+}
+
+// tx_live sends the next frame of the worker's TX slots (XDPC_REQ_TX):
+// the page becomes the slot's frame and goes to the interface. A request
+// past the slots the worker wrote is dropped and counted.
+static __always_inline int tx_live(struct xdp_md *ctx, __u32 worker)
+{
+	if (worker >= XDPC_MAX_QUEUES)
+		return XDP_ABORTED;
+	struct xdpc_tx_cursor *cur = bpf_map_lookup_elem(&tx_cursors, &worker);
+	if (!cur || cur->next >= XDPC_TX_SLOTS) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	__u32 i = worker * XDPC_TX_SLOTS + cur->next;
+	cur->next++;
+	struct xdpc_tx_slot *sl = bpf_map_lookup_elem(&tx_slots, &i);
+	if (!sl) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	__u32 len = sl->len;
+	if (len < sizeof(struct ethhdr) || len > XDPC_TX_DATA) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	int have = ctx->data_end - ctx->data;
+	if (have != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - have)) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	if (bpf_xdp_store_bytes(ctx, 0, sl->data, len)) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	count(XDPC_CNT_TX_LIVE);
+	return bpf_redirect_map(&tx_dev, 0, XDP_DROP);
+}
+
+// do_request serves a request from user space (xdp.h): a frame on
+// loopback, where the program is not attached, carrying this load's token;
+// any other loopback frame is a reused page of a request's pool.
+static __always_inline int do_request(struct xdp_md *ctx, struct xdpc_config *c)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct xdpc_req *r = (void *)(eth + 1);
+	if ((void *)(r + 1) > end || eth->h_proto != bpf_htons(XDPC_REQ_ETHERTYPE) || c->token == 0 || r->token != c->token) {
+		count(XDPC_CNT_TX_LIVE_FAILED);
+		return XDP_DROP;
+	}
+	__u32 kind = r->kind, worker = r->worker;
+	// The frame goes after the request (xdp.h).
+	if (bpf_xdp_adjust_head(ctx, XDPC_REQ_ROOM))
+		return XDP_ABORTED;
+	if (kind == XDPC_REQ_SYNGEN)
+		return syngen(ctx, c);
+	if (kind == XDPC_REQ_TX)
+		return tx_live(ctx, worker);
+	return XDP_ABORTED;
+}
+
+#define LOOPBACK_IFINDEX 1
+
+SEC("xdp")
+int xdpconnect(struct xdp_md *ctx)
+{
+	// Unattached (ifindex 0) the program takes every frame for the
+	// wire's: tests feed it so.
+	if (ctx->ingress_ifindex == LOOPBACK_IFINDEX) {
+		struct xdpc_config *c = config_of();
+		if (c && c->ifindex != 0 && c->ifindex != LOOPBACK_IFINDEX)
+			return do_request(ctx, c);
+	}
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return pass(XDPC_CNT_PASS_MALFORMED);
+	__u16 proto = eth->h_proto;
+	void *l3 = eth + 1;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		__u16 *vlan = l3; // TCI, encapsulated protocol
+		if ((void *)(vlan + 2) > end)
+			return pass(XDPC_CNT_PASS_MALFORMED);
+		proto = vlan[1];
+		l3 = vlan + 2;
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		return do_ipv4(ctx, l3, end);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return do_ipv6(ctx, l3, end);
+	if (proto == bpf_htons(ETH_P_ARP))
+		return do_arp(ctx, l3, end);
+	return pass(XDPC_CNT_PASS_OTHER_ETHERTYPE);
 }

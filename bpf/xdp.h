@@ -23,8 +23,61 @@ struct xdpc_config {
 	__u16 port_lo; // our source port range, host byte order
 	__u16 port_hi;
 	// scan is set for SYN-only runs whose SYNs the kernel generates
-	// (xdpc_syngen): their answers are counted and reset here.
+	// (syngen): their answers are counted and reset here.
 	__u32 scan;
+	// ifindex is the interface the program is attached to.
+	__u32 ifindex;
+	__u32 pad;
+	// token is a random number of this load: a request from user space
+	// (below) carries it, so no frame from the wire can pass for one.
+	__u64 token;
+};
+
+// Requests from user space (BPF_PROG_RUN in live-frame mode) come to the
+// attached program itself, not to a program of their own: the kernel's
+// XDP dispatcher already holds the attached program, so a run with
+// repeat > 1 costs microseconds instead of the two dispatcher rebuilds
+// (tens of milliseconds) that a program nobody attached costs. A request
+// is an Ethernet header with this ethertype (IEEE 802 local experimental)
+// followed by struct xdpc_req, in XDPC_REQ_ROOM bytes; each repetition
+// makes one frame. The kernel reuses a page of the call's pool once its
+// frame has come back, restoring the page's bounds but not its bytes, so
+// the frame is made after the request (the packet's start moved past
+// XDPC_REQ_ROOM) and the request survives for the page's next use; the
+// arrival stamp (16 bytes of metadata in front of a frame that comes back
+// through us) stays clear of it. Requests run without an ingress device,
+// so the kernel gives them the namespace's loopback (ifindex 1), where
+// the program is never attached: a loopback frame without this load's
+// token is a page someone rewrote after all and is dropped (counted),
+// never taken for a frame from the wire. Every frame a request makes
+// leaves through the device map tx_dev (the interface, found in the
+// loader's namespace).
+#define XDPC_REQ_ETHERTYPE 0x88B5
+#define XDPC_REQ_SYNGEN 1 // a SYN-only probe (syngen's work)
+#define XDPC_REQ_TX 2     // the next frame of the worker's TX slots
+#define XDPC_REQ_ROOM 64
+struct xdpc_req {
+	__u64 token;
+	__u32 kind;
+	__u32 worker;
+};
+
+// Live-frame transmission (--xdp-tx): each worker writes its frames into
+// its XDPC_TX_SLOTS slots of tx_slots (memory-mapped), resets its cursor
+// and runs the program once per batch; every repetition copies the next
+// slot into the page and redirects it to the interface (tx_dev). No
+// socket buffer is made per frame.
+#define XDPC_TX_SLOT 2048
+#define XDPC_TX_DATA (XDPC_TX_SLOT - 8)
+#define XDPC_TX_SLOTS 256
+struct xdpc_tx_slot {
+	__u32 len;
+	__u32 pad;
+	__u8 data[XDPC_TX_DATA];
+};
+struct xdpc_tx_cursor {
+	__u32 next;
+	__u32 pad[15]; // a cache line per worker
 };
 
 // A SYN-only probe's ISN is scan_isn(mix, source port): mix is a keyed
@@ -88,6 +141,8 @@ enum xdpc_counter {
 	XDPC_CNT_SCAN_ESTABLISHED, // first SYN-ACK to a probe
 	XDPC_CNT_SCAN_REFUSED,     // first RST to a probe
 	XDPC_CNT_SCAN_DUPLICATE,   // a probe's answer after its first
+	XDPC_CNT_TX_LIVE,          // frames sent from the TX slots (--xdp-tx)
+	XDPC_CNT_TX_LIVE_FAILED,   // a request that made no frame (past the slots, a reused page)
 	XDPC_CNT_MAX,
 };
 

@@ -22,10 +22,13 @@ type xdpIn6Addr struct {
 }
 
 type xdpXdpcConfig struct {
-	_      structs.HostLayout
-	PortLo uint16
-	PortHi uint16
-	Scan   uint32
+	_       structs.HostLayout
+	PortLo  uint16
+	PortHi  uint16
+	Scan    uint32
+	Ifindex uint32
+	Pad     uint32
+	Token   uint64
 }
 
 type xdpXdpcCounter uint32
@@ -50,7 +53,9 @@ const (
 	xdpXdpcCounterXDPC_CNT_SCAN_ESTABLISHED     xdpXdpcCounter = 16
 	xdpXdpcCounterXDPC_CNT_SCAN_REFUSED         xdpXdpcCounter = 17
 	xdpXdpcCounterXDPC_CNT_SCAN_DUPLICATE       xdpXdpcCounter = 18
-	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 19
+	xdpXdpcCounterXDPC_CNT_TX_LIVE              xdpXdpcCounter = 19
+	xdpXdpcCounterXDPC_CNT_TX_LIVE_FAILED       xdpXdpcCounter = 20
+	xdpXdpcCounterXDPC_CNT_MAX                  xdpXdpcCounter = 21
 )
 
 type xdpXdpcGen struct {
@@ -86,6 +91,19 @@ type xdpXdpcPairVal struct {
 	Pad      uint32
 }
 
+type xdpXdpcTxCursor struct {
+	_    structs.HostLayout
+	Next uint32
+	Pad  [15]uint32
+}
+
+type xdpXdpcTxSlot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Data [2040]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -98,8 +116,10 @@ const (
 	xdpMapScanGen           = "scan_gen"
 	xdpMapScanIcmp          = "scan_icmp"
 	xdpMapScanPairs         = "scan_pairs"
+	xdpMapTxCursors         = "tx_cursors"
+	xdpMapTxDev             = "tx_dev"
+	xdpMapTxSlots           = "tx_slots"
 	xdpMapXsks              = "xsks"
-	xdpProgXdpcSyngen       = "xdpc_syngen"
 	xdpProgXdpconnect       = "xdpconnect"
 	xdpVarXdpcCounterUnused = "xdpc_counter_unused"
 )
@@ -146,7 +166,6 @@ type xdpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpProgramSpecs struct {
-	XdpcSyngen *ebpf.ProgramSpec `ebpf:"xdpc_syngen"`
 	Xdpconnect *ebpf.ProgramSpec `ebpf:"xdpconnect"`
 }
 
@@ -162,6 +181,9 @@ type xdpMapSpecs struct {
 	ScanGen      *ebpf.MapSpec `ebpf:"scan_gen"`
 	ScanIcmp     *ebpf.MapSpec `ebpf:"scan_icmp"`
 	ScanPairs    *ebpf.MapSpec `ebpf:"scan_pairs"`
+	TxCursors    *ebpf.MapSpec `ebpf:"tx_cursors"`
+	TxDev        *ebpf.MapSpec `ebpf:"tx_dev"`
+	TxSlots      *ebpf.MapSpec `ebpf:"tx_slots"`
 	Xsks         *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -200,6 +222,9 @@ type xdpMaps struct {
 	ScanGen      *ebpf.Map `ebpf:"scan_gen"`
 	ScanIcmp     *ebpf.Map `ebpf:"scan_icmp"`
 	ScanPairs    *ebpf.Map `ebpf:"scan_pairs"`
+	TxCursors    *ebpf.Map `ebpf:"tx_cursors"`
+	TxDev        *ebpf.Map `ebpf:"tx_dev"`
+	TxSlots      *ebpf.Map `ebpf:"tx_slots"`
 	Xsks         *ebpf.Map `ebpf:"xsks"`
 }
 
@@ -213,6 +238,9 @@ func (m *xdpMaps) Close() error {
 		m.ScanGen,
 		m.ScanIcmp,
 		m.ScanPairs,
+		m.TxCursors,
+		m.TxDev,
+		m.TxSlots,
 		m.Xsks,
 	)
 }
@@ -228,13 +256,11 @@ type xdpVariables struct {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpPrograms struct {
-	XdpcSyngen *ebpf.Program `ebpf:"xdpc_syngen"`
 	Xdpconnect *ebpf.Program `ebpf:"xdpconnect"`
 }
 
 func (p *xdpPrograms) Close() error {
 	return _XdpClose(
-		p.XdpcSyngen,
 		p.Xdpconnect,
 	)
 }

@@ -43,7 +43,7 @@ func newRig(t *testing.T, queues int, o xsk.Options) *rig {
 	}
 	r.cmac = mac
 	err = lab.Do(l.ClientNS, func() error {
-		p, err := bpf.Load()
+		p, err := bpf.Load(0)
 		if err != nil {
 			return err
 		}
@@ -384,7 +384,7 @@ func attachAndWait(spec string) {
 		}
 	}
 	err := lab.Do(ns, func() error {
-		p, err := bpf.Load()
+		p, err := bpf.Load(0)
 		if err != nil {
 			return err
 		}

@@ -71,6 +71,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&pl.Warmup, "warmup", 0, "excluded from the measured rate")
 	fs.DurationVar(&pl.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
 	fs.BoolVar(&pl.KernelSYNs, "xdp-syn", false, "with --close synonly: the XDP program makes the SYNs and counts the answers (one SYN per probe, no retransmission, no RTT), scanner-style and faster")
+	fs.BoolVar(&op.XDPTX, "xdp-tx", false, "send every frame from the XDP program (live frames, no socket buffer per frame) instead of the AF_XDP TX ring: faster in copy mode; needs native XDP and, on a veth, a peer with an XDP program or GRO on")
 	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
 	var rq xdpconnect.RequestOptions
 	fs.StringVar(&rq.HTTP, "http", "", "request mode: send an HTTP/1.1 request \"METHOD /path\" (Connection: close) on each connection and read the response")

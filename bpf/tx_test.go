@@ -1,0 +1,126 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// txProgram is a program with TX slots for one worker, taking loopback
+// frames for requests as once attached, and that worker's queue.
+func txProgram(t *testing.T) (*Program, *TxQueue) {
+	t.Helper()
+	testutil.RequirePrivileges(t)
+	p, err := Load(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.TxQueue(1); err == nil {
+		t.Fatal("a queue for a worker without slots")
+	}
+	q, err := p.TxQueue(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, q
+}
+
+// counter reads one of the program's counters.
+func counter(t *testing.T, p *Program, c Counter) uint64 {
+	t.Helper()
+	v, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[c]
+}
+
+// A TX request turns its page into the next slot's frame, byte for byte,
+// in the order the slots were written; a request past them, one with
+// another load's token, and (unattached) one that is not on loopback make
+// nothing.
+func TestTxRequests(t *testing.T) {
+	p, q := txProgram(t)
+	frames := [][]byte{bytes.Repeat([]byte{0xab}, 60), bytes.Repeat([]byte{0xcd}, 1514)}
+	for _, f := range frames {
+		if !q.Add(f) {
+			t.Fatal("Add refused a frame")
+		}
+	}
+	if q.Add(make([]byte, TxFrameMax+1)) {
+		t.Fatal("Add took a frame longer than a slot")
+	}
+	binary.NativeEndian.PutUint32(q.cursor, 0)
+	run := func(req []byte) ([]byte, uint32) {
+		t.Helper()
+		out := make([]byte, 4096)
+		opts := ebpf.RunOptions{Data: req, DataOut: out}
+		ret, err := p.asAttached(func() (uint32, error) { return p.objs.Xdpconnect.Run(&opts) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts.DataOut, ret
+	}
+	req := p.request(reqTX, 0)
+	for i, f := range frames {
+		out, ret := run(req[:])
+		// XDP_DROP: the device map names no interface in this test.
+		if ret != 1 || !bytes.Equal(out, f) {
+			t.Fatalf("request %d: action %d, %d bytes %x..., want frame %d", i, ret, len(out), out[:min(8, len(out))], i)
+		}
+	}
+	if counter(t, p, TxLive) != 2 {
+		t.Fatalf("tx_live %d, want 2", counter(t, p, TxLive))
+	}
+	bad := req
+	bad[14] ^= 1 // the token
+	for _, r := range [][]byte{req[:], bad[:]} {
+		if _, ret := run(r); ret != 1 {
+			t.Fatalf("action %d, want XDP_DROP", ret)
+		}
+	}
+	if counter(t, p, TxLiveFailed) != 2 || counter(t, p, TxLive) != 2 {
+		t.Fatalf("tx_live_failed %d, tx_live %d", counter(t, p, TxLiveFailed), counter(t, p, TxLive))
+	}
+	// Unattached, a loopback frame is the wire's: a request is just an
+	// unknown ethertype.
+	if ret, err := p.Run(req[:]); err != nil || ret != 2 || counter(t, p, PassOtherEtherType) != 1 {
+		t.Fatalf("unattached: action %d (%v), pass_other_ethertype %d", ret, err, counter(t, p, PassOtherEtherType))
+	}
+	for i := 0; i < TxSlots; i++ {
+		q.n = i
+		if !q.Add(frames[0]) {
+			t.Fatalf("Add refused slot %d", i)
+		}
+	}
+	if q.Add(frames[0]) {
+		t.Fatal("Add took more frames than the slots")
+	}
+}
+
+// Sending a batch is one system call on memory set up once: nothing is
+// allocated per frame or per batch.
+func TestTxSendAllocatesNothing(t *testing.T) {
+	p, q := txProgram(t)
+	p.ifindex = -1 // as attached elsewhere: loopback frames are requests
+	if err := p.writeConfig(); err != nil {
+		t.Fatal(err)
+	}
+	f := bytes.Repeat([]byte{0x5a}, 74)
+	allocs := testing.AllocsPerRun(50, func() {
+		q.Add(f)
+		if err := q.Send(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per batch", allocs)
+	}
+	if n := counter(t, p, TxLive); n != 51 || q.Len() != 0 {
+		t.Fatalf("tx_live %d after 51 batches of one, %d left", n, q.Len())
+	}
+}

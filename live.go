@@ -1,0 +1,104 @@
+package xdpconnect
+
+import (
+	"fmt"
+
+	"github.com/xdpconnect/xdpconnect/bpf"
+	"github.com/xdpconnect/xdpconnect/internal/netdev"
+	"github.com/xdpconnect/xdpconnect/xsk"
+)
+
+// checkXDPTX refuses Options.XDPTX where its frames could not leave: a
+// frame longer than a TX slot, or a driver that does not take redirected
+// frames (on a veth: a peer without an XDP program or GRO drops them).
+func (s *Session) checkXDPTX() error {
+	if s.mtu+18 > bpf.TxFrameMax {
+		return optionErr("--xdp-tx: %s's MTU %d makes frames longer than the %d bytes a TX slot holds", s.ifname, s.mtu, bpf.TxFrameMax)
+	}
+	if s.dev.XDPErr == nil && s.dev.XDP&netdev.XDPNdoXmit == 0 {
+		if s.dev.Kind == "veth" {
+			return optionErr("--xdp-tx: %s (veth) drops frames sent by XDP: its peer has no XDP program and GRO off ('ethtool -K PEER gro on' in the peer's namespace), or leave --xdp-tx out", s.ifname)
+		}
+		return optionErr("--xdp-tx: the driver of %s (%s) does not take redirected frames (no ndo_xdp_xmit): leave --xdp-tx out", s.ifname, s.dev.Kind)
+	}
+	return nil
+}
+
+// openXDPTX makes a TX queue per socket. Live frames come from the attached
+// program, which must be in native mode: in generic mode every batch
+// would cost the kernel two dispatcher rebuilds.
+func (s *Session) openXDPTX() error {
+	if s.attached != bpf.AttachNative {
+		return optionErr("--xdp-tx needs the XDP program in native mode; %s has it in %s mode", s.ifname, s.attached)
+	}
+	for i := range s.socks {
+		q, err := s.prog.TxQueue(i)
+		if err != nil {
+			return err
+		}
+		s.txq = append(s.txq, q)
+	}
+	s.notes = append(s.notes, fmt.Sprintf("--xdp-tx: frames leave %s from the XDP program (live frames), not from the AF_XDP TX ring", s.ifname))
+	return nil
+}
+
+// liveLink is an AF_XDP socket whose transmissions go through the XDP
+// program instead (Options.XDPTX): Transmit copies each frame into the
+// worker's TX slots and the frame's buffer is free again at Kick, which
+// sends the batch.
+type liveLink struct {
+	*xsk.Socket
+	q    *bpf.TxQueue
+	sent []uint64 // buffers copied out, back to the socket at Kick
+	err  error
+}
+
+func newLiveLink(x *xsk.Socket, q *bpf.TxQueue) *liveLink {
+	return &liveLink{Socket: x, q: q, sent: make([]uint64, 0, bpf.TxSlots)}
+}
+
+// Transmit copies descs into the TX slots, sending a full set on the way.
+func (l *liveLink) Transmit(descs []xsk.Desc) int {
+	umem := l.UMEM()
+	for i, d := range descs {
+		f := umem[d.Addr : d.Addr+uint64(d.Len)]
+		if !l.q.Add(f) {
+			if l.q.Len() == 0 || l.send() != nil || !l.q.Add(f) {
+				return i
+			}
+		}
+		l.sent = append(l.sent, d.Addr)
+	}
+	return len(descs)
+}
+
+// Kick sends what Transmit copied.
+func (l *liveLink) Kick() error {
+	if err := l.send(); err != nil {
+		return err
+	}
+	return l.Socket.Kick()
+}
+
+// send has the kernel send the slots and frees their buffers.
+func (l *liveLink) send() error {
+	if l.err != nil {
+		return l.err
+	}
+	if l.q.Len() > 0 {
+		if err := l.q.Send(); err != nil {
+			l.err = err
+		}
+	}
+	l.Socket.Free(l.sent)
+	l.sent = l.sent[:0]
+	return l.err
+}
+
+// Err is the first error of the socket or of a live transmission.
+func (l *liveLink) Err() error {
+	if l.err != nil {
+		return l.err
+	}
+	return l.Socket.Err()
+}
