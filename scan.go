@@ -175,8 +175,8 @@ func (s *Session) scanPairs(cfg *fastpath.Config, nports int) ([]scanPair, error
 // the count or the duration (or ctx). Pairs are taken target by target
 // (scanPairs' order), so each target gets its share.
 func (s *Session) generate(ctx context.Context, p Plan, pairs []scanPair) error {
-	// A call costs the kernel a setup (its page pool): big batches when
-	// unpaced, about 30 ms of SYNs at 2M/s.
+	// A call costs the kernel a page pool of its own (tens of µs): big
+	// batches when unpaced, about 30 ms of SYNs at 2M/s.
 	const batch = 1 << 16
 	// Targets in turn, and each target's sources in turn.
 	var byTarget [][]int
