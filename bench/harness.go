@@ -393,23 +393,30 @@ func (o *Options) holdMemory() ([]Row, error) {
 		return o.runXDPConnect(b, 1, "--count", strconv.Itoa(count), "--close", "hold", "--src", src,
 			"--src-ports", "2000-64499", "--frames", "8192")
 	}
-	small, err := measure(perSource, 1)
-	if err != nil {
-		return nil, err
+	row := Row{Scenario: "hold-memory", Tool: "xdpconnect", Target: "xdp-reflector", Workers: 1, Unit: "bytes/held connection"}
+	var bigRSS, smallRSS []float64
+	for i := 0; i < o.Runs; i++ {
+		small, err := measure(perSource, 1)
+		if err != nil {
+			return nil, err
+		}
+		big, err := measure(n, srcs)
+		if err != nil {
+			return nil, err
+		}
+		if big.Established != uint64(n) || small.Established != perSource {
+			return nil, fmt.Errorf("held %d and %d connections, asked %d and %d", small.Established, big.Established, perSource, n)
+		}
+		per := float64(big.MaxRSSBytes-small.MaxRSSBytes) / float64(big.Established-small.Established)
+		row.Runs = append(row.Runs, per)
+		bigRSS, smallRSS = append(bigRSS, float64(big.MaxRSSBytes)), append(smallRSS, float64(small.MaxRSSBytes))
+		o.logf("  run %d: held %d connections: peak RSS %d MiB, %.1f B/connection (table and timers %d MiB)", i+1, big.Established,
+			big.MaxRSSBytes>>20, per, big.TableBytes>>20)
 	}
-	big, err := measure(n, srcs)
-	if err != nil {
-		return nil, err
-	}
-	if big.Established != uint64(n) || small.Established != perSource {
-		return nil, fmt.Errorf("held %d and %d connections, asked %d and %d", small.Established, big.Established, perSource, n)
-	}
-	per := float64(big.MaxRSSBytes-small.MaxRSSBytes) / float64(big.Established-small.Established)
-	o.logf("  held %d connections: peak RSS %d MiB, %.1f B/connection (table and timers %d MiB)", big.Established, big.MaxRSSBytes>>20, per, big.TableBytes>>20)
-	return []Row{{Scenario: "hold-memory", Tool: "xdpconnect", Target: "xdp-reflector", Workers: 1, Unit: "bytes/held connection",
-		Runs: []float64{per}, Median: per, Min: per, Max: per,
-		Note: fmt.Sprintf("%d held from %d sources; peak RSS %d MiB (%d MiB holding %d)", big.Established, srcs, big.MaxRSSBytes>>20,
-			small.MaxRSSBytes>>20, small.Established)}}, nil
+	summarize(&row)
+	row.Note = fmt.Sprintf("%d held from %d sources; peak RSS %.0f MiB (%.0f MiB holding %d), medians", n, srcs,
+		median(bigRSS)/(1<<20), median(smallRSS)/(1<<20), perSource)
+	return []Row{row}, nil
 }
 
 // Markdown renders rows as a table with xdpconnect's ratio to each peer of

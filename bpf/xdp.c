@@ -544,17 +544,11 @@ static __always_inline int do_arp(struct xdp_md *ctx, void *l3, void *end)
 // frame the next source port of the pair, the probe's ISN (scan_isn), the
 // TSval of now, an IP ID (IPv4) or flow label (IPv6), and checksums from
 // the template's sums, as tcp.SYNTemplate.Stamp does; it clears the
-// probe's answered bit and sends it (XDP_TX). No socket buffer is made per
-// SYN, which is what lets one core out-send the scanners. The frames of
-// the page pool come back unreset (and rewritten by whoever answered them
-// in place): each SYN is copied whole from the template first. The kernel
-// also keeps the page's xdp_frame header (length, metadata size) as the
-// last hop that sent the page wrote it, unless the program moved the
-// frame's bounds: the request is shorter than any SYN, and growing it
-// each run makes the kernel write the header anew (net/bpf/test_run.c:
-// ctx_was_changed). Without that, a peer that answers in place (an XDP
-// reflector) and our own in-place RST leave their lengths on the page,
-// and later SYNs leave cut short.
+// probe's answered bit and sends it to the interface (tx_dev). No socket
+// buffer is made per SYN, which is what lets one core out-send the
+// scanners. A page comes back holding whatever its frame became (a
+// reflector's SYN-ACK, our RST): each SYN is copied whole from the
+// template, after the request (xdp.h).
 static __always_inline int syngen(struct xdp_md *ctx, struct xdpc_config *c)
 {
 	__u32 k = 0;
@@ -615,6 +609,13 @@ static __always_inline int syngen(struct xdp_md *ctx, struct xdpc_config *c)
 	return bpf_redirect_map(&tx_dev, 0, XDP_DROP);
 }
 
+// tx_failed counts a request that made no frame and drops its page.
+static __always_inline int tx_failed(void)
+{
+	count(XDPC_CNT_TX_LIVE_FAILED);
+	return XDP_DROP;
+}
+
 // tx_live sends the next frame of the worker's TX slots (XDPC_REQ_TX):
 // the page becomes the slot's frame and goes to the interface. A request
 // past the slots the worker wrote is dropped and counted.
@@ -623,31 +624,21 @@ static __always_inline int tx_live(struct xdp_md *ctx, __u32 worker)
 	if (worker >= XDPC_MAX_QUEUES)
 		return XDP_ABORTED;
 	struct xdpc_tx_cursor *cur = bpf_map_lookup_elem(&tx_cursors, &worker);
-	if (!cur || cur->next >= XDPC_TX_SLOTS) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
+	if (!cur || cur->next >= XDPC_TX_SLOTS)
+		return tx_failed();
 	__u32 i = worker * XDPC_TX_SLOTS + cur->next;
 	cur->next++;
 	struct xdpc_tx_slot *sl = bpf_map_lookup_elem(&tx_slots, &i);
-	if (!sl) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
+	if (!sl)
+		return tx_failed();
 	__u32 len = sl->len;
-	if (len < sizeof(struct ethhdr) || len > XDPC_TX_DATA) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
+	if (len < sizeof(struct ethhdr) || len > XDPC_TX_DATA)
+		return tx_failed();
 	int have = ctx->data_end - ctx->data;
-	if (have != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - have)) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
-	if (bpf_xdp_store_bytes(ctx, 0, sl->data, len)) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
+	if (have != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - have))
+		return tx_failed();
+	if (bpf_xdp_store_bytes(ctx, 0, sl->data, len))
+		return tx_failed();
 	count(XDPC_CNT_TX_LIVE);
 	return bpf_redirect_map(&tx_dev, 0, XDP_DROP);
 }
@@ -661,10 +652,8 @@ static __always_inline int do_request(struct xdp_md *ctx, struct xdpc_config *c)
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct xdpc_req *r = (void *)(eth + 1);
-	if ((void *)(r + 1) > end || eth->h_proto != bpf_htons(XDPC_REQ_ETHERTYPE) || c->token == 0 || r->token != c->token) {
-		count(XDPC_CNT_TX_LIVE_FAILED);
-		return XDP_DROP;
-	}
+	if ((void *)(r + 1) > end || eth->h_proto != bpf_htons(XDPC_REQ_ETHERTYPE) || c->token == 0 || r->token != c->token)
+		return tx_failed();
 	__u32 kind = r->kind, worker = r->worker;
 	// The frame goes after the request (xdp.h).
 	if (bpf_xdp_adjust_head(ctx, XDPC_REQ_ROOM))
