@@ -72,8 +72,8 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	_ = waitStart(ctx, p.StartAt)
 	start := time.Now()
 	var genErr error
-	// The generator runs in the interface's namespace, on the first CPU,
-	// as a worker would.
+	// The generator runs on a thread of its own (netns.Do's), pinned to
+	// the first CPU as a worker would be.
 	err = netns.Do(o.Netns, func() error {
 		// internal/cpu is the engine's (docs/architecture.md): the first
 		// CPU directly.

@@ -71,19 +71,31 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 	x := Row{Scenario: sc, Tool: "xdpconnect", Target: target, Workers: 1, Unit: "requests/s", Note: fmt.Sprintf("--concurrency %d", httpConns)}
 	g := Row{Scenario: sc, Tool: fmt.Sprintf("go net/http (%d goroutines, keep-alive off)", httpConns), Target: target, Workers: 1, Unit: "requests/s"}
 	c := Row{Scenario: sc, Tool: fmt.Sprintf("c-epoll (%d in flight, a request each)", httpConns), Target: target, Workers: 1, Unit: "requests/s"}
-	var p50, p99 [3][]float64
+	// The responder's veth takes frames sent by XDP (it runs XDP itself):
+	// --xdp-tx too.
+	xl := Row{Scenario: sc, Tool: "xdpconnect --xdp-tx", Target: target, Workers: 1, Unit: "requests/s", Note: fmt.Sprintf("--concurrency %d, every frame from XDP", httpConns)}
+	var p50, p99 [4][]float64
 	for i := 0; i < o.Runs; i++ {
-		r, err := o.runXDPConnect(b, 1, xargs...)
-		if err != nil {
-			return nil, err
+		for k, t := range []*Row{&x, &xl} {
+			if t == &xl && !responder {
+				continue
+			}
+			args := xargs
+			if t == &xl {
+				args = append(slices.Clone(xargs), "--xdp-tx")
+			}
+			r, err := o.runXDPConnect(b, 1, args...)
+			if err != nil {
+				return nil, err
+			}
+			q := r.Requests
+			if q == nil || q.Completed == 0 {
+				return nil, fmt.Errorf("xdpconnect: no complete response (report %+v)", r)
+			}
+			t.Runs = append(t.Runs, q.PerSecond)
+			p50[k+2], p99[k+2] = append(p50[k+2], q.TTLB.P50), append(p99[k+2], q.TTLB.P99)
+			o.logf("  %s run %d: %.0f requests/s (failed %v, ttlb p50 %.0fus)", t.Tool, i+1, q.PerSecond, q.Failed, q.TTLB.P50*1e6)
 		}
-		q := r.Requests
-		if q == nil || q.Completed == 0 {
-			return nil, fmt.Errorf("xdpconnect: no complete response (report %+v)", r)
-		}
-		x.Runs = append(x.Runs, q.PerSecond)
-		p50[0], p99[0] = append(p50[0], q.TTLB.P50), append(p99[0], q.TTLB.P99)
-		o.logf("  xdpconnect run %d: %.0f requests/s (failed %v, ttlb p50 %.0fus)", i+1, q.PerSecond, q.Failed, q.TTLB.P50*1e6)
 		for k, t := range []*Row{&g, &c} {
 			tool := "go-dialer"
 			if t == &c {
@@ -96,18 +108,26 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 			v := float64(res.Handshakes) / res.Seconds
 			t.Runs = append(t.Runs, v)
 			h := res.histogram()
-			p50[k+1], p99[k+1] = append(p50[k+1], float64(h.Quantile(0.5))/1e9), append(p99[k+1], float64(h.Quantile(0.99))/1e9)
+			p50[k], p99[k] = append(p50[k], float64(h.Quantile(0.5))/1e9), append(p99[k], float64(h.Quantile(0.99))/1e9)
 			o.logf("  %s run %d: %.0f requests/s (%d errors)", tool, i+1, v, res.Errors)
 		}
 	}
-	rows := []Row{x, g, c}
+	// p50/p99 index: go, c-epoll, xdpconnect, xdpconnect --xdp-tx.
+	rows := []Row{g, c, x, xl}
+	if !responder {
+		rows = rows[:3]
+	}
 	for i := range rows {
 		slices.Sort(p50[i])
 		slices.Sort(p99[i])
 		rows[i].RTTp50, rows[i].RTTp99 = p50[i][len(p50[i])/2], p99[i][len(p99[i])/2]
 		summarize(&rows[i])
 	}
-	return rows, nil
+	out := []Row{rows[2]} // xdpconnect's rows first
+	if responder {
+		out = append(out, rows[3])
+	}
+	return append(out, rows[0], rows[1]), nil
 }
 
 // histogram is the baseline's time histogram (its maximum the top

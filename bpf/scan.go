@@ -89,7 +89,6 @@ func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 	if err := p.objs.ScanGen.Put(uint32(0), g); err != nil {
 		return t.Next, err
 	}
-	// struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
 	req := p.request(reqSyngen, 0)
 	_, err := p.objs.Xdpconnect.Run(&ebpf.RunOptions{Data: req[:], Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: txBatch})
 	if err != nil && !errors.Is(err, unix.EINTR) {

@@ -25,7 +25,7 @@ func (r Result) String() string {
 // Response is one connection's reading of its response: 16 bytes, kept
 // by the caller beside the connection and zeroed for each response.
 type Response struct {
-	// Got counts the response's bytes so far.
+	// Got counts the response's bytes so far (at most MaxResponse).
 	Got uint32
 	// rem is the body or chunk bytes left, or the Content-Length being
 	// read.
@@ -74,14 +74,26 @@ const chunked = "chunked"
 
 // Feed reads the next in-order bytes of the response. Once it returns
 // anything but More, the response is over; later calls return the same.
+// Bytes past MaxResponse make it ErrTooLarge unless the response ended
+// before them: the bytes up to the limit are read first, so where a
+// response is cut into segments never changes its outcome or status.
 func (r *Response) Feed(s *Spec, b []byte) Result {
 	if r.phase == phDone {
 		return r.final()
 	}
-	r.Got += uint32(len(b))
-	if r.Got > s.MaxResponse || r.Got < uint32(len(b)) {
-		return r.end(ErrTooLarge)
+	over := uint64(len(b)) > uint64(s.MaxResponse-r.Got)
+	if over {
+		b = b[:s.MaxResponse-r.Got]
 	}
+	r.Got += uint32(len(b))
+	if res := r.feed(s, b); res != More || !over {
+		return res
+	}
+	return r.end(ErrTooLarge)
+}
+
+// feed reads b, which keeps the response within MaxResponse.
+func (r *Response) feed(s *Spec, b []byte) Result {
 	switch s.Framing {
 	case Bytes:
 		if r.Got >= s.ExpectBytes {
