@@ -605,7 +605,7 @@ func (s *Session) Close() error {
 	for _, x := range s.socks {
 		x.Close()
 	}
-	s.socks = nil
+	s.socks, s.txq = nil, nil
 	var err error
 	if s.prog != nil {
 		err = s.prog.Close()
