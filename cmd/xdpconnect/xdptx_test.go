@@ -51,22 +51,25 @@ func TestXDPTX(t *testing.T) {
 		if r.Established != 4000 || len(r.Families) != 2 {
 			t.Fatalf("report %+v", r)
 		}
-		waitAccepted(t, l, before+4000)
+		if acc := l.Listener.WaitAccepted(before+4000, 100*time.Millisecond, 10*time.Second); acc != before+4000 {
+			t.Fatalf("the listener accepted %d of 4000", acc-before)
+		}
 	})
 }
 
 // Against the XDP reflector every handshake of a full-speed run completes
-// and takes exactly three frames from the program (SYN, ACK, RST).
+// and takes exactly three frames from the program (SYN, ACK, RST), also
+// with two workers sending at once through their own slots.
 func TestXDPTXReflector(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, Queues: 2})
 	attachReflector(t, l)
 	const n = 200000
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.opts.XDPTX = true
+		o.opts.XDPTX, o.opts.Workers = true, 2
 		o.plan.Count, o.plan.Rate = n, 0
 	})
-	if r.Established != n || r.XDP["tx_live"] != 3*n || r.XDP["tx_live_failed"] != 0 || r.Retransmits != 0 {
-		t.Fatalf("established %d of %d, retransmits %d, xdp %v", r.Established, n, r.Retransmits, r.XDP)
+	if r.Workers != 2 || r.Established != n || r.XDP["tx_live"] != 3*n || r.XDP["tx_live_failed"] != 0 || r.Retransmits != 0 {
+		t.Fatalf("%d workers: established %d of %d, retransmits %d, xdp %v", r.Workers, r.Established, n, r.Retransmits, r.XDP)
 	}
 }
 
@@ -102,17 +105,4 @@ func attachReflector(t *testing.T, l *lab.Lab) *reflector.Reflector {
 	}
 	t.Cleanup(func() { refl.Close() })
 	return refl
-}
-
-// waitAccepted waits until the lab's listener has accepted want
-// connections in all, and fails if it accepts more or fewer.
-func waitAccepted(t *testing.T, l *lab.Lab, want uint64) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); l.Listener.Accepted() < want && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if got := l.Listener.Accepted(); got != want {
-		t.Fatalf("the listener accepted %d, want %d", got, want)
-	}
 }
