@@ -74,24 +74,61 @@ func TestRequestNginx(t *testing.T) {
 			if q.TTFB.P50 <= 0 || q.TTLB.P50 < q.TTFB.P50 || q.PerSecond <= 0 {
 				t.Fatalf("times: ttfb %+v ttlb %+v, %v/s", q.TTFB, q.TTLB, q.PerSecond)
 			}
-			// The response-time accounting's own reply counter and nginx's.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				_, after, err := ng.stats()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if after-before-1 == q.Completed { // less the kernel client's request
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("nginx counted %d requests, xdpconnect %d complete", after-before-1, q.Completed)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			// The response-time accounting's own reply counter and nginx's
+			// (less the kernel client's request).
+			waitNginxRequests(t, ng, before+1, q.Completed)
 			t.Logf("%s: %d responses of %d bytes (body %d), ttfb p50 %v, ttlb p50 %v, %d out of order, %d request retransmits",
 				c.path, q.Completed, want, c.body, time.Duration(q.TTFB.P50*1e9), time.Duration(q.TTLB.P50*1e9), q.OutOfOrder, q.Retransmits)
 		})
+	}
+}
+
+// waitNginxRequests waits until nginx has counted want requests since it
+// counted before, and fails if it counts another number.
+func waitNginxRequests(t *testing.T, ng *nginx, before, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, after, err := ng.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx counted %d requests, xdpconnect %d complete", after-before, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Request mode over IPv6 against nginx: every request answered, byte for
+// byte as a kernel client reads it, and counted by nginx; a 45-segment
+// response over IPv6's smaller MSS too.
+func TestRequestNginxIPv6(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr6, 80)
+	ng := startNginx(t, l.ServerNS, dst)
+	for _, c := range []struct {
+		path  string
+		count int
+	}{{"/1k", 1000}, {"/64k", 300}} {
+		_, before, err := ng.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := responseLen(t, l.ServerNS, dst, "GET", c.path)
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", strconv.Itoa(c.count), "--rate", "5000", "--http", "GET "+c.path)
+		if code != 0 || r == nil || r.Requests == nil {
+			t.Fatalf("%s: exit %d: %s", c.path, code, stderr)
+		}
+		q, n := r.Requests, uint64(c.count)
+		if r.Established != n || q.Completed != n || q.Status["200"] != n || q.ResponseBytes != n*uint64(want) {
+			t.Fatalf("%s: established %d, complete %d, failed %v, status %v, %d bytes (want %d x %d)", c.path, r.Established,
+				q.Completed, q.Failed, q.Status, q.ResponseBytes, n, want)
+		}
+		waitNginxRequests(t, ng, before+1, n)
 	}
 }
 
