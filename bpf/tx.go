@@ -89,9 +89,6 @@ type TxQueue struct {
 	n      int    // frames added since the last Send
 	req    [reqLen]byte
 	attr   progRunAttr
-	// Calls and Interrupted count Send's BPF_PROG_RUN calls and those a
-	// signal cut short (the rest of the batch is sent by the next call).
-	Calls, Interrupted uint64
 }
 
 // progRunAttr is union bpf_attr for BPF_PROG_TEST_RUN.
@@ -156,22 +153,19 @@ func (q *TxQueue) Add(frame []byte) bool {
 // order. A signal may end a call early: the cursor says how far it got,
 // and the next call goes on from there.
 func (q *TxQueue) Send() error {
+	n := q.n
+	q.n = 0
 	binary.NativeEndian.PutUint32(q.cursor, 0)
-	defer func() { q.n = 0 }()
 	for stuck := 0; ; {
 		done := int(binary.NativeEndian.Uint32(q.cursor))
-		if done >= q.n {
+		if done >= n {
 			return nil
 		}
 		q.attr.dataIn = uint64(uintptr(unsafe.Pointer(&q.req[0])))
-		q.attr.repeat = uint32(q.n - done)
-		q.Calls++
+		q.attr.repeat = uint32(n - done)
 		_, _, e := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&q.attr)), unsafe.Sizeof(q.attr))
 		runtime.KeepAlive(q)
-		switch {
-		case e == unix.EINTR:
-			q.Interrupted++
-		case e != 0:
+		if e != 0 && e != unix.EINTR {
 			return fmt.Errorf("bpf: live-frame transmit: %w", e)
 		}
 		// A repetition on a page reused within the call sends nothing

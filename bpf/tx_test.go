@@ -100,6 +100,11 @@ func TestTxRequests(t *testing.T) {
 	if q.Add(frames[0]) {
 		t.Fatal("Add took more frames than the slots")
 	}
+	// Unattached the program takes no request: Send gives up with an
+	// error instead of calling the kernel forever.
+	if err := q.Send(); err == nil || q.Len() != 0 {
+		t.Fatalf("Send to a program that takes no request: %v, %d left", err, q.Len())
+	}
 }
 
 // Sending a batch is one system call on memory set up once: nothing is
