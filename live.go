@@ -24,12 +24,16 @@ func (s *Session) checkXDPTX() error {
 	return nil
 }
 
-// openXDPTX makes a TX queue per socket. Live frames come from the attached
-// program, which must be in native mode: in generic mode every batch
-// would cost the kernel two dispatcher rebuilds.
+// openXDPTX names the interface the program's frames leave by and makes
+// a TX queue per socket; it runs in the session's namespace. Live frames
+// come from the attached program, which must be in native mode: in
+// generic mode every batch would cost the kernel two dispatcher rebuilds.
 func (s *Session) openXDPTX() error {
 	if s.attached != bpf.AttachNative {
 		return optionErr("--xdp-tx needs the XDP program in native mode; %s has it in %s mode", s.ifname, s.attached)
+	}
+	if err := s.prog.SetTxDevice(s.dev.Index); err != nil {
+		return err
 	}
 	for i := range s.socks {
 		q, err := s.prog.TxQueue(i)

@@ -33,8 +33,9 @@ type scanPair struct {
 // runKernelSYNs runs p (Close synonly) with the kernel making the SYNs.
 func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
 	o := &s.opts
-	if s.txDevErr != nil {
-		return nil, fmt.Errorf("--xdp-syn: %w", s.txDevErr)
+	// The SYNs leave by the interface, named in its namespace.
+	if err := netns.Do(o.Netns, func() error { return s.prog.SetTxDevice(s.dev.Index) }); err != nil {
+		return nil, fmt.Errorf("--xdp-syn: %w", err)
 	}
 	nports := int(o.PortHi-o.PortLo) + 1
 	pairs, err := s.scanPairs(&cfg, nports)

@@ -27,15 +27,13 @@ import (
 // program, the AF_XDP sockets, the reserved ports. It runs one plan (or
 // serves Dial) and is undone by Close.
 type Session struct {
-	opts  Options
-	prog  *bpf.Program
-	socks []*xsk.Socket
-	txq   []*bpf.TxQueue // per socket, with Options.XDPTX
-	// txDevErr is why the program cannot send through the interface.
-	txDevErr error
-	restore  func()
-	ifname   string
-	dev      netdev.Info
+	opts    Options
+	prog    *bpf.Program
+	socks   []*xsk.Socket
+	txq     []*bpf.TxQueue // per socket, with Options.XDPTX
+	restore func()
+	ifname  string
+	dev     netdev.Info
 	// attached is the XDP mode the program runs in (native or generic).
 	attached  bpf.AttachMode
 	targets   []fastpath.Target
@@ -290,13 +288,7 @@ func (s *Session) open(ctx context.Context) error {
 		}
 		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind, why))
 	}
-	// Frames the program makes (--xdp-syn, --xdp-tx) leave here; a driver
-	// that takes no redirected frames refuses, which only those modes mind.
-	s.txDevErr = s.prog.SetTxDevice(nh0.IfIndex)
 	if o.XDPTX {
-		if s.txDevErr != nil {
-			return s.txDevErr
-		}
 		return s.openXDPTX()
 	}
 	return nil
