@@ -126,15 +126,10 @@ func pathChecks(ctx context.Context, iface string, dst netip.AddrPort) []Check {
 	} else {
 		add("WARN", "zero-copy", "", "AF_XDP copy mode only (expected on veth and in generic mode): about 1M frames/s per core")
 		// Copy mode's way out: frames sent from XDP (--xdp-tx, --xdp-syn).
-		switch {
-		case in.XDPErr != nil || !native:
-		case in.XDP&netdev.XDPNdoXmit != 0:
+		if why, fix := xdpSendBlocked(in); why != "" && native {
+			add("WARN", "xdp-tx", fix, "--xdp-tx and --xdp-syn unavailable: %s", why)
+		} else if in.XDPErr == nil && native {
 			add("OK", "xdp-tx", "", "%s takes frames sent by XDP: --xdp-tx sends every frame from the XDP program, about 2x the handshakes per core of the copy-mode TX ring", in.Name)
-		case in.Kind == "veth":
-			add("WARN", "xdp-tx", "'ethtool -K PEER gro on' in the peer's namespace (or an XDP program on the peer)",
-				"--xdp-tx and --xdp-syn unavailable: the peer of %s drops frames sent by XDP", in.Name)
-		default:
-			add("WARN", "xdp-tx", "", "--xdp-tx and --xdp-syn unavailable: the driver of %s takes no frames sent by XDP (no ndo_xdp_xmit)", in.Name)
 		}
 	}
 	q, known := in.Queues()

@@ -9,19 +9,32 @@ import (
 )
 
 // checkXDPTX refuses Options.XDPTX where its frames could not leave: a
-// frame longer than a TX slot, or a driver that does not take redirected
-// frames (on a veth: a peer without an XDP program or GRO drops them).
+// frame longer than a TX slot, or an interface that drops them.
 func (s *Session) checkXDPTX() error {
 	if s.mtu+18 > bpf.TxFrameMax {
 		return optionErr("--xdp-tx: %s's MTU %d makes frames longer than the %d bytes a TX slot holds", s.ifname, s.mtu, bpf.TxFrameMax)
 	}
-	if s.dev.XDPErr == nil && s.dev.XDP&netdev.XDPNdoXmit == 0 {
-		if s.dev.Kind == "veth" {
-			return optionErr("--xdp-tx: %s (veth) drops frames sent by XDP: its peer has no XDP program and GRO off ('ethtool -K PEER gro on' in the peer's namespace), or leave --xdp-tx out", s.ifname)
+	if why, fix := xdpSendBlocked(s.dev); why != "" {
+		if fix != "" {
+			return optionErr("--xdp-tx: %s (%s), or leave --xdp-tx out", why, fix)
 		}
-		return optionErr("--xdp-tx: the driver of %s (%s) does not take redirected frames (no ndo_xdp_xmit): leave --xdp-tx out", s.ifname, s.dev.Kind)
+		return optionErr("--xdp-tx: %s: leave --xdp-tx out", why)
 	}
 	return nil
+}
+
+// xdpSendBlocked says why frames sent by XDP would not leave in (empty
+// when they would, or when the kernel does not say) and how to fix it,
+// for --xdp-tx, --xdp-syn and doctor.
+func xdpSendBlocked(in netdev.Info) (why, fix string) {
+	switch {
+	case in.XDPErr != nil || in.XDP&netdev.XDPNdoXmit != 0:
+		return "", ""
+	case in.Kind == "veth":
+		return fmt.Sprintf("the peer of %s drops frames sent by XDP: it has no XDP program and GRO off", in.Name),
+			"'ethtool -K PEER gro on' in the peer's namespace, or an XDP program on the peer"
+	}
+	return fmt.Sprintf("the driver of %s (%s) takes no frames sent by XDP (no ndo_xdp_xmit)", in.Name, in.Kind), ""
 }
 
 // openXDPTX names the interface the program's frames leave by and makes
