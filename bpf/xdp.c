@@ -539,6 +539,14 @@ static __always_inline int do_arp(struct xdp_md *ctx, void *l3, void *end)
 	return redirect(ctx, XDPC_CNT_REDIRECT_ARP, *flags);
 }
 
+// set_len makes a request's packet len bytes long (0, or the helper's
+// error).
+static __always_inline long set_len(struct xdp_md *ctx, __u32 len)
+{
+	int have = ctx->data_end - ctx->data;
+	return have == (int)len ? 0 : bpf_xdp_adjust_tail(ctx, (int)len - have);
+}
+
 // syngen makes the SYNs of a SYN-only run in the kernel: run with
 // BPF_PROG_RUN in live-frame mode (a XDPC_REQ_SYNGEN request), it gives each
 // frame the next source port of the pair, the probe's ISN (scan_isn), the
@@ -555,8 +563,7 @@ static __always_inline int syngen(struct xdp_md *ctx, struct xdpc_config *c)
 	struct xdpc_gen *g = bpf_map_lookup_elem(&scan_gen, &k);
 	if (!g || c->port_hi < c->port_lo || g->len > XDPC_GEN_FRAME)
 		return XDP_ABORTED;
-	int have = ctx->data_end - ctx->data;
-	if (have != (int)g->len && bpf_xdp_adjust_tail(ctx, (int)g->len - have))
+	if (set_len(ctx, g->len))
 		return XDP_ABORTED;
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -634,8 +641,7 @@ static __always_inline int tx_live(struct xdp_md *ctx, __u32 worker)
 	__u32 len = sl->len;
 	if (len < sizeof(struct ethhdr) || len > XDPC_TX_DATA)
 		return tx_failed();
-	int have = ctx->data_end - ctx->data;
-	if (have != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - have))
+	if (set_len(ctx, len))
 		return tx_failed();
 	if (bpf_xdp_store_bytes(ctx, 0, sl->data, len))
 		return tx_failed();
