@@ -74,9 +74,14 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 	// The responder's veth takes frames sent by XDP (it runs XDP itself):
 	// --xdp-tx too.
 	xl := Row{Scenario: sc, Tool: "xdpconnect --xdp-tx", Target: target, Workers: 1, Unit: "requests/s", Note: fmt.Sprintf("--concurrency %d, every frame from XDP", httpConns)}
-	var p50, p99 [4][]float64
+	rows := []*Row{&x, &g, &c}
+	if responder {
+		rows = []*Row{&x, &xl, &g, &c}
+	}
+	// Each run's p50 and p99, by row.
+	p50, p99 := map[*Row][]float64{}, map[*Row][]float64{}
 	for i := 0; i < o.Runs; i++ {
-		for k, t := range []*Row{&x, &xl} {
+		for _, t := range []*Row{&x, &xl} {
 			if t == &xl && !responder {
 				continue
 			}
@@ -93,10 +98,10 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 				return nil, fmt.Errorf("xdpconnect: no complete response (report %+v)", r)
 			}
 			t.Runs = append(t.Runs, q.PerSecond)
-			p50[k+2], p99[k+2] = append(p50[k+2], q.TTLB.P50), append(p99[k+2], q.TTLB.P99)
+			p50[t], p99[t] = append(p50[t], q.TTLB.P50), append(p99[t], q.TTLB.P99)
 			o.logf("  %s run %d: %.0f requests/s (failed %v, ttlb p50 %.0fus)", t.Tool, i+1, q.PerSecond, q.Failed, q.TTLB.P50*1e6)
 		}
-		for k, t := range []*Row{&g, &c} {
+		for _, t := range []*Row{&g, &c} {
 			tool := "go-dialer"
 			if t == &c {
 				tool = "c-epoll"
@@ -108,26 +113,17 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 			v := float64(res.Handshakes) / res.Seconds
 			t.Runs = append(t.Runs, v)
 			h := res.histogram()
-			p50[k], p99[k] = append(p50[k], float64(h.Quantile(0.5))/1e9), append(p99[k], float64(h.Quantile(0.99))/1e9)
+			p50[t], p99[t] = append(p50[t], float64(h.Quantile(0.5))/1e9), append(p99[t], float64(h.Quantile(0.99))/1e9)
 			o.logf("  %s run %d: %.0f requests/s (%d errors)", tool, i+1, v, res.Errors)
 		}
 	}
-	// p50/p99 index: go, c-epoll, xdpconnect, xdpconnect --xdp-tx.
-	rows := []Row{g, c, x, xl}
-	if !responder {
-		rows = rows[:3]
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		r.RTTp50, r.RTTp99 = median(p50[r]), median(p99[r])
+		summarize(r)
+		out[i] = *r
 	}
-	for i := range rows {
-		slices.Sort(p50[i])
-		slices.Sort(p99[i])
-		rows[i].RTTp50, rows[i].RTTp99 = p50[i][len(p50[i])/2], p99[i][len(p99[i])/2]
-		summarize(&rows[i])
-	}
-	out := []Row{rows[2]} // xdpconnect's rows first
-	if responder {
-		out = append(out, rows[3])
-	}
-	return append(out, rows[0], rows[1]), nil
+	return out, nil
 }
 
 // histogram is the baseline's time histogram (its maximum the top
