@@ -639,9 +639,8 @@ func (w *worker) closeConn(c *Conn) {
 		v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, true, w.nowMs)
 		p := w.path(c.idx)
 		w.send(&p, &v.Reply)
-		w.c[CntClosed]++
 	}
-	en.release()
+	w.release(en, false)
 	// Before examine frees the entry (and clears its flags).
 	w.e.dialClosed(en, c.idx)
 	w.examine(c.idx, false, false)

@@ -102,7 +102,7 @@ func (w *worker) applySYNTimes() {
 		if st := en.conn.State; (st == tcp.SynSent || st == tcp.SynRecv) && en.syn == synTimeOf(s.orig) {
 			en.syn = synTimeOf(s.at)
 		}
-		en.release()
+		w.release(en, false)
 	}
 	w.synQ = left
 }

@@ -147,7 +147,6 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 		w.send(p, &v.Reply)
 	}
 	if en.conn.State == tcp.Closed {
-		w.c[CntClosed]++
 	}
 	return false
 }
@@ -167,7 +166,6 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 			w.c[ResponseFailedCounter(respTimeout)]++
 			v := params.Close(c, true, w.nowMs)
 			w.send(&p, &v.Reply)
-			w.c[CntClosed]++
 			return
 		}
 		v, resend, _ := params.ExchangeTimer(c, &ex.x, w.nowMs)

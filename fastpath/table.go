@@ -18,7 +18,8 @@ const connBytes = entryBytes + tcp.WheelTimerBytes
 type entry struct {
 	// st mirrors conn.State for lock-free peeks; busyBit marks the entry
 	// taken by one worker, which alone may touch the other fields;
-	// dialedBit marks an entry opened by Engine.Dial.
+	// dialedBit marks an entry opened by Engine.Dial; openBit marks a
+	// connection that was established and has not ended yet.
 	st   atomic.Uint32
 	syn  synTime // send time of the latest SYN
 	conn tcp.Conn
@@ -28,6 +29,8 @@ const (
 	stateMask = 0xff
 	busyBit   = 1 << 8
 	dialedBit = 1 << 9 // opened by Engine.Dial: report its outcome
+	openBit   = 1 << 10
+	flagBits  = dialedBit | openBit
 )
 
 // synTime is an engine time in units of 32 ns, mod 2^32: 137 s of range,
@@ -71,7 +74,17 @@ func (e *entry) acquire() tcp.State {
 }
 
 // release publishes the entry's new state and lets others take it.
-func (e *entry) release() { e.st.Store(uint32(e.conn.State) | e.st.Load()&dialedBit) }
+func (e *entry) release() { e.st.Store(uint32(e.conn.State) | e.st.Load()&flagBits) }
+
+// setFlag sets or clears a flag bit of the entry, which the caller has
+// taken.
+func (e *entry) setFlag(bit uint32, on bool) {
+	v := e.st.Load() &^ bit
+	if on {
+		v |= bit
+	}
+	e.st.Store(v)
+}
 
 // peek is the entry's state without taking it.
 func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() & stateMask) }
@@ -80,13 +93,7 @@ func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() & stateMask) }
 func (e *entry) dialed() bool { return e.st.Load()&dialedBit != 0 }
 
 // setDialed marks the entry, which the caller has taken, as Dial's or not.
-func (e *entry) setDialed(on bool) {
-	v := e.st.Load() &^ dialedBit
-	if on {
-		v |= dialedBit
-	}
-	e.st.Store(v)
-}
+func (e *entry) setDialed(on bool) { e.setFlag(dialedBit, on) }
 
 // spsc is a single-producer single-consumer ring of entry indices (with
 // flags in the top bit) from one worker to the entry's owner.

@@ -352,7 +352,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	}
 	switch en.acquire() {
 	case tcp.Free, tcp.Closed:
-		en.release()
+		w.release(en, false)
 		w.noConn(pk)
 		return
 	}
@@ -379,7 +379,6 @@ func (w *worker) segment(pk *tcp.Packet) {
 	case tcp.EvProbeAnswered:
 		// SYN-only: the answer counts as established and closed at once.
 		w.handshake(en, idx, seg, retrans)
-		w.c[CntClosed]++
 		notify = true
 	case tcp.EvEstablished:
 		w.handshake(en, idx, seg, retrans)
@@ -393,17 +392,12 @@ func (w *worker) segment(pk *tcp.Packet) {
 		w.c[CntFastRetransmit]++
 		notify, fast = true, true
 	case tcp.EvReset:
-		w.c[CntReset]++
 		notify = true
 		if ex != nil {
 			ex.on = false
 			w.c[ResponseFailedCounter(respReset)]++
 		}
-	case tcp.EvClosed:
-		w.c[CntClosed]++
-		notify = true
-	case tcp.EvTimeWait:
-		w.c[CntClosed]++ // our side is closed; the port waits in quarantine
+	case tcp.EvClosed, tcp.EvTimeWait:
 		notify = true
 	}
 	if ex != nil && ex.on {
@@ -422,7 +416,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	default:
 		notify = true
 	}
-	en.release()
+	w.release(en, v.Event == tcp.EvReset)
 	if v.Event == tcp.EvReset || v.Event == tcp.EvClosed {
 		w.e.dialClosed(en, idx)
 	}
@@ -450,9 +444,11 @@ func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8)
 	ts.h.Record(ns)
 }
 
-// handshake counts a completed handshake (or an answered probe).
+// handshake counts a completed handshake (or an answered probe), and
+// marks the connection open until release counts its end.
 func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 	w.c[CntEstablished]++
+	en.setFlag(openBit, true)
 	pair := w.e.pairOf(idx)
 	if w.e.pairV6[pair] {
 		w.c[CntEstablished6]++
@@ -479,7 +475,6 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) (rearm bool) {
 	case CloseRST:
 		v := params.Close(&en.conn, true, w.nowMs)
 		w.send(p, &v.Reply)
-		w.c[CntClosed]++
 	case CloseFIN:
 		v := params.Close(&en.conn, false, w.nowMs)
 		w.send(p, &v.Reply)
@@ -560,7 +555,7 @@ func (w *worker) icmp(pk *tcp.Packet) {
 		w.c[CntICMP]++
 		w.fail(en, idx, v.Err)
 	}
-	en.release()
+	w.release(en, false)
 	if v.PMTU > 0 {
 		// C5: the next SYN of this pair advertises the smaller MSS; below
 		// 552 the route's MTU is locked and DF goes, from all segments.
@@ -632,7 +627,7 @@ func (w *worker) timers() int {
 		if en.conn.State == tcp.TimeWait {
 			en.conn.State = tcp.Closed
 		}
-		en.release()
+		w.release(en, false)
 		w.examine(idx, false, false)
 	}
 	return total
@@ -669,7 +664,6 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 				w.send(&p, &v.Reply)
 			}
 			if v.Event == tcp.EvClosed {
-				w.c[CntClosed]++
 				break
 			}
 			w.wheel.Schedule(id, int64(w.nowMs)+next)
@@ -679,7 +673,6 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 	case tcp.FinWait2:
 		if expired {
 			en.conn.State = tcp.Closed // orphan FIN-WAIT-2 timeout
-			w.c[CntClosed]++
 		} else if !w.wheel.Scheduled(id) || fast {
 			w.wheel.Schedule(id, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds())
 		}
@@ -704,6 +697,25 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 		}
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
+	}
+	w.release(en, false)
+}
+
+// release publishes the entry's state and lets others take it. It is the
+// one place where the end of an established connection is counted: once
+// its state has reached TIME-WAIT or CLOSED, as closed, or as reset when
+// the peer's RST ended it. The open flag makes a second count impossible.
+func (w *worker) release(en *entry, reset bool) {
+	if en.st.Load()&openBit != 0 {
+		switch en.conn.State {
+		case tcp.TimeWait, tcp.Closed, tcp.Free:
+			en.setFlag(openBit, false)
+			if reset {
+				w.c[CntReset]++
+			} else {
+				w.c[CntClosed]++
+			}
+		}
 	}
 	en.release()
 }
@@ -818,11 +830,12 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool) bool {
 	en := &e.table[idx]
 	en.acquire()
 	en.setDialed(dialed)
+	en.setFlag(openBit, false)
 	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
 	en.syn = synTimeOf(w.nowNs)
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
 	w.tpl[pair].SetFlowLabel(buf, en.conn.FlowLabel())
-	en.release()
+	w.release(en, false)
 	w.synQ = append(w.synQ, synSent{idx: idx, pos: w.txN, orig: w.nowNs})
 	w.wheel.Schedule(w.local(idx), int64(w.nowMs)+params.SynRTO(0))
 	w.live++
@@ -853,9 +866,8 @@ func (w *worker) closeAll() {
 				v := params.Close(&en.conn, true, w.nowMs)
 				p := w.path(idx)
 				w.send(&p, &v.Reply)
-				w.c[CntClosed]++
 			}
-			en.release()
+			w.release(en, false)
 			w.examine(idx, false, false)
 		}
 	}
