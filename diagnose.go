@@ -5,13 +5,13 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // diagInput is what the diagnosis looks at: the report (with the XDP and
 // AF_XDP counters) and what the run knew of its path and plan.
 type diagInput struct {
-	r            *fastpath.Report
+	r            *report.Report
 	ifname       string
 	kind         string
 	localVirtual bool // frames on the interface come from a peer on this host
@@ -27,11 +27,11 @@ type diagInput struct {
 // fundamental first: a cause listed earlier explains the ones after it
 // (replies dropped for checksums leave attempts in flight, which then hold
 // every port). Every finding carries the count it is based on and a fix.
-func diagnose(in diagInput) []fastpath.Finding {
+func diagnose(in diagInput) []report.Finding {
 	r := in.r
-	var out []fastpath.Finding
+	var out []report.Finding
 	add := func(n uint64, fix, cause string, a ...any) {
-		out = append(out, fastpath.Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
+		out = append(out, report.Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
 	}
 	repliesMissing := false
 	if r.Stopped != "" {
@@ -124,7 +124,7 @@ func dstList(d []netip.AddrPort) string {
 
 // FailureSummary is the message for a run that established nothing: the
 // dominant cause of the diagnosis and its fix.
-func FailureSummary(r *fastpath.Report) string {
+func FailureSummary(r *report.Report) string {
 	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
 	if len(r.Diagnosis) > 0 {
 		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix

@@ -8,17 +8,19 @@ import (
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
-// checkXDPTX refuses Options.XDPTX where its frames could not leave: a
-// frame longer than a TX slot, or an interface that drops them.
-func (s *Session) checkXDPTX() error {
+// checkXDPSend refuses frames sent by the XDP program (flag: --xdp-tx or
+// --xdp-syn) where they could not leave: a kernel without live frames, a
+// frame longer than a TX slot, or an interface that drops them. Nothing
+// has been sent when it refuses.
+func (s *Session) checkXDPSend(flag string) error {
 	if s.mtu+18 > bpf.TxFrameMax {
-		return optionErr("--xdp-tx: %s's MTU %d makes frames longer than the %d bytes a TX slot holds", s.ifname, s.mtu, bpf.TxFrameMax)
+		return optionErr("%s: %s's MTU %d makes frames longer than the %d bytes a TX slot holds", flag, s.ifname, s.mtu, bpf.TxFrameMax)
 	}
 	if why, fix := xdpSendBlocked(s.dev); why != "" {
 		if fix != "" {
-			return optionErr("--xdp-tx: %s (%s), or leave --xdp-tx out", why, fix)
+			return optionErr("%s: %s (%s), or leave %s out", flag, why, fix, flag)
 		}
-		return optionErr("--xdp-tx: %s: leave --xdp-tx out", why)
+		return optionErr("%s: %s: leave %s out", flag, why, flag)
 	}
 	return nil
 }
@@ -27,6 +29,9 @@ func (s *Session) checkXDPTX() error {
 // when they would, or when the kernel does not say) and how to fix it,
 // for --xdp-tx, --xdp-syn and doctor.
 func xdpSendBlocked(in netdev.Info) (why, fix string) {
+	if err := bpf.LiveFrames(); err != nil {
+		return err.Error(), ""
+	}
 	switch {
 	case in.XDPErr != nil || in.XDP&netdev.XDPNdoXmit != 0:
 		return "", ""

@@ -11,6 +11,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"golang.org/x/sys/unix"
 )
@@ -31,8 +32,11 @@ type scanPair struct {
 }
 
 // runKernelSYNs runs p (Close synonly) with the kernel making the SYNs.
-func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
+func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
 	o := &s.opts
+	if err := s.checkXDPSend("--xdp-syn"); err != nil {
+		return nil, err
+	}
 	// The SYNs leave by the interface, named in its namespace.
 	if err := netns.Do(o.Netns, func() error { return s.prog.SetTxDevice(s.dev.Index) }); err != nil {
 		return nil, fmt.Errorf("--xdp-syn: %w", err)
@@ -57,7 +61,7 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	engCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()
 	type result struct {
-		r   *fastpath.Report
+		r   *report.Report
 		err error
 	}
 	done := make(chan result, 1)
@@ -114,7 +118,7 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	s.scanReport(r, &sc, genEnd)
 	s.complete(r, &cfg)
 	if sc.Sent > 0 && answered(&sc) == 0 && s.dev.Kind == "veth" {
-		r.Diagnosis = append([]fastpath.Finding{{Count: sc.Sent,
+		r.Diagnosis = append([]report.Finding{{Count: sc.Sent,
 			Cause: "no SYN made by the XDP program was answered: a veth drops frames sent by XDP unless its peer has an XDP program or GRO on",
 			Fix:   "turn GRO on at the peer veth ('ethtool -K PEER gro on' in its namespace), or leave --xdp-syn out"}}, r.Diagnosis...)
 	}
@@ -254,7 +258,7 @@ func (s *Session) generate(ctx context.Context, p Plan, pairs []scanPair) error 
 // scanReport puts the program's counts in r, the report of the engine that
 // served ARP meanwhile: every probe ends once, established (SYN-ACK),
 // refused (RST), an ICMP error's errno, or timed out.
-func (s *Session) scanReport(r *fastpath.Report, sc *bpf.ScanCounts, gen time.Duration) {
+func (s *Session) scanReport(r *report.Report, sc *bpf.ScanCounts, gen time.Duration) {
 	r.Attempted, r.Established, r.InFlight, r.Retransmits = sc.Sent, sc.Established, 0, 0
 	r.Failed = map[string]uint64{}
 	add := func(e string, n uint64) {
@@ -279,6 +283,6 @@ func (s *Session) scanReport(r *fastpath.Report, sc *bpf.ScanCounts, gen time.Du
 		r.CPS = float64(sc.Established) / gen.Seconds()
 		r.AttemptRate = float64(sc.Sent) / gen.Seconds()
 	}
-	r.RTT, r.RTTHist, r.Targets, r.Families, r.Series = fastpath.Quantiles{}, nil, nil, nil, nil
-	r.KernelSYNs = &fastpath.KernelSYNs{Duplicates: sc.Duplicate}
+	r.RTT, r.RTTHist, r.Targets, r.Families, r.Series = report.Quantiles{}, nil, nil, nil, nil
+	r.KernelSYNs = &report.KernelSYNs{Duplicates: sc.Duplicate}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -18,7 +19,7 @@ import (
 // the in-memory link and fake server (real=false) or through the library
 // on a real veth against a Linux listener (real=true), and returns the
 // report and the server's accept count.
-func runPair(t *testing.T, real bool, plan xdpconnect.Plan) (*fastpath.Report, uint64) {
+func runPair(t *testing.T, real bool, plan xdpconnect.Plan) (*report.Report, uint64) {
 	t.Helper()
 	if !real {
 		srv := linktest.NewServer()

@@ -17,6 +17,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/portres"
 	"github.com/xdpconnect/xdpconnect/metrics"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/route"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
@@ -229,13 +230,16 @@ func (s *Session) open(ctx context.Context) error {
 	}
 	txWorkers := 0
 	if o.XDPTX {
-		if err := s.checkXDPTX(); err != nil {
+		if err := s.checkXDPSend("--xdp-tx"); err != nil {
 			return err
 		}
 		txWorkers = want
 	}
 	if s.prog, err = bpf.Load(txWorkers); err != nil {
 		return err
+	}
+	if s.prog.NoStamps {
+		s.notes = append(s.notes, "this kernel refuses bpf_xdp_adjust_meta to XDP programs: replies are timed when a worker's loop finds them, not on arrival, so handshake RTTs include up to one loop's time")
 	}
 	if err := s.prog.SetPorts(o.PortLo, o.PortHi); err != nil {
 		return err
@@ -392,14 +396,14 @@ type RunHooks struct {
 // missing or dropped replies. A session runs one plan. If a socket fails for
 // good (the interface went away), the run stops at once and Run returns the
 // report so far with the error.
-func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report, error) {
+func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*report.Report, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	whole := p
 	p = p.ForShard(s.opts.Shard)
 	cfg := s.config(p)
-	var r *fastpath.Report
+	var r *report.Report
 	var err error
 	if p.KernelSYNs {
 		r, err = s.runKernelSYNs(ctx, p, cfg, h)
@@ -412,14 +416,14 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*fastpath.Report
 			if r.RunID == "" {
 				r.RunID = RunID(s.targetsGiven, whole, sh)
 			}
-			r.Shard = &fastpath.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
+			r.Shard = &report.ShardInfo{Index: sh.Index, Count: sh.Count, PlanCount: whole.Count}
 		}
 	}
 	return r, err
 }
 
 // runEngine runs p on the engine: the workers make the SYNs.
-func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*fastpath.Report, error) {
+func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
 	eng, err := s.newEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -612,8 +616,8 @@ func (s *Session) Close() error {
 
 // complete adds what the session owns to the engine's report: AF_XDP and
 // XDP counters, the path, and the diagnosis.
-func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
-	r.XSK = &fastpath.XSKStats{}
+func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
+	r.XSK = &report.XSKStats{}
 	for _, x := range s.socks {
 		if st, err := x.Stats(); err == nil {
 			r.XSK.RxDropped += st.RxDropped
@@ -633,7 +637,7 @@ func (s *Session) complete(r *fastpath.Report, cfg *fastpath.Config) {
 	if len(s.socks) > 0 && s.socks[0].ZeroCopy() {
 		sockMode = "zerocopy"
 	}
-	r.Path = &fastpath.Path{Interface: s.ifname, Kind: s.dev.Kind, Driver: s.dev.Driver, XDPMode: s.attached.String(),
+	r.Path = &report.Path{Interface: s.ifname, Kind: s.dev.Kind, Driver: s.dev.Driver, XDPMode: s.attached.String(),
 		SocketMode: sockMode, ActiveRxQueues: s.queues, AllocatedRxQueues: s.dev.AllocatedRxQueues,
 		AcceptPartialChecksum: cfg.AcceptPartialChecksum, PortLo: cfg.PortLo, PortHi: cfg.PortHi}
 	for _, a := range s.opts.Sources {

@@ -3,17 +3,13 @@ package xdpconnect
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/xdpconnect/xdpconnect/fastpath"
 )
 
 // Shard is one node's part of a plan that N nodes run together (zmap's
@@ -180,112 +176,4 @@ func ParseStartAt(s string) (time.Time, error) {
 		return time.Unix(sec, 0), nil
 	}
 	return time.Time{}, fmt.Errorf("--start-at %q: want RFC 3339 (2026-11-25T18:00:00Z) or Unix seconds", s)
-}
-
-// MergeFiles reads the JSON reports of a run's shards and merges them.
-func MergeFiles(paths []string) (*fastpath.Report, error) {
-	var rs []*fastpath.Report
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		var r fastpath.Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("%s: not a report: %w", p, err)
-		}
-		rs = append(rs, &r)
-	}
-	return Merge(rs)
-}
-
-// Merge combines the reports of a run's shards into one: totals are exact
-// sums, rates add up (the shards ran at once), and the RTT quantiles come
-// from the merged histograms, not from averaged quantiles. It refuses
-// reports of different runs or the same shard twice, and names the shards
-// that are missing.
-func Merge(rs []*fastpath.Report) (*fastpath.Report, error) {
-	if len(rs) == 0 {
-		return nil, fmt.Errorf("merge: no report")
-	}
-	first := rs[0]
-	if first.RunID == "" || first.Shard == nil {
-		return nil, fmt.Errorf("merge: the first report has no run ID and shard (run with --shard i/N)")
-	}
-	n := first.Shard.Count
-	seen := make([]bool, n)
-	out := &fastpath.Report{Failed: map[string]uint64{}, Drops: map[string]uint64{}, RunID: first.RunID,
-		Shard: &fastpath.ShardInfo{Index: -1, Count: n, PlanCount: first.Shard.PlanCount}, CloseMode: first.CloseMode, TCP: first.TCP}
-	var h fastpath.Histogram
-	targetHists := map[string]*fastpath.Histogram{}
-	for i, r := range rs {
-		switch {
-		case r.RunID != first.RunID:
-			return nil, fmt.Errorf("merge: report %d is of run %s, the first of run %s", i+1, r.RunID, first.RunID)
-		case r.Shard == nil || r.Shard.Count != n:
-			return nil, fmt.Errorf("merge: report %d is not a shard of %d", i+1, n)
-		case seen[r.Shard.Index]:
-			return nil, fmt.Errorf("merge: shard %d/%d is given twice", r.Shard.Index, n)
-		}
-		seen[r.Shard.Index] = true
-		out.Attempted += r.Attempted
-		out.Established += r.Established
-		out.InFlight += r.InFlight
-		out.Retransmits += r.Retransmits
-		out.RSTSent += r.RSTSent
-		out.RSTReceived += r.RSTReceived
-		out.Closed += r.Closed
-		out.Reset += r.Reset
-		out.TxDropped += r.TxDropped
-		out.PartialChecksums += r.PartialChecksums
-		out.RxStamped += r.RxStamped
-		out.CPS += r.CPS
-		out.AttemptRate += r.AttemptRate
-		out.AskedRate += r.AskedRate
-		out.Workers += r.Workers
-		out.DurationSeconds = max(out.DurationSeconds, r.DurationSeconds)
-		out.ElapsedSeconds = max(out.ElapsedSeconds, r.ElapsedSeconds)
-		for k, v := range r.Failed {
-			out.Failed[k] += v
-		}
-		for k, v := range r.Drops {
-			out.Drops[k] += v
-		}
-		rh := r.Histogram()
-		h.Merge(&rh)
-		mergeTargets(out, r, targetHists)
-	}
-	var missing []string
-	for i, ok := range seen {
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%d/%d", i, n))
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("merge: shard(s) %s of run %s missing", strings.Join(missing, ", "), first.RunID)
-	}
-	out.SetRTT(&h)
-	for i := range out.Targets {
-		out.Targets[i].SetRTT(targetHists[out.Targets[i].Target])
-	}
-	return out, nil
-}
-
-// mergeTargets adds r's per-target counts and RTT histograms to out's,
-// target by target (the shards may split the targets or share them).
-func mergeTargets(out, r *fastpath.Report, hists map[string]*fastpath.Histogram) {
-	for _, t := range r.Targets {
-		i := slices.IndexFunc(out.Targets, func(o fastpath.TargetReport) bool { return o.Target == t.Target })
-		if i < 0 {
-			out.Targets = append(out.Targets, fastpath.TargetReport{Target: t.Target})
-			i = len(out.Targets) - 1
-			hists[t.Target] = &fastpath.Histogram{}
-		}
-		o := &out.Targets[i]
-		o.Attempted += t.Attempted
-		o.Established += t.Established
-		o.Failed += t.Failed
-		th := t.Histogram()
-		hists[t.Target].Merge(&th)
-	}
 }

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // BaselineResult is what a kernel-connect baseline reports.
@@ -21,7 +21,7 @@ type BaselineResult struct {
 	Seconds    float64 `json:"seconds"`
 	// Series are handshakes completed in each 100 ms of the run.
 	Series []uint64 `json:"series"`
-	// RTT counts connect() durations in fastpath.Histogram's buckets (16
+	// RTT counts connect() durations in report.Histogram's buckets (16
 	// per power of two of nanoseconds), as [bucket, count] pairs of the
 	// non-empty ones: the same resolution as xdpconnect's own.
 	RTT [][2]uint64 `json:"rtt_buckets"`
@@ -69,7 +69,7 @@ func GoDial(dst string, conns int, d time.Duration, path string, out io.Writer) 
 	start := time.Now()
 	slots := int(d/(100*time.Millisecond)) + 2
 	series := make([]atomic.Uint64, slots)
-	hists := make([]fastpath.Histogram, conns)
+	hists := make([]report.Histogram, conns)
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
@@ -95,7 +95,7 @@ func GoDial(dst string, conns int, d time.Duration, path string, out io.Writer) 
 	for i := range series {
 		res.Series = append(res.Series, series[i].Load())
 	}
-	var all fastpath.Histogram
+	var all report.Histogram
 	for i := range hists {
 		all.Merge(&hists[i])
 	}
@@ -136,7 +136,7 @@ static const char *req;
 static size_t reqlen;
 static char sent[1 << 20], got[1 << 20];
 
-/* fastpath.Histogram's bucket of a duration in ns: 16 per power of two. */
+/* report.Histogram's bucket of a duration in ns: 16 per power of two. */
 static int bucket_of(long long v) {
 	if (v < 16) return v < 0 ? 0 : (int)v;
 	int e = 64 - __builtin_clzll((unsigned long long)v) - 4;

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/bench/reflector"
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -153,7 +153,7 @@ func TestRatiosAndLabels(t *testing.T) {
 			t.Errorf("latency %v labelled %q, want %q", v, latencyLabel(v), s)
 		}
 	}
-	if bucketIndex(float64(fastpath.BucketHigh(100))/1e9) != 100 {
+	if bucketIndex(float64(report.BucketHigh(100))/1e9) != 100 {
 		t.Error("bucketIndex")
 	}
 }
@@ -161,7 +161,7 @@ func TestRatiosAndLabels(t *testing.T) {
 // RTT samples of 0 ns still plot on the log axis (at 1 ns), and the
 // plots are written.
 func TestPlotZeroRTT(t *testing.T) {
-	var h fastpath.Histogram
+	var h report.Histogram
 	h.Record(0)
 	h.Record(5000)
 	c := cdf(&h)

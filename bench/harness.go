@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/bench/reflector"
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // Options configure a harness run.
@@ -196,7 +196,7 @@ func (b *bed) withPass(fn func() error) error {
 	return fn()
 }
 
-func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.Report, error) {
+func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*report.Report, error) {
 	cpus := "0"
 	if workers > 1 {
 		cpus = "0-" + strconv.Itoa(workers-1)
@@ -212,7 +212,7 @@ func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*fastpath.
 		}
 		return nil, err
 	}
-	var r fastpath.Report
+	var r report.Report
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, fmt.Errorf("xdpconnect output: %w: %q", err, out)
 	}
@@ -388,7 +388,7 @@ func (o *Options) holdMemory() ([]Row, error) {
 	const perSource = 62500 // 16 sources hold 1,000,000 with every slot used
 	n := o.HoldConns
 	srcs := (n + perSource - 1) / perSource
-	measure := func(count, sources int) (*fastpath.Report, error) {
+	measure := func(count, sources int) (*report.Report, error) {
 		src := fmt.Sprintf("198.18.128.1-198.18.128.%d", sources)
 		return o.runXDPConnect(b, 1, "--count", strconv.Itoa(count), "--close", "hold", "--src", src,
 			"--src-ports", "2000-64499", "--frames", "8192")

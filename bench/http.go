@@ -8,9 +8,9 @@ import (
 	"strconv"
 
 	"github.com/xdpconnect/xdpconnect/bench/reflector"
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/l7"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // httpConns is how many requests every tool keeps in flight: xdpconnect
@@ -128,12 +128,12 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 
 // histogram is the baseline's time histogram (its maximum the top
 // bucket's bound).
-func (r *BaselineResult) histogram() *fastpath.Histogram {
-	var h fastpath.Histogram
+func (r *BaselineResult) histogram() *report.Histogram {
+	var h report.Histogram
 	for _, bc := range r.RTT {
 		h.Counts[bc[0]] += bc[1]
 		h.N += bc[1]
-		h.Max = max(h.Max, fastpath.BucketHigh(int(bc[0])))
+		h.Max = max(h.Max, report.BucketHigh(int(bc[0])))
 	}
 	return &h
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/report"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -24,7 +24,7 @@ type traces struct {
 var palette = []color.Color{color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 255}, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 255},
 	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 255}, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 255}}
 
-func (t *traces) addXDPConnect(name string, r *fastpath.Report) {
+func (t *traces) addXDPConnect(name string, r *report.Report) {
 	var rate plotter.XYs
 	for i := 1; i < len(r.Series); i++ {
 		a, b := r.Series[i-1], r.Series[i]
@@ -32,7 +32,7 @@ func (t *traces) addXDPConnect(name string, r *fastpath.Report) {
 			rate = append(rate, plotter.XY{X: b.Seconds, Y: float64(b.Established-a.Established) / dt})
 		}
 	}
-	var h fastpath.Histogram
+	var h report.Histogram
 	for _, bk := range r.RTTHist {
 		h.Counts[bucketIndex(bk.UpperSeconds)] += bk.Count
 	}
@@ -44,7 +44,7 @@ func (t *traces) addBaseline(name string, r *BaselineResult) {
 	for i, n := range r.Series {
 		rate = append(rate, plotter.XY{X: float64(i+1) / 10, Y: float64(n) * 10})
 	}
-	var h fastpath.Histogram
+	var h report.Histogram
 	for _, bc := range r.RTT {
 		if bc[0] < uint64(len(h.Counts)) {
 			h.Counts[bc[0]] += bc[1]
@@ -56,17 +56,17 @@ func (t *traces) addBaseline(name string, r *BaselineResult) {
 // bucketIndex is the histogram bucket whose upper bound is sec seconds.
 func bucketIndex(sec float64) int {
 	ns := int64(math.Round(sec * 1e9))
-	for i := range len(fastpath.Histogram{}.Counts) {
-		if fastpath.BucketHigh(i) >= ns {
+	for i := range len(report.Histogram{}.Counts) {
+		if report.BucketHigh(i) >= ns {
 			return i
 		}
 	}
-	return len(fastpath.Histogram{}.Counts) - 1
+	return len(report.Histogram{}.Counts) - 1
 }
 
 // cdf is the cumulative distribution of h's buckets, at their upper
 // bounds in seconds: every tool at the same resolution.
-func cdf(h *fastpath.Histogram) plotter.XYs {
+func cdf(h *report.Histogram) plotter.XYs {
 	var total, cum uint64
 	for _, n := range h.Counts {
 		total += n
@@ -79,7 +79,7 @@ func cdf(h *fastpath.Histogram) plotter.XYs {
 		cum += n
 		// A log axis has no 0: a sample of 0 ns (a reply stamped in the
 		// same nanosecond) is drawn at 1 ns.
-		out = append(out, plotter.XY{X: float64(max(fastpath.BucketHigh(i), 1)) / 1e9, Y: float64(cum) / float64(max(total, 1))})
+		out = append(out, plotter.XY{X: float64(max(report.BucketHigh(i), 1)) / 1e9, Y: float64(cum) / float64(max(total, 1))})
 	}
 	return out
 }

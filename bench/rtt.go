@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +82,7 @@ func (o *Options) rttScenario() ([]Row, error) {
 // rttRun runs xdpconnect at rate for the run's duration with a capture on
 // the server's veth, and returns its report and the captured SYN to
 // SYN-ACK times in µs.
-func (o *Options) rttRun(b *bed, rate float64) (*fastpath.Report, []float64, error) {
+func (o *Options) rttRun(b *bed, rate float64) (*report.Report, []float64, error) {
 	dir, err := os.MkdirTemp("", "xdpc-rtt")
 	if err != nil {
 		return nil, nil, err

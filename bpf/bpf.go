@@ -8,6 +8,8 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
@@ -93,6 +95,10 @@ type Program struct {
 	// NativeErr is why native mode was refused when Attach in auto mode
 	// fell back to generic.
 	NativeErr error
+	// NoStamps says the kernel refuses bpf_xdp_adjust_meta to XDP
+	// programs (seen on a 6.18 build), so no frame carries an arrival
+	// stamp: the worker times replies when its loop finds them.
+	NoStamps bool
 }
 
 // privErr names what is missing when the kernel refuses.
@@ -120,6 +126,12 @@ func Load(txWorkers int) (*Program, error) {
 	}
 	spec.Maps["tx_slots"].MaxEntries = uint32(max(txWorkers, 1) * TxSlots)
 	p := &Program{txWorkers: txWorkers}
+	if features.HaveProgramHelper(ebpf.XDP, asm.FnXdpAdjustMeta) != nil {
+		for _, prog := range spec.Programs {
+			failHelper(prog.Instructions, asm.FnXdpAdjustMeta)
+		}
+		p.NoStamps = true
+	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, privErr("load XDP program", err)
 	}
@@ -137,6 +149,18 @@ func Load(txWorkers int) (*Program, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// failHelper replaces every call of helper fn with the error the helper
+// returns when it cannot act (-EOPNOTSUPP in r0): the program's own
+// failure path then runs, as on a driver without room for metadata. A
+// call and a move are one instruction each, so no jump changes.
+func failHelper(insns asm.Instructions, fn asm.BuiltinFunc) {
+	for i, ins := range insns {
+		if ins.IsBuiltinCall() && ins.Constant == int64(fn) {
+			insns[i] = asm.Mov.Imm(asm.R0, -int32(unix.EOPNOTSUPP)).WithMetadata(ins.Metadata)
+		}
+	}
 }
 
 // maxQueues is XDPC_MAX_QUEUES: the queues (and TX workers) the program

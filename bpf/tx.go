@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 )
 
@@ -177,3 +180,35 @@ func (q *TxQueue) Send() error {
 		}
 	}
 }
+
+// LiveFrames says whether the kernel runs XDP programs in live-frame mode
+// (BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18), which
+// --xdp-tx and --xdp-syn send with: nil, or an error wrapping
+// ebpf.ErrNotSupported and the kernel's errno (some kernels build it out
+// or refuse it with EPERM even to root). The probe runs once.
+func LiveFrames() error {
+	liveOnce.Do(func() { liveErr = probeLiveFrames() })
+	return liveErr
+}
+
+var (
+	liveOnce sync.Once
+	liveErr  error
+)
+
+func probeLiveFrames() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, int32(xdpDrop)), asm.Return()}})
+	if err != nil {
+		return fmt.Errorf("bpf: live frames: probe program: %w", err)
+	}
+	defer p.Close()
+	_, err = p.Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 1, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES})
+	if err != nil {
+		return fmt.Errorf("%w: this kernel refuses BPF_PROG_RUN in live-frame mode (%w)", ebpf.ErrNotSupported, err)
+	}
+	return nil
+}
+
+// xdpDrop is XDP_DROP: the probe's frame goes nowhere.
+const xdpDrop = 1

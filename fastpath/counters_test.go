@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -249,7 +250,7 @@ func TestEngineTXDroppedExact(t *testing.T) {
 // The text report's optional lines appear exactly when they have
 // something to say.
 func TestReportOptionalLines(t *testing.T) {
-	r := &Report{Attempted: 1, Failed: map[string]uint64{"ECONNREFUSED": 1}, CloseMode: "rst"}
+	r := &report.Report{Attempted: 1, Failed: map[string]uint64{"ECONNREFUSED": 1}, CloseMode: "rst"}
 	var b bytes.Buffer
 	r.WriteText(&b)
 	for _, no := range []string{"AF_XDP", "partial checksums", "dropped frames", "interface", "diagnosis", "per target", "arrival"} {
@@ -260,17 +261,17 @@ func TestReportOptionalLines(t *testing.T) {
 	if !strings.Contains(b.String(), "p50 -  p90 -") {
 		t.Errorf("RTT without samples not shown as -:\n%s", b.String())
 	}
-	r.XSK = &XSKStats{RxRingFull: 4}
+	r.XSK = &report.XSKStats{RxRingFull: 4}
 	r.PartialChecksums = 7
 	r.Drops = map[string]uint64{"short": 1}
-	r.Path = &Path{Interface: "veth0", Kind: "veth", XDPMode: "native", SocketMode: "copy", ActiveRxQueues: 2, AllocatedRxQueues: 4}
+	r.Path = &report.Path{Interface: "veth0", Kind: "veth", XDPMode: "native", SocketMode: "copy", ActiveRxQueues: 2, AllocatedRxQueues: 4}
 	r.Workers = 2
-	r.Diagnosis = []Finding{{Cause: "the server is silent", Fix: "look at it"}}
+	r.Diagnosis = []report.Finding{{Cause: "the server is silent", Fix: "look at it"}}
 	r.RTT.P50 = 0.0025
 	r.RxStamped = 9
-	r.Targets = []TargetReport{{Target: "198.18.0.2:80", Attempted: 3, Established: 2, Failed: 1}}
-	r.Families = []FamilyReport{{"ipv4", 3, 2, 1}, {"ipv6", 5, 5, 0}}
-	r.TCP6 = &Settings{Timestamps: 1, MSS: 1440, Window: 64800, TTL: 64}
+	r.Targets = []report.TargetReport{{Target: "198.18.0.2:80", Attempted: 3, Established: 2, Failed: 1}}
+	r.Families = []report.FamilyReport{{Family: "ipv4", Attempted: 3, Established: 2, Failed: 1}, {Family: "ipv6", Attempted: 5, Established: 5, Failed: 0}}
+	r.TCP6 = &report.Settings{Timestamps: 1, MSS: 1440, Window: 64800, TTL: 64}
 	b.Reset()
 	r.WriteText(&b)
 	for _, want := range []string{"rx ring full 4", "partial checksums      7 segments", "tx 0, rx short=1",

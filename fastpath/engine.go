@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/internal/cpu"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -71,7 +72,7 @@ type Engine struct {
 	mu      sync.Mutex
 	waiters map[slot]*Conn // Dial'ed entries
 
-	series []Point // sampled by Run every 100 ms
+	series []report.Point // sampled by Run every 100 ms
 
 	// window of the measured rate
 	winStart, winEnd time.Duration
@@ -338,7 +339,7 @@ func (e *Engine) splitPlan() {
 // reused once it returns (copy what you keep). When a link
 // fails for good (its Err), the run stops at once and returns the report
 // with that error.
-func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(*Snapshot)) (*Report, error) {
+func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(*Snapshot)) (*report.Report, error) {
 	if !e.started.CompareAndSwap(false, true) {
 		return nil, errors.New("fastpath: engine already ran")
 	}
@@ -419,7 +420,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 		}
 		if el >= nextSample {
 			nextSample += 100 * time.Millisecond
-			e.series = append(e.series, Point{Seconds: el.Seconds(), Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished)})
+			e.series = append(e.series, report.Point{Seconds: el.Seconds(), Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished)})
 		}
 		if progress != nil && el >= nextProgress {
 			nextProgress += interval

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -28,7 +29,7 @@ func testConfig(ports ...uint16) Config {
 	}
 }
 
-func runEngine(t *testing.T, cfg Config, links ...Link) *Report {
+func runEngine(t *testing.T, cfg Config, links ...Link) *report.Report {
 	t.Helper()
 	if cfg.Idle == 0 {
 		cfg.Idle = time.Millisecond // idle workers yield (linktest's Poll)
@@ -51,7 +52,7 @@ func runEngine(t *testing.T, cfg Config, links ...Link) *Report {
 // flight is counted in the connection table (entries still in SYN-SENT or
 // SYN-RECEIVED), not derived from the counters, and every attempt has
 // exactly one outcome: established, failed, or still in flight.
-func checkBooks(t *testing.T, e *Engine, r *Report) {
+func checkBooks(t *testing.T, e *Engine, r *report.Report) {
 	t.Helper()
 	var inTable uint64
 	for i := range e.table {
@@ -99,13 +100,13 @@ func TestEngineOutcomes(t *testing.T) {
 // loop (which ticks in real time) has work left, and the clock is paced to
 // real time.
 // hook, if set, is called after every move of the clock.
-func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *Report {
+func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *report.Report {
 	t.Helper()
 	return runClockedCtx(t, context.Background(), cfg, clk, links, hook, loops...)
 }
 
 // runClockedCtx is runClocked with a context for Run.
-func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *Report {
+func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *report.Report {
 	t.Helper()
 	cfg.Clock = clk.Now
 	if cfg.Idle == 0 {
@@ -116,7 +117,7 @@ func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.
 		t.Fatal(err)
 	}
 	type result struct {
-		r   *Report
+		r   *report.Report
 		err error
 	}
 	done := make(chan result, 1)
@@ -335,7 +336,7 @@ func TestEngineHold(t *testing.T) {
 
 // dialOnly starts a dial-only engine on links (in real time) and returns
 // once it runs; stop ends the run and returns its report.
-func dialOnly(t *testing.T, cfg Config, links ...Link) (e *Engine, stop func() *Report) {
+func dialOnly(t *testing.T, cfg Config, links ...Link) (e *Engine, stop func() *report.Report) {
 	t.Helper()
 	cfg.Count, cfg.DialOnly = 0, true
 	if cfg.Idle == 0 {
@@ -346,12 +347,12 @@ func dialOnly(t *testing.T, cfg Config, links ...Link) (e *Engine, stop func() *
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan *Report, 1)
+	done := make(chan *report.Report, 1)
 	go func() { r, _ := e.Run(ctx, time.Second, nil); done <- r }()
 	for !e.Running() {
 		runtime.Gosched()
 	}
-	return e, func() *Report {
+	return e, func() *report.Report {
 		cancel()
 		return <-done
 	}

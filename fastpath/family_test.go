@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -154,7 +155,7 @@ func TestEngineMixedFamilies(t *testing.T) {
 	if r.Established != 1000 || srv.Accepted() != 1000 || fams[true] != 500 || fams[false] != 500 {
 		t.Fatalf("established %d, accepted %d, SYNs by family %v", r.Established, srv.Accepted(), fams)
 	}
-	want := []FamilyReport{{"ipv4", 500, 500, 0}, {"ipv6", 500, 500, 0}}
+	want := []report.FamilyReport{{Family: "ipv4", Attempted: 500, Established: 500, Failed: 0}, {Family: "ipv6", Attempted: 500, Established: 500, Failed: 0}}
 	if len(r.Families) != 2 || r.Families[0] != want[0] || r.Families[1] != want[1] || r.TCP6 == nil || r.TCP6.MSS != 1440 || r.TCP.MSS != 1460 {
 		t.Fatalf("families %+v, settings %+v / %+v", r.Families, r.TCP, r.TCP6)
 	}
@@ -262,7 +263,7 @@ func TestDialIPv6(t *testing.T) {
 		t.Fatalf("dial a mapped address: %v", err)
 	}
 	r := stop()
-	fams := []FamilyReport{{"ipv4", 0, 0, 0}, {"ipv6", 2, 1, 1}}
+	fams := []report.FamilyReport{{Family: "ipv4", Attempted: 0, Established: 0, Failed: 0}, {Family: "ipv6", Attempted: 2, Established: 1, Failed: 1}}
 	if r.Established != 1 || r.Closed != 1 || r.Failed["ECONNREFUSED"] != 1 || srv.Open() != 0 || len(r.Families) != 2 || r.Families[0] != fams[0] || r.Families[1] != fams[1] {
 		t.Fatalf("report %+v open %d", r, srv.Open())
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -194,25 +195,25 @@ func TestReportWindow(t *testing.T) {
 // A report's histogram comes back whole from its JSON form, maximum too;
 // AF_XDP losses are the sum of their three causes.
 func TestReportHistogramAndLosses(t *testing.T) {
-	var h Histogram
+	var h report.Histogram
 	for _, ns := range []int64{1500, 2_000_000, 2_500_000, 987_654_321} {
 		h.Record(ns)
 	}
-	var r Report
+	var r report.Report
 	r.SetRTT(&h)
 	b, err := json.Marshal(&r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Report
+	var back report.Report
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
 	if got := back.Histogram(); got.N != h.N || got.Max != h.Max || got.Counts != h.Counts {
 		t.Fatalf("histogram back from JSON: N %d max %d, want %d %d", got.N, got.Max, h.N, h.Max)
 	}
-	x := &XSKStats{RxDropped: 1, RxRingFull: 20, RxFillRingEmpty: 300}
-	if x.RxLost() != 321 || (*XSKStats)(nil).RxLost() != 0 {
+	x := &report.XSKStats{RxDropped: 1, RxRingFull: 20, RxFillRingEmpty: 300}
+	if x.RxLost() != 321 || (*report.XSKStats)(nil).RxLost() != 0 {
 		t.Fatalf("RX lost %d, want 321", x.RxLost())
 	}
 }
@@ -249,7 +250,7 @@ func TestEngineTargetStats(t *testing.T) {
 		if k == 2 {
 			last = OtherTargets
 		}
-		want := []TargetReport{
+		want := []report.TargetReport{
 			{Target: "198.18.0.2:80", Attempted: 100, Established: 100},
 			{Target: "198.18.0.2:81", Attempted: 100, Failed: 100},
 			{Target: last, Attempted: 100, Failed: 100},

@@ -13,63 +13,9 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
-
-// The histogram keeps HdrHistogram's promise: every value is counted in a
-// bucket whose bounds are within 6.25 % of it; quantiles, CountBelow and
-// Merge agree with an exact computation over the same values.
-func TestHistogram(t *testing.T) {
-	var a, b, all Histogram
-	for v := int64(1); v <= 20000; v++ {
-		ns := v * 997 // 1 µs .. 20 ms
-		if v%3 == 0 {
-			a.Record(ns)
-		} else {
-			b.Record(ns)
-		}
-		all.Record(ns)
-	}
-	var m Histogram
-	m.Merge(&a)
-	m.Merge(&b)
-	if m != all {
-		t.Fatalf("merge: N %d sum %d max %d, want %d %d %d", m.N, m.Sum, m.Max, all.N, all.Sum, all.Max)
-	}
-	if all.N != 20000 || all.Max != 20000*997 || all.Sum != 997*20000*20001/2 {
-		t.Fatalf("N %d max %d sum %d", all.N, all.Max, all.Sum)
-	}
-	for _, q := range []float64{0.001, 0.5, 0.9, 0.99} {
-		exact := float64(int64(q*20000+0.5) * 997)
-		got := float64(all.Quantile(q))
-		if got < exact || got > exact*1.0625 {
-			t.Errorf("quantile %v: %v, exact %v", q, got, exact)
-		}
-	}
-	if all.Quantile(1) != all.Max {
-		t.Errorf("quantile 1: %d, max %d", all.Quantile(1), all.Max)
-	}
-	for _, ns := range []int64{997, 10 * 997, 5000 * 997, 20000 * 997} {
-		n := all.CountBelow(BucketHigh(bucketOf(ns)))
-		exact := uint64(BucketHigh(bucketOf(ns)) / 997)
-		if n != min(exact, 20000) {
-			t.Errorf("CountBelow(%d) = %d, want %d", BucketHigh(bucketOf(ns)), n, exact)
-		}
-	}
-	for v := int64(0); v < 1<<20; v = v*5/4 + 1 {
-		i := bucketOf(v)
-		if BucketHigh(i) < v || (i > 0 && BucketHigh(i-1) >= v) {
-			t.Fatalf("value %d in bucket %d of [%d, %d]", v, i, BucketHigh(i-1)+1, BucketHigh(i))
-		}
-		if v >= 16 && float64(BucketHigh(i)-BucketHigh(i-1)) > float64(v)*0.0625 {
-			t.Fatalf("bucket %d of %d is wider than 6.25 %%", i, v)
-		}
-	}
-	var empty Histogram
-	if empty.Quantile(0.5) != 0 || empty.CountBelow(1e9) != 0 {
-		t.Fatal("empty histogram")
-	}
-}
 
 // Close modes print and parse as their flag values.
 func TestCloseModeNames(t *testing.T) {
@@ -158,7 +104,7 @@ func TestReportOutputs(t *testing.T) {
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	var back Report
+	var back report.Report
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +204,7 @@ func TestEngineDialOnlyAndProgress(t *testing.T) {
 		calls := 0
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		done := make(chan *Report, 1)
+		done := make(chan *report.Report, 1)
 		go func() {
 			r, _ := e.Run(ctx, tc.interval, func(*Snapshot) { calls++ })
 			done <- r
@@ -268,7 +214,7 @@ func TestEngineDialOnlyAndProgress(t *testing.T) {
 		}
 		// The engine's control loop looks at its clock every 5 ms of real
 		// time: 100 ms of engine time per 6 ms lets it see every step.
-		var r *Report
+		var r *report.Report
 		for r == nil {
 			if clk.Now() == 2100*time.Millisecond {
 				cancel() // the engine closes on its clock: keep it moving
@@ -302,7 +248,7 @@ func TestEngineStop(t *testing.T) {
 	if e.Workers() != 1 || e.Config().Rate != 1000 {
 		t.Fatalf("workers %d, rate %v", e.Workers(), e.Config().Rate)
 	}
-	done := make(chan *Report, 1)
+	done := make(chan *report.Report, 1)
 	go func() { r, _ := e.Run(t.Context(), time.Second, nil); done <- r }()
 	for s := e.Snapshot(); s.Get(CntEstablished) < 10; s = e.Snapshot() {
 		time.Sleep(time.Millisecond)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/l7"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -39,7 +40,7 @@ func requestConfig(t *testing.T, keepAlive bool) Config {
 
 // requestBooks checks request mode's books: each established connection
 // made its requests, each request ended once.
-func requestBooks(t *testing.T, r *Report, perConn uint64) {
+func requestBooks(t *testing.T, r *report.Report, perConn uint64) {
 	t.Helper()
 	q := r.Requests
 	if q == nil || q.Requests != q.Completed+q.FailedTotal()+q.InFlight || q.Requests > r.Established*perConn || q.Requests < r.Established {
@@ -112,7 +113,7 @@ func TestRequestModeLateStamps(t *testing.T) {
 }
 
 // histCount is the number of samples in a report's histogram.
-func histCount(h []Bucket) uint64 {
+func histCount(h []report.Bucket) uint64 {
 	var n uint64
 	for _, b := range h {
 		n += b.Count
@@ -342,19 +343,11 @@ func TestRequestReportParts(t *testing.T) {
 		t.Fatalf("%v/s, %v B/s", q.PerSecond, q.BytesPerSecond)
 	}
 	var b strings.Builder
-	(&Report{Requests: q}).WriteText(&b)
+	(&report.Report{Requests: q}).WriteText(&b)
 	for _, want := range []string{"12: 9 complete, 2 failed [EOF=2], 1 in flight", "100=1 200=5 599=3", "4 responses/s, 1.0 GB/s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
 		}
-	}
-	for v, want := range map[float64]string{0: "0.0 B", 999: "999.0 B", 1000: "1.0 kB", 12.6e6: "12.6 MB", 2.5e9: "2.5 GB"} {
-		if got := bytesHuman(v); got != want {
-			t.Errorf("bytesHuman(%v) = %q, want %q", v, got, want)
-		}
-	}
-	if bracket(nil) != "" || bracket(map[string]uint64{"A": 1, "B": 2}) != " [A=1 B=2]" {
-		t.Errorf("bracket: %q %q", bracket(nil), bracket(map[string]uint64{"A": 1, "B": 2}))
 	}
 	if q := e.requestReport(&s, 0); q.PerSecond != 0 || q.BytesPerSecond != 0 {
 		t.Fatalf("no window, and %v/s", q.PerSecond)

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -139,7 +140,7 @@ type published struct {
 	stopAt atomic.Int64
 }
 
-func (p *published) store(c *counters, h, ttfb, ttlb *Histogram) {
+func (p *published) store(c *counters, h, ttfb, ttlb *report.Histogram) {
 	for i := range c {
 		if v := c[i]; v != 0 || p.c[i].Load() != 0 {
 			p.c[i].Store(v)
@@ -155,12 +156,12 @@ func (p *published) store(c *counters, h, ttfb, ttlb *Histogram) {
 // publishedHist is a Histogram a worker publishes: read with atomics by
 // anyone.
 type publishedHist struct {
-	counts [histBuckets]atomic.Uint64
+	counts [report.NumBuckets]atomic.Uint64
 	n, sum atomic.Uint64
 	max    atomic.Int64
 }
 
-func (p *publishedHist) store(h *Histogram) {
+func (p *publishedHist) store(h *report.Histogram) {
 	for i := range h.Counts {
 		if v := h.Counts[i]; v != 0 || p.counts[i].Load() != 0 {
 			p.counts[i].Store(v)
@@ -172,7 +173,7 @@ func (p *publishedHist) store(h *Histogram) {
 }
 
 // addTo adds what was published to h (summing over workers).
-func (p *publishedHist) addTo(h *Histogram) {
+func (p *publishedHist) addTo(h *report.Histogram) {
 	for b := range h.Counts {
 		h.Counts[b] += p.counts[b].Load()
 	}
@@ -184,10 +185,10 @@ func (p *publishedHist) addTo(h *Histogram) {
 // Snapshot is the engine's state summed over workers at one moment.
 type Snapshot struct {
 	Counters [numCounters]uint64
-	RTT      Histogram
+	RTT      report.Histogram
 	// TTFB and TTLB are request mode's times from the request to the
 	// response's first and last byte.
-	TTFB, TTLB Histogram
+	TTFB, TTLB report.Histogram
 	// Failed maps errno names to counts (non-zero ones only).
 	Failed map[string]uint64
 	// Per-worker counters, for per-queue metrics.

@@ -1,6 +1,10 @@
 package fastpath
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/xdpconnect/xdpconnect/report"
+)
 
 // Per-target statistics: users compare backends behind one load balancer,
 // so attempts, handshakes, failures and the RTT are also kept per target.
@@ -17,7 +21,7 @@ const OtherTargets = "other"
 // targetStat is one target's counts in a worker; only the worker writes.
 type targetStat struct {
 	attempted, established, failed uint64
-	h                              Histogram
+	h                              report.Histogram
 	dirty                          bool // changed since the last publish
 }
 
@@ -31,7 +35,7 @@ type publishedTarget struct {
 type TargetSnapshot struct {
 	Target                         string // the target's address, or OtherTargets
 	Attempted, Established, Failed uint64
-	RTT                            Histogram
+	RTT                            report.Histogram
 }
 
 // statSlots says which statistics slot each target counts in.

@@ -4,6 +4,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -40,9 +41,9 @@ type worker struct {
 	rxNs       int64     // arrival of the frame being handled (XDP stamp, else the loop's time)
 
 	c counters
-	h Histogram
+	h report.Histogram
 	// ttfb and ttlb time request mode's responses (request.go).
-	ttfb, ttlb Histogram
+	ttfb, ttlb report.Histogram
 	pub        published
 	ts         []targetStat      // per target (targets.go)
 	pt         []publishedTarget // what publish last stored of ts

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
@@ -276,13 +277,13 @@ func (c *Collector) achieved(att uint64) float64 {
 // built from the engine's merged log-linear histogram.
 type rttMetric struct {
 	desc   *prometheus.Desc
-	h      *fastpath.Histogram
+	h      *report.Histogram
 	labels []*dto.LabelPair
 }
 
 // newRTTMetric is h as a histogram metric; labels are name, value pairs
 // in the order of d's variable labels.
-func newRTTMetric(d *prometheus.Desc, h *fastpath.Histogram, labels ...string) prometheus.Metric {
+func newRTTMetric(d *prometheus.Desc, h *report.Histogram, labels ...string) prometheus.Metric {
 	m := &rttMetric{desc: d, h: h}
 	for i := 0; i+1 < len(labels); i += 2 {
 		m.labels = append(m.labels, &dto.LabelPair{Name: &labels[i], Value: &labels[i+1]})
@@ -312,7 +313,7 @@ func (m *rttMetric) Write(out *dto.Metric) error {
 		if c == 0 {
 			continue
 		}
-		v := float64(fastpath.BucketHigh(i)) / 1e9
+		v := float64(report.BucketHigh(i)) / 1e9
 		if v <= zt {
 			zero += c
 			continue

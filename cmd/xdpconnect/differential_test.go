@@ -14,6 +14,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -426,7 +427,7 @@ func errnoName(e syscall.Errno) string {
 }
 
 // failedAs is the one outcome of a one-attempt run.
-func failedAs(r *fastpath.Report) string {
+func failedAs(r *report.Report) string {
 	if r.Established == 1 {
 		return "established"
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/xdpconnect/xdpconnect"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // cmdMerge prints one report for the JSON reports of a run's shards.
@@ -18,9 +18,11 @@ func cmdMerge(args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("merge needs the JSON reports of the shards (xdpconnect run --shard i/N --json FILE)")
 	}
-	m, err := xdpconnect.MergeFiles(fs.Args())
+	m, err := report.MergeFiles(fs.Args())
 	if err != nil {
-		return err
+		// The inputs are at fault (unreadable, not reports, shards that
+		// do not belong together): nothing was merged.
+		return usageErr{err.Error()}
 	}
 	if *out != "-" {
 		fmt.Printf("run %s: %d shards merged\n", m.RunID, m.Shard.Count)

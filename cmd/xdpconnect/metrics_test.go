@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // scrape returns the text exposition and its samples by series.
@@ -95,7 +95,7 @@ func TestMetricsDuringAndAfterRun(t *testing.T) {
 				}
 			}()
 		}
-		o.afterRun = func(*fastpath.Report) {
+		o.afterRun = func(*report.Report) {
 			close(stop)
 			var err error
 			_, final, err = scrape(addr)

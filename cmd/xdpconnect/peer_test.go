@@ -8,6 +8,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -106,9 +107,9 @@ func (p *peer) synAck(ack tcp.Seq, tsecr uint32) tcp.Reply {
 }
 
 // run starts xdpconnect (one attempt, rst close) and runs script as the peer.
-func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *fastpath.Report {
+func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *report.Report {
 	type res struct {
-		r   *fastpath.Report
+		r   *report.Report
 		err error
 	}
 	done := make(chan res, 1)

@@ -15,6 +15,7 @@ import (
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
@@ -37,7 +38,7 @@ type runOpts struct {
 	// Hooks for tests: the metrics address once bound, and the report
 	// while metrics are still served.
 	metricsBound func(addr string)
-	afterRun     func(*fastpath.Report)
+	afterRun     func(*report.Report)
 }
 
 const defaultMetricsAddr = "127.0.0.1:9464"
@@ -224,7 +225,7 @@ func cmdRun(args []string) error {
 
 // execute runs a plan end to end: session, metrics, signals, progress,
 // report.
-func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*fastpath.Report, error) {
+func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*report.Report, error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := xdpconnect.Open(ctx, o.opts)

@@ -15,10 +15,11 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // runIn runs xdpconnect in the lab's client namespace.
-func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *fastpath.Report {
+func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *report.Report {
 	t.Helper()
 	r, err := runInErr(l, dst, mod)
 	if err != nil {
@@ -29,7 +30,7 @@ func runIn(t *testing.T, l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) *fa
 
 // runInErr is runIn for goroutines other than the test's (which must not
 // call Fatal): the failure comes back as an error.
-func runInErr(l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) (*fastpath.Report, error) {
+func runInErr(l *lab.Lab, dst netip.AddrPort, mod func(*runOpts)) (*report.Report, error) {
 	o := &runOpts{quiet: true, progress: time.Second, opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
 	o.opts.Netns = l.ClientNS
 	o.opts.Targets = []netip.AddrPort{dst}

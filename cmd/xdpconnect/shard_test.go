@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // A run on three "nodes" (client namespaces on one bridge) against one
@@ -71,7 +71,7 @@ func TestShardSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("merge: %v %s", err, out)
 	}
-	var m fastpath.Report
+	var m report.Report
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +83,10 @@ func TestShardSimulation(t *testing.T) {
 	}
 	// Each shard's share differs from the others by at most one, and no
 	// (source, port) is used by two shards.
-	var rs []fastpath.Report
+	var rs []report.Report
 	used := map[string][2]uint16{}
 	for i, f := range files {
-		var r fastpath.Report
+		var r report.Report
 		b, _ := os.ReadFile(f)
 		if err := json.Unmarshal(b, &r); err != nil || r.Shard == nil || r.Shard.Index != i || r.RunID != m.RunID {
 			t.Fatalf("shard %d report: %v %+v", i, err, r.Shard)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -88,9 +88,9 @@ func TestSysctlsLikeTheKernel(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		sysctls map[string]string
-		check   func(*testing.T, *fastpath.Settings)
+		check   func(*testing.T, *report.Settings)
 	}{
-		{"defaults", nil, func(t *testing.T, s *fastpath.Settings) {
+		{"defaults", nil, func(t *testing.T, s *report.Settings) {
 			// The window scale follows net.core.rmem_max, which is the
 			// host's (not per namespace): the kernel's SYN is the oracle.
 			if s.Timestamps != 1 || !s.SACK || !s.WindowScaling || s.TTL != 64 || s.SynRetries != 6 {
@@ -98,19 +98,19 @@ func TestSysctlsLikeTheKernel(t *testing.T) {
 			}
 		}},
 		{"tcp_timestamps=0, tcp_rmem max 32 MiB", map[string]string{"net/ipv4/tcp_timestamps": "0", "net/ipv4/tcp_rmem": "4096 131072 33554432"},
-			func(t *testing.T, s *fastpath.Settings) {
+			func(t *testing.T, s *report.Settings) {
 				if s.Timestamps != 0 || s.WindowScale != 10 {
 					t.Errorf("report: %+v", *s)
 				}
 			}},
 		{"tcp_sack=0, tcp_window_scaling=0, ip_default_ttl=50", map[string]string{"net/ipv4/tcp_sack": "0", "net/ipv4/tcp_window_scaling": "0", "net/ipv4/ip_default_ttl": "50"},
-			func(t *testing.T, s *fastpath.Settings) {
+			func(t *testing.T, s *report.Settings) {
 				if s.SACK || s.WindowScaling || s.TTL != 50 {
 					t.Errorf("report: %+v", *s)
 				}
 			}},
 		{"tcp_timestamps=2, tcp_ecn=1, tcp_syn_retries=3", map[string]string{"net/ipv4/tcp_timestamps": "2", "net/ipv4/tcp_ecn": "1", "net/ipv4/tcp_syn_retries": "3"},
-			func(t *testing.T, s *fastpath.Settings) {
+			func(t *testing.T, s *report.Settings) {
 				if s.Timestamps != 2 || !s.ECN || s.SynRetries != 3 {
 					t.Errorf("report: %+v", *s)
 				}
@@ -160,7 +160,7 @@ func TestSysctlsLikeTheKernel(t *testing.T) {
 			if r.Established != 1 || r.TCP == nil {
 				t.Fatalf("xdpconnect: established %d, settings %v", r.Established, r.TCP)
 			}
-			tc.check(t, (*fastpath.Settings)(r.TCP))
+			tc.check(t, (*report.Settings)(r.TCP))
 			var xport uint16
 			for _, f := range frames {
 				var pk tcp.Packet

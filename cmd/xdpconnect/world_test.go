@@ -19,15 +19,15 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/xdpconnect/xdpconnect"
-	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // runBinary runs `xdpconnect run --netns NS ARGS --json -` and returns the
 // report from stdout (which must be JSON and nothing else), stderr and the
 // exit status.
-func runBinary(t *testing.T, ns string, args ...string) (*fastpath.Report, string, int) {
+func runBinary(t *testing.T, ns string, args ...string) (*report.Report, string, int) {
 	t.Helper()
 	a := append([]string{"run", "--netns", ns, "--json", "-", "--metrics-addr", ""}, args...)
 	cmd := exec.Command(binary(t), a...)
@@ -41,7 +41,7 @@ func runBinary(t *testing.T, ns string, args ...string) (*fastpath.Report, strin
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var r fastpath.Report
+	var r report.Report
 	if out.Len() > 0 {
 		dec := json.NewDecoder(&out)
 		dec.DisallowUnknownFields()
@@ -72,9 +72,9 @@ func TestWorldMatrix(t *testing.T) {
 		name string
 		opts lab.Options
 		// check looks at the report and stderr beyond the accounting.
-		check func(t *testing.T, r *fastpath.Report, stderr string)
+		check func(t *testing.T, r *report.Report, stderr string)
 	}{
-		{"default-veth", lab.Options{}, func(t *testing.T, r *fastpath.Report, _ string) {
+		{"default-veth", lab.Options{}, func(t *testing.T, r *report.Report, _ string) {
 			// The case of issue 11: 2 allocated, 1 active queue; the peer
 			// sends partial checksums.
 			if r.Path.AllocatedRxQueues <= r.Path.ActiveRxQueues || r.Workers != r.Path.ActiveRxQueues {
@@ -84,17 +84,17 @@ func TestWorldMatrix(t *testing.T) {
 				t.Fatalf("partial checksums %d, path %+v", r.PartialChecksums, r.Path)
 			}
 		}},
-		{"bridge", lab.Options{Bridge: true}, func(t *testing.T, r *fastpath.Report, _ string) {
+		{"bridge", lab.Options{Bridge: true}, func(t *testing.T, r *report.Report, _ string) {
 			if r.PartialChecksums == 0 {
 				t.Fatal("container-like path: expected partial checksums from the bridged peer")
 			}
 		}},
-		{"macvlan-generic", lab.Options{Macvlan: true}, func(t *testing.T, r *fastpath.Report, stderr string) {
+		{"macvlan-generic", lab.Options{Macvlan: true}, func(t *testing.T, r *report.Report, stderr string) {
 			if r.Path.XDPMode != "generic" || r.Path.Kind != "macvlan" || !strings.Contains(stderr, "attached in generic (SKB) mode") {
 				t.Fatalf("path %+v, stderr %s", r.Path, stderr)
 			}
 		}},
-		{"multiqueue-2-of-4", lab.Options{Queues: 4, ActiveQueues: 2}, func(t *testing.T, r *fastpath.Report, _ string) {
+		{"multiqueue-2-of-4", lab.Options{Queues: 4, ActiveQueues: 2}, func(t *testing.T, r *report.Report, _ string) {
 			if r.Workers != 2 || r.Path.ActiveRxQueues != 2 || r.Path.AllocatedRxQueues != 4 {
 				t.Fatalf("workers %d, path %+v", r.Workers, r.Path)
 			}
@@ -343,7 +343,7 @@ func TestWorldSetcapNonRoot(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("as nobody: %v\n%s", err, stderr.String())
 	}
-	var r fastpath.Report
+	var r report.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Established != 1000 {
 		t.Fatalf("report %+v (%v), stderr %s", r, err, stderr.String())
 	}
@@ -457,7 +457,7 @@ func TestWorldInterfaceDeleted(t *testing.T) {
 	if !strings.Contains(stderr.String(), "the interface is gone") {
 		t.Fatalf("message does not say the interface is gone:\n%s", stderr.String())
 	}
-	var r fastpath.Report
+	var r report.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("no report: %v\n%s", err, stdout.String())
 	}
@@ -483,7 +483,7 @@ exec ip netns exec %s %s run --dst 198.18.0.2:8080 --count 500 --metrics-addr ""
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v: %s", err, stderr.String())
 	}
-	var r fastpath.Report
+	var r report.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Established != 500 {
 		t.Fatalf("report %+v (%v): %s", r, err, stderr.String())
 	}

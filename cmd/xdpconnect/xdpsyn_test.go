@@ -2,10 +2,10 @@ package main
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
@@ -17,6 +17,7 @@ import (
 // refused, exactly; the server, whose SYN-ACKs the program reset, holds no
 // half-open connection after; and a blackholed target's probes time out.
 func TestKernelSYNs(t *testing.T) {
+	testutil.SkipIfNotSupported(t, bpf.LiveFrames())
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, PeerGRO: true})
 	// Both sides know each other's MAC first (one handshake per family):
 	// a probe is one SYN, and one queued behind address resolution is
@@ -66,18 +67,6 @@ func TestKernelSYNs(t *testing.T) {
 	}
 }
 
-// Without GRO at the peer veth (the kernel's default) the SYNs XDP sends
-// are dropped there: the run says so and how to fix it.
-func TestKernelSYNsVethWithoutGRO(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.plan.Count, o.plan.Close, o.plan.KernelSYNs, o.plan.Drain = 100, fastpath.CloseSYNOnly, true, 300*time.Millisecond
-	})
-	if r.Failed["ETIMEDOUT"] != 100 || len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Fix, "gro on") {
-		t.Fatalf("report %+v, diagnosis %+v", r, r.Diagnosis)
-	}
-}
-
 // --xdp-syn against a peer that answers in place on the same veth (the
 // XDP reflector): the SYN-ACK travels back in the generator's own page,
 // our program turns it into the RST in that page, and the page returns to
@@ -87,6 +76,7 @@ func TestKernelSYNsVethWithoutGRO(t *testing.T) {
 // the frame's bounds, and before it did, the SYNs after the first few
 // hundred left cut to the RST's length and were never answered.
 func TestKernelSYNsAgainstReflector(t *testing.T) {
+	testutil.SkipIfNotSupported(t, bpf.LiveFrames())
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	refl := attachReflector(t, l)
 	const n = 60000

@@ -3,10 +3,12 @@
 package testutil
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"golang.org/x/sys/unix"
 )
@@ -69,4 +71,22 @@ func ReservedPorts(tb testing.TB, ns string) string {
 		tb.Fatal(err)
 	}
 	return v
+}
+
+// SkipIfNotSupported skips the test when err (a feature probe's answer,
+// such as bpf.LiveFrames) says the kernel lacks the feature, naming the
+// kernel and its answer; any other error fails the test. A run needing the
+// feature is refused up front on such a kernel, and a test of that refusal
+// runs everywhere.
+func SkipIfNotSupported(tb testing.TB, err error) {
+	tb.Helper()
+	switch {
+	case err == nil:
+	case errors.Is(err, ebpf.ErrNotSupported):
+		var u unix.Utsname
+		_ = unix.Uname(&u)
+		tb.Skipf("kernel %s: %v", unix.ByteSliceToString(u.Release[:]), err)
+	default:
+		tb.Fatal(err)
+	}
 }

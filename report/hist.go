@@ -1,4 +1,4 @@
-package fastpath
+package report
 
 import "math/bits"
 
@@ -7,19 +7,21 @@ import "math/bits"
 // at most 6.25 % relative error), from 1 ns to 2^63 ns. Recording is an
 // array increment; histograms merge by adding counts.
 type Histogram struct {
-	Counts [histBuckets]uint64
+	Counts [NumBuckets]uint64
 	N      uint64
 	Sum    uint64 // ns
 	Max    int64
 }
 
 const (
-	subBits     = 4
-	subBuckets  = 1 << subBits
-	histBuckets = (64 - subBits + 1) * subBuckets
+	subBits    = 4
+	subBuckets = 1 << subBits
+	// NumBuckets is the number of a Histogram's buckets.
+	NumBuckets = (64 - subBits + 1) * subBuckets
 )
 
-func bucketOf(v int64) int {
+// BucketOf is the bucket a value (ns) falls in.
+func BucketOf(v int64) int {
 	if v < subBuckets {
 		if v < 0 {
 			return 0
@@ -29,9 +31,6 @@ func bucketOf(v int64) int {
 	e := bits.Len64(uint64(v)) - subBits // >= 1
 	return e*subBuckets + int(uint64(v)>>(e-1)) - subBuckets
 }
-
-// bucketHigh is the largest value that falls in bucket i.
-func bucketHigh(i int) int64 { return BucketHigh(i) }
 
 // BucketHigh is the largest value (ns) that falls in histogram bucket i.
 func BucketHigh(i int) int64 {
@@ -45,7 +44,7 @@ func BucketHigh(i int) int64 {
 
 // Record adds one value.
 func (h *Histogram) Record(ns int64) {
-	h.Counts[bucketOf(ns)]++
+	h.Counts[BucketOf(ns)]++
 	h.N++
 	h.Sum += uint64(max(ns, 0))
 	if ns > h.Max {
@@ -75,7 +74,7 @@ func (h *Histogram) Quantile(q float64) int64 {
 	for i, c := range h.Counts {
 		seen += c
 		if seen >= rank {
-			return min(bucketHigh(i), h.Max)
+			return min(BucketHigh(i), h.Max)
 		}
 	}
 	return h.Max
@@ -86,7 +85,7 @@ func (h *Histogram) Quantile(q float64) int64 {
 func (h *Histogram) CountBelow(ns int64) uint64 {
 	var n uint64
 	for i, c := range h.Counts {
-		if bucketHigh(i) > ns {
+		if BucketHigh(i) > ns {
 			break
 		}
 		n += c
