@@ -8,19 +8,19 @@ import (
 	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
-// checkXDPSend refuses frames sent by the XDP program (flag: --xdp-tx or
-// --xdp-syn) where they could not leave: a kernel without live frames, a
+// checkXDPSend refuses frames sent by the XDP program (field: XDPTX or
+// KernelSYNs) where they could not leave: a kernel without live frames, a
 // frame longer than a TX slot, or an interface that drops them. Nothing
 // has been sent when it refuses.
-func (s *Session) checkXDPSend(flag string) error {
+func (s *Session) checkXDPSend(field string) error {
 	if s.mtu+18 > bpf.TxFrameMax {
-		return optionErr("%s: %s's MTU %d makes frames longer than the %d bytes a TX slot holds", flag, s.ifname, s.mtu, bpf.TxFrameMax)
+		return optionErr(field, nil, "%s's MTU %d makes frames longer than the %d bytes a TX slot holds", s.ifname, s.mtu, bpf.TxFrameMax)
 	}
 	if why, fix := xdpSendBlocked(s.dev); why != "" {
 		if fix != "" {
-			return optionErr("%s: %s (%s), or leave %s out", flag, why, fix, flag)
+			return optionErr(field, nil, "%s (%s), or leave {%s} off", why, fix, field)
 		}
-		return optionErr("%s: %s: leave %s out", flag, why, flag)
+		return optionErr(field, nil, "%s: leave {%s} off", why, field)
 	}
 	return nil
 }
@@ -48,7 +48,7 @@ func xdpSendBlocked(in netdev.Info) (why, fix string) {
 // generic mode every batch would cost the kernel two dispatcher rebuilds.
 func (s *Session) openXDPTX() error {
 	if s.attached != bpf.AttachNative {
-		return optionErr("--xdp-tx needs the XDP program in native mode; %s has it in %s mode", s.ifname, s.attached)
+		return optionErr("XDPTX", nil, "needs the XDP program in native mode; %s has it in %s mode", s.ifname, s.attached)
 	}
 	if err := s.prog.SetTxDevice(s.dev.Index); err != nil {
 		return err

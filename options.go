@@ -153,11 +153,3 @@ func DefaultOptions() Options {
 func DefaultPlan() Plan {
 	return Plan{Drain: 5 * time.Second, TimeWait: 60 * time.Second}
 }
-
-// OptionError says that the options or the plan cannot work; nothing was
-// sent. Its message names the field (or flag) and the fix.
-type OptionError struct{ Msg string }
-
-func (e *OptionError) Error() string { return e.Msg }
-
-func optionErr(f string, a ...any) error { return &OptionError{fmt.Sprintf(f, a...)} }

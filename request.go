@@ -1,139 +1,17 @@
 package xdpconnect
 
 import (
-	"net/netip"
-	"os"
-	"strconv"
-	"strings"
+	"errors"
 
 	"github.com/xdpconnect/xdpconnect/fastpath"
-	"github.com/xdpconnect/xdpconnect/l7"
 )
 
-// RequestOptions are request mode's settings as a command line gives
-// them: the request (a literal with escapes, a file, or an HTTP method and
-// path) and how its response ends. The zero value is no request mode.
-type RequestOptions struct {
-	// Literal is the request with \r \n \t \\ \xHH escapes; File names a
-	// file holding it; HTTP is "METHOD /path" (GET and HEAD build a
-	// request with Host and Connection: close). One of them at most.
-	Literal, File, HTTP string
-	// Host is the HTTP Host header (default: the first target, with its
-	// port unless 80).
-	Host string
-	// A raw request's response ends after ExpectBytes bytes, or at Expect
-	// (a substring), or at the server's close (neither set). An HTTP
-	// response ends as its headers frame it.
-	ExpectBytes uint64
-	Expect      string
-	// MaxResponse bounds a response (0: l7.DefaultMaxResponse).
-	MaxResponse uint64
-	// KeepAlive asks for Connection: keep-alive in an HTTP request (a
-	// plan with several requests per connection).
-	KeepAlive bool
-}
-
-// Spec is the request and its reading for targets, or nil without request
-// mode.
-func (r RequestOptions) Spec(targets []netip.AddrPort) (*l7.Spec, error) {
-	n := 0
-	for _, v := range []string{r.Literal, r.File, r.HTTP} {
-		if v != "" {
-			n++
-		}
-	}
-	switch {
-	case n == 0:
-		if r.Host != "" || r.ExpectBytes > 0 || r.Expect != "" || r.MaxResponse > 0 {
-			return nil, optionErr("--host, --expect, --expect-bytes and --max-response need a request (--http, --request or --request-file)")
-		}
-		return nil, nil
-	case n > 1:
-		return nil, optionErr("give one of --http, --request and --request-file")
-	case r.MaxResponse > 1<<31:
-		return nil, optionErr("--max-response %d: at most 2 GiB", r.MaxResponse)
-	case r.ExpectBytes > 0 && r.Expect != "":
-		return nil, optionErr("give --expect or --expect-bytes, not both")
-	}
-	s := &l7.Spec{MaxResponse: uint32(r.MaxResponse)}
-	var err error
-	switch {
-	case r.HTTP != "":
-		if r.ExpectBytes > 0 || r.Expect != "" {
-			return nil, optionErr("--http responses end as HTTP frames them: no --expect or --expect-bytes")
-		}
-		method, path, ok := strings.Cut(r.HTTP, " ")
-		if !ok {
-			return nil, optionErr("--http %q: want METHOD /path, e.g. \"GET /\"", r.HTTP)
-		}
-		host := r.Host
-		if host == "" && len(targets) > 0 {
-			host = hostOf(targets[0])
-		}
-		if s.Request, err = l7.HTTPRequest(method, path, host, r.KeepAlive); err != nil {
-			return nil, optionErr("--http: %v", err)
-		}
-		s.HEAD = method == "HEAD"
-	case r.Literal != "":
-		if s.Request, err = l7.Unescape(r.Literal); err != nil {
-			return nil, optionErr("--request: %v", err)
-		}
-	default:
-		if s.Request, err = os.ReadFile(r.File); err != nil {
-			return nil, optionErr("--request-file: %v", err)
-		}
-	}
-	if r.HTTP == "" {
-		if r.Host != "" {
-			return nil, optionErr("--host goes with --http (a raw request carries its own)")
-		}
-		s.Framing = l7.Close
-		switch {
-		case r.ExpectBytes > 0:
-			s.Framing, s.ExpectBytes = l7.Bytes, uint32(min(r.ExpectBytes, 1<<32-1))
-		case r.Expect != "":
-			s.Framing = l7.Substring
-			if s.Expect, err = l7.Unescape(r.Expect); err != nil {
-				return nil, optionErr("--expect: %v", err)
-			}
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return nil, optionErr("request: %v", err)
-	}
-	return s, nil
-}
-
-// hostOf is the Host header for target t.
-func hostOf(t netip.AddrPort) string {
-	h := t.Addr().String()
-	if t.Addr().Is6() {
-		h = "[" + h + "]"
-	}
-	if t.Port() != 80 {
-		h += ":" + strconv.Itoa(int(t.Port()))
-	}
-	return h
-}
-
-// checkRequest is Check's part for request mode.
+// checkRequest is Check's part for request mode: the engine's own check,
+// in the library's words.
 func (p *Plan) checkRequest() error {
-	if p.Request == nil {
-		if p.ResponseTimeout != 0 || p.RequestsPerConn != 0 {
-			return optionErr("--response-timeout and --requests-per-conn need a request (--http, --request or --request-file)")
-		}
-		return nil
+	err := fastpath.CheckRequest(p.Request, p.Close, p.RequestsPerConn, p.ResponseTimeout)
+	if ce, ok := errors.AsType[*fastpath.ConfigError](err); ok {
+		return optionErr(ce.Field, nil, "%s", ce.Reason)
 	}
-	switch {
-	case p.RequestsPerConn < 0 || p.RequestsPerConn > fastpath.MaxRequestsPerConn:
-		return optionErr("--requests-per-conn %d: want 1 to %d", p.RequestsPerConn, fastpath.MaxRequestsPerConn)
-	case p.Close == fastpath.CloseSYNOnly:
-		return optionErr("a request needs the handshake: not with --close synonly")
-	case p.ResponseTimeout < 0 || p.ResponseTimeout > fastpath.MaxResponseTimeout:
-		return optionErr("--response-timeout %v: want up to %v", p.ResponseTimeout, fastpath.MaxResponseTimeout)
-	}
-	if err := p.Request.Validate(); err != nil {
-		return optionErr("request: %v", err)
-	}
-	return nil
+	return err
 }

@@ -34,7 +34,7 @@ type scanPair struct {
 // runKernelSYNs runs p (Close synonly) with the kernel making the SYNs.
 func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
 	o := &s.opts
-	if err := s.checkXDPSend("--xdp-syn"); err != nil {
+	if err := s.checkXDPSend("KernelSYNs"); err != nil {
 		return nil, err
 	}
 	// The SYNs leave by the interface, named in its namespace.
@@ -164,7 +164,7 @@ func (s *Session) scanPairs(cfg *fastpath.Config, nports int) ([]scanPair, error
 				sp.tpl.TSAdd = binary.LittleEndian.Uint32(rnd[8:]) // I4: a random offset per pair
 			}
 			if uint64(len(pairs)+1)*uint64(nports) > bpf.ScanSlots {
-				return nil, optionErr("--xdp-syn: %d pairs x %d ports exceed the %d probes the program tracks: narrow --src-ports", len(pairs)+1, nports, bpf.ScanSlots)
+				return nil, optionErr("KernelSYNs", nil, "%d pairs x %d ports exceed the %d probes the program tracks: narrow {Ports}", len(pairs)+1, nports, bpf.ScanSlots)
 			}
 			if err := s.prog.AddScanPair(src.Addr, t.Addr, sp.tpl.Mix, sp.tpl.SlotBase); err != nil {
 				return nil, fmt.Errorf("bpf: %w", err)

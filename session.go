@@ -94,43 +94,43 @@ func Open(ctx context.Context, o Options) (_ *Session, err error) {
 // check validates what needs no system state.
 func (o *Options) check() error {
 	if len(o.Targets) == 0 {
-		return optionErr("no target: give --dst IP:PORT")
+		return optionErr("Targets", nil, "no target: give one or more")
 	}
 	if len(o.Targets) > MaxTargets {
-		return optionErr("--dst: %d targets in all; at most %d per run", len(o.Targets), MaxTargets)
+		return optionErr("Targets", nil, "%d targets in all; at most %d per run", len(o.Targets), MaxTargets)
 	}
 	seen := map[netip.AddrPort]bool{}
 	for _, t := range o.Targets {
 		if seen[t] {
-			return optionErr("--dst: target %s is given twice: give each target once (attempts are spread over distinct targets)", t)
+			return optionErr("Targets", t, "given twice: give each target once (attempts are spread over distinct targets)")
 		}
 		seen[t] = true
-		if err := checkDst(t.Addr()); err != nil {
-			return optionErr("--dst %s: %v", t.Addr(), err)
+		if err := CheckTarget(t.Addr()); err != nil {
+			return optionErr("Targets", t.Addr(), "%v", err)
 		}
 	}
 	for _, a := range o.Sources {
 		if err := checkSrc(a, o.Targets); err != nil {
-			return optionErr("--src %s: %v", a, err)
+			return optionErr("Sources", a, "%v", err)
 		}
 	}
 	switch {
 	case o.Workers < 0:
-		return optionErr("--workers %d: want 1 or more (default: one per active RX queue)", o.Workers)
+		return optionErr("Workers", o.Workers, "want 1 or more (0: one per active RX queue)")
 	case o.Frames < 64 || o.Frames > 1<<18 || o.Frames&(o.Frames-1) != 0:
-		return optionErr("--frames %d: want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)", o.Frames)
+		return optionErr("Frames", o.Frames, "want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)")
 	case o.Batch < 1 || o.Batch > o.Frames:
-		return optionErr("--batch %d: want 1..%d (at most --frames)", o.Batch, o.Frames)
+		return optionErr("Batch", o.Batch, "want 1..%d (at most {Frames})", o.Frames)
 	case o.SynRetries < 0 || o.SynRetries > 127:
-		return optionErr("--syn-retries %d: want 1..127 (TCP_SYNCNT)", o.SynRetries)
+		return optionErr("SynRetries", o.SynRetries, "want 1..127 (TCP_SYNCNT)")
 	case o.TargetStats < 0 || o.TargetStats > 1024:
-		return optionErr("--target-stats %d: want 1..1024 (each is a metrics series)", o.TargetStats)
+		return optionErr("TargetStats", o.TargetStats, "want 1..1024 (each is a metrics series)")
 	case o.PortLo != 0 && o.PortHi < o.PortLo:
-		return optionErr("--src-ports %d-%d: bad port range", o.PortLo, o.PortHi)
+		return optionErr("Ports", fmt.Sprintf("%d-%d", o.PortLo, o.PortHi), "the low port is above the high one: want LO-HI with 1 <= LO <= HI <= 65535")
 	case o.Shard.Count < 0 || o.Shard.Count > 0 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count):
-		return optionErr("--shard %s: the index must be 0..%d", o.Shard, o.Shard.Count-1)
+		return optionErr("Shard", o.Shard, "the index must be 0..%d of a count of 1 or more", max(o.Shard.Count-1, 0))
 	case o.Netns != "" && !netns.Exists(o.Netns):
-		return optionErr("--netns %s: no such network namespace ('ip netns list' shows them)", o.Netns)
+		return optionErr("Netns", o.Netns, "no such network namespace ('ip netns list' shows them)")
 	}
 	return nil
 }
@@ -148,10 +148,10 @@ func (s *Session) open(ctx context.Context) error {
 			return routeWords(d, err)
 		}
 		if o.Iface != "" && nh.IfName != o.Iface {
-			return optionErr("--dst %s is reached through %s, not --iface %s", d, nh.IfName, o.Iface)
+			return optionErr("Iface", o.Iface, "target %s is reached through %s", d, nh.IfName)
 		}
 		if len(hops) > 0 && nh.IfIndex != hops[0].IfIndex {
-			return optionErr("--dst: targets leave through different interfaces (%s, %s): run one xdpconnect per interface", hops[0].IfName, nh.IfName)
+			return optionErr("Targets", nil, "targets leave through different interfaces (%s, %s): open one session per interface", hops[0].IfName, nh.IfName)
 		}
 		hops = append(hops, nh)
 	}
@@ -194,14 +194,14 @@ func (s *Session) open(ctx context.Context) error {
 	s.srcMAC = [6]byte(nh0.IfMAC)
 	if o.PortLo == 0 {
 		if o.PortLo, o.PortHi, err = portres.DefaultRange(); err != nil {
-			return optionErr("--src-ports: %v", err)
+			return optionErr("Ports", nil, "%v", err)
 		}
 	}
 	if err := o.partition(true); err != nil {
 		return err
 	}
 	if l := portres.ListenersIn(o.PortLo, o.PortHi); len(l) > 0 {
-		return optionErr("--src-ports %d-%d: local listeners on ports %v inside the range: their traffic would be taken; choose another range", o.PortLo, o.PortHi, l)
+		return optionErr("Ports", fmt.Sprintf("%d-%d", o.PortLo, o.PortHi), "local listeners on ports %v inside the range: their traffic would be taken; choose another range", l)
 	}
 	// One worker per active RX queue: an AF_XDP socket binds to a queue in
 	// use only, and the allocated count (netlink) is usually larger.
@@ -211,8 +211,8 @@ func (s *Session) open(ctx context.Context) error {
 		want = queues
 	}
 	if known && want > queues {
-		return optionErr("--workers %d: %s has %d active RX queue(s) (%d allocated; ethtool -l %s): one worker per active queue",
-			want, nh0.IfName, queues, s.dev.AllocatedRxQueues, nh0.IfName)
+		return optionErr("Workers", want, "%s has %d active RX queue(s) (%d allocated; ethtool -l %s): one worker per active queue",
+			nh0.IfName, queues, s.dev.AllocatedRxQueues, nh0.IfName)
 	}
 	restore, err := portres.Reserve(o.PortLo, o.PortHi)
 	switch {
@@ -230,7 +230,7 @@ func (s *Session) open(ctx context.Context) error {
 	}
 	txWorkers := 0
 	if o.XDPTX {
-		if err := s.checkXDPSend("--xdp-tx"); err != nil {
+		if err := s.checkXDPSend("XDPTX"); err != nil {
 			return err
 		}
 		txWorkers = want
@@ -255,7 +255,7 @@ func (s *Session) open(ctx context.Context) error {
 			// The driver reports no channels: the first queue the kernel
 			// refuses is the first inactive one.
 			if o.Workers > 0 {
-				return optionErr("--workers %d: %s has %d active RX queue(s): one worker per active queue", o.Workers, nh0.IfName, q)
+				return optionErr("Workers", o.Workers, "%s has %d active RX queue(s): one worker per active queue", nh0.IfName, q)
 			}
 			queues = q
 			break
@@ -351,30 +351,30 @@ func (p *Plan) Check() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"duration", p.Duration}, {"drain", p.Drain}, {"warmup", p.Warmup}, {"hold-for", p.HoldFor}, {"time-wait", p.TimeWait}} {
+	}{{"Duration", p.Duration}, {"Drain", p.Drain}, {"Warmup", p.Warmup}, {"HoldFor", p.HoldFor}, {"TimeWait", p.TimeWait}} {
 		if d.v < 0 {
-			return optionErr("--%s %s: must not be negative", d.name, d.v)
+			return optionErr(d.name, d.v, "must not be negative")
 		}
 	}
 	switch {
 	case p.Rate != p.Rate || p.Rate > 1e300 || p.Rate < 0:
-		return optionErr("--rate %v: want a finite number of attempts per second >= 0 (0: as fast as possible)", p.Rate)
+		return optionErr("Rate", p.Rate, "want a finite number of attempts per second >= 0 (0: as fast as possible)")
 	case p.Concurrency < 0:
-		return optionErr("--concurrency %d: must not be negative (0: no bound)", p.Concurrency)
+		return optionErr("Concurrency", p.Concurrency, "must not be negative (0: no bound)")
 	case p.Count == 0 && p.Duration == 0:
-		return optionErr("run needs --count or --duration (every run is bounded)")
+		return &OptionError{Reason: "a run needs {Count} or {Duration}: every run is bounded", Err: ErrUnbounded}
 	case p.HoldFor > 0 && p.Close != fastpath.CloseHold:
-		return optionErr("--hold-for needs --close hold (other close modes do not keep connections open)")
+		return optionErr("HoldFor", p.HoldFor, "needs {Close} hold (other close modes do not keep connections open)")
 	case p.KernelSYNs && p.Close != fastpath.CloseSYNOnly:
-		return optionErr("--xdp-syn needs --close synonly (the kernel makes SYN-only probes; handshakes need the worker)")
+		return optionErr("KernelSYNs", nil, "needs {Close} synonly (the kernel makes SYN-only probes; handshakes need the worker)")
 	case p.KernelSYNs && (p.Concurrency > 0 || p.Warmup > 0):
-		return optionErr("--xdp-syn takes no --concurrency or --warmup: its probes keep no state")
+		return optionErr("KernelSYNs", nil, "takes no {Concurrency} or {Warmup}: its probes keep no state")
 	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
-		return optionErr("--warmup %s must be shorter than --duration %s", p.Warmup, p.Duration)
+		return optionErr("Warmup", p.Warmup, "must be shorter than {Duration} %s", p.Duration)
 	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
-		return optionErr("--start-at %s is more than a day away", p.StartAt.Format(time.RFC3339))
+		return optionErr("StartAt", p.StartAt.Format(time.RFC3339), "more than a day away")
 	case p.Request != nil && p.KernelSYNs:
-		return optionErr("--xdp-syn makes SYN-only probes: no request")
+		return optionErr("KernelSYNs", nil, "makes SYN-only probes: no {Request}")
 	}
 	return p.checkRequest()
 }
@@ -471,7 +471,7 @@ func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error)
 	// The plan's own limits (ports per worker, table size) are the user's
 	// to fix.
 	if err := cfg.Validate(len(s.socks)); err != nil {
-		return nil, optionErr("%v", err)
+		return nil, optionErr("Plan", nil, "%v", err)
 	}
 	links := make([]fastpath.Link, len(s.socks))
 	for i, x := range s.socks {
@@ -643,9 +643,9 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 	for _, a := range s.opts.Sources {
 		r.Path.Sources = append(r.Path.Sources, a.String())
 	}
-	r.Diagnosis = diagnose(diagInput{r: r, ifname: s.ifname, kind: s.dev.Kind, localVirtual: s.partialOK(),
-		queues: s.queues, ports: int(cfg.PortHi-cfg.PortLo) + 1, sources: s.opts.Sources, dedicated: s.dedicated,
-		dsts: s.opts.Targets, synRetries: cfg.Params.SynRetries})
+	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
+		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated,
+		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})
 }
 
 // ownedAddrs maps the addresses the kernel owns to their interface index.
@@ -695,12 +695,12 @@ func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, 
 			if n.Contains(s) {
 				in = true
 				if s.Is4() && n.Bits() < 31 && s == lastAddr(n) {
-					return optionErr("--src %s: the broadcast address of %s on %s cannot be a TCP source (EADDRNOTAVAIL)", s, n.Masked(), nh.IfName)
+					return optionErr("Sources", s, "the broadcast address of %s on %s cannot be a TCP source (EADDRNOTAVAIL)", n.Masked(), nh.IfName)
 				}
 			}
 		}
 		if _, ok := owned[s]; !ok && !in && !routed {
-			return optionErr("--src %s: not an address of this host and not in a subnet of %s (%v): nothing would send its replies here (Linux: EADDRNOTAVAIL). Use a spare address of %s's subnets, or add --src-routed if a router routes it to this host", s, nh.IfName, nets, nh.IfName)
+			return optionErr("Sources", s, "not an address of this host and not in a subnet of %s (%v): nothing would send its replies here (Linux: EADDRNOTAVAIL). Use a spare address of %s's subnets, or set {SourcesRouted} if a router routes it to this host", nh.IfName, nets, nh.IfName)
 		}
 	}
 	return nil
@@ -724,9 +724,9 @@ func routeWords(d netip.AddrPort, err error) error {
 	name := fastpath.ErrnoName(en)
 	switch {
 	case re.Op == "check" && en == syscall.ENETUNREACH:
-		return optionErr("--dst %s: a broadcast or multicast address: TCP cannot connect to it (connect() fails with ENETUNREACH)", d)
+		return optionErr("Targets", d, "a broadcast or multicast address: TCP cannot connect to it (connect() fails with ENETUNREACH)")
 	case re.Op == "get" && en == syscall.EADDRNOTAVAIL:
-		return optionErr("--dst %s: an address of this host: its traffic never leaves through a network interface, so xdpconnect cannot reach it; target a server in another host or network namespace", d)
+		return optionErr("Targets", d, "an address of this host: its traffic never leaves through a network interface, so xdpconnect cannot reach it; target a server in another host or network namespace")
 	case re.Op == "get" && en == syscall.ENETUNREACH:
 		return fmt.Errorf("--dst %s: no route to the network (ENETUNREACH, as connect() reports): check 'ip route get %s'", d, d.Addr())
 	case re.Op == "neigh":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,40 +54,58 @@ func TestSessionDial(t *testing.T) {
 
 // Option errors are typed, name the field, and need no system.
 func TestOpenOptionErrors(t *testing.T) {
-	for _, o := range []xdpconnect.Options{
-		{},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("224.0.0.1:80")}},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80"), netip.MustParseAddrPort("198.18.0.2:80")}},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}, Workers: -1},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}, Frames: 100},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}, Sources: []netip.Addr{netip.MustParseAddr("198.18.0.2")}},
-		{Targets: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}, Netns: "xdc-no-such-namespace"},
+	dst := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}
+	for _, c := range []struct {
+		o     xdpconnect.Options
+		field string
+	}{
+		{xdpconnect.Options{}, "Targets"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("224.0.0.1:80")}}, "Targets"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{dst[0], dst[0]}}, "Targets"},
+		{xdpconnect.Options{Targets: dst, Workers: -1}, "Workers"},
+		{xdpconnect.Options{Targets: dst, Frames: 100}, "Frames"},
+		{xdpconnect.Options{Targets: dst, Sources: []netip.Addr{netip.MustParseAddr("198.18.0.2")}}, "Sources"},
+		{xdpconnect.Options{Targets: dst, Netns: "xdc-no-such-namespace"}, "Netns"},
+		{xdpconnect.Options{Targets: dst, PortLo: 2000, PortHi: 1000}, "Ports"},
+		{xdpconnect.Options{Targets: dst, Shard: xdpconnect.Shard{Index: 3, Count: 2}}, "Shard"},
 	} {
-		_, err := xdpconnect.Open(context.Background(), o)
-		var oe *xdpconnect.OptionError
-		if !errors.As(err, &oe) {
-			t.Errorf("Open(%+v): %v, want an *OptionError", o, err)
-		}
+		_, err := xdpconnect.Open(context.Background(), c.o)
+		checkOptionError(t, err, c.field)
+	}
+}
+
+// checkOptionError fails unless err is an *OptionError of field whose
+// message names no command-line flag: a library speaks its own words.
+func checkOptionError(t *testing.T, err error, field string) {
+	t.Helper()
+	var oe *xdpconnect.OptionError
+	if !errors.As(err, &oe) || oe.Field != field || strings.Contains(err.Error(), "--") {
+		t.Errorf("%v: want an *OptionError of %s that names no flag", err, field)
 	}
 }
 
 // A plan that cannot work is refused before anything is sent.
 func TestRunPlanErrors(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	for _, p := range []xdpconnect.Plan{
-		{},                               // unbounded
-		{Count: 1, Rate: -1},             // negative rate
-		{Count: 1, HoldFor: time.Second}, // hold-for without hold
-		{Duration: time.Second, Warmup: 2 * time.Second},
+	for _, c := range []struct {
+		p     xdpconnect.Plan
+		field string
+	}{
+		{xdpconnect.Plan{}, ""}, // unbounded
+		{xdpconnect.Plan{Count: 1, Rate: -1}, "Rate"},
+		{xdpconnect.Plan{Count: 1, HoldFor: time.Second}, "HoldFor"},
+		{xdpconnect.Plan{Duration: time.Second, Warmup: 2 * time.Second}, "Warmup"},
+		{xdpconnect.Plan{Count: 1, RequestsPerConn: 2}, "RequestsPerConn"},
+		{xdpconnect.Plan{Count: 1, Drain: -time.Second}, "Drain"},
 	} {
 		s, err := xdpconnect.Open(context.Background(), xdpconnect.Options{Netns: l.ClientNS, Targets: []netip.AddrPort{netip.AddrPortFrom(l.ServerAddr, 8080)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Run(context.Background(), p, xdpconnect.RunHooks{})
-		var oe *xdpconnect.OptionError
-		if !errors.As(err, &oe) {
-			t.Errorf("Run(%+v): %v, want an *OptionError", p, err)
+		_, err = s.Run(context.Background(), c.p, xdpconnect.RunHooks{})
+		checkOptionError(t, err, c.field)
+		if c.field == "" && !errors.Is(err, xdpconnect.ErrUnbounded) {
+			t.Errorf("an unbounded plan: %v, want ErrUnbounded", err)
 		}
 		s.Close()
 	}

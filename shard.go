@@ -5,11 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
-	"time"
 )
 
 // Shard is one node's part of a plan that N nodes run together (zmap's
@@ -23,27 +19,6 @@ type Shard struct {
 func (s Shard) Sharded() bool { return s.Count > 1 }
 
 func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
-
-// ParseShard parses "i/N" (0 <= i < N) or "auto/N", which takes i from
-// JOB_COMPLETION_INDEX, the index a Kubernetes Indexed Job gives each pod.
-func ParseShard(s string) (Shard, error) {
-	a, b, ok := strings.Cut(s, "/")
-	n, err := strconv.Atoi(b)
-	if !ok || err != nil || n < 1 {
-		return Shard{}, fmt.Errorf("--shard %q: want i/N or auto/N", s)
-	}
-	if a == "auto" {
-		a = os.Getenv("JOB_COMPLETION_INDEX")
-		if a == "" {
-			return Shard{}, fmt.Errorf("--shard %s: JOB_COMPLETION_INDEX is not set (it is in a Kubernetes Indexed Job)", s)
-		}
-	}
-	i, err := strconv.Atoi(a)
-	if err != nil || i < 0 || i >= n {
-		return Shard{}, fmt.Errorf("--shard %q: the index must be 0..%d", s, n-1)
-	}
-	return Shard{Index: i, Count: n}, nil
-}
 
 // ShardBy says what shards partition besides the count and the rate.
 type ShardBy int
@@ -75,7 +50,7 @@ func ParseShardBy(s string) (ShardBy, error) {
 			return ShardBy(i), nil
 		}
 	}
-	return 0, fmt.Errorf("--shard-by %q: want auto, none, sources, ports or targets", s)
+	return 0, fmt.Errorf("shard partition %q: want auto, none, sources, ports or targets", s)
 }
 
 // share is shard i's part of n: the parts differ by at most one and add up
@@ -124,18 +99,18 @@ func (o *Options) partition(ports bool) error {
 	switch by {
 	case ShardSources:
 		if len(o.Sources) < s.Count {
-			return optionErr("--shard-by sources: %d source address(es) for %d shards: give at least one per shard", len(o.Sources), s.Count)
+			return optionErr("ShardBy", "sources", "%d source address(es) for %d shards: give at least one per shard", len(o.Sources), s.Count)
 		}
 		o.Sources = every(o.Sources, s)
 	case ShardTargets:
 		if len(o.Targets) < s.Count {
-			return optionErr("--shard-by targets: %d target(s) for %d shards: give at least one per shard", len(o.Targets), s.Count)
+			return optionErr("ShardBy", "targets", "%d target(s) for %d shards: give at least one per shard", len(o.Targets), s.Count)
 		}
 		o.Targets = every(o.Targets, s)
 	case ShardPorts:
 		n := int(o.PortHi-o.PortLo) + 1
 		if n < 2*s.Count {
-			return optionErr("--shard-by ports: %d ports for %d shards", n, s.Count)
+			return optionErr("ShardBy", "ports", "%d ports for %d shards: give at least two per shard", n, s.Count)
 		}
 		lo := int(o.PortLo) + s.Index*n/s.Count
 		hi := int(o.PortLo) + (s.Index+1)*n/s.Count - 1
@@ -164,16 +139,4 @@ func RunID(targets []netip.AddrPort, p Plan, s Shard) string {
 	sort.Strings(ts)
 	fmt.Fprintf(h, "%v|%d|%s|%g|%d|%s|%d", ts, p.Count, p.Duration, p.Rate, p.Concurrency, p.Close, s.Count)
 	return hex.EncodeToString(h.Sum(nil)[:6])
-}
-
-// ParseStartAt parses --start-at: RFC 3339 ("2026-11-25T18:00:00Z") or
-// Unix seconds. Shards given the same time start together.
-func ParseStartAt(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(sec, 0), nil
-	}
-	return time.Time{}, fmt.Errorf("--start-at %q: want RFC 3339 (2026-11-25T18:00:00Z) or Unix seconds", s)
 }

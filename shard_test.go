@@ -90,17 +90,3 @@ func TestPartition(t *testing.T) {
 		t.Fatalf("auto with given sources: %v %v", o.Sources, err)
 	}
 }
-
-func TestParseShard(t *testing.T) {
-	t.Setenv("JOB_COMPLETION_INDEX", "2")
-	for s, want := range map[string]Shard{"0/3": {0, 3}, "2/3": {2, 3}, "auto/4": {2, 4}} {
-		if got, err := ParseShard(s); err != nil || got != want {
-			t.Fatalf("%s: %v %v", s, got, err)
-		}
-	}
-	for _, s := range []string{"3/3", "-1/3", "1/0", "x/3", "1", "auto/2"} {
-		if _, err := ParseShard(s); err == nil {
-			t.Fatalf("%s accepted", s)
-		}
-	}
-}

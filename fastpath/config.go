@@ -184,10 +184,10 @@ func (c *Config) Validate(workers int) error {
 		return fmt.Errorf("bad source port range %d-%d", c.PortLo, c.PortHi)
 	}
 	if ports := int(c.PortHi-c.PortLo) + 1; ports < 2*workers {
-		return fmt.Errorf("source port range %d-%d too small for %d worker(s): give each worker 2 ports or more (--src-ports)", c.PortLo, c.PortHi, workers)
+		return fmt.Errorf("source port range %d-%d too small for %d worker(s): give each worker 2 ports or more", c.PortLo, c.PortHi, workers)
 	}
 	if n := len(c.Targets) * len(c.Sources) * (int(c.PortHi-c.PortLo) + 1); n > maxEntries {
-		return fmt.Errorf("targets x sources x ports = %d exceeds %d table entries: narrow --src-ports or --src", n, maxEntries)
+		return fmt.Errorf("targets x sources x ports = %d exceeds %d table entries: narrow the source ports or addresses", n, maxEntries)
 	}
 	if c.Rate < 0 || c.Concurrency < 0 {
 		return errors.New("negative rate or concurrency")
@@ -195,24 +195,15 @@ func (c *Config) Validate(workers int) error {
 	if c.Count == 0 && c.Duration == 0 && !c.DialOnly {
 		return errors.New("a run needs a count or a duration")
 	}
+	if err := CheckRequest(c.Request, c.Close, c.RequestsPerConn, c.ResponseTimeout); err != nil {
+		return err
+	}
 	if c.Request != nil {
-		if c.Close == CloseSYNOnly {
-			return errors.New("request mode needs handshakes: not with synonly")
-		}
-		if err := c.Request.Validate(); err != nil {
-			return err
-		}
 		if c.ResponseTimeout == 0 {
 			c.ResponseTimeout = DefaultResponseTimeout
 		}
 		if c.RequestsPerConn == 0 {
 			c.RequestsPerConn = 1
-		}
-		if c.RequestsPerConn < 0 || c.RequestsPerConn > MaxRequestsPerConn {
-			return fmt.Errorf("%d requests per connection: want 1 to %d", c.RequestsPerConn, MaxRequestsPerConn)
-		}
-		if c.ResponseTimeout < 0 || c.ResponseTimeout > MaxResponseTimeout {
-			return fmt.Errorf("response timeout %v: want up to %v", c.ResponseTimeout, MaxResponseTimeout)
 		}
 	}
 	if c.Params.MSS == 0 {
@@ -232,6 +223,43 @@ func (c *Config) Validate(workers int) error {
 	}
 	if c.Drain == 0 {
 		c.Drain = 5 * time.Second
+	}
+	return nil
+}
+
+// ConfigError says which Config field cannot work, and why.
+type ConfigError struct {
+	Field  string // as Config spells it: Request, RequestsPerConn ...
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// CheckRequest is the one check of request mode's settings (zeros mean
+// the defaults): without a request, no request setting; with one, a valid
+// request, a close mode with handshakes, and bounded counts and times.
+// Config.Validate runs it, and so can a caller before anything is set up.
+func CheckRequest(req *l7.Spec, close CloseMode, perConn int, timeout time.Duration) error {
+	bad := func(field, f string, a ...any) error { return &ConfigError{Field: field, Reason: fmt.Sprintf(f, a...)} }
+	if req == nil {
+		switch {
+		case perConn != 0:
+			return bad("RequestsPerConn", "needs a request ({Request})")
+		case timeout != 0:
+			return bad("ResponseTimeout", "needs a request ({Request})")
+		}
+		return nil
+	}
+	switch {
+	case close == CloseSYNOnly:
+		return bad("Close", "request mode needs handshakes: not synonly")
+	case perConn < 0 || perConn > MaxRequestsPerConn:
+		return bad("RequestsPerConn", "%d requests per connection: want 1 to %d", perConn, MaxRequestsPerConn)
+	case timeout < 0 || timeout > MaxResponseTimeout:
+		return bad("ResponseTimeout", "%v: want up to %v", timeout, MaxResponseTimeout)
+	}
+	if err := req.Validate(); err != nil {
+		return bad("Request", "%v", err)
 	}
 	return nil
 }

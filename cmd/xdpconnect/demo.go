@@ -23,7 +23,7 @@ func cmdDemo(args []string) error {
 	closeMode := fs.String("close", "rst", "close mode: rst, fin, hold")
 	rate := fs.Float64("rate", 0, "attempts per second (0: as fast as possible)")
 	router := fs.Bool("router", false, "reach the server through a router namespace")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/xdpconnect/xdpconnect"
 )
@@ -16,7 +17,7 @@ func cmdDoctor(args []string) error {
 	iface := fs.String("iface", "", "interface to check (default: the route's to --dst)")
 	dst := fs.String("dst", "", "target IP:PORT: checks the route and the neighbour too")
 	ns := fs.String("netns", "", "check inside this named network namespace")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -27,7 +28,7 @@ func cmdDoctor(args []string) error {
 	}
 	var target netip.AddrPort
 	if *dst != "" {
-		d, err := xdpconnect.ParseTargets(*dst)
+		d, err := parseTargets(*dst)
 		if err != nil {
 			return usageErr{err.Error()}
 		}

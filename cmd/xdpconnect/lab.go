@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 )
 
@@ -41,10 +40,10 @@ func labUp(args []string) error {
 	queues := fs.Int("queues", 0, "RX/TX queues allocated on the client veth (0: the kernel's default, as 'ip link add')")
 	ports := fs.String("ports", "8080", "listener ports, e.g. 8080,9000-9003")
 	hold := fs.Bool("hold", false, "keep accepted connections open instead of closing with FIN")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
-	pl, err := xdpconnect.ParsePorts(*ports)
+	pl, err := parsePorts(*ports)
 	if err != nil {
 		return err
 	}
@@ -89,10 +88,10 @@ func labServe(args []string) error {
 	name := fs.String("name", "lab", "lab name")
 	ports := fs.String("ports", "8080", "ports")
 	hold := fs.Bool("hold", false, "hold connections")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
-	pl, err := xdpconnect.ParsePorts(*ports)
+	pl, err := parsePorts(*ports)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func labDown(args []string) error {
 	fs := flag.NewFlagSet("lab down", flag.ContinueOnError)
 	name := fs.String("name", "lab", "lab name")
 	all := fs.Bool("all", false, "remove every lab whose owner has ended: leftovers of crashed runs, tests and demos (labs of live processes stay)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *all {
@@ -133,7 +132,7 @@ func labDown(args []string) error {
 
 func labStatus(args []string) error {
 	fs := flag.NewFlagSet("lab status", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	names, err := lab.Names()

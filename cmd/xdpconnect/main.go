@@ -13,12 +13,6 @@ import (
 	"github.com/xdpconnect/xdpconnect"
 )
 
-type usageErr struct{ msg string }
-
-func (u usageErr) Error() string { return u.msg }
-
-func usageError(f string, a ...any) error { return usageErr{fmt.Sprintf(f, a...)} }
-
 const usage = `xdpconnect: kernel-bypass TCP connection load generator
 
 usage:
@@ -62,15 +56,20 @@ func main() {
 		os.Exit(0) // -h: the flag package has printed the help
 	}
 	if err != nil {
-		var u usageErr
-		var oe *xdpconnect.OptionError
-		if errors.As(err, &u) || errors.As(err, &oe) {
-			fmt.Fprintf(os.Stderr, "xdpconnect: %v\n(xdpconnect -h for usage)\n", err)
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "xdpconnect: %v\n", err)
-		os.Exit(1)
+		fmt.Fprintf(os.Stderr, "xdpconnect: %s\n", words(err))
+		os.Exit(exitCode(err))
 	}
 }
 
 const version = "0.1.0"
+
+// exitCode is 2 for what the user typed (a flag, an option or a plan that
+// cannot work: nothing was sent), 1 for everything else.
+func exitCode(err error) int {
+	var u usageErr
+	var oe *xdpconnect.OptionError
+	if errors.As(err, &u) || errors.As(err, &oe) {
+		return 2
+	}
+	return 1
+}

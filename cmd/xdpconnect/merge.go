@@ -12,7 +12,7 @@ import (
 func cmdMerge(args []string) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	out := fs.String("json", "", "also write the merged report as JSON here (- for stdout alone)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

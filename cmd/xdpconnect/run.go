@@ -48,7 +48,6 @@ const defaultMetricsAddr = "127.0.0.1:9464"
 // are the library's too (Open and Run repeat them).
 func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	o := runOpts{opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
 	op, pl := &o.opts, &o.plan
 	var dsts multiFlag
@@ -74,7 +73,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.BoolVar(&pl.KernelSYNs, "xdp-syn", false, "with --close synonly: the XDP program makes the SYNs and counts the answers (one SYN per probe, no retransmission, no RTT), scanner-style and faster")
 	fs.BoolVar(&op.XDPTX, "xdp-tx", false, "send every frame from the XDP program (live frames, no socket buffer per frame) instead of the AF_XDP TX ring: faster in copy mode; needs native XDP and, on a veth, a peer with an XDP program or GRO on")
 	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
-	var rq xdpconnect.RequestOptions
+	var rq requestFlags
 	fs.StringVar(&rq.HTTP, "http", "", "request mode: send an HTTP/1.1 request \"METHOD /path\" (Connection: close) on each connection and read the response")
 	fs.StringVar(&rq.Host, "host", "", "with --http: the Host header (default: the first --dst)")
 	fs.StringVar(&rq.Literal, "request", "", "request mode: send this request (escapes \\r \\n \\t \\xHH) on each connection")
@@ -98,7 +97,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	startAt := fs.String("start-at", "", "start the first SYN at this wall-clock time (RFC 3339 or Unix seconds): shards start together")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on a terminal")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line and no text report")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -109,7 +108,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	}
 	seen := map[string]string{}
 	for _, d := range dsts {
-		x, err := xdpconnect.ParseTargets(d)
+		x, err := parseTargets(d)
 		if err != nil {
 			return nil, usageErr{err.Error()}
 		}
@@ -123,12 +122,12 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	}
 	var err error
 	if *src != "" {
-		if op.Sources, err = xdpconnect.ParseAddrs(*src, 1<<16); err != nil {
+		if op.Sources, err = parseAddrs(*src, 1<<16); err != nil {
 			return nil, usageError("--src %q: %v", *src, err)
 		}
 	}
 	if *srcPorts != "" {
-		if op.PortLo, op.PortHi, err = xdpconnect.ParsePortRange(*srcPorts); err != nil {
+		if op.PortLo, op.PortHi, err = parsePortRange(*srcPorts); err != nil {
 			return nil, usageError("--src-ports: %v", err)
 		}
 	}
@@ -151,7 +150,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	}
 	op.NoPin = !*pin
 	if *shard != "" {
-		if op.Shard, err = xdpconnect.ParseShard(*shard); err != nil {
+		if op.Shard, err = parseShard(*shard); err != nil {
 			return nil, usageErr{err.Error()}
 		}
 	}
@@ -159,7 +158,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 		return nil, usageErr{err.Error()}
 	}
 	if *startAt != "" {
-		if pl.StartAt, err = xdpconnect.ParseStartAt(*startAt); err != nil {
+		if pl.StartAt, err = parseStartAt(*startAt); err != nil {
 			return nil, usageErr{err.Error()}
 		}
 	}
@@ -218,7 +217,7 @@ func cmdRun(args []string) error {
 		return err
 	}
 	if r.Established == 0 {
-		return errors.New(xdpconnect.FailureSummary(r))
+		return errors.New(report.FailureSummary(r))
 	}
 	return nil
 }

@@ -1,51 +1,49 @@
-package xdpconnect
+package report
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/xdpconnect/xdpconnect/report"
 )
 
 func TestDiagnose(t *testing.T) {
 	dst := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}
 	src := []netip.Addr{netip.MustParseAddr("198.18.0.1")}
-	base := func(r report.Report) diagInput {
+	base := func(r Report) Evidence {
 		if r.XDP == nil {
 			r.XDP = map[string]uint64{"redirect_tcp": r.Established}
 		}
-		return diagInput{r: &r, ifname: "eth1", kind: "device", queues: 4, ports: 100, sources: src, dsts: dst, synRetries: 6}
+		return Evidence{Report: &r, Interface: "eth1", Kind: "device", Queues: 4, Ports: 100, Sources: src, Targets: dst, SynRetries: 6}
 	}
 	cases := []struct {
 		name string
-		in   diagInput
+		in   Evidence
 		want []string // causes, in order (substrings)
 		fix  string   // substring of the first fix
 	}{
-		{"clean run", base(report.Report{Attempted: 10, Established: 10}), nil, ""},
-		{"checksums on a NIC", base(report.Report{Attempted: 10, Drops: map[string]uint64{"checksum": 10}, InFlight: 10,
+		{"clean run", base(Report{Attempted: 10, Established: 10}), nil, ""},
+		{"checksums on a NIC", base(Report{Attempted: 10, Drops: map[string]uint64{"checksum": 10}, InFlight: 10,
 			XDP: map[string]uint64{"redirect_tcp": 10}}), []string{"bad TCP checksums on eth1 (device)"}, "--partial-checksum accept"},
-		{"silence with a dedicated source nobody ARPs for", func() diagInput {
-			in := base(report.Report{Attempted: 5, InFlight: 5, XDP: map[string]uint64{}})
-			in.dedicated = true
+		{"silence with a dedicated source nobody ARPs for", func() Evidence {
+			in := base(Report{Attempted: 5, InFlight: 5, XDP: map[string]uint64{}})
+			in.Dedicated = true
 			return in
 		}(), []string{"no reply to any of 5 SYNs reached xdpconnect on eth1"}, "never asked for the MAC"},
-		{"queues without a worker", base(report.Report{Attempted: 10, Established: 6, Workers: 1, Failed: map[string]uint64{"ETIMEDOUT": 4},
+		{"queues without a worker", base(Report{Attempted: 10, Established: 6, Workers: 1, Failed: map[string]uint64{"ETIMEDOUT": 4},
 			XDP: map[string]uint64{"redirect_tcp": 6, "pass_no_socket": 4}}), []string{"4 replies arrived on RX queues without an xdpconnect socket (1 worker(s), 4 active queues)"}, "--workers 4"},
-		{"overloaded server", base(report.Report{Attempted: 10, Established: 7, Failed: map[string]uint64{"ETIMEDOUT": 3}}),
+		{"overloaded server", base(Report{Attempted: 10, Established: 7, Failed: map[string]uint64{"ETIMEDOUT": 3}}),
 			[]string{"3 attempts timed out: no answer to the SYN and its 6 retransmissions"}, "ListenOverflows"},
-		{"refused and ICMP", base(report.Report{Attempted: 10, Established: 4, Failed: map[string]uint64{"ECONNREFUSED": 3, "EHOSTUNREACH": 2, "ENETUNREACH": 1}}),
+		{"refused and ICMP", base(Report{Attempted: 10, Established: 4, Failed: map[string]uint64{"ECONNREFUSED": 3, "EHOSTUNREACH": 2, "ENETUNREACH": 1}}),
 			[]string{"3 attempts refused", "3 attempts failed with ICMP errors (EHOSTUNREACH=2 ENETUNREACH=1)"}, "ss -ltn"},
-		{"ports exhausted on their own", base(report.Report{Attempted: 10, Established: 8, Failed: map[string]uint64{"EADDRNOTAVAIL": 2}}),
+		{"ports exhausted on their own", base(Report{Attempted: 10, Established: 8, Failed: map[string]uint64{"EADDRNOTAVAIL": 2}}),
 			[]string{"2 attempts found no free source port: all 100 ports x 1 source address(es)"}, "widen --src-ports"},
-		{"rings", base(report.Report{Attempted: 10, Established: 10, TxDropped: 3, XSK: &report.XSKStats{RxRingFull: 2}}),
+		{"rings", base(Report{Attempted: 10, Established: 10, TxDropped: 3, XSK: &XSKStats{RxRingFull: 2}}),
 			[]string{"3 frames could not be queued", "2 frames dropped by the kernel"}, "--frames"},
-		{"drain too short", base(report.Report{Attempted: 10, Established: 9, InFlight: 1}), []string{"1 attempts were still in flight"}, "--drain"},
+		{"drain too short", base(Report{Attempted: 10, Established: 9, InFlight: 1}), []string{"1 attempts were still in flight"}, "--drain"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := diagnose(c.in)
+			got := Diagnose(c.in)
 			if len(got) != len(c.want) {
 				t.Fatalf("findings %+v, want %d", got, len(c.want))
 			}

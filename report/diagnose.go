@@ -1,42 +1,46 @@
-package xdpconnect
+package report
 
 import (
 	"fmt"
 	"net/netip"
 	"strings"
-
-	"github.com/xdpconnect/xdpconnect/report"
 )
 
-// diagInput is what the diagnosis looks at: the report (with the XDP and
+// Evidence is what the diagnosis looks at: the report (with the XDP and
 // AF_XDP counters) and what the run knew of its path and plan.
-type diagInput struct {
-	r            *report.Report
-	ifname       string
-	kind         string
-	localVirtual bool // frames on the interface come from a peer on this host
-	queues       int  // active RX queues
-	ports        int  // source ports per (target, source) pair
-	sources      []netip.Addr
-	dedicated    bool // some sources are not the kernel's (we answer ARP and ND)
-	dsts         []netip.AddrPort
-	synRetries   int
+type Evidence struct {
+	// Report is the run's report, with the XDP and AF_XDP counters.
+	Report *Report
+	// Interface and Kind name the interface and its link kind.
+	Interface, Kind string
+	// LocalVirtual: frames on the interface come from a peer on this host.
+	LocalVirtual bool
+	// Queues is the number of active RX queues.
+	Queues int
+	// Ports is the number of source ports per (target, source) pair.
+	Ports   int
+	Sources []netip.Addr
+	// Dedicated: some sources are not the kernel's (ARP and ND are
+	// answered by xdpconnect).
+	Dedicated  bool
+	Targets    []netip.AddrPort
+	SynRetries int
 }
 
-// diagnose names the causes of missing or dropped replies, most
+// Diagnose names the causes of missing or dropped replies, most
 // fundamental first: a cause listed earlier explains the ones after it
 // (replies dropped for checksums leave attempts in flight, which then hold
 // every port). Every finding carries the count it is based on and a fix.
-func diagnose(in diagInput) []report.Finding {
-	r := in.r
-	var out []report.Finding
+func Diagnose(in Evidence) []Finding {
+	r := in.Report
+	var out []Finding
 	add := func(n uint64, fix, cause string, a ...any) {
-		out = append(out, report.Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
+		out = append(out, Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
 	}
 	repliesMissing := false
 	if r.Stopped != "" {
 		// Whatever else is wrong, nothing could go on after this.
-		add(r.InFlight, fmt.Sprintf("check the interface ('ip link show %s') and restart the run", in.ifname),
+		add(r.InFlight, fmt.Sprintf("check the interface ('ip link show %s') and restart the run", in.Interface),
 			"the run stopped early: %s", r.Stopped)
 		repliesMissing = true
 	}
@@ -44,41 +48,41 @@ func diagnose(in diagInput) []report.Finding {
 		repliesMissing = r.Established == 0
 		switch {
 		case r.Path != nil && r.Path.AcceptPartialChecksum:
-			add(n, fmt.Sprintf("frames are corrupted on the path or by a device: capture with 'tcpdump -vv -ni %s'", in.ifname),
+			add(n, fmt.Sprintf("frames are corrupted on the path or by a device: capture with 'tcpdump -vv -ni %s'", in.Interface),
 				"%d replies dropped for bad TCP checksums (neither full nor partial)", n)
-		case in.localVirtual:
+		case in.LocalVirtual:
 			add(n, "leave --partial-checksum at auto (or accept): on this device partial checksums can only come from a peer on this host",
 				"%d replies dropped for bad TCP checksums: partial checksums from a local peer's TX checksum offload, rejected by --partial-checksum reject", n)
 		default:
-			add(n, fmt.Sprintf("if the peer is on this host (a container or VM behind %s), its TX checksum offload leaves partial checksums: --partial-checksum accept, or 'ethtool -K PEER tx off' on the peer; otherwise capture with 'tcpdump -vv -ni %s'", in.ifname, in.ifname),
-				"%d replies dropped for bad TCP checksums on %s (%s)", n, in.ifname, in.kind)
+			add(n, fmt.Sprintf("if the peer is on this host (a container or VM behind %s), its TX checksum offload leaves partial checksums: --partial-checksum accept, or 'ethtool -K PEER tx off' on the peer; otherwise capture with 'tcpdump -vv -ni %s'", in.Interface, in.Interface),
+				"%d replies dropped for bad TCP checksums on %s (%s)", n, in.Interface, in.Kind)
 		}
 	}
 	noSocket := r.XDP["pass_no_socket"] + r.XDP["drop_no_socket"]
 	if noSocket > 0 {
 		repliesMissing = true
-		add(noSocket, fmt.Sprintf("run one worker per active RX queue (leave --workers out, or --workers %d), or lower the queues to the workers: 'ethtool -L %s combined %d'", in.queues, in.ifname, r.Workers),
-			"%d replies arrived on RX queues without an xdpconnect socket (%d worker(s), %d active queues) and went to the kernel, which reset them", noSocket, r.Workers, in.queues)
+		add(noSocket, fmt.Sprintf("run one worker per active RX queue (leave --workers out, or --workers %d), or lower the queues to the workers: 'ethtool -L %s combined %d'", in.Queues, in.Interface, r.Workers),
+			"%d replies arrived on RX queues without an xdpconnect socket (%d worker(s), %d active queues) and went to the kernel, which reset them", noSocket, r.Workers, in.Queues)
 	}
 	redirected := r.XDP["redirect_tcp"] + r.XDP["redirect_icmp"]
 	if r.XDP != nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
 		repliesMissing = true
-		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.dsts), in.ifname, in.ifname)
-		if in.dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0 {
-			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v (ARP or neighbour solicitation): it needs an on-link route to them", in.sources)
+		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.Targets), in.Interface, in.Interface)
+		if in.Dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0 {
+			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v (ARP or neighbour solicitation): it needs an on-link route to them", in.Sources)
 		}
-		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.ifname)
+		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.Interface)
 	}
 	if n := r.Failed["EADDRNOTAVAIL"]; n > 0 {
 		fix := "lower --rate or --concurrency, widen --src-ports, add --src addresses, or (fin mode) shorten --time-wait"
 		if repliesMissing {
 			fix = "the attempts could not finish because their replies were lost (see above); fixing that frees the ports"
 		}
-		add(n, fix, "%d attempts found no free source port: all %d ports x %d source address(es) per target were held by attempts in flight or in quarantine", n, in.ports, len(in.sources))
+		add(n, fix, "%d attempts found no free source port: all %d ports x %d source address(es) per target were held by attempts in flight or in quarantine", n, in.Ports, len(in.Sources))
 	}
 	if n := r.Failed["ETIMEDOUT"]; n > 0 && !repliesMissing {
 		add(n, "the server dropped SYNs (its SYN or accept queue was full: 'nstat -az TcpExtListenOverflows TcpExtListenDrops' on the server; raise net.core.somaxconn and tcp_max_syn_backlog there, or lower --rate), or the path loses packets",
-			"%d attempts timed out: no answer to the SYN and its %d retransmissions", n, in.synRetries)
+			"%d attempts timed out: no answer to the SYN and its %d retransmissions", n, in.SynRetries)
 	}
 	if n := r.Failed["ECONNREFUSED"]; n > 0 {
 		add(n, "check that the server listens on the port ('ss -ltn' on the server) and that no firewall rejects",
@@ -93,7 +97,7 @@ func diagnose(in diagInput) []report.Finding {
 		}
 	}
 	if icmpN > 0 {
-		add(icmpN, fmt.Sprintf("a router reports %s unreachable: check routes and firewalls on the path", dstList(in.dsts)),
+		add(icmpN, fmt.Sprintf("a router reports %s unreachable: check routes and firewalls on the path", dstList(in.Targets)),
 			"%d attempts failed with ICMP errors (%s)", icmpN, strings.Join(icmp, " "))
 	}
 	if r.TxDropped > 0 {
@@ -124,7 +128,7 @@ func dstList(d []netip.AddrPort) string {
 
 // FailureSummary is the message for a run that established nothing: the
 // dominant cause of the diagnosis and its fix.
-func FailureSummary(r *report.Report) string {
+func FailureSummary(r *Report) string {
 	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
 	if len(r.Diagnosis) > 0 {
 		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/xdpconnect/xdpconnect"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+func TestParseShard(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "2")
+	for s, want := range map[string]xdpconnect.Shard{"0/3": {Index: 0, Count: 3}, "2/3": {Index: 2, Count: 3}, "auto/4": {Index: 2, Count: 4}} {
+		if got, err := parseShard(s); err != nil || got != want {
+			t.Fatalf("%s: %v %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"3/3", "-1/3", "1/0", "x/3", "1", "auto/2"} {
+		if _, err := parseShard(s); err == nil {
+			t.Fatalf("%s accepted", s)
+		}
+	}
+}
+
+// A mistake on the command line exits 2 with a line or two that name the
+// flag and what it takes (never the 90 lines of usage, never Go's
+// internals), and sends nothing: the lab's listener sees no connection.
+func TestFlagErrors(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
+	for _, c := range []struct {
+		args  []string
+		names string // what stderr must say
+	}{
+		{[]string{"--count", "abc"}, "--count abc: want a whole number"},
+		{[]string{"--count", "-5"}, "--count -5: want a whole number, 0 or more"},
+		{[]string{"--duration", "5"}, "--duration 5: want a duration with its unit"},
+		{[]string{"--count", "10", "--rate", "fast"}, "--rate fast: want a number"},
+		{[]string{"--count", "10", "--rate", "-1"}, "--rate -1"},
+		{[]string{"--count", "10", "--nosuch"}, "--nosuch: no such flag"},
+		{[]string{"--count"}, "--count needs a value"},
+		{[]string{"--count", "10", "--concurrency", "x"}, "--concurrency x: want a whole number"},
+		{[]string{"--count", "10", "--pin=maybe"}, "--pin maybe: want true or false"},
+		{[]string{"--count", "10", "--close", "linger"}, "--close"},
+		{[]string{"--count", "10", "--src-ports", "61000-70000"}, "--src-ports: \"61000-70000\": want LO-HI with 1 <= LO <= HI <= 65535"},
+		{[]string{"--count", "10", "--src-ports", "2000-1000"}, "--src-ports"},
+		{[]string{"--count", "10", "--shard", "7/3"}, "--shard"},
+		{[]string{"--count", "10", "--shard", "1/0"}, "--shard"},
+		{[]string{"--count", "10", "--frames", "100"}, "--frames 100"},
+		{[]string{"--count", "10", "--hold-for", "1s"}, "--hold-for 1s: needs --close hold"},
+		{[]string{"--count", "10", "--warmup", "-1s"}, "--warmup -1s: must not be negative"},
+		{[]string{"--count", "10", "--start-at", "tomorrow"}, "--start-at"},
+		{[]string{"--count", "10", "--xdp-mode", "fast"}, "--xdp-mode"},
+		{[]string{"--count", "10", "--dst", "198.18.0.300:80"}, "--dst"},
+		{[]string{"--count", "10", "--requests-per-conn", "2"}, "--requests-per-conn"},
+		{[]string{}, "a run needs --count or --duration"},
+		{[]string{"--count", "10", "stray"}, "unexpected argument \"stray\""},
+	} {
+		_, stderr, code := runBinary(t, l.ClientNS, append([]string{"--dst", dst}, c.args...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 2 || len(lines) > 3 || !strings.Contains(stderr, c.names) || strings.Contains(stderr, "Go struct") || strings.Contains(stderr, "fastpath.") {
+			t.Errorf("%v: exit %d, %d lines, want 2 and at most 3 naming %q:\n%s", c.args, code, len(lines), c.names, stderr)
+		}
+	}
+	if n := l.Listener.Accepted(); n != 0 {
+		t.Fatalf("a refused command line sent SYNs: %d accepted", n)
+	}
+}
