@@ -1,4 +1,5 @@
 # xdpconnect. `make demo` and `make test` work on a fresh machine (as root).
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/xdpconnect
 PKGS      := ./...
@@ -6,13 +7,37 @@ PKGS      := ./...
 # can end with a spurious "context deadline exceeded"); raise for a campaign.
 FUZZTIME  ?= 150000x
 
-.PHONY: all build generate lint test test-unit fuzz mutate demo bench soak lab-up lab-down clean
+.PHONY: all build deps generate lint test test-unit fuzz mutate demo bench soak lab-up lab-down clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/xdpconnect
 	$(GO) build -o bin/xdpconnect-bench ./cmd/xdpconnect-bench
+
+# The Debian packages the tests and the bench use: clang and llvm (bpf2go),
+# libbpf and kernel headers (the C program), tshark (capture oracles),
+# nftables (loss and limits), bpftool, prometheus (promtool), masscan and
+# zmap (SYN-rate peers), nginx-light (a real server), libcap2-bin and
+# util-linux (setcap, setpriv), apache2-utils, wrk, nghttp2-client (ab, wrk,
+# h2load as peers), ethtool, gcc (the C baselines).
+DEB_PKGS := clang llvm libbpf-dev linux-libc-dev tshark iproute2 nftables bpftool prometheus masscan zmap \
+            gcc nginx-light libcap2-bin util-linux apache2-utils wrk nghttp2-client ethtool
+
+# Installs the missing Debian packages (as root; otherwise names them) and
+# downloads the Go modules, so no test starts before its tools are there.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q ' installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "make deps: missing Debian packages (run as root to install them):" $$missing; fi; \
+	fi
+	$(GO) mod download
+	cd deploy/validate && $(GO) mod download
 
 # Regenerates the committed BPF objects (needs clang); CI checks that the
 # result equals what is committed.
@@ -28,9 +53,12 @@ lint:
 # All tests, the privileged lab tests included (they need root), then every
 # fuzz target briefly. Packages run one at a time (-p 1): lab tests share the
 # machine's two cores and `lab down --all` semantics, and rate assertions
-# must not compete with another package's load.
-test: lint
-	$(GO) test -count=1 -p 1 -timeout 20m $(PKGS)
+# must not compete with another package's load. internal/testsum prints the
+# package lines, failed tests in full, every skipped test with its reason
+# and a closing count.
+test: deps lint
+	$(GO) build -o bin/testsum ./internal/testsum
+	set -o pipefail; $(GO) test -json -count=1 -p 1 -timeout 20m $(PKGS) | bin/testsum
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 

@@ -54,6 +54,12 @@ var (
 	ErrNotSupported = errors.New("not supported here")
 )
 
+// ErrSessionUsed is the answer to a Run after the session has run a plan
+// or served Dial, and to a Dial after its Run has ended: a session's
+// sockets serve one engine, so a new load needs a new session (Close this
+// one, Open another). Dial during a Run shares the running engine.
+var ErrSessionUsed = errors.New("xdpconnect: the session has run its plan or serves Dial: Close it and Open another")
+
 // optionErr is an *OptionError of field, given value (nil: none shown),
 // with the reason f.
 func optionErr(field string, value any, f string, a ...any) error {

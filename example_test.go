@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect"
-	"github.com/xdpconnect/xdpconnect/fastpath"
 )
 
 // Open a session towards one target and run a bounded load: 10,000
@@ -24,7 +23,7 @@ func Example() {
 		return
 	}
 	defer s.Close()
-	r, err := s.Run(ctx, xdpconnect.Plan{Count: 10000, Rate: 50000, Close: fastpath.CloseRST, Drain: 5 * time.Second}, xdpconnect.RunHooks{})
+	r, err := s.Run(ctx, xdpconnect.Plan{Count: 10000, Rate: 50000, Close: xdpconnect.CloseRST, Drain: 5 * time.Second}, xdpconnect.RunHooks{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -5,7 +5,6 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/internal/netdev"
-	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
 // checkXDPSend refuses frames sent by the XDP program (field: XDPTX or
@@ -62,65 +61,4 @@ func (s *Session) openXDPTX() error {
 	}
 	s.notes = append(s.notes, fmt.Sprintf("--xdp-tx: frames leave %s from the XDP program (live frames), not from the AF_XDP TX ring", s.ifname))
 	return nil
-}
-
-// liveLink is an AF_XDP socket whose transmissions go through the XDP
-// program instead (Options.XDPTX): Transmit copies each frame into the
-// worker's TX slots and the frame's buffer is free again at Kick, which
-// sends the batch.
-type liveLink struct {
-	*xsk.Socket
-	q    *bpf.TxQueue
-	sent []uint64 // buffers copied out, back to the socket at Kick
-	err  error
-}
-
-func newLiveLink(x *xsk.Socket, q *bpf.TxQueue) *liveLink {
-	return &liveLink{Socket: x, q: q, sent: make([]uint64, 0, bpf.TxSlots)}
-}
-
-// Transmit copies descs into the TX slots, sending a full set on the way.
-func (l *liveLink) Transmit(descs []xsk.Desc) int {
-	umem := l.UMEM()
-	for i, d := range descs {
-		f := umem[d.Addr : d.Addr+uint64(d.Len)]
-		if !l.q.Add(f) {
-			if l.q.Len() == 0 || l.send() != nil || !l.q.Add(f) {
-				return i
-			}
-		}
-		l.sent = append(l.sent, d.Addr)
-	}
-	return len(descs)
-}
-
-// Kick sends what Transmit copied.
-func (l *liveLink) Kick() error {
-	if err := l.send(); err != nil {
-		return err
-	}
-	return l.Socket.Kick()
-}
-
-// send has the kernel send the slots and frees their buffers.
-func (l *liveLink) send() error {
-	if l.err != nil {
-		return l.err
-	}
-	if l.q.Len() > 0 {
-		if err := l.q.Send(); err != nil {
-			l.err = err
-		}
-	}
-	l.Socket.Free(l.sent)
-	l.sent = l.sent[:0]
-	return l.err
-}
-
-// Err is the first error of the socket or of a live transmission.
-func (l *liveLink) Err() error {
-	if l.err != nil {
-		return l.err
-	}
-	return l.Socket.Err()
 }

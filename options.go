@@ -4,11 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/xdpconnect/xdpconnect/bpf"
-	"github.com/xdpconnect/xdpconnect/fastpath"
-	"github.com/xdpconnect/xdpconnect/l7"
-	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
 // Options say where a session sends from and how. The zero value of a field
@@ -38,12 +33,12 @@ type Options struct {
 	Workers int
 	// Attach is how the XDP program is attached (auto: native, else
 	// generic).
-	Attach bpf.AttachMode
+	Attach AttachMode
 	// PartialChecksum says when TCP segments with partial checksums are
 	// taken (see [PartialAuto]).
 	PartialChecksum PartialPolicy
 	// SocketMode is the AF_XDP bind mode (auto: zero-copy, else copy).
-	SocketMode xsk.CopyMode
+	SocketMode SocketMode
 	// XDPTX sends every frame from the XDP program (live frames, one
 	// BPF_PROG_RUN per batch, no socket buffer per frame) instead of the
 	// AF_XDP TX ring; receiving stays on AF_XDP. It needs the program
@@ -117,7 +112,7 @@ type Plan struct {
 	// Concurrency bounds attempts in flight plus open connections (0: none).
 	Concurrency int
 	// Close is what happens after the handshake.
-	Close fastpath.CloseMode
+	Close CloseMode
 	// Warmup is excluded from the measured rate.
 	Warmup time.Duration
 	// Drain is how long in-flight attempts get once generation stops.
@@ -135,7 +130,7 @@ type Plan struct {
 	// Request, when set, is request mode: each connection sends it once
 	// established and reads the response before the close mode applies
 	// (RequestOptions.Spec builds one).
-	Request *l7.Spec
+	Request *Request
 	// ResponseTimeout bounds a request's time to the end of its response
 	// (0: fastpath.DefaultResponseTimeout).
 	ResponseTimeout time.Duration

@@ -10,12 +10,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/internal/netdev"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/portres"
+	"github.com/xdpconnect/xdpconnect/internal/xdptx"
 	"github.com/xdpconnect/xdpconnect/metrics"
 	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/route"
@@ -176,11 +176,17 @@ func (s *Session) open(ctx context.Context) error {
 			fam[f] = true
 		}
 	}
-	owned, err := ownedAddrs()
+	owned, err := netdev.OwnedAddrs()
 	if err != nil {
 		return err
 	}
-	if err := checkOnLink(o.Sources, owned, nh0, o.SourcesRouted); err != nil {
+	err = netdev.CheckSources(o.Sources, owned, nh0.IfIndex, nh0.IfName, o.SourcesRouted)
+	if se, ok := errors.AsType[*netdev.SourceError](err); ok {
+		if se.OffLink {
+			return optionErr("Sources", se.Addr, "%s, or set {SourcesRouted} if a router routes it to this host", se.Reason)
+		}
+		return optionErr("Sources", se.Addr, "%s", se.Reason)
+	} else if err != nil {
 		return err
 	}
 	for i, d := range o.Targets {
@@ -466,7 +472,7 @@ func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
 
 func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error) {
 	if s.engine != nil {
-		return nil, errors.New("the session has run already: open a new one")
+		return nil, ErrSessionUsed
 	}
 	// The plan's own limits (ports per worker, table size) are the user's
 	// to fix.
@@ -477,7 +483,7 @@ func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error)
 	for i, x := range s.socks {
 		links[i] = x
 		if s.txq != nil {
-			links[i] = newLiveLink(x, s.txq[i])
+			links[i] = xdptx.New(x, s.txq[i])
 		}
 	}
 	eng, err := fastpath.New(cfg, links)
@@ -495,6 +501,11 @@ func (s *Session) newEngineLocked(cfg fastpath.Config) (*fastpath.Engine, error)
 // engine that only dials, until Close.
 func (s *Session) Dial(ctx context.Context, dst netip.AddrPort) (*fastpath.Conn, error) {
 	s.mu.Lock()
+	if s.engine != nil && s.dialRun == nil && !s.engine.Running() {
+		// The engine of a finished Run: its sockets serve nothing now.
+		s.mu.Unlock()
+		return nil, ErrSessionUsed
+	}
 	if s.engine == nil {
 		// The first Dial starts the dial-only engine; concurrent ones wait
 		// on the lock and find it.
@@ -648,69 +659,12 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})
 }
 
-// ownedAddrs maps the addresses the kernel owns to their interface index.
 // familyOf is 0 for IPv4 and 1 for IPv6.
 func familyOf(a netip.Addr) int {
 	if a.Is4() {
 		return 0
 	}
 	return 1
-}
-
-func ownedAddrs() (map[netip.Addr]int, error) {
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, err
-	}
-	m := map[netip.Addr]int{}
-	for _, a := range addrs {
-		if x, ok := netip.AddrFromSlice(a.IP); ok {
-			m[x.Unmap()] = a.LinkIndex
-		}
-	}
-	return m, nil
-}
-
-// checkOnLink rejects source addresses the peer cannot send replies to
-// over the interface: a dedicated address (not the kernel's) must be in
-// one of the interface's subnets unless routed says a router sends its
-// traffic here, and no source may be a subnet's broadcast address.
-func checkOnLink(srcs []netip.Addr, owned map[netip.Addr]int, nh route.NextHop, routed bool) error {
-	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: nh.IfIndex}}, netlink.FAMILY_ALL)
-	if err != nil {
-		return err
-	}
-	var nets []netip.Prefix
-	for _, a := range addrs {
-		ip, _ := netip.AddrFromSlice(a.IP)
-		ones, _ := a.Mask.Size()
-		if ip = ip.Unmap(); ip.Is4() && ones > 32 {
-			ones -= 96
-		}
-		nets = append(nets, netip.PrefixFrom(ip, ones))
-	}
-	for _, s := range srcs {
-		in := false
-		for _, n := range nets {
-			if n.Contains(s) {
-				in = true
-				if s.Is4() && n.Bits() < 31 && s == lastAddr(n) {
-					return optionErr("Sources", s, "the broadcast address of %s on %s cannot be a TCP source (EADDRNOTAVAIL)", n.Masked(), nh.IfName)
-				}
-			}
-		}
-		if _, ok := owned[s]; !ok && !in && !routed {
-			return optionErr("Sources", s, "not an address of this host and not in a subnet of %s (%v): nothing would send its replies here (Linux: EADDRNOTAVAIL). Use a spare address of %s's subnets, or set {SourcesRouted} if a router routes it to this host", nh.IfName, nets, nh.IfName)
-		}
-	}
-	return nil
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // routeWords turns a route failure into what a user can act on, with the

@@ -145,3 +145,42 @@ func TestSessionConcurrentDial(t *testing.T) {
 		t.Fatalf("listener accepted %d of %d", acc, n)
 	}
 }
+
+// A session serves one engine: a Dial after its Run has ended, and a Run
+// after Dial, are refused with ErrSessionUsed (not ENETDOWN from sockets
+// nobody reads), and a new session does what the old one refused.
+func TestSessionSequences(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080)
+	open := func() *xdpconnect.Session {
+		s, err := xdpconnect.Open(context.Background(), xdpconnect.Options{Netns: l.ClientNS, Targets: []netip.AddrPort{dst}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := open()
+	r, err := s.Run(ctx, xdpconnect.Plan{Count: 100, Drain: 2 * time.Second}, xdpconnect.RunHooks{})
+	if err != nil || r.Established != 100 {
+		t.Fatalf("run: %v, %+v", err, r)
+	}
+	if _, err := s.Dial(ctx, dst); !errors.Is(err, xdpconnect.ErrSessionUsed) {
+		t.Fatalf("Dial after Run: %v, want ErrSessionUsed", err)
+	}
+	if _, err := s.Run(ctx, xdpconnect.Plan{Count: 1}, xdpconnect.RunHooks{}); !errors.Is(err, xdpconnect.ErrSessionUsed) {
+		t.Fatalf("Run after Run: %v, want ErrSessionUsed", err)
+	}
+	s.Close()
+	s = open()
+	defer s.Close()
+	c, err := s.Dial(ctx, dst)
+	if err != nil {
+		t.Fatalf("Dial on a new session: %v", err)
+	}
+	defer c.Close()
+	if _, err := s.Run(ctx, xdpconnect.Plan{Count: 1}, xdpconnect.RunHooks{}); !errors.Is(err, xdpconnect.ErrSessionUsed) {
+		t.Fatalf("Run after Dial: %v, want ErrSessionUsed", err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
 )
 
 // Shard is one node's part of a plan that N nodes run together (zmap's
@@ -53,16 +55,6 @@ func ParseShardBy(s string) (ShardBy, error) {
 	return 0, fmt.Errorf("shard partition %q: want auto, none, sources, ports or targets", s)
 }
 
-// share is shard i's part of n: the parts differ by at most one and add up
-// to n exactly.
-func share(n uint64, i, count int) uint64 {
-	q := n / uint64(count)
-	if uint64(i) < n%uint64(count) {
-		q++
-	}
-	return q
-}
-
 // ForShard is shard s's part of plan p: the count and the concurrency are
 // split exactly (parts differ by at most one, nothing lost), the rate is
 // divided. Durations are the same for every shard.
@@ -70,8 +62,8 @@ func (p Plan) ForShard(s Shard) Plan {
 	if !s.Sharded() {
 		return p
 	}
-	p.Count = share(p.Count, s.Index, s.Count)
-	p.Concurrency = int(share(uint64(p.Concurrency), s.Index, s.Count))
+	p.Count = fastpath.Share(p.Count, s.Index, s.Count)
+	p.Concurrency = int(fastpath.Share(uint64(p.Concurrency), s.Index, s.Count))
 	p.Rate /= float64(s.Count)
 	return p
 }

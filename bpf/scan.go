@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+	"github.com/xdpconnect/xdpconnect/tcp"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,15 +68,13 @@ func netOrder(v uint16) uint16 {
 // ScanTemplate is a pair's SYN as tcp.SYNTemplate built it, with what the
 // generator needs to stamp it (tcp.SYNTemplate.Parts).
 type ScanTemplate struct {
-	Frame                []byte
-	IPOff, TCPOff, TSOff int // TSOff 0: no timestamp option
-	IPSum, TCPSum        uint32
-	FlagsWord            uint16
-	V6                   bool
-	Mix                  uint64
-	SlotBase             uint32
-	TSAdd                uint32 // the pair's timestamp offset
-	Next                 uint32 // probes of the pair so far
+	// SYNParts is the pair's SYN as tcp builds it for the engine (TSOff 0:
+	// no timestamp option): the program stamps it as SYNTemplate.Stamp.
+	tcp.SYNParts
+	Mix      uint64
+	SlotBase uint32
+	TSAdd    uint32 // the pair's timestamp offset
+	Next     uint32 // probes of the pair so far
 }
 
 // Generate sends n SYNs of the pair t describes through the interface

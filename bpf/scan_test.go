@@ -37,8 +37,7 @@ func scanCases() []scanCase {
 		params := tcp.DefaultParams(1500, us.Is6())
 		parts := tcp.NewSYNTemplate(&params, &p).Parts()
 		out = append(out, scanCase{name: []string{"IPv4", "IPv6"}[i], us: us, dst: dst, path: p, tpl: bpf.ScanTemplate{
-			Frame: parts.Frame, IPOff: parts.IPOff, TCPOff: parts.TCPOff, TSOff: parts.TSOff, IPSum: parts.IPSum, TCPSum: parts.TCPSum,
-			FlagsWord: parts.FlagsWord, V6: parts.V6, Mix: 0x0123456789abcdef + uint64(i), SlotBase: uint32(i) * 11, TSAdd: 777}})
+			SYNParts: parts, Mix: 0x0123456789abcdef + uint64(i), SlotBase: uint32(i) * 11, TSAdd: 777}})
 	}
 	return out
 }

@@ -168,18 +168,20 @@ func New(cfg Config, links []Link) (*Engine, error) {
 func (e *Engine) buildPairs() {
 	ns := len(e.cfg.Sources)
 	e.pairAt = make([]int32, len(e.cfg.Targets)*ns)
-	for t := range e.cfg.Targets {
-		e.pairFirst = append(e.pairFirst, int32(len(e.pairT)))
-		for s := range e.cfg.Sources {
-			e.pairAt[t*ns+s] = -1
-			if len(e.dstB[t]) == len(e.srcB[s]) {
-				e.pairAt[t*ns+s] = int32(len(e.pairT))
-				e.pairT = append(e.pairT, int32(t))
-				e.pairS = append(e.pairS, int32(s))
-				e.pairV6 = append(e.pairV6, len(e.srcB[s]) == 16)
-			}
+	for i := range e.pairAt {
+		e.pairAt[i] = -1
+	}
+	e.pairFirst = make([]int32, len(e.cfg.Targets))
+	e.pairCount = make([]int32, len(e.cfg.Targets))
+	for i, p := range e.cfg.Pairs() {
+		if e.pairCount[p.Target] == 0 {
+			e.pairFirst[p.Target] = int32(i)
 		}
-		e.pairCount = append(e.pairCount, int32(len(e.pairT))-e.pairFirst[t])
+		e.pairCount[p.Target]++
+		e.pairAt[p.Target*ns+p.Source] = int32(i)
+		e.pairT = append(e.pairT, int32(p.Target))
+		e.pairS = append(e.pairS, int32(p.Source))
+		e.pairV6 = append(e.pairV6, p.V6)
 	}
 }
 
@@ -311,10 +313,7 @@ func (e *Engine) splitPlan() {
 			w.budget = 0
 		}
 		if e.cfg.Count > 0 {
-			w.budget = e.cfg.Count / nw
-			if uint64(i) < e.cfg.Count%nw {
-				w.budget++
-			}
+			w.budget = Share(e.cfg.Count, i, int(nw))
 		}
 		w.rate = e.cfg.Rate / float64(nw)
 		// The first attempt leaves at once, as a connect() loop's does,
@@ -322,11 +321,7 @@ func (e *Engine) splitPlan() {
 		// evenly spaced (not every worker's first at 0).
 		w.tokens = 1 - float64(i)/float64(nw)
 		if e.cfg.Concurrency > 0 {
-			w.conc = e.cfg.Concurrency / int(nw)
-			if i < e.cfg.Concurrency%int(nw) {
-				w.conc++
-			}
-			w.conc = max(w.conc, 1)
+			w.conc = max(int(Share(uint64(e.cfg.Concurrency), i, int(nw))), 1)
 		}
 		w.generating = w.budget > 0
 	}

@@ -65,7 +65,9 @@ func Diagnose(in Evidence) []Finding {
 			"%d replies arrived on RX queues without an xdpconnect socket (%d worker(s), %d active queues) and went to the kernel, which reset them", noSocket, r.Workers, in.Queues)
 	}
 	redirected := r.XDP["redirect_tcp"] + r.XDP["redirect_icmp"]
-	if r.XDP != nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
+	// SYNs the XDP program made (KernelSYNs) are answered there: no reply
+	// is redirected to a socket, and the program counted the answers.
+	if r.XDP != nil && r.KernelSYNs == nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
 		repliesMissing = true
 		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.Targets), in.Interface, in.Interface)
 		if in.Dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0 {

@@ -1,11 +1,8 @@
-package xdpconnect
+package xdptx
 
 import (
-	"context"
 	"encoding/binary"
 	"net"
-	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/xdpconnect/xdpconnect/bpf"
@@ -66,7 +63,7 @@ func TestLiveLink(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		ln := newLiveLink(x, q)
+		ln := New(x, q)
 		umem := ln.UMEM()
 		addrs := make([]uint64, 300)
 		descs := make([]xsk.Desc, 300)
@@ -100,34 +97,5 @@ func TestLiveLink(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// doctor says whether --xdp-tx can run: on a default veth pair (the
-// peer without XDP or GRO) it cannot, and says how to fix it; with GRO on
-// at the peer it can.
-func TestDoctorXDPTX(t *testing.T) {
-	for _, gro := range []bool{false, true} {
-		l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}, PeerGRO: gro})
-		checks, err := Doctor(context.Background(), "", netip.AddrPortFrom(l.ServerAddr, 8080), l.ClientNS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got *Check
-		for i := range checks {
-			if checks[i].Name == "xdp-tx" {
-				got = &checks[i]
-			}
-		}
-		want, words := "WARN", "gro on"
-		switch {
-		case bpf.LiveFrames() != nil:
-			gro, words = false, "live-frame mode" // refused whatever the peer does
-		case gro:
-			want = "OK"
-		}
-		if got == nil || got.Status != want || !gro && !strings.Contains(got.Fix+got.Detail, words) {
-			t.Fatalf("peer GRO %v: xdp-tx check %+v, want %s", gro, got, want)
-		}
 	}
 }
