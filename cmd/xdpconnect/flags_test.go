@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +70,30 @@ func TestFlagErrors(t *testing.T) {
 	}
 	if n := l.Listener.Accepted(); n != 0 {
 		t.Fatalf("a refused command line sent SYNs: %d accepted", n)
+	}
+}
+
+// merge refuses bad reports with exit 2, naming the file and the field, in
+// a line or two: never a panic (report.TestReadBadReports has every case).
+func TestMergeBadInputExit(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"shard-7-of-3.json": `{"format": 2, "run_id": "r", "shard": {"index": 7, "count": 3}}`,
+		"count-0.json":      `{"format": 2, "run_id": "r", "shard": {"index": 0, "count": 0}}`,
+		"count-1e11.json":   `{"format": 2, "run_id": "r", "shard": {"index": 0, "count": 100000000000}}`,
+		"unbalanced.json":   `{"format": 2, "attempted": 205, "established": 1000199, "run_id": "r", "shard": {"index": 0, "count": 1}}`,
+		"cut.json":          `{"format": 2, "attem`,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(binary(t), "merge", p)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), p) || strings.Contains(string(out), "goroutine") ||
+			len(strings.Split(strings.TrimSpace(string(out)), "\n")) > 2 {
+			t.Errorf("merge %s: %v\n%s", name, err, out)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -129,4 +130,132 @@ func TestShardSimulation(t *testing.T) {
 	if !errors.As(err, &ee) || !strings.Contains(string(msg), "shard(s) 1/3 of run "+m.RunID+" missing") {
 		t.Fatalf("merge without shard 1: %v %s", err, msg)
 	}
+}
+
+// Three request-mode shards against nginx over both families, merged:
+// every section the shards have is in the merged report and adds up
+// (requests, statuses, per-family counts, the TTFB/TTLB histograms bucket
+// by bucket, IPv6's TCP settings), and nginx's own request counters equal
+// the merged complete count. Before the report package, merge dropped the
+// request section, the families and tcp6.
+func TestShardMergeRequestsNginx(t *testing.T) {
+	const shards, count = 3, 1800
+	l := testutil.NewLab(t, lab.Options{Bridge: true, Clients: shards})
+	dst4, dst6 := netip.AddrPortFrom(l.ServerAddr, 80), netip.AddrPortFrom(l.ServerAddr6, 80)
+	ng4, ng6 := startNginx(t, l.ServerNS, dst4), startNginx(t, l.ServerNS, dst6)
+	_, before4, err := ng4.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before6, err := ng6.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nss := append([]string{l.ClientNS}, l.MoreClients...)
+	dir := t.TempDir()
+	start := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	var cmds []*exec.Cmd
+	var files []string
+	var errs []*bytes.Buffer
+	for i, ns := range nss {
+		file := filepath.Join(dir, fmt.Sprintf("shard%d.json", i))
+		files = append(files, file)
+		cmd := exec.Command(binary(t), "run", "--netns", ns, "--dst", dst4.String(), "--dst", dst6.String(), "--http", "GET /1k",
+			"--count", fmt.Sprint(count), "--rate", "3000", "--start-at", start, "--shard", fmt.Sprintf("%d/%d", i, shards),
+			"--json", file, "--metrics-addr", "", "--quiet")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		errs = append(errs, &stderr)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+	}
+	for i, c := range cmds {
+		waitExit(t, c, 30*time.Second)
+		if !c.ProcessState.Success() {
+			t.Fatalf("shard %d failed: %v: %s", i, c.ProcessState, errs[i])
+		}
+	}
+	out, err := exec.Command(binary(t), append([]string{"merge", "--json", "-"}, files...)...).Output()
+	if err != nil {
+		t.Fatalf("merge: %v %s", err, out)
+	}
+	var m report.Report
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	var sum report.Report
+	sum.Requests = &report.RequestReport{Status: map[string]uint64{}}
+	fam := map[string][3]uint64{}
+	ttfb, ttlb := map[float64]uint64{}, map[float64]uint64{}
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r report.Report
+		if err := json.Unmarshal(b, &r); err != nil || r.Requests == nil || r.TCP6 == nil || len(r.Families) != 2 {
+			t.Fatalf("shard %d report lacks a part: %v %+v", i, err, r)
+		}
+		sum.Established += r.Established
+		sum.Requests.Completed += r.Requests.Completed
+		for k, v := range r.Requests.Status {
+			sum.Requests.Status[k] += v
+		}
+		for _, fr := range r.Families {
+			x := fam[fr.Family]
+			fam[fr.Family] = [3]uint64{x[0] + fr.Attempted, x[1] + fr.Established, x[2] + fr.Failed}
+		}
+		for _, b := range r.Requests.TTFBHist {
+			ttfb[b.UpperSeconds] += b.Count
+		}
+		for _, b := range r.Requests.TTLBHist {
+			ttlb[b.UpperSeconds] += b.Count
+		}
+	}
+	q := m.Requests
+	if q == nil || m.TCP6 == nil || len(m.Families) != 2 {
+		t.Fatalf("merged report lacks a part: requests %v, tcp6 %v, families %v", q, m.TCP6, m.Families)
+	}
+	if m.Attempted != count || m.Established != sum.Established || q.Completed != sum.Requests.Completed || q.Completed != count ||
+		!maps.Equal(q.Status, sum.Requests.Status) || q.Status["200"] != count {
+		t.Fatalf("merged: attempted %d, established %d (shards %d), complete %d (shards %d), status %v (shards %v)",
+			m.Attempted, m.Established, sum.Established, q.Completed, sum.Requests.Completed, q.Status, sum.Requests.Status)
+	}
+	for _, f := range m.Families {
+		if got := [3]uint64{f.Attempted, f.Established, f.Failed}; got != fam[f.Family] || f.Attempted == 0 {
+			t.Fatalf("family %s: merged %v, shards %v", f.Family, got, fam[f.Family])
+		}
+	}
+	for name, h := range map[string]struct {
+		merged []report.Bucket
+		shards map[float64]uint64
+	}{"ttfb": {q.TTFBHist, ttfb}, "ttlb": {q.TTLBHist, ttlb}} {
+		var n uint64
+		for _, b := range h.merged {
+			if b.Count != h.shards[b.UpperSeconds] {
+				t.Fatalf("%s bucket %v: merged %d, shards %d", name, b.UpperSeconds, b.Count, h.shards[b.UpperSeconds])
+			}
+			n += b.Count
+		}
+		if n != q.Completed || len(h.merged) != len(h.shards) {
+			t.Fatalf("%s: %d samples in %d buckets, want %d in %d", name, n, len(h.merged), q.Completed, len(h.shards))
+		}
+	}
+	if q.TTLB.P50 <= 0 || q.TTLB.P99 < q.TTLB.P50 || q.TTLB.Max < q.TTLB.P99 {
+		t.Fatalf("merged TTLB quantiles %+v", q.TTLB)
+	}
+	// nginx's counters: each counts its own family's requests (a status
+	// read counts itself, before and after alike).
+	waitNginxRequests(t, ng4, before4, fam["ipv4"][1])
+	waitNginxRequests(t, ng6, before6, fam["ipv6"][1])
+	t.Logf("merged: %d requests complete (ipv4 %d, ipv6 %d), TTLB p50 %v p99 %v", q.Completed, fam["ipv4"][1], fam["ipv6"][1],
+		time.Duration(q.TTLB.P50*1e9), time.Duration(q.TTLB.P99*1e9))
 }
