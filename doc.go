@@ -14,9 +14,19 @@
 // # Errors
 //
 // An [*OptionError] means the options or the plan cannot work (a bad
-// address, too few ports, more workers than queues): nothing was sent, and
-// the message names what to change. Other errors come from the system
-// (no route, no ARP reply, a missing capability).
+// address, too few ports, more workers than queues): nothing was sent; its
+// Field names the Options or Plan field at fault and its Reason what to
+// change (errors.Is finds [ErrUnbounded] and [ErrNotSupported]). A session
+// serves one engine: a second Run, or a Run after Dial, or a Dial after
+// Run has ended, is [ErrSessionUsed]. Dial returns the kernel's errnos.
+// Other errors come from the system (no route, no ARP reply, a missing
+// capability).
+//
+// # One import
+//
+// The modes ([CloseMode], [AttachMode], [SocketMode]), [Request] and
+// [Report] are the lower packages' own types under this package's names,
+// so a program needs no other import of this module.
 //
 // # Privileges
 //

@@ -219,7 +219,7 @@ func TestWorldBadInput(t *testing.T) {
 		{"frames not a power of two", []string{"--dst", dst, "--count", "1", "--frames", "1000"}, "--frames 1000: want a power of two"},
 		{"workers -1", []string{"--dst", dst, "--count", "1", "--workers", "-1"}, "--workers -1"},
 		{"workers beyond queues", []string{"--dst", dst, "--count", "1", "--workers", "3"}, "active RX queue"},
-		{"hold-for without hold", []string{"--dst", dst, "--count", "1", "--hold-for", "1s"}, "--hold-for needs --close hold"},
+		{"hold-for without hold", []string{"--dst", dst, "--count", "1", "--hold-for", "1s"}, "--hold-for 1s: needs --close hold"},
 		{"unbounded", []string{"--dst", dst}, "--count or --duration"},
 		{"duplicate dst", []string{"--dst", dst, "--dst", dst, "--count", "1"}, "give each target once"},
 		{"overlapping dst", []string{"--dst", dst, "--dst", "198.18.0.0/30:8080", "--count", "1"}, "give each target once"},
@@ -247,7 +247,7 @@ func TestWorldBadInput(t *testing.T) {
 		{"dst expands to billions", []string{"--dst", "198.18.0.0/16:1-65535", "--count", "1"}, "at most 65536 per run"},
 		{"frames huge", []string{"--dst", dst, "--count", "1", "--frames", "1073741824"}, "--frames 1073741824"},
 		{"src-ports too small", []string{"--dst", dst, "--count", "1", "--src-ports", "61000-61000"}, "too small for 1 worker(s)"},
-		{"src-ports reversed", []string{"--dst", dst, "--count", "1", "--src-ports", "62000-61000"}, "--src-ports: bad port range"},
+		{"src-ports reversed", []string{"--dst", dst, "--count", "1", "--src-ports", "62000-61000"}, "--src-ports: \"62000-61000\": want LO-HI with 1 <= LO <= HI <= 65535"},
 		{"no such netns", []string{"--dst", dst, "--count", "1", "--netns", "xdc-no-such-ns"}, "--netns xdc-no-such-ns: no such network namespace"},
 	}
 	for _, c := range cases {
