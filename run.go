@@ -100,14 +100,9 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*report.Report, 
 
 // runEngine runs p on the engine: the workers make the SYNs.
 func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
-	eng, err := s.newEngine(cfg)
+	eng, err := s.engineFor(cfg, h)
 	if err != nil {
 		return nil, err
-	}
-	if h.Started != nil {
-		if err := h.Started(); err != nil {
-			return nil, err
-		}
 	}
 	if err := waitStart(ctx, p.StartAt); err != nil {
 		return nil, err
@@ -132,6 +127,15 @@ func waitStart(ctx context.Context, at time.Time) error {
 		}
 	}
 	return nil
+}
+
+// engineFor makes the run's engine, then calls the Started hook.
+func (s *Session) engineFor(cfg fastpath.Config, h RunHooks) (*fastpath.Engine, error) {
+	eng, err := s.newEngine(cfg)
+	if err == nil && h.Started != nil {
+		err = h.Started()
+	}
+	return eng, err
 }
 
 func (s *Session) newEngine(cfg fastpath.Config) (*fastpath.Engine, error) {
@@ -250,14 +254,9 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	// The engine serves ARP, neighbour discovery and strays meanwhile.
 	dial := cfg
 	dial.DialOnly, dial.Count, dial.Duration = true, 0, 0
-	eng, err := s.newEngine(dial)
+	eng, err := s.engineFor(dial, h)
 	if err != nil {
 		return nil, err
-	}
-	if h.Started != nil {
-		if err := h.Started(); err != nil {
-			return nil, err
-		}
 	}
 	engCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()

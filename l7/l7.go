@@ -115,14 +115,14 @@ func failure(p []byte) []uint8 {
 // (an origin-form path), Host, a User-Agent, and Connection: close unless
 // keepAlive.
 func HTTPRequest(method, path, host string, keepAlive bool) ([]byte, error) {
-	if method == "" || strings.ContainsAny(method, " \r\n\t") {
-		return nil, fmt.Errorf("HTTP method %q", method)
+	if !isToken(method) {
+		return nil, fmt.Errorf("HTTP method %q: want a token (RFC 9110 §5.6.2: letters, digits and !#$%%&'*+-.^_`|~), e.g. GET", method)
 	}
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t") {
-		return nil, fmt.Errorf("HTTP path %q: want an absolute path without spaces", path)
+	if !strings.HasPrefix(path, "/") || strings.IndexFunc(path, isCtlOrSpace) >= 0 {
+		return nil, fmt.Errorf("HTTP path %q: want an absolute path without spaces or control bytes", path)
 	}
-	if host == "" || strings.ContainsAny(host, " \r\n\t/") {
-		return nil, fmt.Errorf("HTTP host %q", host)
+	if host == "" || strings.ContainsRune(host, '/') || strings.IndexFunc(host, isCtlOrSpace) >= 0 {
+		return nil, fmt.Errorf("HTTP host %q: want a host[:port] without spaces, slashes or control bytes", host)
 	}
 	conn := "close"
 	if keepAlive {
@@ -130,6 +130,27 @@ func HTTPRequest(method, path, host string, keepAlive bool) ([]byte, error) {
 	}
 	return []byte(method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: xdpconnect\r\nAccept: */*\r\nConnection: " + conn + "\r\n\r\n"), nil
 }
+
+// isToken says s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isCtlOrSpace is a space or a control character (RFC 5234 CTL): bytes a
+// request line or a header value must not carry raw.
+func isCtlOrSpace(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // Unescape turns a request literal's escapes into bytes: \r, \n, \t, \\
 // and \xHH.

@@ -12,6 +12,7 @@ import (
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseShard(t *testing.T) {
@@ -34,6 +35,14 @@ func TestParseShard(t *testing.T) {
 func TestFlagErrors(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
+	dir := t.TempDir()
+	fifo, big := filepath.Join(dir, "fifo"), filepath.Join(dir, "big")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, make([]byte, 64<<10+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args  []string
 		names string // what stderr must say
@@ -61,6 +70,19 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--count", "10", "--requests-per-conn", "2"}, "--requests-per-conn"},
 		{[]string{}, "a run needs --count or --duration"},
 		{[]string{"--count", "10", "stray"}, "unexpected argument \"stray\""},
+		// Request flags are checked before anything is sent.
+		{[]string{"--count", "10", "--http", ""}, "--http '': empty"},
+		{[]string{"--count", "10", "--request", ""}, "--request '': empty"},
+		{[]string{"--count", "10", "--http", "GET /", "--host", "a\r\nX: y"}, "HTTP host"},
+		{[]string{"--count", "10", "--http", "G(T /"}, "HTTP method \"G(T\": want a token"},
+		{[]string{"--count", "10", "--http", "GE\x7fT /"}, "want a token"},
+		{[]string{"--count", "10", "--http", "GET /a\x01b"}, "without spaces or control bytes"},
+		{[]string{"--count", "10", "--http", "GET /", "--max-response", "0"}, "--max-response 0: not a valid value"},
+		{[]string{"--count", "10", "--http", "GET /", "--response-timeout", "0s"}, "--response-timeout 0: not a valid value"},
+		{[]string{"--count", "10", "--request-file", "/dev/zero"}, "/dev/zero: not a regular file"},
+		{[]string{"--count", "10", "--request-file", fifo}, "not a regular file"},
+		{[]string{"--count", "10", "--request-file", big}, "larger than 64 KiB"},
+		{[]string{"--count", "10", "--request-file", "/nonexistent"}, "no such file or directory"},
 	} {
 		_, stderr, code := runBinary(t, l.ClientNS, append([]string{"--dst", dst}, c.args...)...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")

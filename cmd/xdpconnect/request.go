@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/xdpconnect/xdpconnect/l7"
 )
@@ -78,8 +82,8 @@ func (r requestFlags) Spec(targets []netip.AddrPort) (*l7.Spec, error) {
 			return nil, usageError("--request: %v", err)
 		}
 	default:
-		if s.Request, err = os.ReadFile(r.File); err != nil {
-			return nil, usageError("--request-file: %v", err)
+		if s.Request, err = readRequestFile(r.File); err != nil {
+			return nil, usageError("--request-file %s: %v", r.File, err)
 		}
 	}
 	if r.HTTP == "" {
@@ -101,6 +105,31 @@ func (r requestFlags) Spec(targets []netip.AddrPort) (*l7.Spec, error) {
 		return nil, usageError("request: %v", err)
 	}
 	return s, nil
+}
+
+// readRequestFile reads a request from a regular file of at most
+// l7.MaxRequest bytes: a FIFO would wait for a writer, /dev/zero never
+// end, and a request that large cannot be sent anyway.
+func readRequestFile(name string) ([]byte, error) {
+	// Non-blocking: opening a FIFO would otherwise wait for a writer.
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file: give a file holding the request")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, l7.MaxRequest+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(b) > l7.MaxRequest:
+		return nil, fmt.Errorf("larger than %d KiB, the largest request", l7.MaxRequest>>10)
+	case len(b) == 0:
+		return nil, errors.New("empty: a request needs bytes")
+	}
+	return b, nil
 }
 
 // hostOf is the Host header for target t.

@@ -166,10 +166,17 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// The library takes a zero as "the default"; on the command line an
 	// explicit zero is a mistake.
-	for name, v := range map[string]int{"syn-retries": op.SynRetries, "frames": op.Frames, "batch": op.Batch, "target-stats": op.TargetStats,
-		"requests-per-conn": pl.RequestsPerConn} {
-		if set[name] && v == 0 {
+	for name, zero := range map[string]bool{"syn-retries": op.SynRetries == 0, "frames": op.Frames == 0, "batch": op.Batch == 0,
+		"target-stats": op.TargetStats == 0, "requests-per-conn": pl.RequestsPerConn == 0, "max-response": rq.MaxResponse == 0,
+		"expect-bytes": rq.ExpectBytes == 0, "response-timeout": pl.ResponseTimeout == 0} {
+		if set[name] && zero {
 			return nil, usageError("--%s 0: not a valid value (leave the flag out for the default)", name)
+		}
+	}
+	// An empty request would silently turn request mode off.
+	for name, v := range map[string]string{"http": rq.HTTP, "request": rq.Literal, "request-file": rq.File, "host": rq.Host, "expect": rq.Expect} {
+		if set[name] && v == "" {
+			return nil, usageError("--%s '': empty: give a value, or leave the flag out", name)
 		}
 	}
 	rq.KeepAlive = pl.RequestsPerConn > 1

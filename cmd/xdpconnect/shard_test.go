@@ -44,18 +44,8 @@ func TestShardSimulation(t *testing.T) {
 			cmd.Env = append(os.Environ(), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
 		}
 		cmd.Args = append(cmd.Args, "--shard", shard)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		stderr := startProcess(t, cmd)
 		cmds = append(cmds, cmd)
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
 		defer func() {
 			if t.Failed() {
 				t.Logf("shard %d stderr: %s", i, stderr.String())
@@ -163,19 +153,8 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 		cmd := exec.Command(binary(t), "run", "--netns", ns, "--dst", dst4.String(), "--dst", dst6.String(), "--http", "GET /1k",
 			"--count", fmt.Sprint(count), "--rate", "3000", "--start-at", start, "--shard", fmt.Sprintf("%d/%d", i, shards),
 			"--json", file, "--metrics-addr", "", "--quiet")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		errs = append(errs, &stderr)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		errs = append(errs, startProcess(t, cmd))
 		cmds = append(cmds, cmd)
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
 	}
 	for i, c := range cmds {
 		waitExit(t, c, 30*time.Second)
@@ -258,4 +237,22 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 	waitNginxRequests(t, ng6, before6, fam["ipv6"][1])
 	t.Logf("merged: %d requests complete (ipv4 %d, ipv6 %d), TTLB p50 %v p99 %v", q.Completed, fam["ipv4"][1], fam["ipv6"][1],
 		time.Duration(q.TTLB.P50*1e9), time.Duration(q.TTLB.P99*1e9))
+}
+
+// startProcess starts cmd, keeping its stderr, and kills it when the test
+// ends if it still runs.
+func startProcess(t *testing.T, cmd *exec.Cmd) *bytes.Buffer {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return &stderr
 }
