@@ -44,7 +44,7 @@ func CheckCapabilities(netns bool) error {
 		missing = append(missing, "CAP_PERFMON")
 	}
 	if netns && !has(unix.CAP_SYS_ADMIN) {
-		missing = append(missing, "CAP_SYS_ADMIN (for --netns)")
+		missing = append(missing, "CAP_SYS_ADMIN (to enter another network namespace)")
 	}
 	if len(missing) > 0 {
 		who := "grant them to the binary: setcap " + SetcapCaps + " $(command -v xdpconnect)"

@@ -59,6 +59,6 @@ func (s *Session) openXDPTX() error {
 		}
 		s.txq = append(s.txq, q)
 	}
-	s.notes = append(s.notes, fmt.Sprintf("--xdp-tx: frames leave %s from the XDP program (live frames), not from the AF_XDP TX ring", s.ifname))
+	s.notes = append(s.notes, fmt.Sprintf("frames leave %s from the XDP program (live frames), not from the AF_XDP TX ring", s.ifname))
 	return nil
 }

@@ -129,7 +129,7 @@ type Plan struct {
 	KernelSYNs bool
 	// Request, when set, is request mode: each connection sends it once
 	// established and reads the response before the close mode applies
-	// (RequestOptions.Spec builds one).
+	// (HTTPRequest builds one).
 	Request *Request
 	// ResponseTimeout bounds a request's time to the end of its response
 	// (0: fastpath.DefaultResponseTimeout).

@@ -21,8 +21,8 @@ import (
 // and what a run may ask of the session meanwhile (Stats).
 
 // Check says whether the plan can run (bounded, non-negative times and
-// rates, hold-for only with hold ...) as an *OptionError naming the flag;
-// Run checks it too.
+// rates, HoldFor only with CloseHold ...) as an *OptionError naming the
+// field; Run checks it too.
 func (p *Plan) Check() error {
 	for _, d := range []struct {
 		name string
@@ -47,6 +47,9 @@ func (p *Plan) Check() error {
 		return optionErr("KernelSYNs", nil, "takes no {Concurrency} or {Warmup}: its probes keep no state")
 	case p.Warmup > 0 && p.Duration > 0 && p.Warmup >= p.Duration:
 		return optionErr("Warmup", p.Warmup, "must be shorter than {Duration} %s", p.Duration)
+	case p.Duration == 0 && p.Rate > 0 && float64(p.Count)/p.Rate > maxPlanSeconds:
+		return optionErr("Rate", p.Rate, "%d attempts at this rate take %s, more than a day: raise the rate, or bound the run with {Duration}",
+			p.Count, time.Duration(min(float64(p.Count)/p.Rate, 1e9)*float64(time.Second)).Round(time.Second))
 	case !p.StartAt.IsZero() && time.Until(p.StartAt) > 24*time.Hour:
 		return optionErr("StartAt", p.StartAt.Format(time.RFC3339), "more than a day away")
 	case p.Request != nil && p.KernelSYNs:
@@ -54,6 +57,10 @@ func (p *Plan) Check() error {
 	}
 	return p.checkRequest()
 }
+
+// maxPlanSeconds is the longest a plan bounded by its count alone may take
+// at its rate: beyond a day, a unit or a typo is likelier than intent.
+const maxPlanSeconds = 24 * 60 * 60
 
 // RunHooks let a caller watch a run.
 type RunHooks struct {
@@ -242,7 +249,7 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	}
 	// The SYNs leave by the interface, named in its namespace.
 	if err := netns.Do(o.Netns, func() error { return s.prog.SetTxDevice(s.dev.Index) }); err != nil {
-		return nil, fmt.Errorf("--xdp-syn: %w", err)
+		return nil, fmt.Errorf("SYN-only probes by the XDP program: %w", err)
 	}
 	nports := int(o.PortHi-o.PortLo) + 1
 	pairs, err := syngen.Pairs(s.prog, &cfg, nports)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"syscall"
 
@@ -138,10 +138,18 @@ func (s *Session) open(ctx context.Context) error {
 	o := &s.opts
 	// The SYNs are the namespace's, as connect() would send them there.
 	s.sysctls = readSysctls("/proc/sys")
+	if o.Iface != "" {
+		if _, err := net.InterfaceByName(o.Iface); err != nil {
+			return optionErr("Iface", o.Iface, "no such interface in this namespace ('ip link' lists them)")
+		}
+	}
 	var r route.Resolver
 	var hops []route.NextHop
 	for _, d := range o.Targets {
 		nh, err := r.Resolve(ctx, d.Addr())
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("interrupted while resolving the route to %s: %w", d, context.Cause(ctx))
+		}
 		if err != nil {
 			return routeWords(d, err)
 		}
@@ -168,7 +176,7 @@ func (s *Session) open(ctx context.Context) error {
 	for _, nh := range hops {
 		if f := familyOf(nh.Dst); !fam[f] {
 			if !nh.Src.IsValid() {
-				return fmt.Errorf("--dst %s: its route has no source address ('ip route get %s'): give --src", nh.Dst, nh.Dst)
+				return optionErr("Targets", nh.Dst, "its route has no source address ('ip route get %s'): give {Sources}", nh.Dst)
 			}
 			o.Sources = append(o.Sources, nh.Src)
 			fam[f] = true
@@ -283,7 +291,7 @@ func (s *Session) open(ctx context.Context) error {
 		s.notes = append(s.notes, fmt.Sprintf("%s has %d active RX queues and %d worker(s): replies hashed to the other queues reach the kernel, which resets them", nh0.IfName, queues, len(s.socks)))
 	}
 	if local, why := s.dev.LocalVirtual(); o.PartialChecksum == PartialAccept && !local {
-		s.notes = append(s.notes, "--partial-checksum accept on "+why+": corrupted frames with a checksum field equal to the pseudo-header sum would be taken")
+		s.notes = append(s.notes, "partial checksums accepted on "+why+": corrupted frames with a checksum field equal to the pseudo-header sum would be taken")
 	}
 	// Attach last: from here on our flows are steered to the sockets.
 	if s.attached, err = s.prog.Attach(nh0.IfIndex, o.Attach); err != nil {
@@ -294,7 +302,7 @@ func (s *Session) open(ctx context.Context) error {
 		if errors.Is(s.prog.NativeErr, unix.ENOSPC) {
 			why = "refused native XDP: a veth needs at least as many RX queues as its peer has TX queues ('ethtool -L PEER tx N' on the peer)"
 		}
-		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; --xdp-attach native refuses instead", nh0.IfName, s.dev.Kind, why))
+		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; the native attach mode refuses instead", nh0.IfName, s.dev.Kind, why))
 	}
 	if o.XDPTX {
 		return s.openXDPTX()
@@ -375,20 +383,6 @@ func (s *Session) ServeMetrics(addr string) (bound string, stop func(), err erro
 	return metrics.Serve(addr, src)
 }
 
-// MetricsNamespace says which network namespace ServeMetrics listens in:
-// the one this process was started in, which with Options.Netns is not the
-// session's.
-func MetricsNamespace(netnsName string) string {
-	here := "network namespace of this process"
-	if b, err := os.Readlink("/proc/self/ns/net"); err == nil {
-		here = "network namespace " + b
-	}
-	if netnsName != "" {
-		return here + ", not --netns " + netnsName
-	}
-	return here
-}
-
 // Close stops a dial-only engine, closes the sockets, detaches the program
 // and puts the port reservation back. It is safe to call more than once.
 func (s *Session) Close() error {
@@ -460,7 +454,7 @@ func familyOf(a netip.Addr) int {
 func routeWords(d netip.AddrPort, err error) error {
 	var re *route.Error
 	if !errors.As(err, &re) {
-		return fmt.Errorf("--dst %s: %w", d, err)
+		return fmt.Errorf("target %s: %w", d, err)
 	}
 	en, _ := re.Err.(syscall.Errno)
 	name := fastpath.ErrnoName(en)
@@ -470,11 +464,11 @@ func routeWords(d netip.AddrPort, err error) error {
 	case re.Op == "get" && en == syscall.EADDRNOTAVAIL:
 		return optionErr("Targets", d, "an address of this host: its traffic never leaves through a network interface, so xdpconnect cannot reach it; target a server in another host or network namespace")
 	case re.Op == "get" && en == syscall.ENETUNREACH:
-		return fmt.Errorf("--dst %s: no route to the network (ENETUNREACH, as connect() reports): check 'ip route get %s'", d, d.Addr())
+		return fmt.Errorf("target %s: no route to the network (ENETUNREACH, as connect() reports): check 'ip route get %s'", d, d.Addr())
 	case re.Op == "neigh":
-		return fmt.Errorf("--dst %s: no ARP or neighbour discovery reply from %s within 3 s (%s): is it up and on that link? ('ip neigh show %s')", d, re.Dst, name, re.Dst)
+		return fmt.Errorf("target %s: no ARP or neighbour discovery reply from %s within 3 s (%s): is it up and on that link? ('ip neigh show %s')", d, re.Dst, name, re.Dst)
 	case re.Op == "link" && en == syscall.EOPNOTSUPP:
-		return fmt.Errorf("--dst %s: the route leaves through an interface without Ethernet (loopback, tun, wireguard ...): xdpconnect needs an Ethernet interface", d)
+		return fmt.Errorf("target %s: the route leaves through an interface without Ethernet (loopback, tun, wireguard ...): xdpconnect needs an Ethernet interface", d)
 	}
-	return fmt.Errorf("--dst %s: route %s: %s (%v)", d, re.Op, name, re.Err)
+	return fmt.Errorf("target %s: route %s: %s (%v)", d, re.Op, name, re.Err)
 }

@@ -20,8 +20,10 @@ func CheckTarget(a netip.Addr) error {
 	switch {
 	case a.Is4In6():
 		return errors.New("an IPv4-mapped IPv6 address: give the IPv4 address itself")
-	case a.Zone() != "" || a.IsLinkLocalUnicast():
+	case a.IsLinkLocalUnicast():
 		return errors.New("a link-local address: give a global one (xdpconnect resolves routes, not scopes)")
+	case a.Zone() != "":
+		return fmt.Errorf("a global address with a zone (%%%s): a zone names the link of a link-local address only; give the address without it", a.Zone())
 	case a.IsUnspecified():
 		return errors.New("the unspecified address means this host (connect() would reach it over loopback); xdpconnect sends through a network interface: target a server in another host or network namespace")
 	case a.IsLoopback():

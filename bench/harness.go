@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/bench/reflector"
+	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/report"
 )
@@ -623,8 +624,13 @@ func (o *Options) synOnly() ([]Row, error) {
 	}{
 		{"xdpconnect --close synonly", []string{o.Tool, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
 			"--quiet", "--metrics-addr", "", "--workers", "1"}},
-		{"xdpconnect --close synonly --xdp-syn", []string{o.Tool, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
-			"--xdp-syn", "--quiet", "--metrics-addr", "", "--workers", "1"}},
+	}
+	if liveFrames(o) {
+		tools = append(tools, struct {
+			name string
+			args []string
+		}{"xdpconnect --close synonly --xdp-syn", []string{o.Tool, "run", "--dst", b.dst.String(), "--duration", secs, "--close", "synonly",
+			"--xdp-syn", "--quiet", "--metrics-addr", "", "--workers", "1"}})
 	}
 	// Ten probes per address of the lab's /15 (1.3 M SYNs), all through
 	// the client veth to the reflector; nothing leaves the lab.
@@ -708,4 +714,15 @@ func (o *Options) synOnly() ([]Row, error) {
 		rows = append(rows, group...)
 	}
 	return rows, nil
+}
+
+// liveFrames says whether the kernel sends XDP live frames (--xdp-tx,
+// --xdp-syn); the rows that need them are left out, and said so, where it
+// refuses.
+func liveFrames(o *Options) bool {
+	if err := bpf.LiveFrames(); err != nil {
+		o.logf("  rows with frames made by XDP left out: %v", err)
+		return false
+	}
+	return true
 }

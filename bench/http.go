@@ -75,14 +75,15 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 	// --xdp-tx too.
 	xl := Row{Scenario: sc, Tool: "xdpconnect --xdp-tx", Target: target, Workers: 1, Unit: "requests/s", Note: fmt.Sprintf("--concurrency %d, every frame from XDP", httpConns)}
 	rows := []*Row{&x, &g, &c}
-	if responder {
+	withLive := responder && liveFrames(o)
+	if withLive {
 		rows = []*Row{&x, &xl, &g, &c}
 	}
 	// Each run's p50 and p99, by row.
 	p50, p99 := map[*Row][]float64{}, map[*Row][]float64{}
 	for i := 0; i < o.Runs; i++ {
 		for _, t := range []*Row{&x, &xl} {
-			if t == &xl && !responder {
+			if t == &xl && !withLive {
 				continue
 			}
 			args := xargs

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -83,6 +84,10 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--count", "10", "--request-file", fifo}, "not a regular file"},
 		{[]string{"--count", "10", "--request-file", big}, "larger than 64 KiB"},
 		{[]string{"--count", "10", "--request-file", "/nonexistent"}, "no such file or directory"},
+		// Input the user meant otherwise: each named, with its range or fix.
+		{[]string{"--count", "10", "--rate", "1e-9"}, "--rate 1e-09: 10 attempts at this rate take"},
+		{[]string{"--count", "10", "--iface", "nosuch"}, "--iface nosuch: no such interface"},
+		{[]string{"--count", "10", "--dst", "[2001:2::2%eth1]:80"}, "a global address with a zone (%eth1)"},
 	} {
 		_, stderr, code := runBinary(t, l.ClientNS, append([]string{"--dst", dst}, c.args...)...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
@@ -117,5 +122,39 @@ func TestMergeBadInputExit(t *testing.T) {
 			len(strings.Split(strings.TrimSpace(string(out)), "\n")) > 2 {
 			t.Errorf("merge %s: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// Ctrl-C while the neighbour of the target is being resolved (an on-link
+// address nobody answers ARP for: the lookup would wait 3 s) ends the run
+// with "interrupted" and exit 130, not a missing ARP reply.
+func TestInterruptDuringSetup(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	silent := netip.AddrFrom4([4]byte{198, 18, 0, 77}) // on the lab's link, no host
+	cmd := exec.Command(binary(t), "run", "--netns", l.ClientNS, "--dst", netip.AddrPortFrom(silent, 8080).String(), "--count", "10",
+		"--metrics-addr", "")
+	stderr := startProcess(t, cmd)
+	time.Sleep(700 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, 5*time.Second)
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(stderr.String(), "interrupted") || strings.Contains(stderr.String(), "no ARP") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// A host name stands for every address it has, IPv4 first, each once.
+func TestResolveHostEveryAddress(t *testing.T) {
+	addrs, err := resolveHost("localhost")
+	if err != nil {
+		t.Skipf("no localhost in this resolver: %v", err)
+	}
+	seen := map[netip.Addr]bool{}
+	for i, a := range addrs {
+		if seen[a] || !a.IsLoopback() || i > 0 && a.Is4() && addrs[i-1].Is6() {
+			t.Fatalf("localhost: %v", addrs)
+		}
+		seen[a] = true
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -132,12 +133,19 @@ func labDown(args []string) error {
 
 func labStatus(args []string) error {
 	fs := flag.NewFlagSet("lab status", flag.ContinueOnError)
+	name := fs.String("name", "", "show this lab only (default: every lab)")
 	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	names, err := lab.Names()
 	if err != nil {
 		return err
+	}
+	if *name != "" {
+		if !slices.Contains(names, *name) {
+			return fmt.Errorf("no lab named %s ('xdpconnect lab status' lists them)", *name)
+		}
+		names = []string{*name}
 	}
 	if len(names) == 0 {
 		fmt.Println("no lab is up (xdpconnect lab up creates one)")

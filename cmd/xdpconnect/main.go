@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,7 +26,7 @@ usage:
   xdpconnect version
 
 exit status: 0 success, 1 runtime failure (nothing established, setup failed),
-2 usage error (bad flag or address; nothing was sent)
+2 usage error (bad flag or address; nothing was sent), 130 interrupted during setup
 `
 
 func main() {
@@ -64,12 +65,16 @@ func main() {
 const version = "0.1.0"
 
 // exitCode is 2 for what the user typed (a flag, an option or a plan that
-// cannot work: nothing was sent), 1 for everything else.
+// cannot work: nothing was sent), 130 for an interrupt before the run
+// began (as a shell reports SIGINT), 1 for everything else.
 func exitCode(err error) int {
 	var u usageErr
 	var oe *xdpconnect.OptionError
-	if errors.As(err, &u) || errors.As(err, &oe) {
+	switch {
+	case errors.As(err, &u) || errors.As(err, &oe):
 		return 2
+	case errors.Is(err, context.Canceled):
+		return 130
 	}
 	return 1
 }

@@ -289,6 +289,14 @@ func TestLabCLI(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "xdc-"+name+"-cli") || !strings.Contains(string(out), "alive=true") {
 		t.Fatalf("lab status: %v\n%s", err, out)
 	}
+	// status takes --name as up and down do: that lab only.
+	out, err = exec.Command(binary(t), "lab", "status", "--name", name).CombinedOutput()
+	if err != nil || strings.Count(string(out), "alive=") != 1 || !strings.Contains(string(out), "xdc-"+name+"-cli") {
+		t.Fatalf("lab status --name: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binary(t), "lab", "status", "--name", name+"x").CombinedOutput(); err == nil || !strings.Contains(string(out), "no lab named") {
+		t.Fatalf("lab status --name of no lab: %v\n%s", err, out)
+	}
 	if out, err := exec.Command(binary(t), "lab", "down", "--name", name).CombinedOutput(); err != nil {
 		t.Fatalf("lab down: %v\n%s", err, out)
 	}

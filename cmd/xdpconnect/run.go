@@ -51,7 +51,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	o := runOpts{opts: xdpconnect.DefaultOptions(), plan: xdpconnect.DefaultPlan()}
 	op, pl := &o.opts, &o.plan
 	var dsts multiFlag
-	fs.Var(&dsts, "dst", "target IP:PORT, [IPv6]:PORT or HOST:PORT; repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081, [2001:2::/126]:80)")
+	fs.Var(&dsts, "dst", "target IP:PORT, [IPv6]:PORT or HOST:PORT (every address of the name); repeatable; CIDR and port ranges allowed (198.18.0.0/30:8080-8081, [2001:2::/126]:80)")
 	fs.StringVar(&op.Iface, "iface", "", "outgoing interface (default: the route's)")
 	src := fs.String("src", "", "source address, range A-B or CIDR, IPv4 or IPv6 (default: the route's source address, per family); addresses the kernel does not own are answered for ARP/ND by xdpconnect")
 	fs.BoolVar(&op.SourcesRouted, "src-routed", false, "--src addresses outside the interface's subnets are routed to this host by the peer or a router (as in TRex-style labs)")
@@ -261,7 +261,7 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*report
 			}
 			stopMetrics = stopFn
 			if !o.quiet {
-				fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, xdpconnect.MetricsNamespace(o.opts.Netns))
+				fmt.Fprintf(stderr, "metrics: http://%s/metrics (%s)\n", bound, metricsNamespace(o.opts.Netns))
 			}
 			if o.metricsBound != nil {
 				o.metricsBound(bound)
@@ -318,4 +318,18 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*report
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// metricsNamespace says which network namespace the metrics endpoint
+// listens in: the one this process was started in, which with --netns is
+// not the run's.
+func metricsNamespace(netnsName string) string {
+	here := "network namespace of this process"
+	if b, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		here = "network namespace " + b
+	}
+	if netnsName != "" {
+		return here + ", not --netns " + netnsName
+	}
+	return here
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,7 @@ import (
 )
 
 // parseTargets expands "IP:PORT", "CIDR:PORT", port ranges ("IP:8080-8083")
-// and "HOST:PORT" (its first IPv4 address, else its first IPv6 one) into
+// and "HOST:PORT" (every address of the name, IPv4 first) into
 // targets, and rejects what no TCP connection can reach, in words, with
 // connect()'s errno. IPv6 addresses and prefixes go in brackets:
 // "[2001:2::2]:80", "[2001:2::/120]:80". Messages name the flag --dst.
@@ -119,8 +120,8 @@ func parseAddrs(s string, limit int) ([]netip.Addr, error) {
 	return []netip.Addr{a}, nil
 }
 
-// resolveHost looks a host name up as a dialer would and takes its first
-// IPv4 address, or its first IPv6 one when it has none.
+// resolveHost looks a host name up as a dialer would and returns all its
+// addresses, IPv4 ones first.
 func resolveHost(h string) ([]netip.Addr, error) {
 	if h == "" || strings.ContainsAny(h, "/ ") {
 		return nil, fmt.Errorf("want IP:PORT, CIDR:PORT or HOST:PORT")
@@ -131,15 +132,20 @@ func resolveHost(h string) ([]netip.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q is neither an IP address nor a host name that resolves: give an IP address", h)
 	}
-	for _, ip := range ips {
-		if ip.Unmap().Is4() {
-			return []netip.Addr{ip.Unmap()}, nil
+	// Every address is a target, as a client that round-robins over the
+	// name's records would reach them all; IPv4 first, each once.
+	var out []netip.Addr
+	for _, v4 := range []bool{true, false} {
+		for _, ip := range ips {
+			if ip = ip.Unmap(); ip.Is4() == v4 && !slices.Contains(out, ip) {
+				out = append(out, ip)
+			}
 		}
 	}
-	if len(ips) == 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("%s has no address", h)
 	}
-	return []netip.Addr{ips[0]}, nil
+	return out, nil
 }
 
 // parsePortRange parses "LO-HI".
