@@ -145,6 +145,7 @@ func DefaultOptions() Options {
 }
 
 // DefaultPlan is the plan's defaults (no bound: set Count or Duration).
-func DefaultPlan() Plan {
-	return Plan{Drain: 5 * time.Second, TimeWait: 60 * time.Second}
-}
+// Its zero durations are the engine's defaults, filled in one place
+// (fastpath.Config.Validate): Drain 5 s, in request mode at least the
+// response timeout and a second; TimeWait 60 s.
+func DefaultPlan() Plan { return Plan{} }

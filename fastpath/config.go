@@ -219,13 +219,28 @@ func (c *Config) Validate(workers int) error {
 		c.Batch = 64
 	}
 	if c.TimeWait == 0 {
-		c.TimeWait = 60 * time.Second
+		c.TimeWait = DefaultTimeWait
 	}
 	if c.Drain == 0 {
-		c.Drain = 5 * time.Second
+		c.Drain = DefaultDrain
+		if c.Request != nil {
+			// A request in flight when generation stops may take its
+			// whole response timeout: the drain must not cut it short.
+			c.Drain = max(c.Drain, c.ResponseTimeout+time.Second)
+		}
 	}
 	return nil
 }
+
+// Defaults of Config's durations (a zero field means its default).
+const (
+	// DefaultDrain is the drain; in request mode at least the response
+	// timeout and a second.
+	DefaultDrain = 5 * time.Second
+	// DefaultTimeWait is the quarantine of a port after TIME-WAIT, as
+	// Linux's TCP_TIMEWAIT_LEN.
+	DefaultTimeWait = 60 * time.Second
+)
 
 // ConfigError says which Config field cannot work, and why.
 type ConfigError struct {

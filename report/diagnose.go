@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 )
 
@@ -109,6 +110,7 @@ func Diagnose(in Evidence) []Finding {
 		add(n, "raise --frames, run more workers (queues), or lower --rate",
 			"%d frames dropped by the kernel before xdpconnect read them (AF_XDP RX ring full or fill ring empty)", n)
 	}
+	requestFindings(r.Requests, add)
 	if r.InFlight > 0 && !repliesMissing {
 		add(r.InFlight, "raise --drain: SYNs are retransmitted after 1 s, 2 s, 3 s ... and Linux gives up after about 2 minutes with 6 retries",
 			"%d attempts were still in flight when the drain ended", r.InFlight)
@@ -132,8 +134,61 @@ func dstList(d []netip.AddrPort) string {
 // dominant cause of the diagnosis and its fix.
 func FailureSummary(r *Report) string {
 	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
+	if q := r.Requests; q != nil && r.Established > 0 {
+		msg = fmt.Sprintf("no request completed (%d made on %d connections)", q.Requests, r.Established)
+	}
 	if len(r.Diagnosis) > 0 {
 		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix
 	}
 	return msg
+}
+
+// requestCauses are what each way a request fails says, with its fix.
+var requestCauses = map[string][2]string{
+	"ETIMEDOUT": {"no end of the response within the response timeout (the server is slow or silent, or the path loses packets)",
+		"look at the server's load and logs; raise --response-timeout if the responses are just slow"},
+	"ECONNRESET": {"the server (or a device on the path) reset the connection before the end of the response",
+		"look at the server's error log and at middleboxes (connection limits, idle timeouts)"},
+	"EBADMSG": {"the response is not one its framing can read (not HTTP/1.x, a bad chunk, conflicting lengths)",
+		"check the target speaks HTTP/1.1 on that port (not TLS or another protocol); with --request, set --expect or --expect-bytes"},
+	"EMSGSIZE": {"the response is larger than --max-response (or its headers than 16 KiB)",
+		"raise --max-response, or request a smaller object"},
+	"EOF": {"the server closed the connection before the end of the response",
+		"look at the server's error log (limits on connections or request rate)"},
+}
+
+// requestFindings names request mode's dominant failures, each with its
+// count and share, and non-2xx statuses when they are most responses:
+// the evidence is the report's own counts.
+func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a ...any)) {
+	if q == nil || q.Requests == 0 {
+		return
+	}
+	names := make([]string, 0, len(q.Failed))
+	for k := range q.Failed {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return q.Failed[names[i]] > q.Failed[names[j]] || q.Failed[names[i]] == q.Failed[names[j]] && names[i] < names[j]
+	})
+	for _, k := range names {
+		n := q.Failed[k]
+		c, ok := requestCauses[k]
+		if !ok {
+			c = [2]string{"the request failed (" + k + ")", "look at the server"}
+		}
+		add(n, c[1], "%d of %d requests failed with %s (%.1f %%): %s", n, q.Requests, k, 100*float64(n)/float64(q.Requests), c[0])
+	}
+	var bad uint64
+	var classes []string
+	for _, cl := range []string{"4xx", "5xx"} {
+		if v := q.Classes[cl]; v > 0 {
+			bad += v
+			classes = append(classes, fmt.Sprintf("%s=%d", cl, v))
+		}
+	}
+	if bad > 0 && 2*bad > q.Completed {
+		add(bad, "check the path and the Host header (--http, --host) the server expects",
+			"%d of %d complete responses were errors (%s): the server answered, with a status that says it did not serve the request", bad, q.Completed, strings.Join(classes, " "))
+	}
 }

@@ -58,3 +58,27 @@ func TestDiagnose(t *testing.T) {
 		})
 	}
 }
+
+// Request mode's failures are named by the report's own counts, the most
+// frequent first, with their share; error statuses only when they are
+// most of the responses.
+func TestDiagnoseRequests(t *testing.T) {
+	r := Report{Attempted: 100, Established: 100, XDP: map[string]uint64{"redirect_tcp": 300},
+		Requests: &RequestReport{Requests: 100, Completed: 10, Failed: map[string]uint64{"ECONNRESET": 30, "ETIMEDOUT": 60},
+			Classes: map[string]uint64{"5xx": 6, "2xx": 4}}}
+	got := Diagnose(Evidence{Report: &r, Interface: "eth1", Queues: 1, Ports: 100})
+	if len(got) != 3 || !strings.HasPrefix(got[0].Cause, "60 of 100 requests failed with ETIMEDOUT (60.0 %)") || got[0].Count != 60 ||
+		!strings.HasPrefix(got[1].Cause, "30 of 100 requests failed with ECONNRESET") || !strings.Contains(got[2].Cause, "5xx=6") {
+		t.Fatalf("%+v", got)
+	}
+	r.Requests.Classes = map[string]uint64{"5xx": 4, "2xx": 6}
+	r.Requests.Failed = nil
+	if got := Diagnose(Evidence{Report: &r, Interface: "eth1", Queues: 1, Ports: 100}); len(got) != 0 {
+		t.Fatalf("a minority of error statuses diagnosed: %+v", got)
+	}
+	r.Requests.Completed, r.Requests.Failed = 0, map[string]uint64{"EOF": 100}
+	r.Diagnosis = Diagnose(Evidence{Report: &r, Interface: "eth1", Queues: 1, Ports: 100})
+	if s := FailureSummary(&r); !strings.HasPrefix(s, "no request completed (100 made on 100 connections): 100 of 100 requests failed with EOF") {
+		t.Fatal(s)
+	}
+}

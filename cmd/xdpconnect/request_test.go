@@ -288,6 +288,12 @@ func TestRequestHostileServers(t *testing.T) {
 			if r.Established != 200 || q.Failed[c.want] != 200 || q.Completed != 0 || len(q.Failed) != 1 {
 				t.Fatalf("established %d, complete %d, failed %v: want 200 %s", r.Established, q.Completed, q.Failed, c.want)
 			}
+			// Every request failed: exit 1, and the diagnosis names the
+			// failure with its count, first.
+			if code != 1 || len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, "200 of 200 requests failed with "+c.want) ||
+				!strings.Contains(stderr, "no request completed") {
+				t.Fatalf("exit %d, diagnosis %+v: %s", code, r.Diagnosis, stderr)
+			}
 		})
 	}
 }
@@ -359,4 +365,30 @@ func TestRequestLoss(t *testing.T) {
 	}
 	t.Logf("established %d, complete %d, failed %v; request retransmits %d, out of order %d, server answered %d",
 		r.Established, q.Completed, q.Failed, q.Retransmits, q.OutOfOrder, served.Load())
+}
+
+// A response that takes 6 s (the server trickles its body) completes with
+// default flags: the drain after generation lets a request run to its
+// response timeout (10 s) instead of cutting it at the 5 s default.
+func TestRequestSlowResponseDefaults(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 9010)
+	const body = 6
+	serveIn(t, l.ServerNS, dst, net.ListenConfig{}, func(c *net.TCPConn) {
+		if !readRequest(c) {
+			return
+		}
+		_ = c.SetDeadline(time.Time{}) // the response outlasts readRequest's deadline
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", body)
+		for range body {
+			time.Sleep(time.Second)
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	})
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "3", "--http", "GET /")
+	if code != 0 || r == nil || r.Requests == nil || r.Requests.Completed != 3 || r.Requests.TTLB.P50 < 5.9 {
+		t.Fatalf("exit %d, report %+v: %s", code, r, stderr)
+	}
 }

@@ -67,12 +67,12 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.IntVar(&op.Workers, "queues", 0, "same as --workers")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout: JSON alone, the text report goes to stderr)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "serve Prometheus metrics here while running, in the namespace xdpconnect was started in (empty: off; the default moves to a free port when taken)")
-	fs.DurationVar(&pl.Drain, "drain", pl.Drain, "time in-flight attempts get after generation stops")
+	fs.DurationVar(&pl.Drain, "drain", pl.Drain, "time in-flight attempts get after generation stops (default 5s; with a request, at least --response-timeout + 1s)")
 	fs.DurationVar(&pl.Warmup, "warmup", 0, "excluded from the measured rate")
 	fs.DurationVar(&pl.HoldFor, "hold-for", 0, "with --close hold: keep the connections open this long after generation ends")
 	fs.BoolVar(&pl.KernelSYNs, "xdp-syn", false, "with --close synonly: the XDP program makes the SYNs and counts the answers (one SYN per probe, no retransmission, no RTT), scanner-style and faster")
 	fs.BoolVar(&op.XDPTX, "xdp-tx", false, "send every frame from the XDP program (live frames, no socket buffer per frame) instead of the AF_XDP TX ring: faster in copy mode; needs native XDP and, on a veth, a peer with an XDP program or GRO on")
-	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT (fin mode)")
+	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT, fin mode (default 60s, as Linux)")
 	var rq requestFlags
 	fs.StringVar(&rq.HTTP, "http", "", "request mode: send an HTTP/1.1 request \"METHOD /path\" (Connection: close) on each connection and read the response")
 	fs.StringVar(&rq.Host, "host", "", "with --http: the Host header (default: the first --dst)")
@@ -223,7 +223,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	if r.Established == 0 {
+	if r.Established == 0 || r.Requests != nil && r.Requests.Requests > 0 && r.Requests.Completed == 0 {
 		return errors.New(report.FailureSummary(r))
 	}
 	return nil
