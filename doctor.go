@@ -14,6 +14,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/portres"
 	"github.com/xdpconnect/xdpconnect/route"
+	"github.com/xdpconnect/xdpconnect/xsk"
 )
 
 // Check is one line of a preflight: a status (OK, WARN, FAIL), what was
@@ -34,10 +35,6 @@ func (c Check) String() string {
 	}
 	return s
 }
-
-// umemFrame is the UMEM frame size a run uses: an Ethernet frame must fit
-// in it after the kernel's XDP headroom.
-const umemFrame, xdpHeadroom = 2048, 256
 
 // Doctor checks what a session on an interface depends on, without
 // changing anything (it attaches nothing: attaching XDP resets the rings of
@@ -151,10 +148,11 @@ func pathChecks(ctx context.Context, iface string, dst netip.AddrPort) []Check {
 	} else {
 		add("OK", "gro", "", "gro %s (native XDP runs before GRO)", in.GRO)
 	}
-	if max := umemFrame - xdpHeadroom - 14; in.MTU > max {
-		add("WARN", "mtu", fmt.Sprintf("ip link set dev %s mtu %d", in.Name, max), "MTU %d: frames longer than %d bytes do not fit a %d-byte UMEM frame and are dropped", in.MTU, max+14, umemFrame)
+	fs := xsk.FrameSizeFor(in.MTU)
+	if max := xsk.MaxRxMTU(fs); in.MTU > max {
+		add("WARN", "mtu", fmt.Sprintf("ip link set dev %s mtu %d, for the full MSS", in.Name, max), "MTU %d: %d-byte UMEM frames receive frames of at most %d bytes: SYNs announce MSS %d, not %d (larger segments would not fit)", in.MTU, fs, max+14, max-40, in.MTU-40)
 	} else {
-		add("OK", "mtu", "", "MTU %d: SYNs announce MSS %d", in.MTU, in.MTU-40)
+		add("OK", "mtu", "", "MTU %d: SYNs announce MSS %d (%d-byte UMEM frames)", in.MTU, in.MTU-40, fs)
 	}
 	out = append(out, portChecks()...)
 	out = append(out, sysctlChecks(in.Name)...)

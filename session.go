@@ -39,6 +39,7 @@ type Session struct {
 	sources   []fastpath.Source
 	srcMAC    [6]byte
 	mtu       int
+	rxMTU     int         // the MTU the SYNs' MSS is derived from: what the UMEM frames receive whole
 	sysctls   tcp.Sysctls // the namespace's TCP settings, read at Open
 	dedicated bool        // some sources are not the kernel's (ARP answered here)
 	queues    int         // active RX queues
@@ -163,6 +164,15 @@ func (s *Session) open(ctx context.Context) error {
 	}
 	nh0 := hops[0]
 	s.ifname, s.mtu = nh0.IfName, nh0.MTU
+	// A UMEM frame must take a whole received frame: 4 KiB frames where
+	// the MTU needs them, and SYNs that announce no larger MSS than the
+	// frames receive, as Linux announces no more than it can take.
+	frameSize := xsk.FrameSizeFor(s.mtu)
+	s.rxMTU = min(s.mtu, xsk.MaxRxMTU(frameSize))
+	if s.rxMTU < s.mtu {
+		s.notes = append(s.notes, fmt.Sprintf("%s has MTU %d; AF_XDP frames of %d bytes receive frames of at most %d bytes, so the SYNs announce MSS %d (IPv4) instead of %d: the server's segments then fit",
+			s.ifname, s.mtu, frameSize, s.rxMTU+14, s.rxMTU-40, s.mtu-40))
+	}
 	var err error
 	if s.dev, err = netdev.Inspect(nh0.IfIndex); err != nil {
 		return err
@@ -262,7 +272,7 @@ func (s *Session) open(ctx context.Context) error {
 		}
 	}
 	for q := 0; q < want; q++ {
-		x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: o.Frames, RingSize: min(2048, max(o.Frames/2, 8)), Mode: o.SocketMode})
+		x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: o.Frames, FrameSize: frameSize, RingSize: min(2048, max(o.Frames/2, 8)), Mode: o.SocketMode})
 		if err != nil && !known && q > 0 && errors.Is(err, unix.EINVAL) {
 			// The driver reports no channels: the first queue the kernel
 			// refuses is the first inactive one.
@@ -299,8 +309,11 @@ func (s *Session) open(ctx context.Context) error {
 	}
 	if s.attached == bpf.AttachGeneric && o.Attach == bpf.AttachAuto {
 		why := "has no native XDP"
-		if errors.Is(s.prog.NativeErr, unix.ENOSPC) {
+		switch {
+		case errors.Is(s.prog.NativeErr, unix.ENOSPC):
 			why = "refused native XDP: a veth needs at least as many RX queues as its peer has TX queues ('ethtool -L PEER tx N' on the peer)"
+		case errors.Is(s.prog.NativeErr, unix.ERANGE):
+			why = fmt.Sprintf("refused native XDP at MTU %d (ERANGE: the driver's XDP limit, about 3.5k on a veth, is below it)", s.mtu)
 		}
 		s.notes = append(s.notes, fmt.Sprintf("%s (%s) %s: attached in generic (SKB) mode, which is slower; the native attach mode refuses instead", nh0.IfName, s.dev.Kind, why))
 	}
@@ -336,11 +349,11 @@ func (s *Session) Ports() (lo, hi uint16) { return s.opts.PortLo, s.opts.PortHi 
 func (s *Session) config(p Plan) fastpath.Config {
 	o := &s.opts
 	c := fastpath.Config{Targets: s.targets, Sources: s.sources, SrcMAC: s.srcMAC, PortLo: o.PortLo, PortHi: o.PortHi,
-		Params: tcp.DefaultParams(s.mtu, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
+		Params: tcp.DefaultParams(s.rxMTU, false), Rate: p.Rate, Concurrency: p.Concurrency, Count: p.Count,
 		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
 		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats,
 		Request: p.Request, ResponseTimeout: p.ResponseTimeout, RequestsPerConn: p.RequestsPerConn}
-	c.Params6 = tcp.DefaultParams(s.mtu, true)
+	c.Params6 = tcp.DefaultParams(s.rxMTU, true)
 	for _, p := range []*tcp.Params{&c.Params, &c.Params6} {
 		s.sysctls.Apply(p)
 		if o.SynRetries > 0 {
@@ -436,6 +449,7 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 	for _, a := range s.opts.Sources {
 		r.Path.Sources = append(r.Path.Sources, a.String())
 	}
+	r.Notes = s.notes
 	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
 		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated,
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})

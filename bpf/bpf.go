@@ -206,8 +206,9 @@ func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
 	}
 	l, err := p.attach(ifindex, used)
 	// EOPNOTSUPP: no native XDP in the driver. ENOSPC: a veth whose peer
-	// has more TX queues than it has RX queues (veth_xdp_set).
-	if err != nil && mode == AttachAuto && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSPC)) {
+	// has more TX queues than it has RX queues (veth_xdp_set). ERANGE: an
+	// MTU above what the driver's XDP takes (a veth's is about 3.5k).
+	if err != nil && mode == AttachAuto && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.ERANGE)) {
 		p.NativeErr = err
 		used = AttachGeneric
 		l, err = p.attach(ifindex, used)
@@ -218,6 +219,9 @@ func (p *Program) Attach(ifindex int, mode AttachMode) (AttachMode, error) {
 		}
 		if used == AttachNative && errors.Is(err, unix.EOPNOTSUPP) {
 			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (the driver has no native XDP; use --xdp-attach generic or auto)", ifindex, err)
+		}
+		if used == AttachNative && errors.Is(err, unix.ERANGE) {
+			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (the interface's MTU is above the driver's XDP limit: a smaller MTU, or generic or auto attach)", ifindex, err)
 		}
 		if used == AttachNative && errors.Is(err, unix.ENOSPC) {
 			return used, fmt.Errorf("attach XDP to interface %d in native mode: %w (on a veth: its peer has more TX queues than it has RX queues; 'ethtool -L PEER tx N' on the peer, or --xdp-attach generic or auto)", ifindex, err)

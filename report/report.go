@@ -63,6 +63,9 @@ type Report struct {
 	// the caller; see xdpconnect.Merge).
 	RunID string     `json:"run_id,omitempty" merge:"same"`
 	Shard *ShardInfo `json:"shard,omitempty" merge:"set"`
+	// Notes are what the run decided that a user should know (fallbacks,
+	// a reduced MSS, queues without a worker ...).
+	Notes []string `json:"notes,omitempty" merge:"concat"`
 	// Stopped is the error that stopped the run early (a socket that
 	// failed for good), empty when it ran its course.
 	Stopped string `json:"stopped,omitempty" merge:"join"`

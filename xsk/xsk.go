@@ -128,3 +128,22 @@ func (c *ownCounters) load() Stats {
 		KickEAGAIN: c.KickEAGAIN.Load(), KickEBUSY: c.KickEBUSY.Load(), KickENOBUFS: c.KickENOBUFS.Load(),
 		KickENETDOWN: c.KickENETDOWN.Load(), TxRingFull: c.TxRingFull.Load(), AllocFail: c.AllocFail.Load()}
 }
+
+// XDPHeadroom is the kernel's XDP_PACKET_HEADROOM: received bytes start
+// this far into a UMEM frame, so a frame of FrameSize bytes receives at most
+// FrameSize - XDPHeadroom bytes of Ethernet frame.
+const XDPHeadroom = 256
+
+// FrameSizeFor is the UMEM frame size that receives Ethernet frames of an
+// interface MTU whole: 2048 up to MTU 1778, 4096 above (which receives up to
+// MTU 3826; larger frames need multi-buffer AF_XDP).
+func FrameSizeFor(mtu int) int {
+	if mtu+14 <= 2048-XDPHeadroom {
+		return 2048
+	}
+	return 4096
+}
+
+// MaxRxMTU is the largest MTU whose frames a UMEM frame of frameSize bytes
+// receives whole.
+func MaxRxMTU(frameSize int) int { return frameSize - XDPHeadroom - 14 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -93,6 +94,9 @@ type Options struct {
 	// Macvlan gives the client its address on a macvlan on top of its veth
 	// (a device without native XDP); the run's interface is MacvlanIf.
 	Macvlan bool
+	// MTU is the MTU of the client-server veth, both ends, in the direct
+	// topology (0: 1500, the kernel's default).
+	MTU int
 	// Queues is the number of RX/TX queues allocated to the client veth
 	// (and its peer); 0 leaves the kernel's default, as `ip link add ...
 	// type veth` does.
@@ -257,8 +261,9 @@ func handleAt(ns string) (*netlink.Handle, error) {
 	return netlink.NewHandleAt(h)
 }
 
-// vethPair creates a veth with end a in namespace nsA and end b in nsB.
-func vethPair(nsA, a, nsB, b string, queues int) error {
+// vethPair creates a veth with end a in namespace nsA and end b in nsB,
+// both with MTU mtu (0: 1500).
+func vethPair(nsA, a, nsB, b string, queues, mtu int) error {
 	ha, err := handleAt(nsA)
 	if err != nil {
 		return err
@@ -271,7 +276,7 @@ func vethPair(nsA, a, nsB, b string, queues int) error {
 	defer hb.Close()
 	// Queues 0 leaves the kernel's default, as `ip link add` does.
 	v := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{Name: a, NumTxQueues: queues, NumRxQueues: queues, MTU: 1500},
+		LinkAttrs: netlink.LinkAttrs{Name: a, NumTxQueues: queues, NumRxQueues: queues, MTU: cmp.Or(mtu, 1500)},
 		PeerName:  b, PeerNamespace: netlink.NsFd(hb),
 	}
 	if err := ha.LinkAdd(v); err != nil {
@@ -355,7 +360,7 @@ var serverSysctls = map[string]string{
 }
 
 func (l *Lab) buildDirect() error {
-	if err := vethPair(l.ClientNS, ClientIf, l.ServerNS, ServerIf, l.opts.Queues); err != nil {
+	if err := vethPair(l.ClientNS, ClientIf, l.ServerNS, ServerIf, l.opts.Queues, l.opts.MTU); err != nil {
 		return err
 	}
 	return l.buildOneSubnet()
@@ -365,16 +370,16 @@ func (l *Lab) buildDirect() error {
 // container runtime joins a container's veth to the host's bridge.
 func (l *Lab) buildBridged() error {
 	br := l.RouterNS
-	if err := vethPair(l.ClientNS, ClientIf, br, "xb0", l.opts.Queues); err != nil {
+	if err := vethPair(l.ClientNS, ClientIf, br, "xb0", l.opts.Queues, 0); err != nil {
 		return err
 	}
-	if err := vethPair(l.ServerNS, ServerIf, br, "xb1", 0); err != nil {
+	if err := vethPair(l.ServerNS, ServerIf, br, "xb1", 0, 0); err != nil {
 		return err
 	}
 	ports := []string{"xb0", "xb1"}
 	for i, ns := range l.MoreClients {
 		port := fmt.Sprintf("xb%d", i+2)
-		if err := vethPair(ns, ClientIf, br, port, 0); err != nil {
+		if err := vethPair(ns, ClientIf, br, port, 0, 0); err != nil {
 			return err
 		}
 		if err := configure(ns, []ifSetup{{name: ClientIf, addr: netip.PrefixFrom(MoreClientAddr(i+1), clientPrefixBits),
@@ -445,10 +450,10 @@ func (l *Lab) buildOneSubnet() error {
 }
 
 func (l *Lab) buildRouted() error {
-	if err := vethPair(l.ClientNS, ClientIf, l.RouterNS, RouterClientIf, l.opts.Queues); err != nil {
+	if err := vethPair(l.ClientNS, ClientIf, l.RouterNS, RouterClientIf, l.opts.Queues, 0); err != nil {
 		return err
 	}
-	if err := vethPair(l.RouterNS, RouterServerIf, l.ServerNS, ServerIf, 1); err != nil {
+	if err := vethPair(l.RouterNS, RouterServerIf, l.ServerNS, ServerIf, 1, 0); err != nil {
 		return err
 	}
 	l.ServerAddr, l.ServerAddr6 = ServerAddrRouted, ServerAddr6Routed
