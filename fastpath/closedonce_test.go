@@ -69,3 +69,37 @@ func TestEngineClosedOnce(t *testing.T) {
 		})
 	}
 }
+
+// Q7: a complete response is closed after the rest of its RX batch is
+// read, so a server FIN that follows the response in a segment of its own
+// (nginx's way) makes the close passive: no connection of ours ends in
+// TIME-WAIT. When the server does not close, we close first and every
+// connection ends in TIME-WAIT, as a Linux client's would.
+func TestRequestCloseAfterServerFIN(t *testing.T) {
+	for _, c := range []struct {
+		name                string
+		serverCloses, apart bool
+		wantTimeWait        uint64
+	}{
+		{"FIN apart", true, true, 0},
+		{"FIN with the data", true, false, 0},
+		{"server keeps it open", false, false, 300},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := linktest.NewServer()
+			clk := &linktest.Clock{}
+			srv.Clock = clk
+			httpServer(srv, 200, 3000)
+			srv.CloseAfter, srv.FINApart = c.serverCloses, c.apart
+			cfg := requestConfig(t, false)
+			cfg.Count, cfg.Close, cfg.TimeWait = 300, CloseFIN, 50*time.Millisecond
+			l := linktest.NewLink(srv.Handle)
+			r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+			clean(t, srv)
+			if r.Established != 300 || r.Closed != 300 || r.Requests.Completed != 300 || r.TimeWait != c.wantTimeWait || srv.Open() != 0 {
+				t.Fatalf("established %d, closed %d, complete %d, TIME-WAIT %d (want %d), server still holds %d",
+					r.Established, r.Closed, r.Requests.Completed, r.TimeWait, c.wantTimeWait, srv.Open())
+			}
+		})
+	}
+}

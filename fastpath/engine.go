@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/internal/cpu"
+	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
@@ -38,6 +39,10 @@ type Engine struct {
 	ex        []exState
 	nPorts    int
 	frameSize int
+	// finWaitMs is how long a complete response waits for the server's FIN
+	// before a graceful close (Q7): finWaitMs when the request asked the
+	// server to close (HTTP without keep-alive, or a raw request), else 0.
+	finWaitMs uint32
 	isn       *tcp.ISNGen
 	// The address bytes (4 or 16) of each source and target.
 	srcB, dstB [][]byte
@@ -98,6 +103,9 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, nPorts: int(cfg.PortHi-cfg.PortLo) + 1, isn: tcp.NewISNGen(cfg.Key), waiters: map[slot]*Conn{}}
 	e.frameSize = links[0].FrameSize()
+	if r := cfg.Request; r != nil && r.Framing == l7.HTTP && cfg.RequestsPerConn <= 1 {
+		e.finWaitMs = finWaitMs
+	}
 	e.params = [2]tcp.Params{cfg.Params, cfg.Params6}
 	for _, s := range cfg.Sources {
 		e.srcB = append(e.srcB, s.Addr.AsSlice())
@@ -118,7 +126,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	for i, l := range links {
 		w := &worker{id: i, e: e, link: l, umem: l.UMEM(), wOff: i * chunk, chunk: min(chunk, e.nPorts-i*chunk),
 			rx: make([]xsk.Desc, cfg.Batch), tx: make([]xsk.Desc, cfg.Batch), frames: make([]uint64, cfg.Batch), spare: make([]uint64, cfg.Batch),
-			expired: make([]uint32, 0, cfg.Batch), msgs: make([]uint32, 0, cfg.Batch*4), pending: make([]uint32, 0, cfg.Batch*4),
+			expired: make([]uint32, 0, cfg.Batch), msgs: make([]uint32, 0, cfg.Batch*4), pending: make([]uint32, 0, cfg.Batch*4), closing: make([]closeWait, 0, cfg.Batch*4),
 			reqs: make(chan request, 64), rnd: binary.LittleEndian.Uint64(cfg.Key[:8]) ^ uint64(i+1)*0x9e3779b97f4a7c15}
 		if w.chunk <= 0 {
 			return nil, fmt.Errorf("fastpath: no ports left for worker %d", i)

@@ -55,7 +55,7 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 		Format: report.FormatVersion, Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished), Failed: s.Failed,
 		InFlight: s.InFlight(), Retransmits: s.Get(CntRetransmits), DurationSeconds: win,
 		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
-		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
+		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), TimeWait: s.Get(CntTimeWait), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
 		PartialChecksums: s.Get(CntPartialChecksum), RxStamped: s.Get(CntRxStamped),
 		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
 		MaxRSSBytes: maxRSS(), TableBytes: uint64(len(e.table)) * connBytes,

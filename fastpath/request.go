@@ -133,7 +133,12 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 			}
 			return false
 		case CloseFIN:
-			abort = false
+			// Q7: a client closes once it has read the response, and
+			// reads what arrived with it first: a server FIN in the same
+			// batch makes the close passive (CLOSE-WAIT, LAST-ACK, no
+			// TIME-WAIT), as with curl and ab. closeResponded sends it.
+			w.closing = append(w.closing, closeWait{idx: idx, loop: w.loops, untilMs: w.nowMs + w.e.finWaitMs}) // grows only past 4 batches
+			return false
 		}
 	case l7.ErrMalformed:
 		w.c[ResponseFailedCounter(respMalformed)]++
@@ -185,4 +190,50 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 		}
 		w.wheel.Schedule(id, at)
 	}
+}
+
+// closeWait is a connection whose response is complete, waiting to close
+// (Q7): until the server's FIN is in, the RX pass after loop is over, and
+// untilMs, whichever comes last of the two passes and the first of the FIN
+// and the time.
+type closeWait struct {
+	idx     slot
+	loop    uint32
+	untilMs uint32
+}
+
+// finWaitMs is how long a complete response waits for the server's FIN
+// before our close (Q7), when the request asked the server to close:
+// nginx sends its FIN microseconds after the response, and a client that
+// reads to the server's close (ab) never closes first.
+const finWaitMs = 10
+
+// closeResponded closes gracefully the connections whose responses are
+// complete (Q7), never in the RX pass that completed them, since the
+// server's FIN often comes just past that batch: from CLOSE-WAIT once the
+// FIN is in (LAST-ACK follows, and no TIME-WAIT on our side), else from
+// ESTABLISHED once the wait for it is over. A connection reset meanwhile
+// is left as it is.
+func (w *worker) closeResponded() {
+	keep := w.closing[:0]
+	for _, c := range w.closing {
+		en := &w.e.table[c.idx]
+		st := en.peek()
+		if c.loop == w.loops || st == tcp.Established && int32(w.nowMs-c.untilMs) < 0 {
+			keep = append(keep, c)
+			continue
+		}
+		switch en.acquire() {
+		case tcp.Established, tcp.CloseWait:
+			v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, false, w.nowMs)
+			if v.Send {
+				p := w.path(c.idx)
+				w.send(&p, &v.Reply)
+			}
+		}
+		w.release(en, false)
+		// E8: the FIN's retransmission timer starts now.
+		w.notify(c.idx, true)
+	}
+	w.closing = keep
 }

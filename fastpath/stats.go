@@ -44,6 +44,7 @@ const (
 	CntRequestRetrans // request segments sent again after an RTO
 	CntOutOfOrder     // response segments not at RCV.NXT (ACKed, not kept)
 	CntWindowProbes   // zero-window probes: the server's window held the request back
+	CntTimeWait       // connections that ended in TIME-WAIT: we closed first, the port is quarantined
 	dropBase          // frames dropped by parse reason, tcp.NumDropReasons of them
 	failedBase        = dropBase + Counter(tcp.NumDropReasons)
 	respFailedBase    = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors

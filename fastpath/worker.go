@@ -36,9 +36,14 @@ type worker struct {
 	parseFlags tcp.ParseFlags
 	expired    []uint32
 	msgs       []uint32
-	pending    []uint32  // notifications waiting for the TX flush
-	synQ       []synSent // SYNs whose send time the flush corrects
-	rxNs       int64     // arrival of the frame being handled (XDP stamp, else the loop's time)
+	pending    []uint32 // notifications waiting for the TX flush
+	// closing are connections whose complete response closes them
+	// gracefully once the server's FIN is in, or their wait is over
+	// (closeResponded); loops counts receive passes, to tell this pass's.
+	closing []closeWait
+	loops   uint32
+	synQ    []synSent // SYNs whose send time the flush corrects
+	rxNs    int64     // arrival of the frame being handled (XDP stamp, else the loop's time)
 
 	c counters
 	h report.Histogram
@@ -262,6 +267,10 @@ func (w *worker) receive() int {
 		w.link.Recycle(w.rx[:n])
 		w.c[CntRxFrames] += uint64(n)
 	}
+	if len(w.closing) > 0 {
+		w.closeResponded()
+	}
+	w.loops++
 	return n
 }
 
@@ -398,7 +407,10 @@ func (w *worker) segment(pk *tcp.Packet) {
 			ex.on = false
 			w.c[ResponseFailedCounter(respReset)]++
 		}
-	case tcp.EvClosed, tcp.EvTimeWait:
+	case tcp.EvTimeWait:
+		w.c[CntTimeWait]++
+		notify = true
+	case tcp.EvClosed:
 		notify = true
 	}
 	if ex != nil && ex.on {

@@ -32,8 +32,11 @@ type Report struct {
 	RSTReceived     uint64            `json:"rst_received" merge:"sum"`
 	Closed          uint64            `json:"closed" merge:"sum"`
 	Reset           uint64            `json:"reset" merge:"sum"`
-	Drops           map[string]uint64 `json:"dropped_frames" merge:"sum"`
-	TxDropped       uint64            `json:"tx_dropped" merge:"sum"`
+	// TimeWait counts connections that ended in TIME-WAIT on our side (we
+	// closed first): their ports wait out the quarantine.
+	TimeWait  uint64            `json:"time_wait" merge:"sum"`
+	Drops     map[string]uint64 `json:"dropped_frames" merge:"sum"`
+	TxDropped uint64            `json:"tx_dropped" merge:"sum"`
 	// PartialChecksums counts segments taken with a partial checksum from
 	// a local peer (see Config.AcceptPartialChecksum).
 	PartialChecksums uint64 `json:"partial_checksums" merge:"sum"`

@@ -50,7 +50,11 @@ func (r *Report) WriteText(w io.Writer) {
 		clock = fmt.Sprintf(" (replies timed on arrival by XDP: %d segments)", r.RxStamped)
 	}
 	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
-	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d\n", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
+	if r.TimeWait > 0 {
+		fmt.Fprintf(&b, "; %d in TIME-WAIT (we closed first)", r.TimeWait)
+	}
+	b.WriteString("\n")
 	if q := r.Requests; q != nil {
 		fmt.Fprintf(&b, "%-22s %d: %d complete, %d failed%s, %d in flight; %d retransmitted segments, %d window probes\n", "requests", q.Requests,
 			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits, q.WindowProbes)

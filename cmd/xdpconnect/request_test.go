@@ -421,3 +421,35 @@ func TestRequestNginxJumboMTU(t *testing.T) {
 		})
 	}
 }
+
+// Q7 against nginx, which sends its FIN in a segment of its own after the
+// response: --close fin with a concurrency bound keeps its rate (within
+// 20 % of rst mode, same lab), no connection ends in TIME-WAIT on our side
+// (we close passively, as curl does), and nginx counts what we completed.
+// Before, every FIN-mode connection was the active closer, its port
+// quarantined for 60 s, and the run stalled after --concurrency requests.
+func TestRequestFINCloseNginx(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	ng := startNginx(t, l.ServerNS, dst)
+	rate := map[string]float64{}
+	for _, mode := range []string{"rst", "fin"} {
+		_, before, err := ng.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--duration", "2s", "--concurrency", "256", "--close", mode, "--http", "GET /")
+		if code != 0 || r == nil || r.Requests == nil || r.Requests.Completed == 0 {
+			t.Fatalf("%s: exit %d: %s", mode, code, stderr)
+		}
+		if r.TimeWait != 0 || r.Closed+r.Reset != r.Established {
+			t.Fatalf("%s: %d connections in TIME-WAIT, closed %d + reset %d of %d established", mode, r.TimeWait, r.Closed, r.Reset, r.Established)
+		}
+		waitNginxRequests(t, ng, before, r.Requests.Completed)
+		rate[mode] = r.Requests.PerSecond
+	}
+	if rate["fin"] < 0.8*rate["rst"] {
+		t.Fatalf("fin mode %.0f requests/s, rst mode %.0f: more than 20 %% apart", rate["fin"], rate["rst"])
+	}
+	t.Logf("requests/s: rst %.0f, fin %.0f (%.2f)", rate["rst"], rate["fin"], rate["fin"]/rate["rst"])
+}

@@ -284,7 +284,10 @@ type Server struct {
 	// again (the server's own retransmission, without a timer).
 	Respond    func(request []byte) []byte
 	CloseAfter bool
-	requests   atomic.Uint64
+	// FINApart, with CloseAfter, sends the FIN in a segment of its own
+	// right after the response's last, as nginx does.
+	FINApart bool
+	requests atomic.Uint64
 }
 
 // flowKey is a connection's 4-tuple as the client sends it (an IPv4
@@ -523,13 +526,20 @@ func (s *Server) send(f *flow, seg *tcp.Segment, path *tcp.Path, resp []byte) []
 			TS: true, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal, Payload: resp[off:end]}
 		if end == len(resp) {
 			r.Flags |= tcp.FlagPSH
-			if s.CloseAfter {
+			if s.CloseAfter && !s.FINApart {
 				r.Flags |= tcp.FlagFIN
 				f.finSent = true
 			}
 		}
 		b := make([]byte, tcp.MaxReplyLen+len(r.Payload))
 		out = append(out, b[:tcp.Build(b, path, &r)])
+	}
+	if s.CloseAfter && s.FINApart {
+		fin := tcp.Reply{Flags: tcp.FlagACK | tcp.FlagFIN, Seq: start + tcp.Seq(len(resp)), Ack: f.irs + 1 + tcp.Seq(f.rcv), Window: 509,
+			TS: true, TSVal: f.serverTS, TSEcr: seg.Opts.TSVal}
+		b := make([]byte, tcp.MaxReplyLen)
+		out = append(out, b[:tcp.Build(b, path, &fin)])
+		f.finSent = true
 	}
 	return out
 }
