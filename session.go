@@ -450,6 +450,9 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 		r.Path.Sources = append(r.Path.Sources, a.String())
 	}
 	r.Notes = s.notes
+	if r.Saturation != nil {
+		r.Saturation.Judge(r) // again, with the AF_XDP counters in
+	}
 	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
 		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated,
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})

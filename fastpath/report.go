@@ -65,6 +65,13 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 		r.AttemptRate = float64(e.attEnd-e.attStart) / win
 	}
 	r.Series = e.series
+	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack)}
+	if el := s.ElapsedSeconds; el > 0 {
+		for _, pw := range s.PerWorker {
+			r.Saturation.Busy = max(r.Saturation.Busy, min(1, max(0, 1-float64(pw[CntIdleNs])/1e9/el)))
+		}
+	}
+	r.Saturation.Judge(r)
 	r.SetRTT(&s.RTT)
 	if e.ex != nil {
 		r.Requests = e.requestReport(s, win)

@@ -45,6 +45,9 @@ const (
 	CntOutOfOrder     // response segments not at RCV.NXT (ACKed, not kept)
 	CntWindowProbes   // zero-window probes: the server's window held the request back
 	CntTimeWait       // connections that ended in TIME-WAIT: we closed first, the port is quarantined
+	CntLate           // attempts the rate asked for that the worker did not start in time (it came round too late)
+	CntHeldBack       // attempts the rate asked for that the concurrency bound or busy ports held back
+	CntIdleNs         // nanoseconds the worker waited in poll with nothing to do
 	dropBase          // frames dropped by parse reason, tcp.NumDropReasons of them
 	failedBase        = dropBase + Counter(tcp.NumDropReasons)
 	respFailedBase    = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors

@@ -58,6 +58,7 @@ type worker struct {
 	budget     uint64 // attempts left (count mode); ^0 = unbounded
 	rate       float64
 	tokens     float64
+	heldBack   bool // the last generate stopped at the concurrency bound or busy ports
 	lastGenNs  int64
 	conc       int // share of Concurrency; 0 = unbounded
 	live       int // entries owned and not free
@@ -131,6 +132,7 @@ func (w *worker) run() {
 		if work == 0 {
 			if idle > 0 && w.txN == 0 {
 				w.link.Poll(int(idle / time.Millisecond))
+				w.c[CntIdleNs] += uint64(max(e.now()-w.nowNs, 0))
 			}
 		}
 	}
@@ -765,13 +767,29 @@ func (w *worker) generate() int {
 	if w.rate > 0 {
 		dt := w.nowNs - w.lastGenNs
 		w.lastGenNs = w.nowNs
-		w.tokens = min(w.tokens+w.rate*float64(dt)/1e9, max(float64(len(w.tx)), w.rate/1000))
+		// The bucket holds 10 ms of the schedule: a worker that slept in
+		// poll a little past its timeout, or was descheduled, catches up
+		// in its next batches. What the bucket cannot hold was due and not
+		// started: the worker's own lateness, unless the plan's bound held
+		// it back last time.
+		full := max(float64(len(w.tx)), w.rate/100)
+		w.tokens += w.rate * float64(dt) / 1e9
+		if over := w.tokens - full; over >= 1 {
+			if w.heldBack {
+				w.c[CntHeldBack] += uint64(over)
+			} else {
+				w.c[CntLate] += uint64(over)
+			}
+			w.tokens -= float64(uint64(over))
+		}
 		n = min(n, int(w.tokens))
 	}
-	if w.conc > 0 {
+	w.heldBack = false
+	if w.conc > 0 && w.conc-w.live < n {
 		// Negative when Dial'ed connections took the worker past its
 		// bound: nothing to make (and n must not wrap below).
-		n = min(n, w.conc-w.live)
+		n = w.conc - w.live
+		w.heldBack = true
 	}
 	if n <= 0 {
 		return 0
@@ -811,6 +829,7 @@ func (w *worker) generate() int {
 				continue
 			}
 			w.c[CntPortsBusy]++
+			w.heldBack = true
 			break
 		}
 		idx := e.slotOf(pair, port)

@@ -88,6 +88,10 @@ var defs = []metricDef{
 	{"asked_rate", "Asked attempts per second (0: as fast as possible).", nil},
 	{"achieved_rate", "Attempts per second since the previous scrape.", nil},
 	{"generating", "1 while the engine still starts new attempts.", nil},
+	{"late_attempts_total", "Attempts the asked rate called for that a worker did not start in time: the generator's own lag.", nil},
+	{"held_back_attempts_total", "Attempts the asked rate called for that the concurrency bound or busy ports held back.", nil},
+	{"worker_idle_seconds_total", "Time a worker waited in poll with nothing to do (busy share: 1 - rate of this).", []string{"queue"}},
+	{"saturated", "1 when the generator, not the target, limits the run: late attempts over 1 % of the schedule, or frames lost on our side.", nil},
 	{"rx_frames_total", "Frames received by a worker.", []string{"queue"}},
 	{"tx_frames_total", "Frames queued for transmission by a worker.", []string{"queue"}},
 	{"tx_dropped_total", "Frames not sent for lack of TX frames or ring space.", []string{"queue"}},
@@ -178,11 +182,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gen = 1
 	}
 	c.gauge(ch, "generating", gen)
+	c.counter(ch, "late_attempts_total", s.Get(fastpath.CntLate))
+	c.counter(ch, "held_back_attempts_total", s.Get(fastpath.CntHeldBack))
+	// The report's own judgement, on the counts so far (the rate limit
+	// needs a finished run's window and is left to the report).
+	r := report.Report{Attempted: s.Get(fastpath.CntAttempted), TxDropped: s.Get(fastpath.CntTxDropped), XSK: &report.XSKStats{}}
+	for _, x := range c.src.Sockets {
+		if st, err := x.Stats(); err == nil {
+			r.XSK.RxDropped += st.RxDropped
+			r.XSK.RxRingFull += st.RxRingFull
+			r.XSK.RxFillRingEmpty += st.RxFillRingEmptyDescs
+		}
+	}
+	sat := report.Saturation{Late: s.Get(fastpath.CntLate)}
+	sat.Judge(&r)
+	c.gauge(ch, "saturated", map[bool]float64{false: 0, true: 1}[sat.Saturated])
 	for q, w := range s.PerWorker {
 		ql := strconv.Itoa(q)
 		c.counter(ch, "rx_frames_total", w[fastpath.CntRxFrames], ql)
 		c.counter(ch, "tx_frames_total", w[fastpath.CntTxFrames], ql)
 		c.counter(ch, "tx_dropped_total", w[fastpath.CntTxDropped], ql)
+		ch <- prometheus.MustNewConstMetric(c.descs["worker_idle_seconds_total"], prometheus.CounterValue, float64(w[fastpath.CntIdleNs])/1e9, ql)
 	}
 	for r := tcp.DropReason(1); r < tcp.NumDropReasons; r++ {
 		c.counter(ch, "rx_parse_dropped_total", s.Dropped(r), r.String())

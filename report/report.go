@@ -57,6 +57,9 @@ type Report struct {
 	// XSK are the AF_XDP sockets' statistics summed over queues (filled by
 	// the caller that owns the sockets).
 	XSK *XSKStats `json:"xsk,omitempty" merge:"each"`
+	// Saturation says whether the generator, not the target, limited the
+	// run (judged once the AF_XDP counters are in: Saturation.Judge).
+	Saturation *Saturation `json:"saturation,omitempty" merge:"each"`
 	// XDP are the XDP program's counters by name (filled by the caller
 	// that owns the program).
 	XDP map[string]uint64 `json:"xdp,omitempty" merge:"sum"`

@@ -31,6 +31,15 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.AskedRate > 0 {
 		asked = fmt.Sprintf("%.0f/s", r.AskedRate)
 	}
+	sat := ""
+	if s := r.Saturation; s != nil && s.Saturated {
+		// First: the numbers below are partly the generator's.
+		fmt.Fprintf(&b, "SATURATED: the generator, not the target, limited this run; its latencies include the generator's own delays\n")
+		for _, l := range s.Limits {
+			fmt.Fprintf(&b, "  - %s\n", l.Detail)
+		}
+		sat = " [saturated: not the target's alone]"
+	}
 	fmt.Fprintf(&b, "%-22s %d\n", "attempted", r.Attempted)
 	fmt.Fprintf(&b, "%-22s %d\n", "established", r.Established)
 	fmt.Fprintf(&b, "%-22s %d\n", "failed", r.FailedTotal())
@@ -49,7 +58,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.RxStamped > 0 {
 		clock = fmt.Sprintf(" (replies timed on arrival by XDP: %d segments)", r.RxStamped)
 	}
-	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock)
+	fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s%s%s\n", "handshake RTT", dur(r.RTT.P50), dur(r.RTT.P90), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max), clock, sat)
 	fmt.Fprintf(&b, "%-22s %s: %d closed, %d reset by peer; RST sent %d, received %d", "close", r.CloseMode, r.Closed, r.Reset, r.RSTSent, r.RSTReceived)
 	if r.TimeWait > 0 {
 		fmt.Fprintf(&b, "; %d in TIME-WAIT (we closed first)", r.TimeWait)
@@ -60,8 +69,8 @@ func (r *Report) WriteText(w io.Writer) {
 			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits, q.WindowProbes)
 		fmt.Fprintf(&b, "%-22s %s\n", "status", FormatCounts(q.Status))
 		fmt.Fprintf(&b, "%-22s %.0f responses/s, %s/s, %d bytes in all\n", "response rate", q.PerSecond, bytesHuman(q.BytesPerSecond), q.ResponseBytes)
-		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s\n", "time to first byte", dur(q.TTFB.P50), dur(q.TTFB.P90), dur(q.TTFB.P99), dur(q.TTFB.Max))
-		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s\n", "time to last byte", dur(q.TTLB.P50), dur(q.TTLB.P90), dur(q.TTLB.P99), dur(q.TTLB.Max))
+		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "time to first byte", dur(q.TTFB.P50), dur(q.TTFB.P90), dur(q.TTFB.P99), dur(q.TTFB.Max), sat)
+		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "time to last byte", dur(q.TTLB.P50), dur(q.TTLB.P90), dur(q.TTLB.P99), dur(q.TTLB.Max), sat)
 	}
 	if k := r.KernelSYNs; k != nil {
 		fmt.Fprintf(&b, "%-22s made by the XDP program, one per probe (no retransmission); answers counted there, SYN-ACKs reset there; %d duplicate answers\n", "SYNs", k.Duplicates)

@@ -18,6 +18,12 @@ func (u usageErr) Error() string { return u.msg }
 
 func usageError(f string, a ...any) error { return usageErr{fmt.Sprintf(f, a...)} }
 
+// rateMissed is a run that did not deliver its asked rate because the
+// generator could not keep up: exit 3, after the report.
+type rateMissed struct{ msg string }
+
+func (r rateMissed) Error() string { return r.msg }
+
 // flagOf names the library's Options and Plan fields as run's flags, so
 // that an *xdpconnect.OptionError reads in the words the user typed.
 var flagOf = map[string]string{

@@ -26,7 +26,8 @@ usage:
   xdpconnect version
 
 exit status: 0 success, 1 runtime failure (nothing established, setup failed),
-2 usage error (bad flag or address; nothing was sent), 130 interrupted during setup
+2 usage error (bad flag or address; nothing was sent), 3 the asked --rate was not
+delivered (the generator saturated: the report says why), 130 interrupted during setup
 `
 
 func main() {
@@ -65,14 +66,19 @@ func main() {
 const version = "0.1.0"
 
 // exitCode is 2 for what the user typed (a flag, an option or a plan that
-// cannot work: nothing was sent), 130 for an interrupt before the run
-// began (as a shell reports SIGINT), 1 for everything else.
+// cannot work: nothing was sent), 3 for a run that did not deliver its
+// asked rate because the generator could not keep up, 130 for an
+// interrupt before the run began (as a shell reports SIGINT), 1 for
+// everything else.
 func exitCode(err error) int {
 	var u usageErr
 	var oe *xdpconnect.OptionError
+	var rm rateMissed
 	switch {
 	case errors.As(err, &u) || errors.As(err, &oe):
 		return 2
+	case errors.As(err, &rm):
+		return 3
 	case errors.Is(err, context.Canceled):
 		return 130
 	}

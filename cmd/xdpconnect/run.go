@@ -226,6 +226,9 @@ func cmdRun(args []string) error {
 	if r.Established == 0 || r.Requests != nil && r.Requests.Requests > 0 && r.Requests.Completed == 0 {
 		return errors.New(report.FailureSummary(r))
 	}
+	if r.RateMissed() {
+		return rateMissed{fmt.Sprintf("the asked rate was not delivered: %s", r.Saturation.Limits[0].Detail)}
+	}
 	return nil
 }
 

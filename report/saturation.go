@@ -1,0 +1,83 @@
+package report
+
+import "fmt"
+
+// Saturation says whether the generator, not the target, set the limit of
+// a run, and the evidence. A load generator near its own limits measures
+// itself: attempts start late, frames are lost before they are read, and
+// the latencies it reports are partly its own. When Saturated, the text
+// report says so first and marks the latency lines.
+type Saturation struct {
+	// Saturated is true when any limit below was crossed (Judge).
+	Saturated bool `json:"saturated" merge:"derived"`
+	// Limits are the crossed limits, each with its measured value.
+	Limits []Limit `json:"reasons,omitempty" merge:"derived"`
+	// Late counts attempts the rate asked for that a worker did not start
+	// in time: it came round too late (its loop was busy) or its TX batch
+	// was full. Lateness is the generator's.
+	Late uint64 `json:"late_attempts" merge:"sum"`
+	// HeldBack counts attempts the rate asked for that the plan's own
+	// bound held back (the concurrency bound, or every source port busy):
+	// the target was slower than the rate, not the generator.
+	HeldBack uint64 `json:"held_back_attempts" merge:"sum"`
+	// Busy is the busiest worker's share of the run spent working (not
+	// waiting in poll), 0..1; with Idle 0 workers never wait and it is 1.
+	Busy float64 `json:"busy_fraction" merge:"max"`
+}
+
+// Limit is one crossed limit: what, how much, and the threshold.
+type Limit struct {
+	Reason    string  `json:"reason"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Detail    string  `json:"detail"`
+}
+
+// Thresholds of Judge: late attempts above this share of the schedule,
+// and an attempt rate below this share of the asked one.
+const (
+	LateShare = 0.01
+	RateShare = 0.99
+)
+
+// Judge sets s.Saturated and s.Limits from r's counts: late attempts over
+// 1 % of the schedule, received frames lost before a worker read them,
+// frames that could not be queued for sending, and an asked rate not
+// delivered though nothing held the attempts back.
+func (s *Saturation) Judge(r *Report) {
+	s.Limits = nil
+	if sched := r.Attempted + s.Late; sched > 0 && float64(s.Late) > LateShare*float64(sched) {
+		s.Limits = append(s.Limits, Limit{Reason: "late", Value: float64(s.Late) / float64(sched), Threshold: LateShare,
+			Detail: fmt.Sprintf("%d attempts (%.1f %% of the schedule) started late or not at all: the workers could not keep the asked rate (busiest worker busy %.0f %% of the time)",
+				s.Late, 100*float64(s.Late)/float64(sched), 100*s.Busy)})
+	}
+	if n := r.XSK.RxLost(); n > 0 {
+		s.Limits = append(s.Limits, Limit{Reason: "rx-loss", Value: float64(n),
+			Detail: fmt.Sprintf("%d received frames dropped before a worker read them (RX ring full %d, fill ring empty %d): the target's answers were lost on our side, and its retransmissions are in the latencies",
+				n, r.XSK.RxRingFull, r.XSK.RxFillRingEmpty)})
+	}
+	if r.TxDropped > 0 {
+		s.Limits = append(s.Limits, Limit{Reason: "tx-drop", Value: float64(r.TxDropped),
+			Detail: fmt.Sprintf("%d frames could not be queued for sending (TX ring or frames exhausted)", r.TxDropped)})
+	}
+	if r.AskedRate > 0 && r.DurationSeconds >= 1 && r.AttemptRate < RateShare*r.AskedRate && s.HeldBack == 0 {
+		s.Limits = append(s.Limits, Limit{Reason: "rate", Value: r.AttemptRate / r.AskedRate, Threshold: RateShare,
+			Detail: fmt.Sprintf("attempted %.0f/s of the %.0f/s asked (%.1f %%)", r.AttemptRate, r.AskedRate, 100*r.AttemptRate/r.AskedRate)})
+	}
+	s.Saturated = len(s.Limits) > 0
+}
+
+// RateMissed says the run did not deliver its asked rate because of the
+// generator: late attempts over the threshold (the command's exit status
+// says so).
+func (r *Report) RateMissed() bool {
+	if r.Saturation == nil {
+		return false
+	}
+	for _, l := range r.Saturation.Limits {
+		if l.Reason == "late" || l.Reason == "rate" {
+			return true
+		}
+	}
+	return false
+}
