@@ -454,7 +454,7 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 		r.Saturation.Judge(r) // again, with the AF_XDP counters in
 	}
 	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
-		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated,
+		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated, Routed: s.opts.SourcesRouted,
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})
 }
 

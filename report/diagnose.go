@@ -23,7 +23,10 @@ type Evidence struct {
 	Sources []netip.Addr
 	// Dedicated: some sources are not the kernel's (ARP and ND are
 	// answered by xdpconnect).
-	Dedicated  bool
+	Dedicated bool
+	// Routed: the sources are routed to this host by a router (not in the
+	// interface's subnets): replies need the router's route back to them.
+	Routed     bool
 	Targets    []netip.AddrPort
 	SynRetries int
 }
@@ -71,7 +74,10 @@ func Diagnose(in Evidence) []Finding {
 	if r.XDP != nil && r.KernelSYNs == nil && r.Attempted > 0 && redirected == 0 && noSocket == 0 {
 		repliesMissing = true
 		fix := fmt.Sprintf("check that %s answers (server up and listening, no firewall dropping SYNs), that SYNs leave ('tcpdump -ni %s') and that replies come back through %s", dstList(in.Targets), in.Interface, in.Interface)
-		if in.Dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0 {
+		switch {
+		case in.Routed:
+			fix += fmt.Sprintf("; the sources %v are routed: the router before the target needs a route back to them through this host, and its reverse-path filter (rp_filter) must accept them", in.Sources)
+		case in.Dedicated && r.XDP["redirect_arp"]+r.XDP["redirect_nd"] == 0:
 			fix += fmt.Sprintf("; the peer never asked for the MAC of the dedicated source address(es) %v (ARP or neighbour solicitation): it needs an on-link route to them", in.Sources)
 		}
 		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.Interface)
@@ -84,8 +90,13 @@ func Diagnose(in Evidence) []Finding {
 		add(n, fix, "%d attempts found no free source port: all %d ports x %d source address(es) per target were held by attempts in flight or in quarantine", n, in.Ports, len(in.Sources))
 	}
 	if n := r.Failed["ETIMEDOUT"]; n > 0 && !repliesMissing {
-		add(n, "the server dropped SYNs (its SYN or accept queue was full: 'nstat -az TcpExtListenOverflows TcpExtListenDrops' on the server; raise net.core.somaxconn and tcp_max_syn_backlog there, or lower --rate), or the path loses packets",
-			"%d attempts timed out: no answer to the SYN and its %d retransmissions", n, in.SynRetries)
+		// What is known is that no SYN-ACK came back: the candidates, and
+		// how to tell them apart, not a verdict on the server.
+		add(n, "find where the SYNs stop: a capture on the server's interface ('tcpdump -ni IF tcp[tcpflags] == tcp-syn') shows whether they arrive; "+
+			"if they do not, a firewall, NAT or connection-tracking limit on the path, or loss; if they arrive unanswered, the server's SYN or accept queue "+
+			"('nstat -az TcpExtListenOverflows TcpExtListenDrops' there: raise net.core.somaxconn and tcp_max_syn_backlog, or lower --rate); "+
+			"if they are answered, the return path (a route back to the sources, reverse-path filtering)",
+			"%d attempts timed out: no SYN-ACK came back to the SYN and its %d retransmissions (dropped on the way, by the server, or on the way back)", n, in.SynRetries)
 	}
 	if n := r.Failed["ECONNREFUSED"]; n > 0 {
 		add(n, "check that the server listens on the port ('ss -ltn' on the server) and that no firewall rejects",

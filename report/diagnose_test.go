@@ -31,8 +31,13 @@ func TestDiagnose(t *testing.T) {
 		}(), []string{"no reply to any of 5 SYNs reached xdpconnect on eth1"}, "never asked for the MAC"},
 		{"queues without a worker", base(Report{Attempted: 10, Established: 6, Workers: 1, Failed: map[string]uint64{"ETIMEDOUT": 4},
 			XDP: map[string]uint64{"redirect_tcp": 6, "pass_no_socket": 4}}), []string{"4 replies arrived on RX queues without an xdpconnect socket (1 worker(s), 4 active queues)"}, "--workers 4"},
-		{"overloaded server", base(Report{Attempted: 10, Established: 7, Failed: map[string]uint64{"ETIMEDOUT": 3}}),
-			[]string{"3 attempts timed out: no answer to the SYN and its 6 retransmissions"}, "ListenOverflows"},
+		{"timeouts: no verdict without the server's counters", base(Report{Attempted: 10, Established: 7, Failed: map[string]uint64{"ETIMEDOUT": 3}}),
+			[]string{"3 attempts timed out: no SYN-ACK came back to the SYN and its 6 retransmissions (dropped on the way, by the server, or on the way back)"}, "a firewall, NAT or connection-tracking limit on the path"},
+		{"silence with routed sources", func() Evidence {
+			in := base(Report{Attempted: 5, InFlight: 5, XDP: map[string]uint64{}})
+			in.Dedicated, in.Routed = true, true
+			return in
+		}(), []string{"no reply to any of 5 SYNs reached xdpconnect on eth1"}, "needs a route back to them through this host, and its reverse-path filter"},
 		{"refused and ICMP", base(Report{Attempted: 10, Established: 4, Failed: map[string]uint64{"ECONNREFUSED": 3, "EHOSTUNREACH": 2, "ENETUNREACH": 1}}),
 			[]string{"3 attempts refused", "3 attempts failed with ICMP errors (EHOSTUNREACH=2 ENETUNREACH=1)"}, "ss -ltn"},
 		{"ports exhausted on their own", base(Report{Attempted: 10, Established: 8, Failed: map[string]uint64{"EADDRNOTAVAIL": 2}}),
@@ -54,6 +59,14 @@ func TestDiagnose(t *testing.T) {
 			}
 			if c.fix != "" && !strings.Contains(got[0].Fix, c.fix) {
 				t.Fatalf("fix %q, want %q", got[0].Fix, c.fix)
+			}
+			// A claim the evidence does not support is never made: routed
+			// sources need no on-link route, and silence is no verdict on
+			// the server's queues.
+			for _, f := range got {
+				if c.in.Routed && strings.Contains(f.Fix, "on-link") || strings.Contains(f.Cause+f.Fix, "the server dropped SYNs") {
+					t.Fatalf("unsupported claim: %+v", f)
+				}
 			}
 		})
 	}
