@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
@@ -208,10 +209,26 @@ func (s *Session) open(ctx context.Context) error {
 	for i, d := range o.Targets {
 		s.targets = append(s.targets, fastpath.Target{Addr: d, DstMAC: [6]byte(hops[i].DstMAC)})
 	}
+	var probe []netip.Addr
 	for _, a := range o.Sources {
 		_, mine := owned[a]
 		s.sources = append(s.sources, fastpath.Source{Addr: a, Dedicated: !mine})
 		s.dedicated = s.dedicated || !mine
+		if !mine && a.Is4() && !o.SourcesRouted {
+			probe = append(probe, a)
+		}
+	}
+	// Before the program answers ARP for a dedicated address, nobody else
+	// may: on a real LAN that would take another host's traffic.
+	if len(probe) > 0 {
+		conflicts, err := netdev.ProbeIPv4(nh0.IfIndex, nh0.IfMAC, probe, 200*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("ARP probe of the source addresses on %s: %w", nh0.IfName, err)
+		}
+		if len(conflicts) > 0 {
+			c := conflicts[0]
+			return optionErr("Sources", c.Addr, "another host (MAC %s) answers for it on %s (an ARP probe, RFC 5227): answering ARP for it would take that host's traffic; choose spare addresses", c.MAC, nh0.IfName)
+		}
 	}
 	s.srcMAC = [6]byte(nh0.IfMAC)
 	if o.PortLo == 0 {

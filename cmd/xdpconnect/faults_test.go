@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,5 +242,29 @@ func TestFaultDuplication(t *testing.T) {
 	// answered per X2: more RSTs than connections prove the duplicates came.
 	if r.RSTSent < r.Established+r.Established/2 {
 		t.Fatalf("RST sent %d for %d connections: duplicates not seen", r.RSTSent, r.Established)
+	}
+}
+
+// A source address another host on the link owns is refused before any
+// SYN: the ARP probe (RFC 5227) finds the owner, where answering ARP for it
+// would take that host's traffic on a real LAN. The same run with a spare
+// address goes through.
+func TestAddressConflict(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	taken := "198.18.0.50"
+	if out, err := exec.Command("ip", "-n", l.ServerNS, "addr", "add", taken+"/32", "dev", lab.ServerIf).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v %s", err, out)
+	}
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
+	_, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", taken)
+	if code != 2 || !strings.Contains(stderr, "--src "+taken+": another host (MAC") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := l.Listener.Accepted(); n != 0 {
+		t.Fatalf("a refused run reached the server: %d accepted", n)
+	}
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", "198.18.0.51")
+	if code != 0 || r.Established != 10 {
+		t.Fatalf("a spare address: exit %d: %s", code, stderr)
 	}
 }
