@@ -214,20 +214,26 @@ func (s *Session) open(ctx context.Context) error {
 		_, mine := owned[a]
 		s.sources = append(s.sources, fastpath.Source{Addr: a, Dedicated: !mine})
 		s.dedicated = s.dedicated || !mine
-		if !mine && a.Is4() && !o.SourcesRouted {
+		if !mine && !o.SourcesRouted {
 			probe = append(probe, a)
 		}
 	}
 	// Before the program answers ARP for a dedicated address, nobody else
 	// may: on a real LAN that would take another host's traffic.
 	if len(probe) > 0 {
-		conflicts, err := netdev.ProbeIPv4(nh0.IfIndex, nh0.IfMAC, probe, 200*time.Millisecond)
+		v4, v6 := splitFamilies(probe)
+		conflicts, err := netdev.ProbeIPv4(nh0.IfIndex, nh0.IfMAC, v4, 200*time.Millisecond)
+		if err == nil {
+			var c6 []netdev.Conflict
+			c6, err = netdev.ProbeIPv6(nh0.IfIndex, nh0.IfMAC, v6, 200*time.Millisecond)
+			conflicts = append(conflicts, c6...)
+		}
 		if err != nil {
-			return fmt.Errorf("ARP probe of the source addresses on %s: %w", nh0.IfName, err)
+			return fmt.Errorf("probing the source addresses on %s (ARP, duplicate address detection): %w", nh0.IfName, err)
 		}
 		if len(conflicts) > 0 {
 			c := conflicts[0]
-			return optionErr("Sources", c.Addr, "another host (MAC %s) answers for it on %s (an ARP probe, RFC 5227): answering ARP for it would take that host's traffic; choose spare addresses", c.MAC, nh0.IfName)
+			return optionErr("Sources", c.Addr, "another host (MAC %s) answers for it on %s (an ARP probe or duplicate address detection): answering for it would take that host's traffic; choose spare addresses", c.MAC, nh0.IfName)
 		}
 	}
 	s.srcMAC = [6]byte(nh0.IfMAC)
@@ -473,6 +479,18 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
 		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated, Routed: s.opts.SourcesRouted,
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})
+}
+
+// splitFamilies splits addresses into IPv4 and IPv6 ones.
+func splitFamilies(as []netip.Addr) (v4, v6 []netip.Addr) {
+	for _, a := range as {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	return v4, v6
 }
 
 // familyOf is 0 for IPv4 and 1 for IPv6.

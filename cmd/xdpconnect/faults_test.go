@@ -246,25 +246,34 @@ func TestFaultDuplication(t *testing.T) {
 }
 
 // A source address another host on the link owns is refused before any
-// SYN: the ARP probe (RFC 5227) finds the owner, where answering ARP for it
-// would take that host's traffic on a real LAN. The same run with a spare
-// address goes through.
+// SYN: the ARP probe (RFC 5227) or duplicate address detection (RFC 4862)
+// finds the owner, where answering for it would take that host's traffic
+// on a real LAN. The same run with a spare address goes through.
 func TestAddressConflict(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	taken := "198.18.0.50"
-	if out, err := exec.Command("ip", "-n", l.ServerNS, "addr", "add", taken+"/32", "dev", lab.ServerIf).CombinedOutput(); err != nil {
-		t.Fatalf("ip addr add: %v %s", err, out)
-	}
-	dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
-	_, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", taken)
-	if code != 2 || !strings.Contains(stderr, "--src "+taken+": another host (MAC") {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	if n := l.Listener.Accepted(); n != 0 {
-		t.Fatalf("a refused run reached the server: %d accepted", n)
-	}
-	r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", "198.18.0.51")
-	if code != 0 || r.Established != 10 {
-		t.Fatalf("a spare address: exit %d: %s", code, stderr)
+	for _, c := range []struct {
+		taken, spare, prefix string
+		v6                   bool
+	}{{"198.18.0.50", "198.18.0.51", "/32", false}, {"2001:2::50", "2001:2::51", "/128", true}} {
+		l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+		args := []string{"ip", "-n", l.ServerNS, "addr", "add", c.taken + c.prefix, "dev", lab.ServerIf}
+		dst := netip.AddrPortFrom(l.ServerAddr, 8080).String()
+		if c.v6 {
+			args = append(args, "nodad") // the owner answers at once
+			dst = netip.AddrPortFrom(l.ServerAddr6, 8080).String()
+		}
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("ip addr add: %v %s", err, out)
+		}
+		_, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", c.taken)
+		if code != 2 || !strings.Contains(stderr, "--src "+c.taken+": another host (MAC") {
+			t.Fatalf("%s: exit %d: %s", c.taken, code, stderr)
+		}
+		if n := l.Listener.Accepted(); n != 0 {
+			t.Fatalf("%s: a refused run reached the server: %d accepted", c.taken, n)
+		}
+		r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst, "--count", "10", "--src", c.spare)
+		if code != 0 || r.Established != 10 {
+			t.Fatalf("%s, a spare address: exit %d: %s", c.spare, code, stderr)
+		}
 	}
 }
