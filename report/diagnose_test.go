@@ -2,6 +2,7 @@ package report
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,44 @@ func TestDiagnoseRequests(t *testing.T) {
 	r.Diagnosis = Diagnose(Evidence{Report: &r, Interface: "eth1", Queues: 1, Ports: 100})
 	if s := FailureSummary(&r); !strings.HasPrefix(s, "no request completed (100 made on 100 connections): 100 of 100 requests failed with EOF") {
 		t.Fatal(s)
+	}
+}
+
+// Saturation is judged from the report's own evidence, each limit once,
+// with its value: late attempts and ports over 1 %, any frame lost on our
+// side, an attempt rate under 99 % of the asked one when nothing held it
+// back; and RateMissed for those that mean the asked rate was not
+// delivered.
+func TestSaturationJudge(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		r      Report
+		s      Saturation
+		want   []string
+		missed bool
+	}{
+		{"clean", Report{Attempted: 1000, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 1}, Saturation{Late: 10}, nil, false},
+		{"late", Report{Attempted: 980, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 1}, Saturation{Late: 20}, []string{"late"}, true},
+		{"ports", Report{Attempted: 1000, Failed: map[string]uint64{"EADDRNOTAVAIL": 11}}, Saturation{}, []string{"ports"}, true},
+		{"rx loss and tx drops", Report{Attempted: 10, TxDropped: 1, XSK: &XSKStats{RxFillRingEmpty: 3}}, Saturation{}, []string{"rx-loss", "tx-drop"}, false},
+		{"rate, nothing held back", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{}, []string{"rate"}, true},
+		{"rate held back by the bound", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{HeldBack: 100}, nil, false},
+		{"a run too short to judge its rate", Report{Attempted: 9, AskedRate: 1000, AttemptRate: 900, DurationSeconds: 0.01}, Saturation{}, nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.s
+			s.Judge(&c.r)
+			var got []string
+			for _, l := range s.Limits {
+				got = append(got, l.Reason)
+				if l.Detail == "" {
+					t.Errorf("limit %s without words", l.Reason)
+				}
+			}
+			c.r.Saturation = &s
+			if !slices.Equal(got, c.want) || s.Saturated != (len(c.want) > 0) || c.r.RateMissed() != c.missed {
+				t.Fatalf("limits %v (saturated %v, rate missed %v), want %v (%v)", got, s.Saturated, c.r.RateMissed(), c.want, c.missed)
+			}
+		})
 	}
 }

@@ -41,7 +41,8 @@ const (
 )
 
 // Judge sets s.Saturated and s.Limits from r's counts: late attempts over
-// 1 % of the schedule, received frames lost before a worker read them,
+// 1 % of the schedule, attempts without a free source port over 1 % of
+// them, received frames lost before a worker read them,
 // frames that could not be queued for sending, and an asked rate not
 // delivered though nothing held the attempts back.
 func (s *Saturation) Judge(r *Report) {
@@ -50,6 +51,11 @@ func (s *Saturation) Judge(r *Report) {
 		s.Limits = append(s.Limits, Limit{Reason: "late", Value: float64(s.Late) / float64(sched), Threshold: LateShare,
 			Detail: fmt.Sprintf("%d attempts (%.1f %% of the schedule) started late or not at all: the workers could not keep the asked rate (busiest worker busy %.0f %% of the time)",
 				s.Late, 100*float64(s.Late)/float64(sched), 100*s.Busy)})
+	}
+	if n := r.Failed["EADDRNOTAVAIL"]; r.Attempted > 0 && float64(n) > LateShare*float64(r.Attempted) {
+		s.Limits = append(s.Limits, Limit{Reason: "ports", Value: float64(n) / float64(r.Attempted), Threshold: LateShare,
+			Detail: fmt.Sprintf("%d attempts (%.1f %%) found no free source port: every port was held by attempts or requests in flight, or in TIME-WAIT; more ports or source addresses would keep more in flight (the target's latency sets how many are needed)",
+				n, 100*float64(n)/float64(r.Attempted))})
 	}
 	if n := r.XSK.RxLost(); n > 0 {
 		s.Limits = append(s.Limits, Limit{Reason: "rx-loss", Value: float64(n),
@@ -68,14 +74,15 @@ func (s *Saturation) Judge(r *Report) {
 }
 
 // RateMissed says the run did not deliver its asked rate because of the
-// generator: late attempts over the threshold (the command's exit status
+// generator: late attempts, an attempt rate below the asked one, or source
+// ports that ran out, over their thresholds (the command's exit status
 // says so).
 func (r *Report) RateMissed() bool {
 	if r.Saturation == nil {
 		return false
 	}
 	for _, l := range r.Saturation.Limits {
-		if l.Reason == "late" || l.Reason == "rate" {
+		if l.Reason == "late" || l.Reason == "rate" || l.Reason == "ports" {
 			return true
 		}
 	}

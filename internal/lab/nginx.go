@@ -18,7 +18,7 @@ import (
 
 // Nginx is Debian's nginx serving in a lab namespace: a server nobody here
 // wrote, whose own stub_status counters judge the client. It serves "ok\n"
-// at /, an empty body at /empty, 1 KiB at /1k, 64 KiB at /64k, a chunked
+// at /, an empty body at /empty, 1 KiB at /1k, 16 KiB at /16k, 64 KiB at /64k, a chunked
 // SSI page at /chunked.html, 404 at /missing, and its counters at
 // /nginx_status.
 type Nginx struct {
@@ -48,7 +48,7 @@ http {
 		location = /nginx_status { stub_status; }
 		location = /empty { return 200 ""; }
 		location = /chunked.html { ssi on; }
-		location ~ ^/(1k|64k|missing)$ { }
+		location ~ ^/(1k|16k|64k|missing)$ { }
 		location / { return 200 "ok\n"; }
 	}
 }
@@ -81,7 +81,7 @@ func StartNginx(ns string, addr netip.AddrPort, dir, cpus string) (*Nginx, error
 	if err := os.MkdirAll(www, 0o755); err != nil {
 		return nil, err
 	}
-	for name, body := range map[string]string{"1k": strings.Repeat("k", 1024), "64k": strings.Repeat("z", 64<<10),
+	for name, body := range map[string]string{"1k": strings.Repeat("k", 1024), "16k": strings.Repeat("s", 16<<10), "64k": strings.Repeat("z", 64<<10),
 		"chunked.html": "chunked <!--# echo var=\"uri\" --> end\n"} {
 		if err := os.WriteFile(filepath.Join(www, name), []byte(body), 0o644); err != nil {
 			return nil, err
