@@ -295,7 +295,7 @@ func (s *Session) open(ctx context.Context) error {
 		}
 	}
 	for q := 0; q < want; q++ {
-		x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: o.Frames, FrameSize: frameSize, RingSize: min(2048, max(o.Frames/2, 8)), Mode: o.SocketMode})
+		x, err := xsk.Open(nh0.IfIndex, q, xsk.Options{NumFrames: o.Frames, FrameSize: frameSize, RingSize: min(8192, max(o.Frames/2, 8)), Mode: o.SocketMode})
 		if err != nil && !known && q > 0 && errors.Is(err, unix.EINVAL) {
 			// The driver reports no channels: the first queue the kernel
 			// refuses is the first inactive one.
