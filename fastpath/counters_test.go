@@ -61,9 +61,7 @@ func TestDialPeerReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s := e.Snapshot(); s.Get(CntReset) == 0; s = e.Snapshot() {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the peer's reset", func() bool { s := e.Snapshot(); return s.Get(CntReset) > 0 })
 	e.mu.Lock()
 	left := len(e.waiters)
 	e.mu.Unlock()

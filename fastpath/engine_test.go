@@ -129,9 +129,7 @@ func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.
 	// waits for the workers' polls): the first SYN leaves at 0. Not
 	// Running: a run that fails everything at once may be closing by the
 	// time this goroutine looks, and closes only as its clock moves.
-	for !e.started.Load() {
-		runtime.Gosched()
-	}
+	waitFor(t, "the engine's Run to start", func() bool { return e.started.Load() })
 	step := clk.Step
 	if step == 0 {
 		step = time.Millisecond
@@ -153,9 +151,8 @@ func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.
 			time.Sleep(step)
 		} else {
 			for _, l := range loops {
-				for p := l.Polls(); l.Polls() < p+2 && e.Running(); {
-					runtime.Gosched()
-				}
+				p := l.Polls()
+				waitFor(t, "the workers to go round their loop twice", func() bool { return l.Polls() >= p+2 || !e.Running() })
 			}
 		}
 		clk.Advance(step)
@@ -349,9 +346,7 @@ func dialOnly(t *testing.T, cfg Config, links ...Link) (e *Engine, stop func() *
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan *report.Report, 1)
 	go func() { r, _ := e.Run(ctx, time.Second, nil); done <- r }()
-	for !e.Running() {
-		runtime.Gosched()
-	}
+	waitFor(t, "the dial-only engine to run", e.Running)
 	return e, func() *report.Report {
 		cancel()
 		return <-done
@@ -428,4 +423,18 @@ func TestEngineSYNOnly(t *testing.T) {
 		t.Fatalf("report %+v, accepted %d, resets %d", r, srv.Accepted(), srv.Resets())
 	}
 	clean(t, srv)
+}
+
+// waitFor yields until cond holds, and fails the test saying what it
+// waited for if that takes more than 10 s of real time: a regression that
+// stops the engine fails with a message instead of hanging the package.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; !cond(); i++ {
+		if i%1024 == 0 && time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+		runtime.Gosched()
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -209,9 +208,7 @@ func TestEngineDialOnlyAndProgress(t *testing.T) {
 			r, _ := e.Run(ctx, tc.interval, func(*Snapshot) { calls++ })
 			done <- r
 		}()
-		for !e.Running() {
-			runtime.Gosched()
-		}
+		waitFor(t, "the engine to run", e.Running)
 		// The engine's control loop looks at its clock every 5 ms of real
 		// time: 100 ms of engine time per 6 ms lets it see every step.
 		var r *report.Report
@@ -250,9 +247,7 @@ func TestEngineStop(t *testing.T) {
 	}
 	done := make(chan *report.Report, 1)
 	go func() { r, _ := e.Run(t.Context(), time.Second, nil); done <- r }()
-	for s := e.Snapshot(); s.Get(CntEstablished) < 10; s = e.Snapshot() {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "10 handshakes", func() bool { s := e.Snapshot(); return s.Get(CntEstablished) >= 10 })
 	e.Stop()
 	select {
 	case r := <-done:

@@ -27,7 +27,7 @@ func TestSYNGoldenDefault(t *testing.T) {
 	}
 	lines := tshark(t, [][]byte{b[:n]}, "tcp.flags.str", "tcp.options.mss_val", "tcp.options.wscale.shift",
 		"tcp.options.timestamp.tsval", "tcp.checksum.status", "ip.checksum.status", "ip.flags.df")
-	if lines != nil && lines[0] != "··········S·,1460,7,168496141,2,2,1" && lines[0] != "··········S·,1460,7,168496141,1,1,1" {
+	if len(lines) == 0 || lines[0] != "··········S·,1460,7,168496141,2,2,1" && lines[0] != "··········S·,1460,7,168496141,1,1,1" {
 		t.Errorf("tshark: %q", lines[0])
 	}
 }

@@ -37,7 +37,7 @@ func TestSYNGoldenIPv6(t *testing.T) {
 		t.Fatalf("own parser: %+v", pk)
 	}
 	lines := tshark(t, [][]byte{b[:n]}, "ipv6.flow", "tcp.options.mss_val", "tcp.checksum.status")
-	if lines != nil && !oneOf(lines[0], "0x0abcde,1440,1", "0x000abcde,1440,1", "0x0abcde,1440,2", "0x000abcde,1440,2") {
+	if len(lines) == 0 || !oneOf(lines[0], "0x0abcde,1440,1", "0x000abcde,1440,1", "0x0abcde,1440,2", "0x000abcde,1440,2") {
 		t.Errorf("tshark: %q", lines[0])
 	}
 	// The IPv4 template ignores a flow label.
@@ -67,7 +67,7 @@ func TestBuildIPv6(t *testing.T) {
 		t.Fatalf("parse: %+v", pk)
 	}
 	lines := tshark(t, [][]byte{b[:n]}, "ipv6.flow", "ipv6.tclass", "tcp.checksum.status")
-	if lines != nil && !oneOf(lines[0], "0x012345,0x00000010,1", "0x00012345,0x00000010,1", "0x012345,0x10,1", "0x012345,0x00000010,2") {
+	if len(lines) == 0 || !oneOf(lines[0], "0x012345,0x00000010,1", "0x00012345,0x00000010,1", "0x012345,0x10,1", "0x012345,0x00000010,2") {
 		t.Errorf("tshark: %q", lines[0])
 	}
 }
@@ -165,7 +165,7 @@ func TestNeighbourSolicitation(t *testing.T) {
 	n := BuildNA(b, cliMAC, &cliIP6, srvMAC[:], &srvIP6)
 	eq(t, "NA", b[EthHdrLen+IPv6HdrLen : n][4:], mustHex("60000000 20010002000000000000000000000001 0201 020000000001"))
 	lines := tshark(t, [][]byte{b[:n]}, "icmpv6.type", "icmpv6.nd.na.flag.s", "icmpv6.opt.linkaddr", "icmpv6.checksum.status", "ipv6.hlim")
-	if lines != nil && lines[0] != "136,1,02:00:00:00:00:01,1,255" && lines[0] != "136,True,02:00:00:00:00:01,1,255" {
+	if len(lines) == 0 || lines[0] != "136,1,02:00:00:00:00:01,1,255" && lines[0] != "136,True,02:00:00:00:00:01,1,255" {
 		t.Errorf("tshark: %q", lines[0])
 	}
 }
