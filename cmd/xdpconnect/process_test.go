@@ -51,18 +51,10 @@ func startRun(t *testing.T, l *lab.Lab, args ...string) (*exec.Cmd, *bytes.Buffe
 	t.Helper()
 	a := append([]string{"run", "--netns", l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--metrics-addr", ""}, args...)
 	cmd := exec.Command(binary(t), a...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, &out, &errb
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	errb := startProcess(t, cmd)
+	return cmd, &out, errb
 }
 
 func xdpOn(t *testing.T, ns, ifname string) bool {

@@ -58,14 +58,7 @@ func TestShardSimulation(t *testing.T) {
 			t.Fatalf("shard failed: %v", c.ProcessState)
 		}
 	}
-	out, err := exec.Command(binary(t), append([]string{"merge", "--json", "-"}, files...)...).Output()
-	if err != nil {
-		t.Fatalf("merge: %v %s", err, out)
-	}
-	var m report.Report
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := mergeShards(t, files)
 	if m.Attempted != count || m.Shard.PlanCount != count || m.InFlight != 0 {
 		t.Fatalf("merged: attempted %d of the plan's %d, in flight %d", m.Attempted, count, m.InFlight)
 	}
@@ -162,14 +155,7 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 			t.Fatalf("shard %d failed: %v: %s", i, c.ProcessState, errs[i])
 		}
 	}
-	out, err := exec.Command(binary(t), append([]string{"merge", "--json", "-"}, files...)...).Output()
-	if err != nil {
-		t.Fatalf("merge: %v %s", err, out)
-	}
-	var m report.Report
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := mergeShards(t, files)
 	var sum report.Report
 	sum.Requests = &report.RequestReport{Status: map[string]uint64{}}
 	fam := map[string][3]uint64{}
@@ -255,4 +241,19 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *bytes.Buffer {
 		}
 	})
 	return &stderr
+}
+
+// mergeShards runs `merge --json -` on the shards' reports and returns the
+// merged report.
+func mergeShards(t *testing.T, files []string) report.Report {
+	t.Helper()
+	out, err := exec.Command(binary(t), append([]string{"merge", "--json", "-"}, files...)...).Output()
+	if err != nil {
+		t.Fatalf("merge: %v %s", err, out)
+	}
+	var m report.Report
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,44 +24,51 @@ type Conflict struct {
 // of the calling thread's namespace. A host that answers, or that
 // announces or probes an address itself, is a conflict.
 func ProbeIPv4(ifindex int, mac net.HardwareAddr, addrs []netip.Addr, wait time.Duration) ([]Conflict, error) {
+	probes := make([][]byte, len(addrs))
+	for i, a := range addrs {
+		probes[i] = arpProbe(mac, a.As4())
+	}
+	return probeLink(ifindex, unix.ETH_P_ARP, probes, addrs, wait, func(f []byte) (netip.Addr, net.HardwareAddr, bool) {
+		a, from, ok := arpClaim(f, mac)
+		return netip.AddrFrom4(a), from, ok
+	})
+}
+
+// probeLink sends probes (Ethernet frames, to the destination MAC each
+// holds) three times 100 ms apart on a packet socket for protocol proto
+// on interface ifindex, then waits; claim says which address a frame
+// received meanwhile claims and who sent it. An address of addrs claimed
+// by someone is a conflict, reported once.
+func probeLink(ifindex int, proto uint16, probes [][]byte, addrs []netip.Addr, wait time.Duration,
+	claim func(f []byte) (netip.Addr, net.HardwareAddr, bool)) ([]Conflict, error) {
 	if len(addrs) == 0 {
 		return nil, nil
 	}
-	want := map[[4]byte]bool{}
-	for _, a := range addrs {
-		want[a.As4()] = true
-	}
-	proto := int(htons(unix.ETH_P_ARP))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(proto)))
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifindex}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}); err != nil {
 		return nil, err
 	}
-	bcast := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifindex, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	var out []Conflict
-	seen := map[[4]byte]bool{}
-	buf := make([]byte, 128)
+	seen := map[netip.Addr]bool{}
+	buf := make([]byte, 256)
 	deadline := time.Now().Add(200*time.Millisecond + wait)
-	for probe := 0; ; probe++ {
-		if probe < 3 {
-			for a := range want {
-				if err := unix.Sendto(fd, arpProbe(mac, a), 0, bcast); err != nil {
-					return nil, err
-				}
+	for round := 0; round < 3; round++ {
+		for _, f := range probes {
+			to := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex, Halen: 6}
+			copy(to.Addr[:6], f[0:6])
+			if err := unix.Sendto(fd, f, 0, to); err != nil {
+				return nil, err
 			}
 		}
 		until := time.Now().Add(100 * time.Millisecond)
-		if probe >= 2 {
+		if round == 2 {
 			until = deadline
 		}
-		for {
-			left := time.Until(until)
-			if left <= 0 {
-				break
-			}
+		for left := time.Until(until); left > 0; left = time.Until(until) {
 			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 			if n, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
 				return nil, err
@@ -71,15 +79,13 @@ func ProbeIPv4(ifindex int, mac net.HardwareAddr, addrs []netip.Addr, wait time.
 			if err != nil {
 				continue
 			}
-			if a, from, ok := arpClaim(buf[:n], mac); ok && want[a] && !seen[a] {
+			if a, from, ok := claim(buf[:n]); ok && slices.Contains(addrs, a) && !seen[a] {
 				seen[a] = true
-				out = append(out, Conflict{Addr: netip.AddrFrom4(a), MAC: from})
+				out = append(out, Conflict{Addr: a, MAC: from})
 			}
 		}
-		if probe >= 2 {
-			return out, nil
-		}
 	}
+	return out, nil
 }
 
 // arpProbe is an RFC 5227 ARP probe for target from mac, in an Ethernet
@@ -130,56 +136,14 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // wait. A host that advertises an address, or solicits it for its own
 // detection, is a conflict.
 func ProbeIPv6(ifindex int, mac net.HardwareAddr, addrs []netip.Addr, wait time.Duration) ([]Conflict, error) {
-	if len(addrs) == 0 {
-		return nil, nil
+	probes := make([][]byte, len(addrs))
+	for i, a := range addrs {
+		probes[i] = dadSolicit(mac, a.As16())
 	}
-	want := map[[16]byte]bool{}
-	for _, a := range addrs {
-		want[a.As16()] = true
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IPV6)))
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifindex}); err != nil {
-		return nil, err
-	}
-	var out []Conflict
-	seen := map[[16]byte]bool{}
-	buf := make([]byte, 256)
-	deadline := time.Now().Add(200*time.Millisecond + wait)
-	for probe := 0; probe < 3; probe++ {
-		for a := range want {
-			f := dadSolicit(mac, a)
-			to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifindex, Halen: 6}
-			copy(to.Addr[:6], f[0:6])
-			if err := unix.Sendto(fd, f, 0, to); err != nil {
-				return nil, err
-			}
-		}
-		until := time.Now().Add(100 * time.Millisecond)
-		if probe == 2 {
-			until = deadline
-		}
-		for left := time.Until(until); left > 0; left = time.Until(until) {
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if n, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
-				return nil, err
-			} else if n == 0 {
-				continue
-			}
-			n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				continue
-			}
-			if a, from, ok := ndClaim(buf[:n], mac); ok && want[a] && !seen[a] {
-				seen[a] = true
-				out = append(out, Conflict{Addr: netip.AddrFrom16(a), MAC: from})
-			}
-		}
-	}
-	return out, nil
+	return probeLink(ifindex, unix.ETH_P_IPV6, probes, addrs, wait, func(f []byte) (netip.Addr, net.HardwareAddr, bool) {
+		a, from, ok := ndClaim(f, mac)
+		return netip.AddrFrom16(a), from, ok
+	})
 }
 
 // dadSolicit is a duplicate address detection solicitation for target
