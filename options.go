@@ -109,6 +109,10 @@ type Plan struct {
 	Duration time.Duration
 	// Rate is attempts per second (0: as fast as possible).
 	Rate float64
+	// Stages ramp the rate instead of Rate: linearly over each stage's
+	// Duration from the previous stage's Rate (0 before the first); the
+	// generation lasts their total (Duration then is 0 or that total).
+	Stages []Stage
 	// Concurrency bounds attempts in flight plus open connections (0: none).
 	Concurrency int
 	// Close is what happens after the handshake.

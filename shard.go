@@ -65,6 +65,13 @@ func (p Plan) ForShard(s Shard) Plan {
 	p.Count = fastpath.Share(p.Count, s.Index, s.Count)
 	p.Concurrency = int(fastpath.Share(uint64(p.Concurrency), s.Index, s.Count))
 	p.Rate /= float64(s.Count)
+	if len(p.Stages) > 0 {
+		stages := make([]Stage, len(p.Stages))
+		for i, st := range p.Stages {
+			stages[i] = Stage{Duration: st.Duration, Rate: st.Rate / float64(s.Count)}
+		}
+		p.Stages = stages
+	}
 	return p
 }
 

@@ -55,6 +55,9 @@ const (
 	SocketZeroCopy = xsk.ModeZeroCopy
 )
 
+// Stage is one leg of a rate ramp (Plan.Stages).
+type Stage = fastpath.Stage
+
 // Request is request mode's request and how its response is read.
 type Request = l7.Spec
 

@@ -87,6 +87,10 @@ type Config struct {
 	// Rate is the asked rate of new attempts per second (0: as fast as
 	// possible).
 	Rate float64
+	// Stages, when set, ramp the rate instead of Rate: linearly, over each
+	// stage's Duration, from the previous stage's Rate (0 before the
+	// first) to its own (k6's stages); generation lasts their total.
+	Stages []Stage
 	// Concurrency bounds attempts plus open connections (0: no bound).
 	Concurrency int
 	// Count stops generation after that many attempts (0: no bound).
@@ -192,6 +196,9 @@ func (c *Config) Validate(workers int) error {
 	if c.Rate < 0 || c.Concurrency < 0 {
 		return errors.New("negative rate or concurrency")
 	}
+	if err := checkStages(c); err != nil {
+		return err
+	}
 	if c.Count == 0 && c.Duration == 0 && !c.DialOnly {
 		return errors.New("a run needs a count or a duration")
 	}
@@ -277,4 +284,49 @@ func CheckRequest(req *l7.Spec, close CloseMode, perConn int, timeout time.Durat
 		return bad("Request", "%v", err)
 	}
 	return nil
+}
+
+// Stage is one leg of a rate ramp: over Duration the rate moves linearly
+// from the previous stage's Rate to this one's.
+type Stage struct {
+	Duration time.Duration
+	Rate     float64
+}
+
+// MaxStages bounds a ramp's legs.
+const MaxStages = 1000
+
+// checkStages validates a ramp and sets the generation's Duration to its
+// total.
+func checkStages(c *Config) error {
+	if len(c.Stages) == 0 {
+		return nil
+	}
+	total, err := CheckStages(c.Stages, c.Rate, c.Duration)
+	c.Duration = total
+	return err
+}
+
+// CheckStages is the one check of a ramp beside a rate and a duration, and
+// its total length: a ramp with a rate of its own, or a duration other
+// than its total, would say two things. The error is a *ConfigError.
+func CheckStages(stages []Stage, rate float64, d time.Duration) (time.Duration, error) {
+	bad := func(f string, a ...any) error { return &ConfigError{Field: "Stages", Reason: fmt.Sprintf(f, a...)} }
+	var total time.Duration
+	switch {
+	case len(stages) > MaxStages:
+		return 0, bad("%d stages: at most %d", len(stages), MaxStages)
+	case rate != 0:
+		return 0, bad("stages set the rate: no {Rate} beside them")
+	}
+	for i, s := range stages {
+		if s.Duration <= 0 || s.Rate < 0 || s.Rate != s.Rate || s.Rate > 1e12 {
+			return 0, bad("stage %d (%v at %v/s): want a positive duration and a finite rate >= 0", i+1, s.Duration, s.Rate)
+		}
+		total += s.Duration
+	}
+	if d != 0 && d != total {
+		return 0, bad("the stages last %v: {Duration} is theirs, or leave it out", total)
+	}
+	return total, nil
 }

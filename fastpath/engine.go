@@ -78,6 +78,7 @@ type Engine struct {
 	waiters map[slot]*Conn // Dial'ed entries
 
 	series []report.Point // sampled by Run every 100 ms
+	tl     timeline       // the run second by second
 
 	// window of the measured rate
 	winStart, winEnd time.Duration
@@ -367,6 +368,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	defer tick.Stop()
 	nextProgress := interval
 	nextSample := time.Duration(0)
+	e.tl.next = time.Second
 	warmupDone := e.cfg.Warmup == 0
 	var drainStart, closeStart time.Duration
 	var s Snapshot
@@ -421,6 +423,9 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 				e.phase.Store(phaseStop)
 			}
 		}
+		if e.tl.due(el) {
+			e.tl.cut(e, &s)
+		}
 		if el >= nextSample {
 			nextSample += 100 * time.Millisecond
 			e.series = append(e.series, report.Point{Seconds: el.Seconds(), Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished)})
@@ -436,6 +441,7 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration, progress func(
 	wg.Wait()
 	e.failDialers()
 	s = e.Snapshot() // fresh: the report keeps its map
+	e.tl.cut(e, &s)  // the last, partial second
 	if p := e.fatal.Load(); p != nil {
 		// The report still balances: what was in flight is reported so.
 		return e.report(&s), *p
@@ -516,6 +522,9 @@ func (e *Engine) fill(s *Snapshot) {
 		s.ElapsedSeconds = e.elapsed().Seconds()
 	}
 	s.AskedRate = e.cfg.Rate
+	if len(e.cfg.Stages) > 0 && e.started.Load() {
+		s.AskedRate = e.rateAt(e.elapsed())
+	}
 }
 
 // Workers is the number of workers (one per link).
@@ -698,4 +707,35 @@ func (e *Engine) failDialers() {
 		}
 		delete(e.waiters, idx)
 	}
+}
+
+// rateAt is the rate the plan asks for at el (Config.Stages' ramp, else
+// Config.Rate; 0: as fast as possible, unless staged).
+func (e *Engine) rateAt(el time.Duration) float64 {
+	from, at := 0.0, time.Duration(0)
+	for _, s := range e.cfg.Stages {
+		if el < at+s.Duration {
+			return from + (s.Rate-from)*float64(el-at)/float64(s.Duration)
+		}
+		from, at = s.Rate, at+s.Duration
+	}
+	if len(e.cfg.Stages) > 0 {
+		return from
+	}
+	return e.cfg.Rate
+}
+
+// meanRate is the rate asked for over the whole generation: Config.Rate,
+// or the stages' mean.
+func (e *Engine) meanRate() float64 {
+	if len(e.cfg.Stages) == 0 {
+		return e.cfg.Rate
+	}
+	from, area, total := 0.0, 0.0, 0.0
+	for _, s := range e.cfg.Stages {
+		area += (from + s.Rate) / 2 * s.Duration.Seconds()
+		total += s.Duration.Seconds()
+		from = s.Rate
+	}
+	return area / total
 }

@@ -277,3 +277,35 @@ func TestEngineTargetStats(t *testing.T) {
 		t.Fatalf("one target split: %+v", r.Targets)
 	}
 }
+
+// Stages ramp the rate linearly, k6's way (0 -> 1000/s over the first
+// second, up to 3000/s over the next, down to 0 over the last), and the
+// timeline gives each second what its ramp asked for: its integral (500,
+// 2000, 1500 attempts), to 5 %; the run's asked rate is the ramp's mean.
+func TestEngineStagesTimeline(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := testConfig(80)
+	cfg.Count = 0
+	cfg.Stages = []Stage{{Duration: time.Second, Rate: 1000}, {Duration: time.Second, Rate: 3000}, {Duration: time.Second, Rate: 0}}
+	r := runEngine(t, cfg, linktest.NewLink(srv.Handle))
+	want := []float64{500, 2000, 1500}
+	if len(r.Timeline) < 3 || r.AskedRate != 4000.0/3 || r.Attempted < 3960 || r.Attempted > 4040 {
+		t.Fatalf("%d seconds, asked %v/s, attempted %d", len(r.Timeline), r.AskedRate, r.Attempted)
+	}
+	var sum uint64
+	for i, s := range r.Timeline {
+		sum += s.Attempted
+		if i < 3 && (float64(s.Attempted) < 0.95*want[i] || float64(s.Attempted) > 1.05*want[i] || s.Established != s.Attempted || s.T != i) {
+			t.Fatalf("second %d: attempted %d, established %d, want about %v", i, s.Attempted, s.Established, want[i])
+		}
+		if i < 3 && (s.RTT.P50 <= 0 || len(s.RTTHist) == 0) {
+			t.Fatalf("second %d without its RTT: %+v", i, s.RTT)
+		}
+	}
+	if sum != r.Attempted {
+		t.Fatalf("the seconds add up to %d attempts, the run made %d", sum, r.Attempted)
+	}
+	if mid := r.Timeline[1].AskedRate; mid != 2000 {
+		t.Fatalf("asked rate in the middle of second 1: %v, want 2000", mid)
+	}
+}

@@ -54,7 +54,7 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 	r := &report.Report{
 		Format: report.FormatVersion, Attempted: s.Get(CntAttempted), Established: s.Get(CntEstablished), Failed: s.Failed,
 		InFlight: s.InFlight(), Retransmits: s.Get(CntRetransmits), DurationSeconds: win,
-		AskedRate: e.cfg.Rate, RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
+		AskedRate: e.meanRate(), RSTSent: s.Get(CntRSTSent), RSTReceived: s.Get(CntRSTReceived),
 		Closed: s.Get(CntClosed), Reset: s.Get(CntReset), TimeWait: s.Get(CntTimeWait), Drops: s.Drops(), TxDropped: s.Get(CntTxDropped),
 		PartialChecksums: s.Get(CntPartialChecksum), RxStamped: s.Get(CntRxStamped),
 		Workers: len(e.workers), CloseMode: e.cfg.Close.String(), ElapsedSeconds: s.ElapsedSeconds,
@@ -65,6 +65,7 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 		r.AttemptRate = float64(e.attEnd-e.attStart) / win
 	}
 	r.Series = e.series
+	r.Timeline = e.tl.seconds
 	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack)}
 	if el := s.ElapsedSeconds; el > 0 {
 		for _, pw := range s.PerWorker {

@@ -764,6 +764,14 @@ func (w *worker) generate() int {
 		return 0
 	}
 	n := len(w.tx) - w.txN
+	if len(e.cfg.Stages) > 0 {
+		// The ramp's rate now, this worker's share; at 0 nothing is due
+		// (not "as fast as possible").
+		if w.rate = e.rateAt(time.Duration(w.nowNs)) / float64(len(e.workers)); w.rate <= 0 {
+			w.lastGenNs = w.nowNs
+			return 0
+		}
+	}
 	if w.rate > 0 {
 		dt := w.nowNs - w.lastGenNs
 		w.lastGenNs = w.nowNs

@@ -95,6 +95,9 @@ func (r *Report) derive() {
 		ttfb, ttlb := histogramOf(q.TTFBHist, q.TTFB.Max), histogramOf(q.TTLBHist, q.TTLB.Max)
 		q.TTFB, q.TTLB = QuantilesOf(&ttfb), QuantilesOf(&ttlb)
 	}
+	for i := range r.Timeline {
+		r.Timeline[i].derive()
+	}
 	if r.Saturation != nil {
 		r.Saturation.Judge(r)
 	}

@@ -50,6 +50,9 @@ type Report struct {
 	MaxRSSBytes uint64 `json:"max_rss_bytes" merge:"max"`
 	// TableBytes is the connection table's size (64 B an entry).
 	TableBytes uint64 `json:"table_bytes" merge:"sum"`
+	// Timeline is the run second by second (attempts, outcomes, in flight,
+	// latency histograms of each second).
+	Timeline []Second `json:"timeline,omitempty" merge:"keyed"`
 	// Series samples the cumulative counts every 100 ms of the run.
 	Series []Point `json:"series,omitempty" merge:"zip"`
 	// RTTHist is the handshake RTT histogram: non-empty buckets only.

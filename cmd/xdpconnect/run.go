@@ -59,6 +59,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.Uint64Var(&pl.Count, "count", 0, "attempts to make (0: until --duration)")
 	fs.DurationVar(&pl.Duration, "duration", 0, "how long to generate (0: until --count)")
 	fs.Float64Var(&pl.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
+	stages := fs.String("stages", "", "ramp the rate, k6's way: DURATION:RATE,... (10s:1000,30s:50000,10s:0), linear from the previous stage's rate (0 before the first); the run lasts their total")
 	fs.IntVar(&pl.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
 	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
 	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: the namespace's tcp_syn_retries, 6 unless changed)")
@@ -156,6 +157,11 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	}
 	if op.ShardBy, err = xdpconnect.ParseShardBy(*shardBy); err != nil {
 		return nil, usageErr{err.Error()}
+	}
+	if *stages != "" {
+		if pl.Stages, err = parseStages(*stages); err != nil {
+			return nil, usageError("--stages %q: %v", *stages, err)
+		}
 	}
 	if *startAt != "" {
 		if pl.StartAt, err = parseStartAt(*startAt); err != nil {

@@ -58,3 +58,26 @@ func TestSaturationSaid(t *testing.T) {
 		t.Fatalf("xdpconnect_saturated = %v after a saturated run", sat)
 	}
 }
+
+// A staged run (--stages, k6's ramp) in the lab against the Linux
+// listener: the timeline's seconds each hold the attempts their ramp asked
+// for (its integral over the second), to 5 %, and every attempt is
+// established; the text report's rate line gives the ramp's mean.
+func TestStagesTimeline(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--stages", "2s:2000,2s:10000,1s:0")
+	if code != 0 || len(r.Timeline) < 5 {
+		t.Fatalf("exit %d, %d seconds: %s", code, len(r.Timeline), stderr)
+	}
+	// The ramp: 0->2000 over [0,2), 2000->10000 over [2,4), 10000->0 over [4,5).
+	want := []float64{500, 1500, 4000, 8000, 5000}
+	for i, w := range want {
+		s := r.Timeline[i]
+		if float64(s.Attempted) < 0.95*w || float64(s.Attempted) > 1.05*w || s.Failed != nil {
+			t.Errorf("second %d: attempted %d, failed %v, want about %.0f", i, s.Attempted, s.Failed, w)
+		}
+	}
+	if r.Established != r.Attempted || r.AskedRate != 19000.0/5 {
+		t.Fatalf("established %d of %d, asked %v/s", r.Established, r.Attempted, r.AskedRate)
+	}
+}

@@ -160,6 +160,7 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 	sum.Requests = &report.RequestReport{Status: map[string]uint64{}}
 	fam := map[string][3]uint64{}
 	ttfb, ttlb := map[float64]uint64{}, map[float64]uint64{}
+	perSecond := map[int][2]uint64{} // attempts and 2xx responses, second by second
 	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -180,6 +181,10 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 		}
 		for _, b := range r.Requests.TTFBHist {
 			ttfb[b.UpperSeconds] += b.Count
+		}
+		for _, s := range r.Timeline {
+			x := perSecond[s.T]
+			perSecond[s.T] = [2]uint64{x[0] + s.Attempted, x[1] + s.Responses["2xx"]}
 		}
 		for _, b := range r.Requests.TTLBHist {
 			ttlb[b.UpperSeconds] += b.Count
@@ -212,6 +217,15 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 		}
 		if n != q.Completed || len(h.merged) != len(h.shards) {
 			t.Fatalf("%s: %d samples in %d buckets, want %d in %d", name, n, len(h.merged), q.Completed, len(h.shards))
+		}
+	}
+	// The timeline merges second by second (the shards started together).
+	if len(m.Timeline) != len(perSecond) || len(m.Timeline) == 0 {
+		t.Fatalf("merged timeline of %d seconds, the shards' of %d", len(m.Timeline), len(perSecond))
+	}
+	for _, s := range m.Timeline {
+		if got := [2]uint64{s.Attempted, s.Responses["2xx"]}; got != perSecond[s.T] {
+			t.Fatalf("second %d: merged %v, shards %v", s.T, got, perSecond[s.T])
 		}
 	}
 	if q.TTLB.P50 <= 0 || q.TTLB.P99 < q.TTLB.P50 || q.TTLB.Max < q.TTLB.P99 {

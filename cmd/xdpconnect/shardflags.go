@@ -42,3 +42,21 @@ func parseStartAt(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("--start-at %q: want RFC 3339 (2026-11-25T18:00:00Z) or Unix seconds", s)
 }
+
+// parseStages parses --stages: DURATION:RATE legs separated by commas.
+func parseStages(s string) ([]xdpconnect.Stage, error) {
+	var out []xdpconnect.Stage
+	for _, leg := range strings.Split(s, ",") {
+		d, r, ok := strings.Cut(leg, ":")
+		dur, err := time.ParseDuration(d)
+		if !ok || err != nil || dur <= 0 {
+			return nil, fmt.Errorf("stage %q: want DURATION:RATE, e.g. 30s:50000", leg)
+		}
+		rate, err := strconv.ParseFloat(r, 64)
+		if err != nil || rate < 0 || rate != rate {
+			return nil, fmt.Errorf("stage %q: the rate is attempts per second, a number >= 0", leg)
+		}
+		out = append(out, xdpconnect.Stage{Duration: dur, Rate: rate})
+	}
+	return out, nil
+}

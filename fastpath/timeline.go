@@ -1,0 +1,52 @@
+package fastpath
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/report"
+)
+
+// timeline cuts a run into seconds: at each second's end the control loop
+// hands it the engine's cumulative snapshot, and it keeps the difference
+// from the previous second's.
+type timeline struct {
+	prev    Snapshot // at the previous cut (its PerWorker and Failed unused)
+	next    time.Duration
+	seconds []report.Second
+}
+
+// due says the second that ends at t.next is over at el.
+func (tl *timeline) due(el time.Duration) bool { return el >= tl.next }
+
+// cut records the second ending now, from snapshot s.
+func (tl *timeline) cut(e *Engine, s *Snapshot) {
+	p := &tl.prev
+	d := func(c Counter) uint64 { return s.Counters[c] - p.Counters[c] }
+	sec := report.Second{T: len(tl.seconds), Attempted: d(CntAttempted), Established: d(CntEstablished),
+		InFlight: s.InFlight(), Open: s.Open(), AskedRate: e.rateAt(time.Duration(len(tl.seconds))*time.Second + time.Second/2)}
+	for i, errno := range Errnos {
+		if n := d(failedBase + Counter(i)); n > 0 {
+			if sec.Failed == nil {
+				sec.Failed = map[string]uint64{}
+			}
+			sec.Failed[ErrnoName(errno)] += n
+		}
+	}
+	for code := 100; code <= 599; code++ {
+		if n := d(StatusCounter(code)); n > 0 {
+			if sec.Responses == nil {
+				sec.Responses = map[string]uint64{}
+			}
+			sec.Responses[strconv.Itoa(code/100)+"xx"] += n
+		}
+	}
+	var rtt, ttfb, ttlb report.Histogram
+	rtt.Sub(&s.RTT, &p.RTT)
+	ttfb.Sub(&s.TTFB, &p.TTFB)
+	ttlb.Sub(&s.TTLB, &p.TTLB)
+	sec.SetHistograms(&rtt, &ttfb, &ttlb)
+	tl.seconds = append(tl.seconds, sec)
+	p.Counters, p.RTT, p.TTFB, p.TTLB = s.Counters, s.RTT, s.TTFB, s.TTLB
+	tl.next += time.Second
+}
