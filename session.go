@@ -15,6 +15,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/internal/netdev"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/portres"
+	"github.com/xdpconnect/xdpconnect/internal/sysctl"
 	"github.com/xdpconnect/xdpconnect/metrics"
 	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/route"
@@ -139,7 +140,7 @@ func (o *Options) check() error {
 func (s *Session) open(ctx context.Context) error {
 	o := &s.opts
 	// The SYNs are the namespace's, as connect() would send them there.
-	s.sysctls = readSysctls("/proc/sys")
+	s.sysctls = sysctl.ReadTCP("/proc/sys")
 	if o.Iface != "" {
 		if _, err := net.InterfaceByName(o.Iface); err != nil {
 			return optionErr("Iface", o.Iface, "no such interface in this namespace ('ip link' lists them)")

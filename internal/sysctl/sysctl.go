@@ -1,4 +1,7 @@
-package xdpconnect
+// Package sysctl reads the TCP settings of a network namespace from
+// /proc/sys, as Linux applies them to connect() (tcp.Sysctls): the SYNs a
+// session makes are the namespace's.
+package sysctl
 
 import (
 	"os"
@@ -9,10 +12,10 @@ import (
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
-// readSysctls reads the TCP settings of the calling thread's network
+// ReadTCP reads the TCP settings of the calling thread's network
 // namespace from dir (/proc/sys). A file that is missing or unreadable (an
 // older kernel, a container's masked /proc) leaves its field tcp.Unset.
-func readSysctls(dir string) tcp.Sysctls {
+func ReadTCP(dir string) tcp.Sysctls {
 	s := tcp.UnsetSysctls()
 	for _, f := range []struct {
 		path string

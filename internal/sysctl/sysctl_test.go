@@ -1,4 +1,4 @@
-package xdpconnect
+package sysctl
 
 import (
 	"os"
@@ -30,7 +30,7 @@ func TestReadSysctls(t *testing.T) {
 	write("net/ipv4/tcp_rmem", "4096\t131072\t33554432\n")
 	write("net/core/rmem_max", "x\n")
 	write("net/ipv4/tcp_rto_max_ms", "1 2\n")
-	s := readSysctls(dir)
+	s := ReadTCP(dir)
 	want := tcp.UnsetSysctls()
 	want.Timestamps, want.SACK, want.WindowScaling, want.ECN, want.DefaultTTL, want.SynRetries = 0, 1, 1, 2, 32, 3
 	want.RMem = [3]int{4096, 131072, 33554432}
@@ -42,7 +42,7 @@ func TestReadSysctls(t *testing.T) {
 // This machine's own namespace reads whole (every file this kernel has):
 // the settings the issue names are all there on Linux 6.x.
 func TestReadSysctlsHere(t *testing.T) {
-	s := readSysctls("/proc/sys")
+	s := ReadTCP("/proc/sys")
 	if s.Timestamps == tcp.Unset || s.SACK == tcp.Unset || s.WindowScaling == tcp.Unset || s.ECN == tcp.Unset ||
 		s.DefaultTTL == tcp.Unset || s.SynRetries == tcp.Unset || s.RMem[2] == tcp.Unset || s.RMemMax == tcp.Unset {
 		t.Fatalf("read %+v", s)
