@@ -110,8 +110,9 @@ func TestSaturationJudge(t *testing.T) {
 		want   []string
 		missed bool
 	}{
-		{"clean", Report{Attempted: 1000, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 1}, Saturation{Late: 10}, nil, false},
-		{"late", Report{Attempted: 980, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 1}, Saturation{Late: 20}, []string{"late"}, true},
+		{"clean", Report{Attempted: 100000, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 100}, Saturation{Late: 999}, nil, false},
+		{"late", Report{Attempted: 9800, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 10}, Saturation{Late: 200}, []string{"late"}, true},
+		{"a hiccup in a short run", Report{Attempted: 980, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 1}, Saturation{Late: 20}, nil, false},
 		{"ports", Report{Attempted: 1000, Failed: map[string]uint64{"EADDRNOTAVAIL": 11}}, Saturation{}, []string{"ports"}, true},
 		{"rx loss and tx drops", Report{Attempted: 10, TxDropped: 1, XSK: &XSKStats{RxFillRingEmpty: 3}}, Saturation{}, []string{"rx-loss", "tx-drop"}, false},
 		{"rate, nothing held back", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{}, []string{"rate"}, true},

@@ -33,10 +33,13 @@ type Limit struct {
 	Detail    string  `json:"detail"`
 }
 
-// Thresholds of Judge: late attempts above this share of the schedule,
-// and an attempt rate below this share of the asked one.
+// Thresholds of Judge: late attempts above this share of the schedule
+// (and more than LateMin: a run of a few thousand attempts on a busy
+// machine is not saturated by one scheduling hiccup), and an attempt rate
+// below this share of the asked one.
 const (
 	LateShare = 0.01
+	LateMin   = 100
 	RateShare = 0.99
 )
 
@@ -47,7 +50,7 @@ const (
 // delivered though nothing held the attempts back.
 func (s *Saturation) Judge(r *Report) {
 	s.Limits = nil
-	if sched := r.Attempted + s.Late; sched > 0 && float64(s.Late) > LateShare*float64(sched) {
+	if sched := r.Attempted + s.Late; s.Late > LateMin && float64(s.Late) > LateShare*float64(sched) {
 		s.Limits = append(s.Limits, Limit{Reason: "late", Value: float64(s.Late) / float64(sched), Threshold: LateShare,
 			Detail: fmt.Sprintf("%d attempts (%.1f %% of the schedule) started late or not at all: the workers could not keep the asked rate (busiest worker busy %.0f %% of the time)",
 				s.Late, 100*float64(s.Late)/float64(sched), 100*s.Busy)})
