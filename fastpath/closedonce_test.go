@@ -103,3 +103,38 @@ func TestRequestCloseAfterServerFIN(t *testing.T) {
 		})
 	}
 }
+
+// Coordinated omission: in open loop, a stall of the generator (here the
+// worker's clock jumps 30 ms at once, as when it is descheduled) delays the
+// attempts the schedule wanted meanwhile. Timed from the request they look
+// as fast as the rest; timed from their intended start (TTLBSched) they
+// show the stall. Without a stall both agree to the handshake's time.
+func TestRequestLatencyFromSchedule(t *testing.T) {
+	for _, stall := range []bool{false, true} {
+		srv := linktest.NewServer()
+		clk := &linktest.Clock{}
+		srv.Clock = clk
+		httpServer(srv, 200, 100)
+		cfg := requestConfig(t, false)
+		cfg.Count, cfg.Rate = 2000, 20000
+		l := linktest.NewLink(srv.Handle)
+		jumped := false
+		r := runClocked(t, cfg, clk, []Link{l}, func(e *Engine) {
+			if stall && !jumped && clk.Now() >= 50*time.Millisecond {
+				jumped = true
+				clk.Advance(30 * time.Millisecond)
+			}
+		}, l)
+		q := r.Requests
+		if q.Completed == 0 {
+			t.Fatalf("stall %v: complete %d", stall, q.Completed)
+		}
+		switch {
+		case !stall && (q.TTLBSched.P99 > 0.004 || r.Saturation.Late != 0):
+			t.Fatalf("no stall: TTLB from the schedule p99 %v, late %d", q.TTLBSched.P99, r.Saturation.Late)
+		case stall && (q.TTLBSched.P99 < 0.008 || q.TTLB.P99 > 0.004 || r.Saturation.Late == 0):
+			t.Fatalf("a 30 ms stall: TTLB from the schedule p99 %v, from the request p99 %v, late %d", q.TTLBSched.P99, q.TTLB.P99, r.Saturation.Late)
+		}
+		t.Logf("stall %v: TTLB p99 %v, from the schedule p99 %v max %v, late %d", stall, q.TTLB.P99, q.TTLBSched.P99, q.TTLBSched.Max, r.Saturation.Late)
+	}
+}

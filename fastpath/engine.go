@@ -509,6 +509,7 @@ func (e *Engine) fill(s *Snapshot) {
 		w.pub.h.addTo(&s.RTT)
 		w.pub.ttfb.addTo(&s.TTFB)
 		w.pub.ttlb.addTo(&s.TTLB)
+		w.pub.ttlbSched.addTo(&s.TTLBSched)
 		if w.pub.generating.Load() {
 			s.Generating = true
 		}
@@ -632,6 +633,7 @@ func (w *worker) dial(c *Conn, t int) {
 	}
 	idx := e.slotOf(pair, port)
 	c.idx = idx
+	w.intendedNs = w.nowNs
 	c.Local = netip.AddrPortFrom(e.cfg.Sources[s].Addr, port)
 	e.mu.Lock()
 	e.waiters[idx] = c

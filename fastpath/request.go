@@ -19,6 +19,10 @@ type exState struct {
 	resp l7.Response
 	n    uint16 // requests made on the connection
 	on   bool   // the request is under way: its outcome is not counted yet
+	// intended is when the schedule wanted the connection's attempt to
+	// start (engine ns): its token's time, earlier than the SYN when the
+	// worker ran late. Latencies from it hide no stall of the generator.
+	intended int64
 }
 
 // exchange is entry idx's request state while one is under way, else nil.
@@ -34,7 +38,7 @@ func (w *worker) exchange(idx slot) *exState {
 // the SYN-ACK's arrival: the request leaves in the same TX batch.
 func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	ex := &w.e.ex[idx]
-	*ex = exState{on: true, n: 1}
+	*ex = exState{on: true, n: 1, intended: ex.intended}
 	c := &en.conn
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	params.StartExchange(c, &ex.x, len(w.e.cfg.Request.Request))
@@ -116,6 +120,12 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 	case l7.Done:
 		w.c[CntResponses]++
 		w.ttlb.Record(max(w.rxNs-w.reqStartNs(en), 0))
+		if ex.n == 1 {
+			// From the attempt's intended start: the handshake, the
+			// request, and any lateness of the generator (wrk2's
+			// correction of coordinated omission).
+			w.ttlbSched.Record(max(w.rxNs-ex.intended, 0))
+		}
 		if st := int(ex.resp.Status); st >= 100 && st <= 599 {
 			w.c[StatusCounter(st)]++
 		}

@@ -137,6 +137,7 @@ type published struct {
 	// ttfb and ttlb are request mode's times to the response's first and
 	// last byte.
 	ttfb, ttlb publishedHist
+	ttlbSched  publishedHist
 	// generating is 1 while the worker still creates attempts.
 	generating atomic.Bool
 	// stopAt is 1 + the engine time (ns) at which the worker stopped
@@ -144,7 +145,7 @@ type published struct {
 	stopAt atomic.Int64
 }
 
-func (p *published) store(c *counters, h, ttfb, ttlb *report.Histogram) {
+func (p *published) store(c *counters, h, ttfb, ttlb, ttlbSched *report.Histogram) {
 	for i := range c {
 		if v := c[i]; v != 0 || p.c[i].Load() != 0 {
 			p.c[i].Store(v)
@@ -154,6 +155,7 @@ func (p *published) store(c *counters, h, ttfb, ttlb *report.Histogram) {
 	if ttfb.N != 0 || ttlb.N != 0 {
 		p.ttfb.store(ttfb)
 		p.ttlb.store(ttlb)
+		p.ttlbSched.store(ttlbSched)
 	}
 }
 
@@ -193,6 +195,10 @@ type Snapshot struct {
 	// TTFB and TTLB are request mode's times from the request to the
 	// response's first and last byte.
 	TTFB, TTLB report.Histogram
+	// TTLBSched is the time to last byte from each attempt's intended
+	// start (its place in the rate's schedule): the handshake, the request
+	// and any lateness of the generator.
+	TTLBSched report.Histogram
 	// Failed maps errno names to counts (non-zero ones only).
 	Failed map[string]uint64
 	// Per-worker counters, for per-queue metrics.

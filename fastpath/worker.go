@@ -47,8 +47,11 @@ type worker struct {
 
 	c counters
 	h report.Histogram
-	// ttfb and ttlb time request mode's responses (request.go).
-	ttfb, ttlb report.Histogram
+	// ttfb and ttlb time request mode's responses (request.go), from the
+	// request; ttlbSched from the attempt's intended start.
+	ttfb, ttlb, ttlbSched report.Histogram
+	// intendedNs is the intended start of the attempt open makes next.
+	intendedNs int64
 	pub        published
 	ts         []targetStat      // per target (targets.go)
 	pt         []publishedTarget // what publish last stored of ts
@@ -142,7 +145,7 @@ func (w *worker) run() {
 }
 
 func (w *worker) publish() {
-	w.pub.store(&w.c, &w.h, &w.ttfb, &w.ttlb)
+	w.pub.store(&w.c, &w.h, &w.ttfb, &w.ttlb, &w.ttlbSched)
 	w.publishTargets()
 	w.pub.generating.Store(w.generating)
 	w.lastPub = w.nowNs
@@ -841,6 +844,12 @@ func (w *worker) generate() int {
 			break
 		}
 		idx := e.slotOf(pair, port)
+		w.intendedNs = w.nowNs
+		if w.rate > 0 && w.tokens > 1 {
+			// The oldest token waited (tokens-1)/rate: the schedule wanted
+			// this attempt that long ago.
+			w.intendedNs -= int64((w.tokens - 1) / w.rate * 1e9)
+		}
 		if !w.open(idx, pair, port, false) {
 			w.sets[pair].Set(port, false)
 			break
@@ -873,6 +882,9 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool) bool {
 	en.setFlag(openBit, false)
 	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
 	en.syn = synTimeOf(w.nowNs)
+	if e.ex != nil {
+		e.ex[idx].intended = w.intendedNs // published by the release below
+	}
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
 	w.tpl[pair].SetFlowLabel(buf, en.conn.FlowLabel())
 	w.release(en, false)

@@ -110,6 +110,7 @@ var defs = []metricDef{
 	{"request_window_probes_total", "Request mode: probes of a server's zero window, which held a request back.", nil},
 	{"response_first_byte_seconds", "Request mode: time from the request to the response's first byte.", nil},
 	{"response_last_byte_seconds", "Request mode: time from the request to the response's last byte.", nil},
+	{"response_last_byte_from_schedule_seconds", "Request mode: time from each attempt's intended start (its place in the rate's schedule) to its first response's last byte: the handshake, the request and any lateness of the generator.", nil},
 	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
 	{"xsk_rx_invalid_descs_total", "XDP_STATISTICS rx_invalid_descs.", []string{"queue"}},
 	{"xsk_tx_invalid_descs_total", "XDP_STATISTICS tx_invalid_descs.", []string{"queue"}},
@@ -276,6 +277,7 @@ func (c *Collector) requests(ch chan<- prometheus.Metric, s *fastpath.Snapshot) 
 	c.counter(ch, "request_window_probes_total", s.Get(fastpath.CntWindowProbes))
 	ch <- newRTTMetric(c.descs["response_first_byte_seconds"], &s.TTFB)
 	ch <- newRTTMetric(c.descs["response_last_byte_seconds"], &s.TTLB)
+	ch <- newRTTMetric(c.descs["response_last_byte_from_schedule_seconds"], &s.TTLBSched)
 }
 
 func (c *Collector) achieved(att uint64) float64 {

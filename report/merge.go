@@ -92,8 +92,8 @@ func (r *Report) derive() {
 		t.SetRTT(&th)
 	}
 	if q := r.Requests; q != nil {
-		ttfb, ttlb := histogramOf(q.TTFBHist, q.TTFB.Max), histogramOf(q.TTLBHist, q.TTLB.Max)
-		q.TTFB, q.TTLB = QuantilesOf(&ttfb), QuantilesOf(&ttlb)
+		ttfb, ttlb, sched := histogramOf(q.TTFBHist, q.TTFB.Max), histogramOf(q.TTLBHist, q.TTLB.Max), histogramOf(q.TTLBSchedHist, q.TTLBSched.Max)
+		q.TTFB, q.TTLB, q.TTLBSched = QuantilesOf(&ttfb), QuantilesOf(&ttlb), QuantilesOf(&sched)
 	}
 	for i := range r.Timeline {
 		r.Timeline[i].derive()

@@ -131,6 +131,13 @@ type RequestReport struct {
 	TTLB           Quantiles `json:"ttlb_seconds" merge:"each"`
 	TTFBHist       []Bucket  `json:"ttfb_histogram,omitempty" merge:"keyed"`
 	TTLBHist       []Bucket  `json:"ttlb_histogram,omitempty" merge:"keyed"`
+	// TTLBSched is the time to the last byte of each connection's first
+	// response from its attempt's intended start (its place in the rate's
+	// schedule): handshake, request and any lateness of the generator, so
+	// a stall of ours shows instead of hiding (coordinated omission). In
+	// open loop it is the headline latency.
+	TTLBSched     Quantiles `json:"ttlb_from_schedule_seconds" merge:"each"`
+	TTLBSchedHist []Bucket  `json:"ttlb_from_schedule_histogram,omitempty" merge:"keyed"`
 }
 
 // requestReport is the request mode part of a report over win seconds.
