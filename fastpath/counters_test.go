@@ -272,7 +272,7 @@ func TestReportOptionalLines(t *testing.T) {
 	r.TCP6 = &report.Settings{Timestamps: 1, MSS: 1440, Window: 64800, TTL: 64}
 	b.Reset()
 	r.WriteText(&b)
-	for _, want := range []string{"rx ring full 4", "partial checksums      7 segments", "tx 0, rx short=1",
+	for _, want := range []string{"4 received frames lost: 0 with the fill ring empty, 0 too large for a frame, 4 with the RX ring full", "partial checksums      7 segments", "tx 0, rx short=1",
 		"(replies timed on arrival by XDP: 9 segments)", "per target\n  198.18.0.2:80         attempted 3, established 2, failed 1, RTT p50 - p99 -",
 		"veth0 (veth), XDP native, AF_XDP copy, 2 of 2 active RX queue(s) (4 allocated)", "diagnosis\n  - the server is silent\n    fix: look at it", "p50 2.5ms",
 		"per family\n  ipv4                  attempted 3, established 2, failed 1\n  ipv6                  attempted 5, established 5, failed 0",

@@ -114,7 +114,7 @@ func TestSaturationJudge(t *testing.T) {
 		{"late", Report{Attempted: 9800, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 10}, Saturation{Late: 200}, []string{"late"}, true},
 		{"a hiccup in a short run", Report{Attempted: 980, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 1}, Saturation{Late: 20}, nil, false},
 		{"ports", Report{Attempted: 1000, Failed: map[string]uint64{"EADDRNOTAVAIL": 11}}, Saturation{}, []string{"ports"}, true},
-		{"rx loss and tx drops", Report{Attempted: 10, TxDropped: 1, XSK: &XSKStats{RxFillRingEmpty: 3}}, Saturation{}, []string{"rx-loss", "tx-drop"}, false},
+		{"rx loss and tx drops", Report{Attempted: 10, TxDropped: 1, XSK: &XSKStats{RxDropped: 3, RxFillRingEmpty: 3}}, Saturation{}, []string{"rx-loss", "tx-drop"}, false},
 		{"rate, nothing held back", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{}, []string{"rate"}, true},
 		{"rate held back by the bound", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{HeldBack: 100}, nil, false},
 		{"a run too short to judge its rate", Report{Attempted: 9, AskedRate: 1000, AttemptRate: 900, DurationSeconds: 0.01}, Saturation{}, nil, false},

@@ -184,11 +184,15 @@ type ShardInfo struct {
 // XSKStats are the AF_XDP statistics that explain lost frames, summed over
 // the run's sockets.
 type XSKStats struct {
-	// RxDropped: frames the kernel dropped for the socket (no room).
+	// RxDropped: frames the kernel dropped for the socket before its RX
+	// ring: no free frame (the fill ring was empty) or a frame too large
+	// for a UMEM frame.
 	RxDropped uint64 `json:"rx_dropped" merge:"sum"`
-	// RxRingFull: frames dropped because the RX ring was full.
+	// RxRingFull: frames dropped because the RX ring was full (not in
+	// RxDropped).
 	RxRingFull uint64 `json:"rx_ring_full" merge:"sum"`
-	// RxFillRingEmpty: frames dropped because the fill ring was empty.
+	// RxFillRingEmpty: of RxDropped, those dropped because the fill ring
+	// was empty (the kernel counts such a drop in both).
 	RxFillRingEmpty uint64 `json:"rx_fill_ring_empty_descs" merge:"sum"`
 	// TxWakeups: sendto calls that kicked transmission.
 	TxWakeups uint64 `json:"tx_wakeups" merge:"sum"`
@@ -197,12 +201,14 @@ type XSKStats struct {
 	KickEAGAIN uint64 `json:"kick_eagain" merge:"sum"`
 }
 
-// RxLost is the frames lost before user space read them.
+// RxLost is the frames lost before user space read them, each once: the
+// kernel counts a drop for an empty fill ring in RxDropped and in
+// RxFillRingEmpty, and one for a full RX ring in RxRingFull alone.
 func (x *XSKStats) RxLost() uint64 {
 	if x == nil {
 		return 0
 	}
-	return x.RxDropped + x.RxRingFull + x.RxFillRingEmpty
+	return x.RxDropped + x.RxRingFull
 }
 
 // Path describes the interface a run used and how.

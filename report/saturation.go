@@ -62,8 +62,8 @@ func (s *Saturation) Judge(r *Report) {
 	}
 	if n := r.XSK.RxLost(); n > 0 {
 		s.Limits = append(s.Limits, Limit{Reason: "rx-loss", Value: float64(n),
-			Detail: fmt.Sprintf("%d received frames dropped before a worker read them (RX ring full %d, fill ring empty %d): the target's answers were lost on our side, and its retransmissions are in the latencies",
-				n, r.XSK.RxRingFull, r.XSK.RxFillRingEmpty)})
+			Detail: fmt.Sprintf("%d received frames dropped before a worker read them (fill ring empty %d, RX ring full %d): the target's answers were lost on our side, and its retransmissions are in the latencies",
+				n, r.XSK.RxFillRingEmpty, r.XSK.RxRingFull)})
 	}
 	if r.TxDropped > 0 {
 		s.Limits = append(s.Limits, Limit{Reason: "tx-drop", Value: float64(r.TxDropped),

@@ -115,7 +115,8 @@ func (r *Report) WriteText(w io.Writer) {
 			t.Timestamps, onOff(t.SACK), ws, t.Window, t.MSS, onOff(t.ECN), t.TTL, t.SynRetries)
 	}
 	if r.XSK.RxLost() > 0 {
-		fmt.Fprintf(&b, "%-22s rx ring full %d, fill ring empty %d, rx dropped %d\n", "AF_XDP", r.XSK.RxRingFull, r.XSK.RxFillRingEmpty, r.XSK.RxDropped)
+		fmt.Fprintf(&b, "%-22s %d received frames lost: %d with the fill ring empty, %d too large for a frame, %d with the RX ring full\n", "AF_XDP",
+			r.XSK.RxLost(), r.XSK.RxFillRingEmpty, r.XSK.RxDropped-min(r.XSK.RxFillRingEmpty, r.XSK.RxDropped), r.XSK.RxRingFull)
 	}
 	if r.PartialChecksums > 0 {
 		fmt.Fprintf(&b, "%-22s %d segments from a local peer with TX checksum offload, taken\n", "partial checksums", r.PartialChecksums)
