@@ -147,7 +147,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 			// reads what arrived with it first: a server FIN in the same
 			// batch makes the close passive (CLOSE-WAIT, LAST-ACK, no
 			// TIME-WAIT), as with curl and ab. closeResponded sends it.
-			w.closing = append(w.closing, closeWait{idx: idx, loop: w.loops, untilMs: w.nowMs + w.e.finWaitMs}) // grows only past 4 batches
+			w.closing = append(w.closing, closeWait{idx: idx, loop: w.loops, untilMs: w.nowMs + w.e.finWaitMs, iss: en.conn.ISS}) // grows only past 4 batches
 			return false
 		}
 	case l7.ErrMalformed:
@@ -210,6 +210,9 @@ type closeWait struct {
 	idx     slot
 	loop    uint32
 	untilMs uint32
+	// iss tells the connection from a later one on the same port: a reset
+	// may free the entry, and its owner reuse it, before the wait is over.
+	iss tcp.Seq
 }
 
 // finWaitMs is how long a complete response waits for the server's FIN
@@ -233,7 +236,13 @@ func (w *worker) closeResponded() {
 			keep = append(keep, c)
 			continue
 		}
-		switch en.acquire() {
+		st = en.acquire()
+		if en.conn.ISS != c.iss {
+			// Another connection took the port meanwhile: ours ended.
+			w.release(en, false)
+			continue
+		}
+		switch st {
 		case tcp.Established, tcp.CloseWait:
 			v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, false, w.nowMs)
 			if v.Send {
