@@ -9,6 +9,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/bpf"
 	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/internal/netdev"
 	"github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/syngen"
 	"github.com/xdpconnect/xdpconnect/internal/xdptx"
@@ -120,7 +121,9 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 	if err := waitStart(ctx, p.StartAt); err != nil {
 		return nil, err
 	}
+	stopWatch := s.watchLink()
 	r, err := eng.Run(ctx, h.Interval, h.Progress)
+	s.outages = stopWatch()
 	if r != nil {
 		if err != nil {
 			r.Stopped = err.Error()
@@ -339,4 +342,19 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 		r.Stopped = err.Error()
 	}
 	return r, err
+}
+
+// watchLink follows the interface's link state from now (in the session's
+// namespace) until the returned stop, which keeps its outages for the
+// report; without link events (no permission) there are none.
+func (s *Session) watchLink() (stop func() []netdev.Outage) {
+	var w func() []netdev.Outage
+	_ = netns.Do(s.opts.Netns, func() (err error) {
+		w, err = netdev.WatchLink(s.dev.Index)
+		return err
+	})
+	if w == nil {
+		return func() []netdev.Outage { return nil }
+	}
+	return w
 }

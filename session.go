@@ -41,10 +41,11 @@ type Session struct {
 	sources   []fastpath.Source
 	srcMAC    [6]byte
 	mtu       int
-	rxMTU     int         // the MTU the SYNs' MSS is derived from: what the UMEM frames receive whole
-	sysctls   tcp.Sysctls // the namespace's TCP settings, read at Open
-	dedicated bool        // some sources are not the kernel's (ARP answered here)
-	queues    int         // active RX queues
+	outages   []netdev.Outage // of the interface during the run
+	rxMTU     int             // the MTU the SYNs' MSS is derived from: what the UMEM frames receive whole
+	sysctls   tcp.Sysctls     // the namespace's TCP settings, read at Open
+	dedicated bool            // some sources are not the kernel's (ARP answered here)
+	queues    int             // active RX queues
 	notes     []string
 	// targetsGiven are the targets before sharding: the run ID hashes them,
 	// the same on every shard.
@@ -474,6 +475,9 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 		r.Path.Sources = append(r.Path.Sources, a.String())
 	}
 	r.Notes = s.notes
+	for _, o := range s.outages {
+		r.Outages = append(r.Outages, report.Outage{Interface: s.ifname, StartSeconds: o.Start.Seconds(), EndSeconds: o.End.Seconds()})
+	}
 	if r.Saturation != nil {
 		r.Saturation.Judge(r) // again, with the AF_XDP counters in
 	}

@@ -42,6 +42,12 @@ func Diagnose(in Evidence) []Finding {
 		out = append(out, Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
 	}
 	repliesMissing := false
+	for _, o := range r.Outages {
+		// Most fundamental: while the link was down nothing left or came.
+		add(1, fmt.Sprintf("check the link ('ip link show %s', its cable or its peer), then run again, or leave the outage's seconds out (the JSON timeline)", o.Interface),
+			"%s was down from %.2f s to %.2f s of the run: frames sent then were dropped on this host (SYNs the target never saw, handshake ACKs that never left: counted established here, never accepted there), and the attempts they delayed carry the outage in their times",
+			o.Interface, o.StartSeconds, o.EndSeconds)
+	}
 	if r.Stopped != "" {
 		// Whatever else is wrong, nothing could go on after this.
 		add(r.InFlight, fmt.Sprintf("check the interface ('ip link show %s') and restart the run", in.Interface),
@@ -114,7 +120,7 @@ func Diagnose(in Evidence) []Finding {
 		add(icmpN, fmt.Sprintf("a router reports %s unreachable: check routes and firewalls on the path", dstList(in.Targets)),
 			"%d attempts failed with ICMP errors (%s)", icmpN, strings.Join(icmp, " "))
 	}
-	if r.TxDropped > 0 {
+	if r.TxDropped > 0 && len(r.Outages) == 0 {
 		add(r.TxDropped, "raise --frames, or lower --rate", "%d frames could not be queued for sending (TX ring or frames exhausted)", r.TxDropped)
 	}
 	if n := r.XSK.RxLost(); n > 0 {

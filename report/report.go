@@ -72,6 +72,9 @@ type Report struct {
 	// the caller; see xdpconnect.Merge).
 	RunID string     `json:"run_id,omitempty" merge:"same"`
 	Shard *ShardInfo `json:"shard,omitempty" merge:"set"`
+	// Outages are the times the interface was down during the run
+	// (administratively or without carrier), seen in its link events.
+	Outages []Outage `json:"outages,omitempty" merge:"concat"`
 	// Notes are what the run decided that a user should know (fallbacks,
 	// a reduced MSS, queues without a worker ...).
 	Notes []string `json:"notes,omitempty" merge:"concat"`
@@ -322,3 +325,11 @@ func sum(m map[string]uint64) uint64 {
 
 // FailedTotal is the number of failed requests.
 func (q *RequestReport) FailedTotal() uint64 { return sum(q.Failed) }
+
+// Outage is a time the run's interface was down, in seconds from the
+// run's start.
+type Outage struct {
+	Interface    string  `json:"interface"`
+	StartSeconds float64 `json:"start_seconds"`
+	EndSeconds   float64 `json:"end_seconds"`
+}

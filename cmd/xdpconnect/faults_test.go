@@ -284,3 +284,38 @@ func TestAddressConflict(t *testing.T) {
 		}
 	}
 }
+
+// The link goes down for a second in the middle of a run (`ip link set
+// DEV down`, then up): the report has the outage, with its times, from the
+// interface's own link events, and the diagnosis names it first instead of
+// blaming the TX ring.
+func TestLinkDownMidRun(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		_ = exec.Command("ip", "-n", l.ClientNS, "link", "set", lab.ClientIf, "down").Run()
+		time.Sleep(time.Second)
+		_ = exec.Command("ip", "-n", l.ClientNS, "link", "set", lab.ClientIf, "up").Run()
+	}()
+	r, stderr, _ := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--duration", "4s", "--rate", "2000")
+	if len(r.Outages) != 1 {
+		t.Fatalf("outages %+v: %s", r.Outages, stderr)
+	}
+	o := r.Outages[0]
+	// The run starts after its setup (under a second): the link went down
+	// within its first 2.5 s, for a second or a little more (carrier comes
+	// back after the link is up).
+	if d := o.EndSeconds - o.StartSeconds; o.StartSeconds <= 0 || o.StartSeconds > 2.5 || d < 0.7 || d > 2 {
+		t.Fatalf("outage from %.2f s to %.2f s, want one of about a second within the run's first 2.5 s", o.StartSeconds, o.EndSeconds)
+	}
+	if len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, lab.ClientIf+" was down from") {
+		t.Fatalf("diagnosis %+v", r.Diagnosis)
+	}
+	for _, f := range r.Diagnosis {
+		if strings.Contains(f.Fix, "raise --frames") {
+			t.Fatalf("the outage blamed on the TX ring: %+v", f)
+		}
+	}
+	t.Logf("outage %.2f-%.2f s; established %d of %d, listener %d; RTT p99 %v; diagnosis %+v", o.StartSeconds, o.EndSeconds,
+		r.Established, r.Attempted, l.Listener.Accepted(), r.RTT.P99, r.Diagnosis)
+}
