@@ -42,17 +42,21 @@ func Diagnose(in Evidence) []Finding {
 		out = append(out, Finding{Cause: fmt.Sprintf(cause, a...), Fix: fix, Count: n})
 	}
 	repliesMissing := false
-	for _, o := range r.Outages {
-		// Most fundamental: while the link was down nothing left or came.
-		add(1, fmt.Sprintf("check the link ('ip link show %s', its cable or its peer), then run again, or leave the outage's seconds out (the JSON timeline)", o.Interface),
-			"%s was down from %.2f s to %.2f s of the run: frames sent then were dropped on this host (SYNs the target never saw, handshake ACKs that never left: counted established here, never accepted there), and the attempts they delayed carry the outage in their times",
-			o.Interface, o.StartSeconds, o.EndSeconds)
-	}
 	if r.Stopped != "" {
 		// Whatever else is wrong, nothing could go on after this.
 		add(r.InFlight, fmt.Sprintf("check the interface ('ip link show %s') and restart the run", in.Interface),
 			"the run stopped early: %s", r.Stopped)
 		repliesMissing = true
+	}
+	for _, o := range r.Outages {
+		if r.Stopped != "" {
+			break // the run stopped on it: said above
+		}
+		// While the link was down nothing left or came: it explains the
+		// findings after it.
+		add(1, fmt.Sprintf("check the link ('ip link show %s', its cable or its peer), then run again, or leave the outage's seconds out (the JSON timeline)", o.Interface),
+			"%s was down from %.2f s to %.2f s of the run: frames sent then were dropped on this host (SYNs the target never saw, handshake ACKs that never left: counted established here, never accepted there), and the attempts they delayed carry the outage in their times",
+			o.Interface, o.StartSeconds, o.EndSeconds)
 	}
 	if n := r.Drops["checksum"]; n > 0 {
 		repliesMissing = r.Established == 0

@@ -136,3 +136,30 @@ func TestSaturationJudge(t *testing.T) {
 		})
 	}
 }
+
+// A link that went down is named before what it caused, and not beside a
+// run that stopped because the interface went away (that finding says it).
+func TestDiagnoseOutage(t *testing.T) {
+	r := Report{Attempted: 10, Established: 9, InFlight: 1, TxDropped: 5, XDP: map[string]uint64{"redirect_tcp": 9},
+		Outages: []Outage{{Interface: "eth1", StartSeconds: 1.5, EndSeconds: 2.5}}}
+	in := Evidence{Report: &r, Interface: "eth1", Queues: 1, Ports: 100}
+	got := Diagnose(in)
+	if len(got) == 0 || !strings.HasPrefix(got[0].Cause, "eth1 was down from 1.50 s to 2.50 s") {
+		t.Fatalf("%+v", got)
+	}
+	for _, f := range got {
+		if strings.Contains(f.Fix, "raise --frames") {
+			t.Fatalf("TX drops of an outage blamed on the ring: %+v", f)
+		}
+	}
+	r.Stopped = "worker 0: the interface is gone"
+	got = Diagnose(in)
+	if !strings.HasPrefix(got[0].Cause, "the run stopped early") {
+		t.Fatalf("%+v", got)
+	}
+	for _, f := range got {
+		if strings.Contains(f.Cause, "was down") {
+			t.Fatalf("the outage named beside the stop: %+v", got)
+		}
+	}
+}
