@@ -60,8 +60,12 @@ func main() {
 				// A package that failed outside its tests (a build error,
 				// a panic in init, a timeout): its output says why.
 				fmt.Print(strings.Join(out[key], ""))
-			} else if !strings.Contains(e.Test, "/") {
-				failed++
+			} else {
+				// A subtest's own output says why; its parent's failure
+				// is counted once.
+				if !strings.Contains(e.Test, "/") {
+					failed++
+				}
 				fmt.Printf("--- FAIL: %s %s\n%s", e.Package, e.Test, strings.Join(out[key], ""))
 			}
 			delete(out, key)
