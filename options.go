@@ -145,7 +145,7 @@ type Plan struct {
 
 // DefaultOptions are the options' defaults, in one place.
 func DefaultOptions() Options {
-	return Options{Frames: 16384, Batch: 64, Idle: time.Millisecond}
+	return Options{Frames: 8192, Batch: 64, Idle: time.Millisecond}
 }
 
 // DefaultPlan is the plan's defaults (no bound: set Count or Duration).
