@@ -514,11 +514,7 @@ func (e *Engine) fill(s *Snapshot) {
 			s.Generating = true
 		}
 	}
-	for _, en := range Errnos {
-		if v := s.FailedWith(en); v != 0 {
-			s.Failed[ErrnoName(en)] = v
-		}
-	}
+	errnoCounts(s.Failed, s.Get)
 	if e.started.Load() {
 		s.ElapsedSeconds = e.elapsed().Seconds()
 	}

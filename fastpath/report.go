@@ -22,15 +22,7 @@ func (e *Engine) requestReport(s *Snapshot, win float64) *report.RequestReport {
 			q.Failed[name] = v
 		}
 	}
-	for code := 100; code <= 599; code++ {
-		if v := s.Get(StatusCounter(code)); v != 0 {
-			if q.Status == nil {
-				q.Status, q.Classes = map[string]uint64{}, map[string]uint64{}
-			}
-			q.Status[strconv.Itoa(code)] = v
-			q.Classes[strconv.Itoa(code/100)+"xx"] += v
-		}
-	}
+	q.Status, q.Classes = statusCounts(s.Get)
 	if win > 0 {
 		q.PerSecond = float64(e.respEnd-e.respStart) / win
 		q.BytesPerSecond = float64(e.bytesEnd-e.bytesStart) / win

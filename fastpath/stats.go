@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"strconv"
 	"sync/atomic"
 	"syscall"
 
@@ -255,4 +256,33 @@ func (s *Snapshot) Drops() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// errnoCounts adds the failures by errno name that get gives (a snapshot's
+// counters, or a second's differences) to m, made when nil and needed.
+func errnoCounts(m map[string]uint64, get func(Counter) uint64) map[string]uint64 {
+	for i, errno := range Errnos {
+		if v := get(failedBase + Counter(i)); v != 0 {
+			if m == nil {
+				m = map[string]uint64{}
+			}
+			m[ErrnoName(errno)] += v
+		}
+	}
+	return m
+}
+
+// statusCounts are the complete responses that get gives by exact status
+// ("200") and by class ("2xx"); nil maps when there are none.
+func statusCounts(get func(Counter) uint64) (status, classes map[string]uint64) {
+	for code := 100; code <= 599; code++ {
+		if v := get(StatusCounter(code)); v != 0 {
+			if status == nil {
+				status, classes = map[string]uint64{}, map[string]uint64{}
+			}
+			status[strconv.Itoa(code)] = v
+			classes[strconv.Itoa(code/100)+"xx"] += v
+		}
+	}
+	return status, classes
 }

@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/report"
@@ -25,22 +24,8 @@ func (tl *timeline) cut(e *Engine, s *Snapshot) {
 	d := func(c Counter) uint64 { return s.Counters[c] - p.Counters[c] }
 	sec := report.Second{T: len(tl.seconds), Attempted: d(CntAttempted), Established: d(CntEstablished),
 		InFlight: s.InFlight(), Open: s.Open(), AskedRate: e.rateAt(time.Duration(len(tl.seconds))*time.Second + time.Second/2)}
-	for i, errno := range Errnos {
-		if n := d(failedBase + Counter(i)); n > 0 {
-			if sec.Failed == nil {
-				sec.Failed = map[string]uint64{}
-			}
-			sec.Failed[ErrnoName(errno)] += n
-		}
-	}
-	for code := 100; code <= 599; code++ {
-		if n := d(StatusCounter(code)); n > 0 {
-			if sec.Responses == nil {
-				sec.Responses = map[string]uint64{}
-			}
-			sec.Responses[strconv.Itoa(code/100)+"xx"] += n
-		}
-	}
+	sec.Failed = errnoCounts(nil, d)
+	_, sec.Responses = statusCounts(d)
 	var rtt, ttfb, ttlb report.Histogram
 	rtt.Sub(&s.RTT, &p.RTT)
 	ttfb.Sub(&s.TTFB, &p.TTFB)

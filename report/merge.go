@@ -92,15 +92,26 @@ func (r *Report) derive() {
 		t.SetRTT(&th)
 	}
 	if q := r.Requests; q != nil {
-		ttfb, ttlb, sched := histogramOf(q.TTFBHist, q.TTFB.Max), histogramOf(q.TTLBHist, q.TTLB.Max), histogramOf(q.TTLBSchedHist, q.TTLBSched.Max)
-		q.TTFB, q.TTLB, q.TTLBSched = QuantilesOf(&ttfb), QuantilesOf(&ttlb), QuantilesOf(&sched)
+		requantile(&q.TTFB, q.TTFBHist)
+		requantile(&q.TTLB, q.TTLBHist)
+		requantile(&q.TTLBSched, q.TTLBSchedHist)
 	}
 	for i := range r.Timeline {
-		r.Timeline[i].derive()
+		s := &r.Timeline[i]
+		requantile(&s.RTT, s.RTTHist)
+		requantile(&s.TTFB, s.TTFBHist)
+		requantile(&s.TTLB, s.TTLBHist)
 	}
 	if r.Saturation != nil {
 		r.Saturation.Judge(r)
 	}
+}
+
+// requantile sets q from the merged histogram's buckets (its Max, merged
+// as the largest, bounds it).
+func requantile(q *Quantiles, buckets []Bucket) {
+	h := histogramOf(buckets, q.Max)
+	*q = QuantilesOf(&h)
 }
 
 // rule is a field's merge tag: its kind and, for omit, the reason.

@@ -32,12 +32,6 @@ func (s *Second) SetHistograms(rtt, ttfb, ttlb *Histogram) {
 	s.TTLBHist, s.TTLB = ttlb.Buckets(), QuantilesOf(ttlb)
 }
 
-// derive computes the second's quantiles from its merged histograms.
-func (s *Second) derive() {
-	rtt, ttfb, ttlb := histogramOf(s.RTTHist, s.RTT.Max), histogramOf(s.TTFBHist, s.TTFB.Max), histogramOf(s.TTLBHist, s.TTLB.Max)
-	s.SetHistograms(&rtt, &ttfb, &ttlb)
-}
-
 // Sub sets h to a - b: the samples of a cumulative histogram a that came
 // after b was taken. Its Max is the upper bound of its highest bucket
 // (within 6.25 % of the interval's largest value), capped at a's.
