@@ -223,13 +223,7 @@ func (s *Session) open(ctx context.Context) error {
 	// Before the program answers ARP for a dedicated address, nobody else
 	// may: on a real LAN that would take another host's traffic.
 	if len(probe) > 0 {
-		v4, v6 := splitFamilies(probe)
-		conflicts, err := netdev.ProbeIPv4(nh0.IfIndex, nh0.IfMAC, v4, 200*time.Millisecond)
-		if err == nil {
-			var c6 []netdev.Conflict
-			c6, err = netdev.ProbeIPv6(nh0.IfIndex, nh0.IfMAC, v6, 200*time.Millisecond)
-			conflicts = append(conflicts, c6...)
-		}
+		conflicts, err := netdev.ProbeAddrs(nh0.IfIndex, nh0.IfMAC, probe, 200*time.Millisecond)
 		if err != nil {
 			return fmt.Errorf("probing the source addresses on %s (ARP, duplicate address detection): %w", nh0.IfName, err)
 		}
@@ -484,18 +478,6 @@ func (s *Session) complete(r *report.Report, cfg *fastpath.Config) {
 	r.Diagnosis = report.Diagnose(report.Evidence{Report: r, Interface: s.ifname, Kind: s.dev.Kind, LocalVirtual: s.partialOK(),
 		Queues: s.queues, Ports: int(cfg.PortHi-cfg.PortLo) + 1, Sources: s.opts.Sources, Dedicated: s.dedicated, Routed: s.opts.SourcesRouted,
 		Targets: s.opts.Targets, SynRetries: cfg.Params.SynRetries})
-}
-
-// splitFamilies splits addresses into IPv4 and IPv6 ones.
-func splitFamilies(as []netip.Addr) (v4, v6 []netip.Addr) {
-	for _, a := range as {
-		if a.Is4() {
-			v4 = append(v4, a)
-		} else {
-			v6 = append(v6, a)
-		}
-	}
-	return v4, v6
 }
 
 // familyOf is 0 for IPv4 and 1 for IPv6.

@@ -17,6 +17,25 @@ type Conflict struct {
 	MAC  net.HardwareAddr
 }
 
+// ProbeAddrs probes addresses of both families: ProbeIPv4 for the IPv4
+// ones, ProbeIPv6 for the others.
+func ProbeAddrs(ifindex int, mac net.HardwareAddr, addrs []netip.Addr, wait time.Duration) ([]Conflict, error) {
+	var v4, v6 []netip.Addr
+	for _, a := range addrs {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	c4, err := ProbeIPv4(ifindex, mac, v4, wait)
+	if err != nil {
+		return nil, err
+	}
+	c6, err := ProbeIPv6(ifindex, mac, v6, wait)
+	return append(c4, c6...), err
+}
+
 // ProbeIPv4 asks the link of interface ifindex whether anyone uses the
 // IPv4 addresses addrs before this host answers ARP for them: RFC 5227's
 // ARP probe (sender address 0.0.0.0, so no neighbour cache learns
