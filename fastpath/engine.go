@@ -629,12 +629,11 @@ func (w *worker) dial(c *Conn, t int) {
 	}
 	idx := e.slotOf(pair, port)
 	c.idx = idx
-	w.intendedNs = w.nowNs
 	c.Local = netip.AddrPortFrom(e.cfg.Sources[s].Addr, port)
 	e.mu.Lock()
 	e.waiters[idx] = c
 	e.mu.Unlock()
-	if !w.open(idx, pair, port, true) {
+	if !w.open(idx, pair, port, true, w.nowNs) {
 		e.mu.Lock()
 		delete(e.waiters, idx)
 		e.mu.Unlock()

@@ -251,7 +251,7 @@ func sinkAttempt(t *testing.T, cfg Config) (w *worker, idx slot, c *tcp.Conn, sr
 	port := cfg.PortLo
 	idx = e.slotOf(0, port)
 	w.sets[0].Set(port, true)
-	if !w.open(idx, 0, port, false) {
+	if !w.open(idx, 0, port, false, w.nowNs) {
 		t.Fatal("no SYN")
 	}
 	srv = &tcp.Path{SrcMAC: cfg.Targets[0].DstMAC, DstMAC: cfg.SrcMAC, Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1},

@@ -50,8 +50,6 @@ type worker struct {
 	// ttfb and ttlb time request mode's responses (request.go), from the
 	// request; ttlbSched from the attempt's intended start.
 	ttfb, ttlb, ttlbSched report.Histogram
-	// intendedNs is the intended start of the attempt open makes next.
-	intendedNs int64
 	pub        published
 	ts         []targetStat      // per target (targets.go)
 	pt         []publishedTarget // what publish last stored of ts
@@ -844,13 +842,13 @@ func (w *worker) generate() int {
 			break
 		}
 		idx := e.slotOf(pair, port)
-		w.intendedNs = w.nowNs
+		intended := w.nowNs
 		if w.rate > 0 && w.tokens > 1 {
 			// The oldest token waited (tokens-1)/rate: the schedule wanted
 			// this attempt that long ago.
-			w.intendedNs -= int64((w.tokens - 1) / w.rate * 1e9)
+			intended -= int64((w.tokens - 1) / w.rate * 1e9)
 		}
-		if !w.open(idx, pair, port, false) {
+		if !w.open(idx, pair, port, false, intended) {
 			w.sets[pair].Set(port, false)
 			break
 		}
@@ -861,8 +859,9 @@ func (w *worker) generate() int {
 	return made
 }
 
-// open starts an attempt on the free entry idx and sends its SYN.
-func (w *worker) open(idx slot, pair int, port uint16, dialed bool) bool {
+// open starts an attempt on the free entry idx and sends its SYN;
+// intendedNs is when the schedule wanted it (request mode keeps it).
+func (w *worker) open(idx slot, pair int, port uint16, dialed bool, intendedNs int64) bool {
 	e := w.e
 	addr, buf, ok := w.txBuf()
 	if !ok {
@@ -883,7 +882,7 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool) bool {
 	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
 	en.syn = synTimeOf(w.nowNs)
 	if e.ex != nil {
-		e.ex[idx].intended = w.intendedNs // published by the release below
+		e.ex[idx].intended = intendedNs // published by the release below
 	}
 	n := w.tpl[pair].Stamp(buf, port, en.conn.ISS, tsval, en.conn.IPID-1, false)
 	w.tpl[pair].SetFlowLabel(buf, en.conn.FlowLabel())
