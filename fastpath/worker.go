@@ -50,9 +50,9 @@ type worker struct {
 	// ttfb and ttlb time request mode's responses (request.go), from the
 	// request; ttlbSched from the attempt's intended start.
 	ttfb, ttlb, ttlbSched report.Histogram
-	pub        published
-	ts         []targetStat      // per target (targets.go)
-	pt         []publishedTarget // what publish last stored of ts
+	pub                   published
+	ts                    []targetStat      // per target (targets.go)
+	pt                    []publishedTarget // what publish last stored of ts
 
 	// generation
 	generating bool
