@@ -124,9 +124,14 @@ func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *report.Report {
 		})
 		done <- res{r, err}
 	}()
-	first := p.next(3 * time.Second)
+	first := p.next(6 * time.Second)
 	if first == nil || first.Seg.Flags != tcp.FlagSYN {
-		p.t.Fatalf("no SYN captured: %+v", first)
+		select {
+		case out := <-done:
+			p.t.Fatalf("no SYN captured: %+v (run: %v)", first, out.err)
+		default:
+			p.t.Fatalf("no SYN captured: %+v (run still going)", first)
+		}
 	}
 	p.syn = *first
 	script(p)

@@ -307,6 +307,20 @@ func configure(ns string, ifs []ifSetup, sysctls map[string]string) error {
 	if err := h.LinkSetUp(lo); err != nil {
 		return err
 	}
+	// No duplicate address detection on the link-local addresses either:
+	// until it ends (a second or more) they are tentative, and neighbour
+	// discovery in a fresh lab waits on them. The kernel skips DAD only
+	// when both "all" and the interface say so.
+	if err := Do(ns, func() error {
+		for _, dev := range append([]string{"all"}, ifNames(ifs)...) {
+			if err := writeSysctl("net/ipv6/conf/"+dev+"/accept_dad", "0"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	for _, s := range ifs {
 		link, err := h.LinkByName(s.name)
 		if err != nil {
@@ -345,6 +359,14 @@ func configure(ns string, ifs []ifSetup, sysctls map[string]string) error {
 		}
 		return nil
 	})
+}
+
+func ifNames(ifs []ifSetup) []string {
+	names := make([]string, len(ifs))
+	for i, s := range ifs {
+		names[i] = s.name
+	}
+	return names
 }
 
 func ipnet(p netip.Prefix) *net.IPNet {
