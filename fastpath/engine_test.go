@@ -99,7 +99,8 @@ func TestEngineOutcomes(t *testing.T) {
 // has ended and nothing is in flight or closing, only the engine's control
 // loop (which ticks in real time) has work left, and the clock is paced to
 // real time.
-// hook, if set, is called after every move of the clock.
+// hook, if set, is called at every instant once the workers are done with it,
+// before the clock moves on.
 func runClocked(t *testing.T, cfg Config, clk *linktest.Clock, links []Link, hook func(*Engine), loops ...*linktest.Link) *report.Report {
 	t.Helper()
 	return runClockedCtx(t, context.Background(), cfg, clk, links, hook, loops...)
@@ -155,10 +156,13 @@ func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.
 				waitFor(t, "the workers to go round their loop twice", func() bool { return l.Polls() >= p+2 || !e.Running() })
 			}
 		}
-		clk.Advance(step)
+		// The hook runs here, once the workers are done with this instant:
+		// a clock jump of its own then finds them idle, not halfway through
+		// a batch whose SYNs the server would stamp with the later time.
 		if hook != nil {
 			hook(e)
 		}
+		clk.Advance(step)
 		if clk.Now() > 10*time.Minute {
 			t.Fatal("the run did not end within 10 minutes of engine time")
 		}
