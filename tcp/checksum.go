@@ -1,32 +1,48 @@
 package tcp
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Sum adds b to the running one's-complement sum (RFC 1071) as big-endian
 // 16-bit words; an odd trailing byte is padded with zero. The result is not
 // folded, so sums of several pieces can be added together; callers must only
 // split b at even offsets.
+//
+// It adds 64-bit little-endian words with end-around carry and swaps the
+// folded result's bytes: the sum does not depend on the byte order (RFC
+// 1071 §2 B). Every received segment is summed over its payload, so this
+// is the receive path's largest cost per byte.
 func Sum(b []byte, initial uint32) uint32 {
-	s := uint64(initial)
+	var s, c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
 	for len(b) >= 8 {
-		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
 	}
-	if len(b) >= 4 {
-		s += uint64(binary.BigEndian.Uint32(b))
-		b = b[4:]
+	// The last 0..7 bytes, zero-padded on the right, as one more word.
+	var t uint64
+	for i, x := range b {
+		t |= uint64(x) << (8 * i)
 	}
-	if len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	// Fold 64 -> 32 bits keeping the end-around carries.
+	s, c = bits.Add64(s, t, c)
+	s, c = bits.Add64(s, c, 0)
+	s += c
+	// Fold 64 -> 16 bits keeping the end-around carries, then swap to
+	// big-endian.
 	s = (s >> 32) + (s & 0xffffffff)
 	s = (s >> 32) + (s & 0xffffffff)
-	return uint32(s)
+	s = (s >> 16) + (s & 0xffff)
+	s = (s >> 16) + (s & 0xffff)
+	v := uint64(bits.ReverseBytes16(uint16(s))) + uint64(initial)
+	return uint32((v >> 32) + (v & 0xffffffff))
 }
 
 // Fold reduces a running sum to 16 bits and complements it: the value to put

@@ -1,7 +1,9 @@
 package tcp
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -176,6 +178,31 @@ func TestChecksumReference(t *testing.T) {
 	for n := 0; n <= len(b); n += 1 + n/64 {
 		if got, want := Checksum(b[:n]), ref(b[:n]); got != want {
 			t.Fatalf("len %d: %#x want %#x", n, got, want)
+		}
+	}
+	// Carries: all-ones words overflow every lane; random bytes from any
+	// start (the payload is not aligned), with a running initial sum.
+	ones := bytes.Repeat([]byte{0xff}, 1500)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	r := make([]byte, 2000)
+	for i := range r {
+		r[i] = byte(rnd.Uint32())
+	}
+	for n := 0; n <= 1500; n++ {
+		if got, want := Checksum(ones[:n]), ref(ones[:n]); got != want {
+			t.Fatalf("ones len %d: %#x want %#x", n, got, want)
+		}
+		off := rnd.IntN(64)
+		seg := r[off : off+n]
+		init := rnd.Uint32()
+		want := ^ref(seg)
+		// The reference folded with init added.
+		x := uint64(want) + uint64(init)
+		for x>>16 != 0 {
+			x = x>>16 + x&0xffff
+		}
+		if got := Fold(Sum(seg, init)); got != ^uint16(x) {
+			t.Fatalf("random len %d off %d init %#x: %#x want %#x", n, off, init, got, ^uint16(x))
 		}
 	}
 	// RFC 1624 incremental update equals recomputation.
