@@ -13,15 +13,11 @@ import (
 
 func (e *Engine) requestReport(s *Snapshot, win float64) *report.RequestReport {
 	q := &report.RequestReport{PerConnection: e.cfg.RequestsPerConn, Requests: s.Get(CntRequests), Completed: s.Get(CntResponses), Failed: map[string]uint64{},
-		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder), WindowProbes: s.Get(CntWindowProbes),
+		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder), ACKsMerged: s.Get(CntACKMerged), WindowProbes: s.Get(CntWindowProbes),
 		ResponseBytes: s.Get(CntResponseBytes), TTFB: report.QuantilesOf(&s.TTFB), TTLB: report.QuantilesOf(&s.TTLB),
 		TTFBHist: s.TTFB.Buckets(), TTLBHist: s.TTLB.Buckets(),
 		TTLBSched: report.QuantilesOf(&s.TTLBSched), TTLBSchedHist: s.TTLBSched.Buckets()}
-	for i, name := range ResponseErrors {
-		if v := s.Get(ResponseFailedCounter(i)); v != 0 {
-			q.Failed[name] = v
-		}
-	}
+	responseFailures(q.Failed, s.Get)
 	q.Status, q.Classes = statusCounts(s.Get)
 	if win > 0 {
 		q.PerSecond = float64(e.respEnd-e.respStart) / win

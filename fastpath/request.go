@@ -12,13 +12,19 @@ import (
 // code) or one of ResponseErrors; what the run's end cuts short is in
 // flight.
 
-// exState is a connection's request and response, beside its entry (44
-// bytes, only in request mode).
+// exState is a connection's request and response, beside its entry (only
+// in request mode).
 type exState struct {
 	x    tcp.Exchange
 	resp l7.Response
 	n    uint16 // requests made on the connection
 	on   bool   // the request is under way: its outcome is not counted yet
+	// ackAt is 1 + the place in the worker's TX batch of the connection's
+	// last ACK of response data, while that batch (ackEpoch) is not sent
+	// and nothing else of the connection followed it: ackData updates it
+	// in place.
+	ackAt    uint16
+	ackEpoch uint64
 	// intended is when the schedule wanted the connection's attempt to
 	// start (engine ns): its token's time, earlier than the SYN when the
 	// worker ran late. Latencies from it hide no stall of the generator.
@@ -60,6 +66,32 @@ func (w *worker) nextRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 	w.sendRequest(en, idx, ex, p)
 }
 
+// ackData sends r, a pure ACK of response data in order (Q2, Q8). When the
+// connection's last ACK is still in the unsent TX batch with nothing of
+// the connection after it, r takes its place instead: one ACK per batch
+// and connection, as Linux acknowledges a GRO'd run of segments once.
+// ACKs of a full-size response were a frame per segment, which the server
+// then has to process; duplicate ACKs (out of order) are never merged,
+// they are the server's loss signal.
+func (w *worker) ackData(ex *exState, p *tcp.Path, r *tcp.Reply) {
+	if ex.ackAt > 0 && ex.ackEpoch == w.txEpoch && int(ex.ackAt) <= w.txN {
+		d := &w.tx[ex.ackAt-1]
+		fs := uint64(len(w.umem))
+		buf := w.umem[d.Addr:min(d.Addr+uint64(w.e.frameSize), fs)]
+		d.Len = uint32(tcp.Build(buf, p, r))
+		w.c[CntACKMerged]++
+		return
+	}
+	n, epoch := w.txN, w.txEpoch
+	w.send(p, r)
+	ex.ackAt = 0
+	// Only a frame queued in this batch (send may have flushed first, or
+	// found no free frame).
+	if w.txEpoch == epoch && w.txN == n+1 {
+		ex.ackAt, ex.ackEpoch = uint16(w.txN), epoch
+	}
+}
+
 // sendRequest sends what the windows allow of entry idx's request.
 func (w *worker) sendRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 	req := w.e.cfg.Request.Request
@@ -69,6 +101,7 @@ func (w *worker) sendRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 		if !ok {
 			return
 		}
+		ex.ackAt = 0
 		addr, buf, ok := w.txBuf()
 		if !ok {
 			return // lost like a full qdisc's frame: the RTO sends it again
@@ -160,8 +193,6 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 	v := params.Close(&en.conn, abort, w.nowMs)
 	if v.Send {
 		w.send(p, &v.Reply)
-	}
-	if en.conn.State == tcp.Closed {
 	}
 	return false
 }

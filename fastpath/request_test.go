@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -431,5 +432,93 @@ func TestRequestSegmentsFitFrames(t *testing.T) {
 	room := 2048 - tcp.MaxReplyLen
 	if len(sizes) != 3 || sizes[0] != room || sizes[1] != room || sizes[2] != 5000-2*room {
 		t.Fatalf("segments of %v bytes, want %d, %d, %d", sizes, room, room, 5000-2*room)
+	}
+}
+
+// Q8: the client acknowledges a run of response segments that reach it in
+// one batch with one ACK, of the last byte (as Linux does a GRO'd run),
+// and never merges duplicate ACKs: with the response's first segment lost,
+// the three segments after it each get their own duplicate ACK, the
+// server's signal to retransmit.
+func TestRequestACKPerBatch(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in order", true: "first segment lost"}[lose], func(t *testing.T) {
+			srv := linktest.NewServer()
+			resp := httpServer(srv, 200, 5000) // 4 segments
+			var mu sync.Mutex
+			var acks []tcp.Seq // the client's pure ACKs after its request
+			var irs tcp.Seq
+			var resent [][]byte // the response, sent again at the third duplicate ACK
+			requested, lost := false, false
+			peer := func(f []byte) [][]byte {
+				var pk tcp.Packet
+				if tcp.ParseWith(f, &pk, 0) == tcp.KindTCP {
+					mu.Lock()
+					switch {
+					case len(pk.Payload) > 0:
+						requested = true
+					case requested && pk.Seg.Flags == tcp.FlagACK:
+						acks = append(acks, pk.Seg.Ack)
+						if len(acks) == 3 && resent != nil {
+							// The server's fast retransmit, from the lost
+							// segment on (the linktest server has no timers).
+							out := resent
+							resent = nil
+							mu.Unlock()
+							return out
+						}
+					}
+					mu.Unlock()
+				}
+				out := srv.Handle(f)
+				var pk2 tcp.Packet
+				for i, o := range out {
+					if tcp.ParseWith(o, &pk2, 0) != tcp.KindTCP || len(pk2.Payload) == 0 {
+						continue
+					}
+					mu.Lock()
+					irs = pk2.Seg.Seq - 1 // the first segment's sequence: IRS+1
+					drop := lose && !lost
+					lost = lost || drop
+					mu.Unlock()
+					if drop {
+						for _, o := range out[i:] {
+							resent = append(resent, bytes.Clone(o))
+						}
+						return append(out[:i:i], out[i+1:]...)
+					}
+					break
+				}
+				return out
+			}
+			links, _ := peerLinks(peer, 1)
+			cfg := requestConfig(t, false)
+			cfg.Count, cfg.Close = 1, CloseRST
+			r := runEngine(t, cfg, links...)
+			clean(t, srv)
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Requests.Completed != 1 {
+				t.Fatalf("complete %d", r.Requests.Completed)
+			}
+			end := irs + 1 + tcp.Seq(len(resp))
+			if !lose {
+				if len(acks) != 1 || acks[0] != end || r.Requests.ACKsMerged != 3 {
+					t.Fatalf("ACKs %v (want one, of %d), merged %d", acks, end, r.Requests.ACKsMerged)
+				}
+				return
+			}
+			// Three duplicates of IRS+1, then the retransmitted response's
+			// ACK: each its own frame.
+			dups := 0
+			for _, a := range acks {
+				if a == irs+1 {
+					dups++
+				}
+			}
+			if dups != 3 || acks[len(acks)-1] != end || r.Requests.OutOfOrder != 3 {
+				t.Fatalf("ACKs %v: want 3 duplicates of %d, then %d; out of order %d", acks, irs+1, end, r.Requests.OutOfOrder)
+			}
+		})
 	}
 }

@@ -49,6 +49,7 @@ const (
 	CntLate           // attempts the rate asked for that the worker did not start in time (it came round too late)
 	CntHeldBack       // attempts the rate asked for that the concurrency bound or busy ports held back
 	CntIdleNs         // nanoseconds the worker waited in poll with nothing to do
+	CntACKMerged      // ACKs of response data that took the place of the connection's ACK still in the TX batch
 	dropBase          // frames dropped by parse reason, tcp.NumDropReasons of them
 	failedBase        = dropBase + Counter(tcp.NumDropReasons)
 	respFailedBase    = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors
@@ -267,6 +268,20 @@ func errnoCounts(m map[string]uint64, get func(Counter) uint64) map[string]uint6
 				m = map[string]uint64{}
 			}
 			m[ErrnoName(errno)] += v
+		}
+	}
+	return m
+}
+
+// responseFailures adds the failed requests that get gives to m by
+// ResponseErrors name; a nil m is made when there are any.
+func responseFailures(m map[string]uint64, get func(Counter) uint64) map[string]uint64 {
+	for i, name := range ResponseErrors {
+		if v := get(ResponseFailedCounter(i)); v != 0 {
+			if m == nil {
+				m = map[string]uint64{}
+			}
+			m[name] += v
 		}
 	}
 	return m

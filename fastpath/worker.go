@@ -28,6 +28,7 @@ type worker struct {
 	rx      []xsk.Desc
 	tx      []xsk.Desc
 	txN     int
+	txEpoch uint64   // flushes so far: tells whether a queued frame is still in w.tx
 	frames  []uint64 // allocated, unused TX frames
 	spare   []uint64 // scratch for frames the TX ring refused
 	nFrames int
@@ -208,6 +209,7 @@ func (w *worker) flush() {
 		w.c[CntTxDropped] += uint64(w.txN - q)
 	}
 	w.txN = 0
+	w.txEpoch++
 	if err := w.link.Kick(); err != nil {
 		w.e.fail(w.id, err)
 	}
@@ -384,7 +386,14 @@ func (w *worker) segment(pk *tcp.Packet) {
 		v = params.Input(&en.conn, seg, w.nowMs)
 	}
 	if v.Send {
-		w.send(&p, &v.Reply)
+		if ex != nil && v.DataLen > 0 && v.Reply.Flags == tcp.FlagACK {
+			w.ackData(ex, &p, &v.Reply)
+		} else {
+			if ex != nil {
+				ex.ackAt = 0
+			}
+			w.send(&p, &v.Reply)
+		}
 	}
 	notify := false
 	fast := false

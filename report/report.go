@@ -122,6 +122,9 @@ type RequestReport struct {
 	// a SACK block, not kept: the server sends them again).
 	Retransmits uint64 `json:"retransmits" merge:"sum"`
 	OutOfOrder  uint64 `json:"out_of_order" merge:"sum"`
+	// ACKsMerged are ACKs of response data that replaced the connection's
+	// ACK still waiting in the TX batch: one ACK per batch and connection.
+	ACKsMerged uint64 `json:"acks_merged" merge:"sum"`
 	// WindowProbes are probes of a server's zero window, which held the
 	// request back.
 	WindowProbes  uint64 `json:"window_probes" merge:"sum"`
