@@ -25,6 +25,8 @@ func (tl *timeline) cut(e *Engine, s *Snapshot) {
 	sec := report.Second{T: len(tl.seconds), Attempted: d(CntAttempted), Established: d(CntEstablished),
 		InFlight: s.InFlight(), Open: s.Open(), AskedRate: e.rateAt(time.Duration(len(tl.seconds))*time.Second + time.Second/2)}
 	sec.Failed = errnoCounts(nil, d)
+	sec.Reset, sec.Closed = d(CntReset), d(CntClosed)
+	sec.RequestsFailed = responseFailures(nil, d)
 	_, sec.Responses = statusCounts(d)
 	var rtt, ttfb, ttlb report.Histogram
 	rtt.Sub(&s.RTT, &p.RTT)

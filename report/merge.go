@@ -110,7 +110,7 @@ func (r *Report) derive() {
 // requantile sets q from the merged histogram's buckets (its Max, merged
 // as the largest, bounds it).
 func requantile(q *Quantiles, buckets []Bucket) {
-	h := histogramOf(buckets, q.Max)
+	h := HistogramOf(buckets, q.Max)
 	*q = QuantilesOf(&h)
 }
 

@@ -258,9 +258,12 @@ func QuantilesOf(h *Histogram) Quantiles {
 // Histogram rebuilds the RTT histogram from the report (its non-empty
 // buckets and its maximum), losslessly: each bucket's bound maps back to
 // its bucket.
-func (r *Report) Histogram() Histogram { return histogramOf(r.RTTHist, r.RTT.Max) }
+func (r *Report) Histogram() Histogram { return HistogramOf(r.RTTHist, r.RTT.Max) }
 
-func histogramOf(buckets []Bucket, maxSec float64) Histogram {
+// HistogramOf rebuilds a histogram from its non-empty buckets and its
+// maximum in seconds (a report's or a timeline second's). Its Sum is not
+// kept: only the quantiles and counts come back exactly.
+func HistogramOf(buckets []Bucket, maxSec float64) Histogram {
 	var h Histogram
 	for _, b := range buckets {
 		i := BucketOf(int64(math.Round(b.UpperSeconds * 1e9)))
@@ -287,7 +290,7 @@ type TargetReport struct {
 func (t *TargetReport) SetRTT(h *Histogram) { t.RTTHist, t.RTT = h.Buckets(), QuantilesOf(h) }
 
 // Histogram rebuilds the target's RTT histogram (see Report.Histogram).
-func (t *TargetReport) Histogram() Histogram { return histogramOf(t.RTTHist, t.RTT.Max) }
+func (t *TargetReport) Histogram() Histogram { return HistogramOf(t.RTTHist, t.RTT.Max) }
 
 // Point is one sample of a run's progress.
 type Point struct {

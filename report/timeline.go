@@ -15,14 +15,20 @@ type Second struct {
 	// AskedRate is the rate the plan asked for at the second's middle
 	// (the stages' ramp; 0: as fast as possible).
 	AskedRate float64 `json:"asked_rate" merge:"sum"`
-	// Responses counts complete responses by status class ("2xx").
-	Responses map[string]uint64 `json:"responses,omitempty" merge:"sum"`
-	RTT       Quantiles         `json:"rtt_seconds" merge:"each"`
-	RTTHist   []Bucket          `json:"rtt_histogram,omitempty" merge:"keyed"`
-	TTFB      Quantiles         `json:"ttfb_seconds" merge:"each"`
-	TTFBHist  []Bucket          `json:"ttfb_histogram,omitempty" merge:"keyed"`
-	TTLB      Quantiles         `json:"ttlb_seconds" merge:"each"`
-	TTLBHist  []Bucket          `json:"ttlb_histogram,omitempty" merge:"keyed"`
+	// Closed and Reset count established connections that ended in the
+	// second: closed by us, or reset by the peer.
+	Closed uint64 `json:"closed" merge:"sum"`
+	Reset  uint64 `json:"reset" merge:"sum"`
+	// Responses counts complete responses by status class ("2xx"), and
+	// RequestsFailed failed requests by reason (ETIMEDOUT, ECONNRESET ...).
+	Responses      map[string]uint64 `json:"responses,omitempty" merge:"sum"`
+	RequestsFailed map[string]uint64 `json:"requests_failed,omitempty" merge:"sum"`
+	RTT            Quantiles         `json:"rtt_seconds" merge:"each"`
+	RTTHist        []Bucket          `json:"rtt_histogram,omitempty" merge:"keyed"`
+	TTFB           Quantiles         `json:"ttfb_seconds" merge:"each"`
+	TTFBHist       []Bucket          `json:"ttfb_histogram,omitempty" merge:"keyed"`
+	TTLB           Quantiles         `json:"ttlb_seconds" merge:"each"`
+	TTLBHist       []Bucket          `json:"ttlb_histogram,omitempty" merge:"keyed"`
 }
 
 // SetHistograms sets the second's histograms and their quantiles.
