@@ -32,7 +32,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MODE_HTTP 4  // reflect SYNs; answer requests with RESPONSE and FIN
 
 // The canned response: an even length keeps the checksum loop on words.
-#define RESPONSE "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+#define RESPONSE "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
 #define RESPONSE_LEN 40
 
 struct refl_config {

@@ -22,8 +22,11 @@ const (
 	// Count counts the SYNs to the port (SYNs) and drops every frame.
 	Count Mode = 3
 	// HTTP reflects SYNs and answers each request (a segment with data)
-	// with a canned HTTP/1.1 response of 40 bytes and FIN, each bare FIN
-	// with its ACK: request mode's ceiling.
+	// with a canned HTTP/1.0 response of 40 bytes and FIN, each bare FIN
+	// with its ACK: request mode's ceiling. HTTP/1.0 says the connection
+	// closes after it, so keep-alive clients (wrk, h2load) open one per
+	// request; 40 bytes are less than any request, so the program only
+	// ever shrinks a frame (veth may have no tailroom to grow one).
 	HTTP Mode = 4
 )
 
