@@ -21,6 +21,8 @@ usage:
   xdpconnect doctor --dst IP:PORT | --iface IF
                                             check what a run depends on, with fixes
   xdpconnect merge  REPORT.json ...          merge the JSON reports of a run's shards (--json FILE)
+  xdpconnect rfc9411 cps|tps|latency|concurrent --target N --dst IP:PORT [run flags]
+                                            RFC 9411's procedure: phases, validation criteria, search
   xdpconnect demo                           lab up, run against a Linux listener, report, lab down
   xdpconnect lab up|down|status [flags]     network-namespace lab for trying the tool
   xdpconnect version
@@ -51,6 +53,8 @@ func main() {
 		err = cmdDemo(os.Args[2:])
 	case "merge":
 		err = cmdMerge(os.Args[2:])
+	case "rfc9411":
+		err = cmdRFC9411(os.Args[2:])
 	default:
 		err = usageError("unknown command %q", os.Args[1])
 	}

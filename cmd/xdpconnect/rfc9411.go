@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/internal/rfc9411"
+	"github.com/xdpconnect/xdpconnect/report"
+)
+
+// rfcFlags are rfc9411's own flags; every other flag is a `run` flag
+// (targets, sources, interface, namespace ...) and goes to parseRun.
+type rfcFlags struct {
+	test      rfc9411.Test
+	target    float64
+	sizes     []string
+	path      string
+	perConn   int
+	set       rfc9411.Settings
+	noSearch  bool
+	jsonPath  string
+	synRetry  int
+	runArgs   []string
+	setByUser map[string]bool
+}
+
+// rfcRunFlagsTaken are run flags the procedure sets itself.
+var rfcRunFlagsTaken = []string{"http", "request", "request-file", "rate", "count", "duration", "stages", "close", "concurrency",
+	"hold-for", "requests-per-conn", "json", "quiet", "xdp-syn", "warmup", "shard", "start-at"}
+
+func parseRFC9411(args []string) (*rfcFlags, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, usageError("rfc9411 needs a test: cps, tps, latency or concurrent (xdpconnect rfc9411 cps --target 10000 --dst IP:80 ...)")
+	}
+	f := &rfcFlags{test: rfc9411.Test(args[0]), set: rfc9411.DefaultSettings()}
+	known := false
+	for _, t := range rfc9411.Tests {
+		known = known || t == f.test
+	}
+	if !known {
+		return nil, usageError("rfc9411 %q: want cps, tps, latency or concurrent", args[0])
+	}
+	fs := flag.NewFlagSet("rfc9411 "+args[0], flag.ContinueOnError)
+	fs.Float64Var(&f.target, "target", 0, "the target objective (RFC 9411 4.3.4): connections/s (cps, latency), transactions/s (tps), or open connections (concurrent)")
+	sizes := fs.String("sizes", "1k,2k,4k,16k,64k", "object sizes, one pass each (RFC 9411 7.2.3.2: 1, 2, 4, 16 and 64 KByte)")
+	fs.StringVar(&f.path, "path", "/{size}", "the path requested; {size} is replaced by each of --sizes")
+	fs.IntVar(&f.perConn, "requests-per-conn", 10, "tps: HTTP transactions per connection (keep-alive)")
+	fs.DurationVar(&f.set.RampUp, "ramp-up", f.set.RampUp, "ramp-up phase: the objective grows linearly from 0")
+	fs.DurationVar(&f.set.Sustain, "sustain", f.set.Sustain, "sustain phase: the objective holds; only its whole seconds are measured")
+	fs.DurationVar(&f.set.RampDown, "ramp-down", f.set.RampDown, "ramp-down phase: the objective falls linearly to 0")
+	maxFailed := fs.Float64("max-failed", 100*f.set.MaxFailed, "validation: failed transactions, percent of those begun (RFC 9411 6.1: under 0.001)")
+	maxReset := fs.Float64("max-reset", 100*f.set.MaxReset, "validation: connections ended by the device's RST, percent (RFC 9411 6.1: under 0.001)")
+	maxDev := fs.Float64("max-rate-deviation", 100*f.set.MaxRateDeviation, "validation: per-second rate's largest deviation from the sustain mean, percent")
+	maxConc := fs.Float64("max-concurrent-deviation", 100*f.set.MaxConcurrentDeviation, "validation (concurrent): open connections' largest deviation, percent")
+	initial := fs.Float64("initial", 100*f.set.InitialShare, "step 1's objective, percent of --target")
+	resolution := fs.Float64("resolution", 100*f.set.Resolution, "step 3 ends when passing and failing objectives are this percent of --target apart")
+	fs.IntVar(&f.set.MaxSearch, "max-search", f.set.MaxSearch, "step 3's largest number of runs")
+	fs.BoolVar(&f.noSearch, "no-search", false, "stop after step 2 (the target) even when it fails")
+	fs.StringVar(&f.jsonPath, "json", "", "write the procedure's result as JSON to this file (- for stdout)")
+	fs.IntVar(&f.synRetry, "syn-retries", 3, "SYN retransmissions before a connection fails (RFC 9411 4.3.1.1: up to three retries)")
+	own, rest := splitFlags(fs, args[1:])
+	f.runArgs = rest
+	if err := parseFlags(fs, own, os.Stdout); err != nil {
+		return nil, err
+	}
+	f.setByUser = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.setByUser[fl.Name] = true })
+	if f.target <= 0 || math.IsInf(f.target, 0) || math.IsNaN(f.target) {
+		return nil, usageError("rfc9411 %s needs --target, a positive objective in %s", f.test, f.test.Unit())
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			f.sizes = append(f.sizes, s)
+		}
+	}
+	if len(f.sizes) == 0 {
+		return nil, usageError("--sizes %q: give at least one size", *sizes)
+	}
+	if !strings.Contains(f.path, "{size}") && len(f.sizes) > 1 {
+		return nil, usageError("--path %q has no {size}: every pass would fetch the same object; add {size} or give one --sizes", f.path)
+	}
+	if f.perConn < 1 {
+		return nil, usageError("--requests-per-conn %d: at least 1", f.perConn)
+	}
+	if f.synRetry < 1 || f.synRetry > 255 {
+		return nil, usageError("--syn-retries %d: between 1 and 255", f.synRetry)
+	}
+	f.set.MaxFailed, f.set.MaxReset = *maxFailed/100, *maxReset/100
+	f.set.MaxRateDeviation, f.set.MaxConcurrentDeviation = *maxDev/100, *maxConc/100
+	f.set.InitialShare, f.set.Resolution = *initial/100, *resolution/100
+	if err := f.set.Check(); err != nil {
+		return nil, usageError("rfc9411: %v", err)
+	}
+	for _, a := range rest {
+		name := strings.SplitN(strings.TrimLeft(a, "-"), "=", 2)[0]
+		for _, taken := range rfcRunFlagsTaken {
+			if strings.HasPrefix(a, "-") && name == taken {
+				return nil, usageError("rfc9411: --%s is set by the procedure; leave it out", name)
+			}
+		}
+	}
+	if err := checkJSONPath(f.jsonPath); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// splitFlags takes fs's flags (and their values) out of args; the rest,
+// in order, are another command's.
+func splitFlags(fs *flag.FlagSet, args []string) (own, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		fl := fs.Lookup(name)
+		if !strings.HasPrefix(a, "-") || fl == nil {
+			rest = append(rest, a)
+			continue
+		}
+		own = append(own, a)
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+			i++
+			own = append(own, args[i])
+		}
+	}
+	return own, rest
+}
+
+// rfcStep is one run of the procedure.
+type rfcStep struct {
+	Step      string              `json:"step"`
+	Objective float64             `json:"objective"`
+	Measured  rfc9411.Measured    `json:"measured"`
+	Criteria  []rfc9411.Criterion `json:"criteria"`
+	Pass      bool                `json:"pass"`
+	// Saturated: the generator was the limit of this run (its reasons).
+	Saturated bool     `json:"saturated"`
+	Limits    []string `json:"saturation_reasons,omitempty"`
+}
+
+// rfcPass is one object size's procedure and its result.
+type rfcPass struct {
+	Size  string    `json:"size"`
+	Path  string    `json:"path"`
+	Steps []rfcStep `json:"steps"`
+	// Result is the highest objective that met every criterion (0: not
+	// even step 1's).
+	Result float64 `json:"result"`
+	// EquipmentLimit: a failing run was limited by the generator, so
+	// Result is a floor of the device's capacity, not its maximum.
+	EquipmentLimit bool   `json:"equipment_limit"`
+	Verdict        string `json:"verdict"`
+}
+
+// rfcResult is the procedure's JSON.
+type rfcResult struct {
+	Test     string           `json:"test"`
+	Section  string           `json:"section"`
+	Unit     string           `json:"unit"`
+	Target   float64          `json:"target"`
+	Settings rfc9411.Settings `json:"settings"`
+	// TCP is the test equipment's TCP as RFC 9411 4.3.1.1 asks it be
+	// reported, from the first run's report.
+	TCP    *report.Settings `json:"tcp,omitempty"`
+	Passes []rfcPass        `json:"passes"`
+}
+
+func cmdRFC9411(args []string) error {
+	f, err := parseRFC9411(args)
+	if err != nil {
+		return err
+	}
+	// The run flags are checked before anything is sent.
+	if _, err := f.runOpts(f.sizes[0], 1); err != nil {
+		return err
+	}
+	res := rfcResult{Test: string(f.test), Section: f.test.Section(), Unit: f.test.Unit(), Target: f.target, Settings: f.set}
+	ctx := context.Background()
+	for _, size := range f.sizes {
+		p, err := f.procedure(ctx, size, &res, os.Stderr)
+		if err != nil {
+			return err
+		}
+		res.Passes = append(res.Passes, p)
+	}
+	// With --json - stdout carries the JSON alone.
+	text := io.Writer(os.Stdout)
+	if f.jsonPath == "-" {
+		text = os.Stderr
+	}
+	writeRFCText(text, &res)
+	if f.jsonPath != "" {
+		out := io.Writer(os.Stdout)
+		if f.jsonPath != "-" {
+			fh, err := os.Create(f.jsonPath)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			out = fh
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&res); err != nil {
+			return err
+		}
+	}
+	for _, p := range res.Passes {
+		if p.Result == 0 {
+			return errors.New("rfc9411: step 1 (the initial objective) failed its validation criteria for " + p.Size + ": see the criteria above")
+		}
+	}
+	return nil
+}
+
+// runOpts are the run of one objective: the user's run flags plus the
+// phases and the RFC's client settings.
+func (f *rfcFlags) runOpts(size string, objective float64) (*runOpts, error) {
+	path := strings.ReplaceAll(f.path, "{size}", size)
+	a := append([]string{}, f.runArgs...)
+	closeMode := "fin" // 4.3.1.1: connections end with a FIN handshake, never an RST
+	if f.test == rfc9411.Concurrent {
+		closeMode = "hold"
+	}
+	a = append(a, "--http", "GET "+path, "--quiet", "--close", closeMode, "--syn-retries", strconv.Itoa(f.synRetry))
+	if !hasFlag(a, "metrics-addr") {
+		a = append(a, "--metrics-addr", "")
+	}
+	s := f.set
+	secs := func(d time.Duration) string { return d.String() }
+	switch f.test {
+	case rfc9411.Concurrent:
+		// Connections open at a steady rate over the ramp-up, each makes
+		// its requests and stays open through the sustain phase; the
+		// ramp-down is the closing of all of them at the end.
+		n := uint64(math.Round(objective))
+		rate := objective / max(s.RampUp.Seconds(), 1)
+		// Two GETs with keep-alive: the server keeps the connection (one
+		// GET would ask it to close), and the second shows it usable.
+		a = append(a, "--count", strconv.FormatUint(n, 10), "--rate", strconv.FormatFloat(rate, 'f', 3, 64),
+			"--hold-for", secs(s.Sustain+time.Second), "--requests-per-conn", "2")
+	default:
+		a = append(a, "--stages", fmt.Sprintf("%s:%g,%s:%g,%s:0", secs(max(s.RampUp, time.Millisecond)), objective, secs(s.Sustain), objective,
+			secs(max(s.RampDown, time.Millisecond))))
+		if f.test == rfc9411.TPS {
+			// The objective is transactions: connections at 1/N of it.
+			a[len(a)-1] = fmt.Sprintf("%s:%g,%s:%g,%s:0", secs(max(s.RampUp, time.Millisecond)), objective/float64(f.perConn), secs(s.Sustain),
+				objective/float64(f.perConn), secs(max(s.RampDown, time.Millisecond)))
+			a = append(a, "--requests-per-conn", strconv.Itoa(f.perConn))
+		}
+	}
+	return parseRun(a, io.Discard)
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// procedure runs steps 1 to 3 for one object size (RFC 9411 7.x.4).
+func (f *rfcFlags) procedure(ctx context.Context, size string, res *rfcResult, log io.Writer) (rfcPass, error) {
+	p := rfcPass{Size: size, Path: strings.ReplaceAll(f.path, "{size}", size)}
+	run := func(name string, objective float64) (rfcStep, error) {
+		o, err := f.runOpts(size, objective)
+		if err != nil {
+			return rfcStep{}, err
+		}
+		fmt.Fprintf(log, "rfc9411 %s %s: %s at %.0f %s ...\n", f.test, p.Path, name, objective, f.test.Unit())
+		r, err := execute(ctx, o, io.Discard, io.Discard)
+		if err != nil {
+			return rfcStep{}, err
+		}
+		if res.TCP == nil {
+			res.TCP = r.TCP
+			if res.TCP == nil {
+				res.TCP = r.TCP6
+			}
+		}
+		st := rfcStep{Step: name, Objective: objective}
+		st.Measured, st.Criteria = rfc9411.Judge(f.test, objective, r.Timeline, f.set)
+		st.Pass = rfc9411.Passed(st.Criteria)
+		if r.Saturation != nil && r.Saturation.Saturated {
+			st.Saturated = true
+			for _, l := range r.Saturation.Limits {
+				st.Limits = append(st.Limits, l.Detail)
+			}
+		}
+		fmt.Fprintf(log, "  %s: %.1f %s in sustain, %s\n", map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Measured.KPI, f.test.Unit(), failedNames(st.Criteria))
+		p.Steps = append(p.Steps, st)
+		if !st.Pass && st.Saturated {
+			p.EquipmentLimit = true
+		}
+		return st, nil
+	}
+	initial := math.Max(math.Round(f.target*f.set.InitialShare), 1)
+	st, err := run("step 1: initial objective", initial)
+	if err != nil {
+		return p, err
+	}
+	if !st.Pass {
+		p.Verdict = fmt.Sprintf("step 1 failed at the initial objective (%.0f %s): the RFC stops here (%s)", initial, f.test.Unit(), failedNames(st.Criteria))
+		if st.Saturated {
+			p.Verdict += "; the test equipment was the limit, not the device"
+		}
+		return p, nil
+	}
+	p.Result = initial
+	st, err = run("step 2: target objective", f.target)
+	if err != nil {
+		return p, err
+	}
+	if st.Pass {
+		p.Result = f.target
+		p.Verdict = fmt.Sprintf("the target objective %.0f %s met every validation criterion", f.target, f.test.Unit())
+		return p, nil
+	}
+	if !f.noSearch {
+		s := rfc9411.NewSearch(initial, f.target, f.set)
+		for i := 1; ; i++ {
+			obj, ok := s.Next()
+			if !ok {
+				break
+			}
+			st, err := run(fmt.Sprintf("step 3: search %d", i), obj)
+			if err != nil {
+				return p, err
+			}
+			s.Record(obj, st.Pass)
+		}
+		p.Result = s.Lo
+	}
+	p.Verdict = fmt.Sprintf("the highest objective that met every validation criterion: %.0f %s (target %.0f)", p.Result, f.test.Unit(), f.target)
+	if p.EquipmentLimit {
+		p.Verdict += "; a failing run was limited by the test equipment (xdpconnect saturated), not by the device: the device's maximum is at least this, not this"
+	}
+	return p, nil
+}
+
+func failedNames(cs []rfc9411.Criterion) string {
+	var names []string
+	for _, c := range cs {
+		if !c.Pass {
+			names = append(names, c.Name+" ("+c.Detail+")")
+		}
+	}
+	if len(names) == 0 {
+		return "every criterion met"
+	}
+	return "failed: " + strings.Join(names, "; ")
+}
+
+func writeRFCText(w io.Writer, res *rfcResult) {
+	fmt.Fprintf(w, "RFC 9411 %s (section %s), target %.0f %s\n", res.Test, res.Section, res.Target, res.Unit)
+	s := res.Settings
+	fmt.Fprintf(w, "phases: ramp-up %v, sustain %v (measured: its whole seconds), ramp-down %v\n", s.RampUp, s.Sustain, s.RampDown)
+	if t := res.TCP; t != nil {
+		fmt.Fprintf(w, "test equipment TCP (4.3.1.1): mss %d, receive window %d (scale %d), initial window 10 segments, SYN retries %d, SACK %v, timestamps %d, PSH on each request's last segment\n",
+			t.MSS, t.Window, t.WindowScale, t.SynRetries, t.SACK, t.Timestamps)
+	}
+	for _, p := range res.Passes {
+		fmt.Fprintf(w, "\n%s (GET %s)\n", p.Size, p.Path)
+		for _, st := range p.Steps {
+			fmt.Fprintf(w, "  %-26s objective %-10.0f measured %-12.1f %s", st.Step, st.Objective, st.Measured.KPI, map[bool]string{true: "pass", false: "FAIL"}[st.Pass])
+			if st.Saturated {
+				fmt.Fprintf(w, " [test equipment saturated: %s]", strings.Join(st.Limits, "; "))
+			}
+			fmt.Fprintln(w)
+			for _, c := range st.Criteria {
+				fmt.Fprintf(w, "    %-4s %-45s %s (RFC 9411 %s)\n", map[bool]string{true: "ok", false: "FAIL"}[c.Pass], c.Name, c.Detail, c.Section)
+			}
+			m := st.Measured
+			if m.TTLB.P50 > 0 {
+				fmt.Fprintf(w, "    time to first byte mean %s p50 %s p99 %s max %s; to last byte mean %s p50 %s p99 %s max %s\n",
+					dur(m.TTFBMean), dur(m.TTFB.P50), dur(m.TTFB.P99), dur(m.TTFB.Max), dur(m.TTLBMean), dur(m.TTLB.P50), dur(m.TTLB.P99), dur(m.TTLB.Max))
+			}
+		}
+		fmt.Fprintf(w, "  result: %s\n", p.Verdict)
+	}
+}
+
+func dur(sec float64) string { return time.Duration(sec * 1e9).Round(time.Microsecond).String() }

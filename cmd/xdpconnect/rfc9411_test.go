@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// runRFC runs `xdpconnect rfc9411 ARGS --netns NS --json -` and returns
+// the result, stderr and the exit status.
+func runRFC(t *testing.T, ns string, args ...string) (*rfcResult, string, int) {
+	t.Helper()
+	a := append([]string{"rfc9411"}, args...)
+	a = append(a, "--netns", ns, "--json", "-")
+	cmd := exec.Command(binary(t), a...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() == 0 {
+		return nil, errb.String(), code
+	}
+	var r rfcResult
+	dec := json.NewDecoder(&out)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("stdout is not the JSON result: %v\n%s", err, out.String())
+	}
+	return &r, errb.String(), code
+}
+
+// RFC 9411 against nginx, short phases: each test's target is met with
+// every criterion measured, and the indicator is the sustain phase's (the
+// ramps would pull a whole-run average far below it); nginx served what
+// the runs asked; the TCP settings of 4.3.1.1 are reported.
+func TestRFC9411Nginx(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	ng := startNginx(t, l.ServerNS, dst)
+	// Keep-alive connections end in TIME-WAIT on our side (the client
+	// closes, 4.3.1.1): ports for a minute of them.
+	phases := []string{"--ramp-up", "2s", "--sustain", "3s", "--ramp-down", "1s", "--dst", dst.String(), "--src-ports", "10000-60999"}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		target float64
+	}{
+		{"cps", []string{"cps", "--target", "3000", "--sizes", "1k,16k"}, 3000},
+		{"tps", []string{"tps", "--target", "6000", "--requests-per-conn", "4", "--sizes", "1k"}, 6000},
+		{"latency", []string{"latency", "--target", "2000", "--sizes", "64k"}, 2000},
+		{"concurrent", []string{"concurrent", "--target", "3000", "--sizes", "1k"}, 3000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, before, err := ng.stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, stderr, code := runRFC(t, l.ClientNS, append(c.args, phases...)...)
+			if code != 0 || r == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			_, after, err := ng.stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.TCP == nil || r.TCP.MSS != 1460 || r.TCP.SynRetries != 3 {
+				t.Fatalf("TCP settings %+v: want MSS 1460 and 3 SYN retries (4.3.1.1)", r.TCP)
+			}
+			var served uint64
+			for _, p := range r.Passes {
+				if p.Result != c.target || len(p.Steps) != 2 || p.EquipmentLimit {
+					t.Fatalf("%s: result %.0f of %.0f in %d steps: %s\n%s", p.Size, p.Result, c.target, len(p.Steps), p.Verdict, stderr)
+				}
+				for _, st := range p.Steps {
+					m := st.Measured
+					if !st.Pass || m.Seconds != 3 || m.KPI < 0.95*st.Objective || m.KPI > 1.05*st.Objective || len(st.Criteria) != 5 {
+						t.Fatalf("%s %s: %+v", p.Size, st.Step, st)
+					}
+					if m.Failed != 0 || m.Reset != 0 || m.TTLB.P50 <= 0 {
+						t.Fatalf("%s %s: failed %d, reset %d, ttlb %+v", p.Size, st.Step, m.Failed, m.Reset, m.TTLB)
+					}
+					served += m.Transactions
+				}
+			}
+			// nginx served the sustain phases' transactions and the ramps'.
+			if after-before < served {
+				t.Fatalf("nginx served %d requests, the sustain phases alone counted %d", after-before, served)
+			}
+		})
+	}
+}
+
+// Flags the procedure sets itself are refused, as is a missing target,
+// before anything is sent.
+func TestRFC9411Refusals(t *testing.T) {
+	for _, args := range [][]string{
+		{"cps", "--dst", "198.18.0.2:80"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--rate", "5"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--close", "rst"},
+		{"tps", "--target", "100", "--dst", "198.18.0.2:80", "--sustain", "1s"},
+		{"bogus", "--target", "100", "--dst", "198.18.0.2:80"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--sizes", "1k,2k", "--path", "/fixed"},
+	} {
+		cmd := exec.Command(binary(t), append([]string{"rfc9411"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") > 2 {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// A target beyond what the generator can send: step 2 fails, step 3
+// searches below it, and the result says the test equipment was the
+// limit (the device's maximum is at least the result, not the result).
+func TestRFC9411EquipmentLimit(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	startNginx(t, l.ServerNS, dst)
+	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "400000", "--sizes", "1k", "--max-search", "2",
+		"--ramp-up", "1s", "--sustain", "2s", "--ramp-down", "0s", "--dst", dst.String())
+	if code != 0 || r == nil || len(r.Passes) != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p := r.Passes[0]
+	if len(p.Steps) != 4 || !p.Steps[0].Pass || p.Steps[1].Pass || !p.Steps[1].Saturated || !p.EquipmentLimit ||
+		p.Result < 40000 || p.Result >= 400000 || !strings.Contains(p.Verdict, "test equipment") {
+		t.Fatalf("result %.0f, equipment limit %v, %d steps: %s\n%s", p.Result, p.EquipmentLimit, len(p.Steps), p.Verdict, stderr)
+	}
+	// The result is the highest objective that passed.
+	best := 0.0
+	for _, st := range p.Steps {
+		if st.Pass {
+			best = max(best, st.Objective)
+		}
+	}
+	if p.Result != best {
+		t.Fatalf("result %.0f, highest passing objective %.0f", p.Result, best)
+	}
+}
