@@ -61,10 +61,12 @@ type Row struct {
 	RTTp50   float64   `json:"rtt_p50_seconds,omitempty"`
 	RTTp99   float64   `json:"rtt_p99_seconds,omitempty"`
 	Note     string    `json:"note,omitempty"`
+	// HTTP holds a request-mode row's figures beyond its rate (http-open).
+	HTTP *HTTPFigures `json:"http,omitempty"`
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt", "http"}
+var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt", "http", "http-open"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -116,6 +118,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.rttScenario()
 		case "http":
 			r, err = o.httpScenario()
+		case "http-open":
+			r, err = o.httpOpen()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}
@@ -142,6 +146,11 @@ type bed struct {
 	refl    *reflector.Reflector
 	ifindex int // client veth
 	dst     netip.AddrPort
+	// wire makes kernel clients receive what a wire carries: with an XDP
+	// program on the client veth (withPass), the server's TCP segments
+	// cross the pair at its MTU as they do with xdpconnect, and are
+	// merged again by GRO, instead of crossing as one 64 KiB GSO packet.
+	wire bool
 }
 
 func newBed(reflect bool, queues int, lossPct uint16) (*bed, error) {
@@ -182,7 +191,7 @@ func (b *bed) close() {
 // drops XDP_TX'd frames unless the receiving side has an XDP program (or
 // GRO), and kernel clients have none of their own.
 func (b *bed) withPass(fn func() error) error {
-	if b.refl == nil {
+	if b.refl == nil && !b.wire {
 		return fn()
 	}
 	var pass *reflector.Reflector
@@ -198,6 +207,17 @@ func (b *bed) withPass(fn func() error) error {
 }
 
 func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*report.Report, error) {
+	r, code, err := o.runXDPConnectStatus(b, workers, args...)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("xdpconnect: exit status %d", code)
+	}
+	return r, err
+}
+
+// runXDPConnectStatus runs xdpconnect and returns its report with its exit
+// status: a run can report and still exit non-zero (3: the asked rate was
+// not delivered; 1: nothing completed).
+func (o *Options) runXDPConnectStatus(b *bed, workers int, args ...string) (*report.Report, int, error) {
 	cpus := "0"
 	if workers > 1 {
 		cpus = "0-" + strconv.Itoa(workers-1)
@@ -206,18 +226,23 @@ func (o *Options) runXDPConnect(b *bed, workers int, args ...string) (*report.Re
 		"--metrics-addr", "", "--workers", strconv.Itoa(workers), "--drain", "2s"}
 	a = append(a, args...)
 	out, err := exec.Command("taskset", a...).Output()
+	code := 0
 	if err != nil {
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("xdpconnect: %v: %s", err, ee.Stderr)
+		if !errors.As(err, &ee) {
+			return nil, 0, err
 		}
-		return nil, err
+		// Exit 2 is a refusal and 130 an interruption: no report to read.
+		code = ee.ExitCode()
+		if code != 1 && code != 3 {
+			return nil, code, fmt.Errorf("xdpconnect: %v: %s", err, ee.Stderr)
+		}
 	}
 	var r report.Report
 	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, fmt.Errorf("xdpconnect output: %w: %q", err, out)
+		return nil, code, fmt.Errorf("xdpconnect output (exit %d): %w: %q", code, err, out)
 	}
-	return &r, nil
+	return &r, code, nil
 }
 
 // runBaseline runs a kernel client for o.Duration: connections, or with
@@ -456,7 +481,11 @@ func Write(dir string, rows []Row) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), j, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(rows)), 0o644); err != nil {
+	md := Markdown(rows)
+	if h := HTTPMarkdown(rows); strings.Count(h, "\n") > 2 {
+		md += "\n" + h
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	return writeSummary(dir, rows)

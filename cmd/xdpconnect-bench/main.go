@@ -88,6 +88,9 @@ func cmdBench(args []string) error {
 		OutDir: *out, Log: os.Stderr, HoldConns: *hold, Soak: *soak})
 	if len(rows) > 0 {
 		fmt.Print(bench.Markdown(rows))
+		if h := bench.HTTPMarkdown(rows); strings.Count(h, "\n") > 2 {
+			fmt.Print("\n" + h)
+		}
 		if werr := bench.Write(*out, rows); werr != nil {
 			return werr
 		}
