@@ -318,7 +318,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(l[max(0, len(l)-n):], " | ")
 }
 
-// abRe are the lines of ab's report the row takes.
+// The lines of ab's report a row takes.
 var (
 	abComplete = regexp.MustCompile(`(?m)^Complete requests:\s+(\d+)`)
 	abFailed   = regexp.MustCompile(`(?m)^Failed requests:\s+(\d+)`)
@@ -329,7 +329,6 @@ var (
 )
 
 func (o *Options) httpAB(t *httpTarget, path string) (httpRun, error) {
-	var run httpRun
 	var out []byte
 	secs := strconv.Itoa(int(math.Ceil(o.Duration.Seconds())))
 	n, err := t.serverCount(func() (err error) {
@@ -338,8 +337,18 @@ func (o *Options) httpAB(t *httpTarget, path string) (httpRun, error) {
 		return err
 	})
 	if err != nil {
-		return run, err
+		return httpRun{}, err
 	}
+	run, err := parseAB(out)
+	run.fig.Server = n
+	return run, err
+}
+
+// parseAB reads ab's report: complete and failed requests (its non-2xx
+// among the failed), the time it took, the 50th and 99th percentiles of
+// the total time (whole milliseconds) and the median of "Waiting".
+func parseAB(out []byte) (httpRun, error) {
+	var run httpRun
 	complete, err1 := matchUint(abComplete, out)
 	failed, err2 := matchUint(abFailed, out)
 	secsTaken, err3 := matchFloat(abTime, out)
@@ -348,9 +357,8 @@ func (o *Options) httpAB(t *httpTarget, path string) (httpRun, error) {
 	}
 	non2xx, _ := matchUint(abNon2xx, out)
 	failed += non2xx
-	run.fig = HTTPFigures{Complete: complete - min(complete, failed), Failed: failed, Server: n}
+	run.fig = HTTPFigures{Complete: complete - min(complete, failed), Failed: failed}
 	run.rate = float64(run.fig.Complete) / secsTaken
-	// ab's percentiles are whole milliseconds of the total time.
 	for _, m := range abPct.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(m[2]), 64)
 		if string(m[1]) == "50" {
@@ -374,7 +382,6 @@ var (
 )
 
 func (o *Options) httpWrk(t *httpTarget, path string) (httpRun, error) {
-	var run httpRun
 	var out []byte
 	n, err := t.serverCount(func() (err error) {
 		out, err = o.peer(t, "wrk", "-t1", "-c", strconv.Itoa(httpConns), "-d", o.Duration.String(), "--latency",
@@ -382,8 +389,19 @@ func (o *Options) httpWrk(t *httpTarget, path string) (httpRun, error) {
 		return err
 	})
 	if err != nil {
-		return run, err
+		return httpRun{}, err
 	}
+	run, err := parseWrk(out)
+	run.fig.Server = n
+	return run, err
+}
+
+// parseWrk reads wrk's report: the responses read and the time they took,
+// non-2xx/3xx responses and socket errors (failed; wrk counts them among
+// and beside its responses), and the latency distribution's 50th and 99th
+// percentiles, each with its unit.
+func parseWrk(out []byte) (httpRun, error) {
+	var run httpRun
 	m := wrkRate.FindSubmatch(out)
 	if m == nil {
 		return run, fmt.Errorf("wrk output: %q", lastLines(string(out), 20))
@@ -403,8 +421,7 @@ func (o *Options) httpWrk(t *httpTarget, path string) (httpRun, error) {
 			failed += v
 		}
 	}
-	// wrk's count is of responses read; errors are counted beside them.
-	run.fig = HTTPFigures{Complete: total - min(total, failed), Failed: failed, Server: n}
+	run.fig = HTTPFigures{Complete: total - min(total, failed), Failed: failed}
 	run.rate = float64(run.fig.Complete) / d.Seconds()
 	for _, m := range wrkPct.FindAllSubmatch(out, -1) {
 		v, err := time.ParseDuration(string(m[2]))
@@ -431,10 +448,9 @@ var (
 // requests); otherwise its rate mode: rate/100 new connections every
 // 10 ms, each making one request, rate×o.Duration in all.
 func (o *Options) httpH2load(t *httpTarget, path string, rate float64, n uint64) (httpRun, error) {
-	var run httpRun
 	logf, err := os.CreateTemp("", "xdpc-h2load-*.log")
 	if err != nil {
-		return run, err
+		return httpRun{}, err
 	}
 	logf.Close()
 	defer os.Remove(logf.Name())
@@ -451,8 +467,22 @@ func (o *Options) httpH2load(t *httpTarget, path string, rate float64, n uint64)
 		return err
 	})
 	if err != nil {
+		return httpRun{}, err
+	}
+	run, err := parseH2load(out)
+	if err != nil {
 		return run, err
 	}
+	run.fig.Server, run.fig.Asked = srv, rate
+	run.fig.TTLBp50, run.fig.TTLBp99, err = h2loadQuantiles(logf.Name())
+	return run, err
+}
+
+// parseH2load reads h2load's summary: the requests that got a 2xx
+// (complete) and the time it took for all it was asked; the rest of those
+// asked failed, the run's bound ending them included.
+func parseH2load(out []byte) (httpRun, error) {
+	var run httpRun
 	m := h2Done.FindSubmatch(out)
 	r := h2Requests.FindSubmatch(out)
 	if m == nil || r == nil {
@@ -462,22 +492,14 @@ func (o *Options) httpH2load(t *httpTarget, path string, rate float64, n uint64)
 	if err != nil || d <= 0 {
 		return run, fmt.Errorf("h2load duration %q", m[1])
 	}
-	var c [7]uint64
-	for i := range c {
-		c[i], _ = strconv.ParseUint(string(r[i+1]), 10, 64)
-	}
-	ok := c[3]
+	total, _ := strconv.ParseUint(string(r[1]), 10, 64)
+	ok, _ := strconv.ParseUint(string(r[4]), 10, 64)
 	if s := h2Status.FindSubmatch(out); s != nil {
 		ok, _ = strconv.ParseUint(string(s[1]), 10, 64)
 	}
-	// Asked but not done (the run's bound ended it) count as failed too.
-	run.fig = HTTPFigures{Complete: ok, Failed: c[0] - min(c[0], ok), Server: srv}
-	if rate > 0 {
-		run.fig.Asked = rate
-	}
-	run.rate = float64(ok) / max(d.Seconds(), o.Duration.Seconds())
-	run.fig.TTLBp50, run.fig.TTLBp99, err = h2loadQuantiles(logf.Name())
-	return run, err
+	run.fig = HTTPFigures{Complete: ok, Failed: total - min(total, ok)}
+	run.rate = float64(ok) / d.Seconds()
+	return run, nil
 }
 
 // h2loadQuantiles reads h2load's per-request log (start µs, status, µs to
