@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -31,6 +31,7 @@ type rfcFlags struct {
 	synRetry  int
 	runArgs   []string
 	setByUser map[string]bool
+	families  string
 }
 
 // rfcRunFlagsTaken are run flags the procedure sets itself.
@@ -66,6 +67,7 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 	fs.IntVar(&f.set.MaxSearch, "max-search", f.set.MaxSearch, "step 3's largest number of runs")
 	fs.BoolVar(&f.noSearch, "no-search", false, "stop after step 2 (the target) even when it fails")
 	fs.StringVar(&f.jsonPath, "json", "", "write the procedure's result as JSON to this file (- for stdout)")
+	fs.StringVar(&f.families, "families", "auto", "passes by address family: 4, 6, mixed, a list of them, or auto (each family --dst gives, and mixed when it gives both)")
 	fs.IntVar(&f.synRetry, "syn-retries", 3, "SYN retransmissions before a connection fails (RFC 9411 4.3.1.1: up to three retries)")
 	own, rest := splitFlags(fs, args[1:])
 	f.runArgs = rest
@@ -146,11 +148,14 @@ type rfcStep struct {
 	Limits    []string `json:"saturation_reasons,omitempty"`
 }
 
-// rfcPass is one object size's procedure and its result.
+// rfcPass is one object size's and address family's procedure and its
+// result.
 type rfcPass struct {
-	Size  string    `json:"size"`
-	Path  string    `json:"path"`
-	Steps []rfcStep `json:"steps"`
+	Size string `json:"size"`
+	// Family is the pass's targets: "4", "6" or "mixed".
+	Family string    `json:"family"`
+	Path   string    `json:"path"`
+	Steps  []rfcStep `json:"steps"`
 	// Result is the highest objective that met every criterion (0: not
 	// even step 1's).
 	Result float64 `json:"result"`
@@ -179,17 +184,24 @@ func cmdRFC9411(args []string) error {
 		return err
 	}
 	// The run flags are checked before anything is sent.
-	if _, err := f.runOpts(f.sizes[0], 1); err != nil {
+	o, err := f.runOpts(f.sizes[0], 1, "mixed")
+	if err != nil {
+		return err
+	}
+	fams, err := passFamilies(f.families, o.opts.Targets)
+	if err != nil {
 		return err
 	}
 	res := rfcResult{Test: string(f.test), Section: f.test.Section(), Unit: f.test.Unit(), Target: f.target, Settings: f.set}
 	ctx := context.Background()
-	for _, size := range f.sizes {
-		p, err := f.procedure(ctx, size, &res, os.Stderr)
-		if err != nil {
-			return err
+	for _, fam := range fams {
+		for _, size := range f.sizes {
+			p, err := f.procedure(ctx, size, fam, &res, os.Stderr)
+			if err != nil {
+				return err
+			}
+			res.Passes = append(res.Passes, p)
 		}
-		res.Passes = append(res.Passes, p)
 	}
 	// With --json - stdout carries the JSON alone.
 	text := io.Writer(os.Stdout)
@@ -215,7 +227,7 @@ func cmdRFC9411(args []string) error {
 	}
 	for _, p := range res.Passes {
 		if p.Result == 0 {
-			return errors.New("rfc9411: step 1 (the initial objective) failed its validation criteria for " + p.Size + ": see the criteria above")
+			return fmt.Errorf("rfc9411: step 1 (the initial objective) failed its validation criteria for %s over %s: see the criteria above", p.Size, familyName(p.Family))
 		}
 	}
 	return nil
@@ -223,7 +235,7 @@ func cmdRFC9411(args []string) error {
 
 // runOpts are the run of one objective: the user's run flags plus the
 // phases and the RFC's client settings.
-func (f *rfcFlags) runOpts(size string, objective float64) (*runOpts, error) {
+func (f *rfcFlags) runOpts(size string, objective float64, family string) (*runOpts, error) {
 	path := strings.ReplaceAll(f.path, "{size}", size)
 	a := append([]string{}, f.runArgs...)
 	closeMode := "fin" // 4.3.1.1: connections end with a FIN handshake, never an RST
@@ -257,7 +269,65 @@ func (f *rfcFlags) runOpts(size string, objective float64) (*runOpts, error) {
 			a = append(a, "--requests-per-conn", strconv.Itoa(f.perConn))
 		}
 	}
-	return parseRun(a, io.Discard)
+	o, err := parseRun(a, io.Discard)
+	if err != nil || family == "mixed" {
+		return o, err
+	}
+	var keep []netip.AddrPort
+	for _, t := range o.opts.Targets {
+		if t.Addr().Is4() == (family == "4") {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, usageError("rfc9411: --families %s: no --dst of that family", family)
+	}
+	o.opts.Targets = keep
+	return o, nil
+}
+
+// passFamilies are the passes --families asks for over targets: auto is
+// each family the targets have, and mixed as well when they have both
+// (RFC 9411 asks for IPv4, IPv6 and mixed traffic).
+func passFamilies(spec string, targets []netip.AddrPort) ([]string, error) {
+	has := map[string]bool{}
+	for _, t := range targets {
+		has[map[bool]string{true: "4", false: "6"}[t.Addr().Is4()]] = true
+	}
+	if spec == "auto" {
+		var out []string
+		for _, f := range []string{"4", "6"} {
+			if has[f] {
+				out = append(out, f)
+			}
+		}
+		if len(out) == 2 {
+			out = append(out, "mixed")
+		}
+		return out, nil
+	}
+	var out []string
+	for _, f := range strings.Split(spec, ",") {
+		switch f = strings.TrimSpace(f); {
+		case f == "mixed" && has["4"] && has["6"], f == "4" && has["4"], f == "6" && has["6"]:
+			out = append(out, f)
+		case f == "4" || f == "6" || f == "mixed":
+			return nil, usageError("--families %s: --dst gives no target for the %s pass", spec, familyName(f))
+		default:
+			return nil, usageError("--families %q: want 4, 6, mixed, a list of them, or auto", spec)
+		}
+	}
+	return out, nil
+}
+
+func familyName(f string) string {
+	switch f {
+	case "4":
+		return "IPv4"
+	case "6":
+		return "IPv6"
+	}
+	return "IPv4 and IPv6 mixed"
 }
 
 func hasFlag(args []string, name string) bool {
@@ -271,14 +341,14 @@ func hasFlag(args []string, name string) bool {
 }
 
 // procedure runs steps 1 to 3 for one object size (RFC 9411 7.x.4).
-func (f *rfcFlags) procedure(ctx context.Context, size string, res *rfcResult, log io.Writer) (rfcPass, error) {
-	p := rfcPass{Size: size, Path: strings.ReplaceAll(f.path, "{size}", size)}
+func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcResult, log io.Writer) (rfcPass, error) {
+	p := rfcPass{Size: size, Family: family, Path: strings.ReplaceAll(f.path, "{size}", size)}
 	run := func(name string, objective float64) (rfcStep, error) {
-		o, err := f.runOpts(size, objective)
+		o, err := f.runOpts(size, objective, family)
 		if err != nil {
 			return rfcStep{}, err
 		}
-		fmt.Fprintf(log, "rfc9411 %s %s: %s at %.0f %s ...\n", f.test, p.Path, name, objective, f.test.Unit())
+		fmt.Fprintf(log, "rfc9411 %s %s over %s: %s at %.0f %s ...\n", f.test, p.Path, familyName(family), name, objective, f.test.Unit())
 		r, err := execute(ctx, o, io.Discard, io.Discard)
 		if err != nil {
 			return rfcStep{}, err
@@ -371,7 +441,7 @@ func writeRFCText(w io.Writer, res *rfcResult) {
 			t.MSS, t.Window, t.WindowScale, t.SynRetries, t.SACK, t.Timestamps)
 	}
 	for _, p := range res.Passes {
-		fmt.Fprintf(w, "\n%s (GET %s)\n", p.Size, p.Path)
+		fmt.Fprintf(w, "\n%s (GET %s) over %s\n", p.Size, p.Path, familyName(p.Family))
 		for _, st := range p.Steps {
 			fmt.Fprintf(w, "  %-26s objective %-10.0f measured %-12.1f %s", st.Step, st.Objective, st.Measured.KPI, map[bool]string{true: "pass", false: "FAIL"}[st.Pass])
 			if st.Saturated {

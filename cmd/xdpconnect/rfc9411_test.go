@@ -151,3 +151,74 @@ func TestRFC9411EquipmentLimit(t *testing.T) {
 		t.Fatalf("result %.0f, highest passing objective %.0f", p.Result, best)
 	}
 }
+
+// RFC 9411 asks for IPv4, IPv6 and mixed traffic: with targets of both
+// families the procedure runs the three passes, each only to its targets
+// (nginx on each address counts what it served).
+func TestRFC9411Families(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst4, dst6 := netip.AddrPortFrom(l.ServerAddr, 80), netip.AddrPortFrom(l.ServerAddr6, 80)
+	ng4, ng6 := startNginx(t, l.ServerNS, dst4), startNginx(t, l.ServerNS, dst6)
+	count := func() (uint64, uint64) {
+		_, a, err := ng4.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := ng6.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+	a4, a6 := count()
+	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "1500", "--sizes", "1k", "--ramp-up", "1s", "--sustain", "2s",
+		"--ramp-down", "0s", "--dst", dst4.String(), "--dst", dst6.String())
+	if code != 0 || r == nil || len(r.Passes) != 3 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b4, b6 := count()
+	var sustained [2]uint64 // transactions measured toward each family
+	for i, want := range []string{"4", "6", "mixed"} {
+		p := r.Passes[i]
+		if p.Family != want || p.Result != 1500 {
+			t.Fatalf("pass %d: family %q result %.0f: %s", i, p.Family, p.Result, p.Verdict)
+		}
+		for _, st := range p.Steps {
+			switch want {
+			case "4":
+				sustained[0] += st.Measured.Transactions
+			case "6":
+				sustained[1] += st.Measured.Transactions
+			default:
+				// Shared between the two: each family's server saw some.
+				sustained[0] += st.Measured.Transactions / 3
+				sustained[1] += st.Measured.Transactions / 3
+			}
+		}
+	}
+	if b4-a4 < sustained[0] || b6-a6 < sustained[1] {
+		t.Fatalf("nginx served %d (IPv4) and %d (IPv6), the passes measured at least %v", b4-a4, b6-a6, sustained)
+	}
+}
+
+func TestPassFamilies(t *testing.T) {
+	v4, v6 := netip.MustParseAddrPort("198.18.0.2:80"), netip.MustParseAddrPort("[2001:2::2]:80")
+	for _, c := range []struct {
+		spec    string
+		targets []netip.AddrPort
+		want    string // "" : refused
+	}{
+		{"auto", []netip.AddrPort{v4}, "4"},
+		{"auto", []netip.AddrPort{v6}, "6"},
+		{"auto", []netip.AddrPort{v6, v4}, "4,6,mixed"},
+		{"mixed,4", []netip.AddrPort{v4, v6}, "mixed,4"},
+		{"6", []netip.AddrPort{v4}, ""},
+		{"mixed", []netip.AddrPort{v4}, ""},
+		{"ipv4", []netip.AddrPort{v4}, ""},
+	} {
+		got, err := passFamilies(c.spec, c.targets)
+		if (err != nil) != (c.want == "") || err == nil && strings.Join(got, ",") != c.want {
+			t.Errorf("%s over %v: %v %v, want %q", c.spec, c.targets, got, err, c.want)
+		}
+	}
+}
