@@ -13,7 +13,7 @@ import (
 
 func (e *Engine) requestReport(s *Snapshot, win float64) *report.RequestReport {
 	q := &report.RequestReport{PerConnection: e.cfg.RequestsPerConn, Requests: s.Get(CntRequests), Completed: s.Get(CntResponses), Failed: map[string]uint64{},
-		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder), ACKsMerged: s.Get(CntACKMerged), WindowProbes: s.Get(CntWindowProbes),
+		InFlight: s.RequestsInFlight(), Retransmits: s.Get(CntRequestRetrans), OutOfOrder: s.Get(CntOutOfOrder), ACKsMerged: s.Get(CntACKMerged), Kept: s.Get(CntKept), WindowProbes: s.Get(CntWindowProbes),
 		ResponseBytes: s.Get(CntResponseBytes), TTFB: report.QuantilesOf(&s.TTFB), TTLB: report.QuantilesOf(&s.TTLB),
 		TTFBHist: s.TTFB.Buckets(), TTLBHist: s.TTLB.Buckets(),
 		TTLBSched: report.QuantilesOf(&s.TTLBSched), TTLBSchedHist: s.TTLBSched.Buckets()}

@@ -25,6 +25,9 @@ type exState struct {
 	// in place.
 	ackAt    uint16
 	ackEpoch uint64
+	// kept is 1 + the first slot of the response data kept out of order
+	// (kept.go); 0: none.
+	kept int32
 	// intended is when the schedule wanted the connection's attempt to
 	// start (engine ns): its token's time, earlier than the SYN when the
 	// worker ran late. Latencies from it hide no stall of the generator.
@@ -44,6 +47,9 @@ func (w *worker) exchange(idx slot) *exState {
 // the SYN-ACK's arrival: the request leaves in the same TX batch.
 func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	ex := &w.e.ex[idx]
+	if ex.kept != 0 {
+		w.dropKept(ex)
+	}
 	*ex = exState{on: true, n: 1, intended: ex.intended}
 	c := &en.conn
 	params := w.e.paramsOf(w.e.pairOf(idx))
@@ -128,6 +134,21 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 		}
 		w.c[CntResponseBytes] += uint64(v.DataLen)
 		res = ex.resp.Feed(spec, pk.Payload[v.DataAt:v.DataAt+v.DataLen])
+		if res == l7.More && ex.kept != 0 {
+			var took bool
+			if res, took = w.drainKept(en, ex); took {
+				// The ACK just queued for this segment now covers what
+				// was kept too (Q8, Q9), with a SACK block for the next
+				// run of kept data beyond a hole.
+				a := w.e.paramsOf(w.e.pairOf(idx)).ACK(&en.conn, w.nowMs)
+				if ex.kept != 0 && en.conn.SACKOK() {
+					first := w.kept.seg[ex.kept-1].seq
+					a.Reply.DSACK = true
+					a.Reply.SackL, a.Reply.SackR = w.keptRange(ex, first)
+				}
+				w.ackData(ex, p, &a.Reply)
+			}
+		}
 	case pk.Seg.PayloadLen > 0:
 		w.c[CntOutOfOrder]++
 	}
@@ -146,7 +167,7 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 // close mode after a complete response, with RST|ACK after a failure (a
 // client closing with unread data resets, as Linux does).
 func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) (next bool) {
-	ex.on = false
+	w.endExchange(ex)
 	abort := true
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch res {
@@ -208,7 +229,7 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 	if expired {
 		p := w.path(idx)
 		if int64(w.nowMs) >= deadline {
-			ex.on = false
+			w.endExchange(ex)
 			w.c[ResponseFailedCounter(respTimeout)]++
 			v := params.Close(c, true, w.nowMs)
 			w.send(&p, &v.Reply)

@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,7 +440,9 @@ func TestRequestSegmentsFitFrames(t *testing.T) {
 // one batch with one ACK, of the last byte (as Linux does a GRO'd run),
 // and never merges duplicate ACKs: with the response's first segment lost,
 // the three segments after it each get their own duplicate ACK, the
-// server's signal to retransmit.
+// server's signal to retransmit. Q9: they are kept, with SACK blocks that
+// grow over them, so the lost segment alone, sent again as a SACK-aware
+// server does, completes the response (ACKed to its end at once).
 func TestRequestACKPerBatch(t *testing.T) {
 	for _, lose := range []bool{false, true} {
 		t.Run(map[bool]string{false: "in order", true: "first segment lost"}[lose], func(t *testing.T) {
@@ -447,8 +450,9 @@ func TestRequestACKPerBatch(t *testing.T) {
 			resp := httpServer(srv, 200, 5000) // 4 segments
 			var mu sync.Mutex
 			var acks []tcp.Seq // the client's pure ACKs after its request
+			var sacks [][2]tcp.Seq
 			var irs tcp.Seq
-			var resent [][]byte // the response, sent again at the third duplicate ACK
+			var resent [][]byte // the lost segment, sent again at the third duplicate ACK
 			requested, lost := false, false
 			peer := func(f []byte) [][]byte {
 				var pk tcp.Packet
@@ -459,6 +463,9 @@ func TestRequestACKPerBatch(t *testing.T) {
 						requested = true
 					case requested && pk.Seg.Flags == tcp.FlagACK:
 						acks = append(acks, pk.Seg.Ack)
+						if l, r, ok := firstSACK(f); ok {
+							sacks = append(sacks, [2]tcp.Seq{l, r})
+						}
 						if len(acks) == 3 && resent != nil {
 							// The server's fast retransmit, from the lost
 							// segment on (the linktest server has no timers).
@@ -482,9 +489,7 @@ func TestRequestACKPerBatch(t *testing.T) {
 					lost = lost || drop
 					mu.Unlock()
 					if drop {
-						for _, o := range out[i:] {
-							resent = append(resent, bytes.Clone(o))
-						}
+						resent = [][]byte{bytes.Clone(o)}
 						return append(out[:i:i], out[i+1:]...)
 					}
 					break
@@ -508,17 +513,91 @@ func TestRequestACKPerBatch(t *testing.T) {
 				}
 				return
 			}
-			// Three duplicates of IRS+1, then the retransmitted response's
-			// ACK: each its own frame.
-			dups := 0
-			for _, a := range acks {
-				if a == irs+1 {
-					dups++
-				}
+			// Three duplicates of IRS+1, each its own frame, whose SACK
+			// blocks grow over the kept segments; then one ACK of the
+			// whole response once the lost segment came.
+			seg := tcp.Seq(1448)
+			want := [][2]tcp.Seq{{irs + 1 + seg, irs + 1 + 2*seg}, {irs + 1 + seg, irs + 1 + 3*seg}, {irs + 1 + seg, end}}
+			if len(acks) != 4 || acks[0] != irs+1 || acks[1] != irs+1 || acks[2] != irs+1 || acks[3] != end ||
+				len(sacks) != 3 || sacks[0] != want[0] || sacks[1] != want[1] || sacks[2] != want[2] {
+				t.Fatalf("ACKs %v with SACK blocks %v: want 3 duplicates of %d with %v, then %d", acks, sacks, irs+1, want, end)
 			}
-			if dups != 3 || acks[len(acks)-1] != end || r.Requests.OutOfOrder != 3 {
-				t.Fatalf("ACKs %v: want 3 duplicates of %d, then %d; out of order %d", acks, irs+1, end, r.Requests.OutOfOrder)
+			if q := r.Requests; q.OutOfOrder != 3 || q.Kept != 3 {
+				t.Fatalf("out of order %d, kept %d", q.OutOfOrder, q.Kept)
 			}
 		})
+	}
+}
+
+// firstSACK is the first SACK block of an IPv4 TCP frame.
+func firstSACK(f []byte) (l, r tcp.Seq, ok bool) {
+	ip := f[14:]
+	th := ip[int(ip[0]&0xf)*4:]
+	opts := th[20 : int(th[12]>>4)*4]
+	for len(opts) >= 2 {
+		switch opts[0] {
+		case tcp.OptEOL:
+			return 0, 0, false
+		case tcp.OptNOP:
+			opts = opts[1:]
+			continue
+		}
+		n := int(opts[1])
+		if n < 2 || n > len(opts) {
+			return 0, 0, false
+		}
+		if opts[0] == tcp.OptSACK && n >= 10 {
+			return tcp.Seq(binary.BigEndian.Uint32(opts[2:])), tcp.Seq(binary.BigEndian.Uint32(opts[6:])), true
+		}
+		opts = opts[n:]
+	}
+	return 0, 0, false
+}
+
+// Q9's store: segments are kept in sequence order whatever order they
+// came in, a retransmission of a kept one takes no second slot, the SACK
+// run is the contiguous kept data around a segment, RCV.NXT drains only
+// up to the next hole, and every slot is free again when the request
+// ends; a full store keeps nothing more.
+func TestKeptStore(t *testing.T) {
+	cfg := requestConfig(t, false)
+	cfg.Request = &l7.Spec{Request: []byte("x"), Framing: l7.Bytes, ExpectBytes: 1000} // any bytes are response
+	w, idx, c, _ := sinkAttempt(t, cfg)
+	ex := &w.e.ex[idx]
+	*ex = exState{on: true, n: 1}
+	c.State = tcp.Established
+	base := c.RcvNxt
+	data := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 100) }
+	at := func(i int) tcp.Seq { return base + tcp.Seq(100*i) }
+	for _, i := range []int{3, 1, 2, 5, 3} {
+		if !w.keep(ex, at(i), data(i)) {
+			t.Fatalf("segment %d not kept", i)
+		}
+	}
+	if n := keptSlots - len(w.kept.free); n != 4 {
+		t.Fatalf("%d slots taken for 4 segments", n)
+	}
+	if l, r := w.keptRange(ex, at(2)); l != at(1) || r != at(4) {
+		t.Fatalf("run around segment 2: [%d, %d), want [%d, %d)", l-base, r-base, 100, 400)
+	}
+	if l, r := w.keptRange(ex, at(5)); l != at(5) || r != at(6) {
+		t.Fatalf("run around segment 5: [%d, %d)", l-base, r-base)
+	}
+	// Segment 0 arrives in order: 1 to 3 drain, 5 waits behind the hole at 4.
+	c.RcvNxt = at(1)
+	ex.resp = l7.Response{}
+	if _, took := w.drainKept(&w.e.table[idx], ex); !took || c.RcvNxt != at(4) || ex.kept == 0 {
+		t.Fatalf("drained to %d, kept left %v", c.RcvNxt-base, ex.kept != 0)
+	}
+	if got := w.kept.bytes(ex.kept - 1); !bytes.Equal(got, data(5)) {
+		t.Fatalf("left %q", got)
+	}
+	w.endExchange(ex)
+	if len(w.kept.free) != keptSlots || ex.kept != 0 {
+		t.Fatalf("%d of %d slots free after the request ended", len(w.kept.free), keptSlots)
+	}
+	w.kept.free = w.kept.free[:0]
+	if w.keep(ex, at(7), data(7)) {
+		t.Fatal("kept with no free slot")
 	}
 }

@@ -28,9 +28,10 @@ type worker struct {
 	rx      []xsk.Desc
 	tx      []xsk.Desc
 	txN     int
-	txEpoch uint64   // flushes so far: tells whether a queued frame is still in w.tx
-	frames  []uint64 // allocated, unused TX frames
-	spare   []uint64 // scratch for frames the TX ring refused
+	txEpoch uint64
+	kept    *keptStore // response data kept out of order (request mode; made when first needed)   // flushes so far: tells whether a queued frame is still in w.tx
+	frames  []uint64   // allocated, unused TX frames
+	spare   []uint64   // scratch for frames the TX ring refused
 	nFrames int
 	pk      tcp.Packet
 	// parseFlags are the parser's options, fixed for the run.
@@ -385,6 +386,12 @@ func (w *worker) segment(pk *tcp.Packet) {
 	default:
 		v = params.Input(&en.conn, seg, w.nowMs)
 	}
+	if ex != nil && v.Send && v.DataLen == 0 && len(pk.Payload) > 0 && en.conn.State == tcp.Established &&
+		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && w.keep(ex, seg.Seq, pk.Payload) && en.conn.SACKOK() {
+		// Kept (Q9): the duplicate ACK's SACK block is the run of kept
+		// data this segment joined.
+		v.Reply.SackL, v.Reply.SackR = w.keptRange(ex, seg.Seq)
+	}
 	if v.Send {
 		if ex != nil && v.DataLen > 0 && v.Reply.Flags == tcp.FlagACK {
 			w.ackData(ex, &p, &v.Reply)
@@ -416,7 +423,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	case tcp.EvReset:
 		notify = true
 		if ex != nil {
-			ex.on = false
+			w.endExchange(ex)
 			w.c[ResponseFailedCounter(respReset)]++
 		}
 	case tcp.EvTimeWait:
@@ -718,7 +725,7 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 		en.conn.State = tcp.Free
 		en.setDialed(false)
 		if w.e.ex != nil {
-			w.e.ex[idx].on = false // cut short by the run's end: in flight
+			w.endExchange(&w.e.ex[idx]) // cut short by the run's end: in flight
 		}
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--

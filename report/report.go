@@ -119,9 +119,11 @@ type RequestReport struct {
 	Classes map[string]uint64 `json:"classes,omitempty" merge:"sum"`
 	// Retransmits are request segments sent again after an RTO;
 	// OutOfOrder response segments that were not at RCV.NXT (ACKed with
-	// a SACK block, not kept: the server sends them again).
+	// a SACK block), Kept those of them kept until the hole before them
+	// filled (the others the server sends again).
 	Retransmits uint64 `json:"retransmits" merge:"sum"`
 	OutOfOrder  uint64 `json:"out_of_order" merge:"sum"`
+	Kept        uint64 `json:"out_of_order_kept" merge:"sum"`
 	// ACKsMerged are ACKs of response data that replaced the connection's
 	// ACK still waiting in the TX batch: one ACK per batch and connection.
 	ACKsMerged uint64 `json:"acks_merged" merge:"sum"`

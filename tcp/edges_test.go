@@ -807,3 +807,20 @@ func TestWheelPastDeadline(t *testing.T) {
 		t.Fatalf("fired %v, %d left", out, w.Len())
 	}
 }
+
+// Q9: kept data is taken once RCV.NXT reaches it, only its new part.
+func TestTakeKept(t *testing.T) {
+	c := Conn{RcvNxt: 1000}
+	if _, _, ok := c.TakeKept(1100, 50); ok || c.RcvNxt != 1000 {
+		t.Fatal("taken across a hole")
+	}
+	if off, m, ok := c.TakeKept(900, 150); !ok || off != 100 || m != 50 || c.RcvNxt != 1050 {
+		t.Fatalf("overlapping: off %d m %d rcv %d", off, m, c.RcvNxt)
+	}
+	if _, m, ok := c.TakeKept(900, 100); !ok || m != 0 || c.RcvNxt != 1050 {
+		t.Fatal("old data taken again")
+	}
+	if off, m, ok := c.TakeKept(1050, 10); !ok || off != 0 || m != 10 || c.RcvNxt != 1060 {
+		t.Fatalf("at RCV.NXT: off %d m %d", off, m)
+	}
+}

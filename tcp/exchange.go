@@ -157,3 +157,20 @@ func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, r
 // Pending says the request still has bytes in flight or waiting for the
 // window: the connection's retransmission timer must run.
 func (x *Exchange) Pending() bool { return x.SndUna.LessThan(x.End) }
+
+// TakeKept takes data kept out of order, n bytes at seq, once RCV.NXT has
+// reached it (tcp_ofo_queue, Q9): the new bytes are kept[off:off+m] and
+// RCV.NXT moves past them. ok is false while a hole is still before seq;
+// data wholly before RCV.NXT (it came again meanwhile) gives m 0.
+func (c *Conn) TakeKept(seq Seq, n int) (off, m int, ok bool) {
+	if c.RcvNxt.LessThan(seq) {
+		return 0, 0, false
+	}
+	end := seq + Seq(n)
+	if end.LessEq(c.RcvNxt) {
+		return 0, 0, true
+	}
+	off = int(c.RcvNxt - seq)
+	c.RcvNxt = end
+	return off, n - off, true
+}
