@@ -48,7 +48,9 @@ type Options struct {
 	// Frames is the number of UMEM frames per socket (a power of two,
 	// 64..262144).
 	Frames int
-	// Batch is the RX/TX batch size.
+	// Batch is the RX/TX batch size (0: 64, or 256 in request mode, where
+	// a larger batch lets one ACK cover more of a response; see
+	// fastpath.Config.Batch).
 	Batch int
 	// NoPin leaves worker threads unpinned (by default worker i runs on
 	// CPU i).
@@ -145,7 +147,7 @@ type Plan struct {
 
 // DefaultOptions are the options' defaults, in one place.
 func DefaultOptions() Options {
-	return Options{Frames: 8192, Batch: 64, Idle: time.Millisecond}
+	return Options{Frames: 8192, Idle: time.Millisecond}
 }
 
 // DefaultPlan is the plan's defaults (no bound: set Count or Duration).

@@ -67,9 +67,6 @@ func Open(ctx context.Context, o Options) (_ *Session, err error) {
 	if o.Frames == 0 {
 		o.Frames = d.Frames
 	}
-	if o.Batch == 0 {
-		o.Batch = d.Batch
-	}
 	if o.Idle == 0 {
 		o.Idle = d.Idle
 	}
@@ -121,8 +118,8 @@ func (o *Options) check() error {
 		return optionErr("Workers", o.Workers, "want 1 or more (0: one per active RX queue)")
 	case o.Frames < 64 || o.Frames > 1<<18 || o.Frames&(o.Frames-1) != 0:
 		return optionErr("Frames", o.Frames, "want a power of two from 64 to 262144 (UMEM frames per socket, 2 KiB each)")
-	case o.Batch < 1 || o.Batch > o.Frames:
-		return optionErr("Batch", o.Batch, "want 1..%d (at most {Frames})", o.Frames)
+	case o.Batch < 0 || o.Batch > o.Frames:
+		return optionErr("Batch", o.Batch, "want 1..%d (at most {Frames}; 0: the default)", o.Frames)
 	case o.SynRetries < 0 || o.SynRetries > 127:
 		return optionErr("SynRetries", o.SynRetries, "want 1..127 (TCP_SYNCNT)")
 	case o.TargetStats < 0 || o.TargetStats > 1024:

@@ -117,7 +117,12 @@ type Config struct {
 	// their own in the report and the metrics; the others are summed as
 	// "other" (0: DefaultTargetStats).
 	TargetStats int
-	// Batch is the RX/TX batch size (default 64).
+	// Batch is the RX/TX batch size (default 64; in request mode 256: the
+	// ACKs of a connection's response segments read in one batch are one
+	// (Q8), and with many responses interleaved a batch of 64 held about
+	// one segment of each; 256 made 64 KiB responses 14 % faster and 1 KiB
+	// ones 12-17 %, with no added latency, while the handshake rate gains
+	// 4 % at the cost of handshake RTTs timed by the loop 4x longer).
 	Batch int
 	// Pin pins worker i to CPU i.
 	Pin bool
@@ -223,7 +228,10 @@ func (c *Config) Validate(workers int) error {
 		c.Params6.SetMTU(int(c.Params.MSS) + tcp.IPv4HdrLen + tcp.TCPHdrLen)
 	}
 	if c.Batch <= 0 {
-		c.Batch = 64
+		c.Batch = DefaultBatch
+		if c.Request != nil {
+			c.Batch = DefaultRequestBatch
+		}
 	}
 	if c.TimeWait == 0 {
 		c.TimeWait = DefaultTimeWait
@@ -292,6 +300,12 @@ type Stage struct {
 	Duration time.Duration
 	Rate     float64
 }
+
+// The default batch sizes (Config.Batch).
+const (
+	DefaultBatch        = 64
+	DefaultRequestBatch = 256
+)
 
 // MaxStages bounds a ramp's legs.
 const MaxStages = 1000

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
@@ -70,6 +71,16 @@ func TestValidate(t *testing.T) {
 	}
 	if c.Params.MSS != 1460 || c.Batch != 64 || c.TimeWait != 60*time.Second || c.Drain != 5*time.Second {
 		t.Fatalf("defaults: MSS %d batch %d TIME-WAIT %v drain %v", c.Params.MSS, c.Batch, c.TimeWait, c.Drain)
+	}
+	// Request mode's batch is larger (more of a response under one ACK);
+	// a batch asked for stays.
+	c.Batch, c.Request = 0, &l7.Spec{Request: []byte("GET / HTTP/1.1\r\n\r\n")}
+	if err := c.Validate(2); err != nil || c.Batch != DefaultRequestBatch {
+		t.Fatalf("request mode: batch %d (%v)", c.Batch, err)
+	}
+	c.Batch = 32
+	if err := c.Validate(2); err != nil || c.Batch != 32 {
+		t.Fatalf("batch asked 32: %d (%v)", c.Batch, err)
 	}
 }
 

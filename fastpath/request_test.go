@@ -228,10 +228,11 @@ func (l *sinkLink) FrameSize() int         { return 2048 }
 func (l *sinkLink) Receive([]xsk.Desc) int { return 0 }
 func (l *sinkLink) Recycle([]xsk.Desc)     {}
 func (l *sinkLink) Alloc(addrs []uint64) int {
-	for i := range addrs {
+	n := min(len(addrs), len(l.umem)/2048) // as many frames as its UMEM has
+	for i := range addrs[:n] {
 		addrs[i] = uint64(i) * 2048
 	}
-	return len(addrs)
+	return n
 }
 func (l *sinkLink) Free([]uint64)                 {}
 func (l *sinkLink) Transmit(descs []xsk.Desc) int { return len(descs) }

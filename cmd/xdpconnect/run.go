@@ -89,7 +89,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	partial := fs.String("partial-checksum", "auto", "accept TCP segments with partial checksums (a local peer's TX checksum offload): auto (on veth and devices stacked on one), accept, reject")
 	zc := fs.String("xdp-mode", "auto", "AF_XDP bind: auto (zero-copy, else copy), copy, zerocopy")
 	fs.IntVar(&op.Frames, "frames", op.Frames, "UMEM frames per socket")
-	fs.IntVar(&op.Batch, "batch", op.Batch, "RX/TX batch size")
+	fs.IntVar(&op.Batch, "batch", op.Batch, "RX/TX batch size (default 64; 256 in request mode, where one ACK then covers more of a response)")
 	pin := fs.Bool("pin", true, "pin worker i to CPU i")
 	fs.StringVar(&op.Netns, "netns", "", "run in this named network namespace, e.g. one made by 'xdpconnect lab up'")
 	shard := fs.String("shard", "", "this node's part i/N of a run on N nodes (auto/N: i from JOB_COMPLETION_INDEX)")
