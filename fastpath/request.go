@@ -23,7 +23,7 @@ type exState struct {
 	// last ACK of response data, while that batch (ackEpoch) is not sent
 	// and nothing else of the connection followed it: ackData updates it
 	// in place.
-	ackAt    uint16
+	ackAt    uint32
 	ackEpoch uint64
 	// kept is 1 + the first slot of the response data kept out of order
 	// (kept.go); 0: none.
@@ -94,7 +94,7 @@ func (w *worker) ackData(ex *exState, p *tcp.Path, r *tcp.Reply) {
 	// Only a frame queued in this batch (send may have flushed first, or
 	// found no free frame).
 	if w.txEpoch == epoch && w.txN == n+1 {
-		ex.ackAt, ex.ackEpoch = uint16(w.txN), epoch
+		ex.ackAt, ex.ackEpoch = uint32(w.txN), epoch
 	}
 }
 

@@ -28,8 +28,8 @@ type worker struct {
 	rx      []xsk.Desc
 	tx      []xsk.Desc
 	txN     int
-	txEpoch uint64
-	kept    *keptStore // response data kept out of order (request mode; made when first needed)   // flushes so far: tells whether a queued frame is still in w.tx
+	txEpoch uint64     // flushes so far: tells whether a queued frame is still in w.tx
+	kept    *keptStore // response data kept out of order (request mode; made when first needed)
 	frames  []uint64   // allocated, unused TX frames
 	spare   []uint64   // scratch for frames the TX ring refused
 	nFrames int
