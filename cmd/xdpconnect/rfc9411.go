@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type rfcFlags struct {
 	runArgs   []string
 	setByUser map[string]bool
 	families  string
+	device    string
 }
 
 // rfcRunFlagsTaken are run flags the procedure sets itself.
@@ -58,14 +60,15 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 	fs.DurationVar(&f.set.RampUp, "ramp-up", f.set.RampUp, "ramp-up phase: the objective grows linearly from 0")
 	fs.DurationVar(&f.set.Sustain, "sustain", f.set.Sustain, "sustain phase: the objective holds; only its whole seconds are measured")
 	fs.DurationVar(&f.set.RampDown, "ramp-down", f.set.RampDown, "ramp-down phase: the objective falls linearly to 0")
-	maxFailed := fs.Float64("max-failed", 100*f.set.MaxFailed, "validation: failed transactions, percent of those begun (RFC 9411 6.1: under 0.001)")
-	maxReset := fs.Float64("max-reset", 100*f.set.MaxReset, "validation: connections ended by the device's RST, percent (RFC 9411 6.1: under 0.001)")
+	maxFailed := fs.Float64("max-failed", 100*f.set.MaxFailed, "validation: failed transactions, percent of those begun (RFC 9411 7.x.3.4: under 0.001)")
+	maxReset := fs.Float64("max-reset", 100*f.set.MaxReset, "validation: connections ended by the device's RST, percent (RFC 9411 7.x.3.4: under 0.001)")
 	maxDev := fs.Float64("max-rate-deviation", 100*f.set.MaxRateDeviation, "validation: per-second rate's largest deviation from the sustain mean, percent")
 	maxConc := fs.Float64("max-concurrent-deviation", 100*f.set.MaxConcurrentDeviation, "validation (concurrent): open connections' largest deviation, percent")
 	initial := fs.Float64("initial", 100*f.set.InitialShare, "step 1's objective, percent of --target")
 	resolution := fs.Float64("resolution", 100*f.set.Resolution, "step 3 ends when passing and failing objectives are this percent of --target apart")
 	fs.IntVar(&f.set.MaxSearch, "max-search", f.set.MaxSearch, "step 3's largest number of runs")
 	fs.BoolVar(&f.noSearch, "no-search", false, "stop after step 2 (the target) even when it fails")
+	fs.StringVar(&f.device, "device", "", "the device under test in your words (model, software version, configuration), kept in the result")
 	fs.StringVar(&f.jsonPath, "json", "", "write the procedure's result as JSON to this file (- for stdout)")
 	fs.StringVar(&f.families, "families", "auto", "passes by address family: 4, 6, mixed, a list of them, or auto (each family --dst gives, and mixed when it gives both)")
 	fs.IntVar(&f.synRetry, "syn-retries", 3, "SYN retransmissions before a connection fails (RFC 9411 4.3.1.1: up to three retries)")
@@ -165,6 +168,39 @@ type rfcPass struct {
 	Verdict        string `json:"verdict"`
 }
 
+// testbed is the test equipment and the device under test as the report
+// names them.
+type testbed struct {
+	Device    string   `json:"device,omitempty"` // --device, the user's words
+	Version   string   `json:"xdpconnect_version"`
+	Args      []string `json:"args"`
+	Kernel    string   `json:"kernel"`
+	CPU       string   `json:"cpu"`
+	CPUs      int      `json:"cpus"`
+	Interface string   `json:"interface,omitempty"`
+	Driver    string   `json:"driver,omitempty"`
+	XDPMode   string   `json:"xdp_mode,omitempty"`
+	AFXDPMode string   `json:"af_xdp_mode,omitempty"`
+	Workers   int      `json:"workers,omitempty"`
+}
+
+// hostTestbed is what the host says of itself.
+func hostTestbed(device string) testbed {
+	tb := testbed{Device: device, Version: version, Args: os.Args[1:], CPUs: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		tb.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				tb.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return tb
+}
+
 // rfcResult is the procedure's JSON.
 type rfcResult struct {
 	Test     string           `json:"test"`
@@ -174,8 +210,11 @@ type rfcResult struct {
 	Settings rfc9411.Settings `json:"settings"`
 	// TCP is the test equipment's TCP as RFC 9411 4.3.1.1 asks it be
 	// reported, from the first run's report.
-	TCP    *report.Settings `json:"tcp,omitempty"`
-	Passes []rfcPass        `json:"passes"`
+	TCP *report.Settings `json:"tcp,omitempty"`
+	// Testbed is what the result was measured on (RFC 9411 sections 5
+	// and 6: the testbed and what a report names).
+	Testbed testbed   `json:"testbed"`
+	Passes  []rfcPass `json:"passes"`
 }
 
 func cmdRFC9411(args []string) error {
@@ -192,7 +231,8 @@ func cmdRFC9411(args []string) error {
 	if err != nil {
 		return err
 	}
-	res := rfcResult{Test: string(f.test), Section: f.test.Section(), Unit: f.test.Unit(), Target: f.target, Settings: f.set}
+	res := rfcResult{Test: string(f.test), Section: f.test.Section(), Unit: f.test.Unit(), Target: f.target, Settings: f.set,
+		Testbed: hostTestbed(f.device)}
 	ctx := context.Background()
 	for _, fam := range fams {
 		for _, size := range f.sizes {
@@ -353,6 +393,10 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 		if err != nil {
 			return rfcStep{}, err
 		}
+		if p := r.Path; p != nil && res.Testbed.Interface == "" {
+			tb := &res.Testbed
+			tb.Interface, tb.Driver, tb.XDPMode, tb.AFXDPMode, tb.Workers = p.Interface, p.Driver, p.XDPMode, p.SocketMode, r.Workers
+		}
 		if res.TCP == nil {
 			res.TCP = r.TCP
 			if res.TCP == nil {
@@ -434,6 +478,12 @@ func failedNames(cs []rfc9411.Criterion) string {
 
 func writeRFCText(w io.Writer, res *rfcResult) {
 	fmt.Fprintf(w, "RFC 9411 %s (section %s), target %.0f %s\n", res.Test, res.Section, res.Target, res.Unit)
+	tb := &res.Testbed
+	if tb.Device != "" {
+		fmt.Fprintf(w, "device under test: %s\n", tb.Device)
+	}
+	fmt.Fprintf(w, "test equipment: xdpconnect %s, Linux %s, %s (%d CPUs), %s (%s), XDP %s, AF_XDP %s, %d worker(s)\n",
+		tb.Version, tb.Kernel, tb.CPU, tb.CPUs, tb.Interface, tb.Driver, tb.XDPMode, tb.AFXDPMode, tb.Workers)
 	s := res.Settings
 	fmt.Fprintf(w, "phases: ramp-up %v, sustain %v (measured: its whole seconds), ramp-down %v\n", s.RampUp, s.Sustain, s.RampDown)
 	if t := res.TCP; t != nil {
@@ -453,8 +503,8 @@ func writeRFCText(w io.Writer, res *rfcResult) {
 			}
 			m := st.Measured
 			if m.TTLB.P50 > 0 {
-				fmt.Fprintf(w, "    time to first byte mean %s p50 %s p99 %s max %s; to last byte mean %s p50 %s p99 %s max %s\n",
-					dur(m.TTFBMean), dur(m.TTFB.P50), dur(m.TTFB.P99), dur(m.TTFB.Max), dur(m.TTLBMean), dur(m.TTLB.P50), dur(m.TTLB.P99), dur(m.TTLB.Max))
+				fmt.Fprintf(w, "    time to first byte min %s mean %s p50 %s p99 %s max %s\n", dur(m.TTFBMin), dur(m.TTFBMean), dur(m.TTFB.P50), dur(m.TTFB.P99), dur(m.TTFB.Max))
+				fmt.Fprintf(w, "    time to last byte  min %s mean %s p50 %s p99 %s max %s\n", dur(m.TTLBMin), dur(m.TTLBMean), dur(m.TTLB.P50), dur(m.TTLB.P99), dur(m.TTLB.Max))
 			}
 		}
 		fmt.Fprintf(w, "  result: %s\n", p.Verdict)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/xdpconnect/xdpconnect/bench/reflector"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 )
@@ -219,6 +221,97 @@ func TestPassFamilies(t *testing.T) {
 		got, err := passFamilies(c.spec, c.targets)
 		if (err != nil) != (c.want == "") || err == nil && strings.Join(got, ",") != c.want {
 			t.Errorf("%s over %v: %v %v, want %q", c.spec, c.targets, got, err, c.want)
+		}
+	}
+}
+
+// A device with a known limit: nginx serves at most 8,000 requests a
+// second (limit_req; past it, 503). The procedure finds that limit within
+// 10 %, and the runs above it fail a named criterion without the
+// generator saturating (the limit is the device's). An nftables limit on
+// SYNs was tried first: on this kernel it admitted 6,300-6,700 new
+// connections a second when set to 8,000, so its rate was not known.
+func TestRFC9411FindsDeviceLimit(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	const limit = 8000
+	ng, err := lab.StartNginxRateLimited(l.ServerNS, dst, t.TempDir(), "", limit)
+	if errors.Is(err, lab.ErrNoNginx) {
+		t.Skip("needs nginx (apt-get install nginx-light)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ng.Stop)
+	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "16000", "--sizes", "1k", "--ramp-up", "2s", "--sustain", "3s",
+		"--ramp-down", "0s", "--drain", "2s", "--dst", dst.String(), "--src-ports", "10000-60999")
+	if code != 0 || r == nil || len(r.Passes) != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p := r.Passes[0]
+	logSteps(t, p)
+	if p.Result < 0.9*limit || p.Result > 1.1*limit || p.EquipmentLimit {
+		t.Fatalf("found %.0f for a limit of %d (equipment limit %v): %s\n%s", p.Result, limit, p.EquipmentLimit, p.Verdict, stderr)
+	}
+	for _, st := range p.Steps {
+		if st.Objective > 1.1*limit && (st.Pass || st.Saturated || len(failedNamesOf(st)) == 0) {
+			t.Fatalf("%s at %.0f: pass %v, saturated %v, failed %v", st.Step, st.Objective, st.Pass, st.Saturated, failedNamesOf(st))
+		}
+	}
+}
+
+// logSteps puts each run of a pass in the test's log.
+func logSteps(t *testing.T, p rfcPass) {
+	t.Helper()
+	for _, st := range p.Steps {
+		t.Logf("%s at %.0f: %.1f measured, pass %v, saturated %v, failed %v", st.Step, st.Objective, st.Measured.KPI, st.Pass, st.Saturated, failedNamesOf(st))
+	}
+	t.Logf("result %.0f: %s", p.Result, p.Verdict)
+}
+
+func failedNamesOf(st rfcStep) []string {
+	var out []string
+	for _, c := range st.Criteria {
+		if !c.Pass {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// Against the XDP responder (SYN-ACKs and responses from XDP, no server
+// in the way) no device limit exists below the generator's: the search
+// ends where xdpconnect saturates, and the result says so.
+func TestRFC9411GeneratorLimit(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	err := lab.Do(l.ServerNS, func() error {
+		srv, err := net.InterfaceByName(lab.ServerIf)
+		if err != nil {
+			return err
+		}
+		refl, err := reflector.Attach(srv.Index, reflector.HTTP, 8080)
+		if err == nil {
+			t.Cleanup(func() { refl.Close() })
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.AddrPortFrom(l.ServerAddr, 8080)
+	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "2000000", "--sizes", "1k", "--path", "/", "--max-search", "3",
+		"--ramp-up", "1s", "--sustain", "2s", "--ramp-down", "0s", "--drain", "1s", "--dst", dst.String(), "--src-ports", "10000-60999")
+	if r == nil || len(r.Passes) != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p := r.Passes[0]
+	logSteps(t, p)
+	if !p.EquipmentLimit || !strings.Contains(p.Verdict, "test equipment") || p.Result >= 2000000 {
+		t.Fatalf("result %.0f, equipment limit %v: %s\n%s", p.Result, p.EquipmentLimit, p.Verdict, stderr)
+	}
+	for _, st := range p.Steps {
+		if !st.Pass && !st.Saturated {
+			t.Fatalf("%s at %.0f failed without the generator saturating: %v", st.Step, st.Objective, failedNamesOf(st))
 		}
 	}
 }

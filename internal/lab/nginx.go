@@ -37,6 +37,7 @@ error_log %[1]s/error.log warn;
 events { worker_connections 65535; multi_accept on; }
 http {
 	access_log off;
+	%[3]s
 	client_body_temp_path %[1]s/body;
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;
@@ -45,6 +46,7 @@ http {
 	server {
 		listen %[2]s backlog=65535;
 		root %[1]s/www;
+		%[4]s
 		location = /nginx_status { stub_status; }
 		location = /empty { return 200 ""; }
 		location = /chunked.html { ssi on; }
@@ -54,6 +56,22 @@ http {
 }
 `
 
+// limitZone and limitReq are the limit_req lines for perSecond requests a
+// second over all clients (the key is the server's port), or nothing.
+func limitZone(perSecond int) string {
+	if perSecond <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("limit_req_zone $server_port zone=all:1m rate=%dr/s;", perSecond)
+}
+
+func limitReq(perSecond int) string {
+	if perSecond <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("limit_req zone=all burst=%d nodelay;", max(perSecond/100, 1))
+}
+
 // ErrNoNginx says nginx is not installed.
 var ErrNoNginx = errors.New("nginx is not installed (Debian package nginx-light)")
 
@@ -61,6 +79,13 @@ var ErrNoNginx = errors.New("nginx is not installed (Debian package nginx-light)
 // fresh directory), pinned to cpus when not empty (taskset list). It
 // returns once nginx answers.
 func StartNginx(ns string, addr netip.AddrPort, dir, cpus string) (*Nginx, error) {
+	return StartNginxRateLimited(ns, addr, dir, cpus, 0)
+}
+
+// StartNginxRateLimited is StartNginx with a limit on the requests nginx
+// serves, perSecond for all clients together (limit_req, a burst of 1 %
+// of it); past it nginx answers 503. A device with a known limit. 0: none.
+func StartNginxRateLimited(ns string, addr netip.AddrPort, dir, cpus string, perSecond int) (*Nginx, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, ErrNoNginx
@@ -88,7 +113,7 @@ func StartNginx(ns string, addr netip.AddrPort, dir, cpus string) (*Nginx, error
 		}
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr, limitZone(perSecond), limitReq(perSecond))), 0o644); err != nil {
 		return nil, err
 	}
 	args := []string{"ip", "netns", "exec", ns, bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log")}

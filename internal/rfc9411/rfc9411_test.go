@@ -54,7 +54,7 @@ func TestJudgeSustainOnly(t *testing.T) {
 	}
 }
 
-// 6.1: one failed transaction in 100,000 is too many, whatever its kind:
+// 7.2.3.4: one failed transaction in 100,000 is too many, whatever its kind:
 // a failed handshake, a failed request, a response other than 2xx; one
 // reset connection likewise.
 func TestJudgeCriteria(t *testing.T) {
