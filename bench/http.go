@@ -47,17 +47,11 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 			return nil, err
 		}
 	} else {
-		dir, err := os.MkdirTemp("", "xdpc-nginx")
+		_, stop, err := b.startNginx()
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
-		b.dst = netip.AddrPortFrom(b.l.ServerAddr, 80)
-		ng, err := lab.StartNginx(b.l.ServerNS, b.dst, dir, "1")
-		if err != nil {
-			return nil, err
-		}
-		defer ng.Stop()
+		defer stop()
 	}
 	host := b.dst.Addr().String()
 	if b.dst.Port() != 80 {
@@ -125,6 +119,22 @@ func (o *Options) httpCompare(responder bool) ([]Row, error) {
 		out[i] = *r
 	}
 	return out, nil
+}
+
+// startNginx runs nginx (one worker, on CPU 1) on the server's port 80,
+// which becomes the bed's target; stop ends it and removes its files.
+func (b *bed) startNginx() (ng *lab.Nginx, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "xdpc-nginx")
+	if err != nil {
+		return nil, nil, err
+	}
+	b.dst = netip.AddrPortFrom(b.l.ServerAddr, 80)
+	ng, err = lab.StartNginx(b.l.ServerNS, b.dst, dir, "1")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return ng, func() { ng.Stop(); os.RemoveAll(dir) }, nil
 }
 
 // histogram is the baseline's time histogram (its maximum the top

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,17 +98,11 @@ func (o *Options) httpOpenNginx() ([]Row, error) {
 	}
 	defer b.close()
 	b.wire = true
-	dir, err := os.MkdirTemp("", "xdpc-nginx")
+	ng, stop, err := b.startNginx()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	b.dst = netip.AddrPortFrom(b.l.ServerAddr, 80)
-	ng, err := lab.StartNginx(b.l.ServerNS, b.dst, dir, "1")
-	if err != nil {
-		return nil, err
-	}
-	defer ng.Stop()
+	defer stop()
 	t := &httpTarget{b: b, ng: ng, name: "nginx, 1 worker on CPU 1", host: b.dst.Addr().String()}
 	for _, size := range httpOpenSizes {
 		r, err := o.httpOpenSize(t, size)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
@@ -20,23 +19,12 @@ import (
 func runRFC(t *testing.T, ns string, args ...string) (*rfcResult, string, int) {
 	t.Helper()
 	a := append([]string{"rfc9411"}, args...)
-	a = append(a, "--netns", ns, "--json", "-")
-	cmd := exec.Command(binary(t), a...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	out, errb, code := runCmd(t, append(a, "--netns", ns, "--json", "-")...)
 	if out.Len() == 0 {
 		return nil, errb.String(), code
 	}
 	var r rfcResult
-	dec := json.NewDecoder(&out)
+	dec := json.NewDecoder(out)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("stdout is not the JSON result: %v\n%s", err, out.String())

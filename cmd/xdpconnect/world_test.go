@@ -29,21 +29,10 @@ import (
 // exit status.
 func runBinary(t *testing.T, ns string, args ...string) (*report.Report, string, int) {
 	t.Helper()
-	a := append([]string{"run", "--netns", ns, "--json", "-", "--metrics-addr", ""}, args...)
-	cmd := exec.Command(binary(t), a...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	out, errb, code := runCmd(t, append([]string{"run", "--netns", ns, "--json", "-", "--metrics-addr", ""}, args...)...)
 	var r report.Report
 	if out.Len() > 0 {
-		dec := json.NewDecoder(&out)
+		dec := json.NewDecoder(out)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
 			t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
@@ -62,6 +51,23 @@ func runBinary(t *testing.T, ns string, args ...string) (*report.Report, string,
 		return &r, errb.String(), code
 	}
 	return nil, errb.String(), code
+}
+
+// runCmd runs the binary with args and returns its stdout, stderr and
+// exit status; a binary that could not start fails the test.
+func runCmd(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer, code int) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout, stderr, code
 }
 
 // The environment matrix: each case a real run with default flags and
