@@ -331,6 +331,16 @@ func (e *Engine) splitPlan() {
 		w.tokens = 1 - float64(i)/float64(nw)
 		if e.cfg.Concurrency > 0 {
 			w.conc = max(int(Share(uint64(e.cfg.Concurrency), i, int(nw))), 1)
+		} else if (e.cfg.Rate > 0 || len(e.cfg.Stages) > 0) && e.cfg.Close != CloseHold {
+			// Open loop past the worker's own ceiling: every attempt it
+			// cannot serve brings replies its RX ring cannot take, their
+			// loss brings SYN retransmissions a second later, those hold
+			// ports, and the rate collapses (asked twice its ceiling, a
+			// worker made 33k handshakes/s instead of 200k). The bound
+			// (generate) keeps in flight what the RX ring, half the
+			// socket's frames, can take; what it holds back is late (the
+			// generator's), not held back (the target's).
+			w.rxFrames = max(len(w.umem)/e.frameSize/2, 64)
 		}
 		w.generating = w.budget > 0
 	}

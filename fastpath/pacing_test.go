@@ -311,3 +311,22 @@ func TestEngineStagesTimeline(t *testing.T) {
 		t.Fatalf("asked rate in the middle of second 1: %v, want 2000", mid)
 	}
 }
+
+// Open loop far past what comes back: the worker keeps at most half its
+// frames in flight and counts the rest of the schedule as its own
+// lateness (not held back: no bound of the plan's did it), instead of
+// flooding SYNs whose answers it could not take. Without the bound, asked
+// twice its ceiling against the XDP responder, a worker lost replies,
+// retransmitted SYNs a second later, ran out of ports and made 33k
+// handshakes/s instead of 200k.
+func TestEngineOpenLoopInFlightBound(t *testing.T) {
+	links, _ := peerLinks(func([]byte) [][]byte { return nil }, 1) // nothing answers
+	cfg := testConfig(80)
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Drain = 0, 1e6, 300*time.Millisecond, 10*time.Millisecond
+	r := runEngine(t, cfg, links...)
+	bound := uint64(linktest.Frames) // half of the link's 2 x Frames
+	s := r.Saturation
+	if s == nil || r.Attempted > bound || r.Attempted < bound/2 || s.Late < 100000 || s.HeldBack != 0 || r.FailedTotal() != 0 {
+		t.Fatalf("attempted %d (bound %d), failed %v, saturation %+v", r.Attempted, bound, r.Failed, s)
+	}
+}

@@ -55,10 +55,16 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 	}
 	r.Series = e.series
 	r.Timeline = e.tl.seconds
-	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack)}
+	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack), Concurrency: uint64(e.cfg.Concurrency)}
 	if el := s.ElapsedSeconds; el > 0 {
 		for _, pw := range s.PerWorker {
 			r.Saturation.Busy = max(r.Saturation.Busy, min(1, max(0, 1-float64(pw[CntIdleNs])/1e9/el)))
+		}
+	}
+	for i, pw := range s.PerWorker {
+		if est := pw[CntEstablished]; est > 0 && pw[CntRxFrames] > 0 && i < len(e.workers) {
+			ring := float64(len(e.workers[i].umem) / e.frameSize / 2)
+			r.Saturation.RingConnections += ring * float64(est) / float64(max(pw[CntRxFrames], est))
 		}
 	}
 	r.Saturation.Judge(r)

@@ -64,7 +64,10 @@ type worker struct {
 	heldBack   bool // the last generate stopped at the concurrency bound or busy ports
 	lastGenNs  int64
 	conc       int // share of Concurrency; 0 = unbounded
-	live       int // entries owned and not free
+	// rxFrames, in open loop without a Concurrency, is the RX ring's size:
+	// the connections in flight are bounded by what it can take (generate).
+	rxFrames int
+	live     int // entries owned and not free
 	// Generation takes the targets in turn, and each target's sources in
 	// turn: every target gets its share whatever its family's sources.
 	tgt       int
@@ -810,6 +813,17 @@ func (w *worker) generate() int {
 		n = min(n, int(w.tokens))
 	}
 	w.heldBack = false
+	if w.rxFrames > 0 {
+		// Each connection in flight brings about as many frames as those
+		// before it did (a SYN-ACK alone, or 50 frames of a 64 KiB
+		// response): the ring holds that many connections' worth. The
+		// tokens left count as late.
+		bound := w.rxFrames
+		if est := w.c[CntEstablished]; est >= 64 {
+			bound = max(int(float64(w.rxFrames)*float64(est)/float64(max(w.c[CntRxFrames], est))), 64)
+		}
+		n = min(n, bound-w.live)
+	}
 	if w.conc > 0 && w.conc-w.live < n {
 		// Negative when Dial'ed connections took the worker past its
 		// bound: nothing to make (and n must not wrap below).

@@ -118,6 +118,10 @@ func TestSaturationJudge(t *testing.T) {
 		{"rate, nothing held back", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{}, []string{"rate"}, true},
 		{"rate held back by the bound", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 980, DurationSeconds: 1}, Saturation{HeldBack: 100}, nil, false},
 		{"a run too short to judge its rate", Report{Attempted: 9, AskedRate: 1000, AttemptRate: 900, DurationSeconds: 0.01}, Saturation{}, nil, false},
+		// 256 responses of 64 KiB in flight, rings that hold 85 of them.
+		{"more in flight than the rings take", Report{Attempted: 1000}, Saturation{Concurrency: 256, RingConnections: 85}, []string{"rx-capacity"}, false},
+		{"in flight the rings take", Report{Attempted: 1000}, Saturation{Concurrency: 256, RingConnections: 900}, nil, false},
+		{"no bound asked", Report{Attempted: 1000}, Saturation{RingConnections: 85}, nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := c.s

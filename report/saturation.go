@@ -23,6 +23,12 @@ type Saturation struct {
 	// Busy is the busiest worker's share of the run spent working (not
 	// waiting in poll), 0..1; with Idle 0 workers never wait and it is 1.
 	Busy float64 `json:"busy_fraction" merge:"max"`
+	// Concurrency is the plan's bound on connections in flight (0: none),
+	// and RingConnections how many of this run's connections the workers'
+	// RX rings hold: each ring's frames over the frames a connection
+	// brought (a SYN-ACK alone, or 50 frames of a 64 KiB response).
+	Concurrency     uint64  `json:"concurrency,omitempty" merge:"sum"`
+	RingConnections float64 `json:"ring_connections,omitempty" merge:"sum"`
 }
 
 // Limit is one crossed limit: what, how much, and the threshold.
@@ -41,6 +47,11 @@ const (
 	LateShare = 0.01
 	LateMin   = 100
 	RateShare = 0.99
+	// RingShare: a concurrency above this many times what the RX rings
+	// hold. Measured here, 64 KiB responses: 6.9k requests/s at 64 in
+	// flight (0.75 of the rings' 85), 3.7k at 128 (1.5), 3.1-3.5k at 256
+	// (3.0), where the responses' segments overran the rings.
+	RingShare = 1.5
 )
 
 // Judge sets s.Saturated and s.Limits from r's counts: late attempts over
@@ -64,6 +75,11 @@ func (s *Saturation) Judge(r *Report) {
 		s.Limits = append(s.Limits, Limit{Reason: "rx-loss", Value: float64(n),
 			Detail: fmt.Sprintf("%d received frames dropped before a worker read them (fill ring empty %d, RX ring full %d): the target's answers were lost on our side, and its retransmissions are in the latencies",
 				n, r.XSK.RxFillRingEmpty, r.XSK.RxRingFull)})
+	}
+	if s.Concurrency > 0 && s.RingConnections > 0 && float64(s.Concurrency) > RingShare*s.RingConnections {
+		s.Limits = append(s.Limits, Limit{Reason: "rx-capacity", Value: float64(s.Concurrency) / s.RingConnections, Threshold: RingShare,
+			Detail: fmt.Sprintf("%d connections in flight asked, and the RX rings hold about %.0f of this run's (their replies' frames each): the replies overrun the rings and the generator limits the run; ask for at most %.0f in flight, or more --frames",
+				s.Concurrency, s.RingConnections, s.RingConnections)})
 	}
 	if r.TxDropped > 0 {
 		s.Limits = append(s.Limits, Limit{Reason: "tx-drop", Value: float64(r.TxDropped),
