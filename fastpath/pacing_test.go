@@ -330,3 +330,20 @@ func TestEngineOpenLoopInFlightBound(t *testing.T) {
 		t.Fatalf("attempted %d (bound %d), failed %v, saturation %+v", r.Attempted, bound, r.Failed, s)
 	}
 }
+
+// The open-loop bound counts connections that still bring frames:
+// thousands in TIME-WAIT (we closed first, their ports quarantined) hold
+// nothing back. Counting them, a FIN-closing run stopped at the ring's
+// size of connections and called the rest late.
+func TestEngineOpenLoopBoundSkipsTimeWait(t *testing.T) {
+	srv := linktest.NewServer()
+	links, _ := peerLinks(srv.Handle, 1)
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Close = 0, 20000, 500*time.Millisecond, CloseFIN
+	r := runEngine(t, cfg, links...)
+	clean(t, srv)
+	want := uint64(20000 / 2)
+	if r.Attempted < want*95/100 || r.TimeWait < uint64(linktest.Frames)+1000 || r.Saturation.Late > want/100 {
+		t.Fatalf("attempted %d of %d, %d in TIME-WAIT, late %d", r.Attempted, want, r.TimeWait, r.Saturation.Late)
+	}
+}

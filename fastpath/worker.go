@@ -818,11 +818,13 @@ func (w *worker) generate() int {
 		// before it did (a SYN-ACK alone, or 50 frames of a 64 KiB
 		// response): the ring holds that many connections' worth. The
 		// tokens left count as late.
+		// Connections in TIME-WAIT (quarantined, the client closed first)
+		// bring no more frames.
 		bound := w.rxFrames
 		if est := w.c[CntEstablished]; est >= 64 {
 			bound = max(int(float64(w.rxFrames)*float64(est)/float64(max(w.c[CntRxFrames], est))), 64)
 		}
-		n = min(n, bound-w.live)
+		n = min(n, bound-(w.live-w.quar.Len()))
 	}
 	if w.conc > 0 && w.conc-w.live < n {
 		// Negative when Dial'ed connections took the worker past its
