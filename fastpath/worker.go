@@ -816,10 +816,9 @@ func (w *worker) generate() int {
 	if w.rxFrames > 0 {
 		// Each connection in flight brings about as many frames as those
 		// before it did (a SYN-ACK alone, or 50 frames of a 64 KiB
-		// response): the ring holds that many connections' worth. The
+		// response): the ring holds that many connections' worth. Those in
+		// TIME-WAIT (quarantined: we closed first) bring no more. The
 		// tokens left count as late.
-		// Connections in TIME-WAIT (quarantined, the client closed first)
-		// bring no more frames.
 		bound := w.rxFrames
 		if est := w.c[CntEstablished]; est >= 64 {
 			bound = max(int(float64(w.rxFrames)*float64(est)/float64(max(w.c[CntRxFrames], est))), 64)
