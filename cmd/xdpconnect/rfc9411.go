@@ -443,6 +443,9 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 	}
 	if !f.noSearch {
 		s := rfc9411.NewSearch(initial, f.target, f.set)
+		if st.Saturated {
+			s.Bound(f.set.EquipmentCeiling(st.Measured.KPI))
+		}
 		for i := 1; ; i++ {
 			obj, ok := s.Next()
 			if !ok {
@@ -453,6 +456,9 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 				return p, err
 			}
 			s.Record(obj, st.Pass)
+			if !st.Pass && st.Saturated {
+				s.Bound(f.set.EquipmentCeiling(st.Measured.KPI))
+			}
 		}
 		p.Result = s.Lo
 	}

@@ -329,15 +329,16 @@ type Search struct {
 	Lo, Hi float64
 	// Step is the resolution in the objective's unit: the search ends
 	// when Hi - Lo is at most Step, or after Max runs.
-	Step float64
-	Max  int
-	runs int
+	Step  float64
+	Max   int
+	runs  int
+	share float64 // Settings.Resolution
 }
 
 // NewSearch starts step 3 between the initial objective, which passed,
 // and the target, which failed.
 func NewSearch(initial, target float64, s Settings) *Search {
-	return &Search{Lo: initial, Hi: target, Step: max(target*s.Resolution, 1), Max: s.MaxSearch}
+	return &Search{Lo: initial, Hi: target, Step: max(target*s.Resolution, 1), Max: s.MaxSearch, share: s.Resolution}
 }
 
 // Next is the objective to run next; ok is false when the search is over
@@ -347,6 +348,26 @@ func (s *Search) Next() (objective float64, ok bool) {
 		return 0, false
 	}
 	return math.Round((s.Lo + s.Hi) / 2), true
+}
+
+// Bound lowers Hi to hi, when a run showed that nothing above hi can
+// pass: the test equipment saturated, delivering its ceiling, so no
+// objective the equipment cannot deliver will reach its criterion.
+func (s *Search) Bound(hi float64) {
+	if hi > s.Lo && hi < s.Hi {
+		// The resolution is then a share of the bound, not of a target
+		// far above it.
+		s.Hi, s.Step = hi, max(min(s.Step, hi*s.share), 1)
+	}
+}
+
+// EquipmentCeiling is the highest objective a run that saturated the test
+// equipment leaves possible: its measured indicator is the equipment's
+// ceiling (or under), and an objective passes only when the indicator
+// reaches (1 - MaxRateDeviation) of it; 10 % more for a ceiling measured
+// under overload.
+func (s Settings) EquipmentCeiling(measured float64) float64 {
+	return 1.1 * measured / (1 - s.MaxRateDeviation)
 }
 
 // Record takes the outcome of the run of objective.

@@ -181,6 +181,32 @@ func TestSearch(t *testing.T) {
 	}
 }
 
+// A run that saturated the test equipment bounds the search: a target ten
+// times the equipment's ceiling no longer spends the search's runs there.
+func TestSearchBound(t *testing.T) {
+	s := DefaultSettings()
+	s.MaxSearch = 3
+	const ceiling = 240000.0
+	sr := NewSearch(200000, 2000000, s)
+	sr.Bound(s.EquipmentCeiling(ceiling))
+	runs := 0
+	for {
+		obj, ok := sr.Next()
+		if !ok {
+			break
+		}
+		runs++
+		sr.Record(obj, obj <= ceiling)
+	}
+	if sr.Lo <= 200000 || sr.Lo > ceiling || runs != 3 {
+		t.Fatalf("result %.0f after %d runs", sr.Lo, runs)
+	}
+	sr.Bound(100) // below what passed: no effect
+	if sr.Lo <= 200000 {
+		t.Fatal("a bound under Lo moved the search")
+	}
+}
+
 func TestSettingsCheck(t *testing.T) {
 	s := DefaultSettings()
 	if err := s.Check(); err != nil {
