@@ -340,7 +340,7 @@ func (e *Engine) splitPlan() {
 			// (generate) keeps in flight what the RX ring, half the
 			// socket's frames, can take; what it holds back is late (the
 			// generator's), not held back (the target's).
-			w.rxFrames = max(len(w.umem)/e.frameSize/2, 64)
+			w.rxFrames = max(w.ringFrames(), 64)
 		}
 		w.generating = w.budget > 0
 	}

@@ -63,8 +63,7 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 	}
 	for i, pw := range s.PerWorker {
 		if est := pw[CntEstablished]; est > 0 && pw[CntRxFrames] > 0 && i < len(e.workers) {
-			ring := float64(len(e.workers[i].umem) / e.frameSize / 2)
-			r.Saturation.RingConnections += ring * float64(est) / float64(max(pw[CntRxFrames], est))
+			r.Saturation.RingConnections += ringConnections(e.workers[i].ringFrames(), est, pw[CntRxFrames])
 		}
 	}
 	r.Saturation.Judge(r)

@@ -80,6 +80,17 @@ type worker struct {
 	reqs      chan request
 }
 
+// ringFrames is the size of the worker's RX ring: half its socket's
+// frames.
+func (w *worker) ringFrames() int { return len(w.umem) / w.e.frameSize / 2 }
+
+// ringConnections is how many connections a ring of ring frames holds
+// when each brings what the established ones did (rxFrames frames over
+// est connections; at least one frame each).
+func ringConnections(ring int, est, rxFrames uint64) float64 {
+	return float64(ring) * float64(est) / float64(max(rxFrames, est))
+}
+
 // local maps a table index to this worker's timer id, and back.
 func (w *worker) local(idx slot) uint32 {
 	pair, off := w.e.pairOf(idx), w.e.offOf(idx)
@@ -821,7 +832,7 @@ func (w *worker) generate() int {
 		// tokens left count as late.
 		bound := w.rxFrames
 		if est := w.c[CntEstablished]; est >= 64 {
-			bound = max(int(float64(w.rxFrames)*float64(est)/float64(max(w.c[CntRxFrames], est))), 64)
+			bound = max(int(ringConnections(w.rxFrames, est, w.c[CntRxFrames])), 64)
 		}
 		n = min(n, bound-(w.live-w.quar.Len()))
 	}
