@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -214,9 +215,7 @@ func (o *Options) httpOpenResponder() ([]Row, error) {
 // medianRow fills r's rates and takes its figures from the run with the
 // median rate.
 func medianRow(r Row, runs []httpRun) Row {
-	slices.SortFunc(runs, func(a, b httpRun) int {
-		return cmpFloat(a.rate, b.rate)
-	})
+	slices.SortFunc(runs, func(a, b httpRun) int { return cmp.Compare(a.rate, b.rate) })
 	for _, x := range runs {
 		r.Runs = append(r.Runs, x.rate)
 	}
@@ -227,16 +226,6 @@ func medianRow(r Row, runs []httpRun) Row {
 		r.RTTp50, r.RTTp99 = f.TTLBp50, f.TTLBp99
 	}
 	return r
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // serverCount runs fn and returns how many requests nginx served meanwhile.

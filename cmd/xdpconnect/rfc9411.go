@@ -287,7 +287,6 @@ func (f *rfcFlags) runOpts(size string, objective float64, family string) (*runO
 		a = append(a, "--metrics-addr", "")
 	}
 	s := f.set
-	secs := func(d time.Duration) string { return d.String() }
 	switch f.test {
 	case rfc9411.Concurrent:
 		// Connections open at a steady rate over the ramp-up, each makes
@@ -298,16 +297,16 @@ func (f *rfcFlags) runOpts(size string, objective float64, family string) (*runO
 		// Two GETs with keep-alive: the server keeps the connection (one
 		// GET would ask it to close), and the second shows it usable.
 		a = append(a, "--count", strconv.FormatUint(n, 10), "--rate", strconv.FormatFloat(rate, 'f', 3, 64),
-			"--hold-for", secs(s.Sustain+time.Second), "--requests-per-conn", "2")
+			"--hold-for", (s.Sustain + time.Second).String(), "--requests-per-conn", "2")
 	default:
-		a = append(a, "--stages", fmt.Sprintf("%s:%g,%s:%g,%s:0", secs(max(s.RampUp, time.Millisecond)), objective, secs(s.Sustain), objective,
-			secs(max(s.RampDown, time.Millisecond))))
+		rate := objective
 		if f.test == rfc9411.TPS {
 			// The objective is transactions: connections at 1/N of it.
-			a[len(a)-1] = fmt.Sprintf("%s:%g,%s:%g,%s:0", secs(max(s.RampUp, time.Millisecond)), objective/float64(f.perConn), secs(s.Sustain),
-				objective/float64(f.perConn), secs(max(s.RampDown, time.Millisecond)))
+			rate /= float64(f.perConn)
 			a = append(a, "--requests-per-conn", strconv.Itoa(f.perConn))
 		}
+		a = append(a, "--stages", fmt.Sprintf("%s:%g,%s:%g,%s:0", max(s.RampUp, time.Millisecond), rate, s.Sustain, rate,
+			max(s.RampDown, time.Millisecond)))
 	}
 	o, err := parseRun(a, io.Discard)
 	if err != nil || family == "mixed" {

@@ -166,18 +166,23 @@ func TestSearch(t *testing.T) {
 	s := DefaultSettings()
 	for _, limit := range []float64{1100, 4321, 6300, 9950} {
 		sr := NewSearch(1000, 10000, s)
-		runs := 0
-		for {
-			obj, ok := sr.Next()
-			if !ok {
-				break
-			}
-			runs++
-			sr.Record(obj, obj <= limit)
-		}
+		runs := searchTo(sr, limit)
 		if sr.Lo > limit || limit-sr.Lo > 10000*s.Resolution || runs > s.MaxSearch {
 			t.Errorf("limit %.0f: result %.0f after %d runs", limit, sr.Lo, runs)
 		}
+	}
+}
+
+// searchTo runs sr against a device whose limit is limit (every objective
+// up to it passes) and returns how many runs it took.
+func searchTo(sr *Search, limit float64) (runs int) {
+	for {
+		obj, ok := sr.Next()
+		if !ok {
+			return runs
+		}
+		runs++
+		sr.Record(obj, obj <= limit)
 	}
 }
 
@@ -189,15 +194,7 @@ func TestSearchBound(t *testing.T) {
 	const ceiling = 240000.0
 	sr := NewSearch(200000, 2000000, s)
 	sr.Bound(s.EquipmentCeiling(ceiling))
-	runs := 0
-	for {
-		obj, ok := sr.Next()
-		if !ok {
-			break
-		}
-		runs++
-		sr.Record(obj, obj <= ceiling)
-	}
+	runs := searchTo(sr, ceiling)
 	if sr.Lo <= 200000 || sr.Lo > ceiling || runs != 3 {
 		t.Fatalf("result %.0f after %d runs", sr.Lo, runs)
 	}
