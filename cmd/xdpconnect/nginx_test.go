@@ -16,7 +16,14 @@ type nginx struct{ *lab.Nginx }
 // startNginx runs nginx in ns on addr until the test ends (ended by PID).
 func startNginx(t *testing.T, ns string, addr netip.AddrPort) *nginx {
 	t.Helper()
-	n, err := lab.StartNginx(ns, addr, t.TempDir(), "")
+	return startNginxLimited(t, ns, addr, 0)
+}
+
+// startNginxLimited is startNginx serving at most perSecond requests a
+// second (503 past it; 0: no limit).
+func startNginxLimited(t *testing.T, ns string, addr netip.AddrPort, perSecond int) *nginx {
+	t.Helper()
+	n, err := lab.StartNginxRateLimited(ns, addr, t.TempDir(), "", perSecond)
 	if errors.Is(err, lab.ErrNoNginx) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("nginx is not installed: .ci/run must install it")

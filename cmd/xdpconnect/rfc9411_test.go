@@ -223,14 +223,7 @@ func TestRFC9411FindsDeviceLimit(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	dst := netip.AddrPortFrom(l.ServerAddr, 80)
 	const limit = 8000
-	ng, err := lab.StartNginxRateLimited(l.ServerNS, dst, t.TempDir(), "", limit)
-	if errors.Is(err, lab.ErrNoNginx) {
-		t.Skip("needs nginx (apt-get install nginx-light)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ng.Stop)
+	startNginxLimited(t, l.ServerNS, dst, limit)
 	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "16000", "--sizes", "1k", "--ramp-up", "2s", "--sustain", "3s",
 		"--ramp-down", "0s", "--drain", "2s", "--dst", dst.String(), "--src-ports", "10000-60999")
 	if code != 0 || r == nil || len(r.Passes) != 1 {
