@@ -20,9 +20,10 @@ build:
 # nftables (loss and limits), bpftool, prometheus (promtool), masscan and
 # zmap (SYN-rate peers), nginx-light (a real server), libcap2-bin and
 # util-linux (setcap, setpriv), apache2-utils, wrk, nghttp2-client (ab, wrk,
-# h2load as peers), ethtool, gcc (the C baselines).
+# h2load as peers), ethtool, gcc (the C baselines), chromium-headless-shell
+# (renders the --html reports in their tests).
 DEB_PKGS := clang llvm libbpf-dev linux-libc-dev tshark iproute2 nftables bpftool prometheus masscan zmap \
-            gcc nginx-light libcap2-bin util-linux apache2-utils wrk nghttp2-client ethtool
+            gcc nginx-light libcap2-bin util-linux apache2-utils wrk nghttp2-client ethtool chromium-headless-shell
 
 # Installs the missing Debian packages (as root; otherwise names them) and
 # downloads the Go modules, so no test starts before its tools are there.

@@ -29,6 +29,7 @@ type rfcFlags struct {
 	set       rfc9411.Settings
 	noSearch  bool
 	jsonPath  string
+	htmlPath  string
 	synRetry  int
 	runArgs   []string
 	setByUser map[string]bool
@@ -70,6 +71,7 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 	fs.BoolVar(&f.noSearch, "no-search", false, "stop after step 2 (the target) even when it fails")
 	fs.StringVar(&f.device, "device", "", "the device under test in your words (model, software version, configuration), kept in the result")
 	fs.StringVar(&f.jsonPath, "json", "", "write the procedure's result as JSON to this file (- for stdout)")
+	fs.StringVar(&f.htmlPath, "html", "", "write the result as one self-contained HTML page (per-second charts of every step, the criteria table) to this file")
 	fs.StringVar(&f.families, "families", "auto", "passes by address family: 4, 6, mixed, a list of them, or auto (each family --dst gives, and mixed when it gives both)")
 	fs.IntVar(&f.synRetry, "syn-retries", 3, "SYN retransmissions before a connection fails (RFC 9411 4.3.1.1: up to three retries)")
 	own, rest := splitFlags(fs, args[1:])
@@ -113,7 +115,10 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 			}
 		}
 	}
-	if err := checkJSONPath(f.jsonPath); err != nil {
+	if err := checkOutPath("json", f.jsonPath); err != nil {
+		return nil, err
+	}
+	if err := checkOutPath("html", f.htmlPath); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -149,6 +154,8 @@ type rfcStep struct {
 	// Saturated: the generator was the limit of this run (its reasons).
 	Saturated bool     `json:"saturated"`
 	Limits    []string `json:"saturation_reasons,omitempty"`
+	// Timeline is the run second by second, without its histograms.
+	Timeline []report.Second `json:"timeline"`
 }
 
 // rfcPass is one object size's and address family's procedure and its
@@ -262,6 +269,11 @@ func cmdRFC9411(args []string) error {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(&res); err != nil {
+			return err
+		}
+	}
+	if f.htmlPath != "" {
+		if err := writeHTML(f.htmlPath, rfcPage(&res)); err != nil {
 			return err
 		}
 	}
@@ -402,7 +414,7 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 				res.TCP = r.TCP6
 			}
 		}
-		st := rfcStep{Step: name, Objective: objective}
+		st := rfcStep{Step: name, Objective: objective, Timeline: stepTimeline(r.Timeline)}
 		st.Measured, st.Criteria = rfc9411.Judge(f.test, objective, r.Timeline, f.set)
 		st.Pass = rfc9411.Passed(st.Criteria)
 		if r.Saturation != nil && r.Saturation.Saturated {

@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -224,8 +228,9 @@ func TestRFC9411FindsDeviceLimit(t *testing.T) {
 	dst := netip.AddrPortFrom(l.ServerAddr, 80)
 	const limit = 8000
 	startNginxLimited(t, l.ServerNS, dst, limit)
+	page := filepath.Join(t.TempDir(), "cps.html")
 	r, stderr, code := runRFC(t, l.ClientNS, "cps", "--target", "16000", "--sizes", "1k", "--ramp-up", "2s", "--sustain", "3s",
-		"--ramp-down", "0s", "--drain", "2s", "--dst", dst.String(), "--src-ports", "10000-60999")
+		"--ramp-down", "0s", "--drain", "2s", "--dst", dst.String(), "--src-ports", "10000-60999", "--html", page)
 	if code != 0 || r == nil || len(r.Passes) != 1 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -238,6 +243,74 @@ func TestRFC9411FindsDeviceLimit(t *testing.T) {
 		if st.Objective > 1.1*limit && (st.Pass || st.Saturated || len(failedNamesOf(st)) == 0) {
 			t.Fatalf("%s at %.0f: pass %v, saturated %v, failed %v", st.Step, st.Objective, st.Pass, st.Saturated, failedNamesOf(st))
 		}
+	}
+	checkRFCPage(t, r, page)
+}
+
+// checkRFCPage opens the --html page of r in a headless browser: every
+// step's row, every criterion's measured value and verdict, and every
+// second of each step's rate chart shows what the JSON holds.
+func checkRFCPage(t *testing.T, r *rfcResult, path string) {
+	t.Helper()
+	page := testutil.RenderHTML(t, path)
+	num := func(cell string) float64 {
+		f := strings.Fields(strings.ReplaceAll(cell, ",", ""))
+		if len(f) == 0 {
+			t.Fatalf("empty cell where a number belongs")
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			t.Fatalf("cell %q: %v", cell, err)
+		}
+		if len(f) > 1 && f[1] == "%" {
+			v /= 100
+		}
+		return v
+	}
+	near := func(what string, shown, want, prec float64) {
+		if math.Abs(shown-want) > prec {
+			t.Errorf("%s: the page shows %g, the JSON has %g", what, shown, want)
+		}
+	}
+	for i, p := range r.Passes {
+		rows := page.Tables[fmt.Sprintf("p%d", i)]
+		if len(rows) != len(p.Steps)+1 {
+			t.Fatalf("pass %d: %d rows for %d steps", i, len(rows)-1, len(p.Steps))
+		}
+		for j, st := range p.Steps {
+			row := rows[j+1]
+			if row[0] != st.Step || row[3] != verdictWord(st.Pass) {
+				t.Errorf("pass %d step row %q, JSON step %q pass %v", i, row, st.Step, st.Pass)
+			}
+			near(st.Step+" objective", num(row[1]), st.Objective, 0.5)
+			near(st.Step+" measured", num(row[2]), st.Measured.KPI, 0.05)
+			crit := page.Tables[fmt.Sprintf("p%ds%d", i, j)]
+			if len(crit) != len(st.Criteria)+1 {
+				t.Fatalf("%s: %d criteria shown, %d in the JSON", st.Step, len(crit)-1, len(st.Criteria))
+			}
+			for k, c := range st.Criteria {
+				row := crit[k+1]
+				if row[0] != c.Name || row[4] != verdictWord(c.Pass) {
+					t.Errorf("%s criterion %q shown as %q", st.Step, c.Name, row)
+				}
+				// Percentages to 4 decimals, rates to 1, seconds whole.
+				near(st.Step+" "+c.Name, num(row[2]), c.Value, 0.06)
+			}
+			ch, ok := page.Charts[fmt.Sprintf("p%ds%d-0", i, j)]
+			if !ok {
+				t.Fatalf("%s: no rate chart drawn", st.Step)
+			}
+			got := ch.Values("established")
+			if len(got) != len(st.Timeline) || len(got) == 0 {
+				t.Fatalf("%s: %d seconds drawn, %d in the timeline", st.Step, len(got), len(st.Timeline))
+			}
+			for k, sec := range st.Timeline {
+				near(fmt.Sprintf("%s second %d established", st.Step, sec.T), got[k], float64(sec.Established), 1e-4*ch.Top)
+			}
+		}
+	}
+	if page.SeriesPixels < 100 {
+		t.Errorf("the screenshot shows %d pixels of the charts' first colour", page.SeriesPixels)
 	}
 }
 

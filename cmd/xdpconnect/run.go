@@ -29,6 +29,7 @@ type runOpts struct {
 	opts        xdpconnect.Options
 	plan        xdpconnect.Plan
 	jsonPath    string
+	htmlPath    string
 	metricsAddr string
 	// metricsDefault: the address was not chosen, so a taken default port
 	// moves to a free one instead of failing the run.
@@ -66,6 +67,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.IntVar(&op.TargetStats, "target-stats", 0, "targets (the first ones) with statistics of their own in the report and metrics (default 16; the rest count as \"other\")")
 	fs.IntVar(&op.Workers, "workers", 0, "workers, one per RX queue (default: one per active RX queue)")
 	fs.IntVar(&op.Workers, "queues", 0, "same as --workers")
+	fs.StringVar(&o.htmlPath, "html", "", "write the report as one self-contained HTML page (totals, per-second charts) to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file (- for stdout: JSON alone, the text report goes to stderr)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "serve Prometheus metrics here while running, in the namespace xdpconnect was started in (empty: off; the default moves to a free port when taken)")
 	fs.DurationVar(&pl.Drain, "drain", pl.Drain, "time in-flight attempts get after generation stops (default 5s; with a request, at least --response-timeout + 1s)")
@@ -192,23 +194,30 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if err := pl.Check(); err != nil {
 		return nil, err // before anything is set up
 	}
-	if err := checkJSONPath(o.jsonPath); err != nil {
+	if err := checkOutPath("json", o.jsonPath); err != nil {
+		return nil, err
+	}
+	if err := checkOutPath("html", o.htmlPath); err != nil {
 		return nil, err
 	}
 	o.metricsDefault = o.metricsAddr == defaultMetricsAddr
 	return &o, nil
 }
 
-// checkJSONPath fails before anything is sent, not after the whole load
-// ran; a file made only for the check is removed again.
-func checkJSONPath(p string) error {
-	if p == "" || p == "-" {
+// checkOutPath fails an output flag's path before anything is sent, not
+// after the whole load ran; a file made only for the check is removed
+// again.
+func checkOutPath(flagName, p string) error {
+	if p == "" || (p == "-" && flagName == "json") {
 		return nil
+	}
+	if p == "-" {
+		return usageError("--%s -: give a file name (only --json can go to stdout)", flagName)
 	}
 	_, statErr := os.Stat(p)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return usageError("--json %s: %v: choose a writable path", p, errors.Unwrap(err))
+		return usageError("--%s %s: %v: choose a writable path", flagName, p, errors.Unwrap(err))
 	}
 	f.Close()
 	if os.IsNotExist(statErr) {
@@ -317,6 +326,11 @@ func execute(ctx context.Context, o *runOpts, stdout, stderr io.Writer) (*report
 		}
 		defer f.Close()
 		if err := r.WriteJSON(f); err != nil {
+			return r, err
+		}
+	}
+	if o.htmlPath != "" {
+		if err := writeHTML(o.htmlPath, runPage(r, o.plan.Stages)); err != nil {
 			return r, err
 		}
 	}

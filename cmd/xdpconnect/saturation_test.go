@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,10 +64,13 @@ func TestSaturationSaid(t *testing.T) {
 // A staged run (--stages, k6's ramp) in the lab against the Linux
 // listener: the timeline's seconds each hold the attempts their ramp asked
 // for (its integral over the second), to 5 %, and every attempt is
-// established; the text report's rate line gives the ramp's mean.
+// established; the text report's rate line gives the ramp's mean. The
+// --html page, opened in a headless browser, draws those seconds and
+// shows the totals.
 func TestStagesTimeline(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
-	r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--stages", "2s:2000,2s:10000,1s:0")
+	page := filepath.Join(t.TempDir(), "run.html")
+	r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--stages", "2s:2000,2s:10000,1s:0", "--html", page)
 	if code != 0 || len(r.Timeline) < 5 {
 		t.Fatalf("exit %d, %d seconds: %s", code, len(r.Timeline), stderr)
 	}
@@ -79,5 +84,31 @@ func TestStagesTimeline(t *testing.T) {
 	}
 	if r.Established != r.Attempted || r.AskedRate != 19000.0/5 {
 		t.Fatalf("established %d of %d, asked %v/s", r.Established, r.Attempted, r.AskedRate)
+	}
+	shown := testutil.RenderHTML(t, page)
+	ch := shown.Charts["run-0"]
+	for _, series := range []string{"asked", "established"} {
+		got := ch.Values(series)
+		if len(got) != len(r.Timeline) {
+			t.Fatalf("%s: %d seconds drawn, %d in the timeline", series, len(got), len(r.Timeline))
+		}
+		for i, s := range r.Timeline {
+			want := map[string]float64{"asked": s.AskedRate, "established": float64(s.Established)}[series]
+			if d := got[i] - want; d > 1e-4*ch.Top || d < -1e-4*ch.Top {
+				t.Errorf("second %d: %s drawn as %.1f, the timeline has %.1f", s.T, series, got[i], want)
+			}
+		}
+	}
+	rows := map[string]string{}
+	for _, row := range shown.Tables["run"] {
+		if len(row) == 2 {
+			rows[row[0]] = row[1]
+		}
+	}
+	if rows["attempted"] != fmt.Sprint(r.Attempted) || rows["established"] != fmt.Sprint(r.Established) {
+		t.Errorf("the page shows attempted %q, established %q; the report %d, %d", rows["attempted"], rows["established"], r.Attempted, r.Established)
+	}
+	if n := strings.Count(shown.DOM, "stage "); n < 3 {
+		t.Errorf("%d stage labels on the page, want one per stage on each chart", n)
 	}
 }
