@@ -9,11 +9,13 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/rfc9411"
 	"github.com/xdpconnect/xdpconnect/report"
 )
@@ -35,11 +37,20 @@ type rfcFlags struct {
 	setByUser map[string]bool
 	families  string
 	device    string
+	// Shards: this node's part, and the exchange with the others (nil
+	// when alone).
+	shard xdpconnect.Shard
+	x     *exchange
+	runs  int
+	// exchange, runID and settings make x once the targets are known.
+	exchange exchange
+	runID    string
+	settings []string
 }
 
 // rfcRunFlagsTaken are run flags the procedure sets itself.
 var rfcRunFlagsTaken = []string{"http", "request", "request-file", "rate", "count", "duration", "stages", "close", "concurrency",
-	"hold-for", "requests-per-conn", "json", "quiet", "xdp-syn", "warmup", "shard", "start-at"}
+	"hold-for", "requests-per-conn", "json", "quiet", "xdp-syn", "warmup", "shard", "start-at", "run-id"}
 
 func parseRFC9411(args []string) (*rfcFlags, error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -74,6 +85,11 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 	fs.StringVar(&f.htmlPath, "html", "", "write the result as one self-contained HTML page (per-second charts of every step, the criteria table) to this file")
 	fs.StringVar(&f.families, "families", "auto", "passes by address family: 4, 6, mixed, a list of them, or auto (each family --dst gives, and mixed when it gives both)")
 	fs.IntVar(&f.synRetry, "syn-retries", 3, "SYN retransmissions before a connection fails (RFC 9411 4.3.1.1: up to three retries)")
+	shard := fs.String("shard", "", "this node's part i/N of the procedure on N nodes (auto/N: i from JOB_COMPLETION_INDEX); needs --exchange")
+	exchangeDir := fs.String("exchange", "", "sharded: a directory every shard reads and writes (a shared volume); shards start each run together and judge the merged run")
+	exchangeTimeout := fs.Duration("exchange-timeout", 2*time.Minute, "sharded: how long a shard waits for the others at each run's start and end")
+	startAt := fs.String("start-at", "", "sharded: the first run's start (RFC 3339 or Unix seconds); default: 3 s after the last shard is ready")
+	runID := fs.String("run-id", "", "sharded: names the procedure in --exchange (default: a hash of the arguments but --shard)")
 	own, rest := splitFlags(fs, args[1:])
 	f.runArgs = rest
 	if err := parseFlags(fs, own, os.Stdout); err != nil {
@@ -120,6 +136,39 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 	}
 	if err := checkOutPath("html", f.htmlPath); err != nil {
 		return nil, err
+	}
+	if *shard != "" {
+		var err error
+		if f.shard, err = parseShard(*shard); err != nil {
+			return nil, usageError("%v", err)
+		}
+	}
+	switch {
+	case f.shard.Sharded() && *exchangeDir == "":
+		return nil, usageError("rfc9411 --shard %s needs --exchange DIR, a directory all shards share: each run's verdict is the merged run's", f.shard)
+	case !f.shard.Sharded() && (*exchangeDir != "" || *startAt != "" || *runID != ""):
+		return nil, usageError("rfc9411: --exchange, --start-at and --run-id are for shards: give --shard i/N (N > 1) too")
+	case *exchangeTimeout <= 0:
+		return nil, usageError("--exchange-timeout %v: must be positive", *exchangeTimeout)
+	}
+	if f.shard.Sharded() {
+		f.exchange = exchange{dir: *exchangeDir, shard: f.shard, timeout: *exchangeTimeout}
+		if *startAt != "" {
+			var err error
+			if f.exchange.first, err = parseStartAt(*startAt); err != nil {
+				return nil, usageError("%v", err)
+			}
+		}
+		f.runID = *runID
+		// What defines the procedure, the same on every node.
+		f.settings = []string{string(f.test)}
+		fs.Visit(func(fl *flag.Flag) {
+			switch fl.Name {
+			case "shard", "exchange", "exchange-timeout", "json", "html", "device", "run-id":
+			default:
+				f.settings = append(f.settings, fl.Name+"="+fl.Value.String())
+			}
+		})
 	}
 	return f, nil
 }
@@ -222,6 +271,10 @@ type rfcResult struct {
 	// and 6: the testbed and what a report names).
 	Testbed testbed   `json:"testbed"`
 	Passes  []rfcPass `json:"passes"`
+	// Shards is how many nodes ran each step (0: this one alone); every
+	// step was judged on their merged run, exchanged in Exchange.
+	Shards   int    `json:"shards,omitempty"`
+	Exchange string `json:"exchange,omitempty"`
 }
 
 func cmdRFC9411(args []string) error {
@@ -238,8 +291,20 @@ func cmdRFC9411(args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.shard.Sharded() {
+		id := f.runID
+		if id == "" {
+			id = procedureID(f.settings, o.opts.Targets)
+		}
+		if f.x, err = newExchange(f.exchange, id); err != nil {
+			return err
+		}
+	}
 	res := rfcResult{Test: string(f.test), Section: f.test.Section(), Unit: f.test.Unit(), Target: f.target, Settings: f.set,
 		Testbed: hostTestbed(f.device)}
+	if f.x != nil {
+		res.Shards, res.Exchange = f.shard.Count, f.x.dir
+	}
 	ctx := context.Background()
 	for _, fam := range fams {
 		for _, size := range f.sizes {
@@ -399,6 +464,15 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 		if err != nil {
 			return rfcStep{}, err
 		}
+		key := fmt.Sprintf("%03d", f.runs)
+		f.runs++
+		if f.x != nil {
+			// This shard's part of the run, started with the others.
+			o.opts.Shard, o.opts.RunID = f.shard, filepath.Base(f.x.dir)+"-"+key
+			if o.plan.StartAt, err = f.x.start(ctx, key); err != nil {
+				return rfcStep{}, err
+			}
+		}
 		fmt.Fprintf(log, "rfc9411 %s %s over %s: %s at %.0f %s ...\n", f.test, p.Path, familyName(family), name, objective, f.test.Unit())
 		r, err := execute(ctx, o, io.Discard, io.Discard)
 		if err != nil {
@@ -414,10 +488,21 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 				res.TCP = r.TCP6
 			}
 		}
+		var shardLimits []string
+		if f.x != nil {
+			// Judged on the merged run: every shard the same verdict. The
+			// testbed above is this node's (the merged run has no path).
+			if r, shardLimits, err = f.x.merged(ctx, key, r); err != nil {
+				return rfcStep{}, err
+			}
+		}
 		st := rfcStep{Step: name, Objective: objective, Timeline: stepTimeline(r.Timeline)}
 		st.Measured, st.Criteria = rfc9411.Judge(f.test, objective, r.Timeline, f.set)
 		st.Pass = rfc9411.Passed(st.Criteria)
-		if r.Saturation != nil && r.Saturation.Saturated {
+		switch {
+		case f.x != nil:
+			st.Saturated, st.Limits = len(shardLimits) > 0, shardLimits
+		case r.Saturation != nil && r.Saturation.Saturated:
 			st.Saturated = true
 			for _, l := range r.Saturation.Limits {
 				st.Limits = append(st.Limits, l.Detail)

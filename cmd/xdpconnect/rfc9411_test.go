@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xdpconnect/xdpconnect/bench/reflector"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -107,6 +109,9 @@ func TestRFC9411Refusals(t *testing.T) {
 		{"tps", "--target", "100", "--dst", "198.18.0.2:80", "--sustain", "1s"},
 		{"bogus", "--target", "100", "--dst", "198.18.0.2:80"},
 		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--sizes", "1k,2k", "--path", "/fixed"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--shard", "0/2"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--exchange", "/tmp"},
+		{"cps", "--target", "100", "--dst", "198.18.0.2:80", "--html", "-"},
 	} {
 		cmd := exec.Command(binary(t), append([]string{"rfc9411"}, args...)...)
 		out, err := cmd.CombinedOutput()
@@ -369,5 +374,88 @@ func TestRFC9411GeneratorLimit(t *testing.T) {
 		if !st.Pass && !st.Saturated {
 			t.Fatalf("%s at %.0f failed without the generator saturating: %v", st.Step, st.Objective, failedNamesOf(st))
 		}
+	}
+}
+
+// RFC 9411 on two nodes (two client namespaces on a bridge) against one
+// nginx limited to 4,000 requests a second: each shard runs half of every
+// step, started together through the exchange directory, and judges the
+// merged run. Half a step's rate alone would fail "objective reached" at
+// every step; the merged run passes below the limit and fails above it,
+// and both shards reach the same verdicts, objectives and result.
+func TestRFC9411Shards(t *testing.T) {
+	const shards, limit = 2, 4000
+	l := testutil.NewLab(t, lab.Options{Bridge: true, Clients: shards})
+	dst := netip.AddrPortFrom(l.ServerAddr, 80)
+	ng := startNginxLimited(t, l.ServerNS, dst, limit)
+	_, before, err := ng.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nss := append([]string{l.ClientNS}, l.MoreClients...)
+	outs := make([]*bytes.Buffer, shards)
+	var cmds []*exec.Cmd
+	for i, ns := range nss {
+		cmd := exec.Command(binary(t), "rfc9411", "cps", "--target", "8000", "--sizes", "1k", "--ramp-up", "2s", "--sustain", "3s",
+			"--ramp-down", "0s", "--drain", "2s", "--max-search", "3", "--dst", dst.String(), "--src-ports", "10000-60999",
+			"--netns", ns, "--shard", fmt.Sprintf("%d/%d", i, shards), "--exchange", dir, "--exchange-timeout", "60s", "--json", "-")
+		outs[i] = &bytes.Buffer{}
+		cmd.Stdout = outs[i]
+		stderr := startProcess(t, cmd)
+		cmds = append(cmds, cmd)
+		defer func() {
+			if t.Failed() {
+				t.Logf("shard %d stderr: %s", i, stderr.String())
+			}
+		}()
+	}
+	for _, c := range cmds {
+		waitExit(t, c, 3*time.Minute)
+		if !c.ProcessState.Success() {
+			t.Fatalf("shard failed: %v", c.ProcessState)
+		}
+	}
+	var rs []rfcResult
+	for i, out := range outs {
+		var r rfcResult
+		dec := json.NewDecoder(out)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil || len(r.Passes) != 1 || r.Shards != shards {
+			t.Fatalf("shard %d: %v, %d passes, shards %d", i, err, len(r.Passes), r.Shards)
+		}
+		rs = append(rs, r)
+	}
+	p := rs[0].Passes[0]
+	logSteps(t, p)
+	var served uint64
+	for i, st := range p.Steps {
+		for j, r := range rs[1:] {
+			o := r.Passes[0].Steps
+			if len(o) != len(p.Steps) || o[i].Objective != st.Objective || o[i].Pass != st.Pass || o[i].Measured.KPI != st.Measured.KPI {
+				t.Fatalf("shard %d's %s differs from shard 0's: %+v", j+1, st.Step, o)
+			}
+		}
+		m := st.Measured
+		if st.Pass && (m.KPI < 0.95*st.Objective || m.KPI > 1.05*st.Objective) {
+			t.Errorf("%s at %.0f passed measuring %.1f: not the merged rate", st.Step, st.Objective, m.KPI)
+		}
+		if st.Objective > 1.1*limit && (st.Pass || st.Saturated) {
+			t.Errorf("%s at %.0f passed (saturated %v) above nginx's limit of %d", st.Step, st.Objective, st.Saturated, limit)
+		}
+		if st.Objective < 0.9*limit && !st.Pass {
+			t.Errorf("%s at %.0f failed below nginx's limit: %v", st.Step, st.Objective, failedNamesOf(st))
+		}
+		served += m.Transactions
+	}
+	if p.Result < 0.5*limit || p.Result > 1.1*limit || rs[1].Passes[0].Result != p.Result {
+		t.Fatalf("results %.0f and %.0f for a limit of %d", p.Result, rs[1].Passes[0].Result, limit)
+	}
+	_, after, err := ng.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < served {
+		t.Fatalf("nginx served %d requests, the merged sustain phases counted %d", after-before, served)
 	}
 }

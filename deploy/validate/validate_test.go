@@ -79,16 +79,19 @@ func decode(t *testing.T, name string, doc []byte) any {
 }
 
 func TestManifests(t *testing.T) {
-	var run, merge *batchv1.Job
+	var run, rfc, merge *batchv1.Job
 	var svc *corev1.Service
 	var pvc *corev1.PersistentVolumeClaim
 	for name, ds := range docs(t) {
 		for _, d := range ds {
 			switch o := decode(t, name, d).(type) {
 			case *batchv1.Job:
-				if o.Spec.CompletionMode != nil && *o.Spec.CompletionMode == batchv1.IndexedCompletion {
+				switch args := o.Spec.Template.Spec.Containers[0].Args; {
+				case o.Spec.CompletionMode != nil && *o.Spec.CompletionMode == batchv1.IndexedCompletion && len(args) > 0 && args[0] == "rfc9411":
+					rfc = o
+				case o.Spec.CompletionMode != nil && *o.Spec.CompletionMode == batchv1.IndexedCompletion:
 					run = o
-				} else {
+				default:
 					merge = o
 				}
 			case *corev1.Service:
@@ -98,9 +101,10 @@ func TestManifests(t *testing.T) {
 			}
 		}
 	}
-	if run == nil || merge == nil || svc == nil || pvc == nil {
-		t.Fatalf("want an Indexed run Job, a merge Job, a Service and a PVC; got %v %v %v %v", run != nil, merge != nil, svc != nil, pvc != nil)
+	if run == nil || rfc == nil || merge == nil || svc == nil || pvc == nil {
+		t.Fatalf("want Indexed run and rfc9411 Jobs, a merge Job, a Service and a PVC; got %v %v %v %v %v", run != nil, rfc != nil, merge != nil, svc != nil, pvc != nil)
 	}
+	checkRFCJob(t, rfc, pvc)
 	s := run.Spec
 	if s.Completions == nil || s.Parallelism == nil || *s.Completions != *s.Parallelism {
 		t.Fatal("run Job: completions and parallelism must be equal (one pod per shard, all at once)")
@@ -152,6 +156,41 @@ func TestManifests(t *testing.T) {
 	}
 	if svc.Spec.Selector["app.kubernetes.io/name"] != pod.Containers[0].Name {
 		t.Fatalf("Service selects %v", svc.Spec.Selector)
+	}
+}
+
+// checkRFCJob: the RFC 9411 Job's shards meet in an exchange directory on
+// the shared (ReadWriteMany) volume, one pod per node, all at once, with
+// the capabilities of a run.
+func checkRFCJob(t *testing.T, j *batchv1.Job, pvc *corev1.PersistentVolumeClaim) {
+	t.Helper()
+	s := j.Spec
+	if s.Completions == nil || s.Parallelism == nil || *s.Completions != *s.Parallelism {
+		t.Fatal("rfc9411 Job: completions and parallelism must be equal: every shard waits for all the others")
+	}
+	pod := s.Template.Spec
+	c := pod.Containers[0]
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--shard=auto/" + strconv.Itoa(int(*s.Completions)), "--exchange=/reports/", "--run-id=" + s.Template.Labels["xdpconnect/run-id"], "$(JOB_COMPLETION_INDEX)"} {
+		if !strings.Contains(args, want) {
+			t.Fatalf("rfc9411 Job args %q lack %q", args, want)
+		}
+	}
+	if !pod.HostNetwork || len(pod.TopologySpreadConstraints) == 0 || c.SecurityContext == nil || c.SecurityContext.Capabilities == nil || len(c.SecurityContext.Capabilities.Add) < 5 {
+		t.Fatal("rfc9411 Job: hostNetwork, one pod per node and the run's capabilities")
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Volumes {
+			mounted = mounted || m.Name == v.Name && m.MountPath == "/reports" && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name
+		}
+	}
+	rwx := false
+	for _, m := range pvc.Spec.AccessModes {
+		rwx = rwx || m == corev1.ReadWriteMany
+	}
+	if !mounted || !rwx {
+		t.Fatal("rfc9411 Job: the exchange directory must be on the shared ReadWriteMany claim")
 	}
 }
 
