@@ -117,6 +117,12 @@ type Plan struct {
 	Stages []Stage
 	// Concurrency bounds attempts in flight plus open connections (0: none).
 	Concurrency int
+	// ConcurrencyStages ramp that bound (Close hold only): linearly over
+	// each stage from the previous stage's count (0 before the first), the
+	// Stage's Rate read as a number of connections; generation lasts their
+	// total. Where the bound falls, held connections are aborted (RST)
+	// until it holds. Rate, if set, caps the opening rate.
+	ConcurrencyStages []Stage
 	// Close is what happens after the handshake.
 	Close CloseMode
 	// Warmup is excluded from the measured rate.

@@ -39,12 +39,18 @@ func (p *Plan) Check() error {
 			return optionErr(ce.Field, nil, "%s", ce.Reason)
 		}
 	}
+	if len(p.ConcurrencyStages) > 0 {
+		if _, err := fastpath.CheckConcurrencyStages(p.ConcurrencyStages, p.Close, p.Concurrency, len(p.Stages) > 0, p.Request != nil, p.Duration); err != nil {
+			ce, _ := errors.AsType[*fastpath.ConfigError](err)
+			return optionErr(ce.Field, nil, "%s", ce.Reason)
+		}
+	}
 	switch {
 	case p.Rate != p.Rate || p.Rate > 1e300 || p.Rate < 0:
 		return optionErr("Rate", p.Rate, "want a finite number of attempts per second >= 0 (0: as fast as possible)")
 	case p.Concurrency < 0:
 		return optionErr("Concurrency", p.Concurrency, "must not be negative (0: no bound)")
-	case p.Count == 0 && p.Duration == 0 && len(p.Stages) == 0:
+	case p.Count == 0 && p.Duration == 0 && len(p.Stages) == 0 && len(p.ConcurrencyStages) == 0:
 		return &OptionError{Reason: "a run needs {Count} or {Duration}: every run is bounded", Err: ErrUnbounded}
 	case p.HoldFor > 0 && p.Close != fastpath.CloseHold:
 		return optionErr("HoldFor", p.HoldFor, "needs {Close} hold (other close modes do not keep connections open)")

@@ -366,7 +366,8 @@ func (s *Session) config(p Plan) fastpath.Config {
 	o := &s.opts
 	c := fastpath.Config{Targets: s.targets, Sources: s.sources, SrcMAC: s.srcMAC, PortLo: o.PortLo, PortHi: o.PortHi,
 		Params: tcp.DefaultParams(s.rxMTU, false), Rate: p.Rate, Stages: p.Stages, Concurrency: p.Concurrency, Count: p.Count,
-		Duration: p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
+		ConcurrencyStages: p.ConcurrencyStages,
+		Duration:          p.Duration, Warmup: p.Warmup, Drain: p.Drain, Close: p.Close, HoldFor: p.HoldFor, TimeWait: p.TimeWait,
 		Key: o.Key, Batch: o.Batch, Pin: !o.NoPin, Idle: o.Idle, TargetStats: o.TargetStats,
 		Request: p.Request, ResponseTimeout: p.ResponseTimeout, RequestsPerConn: p.RequestsPerConn}
 	c.Params6 = tcp.DefaultParams(s.rxMTU, true)

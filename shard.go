@@ -65,14 +65,22 @@ func (p Plan) ForShard(s Shard) Plan {
 	p.Count = fastpath.Share(p.Count, s.Index, s.Count)
 	p.Concurrency = int(fastpath.Share(uint64(p.Concurrency), s.Index, s.Count))
 	p.Rate /= float64(s.Count)
-	if len(p.Stages) > 0 {
-		stages := make([]Stage, len(p.Stages))
-		for i, st := range p.Stages {
-			stages[i] = Stage{Duration: st.Duration, Rate: st.Rate / float64(s.Count)}
-		}
-		p.Stages = stages
-	}
+	p.Stages = shareStages(p.Stages, s)
+	p.ConcurrencyStages = shareStages(p.ConcurrencyStages, s)
 	return p
+}
+
+// shareStages is shard s's part of a ramp: each value divided, the
+// durations the same.
+func shareStages(stages []Stage, s Shard) []Stage {
+	if len(stages) == 0 {
+		return nil
+	}
+	out := make([]Stage, len(stages))
+	for i, st := range stages {
+		out[i] = Stage{Duration: st.Duration, Rate: st.Rate / float64(s.Count)}
+	}
+	return out
 }
 
 // shardBy is what the shards of o partition.

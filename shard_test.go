@@ -3,6 +3,7 @@ package xdpconnect
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // The count and the concurrency are split exactly: shares add up to the
@@ -26,6 +27,17 @@ func TestPlanForShard(t *testing.T) {
 				t.Fatalf("%d over %d shards: sum %d, concurrency %d, shares %d..%d", count, n, sum, conc, lo, hi)
 			}
 		}
+	}
+	// Both ramps are divided, leg by leg, durations kept; the plan's own
+	// ramps are left as they were.
+	p := Plan{Stages: []Stage{{Duration: time.Second, Rate: 900}}, ConcurrencyStages: []Stage{{Duration: 2 * time.Second, Rate: 3000}, {Duration: time.Second, Rate: 0}}}
+	q := p.ForShard(Shard{Index: 1, Count: 3})
+	if len(q.Stages) != 1 || q.Stages[0] != (Stage{Duration: time.Second, Rate: 300}) || len(q.ConcurrencyStages) != 2 ||
+		q.ConcurrencyStages[0] != (Stage{Duration: 2 * time.Second, Rate: 1000}) || q.ConcurrencyStages[1] != (Stage{Duration: time.Second}) {
+		t.Fatalf("shard 1/3 of %+v: %+v", p, q)
+	}
+	if p.ConcurrencyStages[0].Rate != 3000 || p.Stages[0].Rate != 900 {
+		t.Fatalf("the plan's ramps changed: %+v", p)
 	}
 }
 

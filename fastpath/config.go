@@ -93,6 +93,13 @@ type Config struct {
 	Stages []Stage
 	// Concurrency bounds attempts plus open connections (0: no bound).
 	Concurrency int
+	// ConcurrencyStages ramp that bound instead (hold mode): linearly over
+	// each stage's Duration from the previous stage's count (0 before the
+	// first) to its own, each Stage's Rate read as a number of
+	// connections; generation lasts their total. Where the bound falls
+	// below the connections open, held ones are aborted (RST|ACK, as hold
+	// mode's end does) until it holds.
+	ConcurrencyStages []Stage
 	// Count stops generation after that many attempts (0: no bound).
 	Count uint64
 	// Duration stops generation after that long (0: no bound).
@@ -313,6 +320,11 @@ const MaxStages = 1000
 // checkStages validates a ramp and sets the generation's Duration to its
 // total.
 func checkStages(c *Config) error {
+	if len(c.ConcurrencyStages) > 0 {
+		total, err := CheckConcurrencyStages(c.ConcurrencyStages, c.Close, c.Concurrency, len(c.Stages) > 0, c.Request != nil, c.Duration)
+		c.Duration = total
+		return err
+	}
 	if len(c.Stages) == 0 {
 		return nil
 	}
@@ -321,21 +333,45 @@ func checkStages(c *Config) error {
 	return err
 }
 
+// CheckConcurrencyStages is the one check of a concurrency ramp beside
+// the rest of a plan, and its total length. The error is a *ConfigError
+// naming ConcurrencyStages.
+func CheckConcurrencyStages(stages []Stage, close CloseMode, concurrency int, rateStages, request bool, d time.Duration) (time.Duration, error) {
+	bad := func(f string, a ...any) error {
+		return &ConfigError{Field: "ConcurrencyStages", Reason: fmt.Sprintf(f, a...)}
+	}
+	switch {
+	case close != CloseHold:
+		return 0, bad("ramps the connections held open: needs {Close} hold")
+	case concurrency != 0 || rateStages:
+		return 0, bad("is the concurrency bound, ramped: no {Concurrency} or {Stages} beside it ({Rate} caps the opening rate)")
+	case request:
+		return 0, bad("aborts held connections as the ramp falls: not in request mode")
+	}
+	return checkRamp(stages, d, "ConcurrencyStages", "%v connections", "count")
+}
+
 // CheckStages is the one check of a ramp beside a rate and a duration, and
 // its total length: a ramp with a rate of its own, or a duration other
 // than its total, would say two things. The error is a *ConfigError.
 func CheckStages(stages []Stage, rate float64, d time.Duration) (time.Duration, error) {
-	bad := func(f string, a ...any) error { return &ConfigError{Field: "Stages", Reason: fmt.Sprintf(f, a...)} }
-	var total time.Duration
-	switch {
-	case len(stages) > MaxStages:
-		return 0, bad("%d stages: at most %d", len(stages), MaxStages)
-	case rate != 0:
-		return 0, bad("stages set the rate: no {Rate} beside them")
+	if rate != 0 {
+		return 0, &ConfigError{Field: "Stages", Reason: "stages set the rate: no {Rate} beside them"}
 	}
+	return checkRamp(stages, d, "Stages", "%v/s", "rate")
+}
+
+// checkRamp checks a ramp's legs (values in unit, a format of the value)
+// and its length against the run's Duration d; errors name field.
+func checkRamp(stages []Stage, d time.Duration, field, unit, what string) (time.Duration, error) {
+	bad := func(f string, a ...any) error { return &ConfigError{Field: field, Reason: fmt.Sprintf(f, a...)} }
+	if len(stages) > MaxStages {
+		return 0, bad("%d stages: at most %d", len(stages), MaxStages)
+	}
+	var total time.Duration
 	for i, s := range stages {
 		if s.Duration <= 0 || s.Rate < 0 || s.Rate != s.Rate || s.Rate > 1e12 {
-			return 0, bad("stage %d (%v at %v/s): want a positive duration and a finite rate >= 0", i+1, s.Duration, s.Rate)
+			return 0, bad("stage %d (%v at "+unit+"): want a positive duration and a finite %s >= 0", i+1, s.Duration, s.Rate, what)
 		}
 		total += s.Duration
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -719,17 +720,28 @@ func (e *Engine) failDialers() {
 // rateAt is the rate the plan asks for at el (Config.Stages' ramp, else
 // Config.Rate; 0: as fast as possible, unless staged).
 func (e *Engine) rateAt(el time.Duration) float64 {
+	if len(e.cfg.Stages) > 0 {
+		return rampAt(e.cfg.Stages, el)
+	}
+	return e.cfg.Rate
+}
+
+// rampAt is the ramp's value el into it: linear over each stage from the
+// previous stage's value (0 before the first); the last value after.
+func rampAt(stages []Stage, el time.Duration) float64 {
 	from, at := 0.0, time.Duration(0)
-	for _, s := range e.cfg.Stages {
+	for _, s := range stages {
 		if el < at+s.Duration {
 			return from + (s.Rate-from)*float64(el-at)/float64(s.Duration)
 		}
 		from, at = s.Rate, at+s.Duration
 	}
-	if len(e.cfg.Stages) > 0 {
-		return from
-	}
-	return e.cfg.Rate
+	return from
+}
+
+// concAt is the worker's share of the concurrency ramp el into the run.
+func (e *Engine) concAt(el time.Duration, worker int) int {
+	return int(Share(uint64(math.Round(rampAt(e.cfg.ConcurrencyStages, el))), worker, len(e.workers)))
 }
 
 // meanRate is the rate asked for over the whole generation: Config.Rate,

@@ -24,6 +24,9 @@ func (tl *timeline) cut(e *Engine, s *Snapshot) {
 	d := func(c Counter) uint64 { return s.Counters[c] - p.Counters[c] }
 	sec := report.Second{T: len(tl.seconds), Attempted: d(CntAttempted), Established: d(CntEstablished),
 		InFlight: s.InFlight(), Open: s.Open(), AskedRate: e.rateAt(time.Duration(len(tl.seconds))*time.Second + time.Second/2)}
+	if cs := e.cfg.ConcurrencyStages; len(cs) > 0 {
+		sec.AskedOpen = rampAt(cs, time.Duration(len(tl.seconds))*time.Second+time.Second/2)
+	}
 	sec.Failed = errnoCounts(nil, d)
 	sec.Reset, sec.Closed = d(CntReset), d(CntClosed)
 	sec.RequestsFailed = responseFailures(nil, d)

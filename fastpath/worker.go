@@ -64,6 +64,8 @@ type worker struct {
 	heldBack   bool // the last generate stopped at the concurrency bound or busy ports
 	lastGenNs  int64
 	conc       int // share of Concurrency; 0 = unbounded
+	// shedPair and shedOff are where the last shed stopped scanning.
+	shedPair, shedOff int
 	// rxFrames, in open loop without a Concurrency, is the RX ring's size:
 	// the connections in flight are bounded by what it can take (generate).
 	rxFrames int
@@ -836,7 +838,17 @@ func (w *worker) generate() int {
 		}
 		n = min(n, bound-(w.live-w.quar.Len()))
 	}
-	if w.conc > 0 && w.conc-w.live < n {
+	if len(e.cfg.ConcurrencyStages) > 0 {
+		// The ramp's bound now; 0 here is none, not "unbounded".
+		bound := e.concAt(time.Duration(w.nowNs), w.id)
+		if w.live > bound {
+			w.shed(w.live - bound)
+		}
+		if bound-w.live < n {
+			n = bound - w.live
+			w.heldBack = true
+		}
+	} else if w.conc > 0 && w.conc-w.live < n {
 		// Negative when Dial'ed connections took the worker past its
 		// bound: nothing to make (and n must not wrap below).
 		n = w.conc - w.live
@@ -947,21 +959,51 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool, intendedNs i
 func (w *worker) closeAll() {
 	e := w.e
 	for pair := range w.sets {
-		params := e.paramsOf(pair)
 		for off := w.wOff; off < w.wOff+w.chunk && off < e.nPorts; off++ {
-			idx := e.slotAt(pair, off)
-			en := &e.table[idx]
-			if st := en.peek(); st != tcp.Established && st != tcp.CloseWait {
-				continue
+			w.abort(pair, e.slotAt(pair, off))
+		}
+	}
+}
+
+// abort ends an open connection with RST|ACK; ok is false when the slot
+// held none.
+func (w *worker) abort(pair int, idx slot) (ok bool) {
+	en := &w.e.table[idx]
+	if st := en.peek(); st != tcp.Established && st != tcp.CloseWait {
+		return false
+	}
+	en.acquire()
+	if ok = en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait; ok {
+		v := w.e.paramsOf(pair).Close(&en.conn, true, w.nowMs)
+		p := w.path(idx)
+		w.send(&p, &v.Reply)
+	}
+	w.release(en, false)
+	w.examine(idx, false, false)
+	return ok
+}
+
+// shedScan bounds the slots one shed call looks at, so that a falling
+// concurrency ramp spreads its aborts over the loop's passes instead of
+// stalling one of them over a large table.
+const shedScan = 4096
+
+// shed aborts up to k held connections (a concurrency ramp fell below
+// those open), scanning on from where the last call stopped; it stops
+// early when the TX batch is full (the rest go in later passes).
+func (w *worker) shed(k int) {
+	e := w.e
+	for scanned := 0; k > 0 && scanned < shedScan && w.txN < len(w.tx); scanned++ {
+		if w.shedOff >= w.chunk || w.wOff+w.shedOff >= e.nPorts {
+			w.shedOff = 0
+			if w.shedPair++; w.shedPair >= len(w.sets) {
+				w.shedPair = 0
 			}
-			en.acquire()
-			if en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait {
-				v := params.Close(&en.conn, true, w.nowMs)
-				p := w.path(idx)
-				w.send(&p, &v.Reply)
-			}
-			w.release(en, false)
-			w.examine(idx, false, false)
+		}
+		idx := e.slotAt(w.shedPair, w.wOff+w.shedOff)
+		w.shedOff++
+		if w.abort(w.shedPair, idx) {
+			k--
 		}
 	}
 }

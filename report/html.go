@@ -75,14 +75,15 @@ func TimelineCharts(secs []Second) []Chart {
 	n := len(secs)
 	t := make([]int, n)
 	col := func() []float64 { return make([]float64, n) }
-	asked, est, ok, inflight, open := col(), col(), col(), col(), col()
+	asked, est, ok, inflight, open, askedOpen := col(), col(), col(), col(), col(), col()
 	rtt50, rtt99, ttlb50, ttlb99 := col(), col(), col(), col()
 	hsFailed, reqFailed, bad, reset := col(), col(), col(), col()
-	requests := false
+	requests, ramped := false, false
 	for i, s := range secs {
 		t[i] = s.T
 		asked[i], est[i] = s.AskedRate, float64(s.Established)
-		inflight[i], open[i] = float64(s.InFlight), float64(s.Open)
+		inflight[i], open[i], askedOpen[i] = float64(s.InFlight), float64(s.Open), s.AskedOpen
+		ramped = ramped || s.AskedOpen > 0
 		rtt50[i], rtt99[i] = 1e3*s.RTT.P50, 1e3*s.RTT.P99
 		ttlb50[i], ttlb99[i] = 1e3*s.TTLB.P50, 1e3*s.TTLB.P99
 		for class, c := range s.Responses {
@@ -110,9 +111,11 @@ func TimelineCharts(secs []Second) []Chart {
 		latency.Series = append(latency.Series, Series{"time to last byte p50", ttlb50}, Series{"time to last byte p99", ttlb99})
 		fails.Series = append(fails.Series, Series{"requests failed", reqFailed}, Series{"responses not 2xx", bad})
 	}
-	return []Chart{rate,
-		{Title: "connections", Unit: "connections", T: t, Series: []Series{{"in flight", inflight}, {"open", open}}},
-		latency, fails}
+	conns := Chart{Title: "connections", Unit: "connections", T: t, Series: []Series{{"in flight", inflight}, {"open", open}}}
+	if ramped {
+		conns.Series = append(conns.Series, Series{"open asked", askedOpen})
+	}
+	return []Chart{rate, conns, latency, fails}
 }
 
 // WriteHTML writes p as one HTML page.

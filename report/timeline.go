@@ -15,6 +15,9 @@ type Second struct {
 	// AskedRate is the rate the plan asked for at the second's middle
 	// (the stages' ramp; 0: as fast as possible).
 	AskedRate float64 `json:"asked_rate" merge:"sum"`
+	// AskedOpen is the concurrency ramp's bound at the second's middle
+	// (hold mode's ConcurrencyStages; 0 without one).
+	AskedOpen float64 `json:"asked_open,omitempty" merge:"sum"`
 	// Closed and Reset count established connections that ended in the
 	// second: closed by us, or reset by the peer.
 	Closed uint64 `json:"closed" merge:"sum"`

@@ -30,7 +30,7 @@ var flagOf = map[string]string{
 	"Targets": "--dst", "Sources": "--src", "SourcesRouted": "--src-routed", "Ports": "--src-ports",
 	"Iface": "--iface", "Netns": "--netns", "Workers": "--workers", "Frames": "--frames", "Batch": "--batch",
 	"SynRetries": "--syn-retries", "TargetStats": "--target-stats", "Shard": "--shard", "ShardBy": "--shard-by",
-	"XDPTX": "--xdp-tx", "Count": "--count", "Duration": "--duration", "Rate": "--rate", "Stages": "--stages",
+	"XDPTX": "--xdp-tx", "Count": "--count", "Duration": "--duration", "Rate": "--rate", "Stages": "--stages", "ConcurrencyStages": "--concurrency-stages",
 	"Concurrency": "--concurrency", "Close": "--close", "Warmup": "--warmup", "Drain": "--drain",
 	"HoldFor": "--hold-for", "TimeWait": "--time-wait", "StartAt": "--start-at", "KernelSYNs": "--xdp-syn",
 	"Request": "--http/--request", "RequestsPerConn": "--requests-per-conn", "ResponseTimeout": "--response-timeout",

@@ -61,6 +61,7 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.DurationVar(&pl.Duration, "duration", 0, "how long to generate (0: until --count)")
 	fs.Float64Var(&pl.Rate, "rate", 0, "attempts per second (0: as fast as possible)")
 	stages := fs.String("stages", "", "ramp the rate, k6's way: DURATION:RATE,... (10s:1000,30s:50000,10s:0), linear from the previous stage's rate (0 before the first); the run lasts their total")
+	concStages := fs.String("concurrency-stages", "", "with --close hold: ramp the connections held open, DURATION:COUNT,... (10s:1000,30s:50000,10s:0), linear from the previous stage's count; connections above a falling bound are aborted (RST); --rate caps the opening rate")
 	fs.IntVar(&pl.Concurrency, "concurrency", 0, "bound on attempts in flight plus open connections (0: none)")
 	closeMode := fs.String("close", "rst", "after the handshake: rst (abort), fin (graceful close), hold (keep open until the end); synonly answers SYN-ACKs with RST (SYN-rate comparisons)")
 	fs.IntVar(&op.SynRetries, "syn-retries", 0, "SYN retransmissions before ETIMEDOUT, like TCP_SYNCNT (default: the namespace's tcp_syn_retries, 6 unless changed)")
@@ -163,6 +164,11 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if *stages != "" {
 		if pl.Stages, err = parseStages(*stages); err != nil {
 			return nil, usageError("--stages %q: %v", *stages, err)
+		}
+	}
+	if *concStages != "" {
+		if pl.ConcurrencyStages, err = parseStages(*concStages); err != nil {
+			return nil, usageError("--concurrency-stages %q: %v", *concStages, strings.ReplaceAll(err.Error(), "the rate is attempts per second", "the count is connections"))
 		}
 	}
 	if *startAt != "" {
