@@ -63,7 +63,9 @@ type Options struct {
 	// TargetStats is how many targets get statistics of their own (in the
 	// report and the metrics); the rest are summed as "other" (0: 16).
 	TargetStats int
-	// Key seeds the ISN hash and the port picker; random when zero.
+	// Key seeds the ISN hash and the port picker (the kernel's net_secret);
+	// when zero, the host's per-boot key (/run/xdpconnect/secret, made on
+	// first use), or a key of the run's own if that cannot be kept.
 	Key [16]byte
 	// Shard is this node's part of a run on several nodes; ShardBy says
 	// what the shards partition besides the count and the rate; RunID ties

@@ -79,6 +79,13 @@ func Open(ctx context.Context, o Options) (_ *Session, err error) {
 		return nil, err
 	}
 	s := &Session{opts: o, targetsGiven: given}
+	if o.Key == ([16]byte{}) {
+		k, err := bootKey(secretPath)
+		if err != nil {
+			s.notes = append(s.notes, fmt.Sprintf("ISNs are keyed for this run alone (%v): a server still holding one of its 4-tuples in TIME-WAIT from an earlier run may answer the SYN with an ACK, and the attempt waits for its retransmission", err))
+		}
+		s.opts.Key = k // zero: the engine draws one
+	}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -66,6 +66,13 @@ type Engine struct {
 	dst6Idx              []int
 	epoch                time.Time
 	monoBase             int64 // CLOCK_MONOTONIC at epoch (meta.go); -1: stamps unusable
+	// isnBase (wall-clock ns) and tsBase (monotonic ms) at epoch put the
+	// ISN's and the TSval's clocks (I1, I3) on the host's time, not the
+	// run's: a port reused in the next run then gets a later ISN and
+	// TSval, which a server's TIME-WAIT takes as a new connection (with
+	// the host's per-boot key). 0 with Config.Clock.
+	isnBase int64
+	tsBase  uint32
 	// statOf maps a target to its statistics slot; statNames names the
 	// slots (targets.go).
 	statOf    []int
@@ -337,10 +344,12 @@ func (e *Engine) splitPlan() {
 			// cannot serve brings replies its RX ring cannot take, their
 			// loss brings SYN retransmissions a second later, those hold
 			// ports, and the rate collapses (asked twice its ceiling, a
-			// worker made 33k handshakes/s instead of 200k). The bound
-			// (generate) keeps in flight what the RX ring, half the
-			// socket's frames, can take; what it holds back is late (the
-			// generator's), not held back (the target's).
+			// worker made 33k handshakes/s instead of 200k). Generation
+			// waits while replies wait in the RX ring (half the socket's
+			// frames): what that holds back is late, the generator's; in
+			// request mode the requests in flight are bounded by the
+			// responses the ring can take, and what that holds back is
+			// the target's (generate).
 			w.rxFrames = max(w.ringFrames(), 64)
 		}
 		w.generating = w.budget > 0

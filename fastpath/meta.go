@@ -42,7 +42,10 @@ func (e *Engine) setMonoBase() {
 	e.monoBase = ts.Nano() - int64(time.Since(e.epoch))
 	if err != nil {
 		e.monoBase = noStamps
+	} else {
+		e.tsBase = uint32(e.monoBase / 1e6)
 	}
+	e.isnBase = e.epoch.UnixNano()
 }
 
 // arrivalTime is the engine time of a stamp ns, seen at engine time now:

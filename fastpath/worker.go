@@ -67,8 +67,11 @@ type worker struct {
 	// shedPair and shedOff are where the last shed stopped scanning.
 	shedPair, shedOff int
 	// rxFrames, in open loop without a Concurrency, is the RX ring's size:
-	// the connections in flight are bounded by what it can take (generate).
+	// generation waits while replies wait in it, and request mode's
+	// requests in flight are bounded by what it can take (generate).
 	rxFrames int
+	// rxBehind: the last receive took a full batch, so more may wait.
+	rxBehind bool
 	live     int // entries owned and not free
 	// Generation takes the targets in turn, and each target's sources in
 	// turn: every target gets its share whatever its family's sources.
@@ -85,6 +88,16 @@ type worker struct {
 // ringFrames is the size of the worker's RX ring: half its socket's
 // frames.
 func (w *worker) ringFrames() int { return len(w.umem) / w.e.frameSize / 2 }
+
+// requestsInFlight is this worker's requests whose response has not ended
+// (a response timed out by another worker's timer may make it 0 early).
+func (w *worker) requestsInFlight() int {
+	n := int64(w.c[CntRequests]) - int64(w.c[CntResponses])
+	for i := range numResponseErrors {
+		n -= int64(w.c[ResponseFailedCounter(i)])
+	}
+	return int(max(n, 0))
+}
 
 // ringConnections is how many connections a ring of ring frames holds
 // when each brings what the established ones did (rxFrames frames over
@@ -272,6 +285,7 @@ func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
 
 func (w *worker) receive() int {
 	n := w.link.Receive(w.rx)
+	w.rxBehind = n == len(w.rx)
 	for i := 0; i < n; i++ {
 		d := w.rx[i]
 		w.rxNs = w.nowNs
@@ -827,16 +841,30 @@ func (w *worker) generate() int {
 	}
 	w.heldBack = false
 	if w.rxFrames > 0 {
-		// Each connection in flight brings about as many frames as those
-		// before it did (a SYN-ACK alone, or 50 frames of a 64 KiB
-		// response): the ring holds that many connections' worth. Those in
-		// TIME-WAIT (quarantined: we closed first) bring no more. The
-		// tokens left count as late.
-		bound := w.rxFrames
-		if est := w.c[CntEstablished]; est >= 64 {
-			bound = max(int(ringConnections(w.rxFrames, est, w.c[CntRxFrames])), 64)
+		if w.rxBehind {
+			// Replies wait in the RX ring (the last receive took a full
+			// batch): no new attempt before they are taken. The worker is
+			// the limit; the tokens left are late.
+			n = 0
+		} else if e.ex != nil {
+			// Each response in flight brings about as many frames as those
+			// before it did (50 frames of a 64 KiB one): the ring holds
+			// that many responses' worth, and more requests in flight
+			// would overrun it when their responses come together. They
+			// pile up because the server answers slowly: the tokens left
+			// are held back, the target's. Attempts in SYN-SENT are not
+			// counted: a SYN-ACK is one frame, and SYNs a firewall drops
+			// bring none (counting them, a device dropping SYNs over a
+			// limit stopped the generation and was called its limit).
+			bound := w.rxFrames
+			if done := w.c[CntResponses]; done >= 64 {
+				bound = max(int(ringConnections(w.rxFrames, done, w.c[CntRxFrames])), 64)
+			}
+			if room := bound - w.requestsInFlight(); n > room {
+				n = room
+				w.heldBack = true
+			}
 		}
-		n = min(n, bound-(w.live-w.quar.Len()))
 	}
 	if len(e.cfg.ConcurrencyStages) > 0 {
 		// The ramp's bound now; 0 here is none, not "unbounded".
@@ -933,7 +961,7 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool, intendedNs i
 	en.acquire()
 	en.setDialed(dialed)
 	en.setFlag(openBit, false)
-	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs), tcp.TSOffset(h), uint16(w.random()), w.nowMs)
+	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs+w.e.isnBase), tcp.TSOffset(h)+w.e.tsBase, uint16(w.random()), w.nowMs)
 	en.syn = synTimeOf(w.nowNs)
 	if e.ex != nil {
 		e.ex[idx].intended = intendedNs // published by the release below

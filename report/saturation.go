@@ -17,7 +17,8 @@ type Saturation struct {
 	// was full. Lateness is the generator's.
 	Late uint64 `json:"late_attempts" merge:"sum"`
 	// HeldBack counts attempts the rate asked for that the plan's own
-	// bound held back (the concurrency bound, or every source port busy):
+	// bound held back (the concurrency bound, every source port busy, or
+	// in request mode as many responses in flight as the RX ring takes):
 	// the target was slower than the rate, not the generator.
 	HeldBack uint64 `json:"held_back_attempts" merge:"sum"`
 	// Busy is the busiest worker's share of the run spent working (not

@@ -54,6 +54,9 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(&b, "%-22s %d\n", "in flight", r.InFlight)
 	fmt.Fprintf(&b, "%-22s %d\n", "SYN retransmits", r.Retransmits)
 	fmt.Fprintf(&b, "%-22s %.0f handshakes/s (attempts %.0f/s, asked %s) over %.2fs, %d worker(s)\n", "rate", r.CPS, r.AttemptRate, asked, r.DurationSeconds, r.Workers)
+	if s := r.Saturation; s != nil && s.HeldBack > 0 {
+		fmt.Fprintf(&b, "%-22s %d attempts of the schedule: the target answered slower than asked (what was in flight filled the concurrency bound, the responses the RX ring takes, or every source port); the rate above is the target's\n", "held back", s.HeldBack)
+	}
 	clock := ""
 	if r.RxStamped > 0 {
 		clock = fmt.Sprintf(" (replies timed on arrival by XDP: %d segments)", r.RxStamped)
