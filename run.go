@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/bpf"
@@ -120,6 +121,7 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*report.Report, 
 
 // runEngine runs p on the engine: the workers make the SYNs.
 func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
+	cfg.LinkDown = new(atomic.Bool)
 	eng, err := s.engineFor(cfg, h)
 	if err != nil {
 		return nil, err
@@ -127,7 +129,7 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 	if err := waitStart(ctx, p.StartAt); err != nil {
 		return nil, err
 	}
-	stopWatch := s.watchLink()
+	stopWatch := s.watchLink(cfg.LinkDown)
 	r, err := eng.Run(ctx, h.Interval, h.Progress)
 	s.outages = stopWatch()
 	if r != nil {
@@ -352,11 +354,12 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 
 // watchLink follows the interface's link state from now (in the session's
 // namespace) until the returned stop, which keeps its outages for the
-// report; without link events (no permission) there are none.
-func (s *Session) watchLink() (stop func() []netdev.Outage) {
+// report; down is true while the link is down. Without link events (no
+// permission) there are none.
+func (s *Session) watchLink(down *atomic.Bool) (stop func() []netdev.Outage) {
 	var w func() []netdev.Outage
 	_ = netns.Do(s.opts.Netns, func() (err error) {
-		w, err = netdev.WatchLink(s.dev.Index)
+		w, err = netdev.WatchLink(s.dev.Index, func(up bool) { down.Store(!up) })
 		return err
 	})
 	if w == nil {

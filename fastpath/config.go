@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/l7"
@@ -100,6 +101,10 @@ type Config struct {
 	// below the connections open, held ones are aborted (RST|ACK, as hold
 	// mode's end does) until it holds.
 	ConcurrencyStages []Stage
+	// LinkDown, when set, is true while the interface is down (its link
+	// events): frames queued then are counted as not sent, by kind, and
+	// handshakes completed then as established without their ACK.
+	LinkDown *atomic.Bool
 	// Count stops generation after that many attempts (0: no bound).
 	Count uint64
 	// Duration stops generation after that long (0: no bound).

@@ -53,6 +53,18 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 		r.CPS = float64(e.estEnd-e.estStart) / win
 		r.AttemptRate = float64(e.attEnd-e.attStart) / win
 	}
+	for _, k := range []struct {
+		name string
+		c    Counter
+	}{{"SYN", CntDownSYN}, {"ACK", CntDownACK}, {"RST", CntDownRST}, {"data", CntDownData}} {
+		if n := s.Get(k.c); n > 0 {
+			if r.QueuedDown == nil {
+				r.QueuedDown = map[string]uint64{}
+			}
+			r.QueuedDown[k.name] = n
+		}
+	}
+	r.EstablishedDown = s.Get(CntEstablishedDown)
 	r.Series = e.series
 	r.Timeline = e.tl.seconds
 	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack), Concurrency: uint64(e.cfg.Concurrency)}

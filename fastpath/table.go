@@ -30,7 +30,13 @@ const (
 	busyBit   = 1 << 8
 	dialedBit = 1 << 9 // opened by Engine.Dial: report its outcome
 	openBit   = 1 << 10
-	flagBits  = dialedBit | openBit
+	// downBit: a SYN of the attempt was queued while the interface was
+	// down (it left, late, when the link came back); lastDownBit: the
+	// latest one was. Their send times are not known, so no RTT sample is
+	// taken from them (Karn).
+	downBit     = 1 << 11
+	lastDownBit = 1 << 12
+	flagBits    = dialedBit | openBit | downBit | lastDownBit
 )
 
 // synTime is an engine time in units of 32 ns, mod 2^32: 137 s of range,
@@ -91,6 +97,18 @@ func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() & stateMask) }
 
 // dialed says Engine.Dial opened the entry.
 func (e *entry) dialed() bool { return e.st.Load()&dialedBit != 0 }
+
+// markSYN records whether the SYN being queued goes into a down link: the
+// caller has taken the entry; first starts a new attempt.
+func (e *entry) markSYN(down, first bool) {
+	if first {
+		e.setFlag(downBit, false)
+	}
+	if down {
+		e.setFlag(downBit, true)
+	}
+	e.setFlag(lastDownBit, down)
+}
 
 // setDialed marks the entry, which the caller has taken, as Dial's or not.
 func (e *entry) setDialed(on bool) { e.setFlag(dialedBit, on) }

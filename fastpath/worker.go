@@ -210,12 +210,51 @@ func (w *worker) txBuf() (addr uint64, buf []byte, ok bool) {
 }
 
 func (w *worker) queue(addr uint64, n int) {
+	if w.linkDown() {
+		if k := notSentKind(w.umem[addr : addr+uint64(n)]); k >= 0 {
+			w.c[k]++
+		}
+	}
 	w.tx[w.txN] = xsk.Desc{Addr: addr, Len: uint32(n)}
 	w.txN++
 	w.c[CntTxFrames]++
 	if w.txN == len(w.tx) {
 		w.flush()
 	}
+}
+
+// linkDown says the interface is down now (Config.LinkDown).
+func (w *worker) linkDown() bool { ld := w.e.cfg.LinkDown; return ld != nil && ld.Load() }
+
+// notSentKind is the counter of a TCP frame of ours queued while the link
+// is down, -1 for anything else (ARP replies, neighbour advertisements).
+func notSentKind(f []byte) Counter {
+	if len(f) < tcp.EthHdrLen+tcp.IPv4HdrLen+20 {
+		return -1
+	}
+	ip := f[tcp.EthHdrLen:]
+	et := int(f[12])<<8 | int(f[13])
+	var th []byte
+	var tcpLen int // from the IP header: a short frame may be padded
+	switch {
+	case et == 0x0800 && ip[9] == 6 && len(ip) >= int(ip[0]&0xf)*4+20:
+		ihl := int(ip[0]&0xf) * 4
+		th, tcpLen = ip[ihl:], int(ip[2])<<8|int(ip[3])-ihl
+	case et == 0x86dd && len(ip) >= 40+20 && ip[6] == 6:
+		th, tcpLen = ip[40:], int(ip[4])<<8|int(ip[5])
+	default:
+		return -1
+	}
+	flags := tcp.Flags(th[13])
+	switch {
+	case flags.Has(tcp.FlagRST):
+		return CntDownRST
+	case flags.Has(tcp.FlagSYN):
+		return CntDownSYN
+	case flags.Has(tcp.FlagFIN) || tcpLen > int(th[12]>>4)*4:
+		return CntDownData
+	}
+	return CntDownACK
 }
 
 func (w *worker) flush() {
@@ -495,7 +534,11 @@ func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8)
 	// The timestamp settings it reads are net.ipv4's, shared by IPv6.
 	synNs := en.syn.ns(w.nowNs)
 	latest, ms, ok := w.e.params[0].HandshakeRTT(&en.conn, seg, uint32(synNs/1e6), w.nowMs, retrans)
-	if !ok {
+	// Karn: the SYN answered waited in the TX ring while the link was down
+	// (the latest one, or an earlier one when the answer is not to the
+	// latest): when it left is not known, and its time would be the
+	// outage's, not the path's.
+	if f := en.st.Load(); !ok || f&lastDownBit != 0 && latest || f&downBit != 0 && !latest {
 		return
 	}
 	ns := ms * 1e6
@@ -510,6 +553,12 @@ func (w *worker) rtt(en *entry, ts *targetStat, seg *tcp.Segment, retrans uint8)
 // marks the connection open until release counts its end.
 func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8) {
 	w.c[CntEstablished]++
+	if w.linkDown() {
+		// Its ACK, queued next, waits in the TX ring with the link: the
+		// server accepts the connection late, or never if the ring
+		// overflows first (Linux counts it established too).
+		w.c[CntEstablishedDown]++
+	}
 	en.setFlag(openBit, true)
 	pair := w.e.pairOf(idx)
 	if w.e.pairV6[pair] {
@@ -790,6 +839,7 @@ func (w *worker) retransmitSYN(en *entry, idx slot) {
 	pair := w.e.pairOf(idx)
 	sport := w.e.portOf(idx)
 	c := &en.conn
+	en.markSYN(w.linkDown(), false)
 	n := w.tpl[pair].Stamp(buf, sport, c.ISS, w.e.paramsOf(pair).TSVal(c, w.nowMs), c.NextIPID(), true)
 	w.tpl[pair].SetFlowLabel(buf, c.FlowLabel())
 	en.syn = synTimeOf(w.nowNs)
@@ -961,6 +1011,7 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool, intendedNs i
 	en.acquire()
 	en.setDialed(dialed)
 	en.setFlag(openBit, false)
+	en.markSYN(w.linkDown(), true)
 	tsval := params.Open(&en.conn, tcp.ISN(h, w.nowNs+w.e.isnBase), tcp.TSOffset(h)+w.e.tsBase, uint16(w.random()), w.nowMs)
 	en.syn = synTimeOf(w.nowNs)
 	if e.ex != nil {

@@ -48,15 +48,25 @@ func Diagnose(in Evidence) []Finding {
 			"the run stopped early: %s", r.Stopped)
 		repliesMissing = true
 	}
-	for _, o := range r.Outages {
+	for i, o := range r.Outages {
 		if r.Stopped != "" {
 			break // the run stopped on it: said above
 		}
 		// While the link was down nothing left or came: it explains the
-		// findings after it.
+		// findings after it. The frames it cost are the run's, said once.
+		lost := ""
+		if i == 0 && (len(r.QueuedDown) > 0 || r.EstablishedDown > 0) {
+			lost = fmt.Sprintf(": %s frames queued then (%s) waited in the TX ring and left when it was back, late", countWord(r.QueuedDown), FormatCounts(r.QueuedDown))
+			if r.TxDropped > 0 {
+				lost += fmt.Sprintf(", and %d found the ring full and were dropped", r.TxDropped)
+			}
+			if r.EstablishedDown > 0 {
+				lost += fmt.Sprintf("; %d handshakes completed then: counted established here (as Linux counts them), their ACK left late, so the server accepted them late (or never, if it was dropped)", r.EstablishedDown)
+			}
+		}
 		add(1, fmt.Sprintf("check the link ('ip link show %s', its cable or its peer), then run again, or leave the outage's seconds out (the JSON timeline)", o.Interface),
-			"%s was down from %.2f s to %.2f s of the run: frames sent then were dropped on this host (SYNs the target never saw, handshake ACKs that never left: counted established here, never accepted there), and the attempts they delayed carry the outage in their times",
-			o.Interface, o.StartSeconds, o.EndSeconds)
+			"%s was down from %.2f s to %.2f s of the run%s; no handshake time is taken from a SYN that waited in the ring (Karn), so the RTT is the path's",
+			o.Interface, o.StartSeconds, o.EndSeconds, lost)
 	}
 	if n := r.Drops["checksum"]; n > 0 {
 		repliesMissing = r.Established == 0
@@ -212,4 +222,13 @@ func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a .
 		add(bad, "check the path and the Host header (--http, --host) the server expects",
 			"%d of %d complete responses were errors (%s): the server answered, with a status that says it did not serve the request", bad, q.Completed, strings.Join(classes, " "))
 	}
+}
+
+// countWord is the sum of m as a number.
+func countWord(m map[string]uint64) string {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return fmt.Sprint(n)
 }

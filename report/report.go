@@ -75,6 +75,14 @@ type Report struct {
 	// Outages are the times the interface was down during the run
 	// (administratively or without carrier), seen in its link events.
 	Outages []Outage `json:"outages,omitempty" merge:"concat"`
+	// QueuedDown counts our frames queued while the interface was down, by
+	// kind ("SYN", "ACK", "RST", "data"): they wait in the TX ring and
+	// leave when the link is back, late (or are lost when the ring is
+	// full: TxDropped). EstablishedDown counts the handshakes completed
+	// then: established here (as Linux counts them), their ACK left late,
+	// so the server accepted them late or, with the ring full, never.
+	QueuedDown      map[string]uint64 `json:"queued_while_down,omitempty" merge:"sum"`
+	EstablishedDown uint64            `json:"established_while_down,omitempty" merge:"sum"`
 	// Notes are what the run decided that a user should know (fallbacks,
 	// a reduced MSS, queues without a worker ...).
 	Notes []string `json:"notes,omitempty" merge:"concat"`

@@ -62,7 +62,12 @@ const (
 // delivered though nothing held the attempts back.
 func (s *Saturation) Judge(r *Report) {
 	s.Limits = nil
-	if sched := r.Attempted + s.Late; s.Late > LateMin && float64(s.Late) > LateShare*float64(sched) {
+	// A link that went down fills the TX ring with what waits for it and
+	// stops the generation: late attempts, frames that found the ring
+	// full and the rate not delivered are the outage's (the diagnosis
+	// names it), not the generator's.
+	outage := len(r.Outages) > 0
+	if sched := r.Attempted + s.Late; s.Late > LateMin && float64(s.Late) > LateShare*float64(sched) && !outage {
 		s.Limits = append(s.Limits, Limit{Reason: "late", Value: float64(s.Late) / float64(sched), Threshold: LateShare,
 			Detail: fmt.Sprintf("%d attempts (%.1f %% of the schedule) started late or not at all: the workers could not keep the asked rate (busiest worker busy %.0f %% of the time)",
 				s.Late, 100*float64(s.Late)/float64(sched), 100*s.Busy)})
@@ -82,11 +87,11 @@ func (s *Saturation) Judge(r *Report) {
 			Detail: fmt.Sprintf("%d connections in flight asked, and the RX rings hold about %.0f of this run's (their replies' frames each): the replies overrun the rings and the generator limits the run; ask for at most %.0f in flight, or more --frames",
 				s.Concurrency, s.RingConnections, s.RingConnections)})
 	}
-	if r.TxDropped > 0 {
+	if r.TxDropped > 0 && !outage {
 		s.Limits = append(s.Limits, Limit{Reason: "tx-drop", Value: float64(r.TxDropped),
 			Detail: fmt.Sprintf("%d frames could not be queued for sending (TX ring or frames exhausted)", r.TxDropped)})
 	}
-	if r.AskedRate > 0 && r.DurationSeconds >= 1 && r.AttemptRate < RateShare*r.AskedRate && s.HeldBack == 0 {
+	if r.AskedRate > 0 && r.DurationSeconds >= 1 && r.AttemptRate < RateShare*r.AskedRate && s.HeldBack == 0 && !outage {
 		s.Limits = append(s.Limits, Limit{Reason: "rate", Value: r.AttemptRate / r.AskedRate, Threshold: RateShare,
 			Detail: fmt.Sprintf("attempted %.0f/s of the %.0f/s asked (%.1f %%)", r.AttemptRate, r.AskedRate, 100*r.AttemptRate/r.AskedRate)})
 	}

@@ -127,6 +127,9 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.TxDropped > 0 || len(r.Drops) > 0 {
 		fmt.Fprintf(&b, "%-22s tx %d, rx %s\n", "dropped frames", r.TxDropped, FormatCounts(r.Drops))
 	}
+	if len(r.QueuedDown) > 0 || r.EstablishedDown > 0 {
+		fmt.Fprintf(&b, "%-22s %s while the interface was down (sent late, when it was back); %d handshakes established then, their ACK late\n", "queued while down", FormatCounts(r.QueuedDown), r.EstablishedDown)
+	}
 	if p := r.Path; p != nil {
 		fmt.Fprintf(&b, "%-22s %s (%s), XDP %s, AF_XDP %s, %d of %d active RX queue(s) (%d allocated)\n", "interface",
 			p.Interface, p.Kind, p.XDPMode, p.SocketMode, r.Workers, p.ActiveRxQueues, p.AllocatedRxQueues)

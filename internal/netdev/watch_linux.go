@@ -16,8 +16,9 @@ type Outage struct {
 
 // WatchLink follows interface ifindex of the calling thread's namespace
 // (netlink link events) until stop, which returns its outages; one still
-// going ends at stop.
-func WatchLink(ifindex int) (stop func() []Outage, err error) {
+// going ends at stop. changed, if not nil, is told each change of state
+// as it is seen.
+func WatchLink(ifindex int, changed func(up bool)) (stop func() []Outage, err error) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	if err := netlink.LinkSubscribe(ch, done); err != nil {
@@ -41,6 +42,9 @@ func WatchLink(ifindex int) (stop func() []Outage, err error) {
 				out = append(out, Outage{Start: time.Since(start), End: -1})
 			case up && down:
 				out[len(out)-1].End = time.Since(start)
+			}
+			if changed != nil && up == down {
+				changed(up)
 			}
 			down = !up
 			mu.Unlock()
