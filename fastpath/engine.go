@@ -154,6 +154,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		w.synQ = make([]synSent, 0, 4*cfg.Batch)
 		w.ts = make([]targetStat, len(e.statNames))
 		w.pt = make([]publishedTarget, len(e.statNames))
+		w.src = make([]sourceCount, len(cfg.Sources))
 		for p := 0; p < pairs; p++ {
 			path := w.path(e.slotAt(p, 0))
 			params := e.paramsOf(p)

@@ -65,6 +65,7 @@ func (e *Engine) report(s *Snapshot) *report.Report {
 		}
 	}
 	r.EstablishedDown = s.Get(CntEstablishedDown)
+	r.Sources = e.sourceReports()
 	r.Series = e.series
 	r.Timeline = e.tl.seconds
 	r.Saturation = &report.Saturation{Late: s.Get(CntLate), HeldBack: s.Get(CntHeldBack), Concurrency: uint64(e.cfg.Concurrency)}

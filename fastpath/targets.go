@@ -97,3 +97,35 @@ func (e *Engine) TargetStats() []TargetSnapshot {
 	}
 	return out
 }
+
+// Per-source counts: with several source addresses, one that gets no
+// answer while the others do points at its own path back (a missing or
+// wrong return route, reverse-path filtering). Kept per worker, summed for
+// the report once the workers are done; no live metric.
+
+// sourceCount is one source address's counts in a worker.
+type sourceCount struct{ attempted, established, failed uint64 }
+
+// MaxSourceReports bounds the sources the report lists one by one.
+const MaxSourceReports = 256
+
+// sourceReports are the per-source counts summed over the workers, when
+// the run has from 2 to MaxSourceReports sources (nil otherwise). Call it
+// only after the workers stopped.
+func (e *Engine) sourceReports() []report.SourceReport {
+	n := len(e.cfg.Sources)
+	if n < 2 || n > MaxSourceReports {
+		return nil
+	}
+	out := make([]report.SourceReport, n)
+	for i := range out {
+		out[i].Source = e.cfg.Sources[i].Addr.String()
+		for _, w := range e.workers {
+			c := &w.src[i]
+			out[i].Attempted += c.attempted
+			out[i].Established += c.established
+			out[i].Failed += c.failed
+		}
+	}
+	return out
+}

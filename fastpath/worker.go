@@ -54,6 +54,7 @@ type worker struct {
 	ttfb, ttlb, ttlbSched report.Histogram
 	pub                   published
 	ts                    []targetStat      // per target (targets.go)
+	src                   []sourceCount     // per source address (targets.go), read once the workers are done
 	pt                    []publishedTarget // what publish last stored of ts
 
 	// generation
@@ -566,6 +567,7 @@ func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8)
 	}
 	ts := w.target(pair)
 	ts.established++
+	w.src[w.e.pairS[pair]].established++
 	w.rtt(en, ts, seg, retrans)
 }
 
@@ -600,6 +602,7 @@ func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
 		w.c[CntFailed6]++
 	}
 	w.target(pair).failed++
+	w.src[w.e.pairS[pair]].failed++
 	en.conn.State = tcp.Closed
 	if en.dialed() {
 		w.e.dialDone(idx, err)
@@ -1028,6 +1031,7 @@ func (w *worker) open(idx slot, pair int, port uint16, dialed bool, intendedNs i
 		w.c[CntAttempted6]++
 	}
 	w.target(pair).attempted++
+	w.src[w.e.pairS[pair]].attempted++
 	w.c[CntSYNSent]++
 	w.queue(addr, n)
 	return true

@@ -102,6 +102,33 @@ func Diagnose(in Evidence) []Finding {
 		}
 		add(r.Attempted, fix, "no reply to any of %d SYNs reached xdpconnect on %s", r.Attempted, in.Interface)
 	}
+	if silent, answered := silentSources(r.Sources); len(silent) > 0 && answered > 0 {
+		// The same SYNs to the same targets, answered from some sources
+		// and not from others: the difference is each source's own way
+		// back.
+		var attempts uint64
+		names := make([]string, 0, len(silent))
+		for _, sr := range silent {
+			attempts += sr.Attempted
+			if len(names) < 10 {
+				names = append(names, sr.Source)
+			}
+		}
+		list := strings.Join(names, ", ")
+		if len(silent) > len(names) {
+			list += fmt.Sprintf(" and %d more", len(silent)-len(names))
+		}
+		fix := fmt.Sprintf("the replies to these sources do not come back while those to the other %d do: check the way back to each of them", answered)
+		switch {
+		case in.Routed:
+			fix += " (routed sources: the router before the target needs a route to each source through this host, the right next hop, and a reverse-path filter (rp_filter) that accepts them: 'ip route get SOURCE' and 'sysctl net.ipv4.conf.all.rp_filter' on the router)"
+		case in.Dedicated:
+			fix += " (dedicated sources on the link: the peer must resolve each one, ARP or neighbour discovery, and route it on-link: 'ip neigh' and 'ip route get SOURCE' on the peer)"
+		default:
+			fix += " (a filter or a route on the path that treats these addresses apart: 'ip route get SOURCE' on the target or its router)"
+		}
+		add(attempts, fix, "%d of %d source addresses got no reply to any of their %d attempts (%s), while the others were answered", len(silent), len(r.Sources), attempts, list)
+	}
 	if n := r.Failed["EADDRNOTAVAIL"]; n > 0 {
 		fix := "lower --rate or --concurrency, widen --src-ports, add --src addresses, or (fin mode) shorten --time-wait"
 		if repliesMissing {
@@ -231,4 +258,19 @@ func countWord(m map[string]uint64) string {
 		n += v
 	}
 	return fmt.Sprint(n)
+}
+
+// silentSources are the sources with attempts and not one handshake, and
+// how many others had handshakes; a source with too few attempts to tell
+// (under 3) is neither.
+func silentSources(srcs []SourceReport) (silent []SourceReport, answered int) {
+	for _, s := range srcs {
+		switch {
+		case s.Established > 0:
+			answered++
+		case s.Attempted >= 3:
+			silent = append(silent, s)
+		}
+	}
+	return silent, answered
 }

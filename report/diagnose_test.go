@@ -167,3 +167,33 @@ func TestDiagnoseOutage(t *testing.T) {
 		}
 	}
 }
+
+// One source of several gets no reply while the others do: the finding
+// names it (and only it), counts its attempts, and sends routed sources
+// to the router's return route and rp_filter. Sources with too few
+// attempts to tell, or a run where no source was answered (said by the
+// silence finding), name nobody.
+func TestDiagnoseSilentSource(t *testing.T) {
+	srcs := []SourceReport{{Source: "198.18.210.1", Attempted: 50, Established: 50}, {Source: "198.18.210.2", Attempted: 50, Established: 49, Failed: 1},
+		{Source: "198.18.210.9", Attempted: 50, Failed: 50}, {Source: "198.18.210.10", Attempted: 2, Failed: 2}}
+	r := &Report{Attempted: 152, Established: 99, Failed: map[string]uint64{"ETIMEDOUT": 53}, Sources: srcs, XDP: map[string]uint64{"redirect_tcp": 99}}
+	fs := Diagnose(Evidence{Report: r, Interface: "eth1", Routed: true, Dedicated: true, SynRetries: 1})
+	var f *Finding
+	for i := range fs {
+		if strings.Contains(fs[i].Cause, "source addresses got no reply") {
+			f = &fs[i]
+		}
+	}
+	if f == nil || f.Count != 50 || !strings.Contains(f.Cause, "1 of 4 source addresses got no reply to any of their 50 attempts (198.18.210.9)") ||
+		strings.Contains(f.Cause, "198.18.210.10") || !strings.Contains(f.Fix, "rp_filter") || !strings.Contains(f.Fix, "route to each source") {
+		t.Fatalf("findings %+v", fs)
+	}
+	for i := range srcs {
+		srcs[i].Established = 0
+	}
+	for _, f := range Diagnose(Evidence{Report: &Report{Attempted: 152, Sources: srcs, XDP: map[string]uint64{}}, Interface: "eth1", Routed: true}) {
+		if strings.Contains(f.Cause, "source addresses got no reply") {
+			t.Fatalf("no source answered, yet one is singled out: %+v", f)
+		}
+	}
+}

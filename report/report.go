@@ -105,6 +105,9 @@ type Report struct {
 	Families []FamilyReport `json:"families,omitempty" merge:"keyed"`
 	// Targets split the totals by target when there are several.
 	Targets []TargetReport `json:"targets,omitempty" merge:"keyed"`
+	// Sources split the attempts by source address when there are from 2
+	// to 256 of them.
+	Sources []SourceReport `json:"sources,omitempty" merge:"keyed"`
 	// Requests is request mode's part of the report.
 	Requests *RequestReport `json:"requests,omitempty" merge:"each"`
 }
@@ -282,6 +285,14 @@ func HistogramOf(buckets []Bucket, maxSec float64) Histogram {
 	}
 	h.Max = int64(math.Round(maxSec * 1e9))
 	return h
+}
+
+// SourceReport is one source address's share of a run's attempts.
+type SourceReport struct {
+	Source      string `json:"source" merge:"key"`
+	Attempted   uint64 `json:"attempted" merge:"sum"`
+	Established uint64 `json:"established" merge:"sum"`
+	Failed      uint64 `json:"failed" merge:"sum"`
 }
 
 // TargetReport is one target's share of a run: the first

@@ -344,3 +344,78 @@ func TestLinkDownMidRun(t *testing.T) {
 	t.Logf("outage %.2f-%.2f s; established %d of %d (%d without their ACK), listener %d; not sent %v; RTT p99 %v; diagnosis %+v", o.StartSeconds, o.EndSeconds,
 		r.Established, r.Attempted, r.EstablishedDown, l.Listener.Accepted(), r.QueuedDown, r.RTT.P99, r.Diagnosis)
 }
+
+// Routed sources (--src-routed) behind a router with reverse-path
+// filtering: the router routes 198.19.210.0/30 back through this host,
+// but not 198.19.210.4, whose SYNs its rp_filter drops. The report counts
+// each source, and the diagnosis names the one silent source, alone, with
+// the return route and rp_filter to check, instead of an on-link route.
+func TestRoutedSourceWithoutReturnRoute(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{Router: true, ListenPorts: []int{8080}})
+	for _, c := range [][]string{
+		{"ip", "-n", l.RouterNS, "route", "add", "198.19.210.0/30", "via", lab.ClientAddr.String()},
+		{"ip", "netns", "exec", l.RouterNS, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf." + lab.RouterClientIf + ".rp_filter=1"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	r, stderr, _ := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--src", "198.19.210.1-198.19.210.4",
+		"--src-routed", "--count", "400", "--rate", "2000", "--syn-retries", "1", "--drain", "4s")
+	if r == nil || len(r.Sources) != 4 {
+		t.Fatalf("sources %+v\n%s", r, stderr)
+	}
+	for _, s := range r.Sources {
+		if silent := s.Source == "198.19.210.4"; s.Attempted < 90 || silent != (s.Established == 0) || !silent && s.Established != s.Attempted {
+			t.Fatalf("source %+v: want 198.19.210.4 alone unanswered", s)
+		}
+	}
+	var found bool
+	for _, f := range r.Diagnosis {
+		if strings.Contains(f.Cause, "source addresses got no reply") {
+			found = strings.Contains(f.Cause, "1 of 4") && strings.Contains(f.Cause, "(198.19.210.4)") && strings.Contains(f.Fix, "rp_filter")
+		}
+		if strings.Contains(f.Fix, "on-link route") {
+			t.Fatalf("routed sources sent to an on-link route: %+v", f)
+		}
+	}
+	if !found {
+		t.Fatalf("diagnosis %+v", r.Diagnosis)
+	}
+}
+
+// A middlebox that drops new connections past a count (nftables' ct count
+// on a router, as a full conntrack table does): the attempts past it time
+// out. The diagnosis says no SYN-ACK came back and lists where that can
+// happen, the middlebox's limit among them, and blames neither the
+// server's queues (whose counters it has not seen) nor our TX ring.
+func TestMiddleboxConnectionLimit(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{Router: true, ListenPorts: []int{8080}, Hold: true})
+	testutil.Nft(t, l.RouterNS, `table inet xdcmb {
+	chain mb {
+		type filter hook forward priority 0; policy accept;
+		tcp flags & (syn|ack) == syn ct count over 300 counter drop
+	}
+}`)
+	// Held open, the connections stay in the count (closed ones leave it).
+	r, stderr, _ := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--count", "1000", "--rate", "2000",
+		"--close", "hold", "--hold-for", "4s", "--syn-retries", "1", "--drain", "4s")
+	if r == nil || r.Failed["ETIMEDOUT"] < 300 || r.Established < 200 {
+		t.Fatalf("want the attempts past the middlebox's 300 to time out: %+v\n%s", r, stderr)
+	}
+	var timedOut bool
+	for _, f := range r.Diagnosis {
+		if strings.Contains(f.Cause, "timed out") {
+			timedOut = strings.Contains(f.Cause, "no SYN-ACK came back") && strings.Contains(f.Fix, "connection-tracking limit on the path")
+		}
+		for _, wrong := range []string{"accept queue", "SYN queue", "raise --frames", "on-link"} {
+			if strings.Contains(f.Cause, wrong) {
+				t.Fatalf("a cause claimed without its evidence (%q): %+v", wrong, f)
+			}
+		}
+	}
+	if !timedOut {
+		t.Fatalf("diagnosis %+v", r.Diagnosis)
+	}
+	t.Logf("established %d, failed %v; diagnosis %+v", r.Established, r.Failed, r.Diagnosis)
+}
