@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	xnetns "github.com/xdpconnect/xdpconnect/internal/netns"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 	"github.com/xdpconnect/xdpconnect/route"
+	"golang.org/x/sys/unix"
 )
 
 func resolverIn(t *testing.T, ns string) *route.Resolver {
@@ -106,4 +109,72 @@ func TestResolveUnresolvableNeighbour(t *testing.T) {
 	if took > r.NeighTimeout+500*time.Millisecond {
 		t.Fatalf("took %v, timeout %v", took, r.NeighTimeout)
 	}
+}
+
+// A5 with the kernel as the oracle: for unreachable, prohibit and
+// blackhole routes, in both families, and the host's own address, Resolve
+// fails with the errno the namespace's own connect() gets (a family whose
+// route types map otherwise would differ here). A route's own MTU is the
+// next hop's, not the link's.
+func TestResolveRouteTypesAgainstKernel(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	for _, c := range [][]string{
+		{"-4", "route", "add", "unreachable", "198.18.77.0/24"},
+		{"-4", "route", "add", "prohibit", "198.18.78.0/24"},
+		{"-4", "route", "add", "blackhole", "198.18.79.0/24"},
+		{"-6", "route", "add", "unreachable", "2001:2:0:77::/64"},
+		{"-6", "route", "add", "prohibit", "2001:2:0:78::/64"},
+		{"-6", "route", "add", "blackhole", "2001:2:0:79::/64"},
+		{"-4", "route", "add", l.ServerAddr.String() + "/32", "dev", lab.ClientIf, "mtu", "1400"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", l.ClientNS}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", c, err, out)
+		}
+	}
+	r := resolverIn(t, l.ClientNS)
+	for _, dst := range []string{"198.18.77.5", "198.18.78.5", "198.18.79.5", "2001:2:0:77::5", "2001:2:0:78::5", "2001:2:0:79::5", lab.ClientAddr.String()} {
+		a := netip.MustParseAddr(dst)
+		// The kernel connects to itself through loopback, which no
+		// Ethernet frame of ours can reach: refused as a local address.
+		want := syscall.EADDRNOTAVAIL
+		if a != lab.ClientAddr {
+			if want = kernelConnectErrno(t, l.ClientNS, a); want == 0 {
+				t.Fatalf("%s: the kernel's connect() did not fail: the route is not what the test meant", dst)
+			}
+		}
+		_, err := r.Resolve(context.Background(), a)
+		if !errors.Is(err, want) {
+			t.Errorf("%s: Resolve %v, the kernel's connect() %v", dst, err, want)
+		}
+	}
+	nh, err := r.Resolve(context.Background(), l.ServerAddr)
+	if err != nil || nh.MTU != 1400 {
+		t.Fatalf("next hop %+v (%v): want the route's MTU 1400, not the link's", nh, err)
+	}
+}
+
+// kernelConnectErrno is what a kernel socket's connect() to dst:80 fails
+// with in namespace ns (0: it did not fail at once).
+func kernelConnectErrno(t *testing.T, ns string, dst netip.Addr) syscall.Errno {
+	t.Helper()
+	var errno syscall.Errno
+	err := xnetns.Do(ns, func() error {
+		fam, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: 80, Addr: dst.As16()})
+		if dst.Is4() {
+			fam, sa = unix.AF_INET, &unix.SockaddrInet4{Port: 80, Addr: dst.As4()}
+		}
+		fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Connect(fd, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+			errors.As(err, &errno)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return errno
 }
