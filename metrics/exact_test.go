@@ -1,0 +1,97 @@
+package metrics_test
+
+import (
+	"context"
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/fastpath"
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
+	"github.com/xdpconnect/xdpconnect/metrics"
+	"github.com/xdpconnect/xdpconnect/tcp"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// A run of IPv4 and IPv6 attempts (in each family one target that answers
+// and others that refuse, 300 attempts each, so that no two of the counts
+// below are equal): every series read back exactly.
+// The ipv6_* series count the IPv6 attempts alone (a family left out, or
+// both counted, differs), and the RTT histogram's sum is the engine's
+// samples in seconds (milliseconds or nanoseconds differ), its count and
+// its last classic bucket and native buckets hold every sample.
+func TestSeriesExactBothFamilies(t *testing.T) {
+	srv := linktest.NewServer()
+	cfg := fastpath.Config{
+		Targets: targets("198.18.0.2:80", "198.18.0.2:81", "198.18.0.3:81", "[2001:2::2]:80", "[2001:2::2]:81", "[2001:2::3]:81", "[2001:2::4]:81"),
+		Sources: []fastpath.Source{{Addr: netip.MustParseAddr("198.18.0.1")}, {Addr: netip.MustParseAddr("2001:2::1")}},
+		PortLo:  10000, PortHi: 19999, Count: 2100, Key: [16]byte{1},
+		Params: tcp.DefaultParams(1500, false), Params6: tcp.DefaultParams(1500, true), Idle: time.Millisecond,
+	}
+	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Run(context.Background(), time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Established != 600 || r.Failed["ECONNREFUSED"] != 1500 {
+		t.Fatalf("run: established %d, failed %v", r.Established, r.Failed)
+	}
+	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	counter := func(name string) float64 {
+		mf := byName[name]
+		if mf == nil || len(mf.Metric) != 1 {
+			t.Fatalf("series %s missing", name)
+		}
+		return mf.Metric[0].GetCounter().GetValue()
+	}
+	for name, want := range map[string]float64{
+		"xdpconnect_attempts_total": 2100, "xdpconnect_established_total": 600,
+		"xdpconnect_ipv6_attempts_total": 1200, "xdpconnect_ipv6_established_total": 300, "xdpconnect_ipv6_failed_total": 900,
+	} {
+		if got := counter(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	h := byName["xdpconnect_handshake_rtt_seconds"].Metric[0].GetHistogram()
+	eng := e.Snapshot().RTT
+	wantSum := float64(eng.Sum) / 1e9
+	if h.GetSampleCount() != 600 || eng.N != 600 || math.Abs(h.GetSampleSum()-wantSum) > 1e-12*wantSum || wantSum <= 0 {
+		t.Fatalf("RTT histogram: %d samples, sum %v s; the engine's %d samples, %v s", h.GetSampleCount(), h.GetSampleSum(), eng.N, wantSum)
+	}
+	if b := h.Bucket[len(h.Bucket)-1]; b.GetCumulativeCount() != 600 || b.GetUpperBound() != metrics.RTTBuckets[len(metrics.RTTBuckets)-1] {
+		t.Fatalf("last classic bucket le=%v holds %d of 600", b.GetUpperBound(), b.GetCumulativeCount())
+	}
+	var native int64
+	var cur int64
+	for _, d := range h.PositiveDelta {
+		cur += d
+		native += cur
+	}
+	if uint64(native)+h.GetZeroCount() != 600 {
+		t.Fatalf("native buckets hold %d (+%d zero) of 600 samples", native, h.GetZeroCount())
+	}
+}
+
+func targets(addrs ...string) []fastpath.Target {
+	out := make([]fastpath.Target, len(addrs))
+	for i, a := range addrs {
+		out[i].Addr = netip.MustParseAddrPort(a)
+	}
+	return out
+}
