@@ -99,15 +99,22 @@ func (e *entry) peek() tcp.State { return tcp.State(e.st.Load() & stateMask) }
 func (e *entry) dialed() bool { return e.st.Load()&dialedBit != 0 }
 
 // markSYN records whether the SYN being queued goes into a down link: the
-// caller has taken the entry; first starts a new attempt.
+// caller has taken the entry; first starts a new attempt. It stores only
+// when a bit changes: with the link up, never after the first attempt.
 func (e *entry) markSYN(down, first bool) {
+	v := e.st.Load()
+	nv := v
 	if first {
-		e.setFlag(downBit, false)
+		nv &^= downBit
 	}
 	if down {
-		e.setFlag(downBit, true)
+		nv |= downBit | lastDownBit
+	} else {
+		nv &^= lastDownBit
 	}
-	e.setFlag(lastDownBit, down)
+	if nv != v {
+		e.st.Store(nv)
+	}
 }
 
 // setDialed marks the entry, which the caller has taken, as Dial's or not.
