@@ -18,11 +18,11 @@ import (
 // a look at the flags byte, a copy of the frame and one checksum), is part
 // of what a benchmark over it measures, on the worker's core.
 type Reflector struct {
-	umem   []byte
-	free   []uint64   // frames free for Alloc
-	rx     []xsk.Desc // SYN-ACKs waiting for Receive (a ring of len(rx))
-	head   int        // next to receive
-	n      int        // waiting
+	umem []byte
+	free []uint64   // frames free for Alloc
+	rx   []xsk.Desc // SYN-ACKs waiting for Receive (a ring of len(rx))
+	head int        // next to receive
+	n    int        // waiting
 	// Answered counts SYNs answered; Taken the other frames.
 	Answered, Taken uint64
 }
