@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"context"
 	"math"
 	"net/netip"
 	"testing"
@@ -30,20 +29,9 @@ func TestSeriesExactBothFamilies(t *testing.T) {
 		PortLo:  10000, PortHi: 19999, Count: 2100, Key: [16]byte{1},
 		Params: tcp.DefaultParams(1500, false), Params6: tcp.DefaultParams(1500, true), Idle: time.Millisecond,
 	}
-	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.Run(context.Background(), time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r, reg := runOver(t, cfg, srv)
 	if r.Established != 600 || r.Failed["ECONNREFUSED"] != 1500 {
 		t.Fatalf("run: established %d, failed %v", r.Established, r.Failed)
-	}
-	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
-	if err != nil {
-		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

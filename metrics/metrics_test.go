@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/metrics"
+	"github.com/xdpconnect/xdpconnect/report"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -98,18 +100,7 @@ func TestValuesAfterRun(t *testing.T) {
 		PortLo:  10000, PortHi: 19999, Count: 600, Key: [16]byte{1},
 		Params: tcp.DefaultParams(1500, false),
 	}
-	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.Run(context.Background(), time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r, reg := runOver(t, cfg, srv)
 	want := fmt.Sprintf(`
 # HELP xdpconnect_attempts_total Connection attempts started (first SYN sent).
 # TYPE xdpconnect_attempts_total counter
@@ -207,17 +198,7 @@ func TestRequestSeries(t *testing.T) {
 		PortLo:  10000, PortHi: 19999, Count: 200, Key: [16]byte{1},
 		Params: tcp.DefaultParams(1500, false), Request: &l7.Spec{Request: req},
 	}
-	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Run(context.Background(), time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, reg := runOver(t, cfg, srv)
 	want := fmt.Sprintf(`
 # HELP xdpconnect_requests_total Request mode: requests started (one per established connection).
 # TYPE xdpconnect_requests_total counter
@@ -260,4 +241,23 @@ xdpconnect_response_bytes_total %d
 			}
 		}
 	}
+}
+
+// runOver runs cfg on an engine over srv and returns the engine, its
+// report and a registry over it.
+func runOver(t *testing.T, cfg fastpath.Config, srv *linktest.Server) (*fastpath.Engine, *report.Report, *prometheus.Registry) {
+	t.Helper()
+	e, err := fastpath.New(cfg, []fastpath.Link{linktest.NewLink(srv.Handle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Run(context.Background(), time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := metrics.NewRegistry(metrics.Sources{Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, r, reg
 }

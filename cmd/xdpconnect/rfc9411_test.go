@@ -428,20 +428,9 @@ func TestRFC9411Shards(t *testing.T) {
 			"--netns", ns, "--shard", fmt.Sprintf("%d/%d", i, shards), "--exchange", dir, "--exchange-timeout", "60s", "--json", "-")
 		outs[i] = &bytes.Buffer{}
 		cmd.Stdout = outs[i]
-		stderr := startProcess(t, cmd)
-		cmds = append(cmds, cmd)
-		defer func() {
-			if t.Failed() {
-				t.Logf("shard %d stderr: %s", i, stderr.String())
-			}
-		}()
+		cmds = append(cmds, startShard(t, i, cmd))
 	}
-	for _, c := range cmds {
-		waitExit(t, c, 3*time.Minute)
-		if !c.ProcessState.Success() {
-			t.Fatalf("shard failed: %v", c.ProcessState)
-		}
-	}
+	waitShards(t, cmds, 3*time.Minute)
 	var rs []rfcResult
 	for i, out := range outs {
 		var r rfcResult

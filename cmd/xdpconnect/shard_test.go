@@ -44,20 +44,9 @@ func TestShardSimulation(t *testing.T) {
 			cmd.Env = append(os.Environ(), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
 		}
 		cmd.Args = append(cmd.Args, "--shard", shard)
-		stderr := startProcess(t, cmd)
-		cmds = append(cmds, cmd)
-		defer func() {
-			if t.Failed() {
-				t.Logf("shard %d stderr: %s", i, stderr.String())
-			}
-		}()
+		cmds = append(cmds, startShard(t, i, cmd))
 	}
-	for _, c := range cmds {
-		waitExit(t, c, 30*time.Second)
-		if !c.ProcessState.Success() {
-			t.Fatalf("shard failed: %v", c.ProcessState)
-		}
-	}
+	waitShards(t, cmds, 30*time.Second)
 	m := mergeShards(t, files)
 	if m.Attempted != count || m.Shard.PlanCount != count || m.InFlight != 0 {
 		t.Fatalf("merged: attempted %d of the plan's %d, in flight %d", m.Attempted, count, m.InFlight)
@@ -139,22 +128,15 @@ func TestShardMergeRequestsNginx(t *testing.T) {
 	start := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
 	var cmds []*exec.Cmd
 	var files []string
-	var errs []*bytes.Buffer
 	for i, ns := range nss {
 		file := filepath.Join(dir, fmt.Sprintf("shard%d.json", i))
 		files = append(files, file)
 		cmd := exec.Command(binary(t), "run", "--netns", ns, "--dst", dst4.String(), "--dst", dst6.String(), "--http", "GET /1k",
 			"--count", fmt.Sprint(count), "--rate", "3000", "--start-at", start, "--shard", fmt.Sprintf("%d/%d", i, shards),
 			"--json", file, "--metrics-addr", "", "--quiet")
-		errs = append(errs, startProcess(t, cmd))
-		cmds = append(cmds, cmd)
+		cmds = append(cmds, startShard(t, i, cmd))
 	}
-	for i, c := range cmds {
-		waitExit(t, c, 30*time.Second)
-		if !c.ProcessState.Success() {
-			t.Fatalf("shard %d failed: %v: %s", i, c.ProcessState, errs[i])
-		}
-	}
+	waitShards(t, cmds, 30*time.Second)
 	m := mergeShards(t, files)
 	var sum report.Report
 	sum.Requests = &report.RequestReport{Status: map[string]uint64{}}
@@ -255,6 +237,31 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *bytes.Buffer {
 		}
 	})
 	return &stderr
+}
+
+// startShard starts cmd as shard i (startProcess), and puts its stderr in
+// the log if the test fails.
+func startShard(t *testing.T, i int, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	stderr := startProcess(t, cmd)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("shard %d stderr: %s", i, stderr.String())
+		}
+	})
+	return cmd
+}
+
+// waitShards waits up to d for each shard and fails the test on one that
+// did not succeed.
+func waitShards(t *testing.T, cmds []*exec.Cmd, d time.Duration) {
+	t.Helper()
+	for i, c := range cmds {
+		waitExit(t, c, d)
+		if !c.ProcessState.Success() {
+			t.Fatalf("shard %d failed: %v", i, c.ProcessState)
+		}
+	}
 }
 
 // mergeShards runs `merge --json -` on the shards' reports and returns the
