@@ -125,19 +125,37 @@ func TestEngineRateSplit(t *testing.T) {
 }
 
 // The concurrency bound is the total over the workers: held connections
-// never exceed it, and reach it.
+// never exceed it, and reach it, also when it is smaller than the number
+// of workers (a worker whose share is 0 makes no attempt).
 func TestEngineConcurrencyBound(t *testing.T) {
+	for _, c := range []struct{ conc, workers int }{{41, 2}, {1, 2}, {2, 3}} {
+		srv := linktest.NewServer()
+		clk := &linktest.Clock{}
+		links, loops := peerLinks(srv.Handle, c.workers)
+		cfg := testConfig(linktest.ListenPort)
+		cfg.Count, cfg.Duration, cfg.Concurrency = 0, 500*time.Millisecond, c.conc
+		cfg.Close = CloseHold
+		r := runClocked(t, cfg, clk, links, nil, loops...)
+		clean(t, srv)
+		if want := uint64(c.conc); srv.MaxOpen() != c.conc || r.Established != want || r.Closed != want || srv.Open() != 0 {
+			t.Fatalf("concurrency %d over %d workers: the server held at most %d, established %d, closed %d, open at the end %d",
+				c.conc, c.workers, srv.MaxOpen(), r.Established, r.Closed, srv.Open())
+		}
+	}
+}
+
+// A count bounded by a concurrency smaller than the workers: the workers
+// with a share of the bound make every attempt between them, and the run
+// ends (a worker without one holds no part of the count it cannot make).
+func TestEngineConcurrencyBelowWorkersCount(t *testing.T) {
 	srv := linktest.NewServer()
-	clk := &linktest.Clock{}
-	links, loops := peerLinks(srv.Handle, 2)
+	links, loops := peerLinks(srv.Handle, 3)
 	cfg := testConfig(linktest.ListenPort)
-	cfg.Count, cfg.Duration, cfg.Concurrency = 0, 500*time.Millisecond, 41
-	cfg.Close = CloseHold
-	r := runClocked(t, cfg, clk, links, nil, loops...)
+	cfg.Count, cfg.Concurrency = 30, 2
+	r := runClocked(t, cfg, &linktest.Clock{}, links, nil, loops...)
 	clean(t, srv)
-	if srv.MaxOpen() != 41 || r.Established != 41 || r.Closed != 41 || srv.Open() != 0 {
-		t.Fatalf("concurrency 41: the server held at most %d, established %d, closed %d, open at the end %d",
-			srv.MaxOpen(), r.Established, r.Closed, srv.Open())
+	if r.Attempted != 30 || r.Established != 30 || srv.MaxOpen() > 2 {
+		t.Fatalf("attempted %d, established %d of 30, the server held at most %d (bound 2)", r.Attempted, r.Established, srv.MaxOpen())
 	}
 }
 

@@ -73,6 +73,9 @@ type Engine struct {
 	// the host's per-boot key). 0 with Config.Clock.
 	isnBase int64
 	tsBase  uint32
+	// genWorkers is how many workers generate (splitPlan): all, or as many
+	// as a smaller concurrency bound.
+	genWorkers int
 	// statOf maps a target to its statistics slot; statNames names the
 	// slots (targets.go).
 	statOf    []int
@@ -323,15 +326,22 @@ func (e *Engine) elapsed() time.Duration {
 }
 
 // splitPlan gives each worker its share of count, rate and concurrency.
+// A concurrency bound smaller than the workers leaves the workers past it
+// without a share: they generate nothing (each share of the bound is at
+// least one connection, so the shares add up to the bound).
 func (e *Engine) splitPlan() {
-	nw := uint64(len(e.workers))
+	nw := len(e.workers)
+	if c := e.cfg.Concurrency; c > 0 && c < nw {
+		nw = c
+	}
+	e.genWorkers = nw
 	for i, w := range e.workers {
 		w.budget = ^uint64(0)
-		if e.cfg.DialOnly {
+		if e.cfg.DialOnly || i >= nw {
 			w.budget = 0
 		}
-		if e.cfg.Count > 0 {
-			w.budget = Share(e.cfg.Count, i, int(nw))
+		if e.cfg.Count > 0 && i < nw {
+			w.budget = Share(e.cfg.Count, i, nw)
 		}
 		w.rate = e.cfg.Rate / float64(nw)
 		// The first attempt leaves at once, as a connect() loop's does,
@@ -339,7 +349,7 @@ func (e *Engine) splitPlan() {
 		// evenly spaced (not every worker's first at 0).
 		w.tokens = 1 - float64(i)/float64(nw)
 		if e.cfg.Concurrency > 0 {
-			w.conc = max(int(Share(uint64(e.cfg.Concurrency), i, int(nw))), 1)
+			w.conc = int(Share(uint64(e.cfg.Concurrency), min(i, nw-1), nw))
 		} else if (e.cfg.Rate > 0 || len(e.cfg.Stages) > 0) && e.cfg.Close != CloseHold {
 			// Open loop past the worker's own ceiling: every attempt it
 			// cannot serve brings replies its RX ring cannot take, their

@@ -867,7 +867,7 @@ func (w *worker) generate() int {
 	if len(e.cfg.Stages) > 0 {
 		// The ramp's rate now, this worker's share; at 0 nothing is due
 		// (not "as fast as possible").
-		if w.rate = e.rateAt(time.Duration(w.nowNs)) / float64(len(e.workers)); w.rate <= 0 {
+		if w.rate = e.rateAt(time.Duration(w.nowNs)) / float64(e.genWorkers); w.rate <= 0 {
 			w.lastGenNs = w.nowNs
 			return 0
 		}
