@@ -269,3 +269,46 @@ func TestDialIPv6(t *testing.T) {
 	}
 	clean(t, srv)
 }
+
+// V3 after the handshake: a request segment lost, and its tail loss probe
+// lost too, is sent again on its RTO with a new flow label; the probe keeps
+// the connection's label, as Linux's (which re-rolls it on timeouts only).
+// A label fixed at the SYN, one re-drawn per segment, or one re-rolled on
+// the probe, differs here.
+func TestRequestRetransmissionFlowLabelIPv6(t *testing.T) {
+	srv := linktest.NewServer()
+	httpServer(srv, 200, 100)
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	var mu sync.Mutex
+	labels := map[uint16][]uint32{} // per port: SYN, then each request segment
+	dropped := map[uint16]int{}
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) == tcp.KindTCP && pk.V6 && (pk.Seg.Flags == tcp.FlagSYN || len(pk.Payload) > 0) {
+			mu.Lock()
+			labels[pk.SrcPort] = append(labels[pk.SrcPort], tcp.IPv6(f[tcp.EthHdrLen:]).FlowLabel())
+			drop := len(pk.Payload) > 0 && dropped[pk.SrcPort] < 2
+			if drop {
+				dropped[pk.SrcPort]++
+			}
+			mu.Unlock()
+			if drop {
+				return nil // the request and its probe are lost
+			}
+		}
+		return srv.Handle(f)
+	})
+	cfg := sixify(requestConfig(t, false))
+	cfg.Count = 10
+	r := runClocked(t, cfg, clk, []Link{l}, nil, l)
+	if q := r.Requests; q == nil || q.Completed != 10 || q.Retransmits != 20 {
+		t.Fatalf("report %+v, requests %+v", r, r.Requests)
+	}
+	for port, ls := range labels {
+		// SYN, the lost request, its lost probe, the RTO's retransmission.
+		if len(ls) != 4 || ls[0] != ls[1] || ls[2] != ls[1] || ls[3] == ls[2] {
+			t.Fatalf("port %d: flow labels %x, want the SYN's on the request and its probe, a new one after the RTO", port, ls)
+		}
+	}
+}

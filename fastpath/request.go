@@ -236,6 +236,7 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 			return
 		}
 		v, resend, _ := params.ExchangeTimer(c, &ex.x, w.nowMs)
+		p = w.path(idx) // after an RTO, with the new flow label (V3)
 		if v.Send {
 			w.c[CntWindowProbes]++
 			w.send(&p, &v.Reply)

@@ -147,6 +147,9 @@ func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, r
 	if c.Retrans < maxBackoff {
 		c.Retrans++
 	}
+	// Every RTO re-rolls the IPv6 flow label (V3: Linux rethinks the
+	// socket's txhash on each timeout); the tail loss probe above does not.
+	c.flags += cfRehash
 	if inFlight {
 		x.Next, x.Cwnd = x.SndUna, 1
 		return Verdict{}, true, p.FINRTO(c)

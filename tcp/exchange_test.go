@@ -64,23 +64,26 @@ func TestExchangeSegmentsAndWindows(t *testing.T) {
 }
 
 // The first expiry is a tail loss probe: the last segment again, the RTO
-// re-armed as it was. Then an RTO sends the unacknowledged bytes again
+// re-armed as it was, the flow label kept. Then an RTO, with a new label,
+// sends the unacknowledged bytes again
 // from SND.UNA, one segment (cwnd 1), the RTO doubling; an ACK ends the
 // backoff and slow start opens the window again.
 func TestExchangeRetransmission(t *testing.T) {
 	p, c, x := exchanging(t, 3000)
 	sendAll(p, c, x, 10020)
 	rto := p.FINRTO(c)
+	label := c.FlowLabel()
 	_, resend, next := p.ExchangeTimer(c, x, 10020+uint32(rto))
-	if !resend || next != rto || c.Retrans != 0 || x.Cwnd != InitCwnd {
-		t.Fatalf("TLP: resend %v next %d (rto %d), retrans %d cwnd %d", resend, next, rto, c.Retrans, x.Cwnd)
+	if !resend || next != rto || c.Retrans != 0 || x.Cwnd != InitCwnd || c.FlowLabel() != label {
+		t.Fatalf("TLP: resend %v next %d (rto %d), retrans %d cwnd %d, flow label %x (was %x)", resend, next, rto, c.Retrans, x.Cwnd, c.FlowLabel(), label)
 	}
 	if segs, last := sendAll(p, c, x, 10020+uint32(rto)); len(segs) != 1 || segs[0] != [2]int{2896, 104} || last.Flags != FlagACK|FlagPSH {
 		t.Fatalf("the probe: %v", segs)
 	}
 	_, resend, next = p.ExchangeTimer(c, x, 10020+uint32(2*rto))
-	if !resend || next != 2*rto || x.Next != x.SndUna || x.Cwnd != 1 {
-		t.Fatalf("RTO: resend %v next %d (rto %d), next byte +%d, cwnd %d", resend, next, rto, x.Next-iss, x.Cwnd)
+	// V3: the RTO re-rolls the IPv6 flow label; the probe did not.
+	if !resend || next != 2*rto || x.Next != x.SndUna || x.Cwnd != 1 || c.FlowLabel() == label {
+		t.Fatalf("RTO: resend %v next %d (rto %d), next byte +%d, cwnd %d, flow label %x (was %x)", resend, next, rto, x.Next-iss, x.Cwnd, c.FlowLabel(), label)
 	}
 	if segs, _ := sendAll(p, c, x, 10500); len(segs) != 1 || segs[0] != [2]int{0, 1448} {
 		t.Fatalf("after the RTO: %v", segs)
