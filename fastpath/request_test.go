@@ -602,3 +602,51 @@ func TestKeptStore(t *testing.T) {
 		t.Fatal("kept with no free slot")
 	}
 }
+
+// The server resets the connection instead of answering the request: the
+// request fails ECONNRESET, the connection is counted reset by the peer,
+// and nothing more leaves for it (no ACK, no RST of ours, no request
+// retransmission), in every close mode.
+func TestRequestResetByServer(t *testing.T) {
+	for _, mode := range []CloseMode{CloseRST, CloseFIN, CloseHold} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := linktest.NewServer()
+			httpServer(srv, 200, 10)
+			var mu sync.Mutex
+			reset := map[uint16]bool{}
+			after := 0 // our segments on a port after its RST
+			l := linktest.NewLink(func(f []byte) [][]byte {
+				var pk tcp.Packet
+				if tcp.Parse(f, &pk) != tcp.KindTCP {
+					return srv.Handle(f)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if reset[pk.SrcPort] {
+					after++
+					return nil
+				}
+				if len(pk.Payload) == 0 {
+					return srv.Handle(f)
+				}
+				reset[pk.SrcPort] = true
+				srv.Handle(f) // the server's books: it had the request
+				return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagRST | tcp.FlagACK, Seq: pk.Seg.Ack,
+					Ack: pk.Seg.Seq + tcp.Seq(len(pk.Payload)), TTL: 64})}
+			})
+			cfg := requestConfig(t, false)
+			cfg.Count, cfg.Close = 20, mode
+			r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+			requestBooks(t, r, 1)
+			q := r.Requests
+			if q.Failed["ECONNRESET"] != 20 || q.Completed != 0 || r.Reset != 20 || r.RSTSent != 0 {
+				t.Fatalf("requests %+v; reset by the peer %d, RSTs sent %d", q, r.Reset, r.RSTSent)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if after != 0 {
+				t.Fatalf("%d segments sent after the server's RST", after)
+			}
+		})
+	}
+}
