@@ -3,6 +3,7 @@ package bpf_test
 import (
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/xdpconnect/xdpconnect/bpf"
@@ -10,6 +11,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 	"github.com/xdpconnect/xdpconnect/tcp"
 	"github.com/xdpconnect/xdpconnect/xsk"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -190,5 +192,53 @@ func TestProgramDecisions(t *testing.T) {
 	must(prog.RegisterXSK(0, sock.FD()))
 	for _, c := range cases {
 		check(c.name, c.frame, c.action, c.counter)
+	}
+}
+
+// The counters are per CPU, and Counters sums them all: the program run
+// on each CPU in turn (the test's thread pinned there) moves the sum by
+// one each time. Reading one CPU's value, or the last, passes on one CPU
+// and fails on the others.
+func TestCountersSumEveryCPU(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs to tell a sum from one CPU's value")
+	}
+	testutil.RequirePrivileges(t)
+	prog, err := bpf.Load(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	if err := prog.SetPorts(10000, 20000); err != nil {
+		t.Fatal(err)
+	}
+	frame := tcpFrame(netip.MustParseAddr("198.18.0.9"), 15000) // not ours: passed, counted
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &all)
+	for c := 0; c < runtime.NumCPU(); c++ {
+		var one unix.CPUSet
+		one.Set(c)
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			t.Fatalf("pin to CPU %d: %v", c, err)
+		}
+		before, err := prog.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prog.Run(frame); err != nil {
+			t.Fatal(err)
+		}
+		after, err := prog.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := after[bpf.PassNotLocal] - before[bpf.PassNotLocal]; d != 1 {
+			t.Fatalf("run on CPU %d moved the summed counter by %d, want 1", c, d)
+		}
 	}
 }
