@@ -117,6 +117,9 @@ func TestProgramDecisions(t *testing.T) {
 	trunc := tcpFrame(dedicated, 15000)[:14+20+10]
 	trunc[14+3] = byte(20 + 10) // IP total length matches the cut
 	ns := append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, dedic6.AsSlice()...)
+	// A solicitation for an address the kernel owns is the kernel's to
+	// answer: answering it too would make two advertisements.
+	nsKernel := append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, ours6.AsSlice()...)
 	icmp6 := append([]byte{1, 4, 0, 0, 0, 0, 0, 0}, ipv6Frame(ours6, 6, tcpHdr(8080))[14:14+40]...)
 	q6 := tcpHdr(8080)
 	binary.BigEndian.PutUint16(q6[0:], 15000)
@@ -144,6 +147,7 @@ func TestProgramDecisions(t *testing.T) {
 		{"ipv6 tcp ours", ipv6Frame(ours6, 6, tcpHdr(15000)), xdpRedirect, bpf.RedirectTCP},
 		{"ipv6 tcp other port", ipv6Frame(ours6, 6, tcpHdr(80)), xdpPass, bpf.PassOtherPort},
 		{"ipv6 neighbour solicitation", ipv6Frame(netip.MustParseAddr("ff02::1:ff00:77"), 58, ns), xdpRedirect, bpf.RedirectND},
+		{"ipv6 neighbour solicitation for a kernel address", ipv6Frame(netip.MustParseAddr("ff02::1:ff00:1"), 58, nsKernel), xdpPass, bpf.PassNotLocal},
 		{"icmpv6 unreachable quoting ours", ipv6Frame(ours6, 58, icmp6), xdpRedirect, bpf.RedirectICMP},
 		{"other ethertype", append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x88, 0xcc}, make([]byte, 46)...), xdpPass, bpf.PassOtherEtherType},
 		{"runt ip", append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00}, 0x45, 0), xdpPass, bpf.PassMalformed},
