@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
@@ -334,6 +335,53 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 			t.Fatalf("%d TX frames free after completion, want 64", s.FreeFrames())
 		}
 	})
+}
+
+// Copy mode sends at most 32 frames a wakeup and answers EAGAIN while more
+// wait: one Kick sends a whole batch of 200 (its budget of 8 wakeups),
+// not the first 32 with the rest left until some later kick. The client
+// veth's own TX counter, read right after, tells.
+func TestKickSendsWholeBatch(t *testing.T) {
+	r := newRig(t, 1, xsk.Options{NumFrames: 1024, RingSize: 256})
+	s := r.socks[0]
+	txPackets := func() uint64 {
+		out, err := exec.Command("ip", "-n", r.lab.ClientNS, "-j", "-s", "link", "show", "dev", lab.ClientIf).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var links []struct {
+			Stats struct {
+				TX struct {
+					Packets uint64 `json:"packets"`
+				} `json:"tx"`
+			} `json:"stats64"`
+		}
+		if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+			t.Fatalf("ip -j -s link: %v\n%s", err, out)
+		}
+		return links[0].Stats.TX.Packets
+	}
+	const n = 200
+	addrs := make([]uint64, n)
+	descs := make([]xsk.Desc, n)
+	if got := s.Alloc(addrs); got != n {
+		t.Fatalf("%d TX frames, want %d", got, n)
+	}
+	path := &tcp.Path{SrcMAC: [6]byte(r.cmac), DstMAC: [6]byte(r.peer.MAC), Src: lab.ClientAddr.As4(), Dst: lab.ServerAddrDirect.As4(), SrcPort: 15000, DstPort: 8080}
+	for i := range descs {
+		l := tcp.Build(s.Buf(addrs[i]), path, &tcp.Reply{Flags: tcp.FlagRST, Seq: tcp.Seq(i)})
+		descs[i] = xsk.Desc{Addr: addrs[i], Len: uint32(l)}
+	}
+	before := txPackets()
+	if q := s.Transmit(descs); q != n {
+		t.Fatalf("TX ring took %d of %d", q, n)
+	}
+	if err := s.Kick(); err != nil {
+		t.Fatal(err)
+	}
+	if d := txPackets() - before; d != n {
+		t.Fatalf("one Kick sent %d of %d frames (copy mode's budget is 32 a wakeup)", d, n)
+	}
 }
 
 // Killing the owning process with SIGKILL leaves no XDP program on the
