@@ -650,3 +650,29 @@ func TestRequestResetByServer(t *testing.T) {
 		})
 	}
 }
+
+// Keep-alive timing: each request is timed from its own send, not from the
+// connection's first request or its SYN. Over a 2 ms round trip, the
+// fourth request of a connection has the same time to first byte as the
+// first (timed from the connection's first request it would be 8 ms).
+func TestRequestKeepAliveTimedPerRequest(t *testing.T) {
+	srv := linktest.NewServer()
+	clk := &linktest.Clock{}
+	srv.Clock = clk
+	httpServer(srv, 200, 10)
+	links, loops := peerLinks(srv.Handle, 1)
+	loops[0].Clock, loops[0].Delay = clk, 2*time.Millisecond
+	cfg := requestConfig(t, true)
+	cfg.Count, cfg.RequestsPerConn, cfg.Close = 20, 4, CloseFIN
+	r := runClocked(t, cfg, clk, links, nil, loops...)
+	clean(t, srv)
+	requestBooks(t, r, 4)
+	q := r.Requests
+	if q.Completed != 80 || histCount(q.TTFBHist) != 80 || histCount(q.TTLBHist) != 80 {
+		t.Fatalf("complete %d, TTFB samples %d, TTLB samples %d", q.Completed, histCount(q.TTFBHist), histCount(q.TTLBHist))
+	}
+	// One round trip of 2 ms each (the clock steps a millisecond a loop).
+	if q.TTFB.Max > 0.0035 || q.TTFB.P50 < 0.0015 || q.TTLB.Max > 0.0035 {
+		t.Fatalf("TTFB p50 %v max %v, TTLB max %v s: want every request one 2 ms round trip", q.TTFB.P50, q.TTFB.Max, q.TTLB.Max)
+	}
+}
