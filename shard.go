@@ -136,7 +136,9 @@ func every[T any](xs []T, s Shard) []T {
 }
 
 // RunID names a run across its shards: every shard started with the same
-// targets and plan gets the same ID (a hash), unless one is given.
+// targets and plan gets the same ID (a hash), unless one is given; any
+// other plan (its ramp, its request, how long it holds) gets another, so
+// merge refuses to mix two runs.
 func RunID(targets []netip.AddrPort, p Plan, s Shard) string {
 	h := sha256.New()
 	ts := make([]string, len(targets))
@@ -144,6 +146,10 @@ func RunID(targets []netip.AddrPort, p Plan, s Shard) string {
 		ts[i] = t.String()
 	}
 	sort.Strings(ts)
-	fmt.Fprintf(h, "%v|%d|%s|%g|%d|%s|%d", ts, p.Count, p.Duration, p.Rate, p.Concurrency, p.Close, s.Count)
+	fmt.Fprintf(h, "%v|%d|%s|%g|%d|%s|%d|%v|%v|%d|%s", ts, p.Count, p.Duration, p.Rate, p.Concurrency, p.Close, s.Count,
+		p.Stages, p.ConcurrencyStages, p.RequestsPerConn, p.HoldFor)
+	if p.Request != nil {
+		h.Write(p.Request.Request)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }

@@ -102,3 +102,36 @@ func TestPartition(t *testing.T) {
 		t.Fatalf("auto with given sources: %v %v", o.Sources, err)
 	}
 }
+
+// A run's ID is the same on every shard (the targets in any order, any
+// shard index) and differs for every other plan: a ramp, a concurrency
+// ramp, a request, keep-alive, the hold time, the count, the close mode
+// or the shard count left out would let merge mix two runs.
+func TestRunID(t *testing.T) {
+	a, b := netip.MustParseAddrPort("198.18.0.2:80"), netip.MustParseAddrPort("198.18.0.3:80")
+	base := Plan{Count: 1000, Rate: 500, Close: CloseRST}
+	id := RunID([]netip.AddrPort{a, b}, base, Shard{Index: 0, Count: 3})
+	if RunID([]netip.AddrPort{b, a}, base, Shard{Index: 2, Count: 3}) != id {
+		t.Fatal("the targets' order or the shard index changed the ID")
+	}
+	req, err := HTTPRequest("GET", "/", "h", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]Plan{
+		"count":       {Count: 1001, Rate: 500, Close: CloseRST},
+		"close":       {Count: 1000, Rate: 500, Close: CloseFIN},
+		"stages":      {Count: 1000, Close: CloseRST, Stages: []Stage{{Duration: time.Second, Rate: 500}}},
+		"conc stages": {Count: 1000, Rate: 500, Close: CloseRST, ConcurrencyStages: []Stage{{Duration: time.Second, Rate: 5}}},
+		"request":     {Count: 1000, Rate: 500, Close: CloseRST, Request: req},
+		"keep-alive":  {Count: 1000, Rate: 500, Close: CloseRST, Request: req, RequestsPerConn: 4},
+		"hold":        {Count: 1000, Rate: 500, Close: CloseHold, HoldFor: time.Second},
+	} {
+		if RunID([]netip.AddrPort{a, b}, p, Shard{Count: 3}) == id {
+			t.Errorf("%s: the same ID as the base plan", name)
+		}
+	}
+	if RunID([]netip.AddrPort{a, b}, base, Shard{Count: 4}) == id {
+		t.Error("another shard count, the same ID")
+	}
+}
