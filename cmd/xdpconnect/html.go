@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/xdpconnect/xdpconnect"
@@ -43,7 +44,7 @@ func runPage(r *report.Report, stages []xdpconnect.Stage) *report.Page {
 		{Cells: []string{"handshake RTT p50", dur(r.RTT.P50)}},
 		{Cells: []string{"handshake RTT p99", dur(r.RTT.P99)}},
 	}
-	for _, k := range sortedKeys(r.Failed) {
+	for _, k := range slices.Sorted(maps.Keys(r.Failed)) {
 		rows = append(rows, report.TableRow{Cells: []string{"failed " + k, fmt.Sprint(r.Failed[k])}, Class: "fail"})
 	}
 	if q := r.Requests; q != nil {
@@ -51,7 +52,7 @@ func runPage(r *report.Report, stages []xdpconnect.Stage) *report.Page {
 			report.TableRow{Cells: []string{"requests/s", fmt.Sprintf("%.1f", q.PerSecond)}},
 			report.TableRow{Cells: []string{"time to first byte p99", dur(q.TTFB.P99)}},
 			report.TableRow{Cells: []string{"time to last byte p99", dur(q.TTLB.P99)}})
-		for _, k := range sortedKeys(q.Failed) {
+		for _, k := range slices.Sorted(maps.Keys(q.Failed)) {
 			rows = append(rows, report.TableRow{Cells: []string{"request failed " + k, fmt.Sprint(q.Failed[k])}, Class: "fail"})
 		}
 	}
@@ -74,15 +75,6 @@ func runPage(r *report.Report, stages []xdpconnect.Stage) *report.Page {
 	}
 	p.Sections = []report.PageSection{sec}
 	return p
-}
-
-func sortedKeys(m map[string]uint64) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // rfcPage is the procedure's result as a page: the testbed, then per pass

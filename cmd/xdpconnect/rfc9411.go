@@ -508,7 +508,7 @@ func (f *rfcFlags) procedure(ctx context.Context, size, family string, res *rfcR
 				st.Limits = append(st.Limits, l.Detail)
 			}
 		}
-		fmt.Fprintf(log, "  %s: %.1f %s in sustain, %s\n", map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Measured.KPI, f.test.Unit(), failedNames(st.Criteria))
+		fmt.Fprintf(log, "  %s: %.1f %s in sustain, %s\n", verdictWord(st.Pass), st.Measured.KPI, f.test.Unit(), failedNames(st.Criteria))
 		p.Steps = append(p.Steps, st)
 		if !st.Pass && st.Saturated {
 			p.EquipmentLimit = true
@@ -595,7 +595,7 @@ func writeRFCText(w io.Writer, res *rfcResult) {
 	for _, p := range res.Passes {
 		fmt.Fprintf(w, "\n%s (GET %s) over %s\n", p.Size, p.Path, familyName(p.Family))
 		for _, st := range p.Steps {
-			fmt.Fprintf(w, "  %-26s objective %-10.0f measured %-12.1f %s", st.Step, st.Objective, st.Measured.KPI, map[bool]string{true: "pass", false: "FAIL"}[st.Pass])
+			fmt.Fprintf(w, "  %-26s objective %-10.0f measured %-12.1f %s", st.Step, st.Objective, st.Measured.KPI, verdictWord(st.Pass))
 			if st.Saturated {
 				fmt.Fprintf(w, " [test equipment saturated: %s]", strings.Join(st.Limits, "; "))
 			}

@@ -166,21 +166,22 @@ func (x *exchange) merged(ctx context.Context, run string, r *report.Report) (*r
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := report.MergeFiles(paths)
-	if err != nil {
-		return nil, nil, err
-	}
+	// Each report read once: its own saturation, then the merge.
+	rs := make([]*report.Report, len(paths))
 	var limits []string
 	for i, p := range paths {
-		sr, err := report.ReadFile(p)
-		if err != nil {
+		if rs[i], err = report.ReadFile(p); err != nil {
 			return nil, nil, err
 		}
-		if s := sr.Saturation; s != nil && s.Saturated {
+		if s := rs[i].Saturation; s != nil && s.Saturated {
 			for _, l := range s.Limits {
 				limits = append(limits, fmt.Sprintf("shard %d: %s", i, l.Detail))
 			}
 		}
+	}
+	m, err := report.Merge(rs)
+	if err != nil {
+		return nil, nil, err
 	}
 	if s := m.Saturation; s != nil && s.Saturated {
 		for _, l := range s.Limits {
