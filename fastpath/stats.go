@@ -90,17 +90,27 @@ func StatusCounter(code int) Counter { return statusBase + Counter(code-100) }
 
 // ResponsesFailed is the number of requests that failed.
 func (s *Snapshot) ResponsesFailed() uint64 {
+	return responsesFailed((*counters)(&s.Counters))
+}
+
+func responsesFailed(c *counters) uint64 {
 	var n uint64
 	for i := range numResponseErrors {
-		n += s.Counters[ResponseFailedCounter(i)]
+		n += c[ResponseFailedCounter(i)]
 	}
 	return n
+}
+
+// requestsOpen is requests sent less responses ended, in two's complement:
+// a worker may count the end of a request another worker sent.
+func requestsOpen(c *counters) uint64 {
+	return c[CntRequests] - c[CntResponses] - responsesFailed(c)
 }
 
 // RequestsInFlight is the number of requests whose response has not
 // ended yet.
 func (s *Snapshot) RequestsInFlight() uint64 {
-	return s.Counters[CntRequests] - s.Counters[CntResponses] - s.ResponsesFailed()
+	return requestsOpen((*counters)(&s.Counters))
 }
 
 // Errnos are the outcomes an attempt can fail with, in report order.

@@ -93,11 +93,7 @@ func (w *worker) ringFrames() int { return len(w.umem) / w.e.frameSize / 2 }
 // requestsInFlight is this worker's requests whose response has not ended
 // (a response timed out by another worker's timer may make it 0 early).
 func (w *worker) requestsInFlight() int {
-	n := int64(w.c[CntRequests]) - int64(w.c[CntResponses])
-	for i := range numResponseErrors {
-		n -= int64(w.c[ResponseFailedCounter(i)])
-	}
-	return int(max(n, 0))
+	return int(max(int64(requestsOpen(&w.c)), 0))
 }
 
 // ringConnections is how many connections a ring of ring frames holds

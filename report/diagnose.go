@@ -56,7 +56,8 @@ func Diagnose(in Evidence) []Finding {
 		// findings after it. The frames it cost are the run's, said once.
 		lost := ""
 		if i == 0 && (len(r.QueuedDown) > 0 || r.EstablishedDown > 0) {
-			lost = fmt.Sprintf(": %s frames queued then (%s) waited in the TX ring and left when it was back, late", countWord(r.QueuedDown), FormatCounts(r.QueuedDown))
+			queued, _ := total(r.QueuedDown)
+			lost = fmt.Sprintf(": %d frames queued then (%s) waited in the TX ring and left when it was back, late", queued, FormatCounts(r.QueuedDown))
 			if r.TxDropped > 0 {
 				lost += fmt.Sprintf(", and %d found the ring full and were dropped", r.TxDropped)
 			}
@@ -249,15 +250,6 @@ func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a .
 		add(bad, "check the path and the Host header (--http, --host) the server expects",
 			"%d of %d complete responses were errors (%s): the server answered, with a status that says it did not serve the request", bad, q.Completed, strings.Join(classes, " "))
 	}
-}
-
-// countWord is the sum of m as a number.
-func countWord(m map[string]uint64) string {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return fmt.Sprint(n)
 }
 
 // silentSources are the sources with attempts and not one handshake, and

@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"math"
 	"strings"
@@ -126,11 +127,11 @@ func WriteHTML(w io.Writer, p *Page) error {
 	}
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>")
-	b.WriteString(htmlEscape(p.Title))
+	b.WriteString(html.EscapeString(p.Title))
 	b.WriteString("</title>\n<style>")
 	b.WriteString(pageStyle)
 	b.WriteString("</style></head><body>\n<main id=\"report\"><h1>")
-	b.WriteString(htmlEscape(p.Title))
+	b.WriteString(html.EscapeString(p.Title))
 	b.WriteString("</h1><noscript>The charts and tables are drawn by the page's inline script; the data is in the element report-data.</noscript></main>\n")
 	b.WriteString("<script type=\"application/json\" id=\"report-data\">")
 	b.Write(data)
@@ -139,10 +140,6 @@ func WriteHTML(w io.Writer, p *Page) error {
 	b.WriteString("</script>\n</body></html>\n")
 	_, err = io.WriteString(w, b.String())
 	return err
-}
-
-func htmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
 
 // NiceCeil is the chart's axis top for a largest value v: the next of 1,
