@@ -112,6 +112,9 @@ func TestSaturationJudge(t *testing.T) {
 	}{
 		{"clean", Report{Attempted: 100000, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 100}, Saturation{Late: 999}, nil, false},
 		{"late", Report{Attempted: 9800, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 10}, Saturation{Late: 200}, []string{"late"}, true},
+		// 200 of a schedule of 20,000 is 1 %, not over it (though it is
+		// over 1 % of the 19,800 attempts made).
+		{"late at exactly 1 % of the schedule", Report{Attempted: 19800, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 20}, Saturation{Late: 200}, nil, false},
 		{"a hiccup in a short run", Report{Attempted: 980, AskedRate: 1000, AttemptRate: 995, DurationSeconds: 1}, Saturation{Late: 20}, nil, false},
 		{"ports", Report{Attempted: 1000, Failed: map[string]uint64{"EADDRNOTAVAIL": 11}}, Saturation{}, []string{"ports"}, true},
 		{"rx loss and tx drops", Report{Attempted: 10, TxDropped: 1, XSK: &XSKStats{RxDropped: 3, RxFillRingEmpty: 3}}, Saturation{}, []string{"rx-loss", "tx-drop"}, false},
@@ -132,6 +135,9 @@ func TestSaturationJudge(t *testing.T) {
 				if l.Detail == "" {
 					t.Errorf("limit %s without words", l.Reason)
 				}
+			}
+			if c.name == "late" && (s.Limits[0].Value != 0.02 || !strings.Contains(s.Limits[0].Detail, "200 attempts (2.0 % of the schedule)")) {
+				t.Errorf("late share %v (%s), want 200 of a schedule of 10,000", s.Limits[0].Value, s.Limits[0].Detail)
 			}
 			c.r.Saturation = &s
 			if !slices.Equal(got, c.want) || s.Saturated != (len(c.want) > 0) || c.r.RateMissed() != c.missed {

@@ -16,11 +16,14 @@ func TestHistogram(t *testing.T) {
 		}
 		all.Record(ns)
 	}
-	var m Histogram
-	m.Merge(&a)
-	m.Merge(&b)
-	if m != all {
-		t.Fatalf("merge: N %d sum %d max %d, want %d %d %d", m.N, m.Sum, m.Max, all.N, all.Sum, all.Max)
+	// In both orders: b holds the largest value.
+	for _, hs := range [][2]*Histogram{{&a, &b}, {&b, &a}} {
+		var m Histogram
+		m.Merge(hs[0])
+		m.Merge(hs[1])
+		if m != all {
+			t.Fatalf("merge: N %d sum %d max %d, want %d %d %d", m.N, m.Sum, m.Max, all.N, all.Sum, all.Max)
+		}
 	}
 	if all.N != 20000 || all.Max != 20000*997 || all.Sum != 997*20000*20001/2 {
 		t.Fatalf("N %d max %d sum %d", all.N, all.Max, all.Sum)

@@ -10,7 +10,11 @@
 // mutated line (NOT COVERED). Mutants that do not compile (NOT VIABLE)
 // are not counted.
 //
-// Usage: mutate [-min 90] [-equivalents file] pkgdir=report.json ...
+// With -semantic it also applies the hand-written bugs of a list (see
+// readSemantic) one at a time to a copy of the module, runs the package's
+// tests on each and scores them the same way.
+//
+// Usage: mutate [-min 90] [-equivalents file] [-semantic list [-only pkg,...]] [pkgdir=report.json ...]
 //
 // A package named twice takes each file's results from the last report
 // that has the file.
@@ -18,15 +22,19 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type report struct {
@@ -60,7 +68,17 @@ type mutant struct {
 func main() {
 	minScore := flag.Float64("min", 90, "lowest acceptable score per package, in percent")
 	eqFile := flag.String("equivalents", "", "file of equivalent mutants: file | operator | line text | column | reason")
+	semFile := flag.String("semantic", "", "list of hand-written mutants to apply and score")
+	only := flag.String("only", "", "with -semantic: the packages (directories) whose mutants to run, comma-separated")
+	timeout := flag.Duration("timeout", 10*time.Minute, "with -semantic: a package's test time limit under one mutant")
+	check := flag.Bool("check", false, "with -semantic: only check that every mutant's lines are found once, run no test")
 	flag.Parse()
+	ok := true
+	if *semFile != "" {
+		if !semantic(*semFile, *only, *timeout, *minScore, *check) {
+			ok = false
+		}
+	}
 	eq := map[key]string{}
 	if *eqFile != "" {
 		var err error
@@ -69,7 +87,6 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	ok := true
 	used := map[key]bool{}
 	var dirs []string
 	byDir := map[string]map[string][]mutant{} // dir -> file -> mutants
@@ -248,4 +265,51 @@ func readEquivalents(path string) (map[key]string, error) {
 		eq[key{parts[0], parts[1], parts[2], col}] = parts[4]
 	}
 	return eq, sc.Err()
+}
+
+// semantic runs and scores the hand-written mutants of the list at path.
+func semantic(path, only string, timeout time.Duration, min float64, check bool) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate:", err)
+		os.Exit(2)
+	}
+	ms, err := readSemantic(f, path)
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate:", err)
+		os.Exit(2)
+	}
+	if only != "" {
+		keep := strings.Split(only, ",")
+		ms = slices.DeleteFunc(ms, func(m semanticMutant) bool { return !slices.Contains(keep, m.pkg()) })
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate:", err)
+		os.Exit(2)
+	}
+	if check {
+		ok := true
+		for i := range ms {
+			src, err := os.ReadFile(filepath.Join(root, ms[i].file))
+			if err == nil {
+				_, err = ms[i].apply(src)
+			}
+			if err != nil {
+				fmt.Println(err)
+				ok = false
+			}
+		}
+		fmt.Printf("%d mutants checked\n", len(ms))
+		return ok
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := runSemantic(ctx, root, ms, timeout, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate:", err)
+		os.Exit(2)
+	}
+	return scoreSemantic(os.Stdout, res, min)
 }

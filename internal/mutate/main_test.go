@@ -64,3 +64,61 @@ func TestScore(t *testing.T) {
 		t.Error("an equivalent without a reason accepted")
 	}
 }
+
+// A semantic mutant replaces lines found once, whatever their indentation,
+// keeps the first line's indentation, and refuses lines found twice or
+// not at all; the score leaves out equivalents and fails on a mutant that
+// does not build.
+func TestSemantic(t *testing.T) {
+	list := `# tcp
+== p/p.go | the wrong field
+- return a.x
++ return a.y
+== p/p.go | two lines into one
+- if a.ok {
+- n++
++ n += 2
+== p/p.go | same thing | equivalent: a never holds it
+- return a.x
++ return a.x
+`
+	ms, err := readSemantic(strings.NewReader(list), "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 3 || ms[1].line != 5 || ms[2].equivalent != "a never holds it" || len(ms[1].old) != 2 || ms[1].new[0] != "n += 2" {
+		t.Fatalf("read %+v", ms)
+	}
+	src := "func f() {\n\t\tif a.ok {\n\t\t\tn++\n\t\t}\n\treturn a.x\n}\n"
+	got, err := ms[1].apply([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "func f() {\n\t\tn += 2\n\t\t}\n\treturn a.x\n}\n"; string(got) != want {
+		t.Errorf("applied:\n%q\nwant\n%q", got, want)
+	}
+	if _, err := ms[0].apply([]byte(src + src)); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("lines found twice: %v", err)
+	}
+	if _, err := ms[0].apply([]byte("return a.z\n")); err == nil || !strings.Contains(err.Error(), "not there") {
+		t.Errorf("lines not found: %v", err)
+	}
+	for _, bad := range []string{"== p.go\n- a\n+ b\n", "== p.go | x | why\n- a\n", "- a\n+ b\n", "== p.go | x\n+ b\n", "== p.go | x\n"} {
+		if _, err := readSemantic(strings.NewReader(bad), "bad"); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	res := []semanticResult{{m: &ms[0], verdict: "caught"}, {m: &ms[1], verdict: "lived"}, {m: &ms[2], verdict: "equivalent"}}
+	var out bytes.Buffer
+	if scoreSemantic(&out, res, 50) != true {
+		t.Errorf("1 of 2 failed a 50 %% bar:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "p: semantic score 50.0% (1 of 2 caught); equivalent 1, not viable 0") ||
+		!strings.Contains(out.String(), "lived      p/p.go (list line 5): two lines into one") {
+		t.Errorf("score:\n%s", out.String())
+	}
+	res[0].verdict = "not viable"
+	if scoreSemantic(&out, res, 0) {
+		t.Error("a mutant that does not build passed")
+	}
+}
