@@ -55,22 +55,34 @@ func TestSessionDial(t *testing.T) {
 // Option errors are typed, name the field, and need no system.
 func TestOpenOptionErrors(t *testing.T) {
 	dst := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.2:80")}
+	// Each refusal is the check's own (its words), not a later failure
+	// of the same options (a route lookup) that happens to name the field.
 	for _, c := range []struct {
-		o     xdpconnect.Options
-		field string
+		o           xdpconnect.Options
+		field, want string
 	}{
-		{xdpconnect.Options{}, "Targets"},
-		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("224.0.0.1:80")}}, "Targets"},
-		{xdpconnect.Options{Targets: []netip.AddrPort{dst[0], dst[0]}}, "Targets"},
-		{xdpconnect.Options{Targets: dst, Workers: -1}, "Workers"},
-		{xdpconnect.Options{Targets: dst, Frames: 100}, "Frames"},
-		{xdpconnect.Options{Targets: dst, Sources: []netip.Addr{netip.MustParseAddr("198.18.0.2")}}, "Sources"},
-		{xdpconnect.Options{Targets: dst, Netns: "xdc-no-such-namespace"}, "Netns"},
-		{xdpconnect.Options{Targets: dst, PortLo: 2000, PortHi: 1000}, "Ports"},
-		{xdpconnect.Options{Targets: dst, Shard: xdpconnect.Shard{Index: 3, Count: 2}}, "Shard"},
+		{xdpconnect.Options{}, "Targets", "no target"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("224.0.0.1:80")}}, "Targets", "a multicast address: TCP cannot"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("255.255.255.255:80")}}, "Targets", "broadcast"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("[::ffff:198.18.0.2]:80")}}, "Targets", "IPv4-mapped"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("[fe80::1]:80")}}, "Targets", "link-local"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:80")}}, "Targets", "unspecified"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:80")}}, "Targets", "loopback"},
+		{xdpconnect.Options{Targets: []netip.AddrPort{dst[0], dst[0]}}, "Targets", "given twice"},
+		{xdpconnect.Options{Targets: dst, Workers: -1}, "Workers", "want 1 or more"},
+		{xdpconnect.Options{Targets: dst, Frames: 100}, "Frames", "power of two"},
+		{xdpconnect.Options{Targets: dst, Sources: []netip.Addr{netip.MustParseAddr("198.18.0.2")}}, "Sources", "target's own address"},
+		{xdpconnect.Options{Targets: dst, Sources: []netip.Addr{netip.MustParseAddr("224.0.0.9")}}, "Sources", "multicast or broadcast"},
+		{xdpconnect.Options{Targets: dst, Sources: []netip.Addr{netip.MustParseAddr("::1")}}, "Sources", "loopback"},
+		{xdpconnect.Options{Targets: dst, Netns: "xdc-no-such-namespace"}, "Netns", ""},
+		{xdpconnect.Options{Targets: dst, PortLo: 2000, PortHi: 1000}, "Ports", ""},
+		{xdpconnect.Options{Targets: dst, Shard: xdpconnect.Shard{Index: 3, Count: 2}}, "Shard", ""},
 	} {
 		_, err := xdpconnect.Open(context.Background(), c.o)
 		checkOptionError(t, err, c.field)
+		if err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: want the reason %q", err, c.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"math"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,6 +56,28 @@ func TestSeriesExactBothFamilies(t *testing.T) {
 		if got := counter(name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+	// The per-worker series, each from its own counter and in its unit.
+	snap := e.Snapshot()
+	for name, get := range map[string]func(w []uint64) float64{
+		"xdpconnect_rx_frames_total":           func(w []uint64) float64 { return float64(w[fastpath.CntRxFrames]) },
+		"xdpconnect_tx_frames_total":           func(w []uint64) float64 { return float64(w[fastpath.CntTxFrames]) },
+		"xdpconnect_tx_dropped_total":          func(w []uint64) float64 { return float64(w[fastpath.CntTxDropped]) },
+		"xdpconnect_worker_idle_seconds_total": func(w []uint64) float64 { return float64(w[fastpath.CntIdleNs]) / 1e9 },
+	} {
+		mf := byName[name]
+		if mf == nil || len(mf.Metric) != len(snap.PerWorker) {
+			t.Fatalf("series %s: %v, want one per worker (%d)", name, mf, len(snap.PerWorker))
+		}
+		for _, m := range mf.Metric {
+			q, _ := strconv.Atoi(m.Label[0].GetValue())
+			if got, want := m.GetCounter().GetValue(), get(snap.PerWorker[q][:]); got != want {
+				t.Errorf("%s{queue=%d} = %v, want %v", name, q, got, want)
+			}
+		}
+	}
+	if snap.PerWorker[0][fastpath.CntIdleNs] == 0 || snap.PerWorker[0][fastpath.CntTxFrames] == 0 {
+		t.Fatalf("worker 0 idle %d ns, sent %d frames: nothing to tell units or counters apart", snap.PerWorker[0][fastpath.CntIdleNs], snap.PerWorker[0][fastpath.CntTxFrames])
 	}
 	h := byName["xdpconnect_handshake_rtt_seconds"].Metric[0].GetHistogram()
 	eng := e.Snapshot().RTT

@@ -187,14 +187,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.counter(ch, "held_back_attempts_total", s.Get(fastpath.CntHeldBack))
 	// The report's own judgement, on the counts so far (the rate limit
 	// needs a finished run's window and is left to the report).
-	r := report.Report{Attempted: s.Get(fastpath.CntAttempted), TxDropped: s.Get(fastpath.CntTxDropped), XSK: &report.XSKStats{}}
-	for _, x := range c.src.Sockets {
-		if st, err := x.Stats(); err == nil {
-			r.XSK.RxDropped += st.RxDropped
-			r.XSK.RxRingFull += st.RxRingFull
-			r.XSK.RxFillRingEmpty += st.RxFillRingEmptyDescs
-		}
+	// Each socket's statistics are read once a scrape, for the judgement
+	// and for the per-queue series below.
+	stats := make([]xsk.Stats, len(c.src.Sockets))
+	errs := make([]error, len(c.src.Sockets))
+	for q, x := range c.src.Sockets {
+		stats[q], errs[q] = x.Stats()
 	}
+	r := report.Report{Attempted: s.Get(fastpath.CntAttempted), TxDropped: s.Get(fastpath.CntTxDropped), XSK: xskTotals(stats, errs)}
 	sat := report.Saturation{Late: s.Get(fastpath.CntLate)}
 	sat.Judge(&r)
 	c.gauge(ch, "saturated", map[bool]float64{false: 0, true: 1}[sat.Saturated])
@@ -221,10 +221,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Engine.Config().Request != nil {
 		c.requests(ch, &s)
 	}
-	for q, sock := range c.src.Sockets {
-		st, err := sock.Stats()
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.descs["xsk_rx_dropped_total"], err)
+	for q, st := range stats {
+		if errs[q] != nil {
+			ch <- prometheus.NewInvalidMetric(c.descs["xsk_rx_dropped_total"], errs[q])
 			continue
 		}
 		ql := strconv.Itoa(q)
@@ -251,6 +250,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			c.counter(ch, "xdp_packets_total", x.Value, x.Action, x.Reason)
 		}
 	}
+}
+
+// xskTotals is the sockets' losses summed over the queues whose
+// statistics could be read, as the report's judgement takes them.
+func xskTotals(stats []xsk.Stats, errs []error) *report.XSKStats {
+	t := &report.XSKStats{}
+	for q, st := range stats {
+		if errs[q] != nil {
+			continue
+		}
+		t.RxDropped += st.RxDropped
+		t.RxRingFull += st.RxRingFull
+		t.RxFillRingEmpty += st.RxFillRingEmptyDescs
+	}
+	return t
 }
 
 // requests exports request mode's series: classes and outcomes are fixed

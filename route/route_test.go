@@ -61,6 +61,23 @@ func TestResolveDirect(t *testing.T) {
 	}
 }
 
+// IPv6: the neighbour is looked up in the IPv6 table (neighbour
+// discovery), the source is the client's IPv6 address.
+func TestResolveDirectIPv6(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	r := resolverIn(t, l.ClientNS)
+	nh, err := r.Resolve(context.Background(), l.ServerAddr6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nh.IfName != lab.ClientIf || nh.Src != lab.ClientAddr6 || nh.Gateway.IsValid() {
+		t.Fatalf("next hop %+v", nh)
+	}
+	if want := macOf(t, l.ServerNS, lab.ServerIf); !bytes.Equal(nh.DstMAC, want) {
+		t.Fatalf("dst MAC %v, want server's %v", nh.DstMAC, want)
+	}
+}
+
 func TestResolveViaGateway(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{Router: true})
 	r := resolverIn(t, l.ClientNS)
@@ -108,6 +125,27 @@ func TestResolveUnresolvableNeighbour(t *testing.T) {
 	}
 	if took > r.NeighTimeout+500*time.Millisecond {
 		t.Fatalf("took %v, timeout %v", took, r.NeighTimeout)
+	}
+}
+
+// When the kernel gives up on a neighbour (INCOMPLETE, then FAILED after
+// its solicitations), Resolve says EHOSTUNREACH then, as connect() would,
+// not at its own deadline: one solicitation 100 ms apart here, against
+// a 5 s deadline.
+func TestResolveNeighbourFailedEarly(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	for _, kv := range []string{"mcast_solicit=1", "ucast_solicit=1", "app_solicit=0", "retrans_time_ms=100"} {
+		if out, err := exec.Command("ip", "netns", "exec", l.ClientNS, "sysctl", "-qw", "net.ipv4.neigh."+lab.ClientIf+"."+kv).CombinedOutput(); err != nil {
+			t.Fatalf("sysctl %s: %v %s", kv, err, out)
+		}
+	}
+	r := resolverIn(t, l.ClientNS)
+	r.NeighTimeout = 5 * time.Second
+	start := time.Now()
+	_, err := r.Resolve(context.Background(), netip.MustParseAddr("198.18.0.78")) // on-link, nobody there
+	took := time.Since(start)
+	if !errors.Is(err, syscall.EHOSTUNREACH) || took > 2*time.Second {
+		t.Fatalf("err %v after %v, want EHOSTUNREACH when the kernel gives up (about 100 ms), well before the 5 s deadline", err, took)
 	}
 }
 

@@ -256,6 +256,11 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if st.RxRingFull == 0 {
 			t.Fatalf("rx_ring_full not counted: %+v", st)
 		}
+		// Frames there was a buffer for but no ring slot are not drops
+		// of the kernel's rx_dropped (the two are told apart).
+		if st.RxDropped != 0 {
+			t.Fatalf("rx_dropped %d with buffers to spare: %+v", st.RxDropped, st)
+		}
 		if got := drain(r.socks[0], 32, time.Second); len(got) != 32 {
 			t.Fatalf("after overflow received %d, want the 32 the ring held", len(got))
 		}
@@ -271,9 +276,11 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		for i := 0; i < 60; i++ {
 			_ = r.peer.Send(r.frameTo(15000, uint32(i)))
 		}
-		st := waitStats(t, r.socks[0], func(st xsk.Stats) bool { return st.RxFillRingEmptyDescs > 0 })
-		if st.RxFillRingEmptyDescs == 0 {
-			t.Fatalf("rx_fill_ring_empty_descs not counted: %+v", st)
+		// 32 RX frames, ring room for 64: the 28 beyond the frames are
+		// the kernel's rx_dropped (no buffer), not ring-full.
+		st := waitStats(t, r.socks[0], func(st xsk.Stats) bool { return st.RxFillRingEmptyDescs > 0 && st.RxDropped >= 28 })
+		if st.RxFillRingEmptyDescs == 0 || st.RxDropped != 28 || st.RxRingFull != 0 {
+			t.Fatalf("60 frames into 32 buffers: rx_dropped %d (want 28), rx_ring_full %d (want 0), fill ring empty %d: %+v", st.RxDropped, st.RxRingFull, st.RxFillRingEmptyDescs, st)
 		}
 		if got := drain(r.socks[0], 32, time.Second); len(got) != 32 {
 			t.Fatalf("received %d, want the 32 RX frames", len(got))
@@ -331,8 +338,28 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if n := <-got; n != total {
 			t.Fatalf("peer received %d of %d frames in order", n, total)
 		}
-		if s.FreeFrames() != 64 {
-			t.Fatalf("%d TX frames free after completion, want 64", s.FreeFrames())
+		if s.FreeFrames() != 64 || s.Pending() != 0 {
+			t.Fatalf("%d TX frames free after completion (want 64), %d pending (want 0)", s.FreeFrames(), s.Pending())
+		}
+	})
+	t.Run("tx_ring_full", func(t *testing.T) {
+		r := newRig(t, 1, xsk.Options{NumFrames: 128, RingSize: 32})
+		s := r.socks[0]
+		addrs := make([]uint64, 40)
+		if n := s.Alloc(addrs); n != 40 {
+			t.Fatalf("%d TX frames, want 40", n)
+		}
+		descs := make([]xsk.Desc, 40)
+		for i := range descs {
+			descs[i] = xsk.Desc{Addr: addrs[i], Len: 60}
+		}
+		// Not kicked: the ring of 32 takes 32 of the 40, once.
+		if q := s.Transmit(descs); q != 32 {
+			t.Fatalf("a TX ring of 32 took %d of 40", q)
+		}
+		s.Free(addrs[32:])
+		if st, err := s.Stats(); err != nil || st.TxRingFull != 1 || st.TxFrames != 32 {
+			t.Fatalf("after one short Transmit: tx_ring_full %d (want 1), tx frames %d (want 32), %v", st.TxRingFull, st.TxFrames, err)
 		}
 	})
 }
