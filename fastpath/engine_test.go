@@ -135,7 +135,15 @@ func runClockedCtx(t *testing.T, ctx context.Context, cfg Config, clk *linktest.
 	if step == 0 {
 		step = time.Millisecond
 	}
+	// A run that never ends (its clock moves on forever) fails here with
+	// what it was doing, not at the package's timeout.
+	deadline := time.Now().Add(runDeadline)
 	for {
+		if time.Now().After(deadline) {
+			s := e.Snapshot()
+			t.Fatalf("the run did not end in %v of real time: engine clock at %v, generating %v, attempted %d, in flight %d, open %d",
+				runDeadline, clk.Now(), s.Generating, s.Get(CntAttempted), s.InFlight(), s.Open())
+		}
 		select {
 		case res := <-done:
 			if res.err != nil {
@@ -428,6 +436,10 @@ func TestEngineSYNOnly(t *testing.T) {
 	}
 	clean(t, srv)
 }
+
+// runDeadline bounds a clocked run in real time: the longest takes about
+// 5 s on a busy 2-core machine.
+const runDeadline = 60 * time.Second
 
 // waitFor yields until cond holds, and fails the test saying what it
 // waited for if that takes more than 10 s of real time: a regression that

@@ -223,7 +223,11 @@ func TestEngineDialOnlyAndProgress(t *testing.T) {
 		// The engine's control loop looks at its clock every 5 ms of real
 		// time: 100 ms of engine time per 6 ms lets it see every step.
 		var r *report.Report
+		deadline := time.Now().Add(runDeadline)
 		for r == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the dial-only run did not end in %v of real time (engine clock at %v)", runDeadline, clk.Now())
+			}
 			if clk.Now() == 2100*time.Millisecond {
 				cancel() // the engine closes on its clock: keep it moving
 			}

@@ -335,7 +335,7 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 			_ = s.Kick()
 			s.Complete()
 		}
-		if n := <-got; n != total {
+		if n := testutil.Await(t, got, 10*time.Second, "the peer's receiver to end"); n != total {
 			t.Fatalf("peer received %d of %d frames in order", n, total)
 		}
 		if s.FreeFrames() != 64 || s.Pending() != 0 {

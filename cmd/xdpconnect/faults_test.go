@@ -148,7 +148,7 @@ func TestFaultBlackholeScheduleFromCapture(t *testing.T) {
 	if r.Failed["ETIMEDOUT"] != 1 {
 		t.Fatalf("report %+v", r)
 	}
-	ts := <-times
+	ts := testutil.Await(t, times, 15*time.Second, "the SYN capture to end")
 	if len(ts) != 6 {
 		t.Fatalf("captured %d SYNs, want 6", len(ts))
 	}

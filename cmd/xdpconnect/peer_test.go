@@ -135,7 +135,7 @@ func (p *peer) run(script func(p *peer), mod func(o *runOpts)) *report.Report {
 	}
 	p.syn = *first
 	script(p)
-	out := <-done
+	out := testutil.Await(p.t, done, 60*time.Second, "the run against the scripted peer to end")
 	if out.err != nil {
 		p.t.Fatal(out.err)
 	}

@@ -249,7 +249,7 @@ func hostileFrames(t *testing.T, v6 bool) {
 		o.plan.Rate = 5000
 	})
 	close(stop)
-	n := <-sent
+	n := testutil.Await(t, sent, 10*time.Second, "the hostile frames' sender to stop")
 	if r.InFlight != 0 || r.Established+r.FailedTotal() != r.Attempted || r.Established < r.Attempted*99/100 {
 		t.Fatalf("report %+v", r)
 	}

@@ -53,7 +53,9 @@ func TestExchangeStart(t *testing.T) {
 			if i == 1 {
 				time.Sleep(300 * time.Millisecond) // the later shard sets the start
 			}
-			starts[i], errs[i] = x.start(context.Background(), "000")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			starts[i], errs[i] = x.start(ctx, "000")
 		}()
 	}
 	wg.Wait()

@@ -156,7 +156,7 @@ func TestSysctlsLikeTheKernel(t *testing.T) {
 			}
 			r := runIn(t, l, dst, func(o *runOpts) { o.plan.Count, o.plan.Rate = 1, 0 })
 			close(stop)
-			frames := <-captured
+			frames := testutil.Await(t, captured, 10*time.Second, "the capture to end")
 			if r.Established != 1 || r.TCP == nil {
 				t.Fatalf("xdpconnect: established %d, settings %v", r.Established, r.TCP)
 			}

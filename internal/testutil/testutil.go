@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
@@ -88,5 +89,21 @@ func SkipIfNotSupported(tb testing.TB, err error) {
 		tb.Skipf("kernel %s: %v", unix.ByteSliceToString(u.Release[:]), err)
 	default:
 		tb.Fatal(err)
+	}
+}
+
+// Await receives from ch, failing the test with what it waited for when
+// nothing comes within d: a regression that never sends fails with a
+// message instead of hanging the package until its timeout.
+func Await[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) T {
+	tb.Helper()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-t.C:
+		tb.Fatalf("waited %v for %s", d, what)
+		panic("unreachable")
 	}
 }
