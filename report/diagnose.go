@@ -56,14 +56,18 @@ func Diagnose(in Evidence) []Finding {
 		// findings after it. The frames it cost are the run's, said once.
 		lost := ""
 		if i == 0 && (len(r.QueuedDown) > 0 || r.EstablishedDown > 0) {
-			queued, _ := total(r.QueuedDown)
-			lost = fmt.Sprintf(": %d frames queued then (%s) waited in the TX ring and left when it was back, late", queued, FormatCounts(r.QueuedDown))
-			if r.TxDropped > 0 {
-				lost += fmt.Sprintf(", and %d found the ring full and were dropped", r.TxDropped)
+			var parts []string
+			if queued, _ := total(r.QueuedDown); queued > 0 {
+				p := fmt.Sprintf("%d frames queued then (%s) waited in the TX ring and left when it was back, late", queued, FormatCounts(r.QueuedDown))
+				if r.TxDropped > 0 {
+					p += fmt.Sprintf(", and %d found the ring full and were dropped", r.TxDropped)
+				}
+				parts = append(parts, p)
 			}
 			if r.EstablishedDown > 0 {
-				lost += fmt.Sprintf("; %d handshakes completed then: counted established here (as Linux counts them), their ACK left late, so the server accepted them late (or never, if it was dropped)", r.EstablishedDown)
+				parts = append(parts, fmt.Sprintf("%d handshakes completed then: counted established here (as Linux counts them), their ACK left late, so the server accepted them late (or never, if it was dropped)", r.EstablishedDown))
 			}
+			lost = ": " + strings.Join(parts, "; ")
 		}
 		add(1, fmt.Sprintf("check the link ('ip link show %s', its cable or its peer), then run again, or leave the outage's seconds out (the JSON timeline)", o.Interface),
 			"%s was down from %.2f s to %.2f s of the run%s; no handshake time is taken from a SYN that waited in the ring (Karn), so the RTT is the path's",

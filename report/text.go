@@ -70,7 +70,11 @@ func (r *Report) WriteText(w io.Writer) {
 	if q := r.Requests; q != nil {
 		fmt.Fprintf(&b, "%-22s %d: %d complete, %d failed%s, %d in flight; %d retransmitted segments, %d window probes\n", "requests", q.Requests,
 			q.Completed, q.FailedTotal(), bracket(q.Failed), q.InFlight, q.Retransmits, q.WindowProbes)
-		fmt.Fprintf(&b, "%-22s %s\n", "status", FormatCounts(q.Status))
+		status := "-" // no complete response
+		if len(q.Status) > 0 {
+			status = FormatCounts(q.Status)
+		}
+		fmt.Fprintf(&b, "%-22s %s\n", "status", status)
 		fmt.Fprintf(&b, "%-22s %.0f responses/s, %s/s, %d bytes in all\n", "response rate", q.PerSecond, bytesHuman(q.BytesPerSecond), q.ResponseBytes)
 		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "time to first byte", dur(q.TTFB.P50), dur(q.TTFB.P90), dur(q.TTFB.P99), dur(q.TTFB.Max), sat)
 		if r.AskedRate > 0 && q.TTLBSched.P50 > 0 {
@@ -143,9 +147,6 @@ func (r *Report) WriteText(w io.Writer) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// ProgressLine returns a function that rewrites one terminal line with
-// attempts, established, errors, in flight and the current against the
-// asked rate (0: as fast as possible).
 // bracket is FormatCounts in brackets, or nothing for no counts.
 func bracket(m map[string]uint64) string {
 	if len(m) == 0 {

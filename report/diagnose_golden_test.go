@@ -1,0 +1,122 @@
+package report
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// diagnoseCases are runs that each lead the diagnosis down other
+// branches, with counts all distinct so that a finding counted from the
+// wrong field shows, and values on the branches' edges.
+func diagnoseCases() map[string]Evidence {
+	src := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	dst := func(n int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for i := range n {
+			out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(2 + i)}), 80))
+		}
+		return out
+	}
+	base := func(r *Report) Evidence {
+		return Evidence{Report: r, Interface: "xc0", Kind: "veth", Queues: 2, Ports: 100, Sources: src("198.18.0.1"), Targets: dst(1), SynRetries: 6}
+	}
+	silent := func(n int) []SourceReport {
+		var out []SourceReport
+		for i := range n {
+			out = append(out, SourceReport{Source: fmt.Sprintf("198.18.1.%d", i+1), Attempted: 3})
+		}
+		out = append(out, SourceReport{Source: "198.18.2.1", Attempted: 2},
+			SourceReport{Source: "198.18.3.1", Attempted: 50, Established: 1}, SourceReport{Source: "198.18.3.2", Attempted: 60, Established: 59})
+		return out
+	}
+	cases := map[string]Evidence{
+		"stopped": base(&Report{Attempted: 20, InFlight: 4, Stopped: "worker 0: the interface is gone", Failed: map[string]uint64{"ETIMEDOUT": 5, "EADDRNOTAVAIL": 3},
+			Outages: []Outage{{Interface: "xc0", StartSeconds: 1, EndSeconds: 2}}}),
+		"outages": base(&Report{Attempted: 30, Established: 30, TxDropped: 7, QueuedDown: map[string]uint64{"syn": 3, "ack": 2}, EstablishedDown: 4,
+			Outages: []Outage{{Interface: "xc0", StartSeconds: 1.25, EndSeconds: 2.5}, {Interface: "xc0", StartSeconds: 3, EndSeconds: 3.5}}}),
+		"outage, nothing queued":     base(&Report{Attempted: 30, Established: 30, Outages: []Outage{{Interface: "xc0", StartSeconds: 1, EndSeconds: 1.5}}}),
+		"outage, only established":   base(&Report{Attempted: 30, Established: 30, EstablishedDown: 1, Outages: []Outage{{Interface: "xc0", StartSeconds: 1, EndSeconds: 1.5}}}),
+		"checksum, partial accepted": base(&Report{Attempted: 9, Drops: map[string]uint64{"checksum": 5}, Path: &Path{AcceptPartialChecksum: true}, InFlight: 9}),
+		"ports":                      base(&Report{Attempted: 40, Established: 29, Failed: map[string]uint64{"EADDRNOTAVAIL": 11}}),
+		"timeouts and icmp": base(&Report{Attempted: 50, Established: 27, InFlight: 3, TxDropped: 8, XSK: &XSKStats{RxDropped: 1, RxRingFull: 2},
+			Failed: map[string]uint64{"ETIMEDOUT": 3, "ECONNREFUSED": 4, "EHOSTUNREACH": 1, "EACCES": 2, "EPROTO": 5}}),
+		"requests": base(&Report{Attempted: 100, Established: 100, Requests: &RequestReport{Requests: 100, Completed: 80,
+			Failed: map[string]uint64{"ETIMEDOUT": 5, "EOF": 5, "EWEIRD": 10}, Classes: map[string]uint64{"2xx": 39, "4xx": 30, "5xx": 11}}}),
+		// 40 of 80 errors is half, not most: no finding of statuses.
+		"requests, half errors": base(&Report{Attempted: 80, Established: 80, Requests: &RequestReport{Requests: 80, Completed: 80,
+			Classes: map[string]uint64{"2xx": 40, "5xx": 40}}}),
+		"no requests made":    base(&Report{Attempted: 1, Established: 1, Requests: &RequestReport{Failed: map[string]uint64{"EOF": 1}}}),
+		"silent sources":      base(&Report{Attempted: 146, Established: 60, Sources: silent(12)}),
+		"one silent source":   base(&Report{Attempted: 113, Established: 60, Sources: silent(1)}),
+		"every source silent": base(&Report{Attempted: 9, Sources: []SourceReport{{Source: "198.18.1.1", Attempted: 5}, {Source: "198.18.1.2", Attempted: 4}}}),
+	}
+	e := base(&Report{Attempted: 6, Drops: map[string]uint64{"checksum": 6}, Established: 2})
+	e.LocalVirtual = true
+	cases["checksum, local peer"] = e
+	e = base(&Report{Attempted: 7, Drops: map[string]uint64{"checksum": 1}, Established: 7})
+	cases["checksum, remote"] = e
+	e = base(&Report{Attempted: 12, Workers: 1, XDP: map[string]uint64{"pass_no_socket": 3, "drop_no_socket": 4, "redirect_tcp": 5}, Failed: map[string]uint64{"EADDRNOTAVAIL": 9}})
+	e.Queues = 4
+	cases["replies on queues without a socket"] = e
+	e = base(&Report{Attempted: 10, InFlight: 2, XDP: map[string]uint64{"redirect_tcp": 0}, Failed: map[string]uint64{"ETIMEDOUT": 8}})
+	e.Routed, e.Sources, e.Targets = true, src("198.19.9.1", "198.19.9.2"), dst(5)
+	cases["no reply, routed sources"] = e
+	e = base(&Report{Attempted: 11, XDP: map[string]uint64{}})
+	e.Dedicated, e.Targets = true, dst(3)
+	cases["no reply, dedicated sources never asked for"] = e
+	e = base(&Report{Attempted: 13, XDP: map[string]uint64{"redirect_arp": 2}})
+	e.Dedicated, e.Targets = true, dst(4)
+	cases["no reply, dedicated sources asked for"] = e
+	cases["no reply, SYNs made by XDP"] = base(&Report{Attempted: 14, XDP: map[string]uint64{}, KernelSYNs: &KernelSYNs{}})
+	cases["no reply, ICMP only"] = base(&Report{Attempted: 15, XDP: map[string]uint64{"redirect_icmp": 15}, Failed: map[string]uint64{"EHOSTUNREACH": 15}})
+	e = base(&Report{Attempted: 16, Established: 1, Sources: silent(2)})
+	e.Routed = true
+	cases["silent sources, routed"] = e
+	e = base(&Report{Attempted: 17, Established: 1, Sources: silent(2)})
+	e.Dedicated = true
+	cases["silent sources, dedicated"] = e
+	return cases
+}
+
+// Every case's findings (count, cause, fix, in order) equal the golden
+// file: go test ./report -run TestDiagnoseGolden -update rewrites it.
+func TestDiagnoseGolden(t *testing.T) {
+	cases := diagnoseCases()
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
+		fmt.Fprintf(&b, "== %s\n", name)
+		for _, f := range Diagnose(cases[name]) {
+			fmt.Fprintf(&b, "%d | %s\n    fix: %s\n", f.Count, f.Cause, f.Fix)
+		}
+		if r := *cases[name].Report; r.Established == 0 || r.Requests != nil {
+			r.Diagnosis = Diagnose(cases[name])
+			fmt.Fprintf(&b, "summary: %s\n", FailureSummary(&r))
+		}
+	}
+	path := filepath.Join("testdata", "diagnose.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("diagnosis differs from %s (-update rewrites it):\n%s", path, b.String())
+	}
+}
