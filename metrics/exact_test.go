@@ -57,6 +57,17 @@ func TestSeriesExactBothFamilies(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	// One series per drop reason (none for reason 0, which is no drop).
+	if mf := byName["xdpconnect_rx_parse_dropped_total"]; mf == nil || len(mf.Metric) != int(tcp.NumDropReasons)-1 {
+		t.Fatalf("rx_parse_dropped_total: %v, want %d reasons", mf, tcp.NumDropReasons-1)
+	} else {
+		for i, m := range mf.Metric {
+			// Sorted by label; each a reason from 1 up.
+			if v := m.Label[0].GetValue(); v == tcp.DropNone.String() || v == tcp.NumDropReasons.String() || i > 0 && v <= mf.Metric[i-1].Label[0].GetValue() {
+				t.Fatalf("rx_parse_dropped_total: reason %q (none, unknown or repeated)", v)
+			}
+		}
+	}
 	// The per-worker series, each from its own counter and in its unit.
 	snap := e.Snapshot()
 	for name, get := range map[string]func(w []uint64) float64{

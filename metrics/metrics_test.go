@@ -184,7 +184,9 @@ xdpconnect_target_failed_total{target="198.18.0.2:81"} 300
 // with one sample per response.
 func TestRequestSeries(t *testing.T) {
 	srv := linktest.NewServer()
-	resp := []byte("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+	// 599, the last status of the 5xx class (a loop over the codes that
+	// stops one short counts it as raw).
+	resp := []byte("HTTP/1.1 599 Busy\r\nContent-Length: 0\r\n\r\n")
 	srv.Respond = func(req []byte) []byte {
 		if strings.HasSuffix(string(req), "\r\n\r\n") {
 			return resp

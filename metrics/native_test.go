@@ -3,7 +3,9 @@ package metrics
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -76,7 +78,58 @@ func TestNativeBuckets(t *testing.T) {
 			t.Fatalf("native bucket %d holds %d, want %d (all: %v, want %v)", k, got[k], n, got, want)
 		}
 	}
+	// Canonical spans: a gap starts a new span, and only a gap (a span
+	// after the first with offset 0 would be a split run).
+	for i, sp := range dh.PositiveSpan {
+		if i > 0 && sp.GetOffset() == 0 || sp.GetLength() == 0 {
+			t.Fatalf("span %d of %v: offset %d length %d", i, dh.PositiveSpan, sp.GetOffset(), sp.GetLength())
+		}
+	}
 	if dh.GetSampleCount() != 11 || dh.GetSampleSum() != float64(h.Sum)/1e9 {
 		t.Fatalf("count %d sum %v, want 11 and %v", dh.GetSampleCount(), dh.GetSampleSum(), float64(h.Sum)/1e9)
+	}
+}
+
+// An empty histogram stays native (a schema and one empty span), so that
+// Prometheus does not take it for a classic one before the first sample.
+func TestNativeEmpty(t *testing.T) {
+	var m dto.Metric
+	if err := newRTTMetric(prometheus.NewDesc("x_seconds", "x", nil, nil), &report.Histogram{}).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	dh := m.GetHistogram()
+	if dh.Schema == nil || len(dh.PositiveSpan) != 1 || dh.PositiveSpan[0].GetLength() != 0 || len(dh.PositiveDelta) != 0 || dh.GetSampleCount() != 0 {
+		t.Fatalf("empty histogram: schema %v spans %v deltas %v", dh.Schema, dh.PositiveSpan, dh.PositiveDelta)
+	}
+}
+
+// The achieved rate is the attempts between two scrapes over the time
+// between them; a scrape within 50 ms of the last repeats its rate.
+func TestAchievedRate(t *testing.T) {
+	var c Collector
+	if r := c.achieved(100); r != 0 {
+		t.Fatalf("first scrape: %v", r)
+	}
+	start := time.Now()
+	if r := c.achieved(130); r != 0 {
+		t.Fatalf("a scrape right after the first: %v, want the last rate (0)", r)
+	}
+	time.Sleep(60 * time.Millisecond)
+	r := c.achieved(160)
+	el := time.Since(start).Seconds()
+	// 60 attempts since the first scrape, over at least 60 ms and at most
+	// the time this test took.
+	if r > 60/0.06 || r < 60/(el+0.001) {
+		t.Fatalf("rate %v, want 60 attempts over 60 ms to %.0f ms", r, el*1000)
+	}
+	if r2 := c.achieved(1000); r2 != r {
+		t.Fatalf("a scrape right after: %v, want the last rate %v", r2, r)
+	}
+}
+
+// Serve refuses an address it cannot listen on, saying which.
+func TestServeBadAddress(t *testing.T) {
+	if _, _, err := Serve("198.18.0.1:99999", Sources{}); err == nil || !strings.Contains(err.Error(), "198.18.0.1:99999") {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -120,3 +120,52 @@ func TestDiagnoseGolden(t *testing.T) {
 		t.Errorf("diagnosis differs from %s (-update rewrites it):\n%s", path, b.String())
 	}
 }
+
+// Each limit's value, threshold and words, and the edges of each test
+// (exactly at a threshold is not over it), equal the golden file.
+func TestSaturationGolden(t *testing.T) {
+	cases := []struct {
+		name string
+		r    Report
+		s    Saturation
+	}{
+		{"every limit", Report{Attempted: 9000, AskedRate: 1000, AttemptRate: 900, DurationSeconds: 10, TxDropped: 7,
+			Failed: map[string]uint64{"EADDRNOTAVAIL": 270}, XSK: &XSKStats{RxDropped: 5, RxRingFull: 6, RxFillRingEmpty: 4}},
+			Saturation{Late: 1000, Busy: 0.97, Concurrency: 400, RingConnections: 200}},
+		{"late: 100 is not over the minimum", Report{Attempted: 900, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 1}, Saturation{Late: 100}},
+		{"late: 101 is", Report{Attempted: 899, AskedRate: 1000, AttemptRate: 1000, DurationSeconds: 1}, Saturation{Late: 101, Busy: 0.5}},
+		{"late, in an outage", Report{Attempted: 899, Outages: []Outage{{}}}, Saturation{Late: 101}},
+		{"ports: 1 % is not over", Report{Attempted: 1000, Failed: map[string]uint64{"EADDRNOTAVAIL": 10}}, Saturation{}},
+		{"ports: nothing attempted", Report{Failed: map[string]uint64{"EADDRNOTAVAIL": 10}}, Saturation{}},
+		{"rx-capacity: 1.5 times is not over", Report{Attempted: 1}, Saturation{Concurrency: 300, RingConnections: 200}},
+		{"rx-capacity: no ring estimate", Report{Attempted: 1}, Saturation{Concurrency: 300}},
+		{"tx-drop, in an outage", Report{Attempted: 1, TxDropped: 3, Outages: []Outage{{}}}, Saturation{}},
+		{"rate: 99 % is not under", Report{Attempted: 99, AskedRate: 100, AttemptRate: 99, DurationSeconds: 1}, Saturation{}},
+		{"rate: under a second", Report{Attempted: 9, AskedRate: 100, AttemptRate: 50, DurationSeconds: 0.999}, Saturation{}},
+		{"rate: held back", Report{Attempted: 9, AskedRate: 100, AttemptRate: 50, DurationSeconds: 2}, Saturation{HeldBack: 1}},
+		{"rate: as fast as possible", Report{Attempted: 9, AttemptRate: 50, DurationSeconds: 2}, Saturation{}},
+	}
+	var b strings.Builder
+	for _, c := range cases {
+		s := c.s
+		s.Judge(&c.r)
+		fmt.Fprintf(&b, "== %s: saturated %v\n", c.name, s.Saturated)
+		for _, l := range s.Limits {
+			fmt.Fprintf(&b, "%s value %.6g threshold %g: %s\n", l.Reason, l.Value, l.Threshold, l.Detail)
+		}
+	}
+	path := filepath.Join("testdata", "saturation.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("judgement differs from %s (-update rewrites it):\n%s", path, b.String())
+	}
+}

@@ -78,6 +78,21 @@ func TestResolveDirectIPv6(t *testing.T) {
 	}
 }
 
+// A Resolver without a neighbour timeout waits the default (3 s), not
+// none: a neighbour not yet known (a fresh namespace) is resolved.
+func TestResolveDefaultNeighTimeout(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	r := resolverIn(t, l.ClientNS)
+	r.NeighTimeout = 0
+	nh, err := r.Resolve(context.Background(), l.ServerAddr6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := macOf(t, l.ServerNS, lab.ServerIf); !bytes.Equal(nh.DstMAC, want) {
+		t.Fatalf("dst MAC %v, want server's %v", nh.DstMAC, want)
+	}
+}
+
 func TestResolveViaGateway(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{Router: true})
 	r := resolverIn(t, l.ClientNS)
