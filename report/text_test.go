@@ -61,10 +61,10 @@ func fullReport() *Report {
 		KernelSYNs: &KernelSYNs{Duplicates: 47},
 		Targets: []TargetReport{{Target: "198.18.0.2:80", Attempted: 6000, Established: 5500, Failed: 500, RTT: Quantiles{P50: 0.0001, P99: 0.007}},
 			{Target: "[2001:2::2]:80", Attempted: 4007, Established: 3501, Failed: 500, RTT: Quantiles{P50: 0.00015, P99: 0.008}}},
-		Families: []FamilyReport{{Family: "ipv4", Attempted: 6000, Established: 5500, Failed: 500}, {Family: "ipv6", Attempted: 4007, Established: 3501, Failed: 500}},
-		TCP:      &Settings{Timestamps: 1, SACK: true, WindowScaling: true, WindowScale: 7, Window: 64240, MSS: 1460, TTL: 64, SynRetries: 6},
-		TCP6:     &Settings{Timestamps: 2, Window: 65535, MSS: 1440, ECN: true, TTL: 63, SynRetries: 5},
-		Path:     &Path{Interface: "xc0", Kind: "veth", XDPMode: "native", SocketMode: "copy", ActiveRxQueues: 2, AllocatedRxQueues: 4},
+		Families:  []FamilyReport{{Family: "ipv4", Attempted: 6000, Established: 5500, Failed: 500}, {Family: "ipv6", Attempted: 4007, Established: 3501, Failed: 500}},
+		TCP:       &Settings{Timestamps: 1, SACK: true, WindowScaling: true, WindowScale: 7, Window: 64240, MSS: 1460, TTL: 64, SynRetries: 6},
+		TCP6:      &Settings{Timestamps: 2, Window: 65535, MSS: 1440, ECN: true, TTL: 63, SynRetries: 5},
+		Path:      &Path{Interface: "xc0", Kind: "veth", XDPMode: "native", SocketMode: "copy", ActiveRxQueues: 2, AllocatedRxQueues: 4},
 		Diagnosis: []Finding{{Cause: "first cause", Fix: "first fix"}, {Cause: "second cause", Fix: "second fix"}},
 	}
 }
