@@ -353,13 +353,32 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		for i := range descs {
 			descs[i] = xsk.Desc{Addr: addrs[i], Len: 60}
 		}
-		// Not kicked: the ring of 32 takes 32 of the 40, once.
-		if q := s.Transmit(descs); q != 32 {
-			t.Fatalf("a TX ring of 32 took %d of 40", q)
+		// Not kicked: the ring of 32 takes 20, then 12 of the next 20,
+		// once short.
+		if q := s.Transmit(descs[:20]); q != 20 {
+			t.Fatalf("an empty TX ring of 32 took %d of 20", q)
+		}
+		if q := s.Transmit(descs[20:]); q != 12 {
+			t.Fatalf("a TX ring of 32 holding 20 took %d of 20, want 12", q)
 		}
 		s.Free(addrs[32:])
 		if st, err := s.Stats(); err != nil || st.TxRingFull != 1 || st.TxFrames != 32 {
 			t.Fatalf("after one short Transmit: tx_ring_full %d (want 1), tx frames %d (want 32), %v", st.TxRingFull, st.TxFrames, err)
+		}
+		// 64 TX frames, 32 in the ring: Alloc of 100 gets the other 32
+		// and counts the shortfall once.
+		more := make([]uint64, 100)
+		if n := s.Alloc(more); n != 32 || s.FreeFrames() != 0 {
+			t.Fatalf("Alloc of 100 with 32 free: %d, %d left", n, s.FreeFrames())
+		}
+		if st, _ := s.Stats(); st.AllocFail != 1 {
+			t.Fatalf("alloc failures %d, want 1", st.AllocFail)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("a second Close: %v", err)
 		}
 	})
 }
