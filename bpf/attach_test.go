@@ -1,0 +1,93 @@
+package bpf_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/xdpconnect/xdpconnect/bpf"
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// Each counter has its own name and the action its name says; a counter
+// past the set is "unknown".
+func TestCounterNamesAndActions(t *testing.T) {
+	seen := map[string]bool{}
+	for c := bpf.Counter(0); int(c) < bpf.NumCounters; c++ {
+		name := c.String()
+		if seen[name] || name == "unknown" {
+			t.Fatalf("counter %d: name %q repeated or unknown", c, name)
+		}
+		seen[name] = true
+		want := strings.SplitN(name, "_", 2)[0]
+		switch {
+		case name == "tx_live_failed": // a frame that did not leave
+			want = "drop"
+		case want == "redirect", want == "pass", want == "drop", want == "tx":
+		default: // stamp_failed, scan_*: not an action of a frame's own
+			want = "drop"
+		}
+		if got := c.Action(); got != want {
+			t.Errorf("%s: action %q, want %q", name, got, want)
+		}
+	}
+	if bpf.Counter(bpf.NumCounters).String() != "unknown" {
+		t.Errorf("counter past the set: %q", bpf.Counter(bpf.NumCounters))
+	}
+	for _, s := range []string{"auto", "native", "generic"} {
+		if m, err := bpf.ParseAttachMode(s); err != nil || m.String() != s {
+			t.Errorf("%s: %v %v", s, m, err)
+		}
+	}
+	if _, err := bpf.ParseAttachMode("offload"); err == nil {
+		t.Error("offload accepted")
+	}
+}
+
+// Attach, on a veth (native XDP) and on a bridge (no native XDP):
+// native where the driver has it; auto falls back to generic and says
+// why; native where it has not says so; a second program on the same
+// interface is refused, naming the likely cause.
+func TestAttachModes(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	if out, err := exec.Command("ip", "-n", l.ClientNS, "link", "add", "xdcbr0", "up", "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("a bridge: %v %s", err, out)
+	}
+	veth, err := lab.LinkByName(l.ClientNS, lab.ClientIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := lab.LinkByName(l.ClientNS, "xdcbr0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() *bpf.Program {
+		p, err := bpf.Load(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	attach := func(p *bpf.Program, ifindex int, m bpf.AttachMode) (used bpf.AttachMode, err error) {
+		if e := lab.Do(l.ClientNS, func() error { used, err = p.Attach(ifindex, m); return nil }); e != nil {
+			t.Fatal(e)
+		}
+		return used, err
+	}
+	p := load()
+	if used, err := attach(p, veth.Attrs().Index, bpf.AttachAuto); err != nil || used != bpf.AttachNative || p.NativeErr != nil {
+		t.Fatalf("auto on a veth: %v %v (native refused: %v)", used, err, p.NativeErr)
+	}
+	if _, err := attach(load(), veth.Attrs().Index, bpf.AttachNative); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
+		t.Fatalf("a second program: %v", err)
+	}
+	if _, err := attach(load(), br.Attrs().Index, bpf.AttachNative); err == nil || !strings.Contains(err.Error(), "no native XDP") {
+		t.Fatalf("native on a bridge: %v", err)
+	}
+	g := load()
+	if used, err := attach(g, br.Attrs().Index, bpf.AttachAuto); err != nil || used != bpf.AttachGeneric || g.NativeErr == nil {
+		t.Fatalf("auto on a bridge: %v %v (native refused: %v)", used, err, g.NativeErr)
+	}
+}
