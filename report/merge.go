@@ -223,8 +223,14 @@ func mergeKeyed(d, s reflect.Value, first bool, shard, name string) error {
 			return err
 		}
 	}
-	if et.Field(k).Type.Kind() == reflect.Float64 {
+	// Lists keyed by a number (histogram bounds, the timeline's seconds)
+	// stay in order whatever each shard brought; names keep the order
+	// they came in (the plan's).
+	switch et.Field(k).Type.Kind() {
+	case reflect.Float64:
 		sort.SliceStable(d.Interface(), func(a, b int) bool { return d.Index(a).Field(k).Float() < d.Index(b).Field(k).Float() })
+	case reflect.Int, reflect.Int64:
+		sort.SliceStable(d.Interface(), func(a, b int) bool { return d.Index(a).Field(k).Int() < d.Index(b).Field(k).Int() })
 	}
 	return nil
 }

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,5 +76,81 @@ func TestMerge(t *testing.T) {
 	other.RunID = "xyz"
 	if _, err := Merge([]*Report{rs[0], &other, rs[2]}); err == nil || !strings.Contains(err.Error(), "of run xyz") {
 		t.Fatalf("other run: %v", err)
+	}
+}
+
+// Two shards of a report with every part merge into the golden report:
+// sums, maxima whichever shard has them, keyed lists (the histograms'
+// buckets in order of their bounds whichever shard brings them),
+// quantiles recomputed, the shard set to the whole. The books balance at
+// their edge (closed + reset = established).
+func TestMergeGolden(t *testing.T) {
+	shard := func(i int, rtt []int64, dur float64, rss uint64) *Report {
+		r := fullReport()
+		r.Format, r.RunID, r.Shard = FormatVersion, "golden", &ShardInfo{Index: i, Count: 2, PlanCount: 20014}
+		r.DurationSeconds, r.MaxRSSBytes, r.ElapsedSeconds = dur, rss, dur+1
+		var h Histogram
+		for _, v := range rtt {
+			h.Record(v)
+		}
+		r.RTTHist = h.Buckets()
+		r.RTT = QuantilesOf(&h)
+		r.Timeline = []Second{{T: i, Attempted: 10, Established: 9, InFlight: 1}, {T: 5, Attempted: uint64(i + 1)}}
+		r.Sources = []SourceReport{{Source: "198.18.0.1", Attempted: 7, Established: 6, Failed: 1}, {Source: fmt.Sprintf("198.18.0.%d", 10+i), Attempted: 3}}
+		r.Requests.Failed = nil // no failures on either: none merged
+		r.Requests.Completed += 90
+		return r
+	}
+	a := shard(0, []int64{900_000, 1_000_000, 3_000_000}, 3.5, 9_000_000)
+	b := shard(1, []int64{10_000, 20_000}, 2.5, 7_000_000)
+	m, err := Merge([]*Report{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := m.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "merge.golden.json")
+	if *update {
+		if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != string(want) {
+		t.Errorf("merged report differs from %s (-update rewrites it):\n%s", path, buf.String())
+	}
+}
+
+// A merge refuses, naming the report by its place (from 1) and what is
+// wrong: no run ID, another run, another shard count, bad shard numbers.
+func TestMergeRefusals(t *testing.T) {
+	ok := func(i, n int) *Report {
+		return &Report{Format: FormatVersion, Attempted: 1, Established: 1, RunID: "abc", Shard: &ShardInfo{Index: i, Count: n}}
+	}
+	for _, c := range []struct {
+		rs   []*Report
+		want string
+	}{
+		{[]*Report{ok(0, 2), {Format: FormatVersion}}, "report 2 has no run ID and shard"},
+		{[]*Report{ok(0, 2), func() *Report { r := ok(1, 2); r.RunID = "xyz"; return r }()}, "report 2 is of run xyz, the first of run abc"},
+		{[]*Report{ok(0, 2), ok(1, 3)}, "report 2 is a shard of 3, the first of 2"},
+		{[]*Report{ok(0, 2), ok(2, 2)}, "report 2: field shard.index: index 2 of 2 shards: want 0..1"},
+		{[]*Report{ok(0, 2), ok(-1, 2)}, "report 2: field shard.index: index -1 of 2 shards"},
+		{[]*Report{ok(0, 0)}, "report 1: field shard.count: 0 shards: want 1..4096"},
+		{[]*Report{ok(0, 4097)}, "report 1: field shard.count: 4097 shards"},
+		{[]*Report{func() *Report { r := ok(0, 1); r.Closed = 2; return r }()}, "report 1: field closed: closed 2 + reset 0 is more than established 1"},
+	} {
+		if _, err := Merge(c.rs); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err %v, want %q", err, c.want)
+		}
+	}
+	if m, err := Merge([]*Report{ok(0, 1)}); err != nil || *m.Shard != (ShardInfo{Index: -1, Count: 1}) {
+		t.Errorf("one shard of one: %+v %v", m, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"strings"
 )
 
 // MaxFileBytes bounds a report file: a report with every section and a
@@ -25,11 +26,14 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
-	at := e.File
-	if e.Field != "" {
-		at += ": field " + e.Field
+	var at []string
+	if e.File != "" {
+		at = append(at, e.File)
 	}
-	return at + ": " + e.Reason
+	if e.Field != "" {
+		at = append(at, "field "+e.Field)
+	}
+	return strings.Join(append(at, e.Reason), ": ")
 }
 
 // Unwrap is the decoder's error, if any.
