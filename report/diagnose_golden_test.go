@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -105,20 +103,7 @@ func TestDiagnoseGolden(t *testing.T) {
 			fmt.Fprintf(&b, "summary: %s\n", FailureSummary(&r))
 		}
 	}
-	path := filepath.Join("testdata", "diagnose.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("diagnosis differs from %s (-update rewrites it):\n%s", path, b.String())
-	}
+	golden(t, "diagnose.golden", b.String())
 }
 
 // Each limit's value, threshold and words, and the edges of each test
@@ -154,18 +139,5 @@ func TestSaturationGolden(t *testing.T) {
 			fmt.Fprintf(&b, "%s value %.6g threshold %g: %s\n", l.Reason, l.Value, l.Threshold, l.Detail)
 		}
 	}
-	path := filepath.Join("testdata", "saturation.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("judgement differs from %s (-update rewrites it):\n%s", path, b.String())
-	}
+	golden(t, "saturation.golden", b.String())
 }

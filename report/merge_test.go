@@ -3,8 +3,6 @@ package report
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,20 +109,7 @@ func TestMergeGolden(t *testing.T) {
 	if err := m.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "merge.golden.json")
-	if *update {
-		if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if buf.String() != string(want) {
-		t.Errorf("merged report differs from %s (-update rewrites it):\n%s", path, buf.String())
-	}
+	golden(t, "merge.golden.json", buf.String())
 }
 
 // A merge refuses, naming the report by its place (from 1) and what is

@@ -40,6 +40,25 @@ func TestTextHeldBack(t *testing.T) {
 
 var update = flag.Bool("update", false, "rewrite the golden files of report/testdata")
 
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("differs from %s (-update rewrites it):\n%s", path, got)
+	}
+}
+
 // fullReport has every part the text shows, each count distinct, so a
 // section said from the wrong field or under the wrong condition shows.
 func fullReport() *Report {
@@ -83,19 +102,6 @@ func TestTextGolden(t *testing.T) {
 	} {
 		var b strings.Builder
 		r.WriteText(&b)
-		path := filepath.Join("testdata", name+".golden")
-		if *update {
-			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.String() != string(want) {
-			t.Errorf("%s: text differs from %s (-update rewrites it):\n%s", name, path, b.String())
-		}
+		golden(t, name+".golden", b.String())
 	}
 }
