@@ -237,6 +237,9 @@ xdpconnect_response_bytes_total %d
 	}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "xdpconnect_target_") {
+			t.Fatalf("one target, yet per-target series %s (they repeat the totals)", mf.GetName())
+		}
 		if mf.GetName() == "xdpconnect_response_last_byte_seconds" {
 			if c := mf.GetMetric()[0].GetHistogram().GetSampleCount(); c != 200 {
 				t.Fatalf("ttlb histogram holds %d samples, want 200", c)

@@ -37,6 +37,10 @@ func TestNativeBuckets(t *testing.T) {
 	for _, ns := range []int64{1, 3, 900, 5_000, 5_001, 20_000, 1_000_000, 1_700_000, 30_000_000, 2_000_000_000, 2_000_000_000} {
 		h.Record(ns)
 	}
+	// A run of neighbouring native buckets (about 9 % apart): one span.
+	for ns := int64(100_000); ns < 200_000; ns += 5_000 {
+		h.Record(ns)
+	}
 	var m dto.Metric
 	if err := newRTTMetric(prometheus.NewDesc("x_seconds", "x", nil, nil), &h).Write(&m); err != nil {
 		t.Fatal(err)
@@ -85,8 +89,15 @@ func TestNativeBuckets(t *testing.T) {
 			t.Fatalf("span %d of %v: offset %d length %d", i, dh.PositiveSpan, sp.GetOffset(), sp.GetLength())
 		}
 	}
-	if dh.GetSampleCount() != 11 || dh.GetSampleSum() != float64(h.Sum)/1e9 {
-		t.Fatalf("count %d sum %v, want 11 and %v", dh.GetSampleCount(), dh.GetSampleSum(), float64(h.Sum)/1e9)
+	if dh.GetSampleCount() != h.N || dh.GetSampleSum() != float64(h.Sum)/1e9 {
+		t.Fatalf("count %d sum %v, want %d and %v", dh.GetSampleCount(), dh.GetSampleSum(), h.N, float64(h.Sum)/1e9)
+	}
+	long := 0
+	for _, sp := range dh.PositiveSpan {
+		long = max(long, int(sp.GetLength()))
+	}
+	if long < 5 {
+		t.Fatalf("spans %v: the neighbouring buckets from 100 µs to 200 µs are not one span", dh.PositiveSpan)
 	}
 }
 

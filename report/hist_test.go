@@ -59,3 +59,34 @@ func TestHistogram(t *testing.T) {
 		t.Fatal("empty histogram")
 	}
 }
+
+// Sub is the samples of a cumulative histogram since an earlier copy:
+// counts, number and sum exact, the maximum the highest bucket's bound
+// (capped at the later maximum).
+func TestHistogramSub(t *testing.T) {
+	var before, after Histogram
+	for _, v := range []int64{100, 2000, 2000} {
+		before.Record(v)
+		after.Record(v)
+	}
+	for _, v := range []int64{50, 3000, 7_000_000} {
+		after.Record(v)
+	}
+	var d Histogram
+	d.Sub(&after, &before)
+	var want Histogram
+	for _, v := range []int64{50, 3000, 7_000_000} {
+		want.Record(v)
+	}
+	if d.Counts != want.Counts || d.N != 3 || d.Sum != 50+3000+7_000_000 {
+		t.Fatalf("difference: N %d sum %d", d.N, d.Sum)
+	}
+	if d.Max != min(BucketHigh(BucketOf(7_000_000)), after.Max) || d.Max != 7_000_000 {
+		t.Fatalf("max %d, want the later maximum 7000000 (its bucket's bound is above it)", d.Max)
+	}
+	// Nothing new: empty, maximum 0.
+	d.Sub(&after, &after)
+	if d.N != 0 || d.Max != 0 || d.Sum != 0 {
+		t.Fatalf("no samples since: %+v", d.N)
+	}
+}

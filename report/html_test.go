@@ -64,6 +64,8 @@ func TestTimelineCharts(t *testing.T) {
 			{"connections", "in flight", float64(s.InFlight)},
 			{"connections", "open", float64(s.Open)},
 			{"latency", "handshake RTT p50", 1e3 * s.RTT.P50},
+			{"latency", "handshake RTT p99", 1e3 * s.RTT.P99},
+			{"latency", "time to last byte p50", 1e3 * s.TTLB.P50},
 			{"latency", "time to last byte p99", 1e3 * s.TTLB.P99},
 			{"failures", "handshakes failed", float64(s.Failed["ETIMEDOUT"] + s.Failed["ECONNREFUSED"])},
 			{"failures", "reset by the peer", float64(s.Reset)},
@@ -74,6 +76,21 @@ func TestTimelineCharts(t *testing.T) {
 			if got := get(c.chart, c.series)[i]; math.Abs(got-c.want) > 1e-9 {
 				t.Errorf("second %d: %s %s = %g, want %g", s.T, c.chart, c.series, got, c.want)
 			}
+		}
+	}
+	// The asked concurrency is drawn when a ramp asked for one, only.
+	for _, c := range []struct {
+		asked float64
+		want  bool
+	}{{0, false}, {5, true}} {
+		found := false
+		for _, s := range report.TimelineCharts([]report.Second{{T: 0, Open: 3}, {T: 1, Open: 4, AskedOpen: c.asked}})[1].Series {
+			if s.Name == "open asked" {
+				found = s.Values[1] == c.asked
+			}
+		}
+		if found != c.want {
+			t.Errorf("asked open %v: series drawn %v, want %v", c.asked, found, c.want)
 		}
 	}
 	// A handshake-only run has no request series to draw empty.

@@ -96,6 +96,13 @@ func TestMergeGolden(t *testing.T) {
 		r.Timeline = []Second{{T: i, Attempted: 10, Established: 9, InFlight: 1}, {T: 5, Attempted: uint64(i + 1)}}
 		r.Sources = []SourceReport{{Source: "198.18.0.1", Attempted: 7, Established: 6, Failed: 1}, {Source: fmt.Sprintf("198.18.0.%d", 10+i), Attempted: 3}}
 		r.Requests.Failed = nil // no failures on either: none merged
+		// Response times in buckets of their own per shard: the merged
+		// list is in order of the bounds.
+		var fb Histogram
+		for _, v := range rtt {
+			fb.Record(2 * v)
+		}
+		r.Requests.TTFBHist, r.Requests.TTFB = fb.Buckets(), QuantilesOf(&fb)
 		r.Requests.Completed += 90
 		return r
 	}

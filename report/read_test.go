@@ -74,3 +74,29 @@ func TestReadBadReports(t *testing.T) {
 		}
 	}
 }
+
+// A report file of exactly MaxFileBytes is read; one byte more is refused
+// for its size (not read in part and refused as broken JSON).
+func TestReadFileSizeLimit(t *testing.T) {
+	r := &Report{Format: FormatVersion, Attempted: 1, Established: 1}
+	var b strings.Builder
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	body := b.String()
+	dir := t.TempDir()
+	exact := filepath.Join(dir, "exact.json")
+	if err := os.WriteFile(exact, []byte(body+strings.Repeat(" ", MaxFileBytes-len(body))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFile(exact); err != nil || got.Attempted != 1 {
+		t.Fatalf("a report of exactly %d bytes: %v", MaxFileBytes, err)
+	}
+	over := filepath.Join(dir, "over.json")
+	if err := os.WriteFile(over, []byte(body+strings.Repeat(" ", MaxFileBytes-len(body)+1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(over); err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
+		t.Fatalf("a report one byte over: %v", err)
+	}
+}

@@ -97,6 +97,9 @@ func TestTextGolden(t *testing.T) {
 		"text-minimal": {Attempted: 1, Established: 1, CloseMode: "fin", Workers: 1, DurationSeconds: 0.5, CPS: 2, AttemptRate: 2, XSK: &XSKStats{}},
 		// An open loop run without schedule times yet, and a saturation
 		// judged without limits: neither line shows.
+		// Open loop, but no schedule times: no schedule line.
+		"text-open-loop-no-schedule": {Attempted: 3, Established: 3, CloseMode: "rst", Workers: 1, AskedRate: 100,
+			Requests: &RequestReport{Requests: 3, Completed: 3, Status: map[string]uint64{"200": 3}}},
 		"text-closed-loop": {Attempted: 3, Established: 2, Failed: map[string]uint64{"ECONNRESET": 1}, CloseMode: "hold", Workers: 1,
 			Requests: &RequestReport{Requests: 2, Completed: 2, TTLBSched: Quantiles{P50: 0.001}}, Saturation: &Saturation{}},
 	} {

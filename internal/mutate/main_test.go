@@ -17,7 +17,7 @@ func TestScore(t *testing.T) {
 	if err := os.MkdirAll(pkg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := "package p\n\nconst (\n\tn = 1 + 2\n)\n\nfunc f(a int) bool {\n\treturn a > 0\n}\n\nfunc g(a int) int { return a + 1 }\n"
+	src := "package p\n\nconst (\n\tn = 1 + 2\n)\n\nfunc f(a int) bool {\n\treturn a > 0\n}\n\nfunc g(a int) int { return a + 1 }\n\nfunc h(a int) int {\n\tswitch {\n\tcase a > 1:\n\t\treturn 1\n\t}\n\treturn 0\n}\n"
 	if err := os.WriteFile(filepath.Join(pkg, "p.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,8 @@ func TestScore(t *testing.T) {
 		{"type":"CONDITIONALS_NEGATION","status":"KILLED","line":8,"column":11},
 		{"type":"ARITHMETIC_BASE","status":"LIVED","line":11,"column":30},
 		{"type":"ARITHMETIC_BASE","status":"TIMED OUT","line":11,"column":30},
-		{"type":"ARITHMETIC_BASE","status":"NOT VIABLE","line":11,"column":30}]}]}`)
+		{"type":"ARITHMETIC_BASE","status":"NOT VIABLE","line":11,"column":30},
+		{"type":"CONDITIONALS_BOUNDARY","status":"NOT COVERED","line":15,"column":9}]}]}`)
 	eqFile := write("eq.txt", "# comment\np/p.go | CONDITIONALS_BOUNDARY | return a > 0 | 10 | a is never 0 here\n")
 	eq, err := readEquivalents(eqFile)
 	if err != nil {
@@ -52,13 +53,16 @@ func TestScore(t *testing.T) {
 		t.Errorf("2 of 3 caught passed a 70 %% bar:\n%s", out.String())
 	}
 	head := strings.SplitN(out.String(), "\n", 2)[0]
-	for _, want := range []string{"score 66.7% (2 of 3 caught)", "killed 1, timed out 1, lived 1, not covered 0", "equivalent 1, not viable 1, constants not run 1"} {
+	for _, want := range []string{"score 66.7% (2 of 3 caught)", "killed 1, timed out 1, lived 1, not covered 0", "equivalent 1, not viable 1, constants not run 1, case expressions not run 1"} {
 		if !strings.Contains(head, want) {
 			t.Errorf("summary %q lacks %q", head, want)
 		}
 	}
 	if !strings.Contains(out.String(), "LIVED       p/p.go:11:30 ARITHMETIC_BASE  func g(a int) int { return a + 1 }") {
 		t.Errorf("survivor not listed with its line:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "NOT RUN     p/p.go:15:8 CONDITIONALS_BOUNDARY  case a > 1:") {
+		t.Errorf("case expression not listed:\n%s", out.String())
 	}
 	if _, err := readEquivalents(write("bad.txt", "p/p.go | X | y | 3 |  \n")); err == nil {
 		t.Error("an equivalent without a reason accepted")
