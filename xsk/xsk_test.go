@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -110,6 +111,42 @@ func waitStats(t *testing.T, s *xsk.Socket, cond func(xsk.Stats) bool) xsk.Stats
 		if cond(st) || time.Now().After(deadline) {
 			return st
 		}
+	}
+}
+
+// firstN says seqs are 0, 1, ... n-1.
+func firstN(seqs []uint32, n int) bool {
+	if len(seqs) != n {
+		return false
+	}
+	for i, s := range seqs {
+		if s != uint32(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// Poll says false after its timeout with nothing received, true when a
+// frame is there, and neither sets the socket's error.
+func TestPoll(t *testing.T) {
+	r := newRig(t, 1, xsk.Options{NumFrames: 256, RingSize: 64})
+	s := r.socks[0]
+	start := time.Now()
+	if s.Poll(20) {
+		t.Fatal("Poll says ready with nothing sent")
+	}
+	if el := time.Since(start); el < 15*time.Millisecond {
+		t.Fatalf("Poll(20) returned after %v", el)
+	}
+	if err := r.peer.Send(r.frameTo(15000, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Poll(2000) {
+		t.Fatal("Poll says not ready with a frame sent")
+	}
+	if got := drain(s, 1, time.Second); len(got) != 1 || got[0] != 7 || s.Err() != nil {
+		t.Fatalf("received %v, socket error %v", got, s.Err())
 	}
 }
 
@@ -261,8 +298,9 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if st.RxDropped != 0 {
 			t.Fatalf("rx_dropped %d with buffers to spare: %+v", st.RxDropped, st)
 		}
-		if got := drain(r.socks[0], 32, time.Second); len(got) != 32 {
-			t.Fatalf("after overflow received %d, want the 32 the ring held", len(got))
+		// Each held frame in its own buffer: the first 32, in order.
+		if got := drain(r.socks[0], 32, time.Second); !firstN(got, 32) {
+			t.Fatalf("after overflow received %v, want the 32 the ring held (0..31)", got)
 		}
 		for i := 0; i < 10; i++ {
 			_ = r.peer.Send(r.frameTo(15000, uint32(500+i)))
@@ -282,13 +320,13 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if st.RxFillRingEmptyDescs == 0 || st.RxDropped != 28 || st.RxRingFull != 0 {
 			t.Fatalf("60 frames into 32 buffers: rx_dropped %d (want 28), rx_ring_full %d (want 0), fill ring empty %d: %+v", st.RxDropped, st.RxRingFull, st.RxFillRingEmptyDescs, st)
 		}
-		if got := drain(r.socks[0], 32, time.Second); len(got) != 32 {
-			t.Fatalf("received %d, want the 32 RX frames", len(got))
+		if got := drain(r.socks[0], 32, time.Second); !firstN(got, 32) {
+			t.Fatalf("received %v, want the first 32 frames, one in each RX frame", got)
 		}
 		for i := 0; i < 10; i++ {
 			_ = r.peer.Send(r.frameTo(15000, uint32(900+i)))
 		}
-		if got := drain(r.socks[0], 10, time.Second); len(got) != 10 {
+		if got := drain(r.socks[0], 10, time.Second); len(got) != 10 || got[0] != 900 || got[9] != 909 {
 			t.Fatalf("no recovery after refill: %v", got)
 		}
 	})
@@ -358,6 +396,9 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if q := s.Transmit(descs[:20]); q != 20 {
 			t.Fatalf("an empty TX ring of 32 took %d of 20", q)
 		}
+		if st, _ := s.Stats(); st.TxRingFull != 0 || st.AllocFail != 0 {
+			t.Fatalf("nothing short yet, but tx_ring_full %d, alloc failures %d", st.TxRingFull, st.AllocFail)
+		}
 		if q := s.Transmit(descs[20:]); q != 12 {
 			t.Fatalf("a TX ring of 32 holding 20 took %d of 20, want 12", q)
 		}
@@ -371,11 +412,25 @@ func TestRingStatisticsAndWraparound(t *testing.T) {
 		if n := s.Alloc(more); n != 32 || s.FreeFrames() != 0 {
 			t.Fatalf("Alloc of 100 with 32 free: %d, %d left", n, s.FreeFrames())
 		}
+		// The 64 TX frames (32 in the ring, 32 just taken) are the UMEM's
+		// last 64, each once: none is an RX frame the kernel may be
+		// writing into.
+		seen := map[uint64]bool{}
+		for _, a := range append(addrs[:32:32], more[:32]...) {
+			if a < 64*2048 || a >= 128*2048 || a%2048 != 0 || seen[a] {
+				t.Fatalf("TX frame at %d: outside the TX frames 64..127, or twice", a)
+			}
+			seen[a] = true
+		}
 		if st, _ := s.Stats(); st.AllocFail != 1 {
 			t.Fatalf("alloc failures %d, want 1", st.AllocFail)
 		}
+		fd := s.FD()
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/fd/%d", fd)); err == nil {
+			t.Fatalf("socket fd %d still open after Close", fd)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatalf("a second Close: %v", err)
