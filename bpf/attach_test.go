@@ -67,7 +67,11 @@ func TestAttachModes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Close() })
+		t.Cleanup(func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
 		return p
 	}
 	attach := func(p *bpf.Program, ifindex int, m bpf.AttachMode) (used bpf.AttachMode, err error) {

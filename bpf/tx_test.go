@@ -100,6 +100,10 @@ func TestTxRequests(t *testing.T) {
 	if q.Add(frames[0]) {
 		t.Fatal("Add took more frames than the slots")
 	}
+	q.n = 0
+	if !q.Add(make([]byte, TxFrameMax)) {
+		t.Fatal("Add refused a frame of exactly TxFrameMax bytes")
+	}
 	// Unattached the program takes no request: Send gives up with an
 	// error instead of calling the kernel forever.
 	if err := q.Send(); err == nil || q.Len() != 0 {
@@ -131,4 +135,45 @@ func TestTxSendAllocatesNothing(t *testing.T) {
 	if n := counter(t, p, TxLive); n != 51 || q.Len() != 0 {
 		t.Fatalf("tx_live %d after 51 batches of one, %d left", n, q.Len())
 	}
+}
+
+// Each worker's queue has its own slots and cursor, side by side in the
+// shared maps: worker 1's begin where worker 0's end.
+func TestTxQueuesPerWorker(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	p, err := Load(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	q0, err := p.TxQueue(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q1, err := p.TxQueue(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		a, b     []byte
+		size     int
+		mem      []byte
+		atOffset int
+	}{
+		{"slots", q0.slots, q1.slots, TxSlots * txSlotSize, p.txMem[0], TxSlots * txSlotSize},
+		{"cursor", q0.cursor, q1.cursor, txCursor, p.txMem[1], txCursor},
+	} {
+		if len(c.a) != c.size || len(c.b) != c.size || &c.a[0] != &c.mem[0] || &c.b[0] != &c.mem[c.atOffset] {
+			t.Fatalf("%s: %d and %d bytes, worker 1's not right after worker 0's", c.name, len(c.a), len(c.b))
+		}
+	}
+	if _, err := Load(maxQueues + 1); err == nil {
+		t.Fatalf("%d TX workers accepted", maxQueues+1)
+	}
+	full, err := Load(maxQueues)
+	if err != nil {
+		t.Fatalf("%d TX workers (the most): %v", maxQueues, err)
+	}
+	full.Close()
 }
