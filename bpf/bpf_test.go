@@ -125,6 +125,13 @@ func TestProgramDecisions(t *testing.T) {
 	binary.BigEndian.PutUint16(q6[0:], 15000)
 	icmp6 = append(icmp6, q6[:8]...)
 	copy(icmp6[8+8:8+24], ours6.AsSlice()) // quoted source is us
+	// The other ICMPv6 errors that quote a segment: time exceeded and
+	// parameter problem are the connection's too; echo is not an error.
+	icmp6Type := func(typ byte) []byte {
+		f := append([]byte{}, icmp6...)
+		f[0] = typ
+		return f
+	}
 
 	cases := []struct {
 		name    string
@@ -141,6 +148,8 @@ func TestProgramDecisions(t *testing.T) {
 		{"truncated tcp to dedicated", trunc, xdpDrop, bpf.DropMalformed},
 		{"icmp quoting ours", icmpFrame(ours, 15000, 3), xdpRedirect, bpf.RedirectICMP},
 		{"icmp quoting other port", icmpFrame(ours, 22, 3), xdpPass, bpf.PassOtherPort},
+		{"icmp time exceeded quoting ours", icmpFrame(ours, 15000, 11), xdpRedirect, bpf.RedirectICMP},
+		{"icmp parameter problem quoting ours", icmpFrame(ours, 15000, 12), xdpRedirect, bpf.RedirectICMP},
 		{"icmp echo request", icmpFrame(ours, 15000, 8), xdpPass, bpf.PassOtherProto},
 		{"arp for dedicated", arpFrame(dedicated), xdpRedirect, bpf.RedirectARP},
 		{"arp for kernel address", arpFrame(ours), xdpPass, bpf.PassNotLocal},
@@ -149,6 +158,11 @@ func TestProgramDecisions(t *testing.T) {
 		{"ipv6 neighbour solicitation", ipv6Frame(netip.MustParseAddr("ff02::1:ff00:77"), 58, ns), xdpRedirect, bpf.RedirectND},
 		{"ipv6 neighbour solicitation for a kernel address", ipv6Frame(netip.MustParseAddr("ff02::1:ff00:1"), 58, nsKernel), xdpPass, bpf.PassNotLocal},
 		{"icmpv6 unreachable quoting ours", ipv6Frame(ours6, 58, icmp6), xdpRedirect, bpf.RedirectICMP},
+		{"icmpv6 packet too big quoting ours", ipv6Frame(ours6, 58, icmp6Type(2)), xdpRedirect, bpf.RedirectICMP},
+		{"icmpv6 time exceeded quoting ours", ipv6Frame(ours6, 58, icmp6Type(3)), xdpRedirect, bpf.RedirectICMP},
+		{"icmpv6 parameter problem quoting ours", ipv6Frame(ours6, 58, icmp6Type(4)), xdpRedirect, bpf.RedirectICMP},
+		{"icmpv6 type 5 (not an error that quotes)", ipv6Frame(ours6, 58, icmp6Type(5)), xdpPass, bpf.PassOtherProto},
+		{"icmpv6 echo request", ipv6Frame(ours6, 58, icmp6Type(128)), xdpPass, bpf.PassOtherProto},
 		{"other ethertype", append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x88, 0xcc}, make([]byte, 46)...), xdpPass, bpf.PassOtherEtherType},
 		{"runt ip", append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00}, 0x45, 0), xdpPass, bpf.PassMalformed},
 	}

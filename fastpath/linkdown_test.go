@@ -1,8 +1,10 @@
 package fastpath
 
 import (
+	"sync/atomic"
 	"testing"
 
+	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
@@ -50,6 +52,42 @@ func TestNotSentKind(t *testing.T) {
 	} {
 		if got := notSentKind(c.f); got != c.want {
 			t.Errorf("%s: counter %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// While the link is down (Config.LinkDown) every frame queued is counted
+// by kind and every handshake completed then is counted as such; no SYN
+// sent then is timed (Karn). With the link up, none of it.
+func TestEngineLinkDownCounts(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		srv := linktest.NewServer()
+		l := linktest.NewLink(srv.Handle)
+		cfg := testConfig(linktest.ListenPort, linktest.ClosedPort)
+		cfg.Count = 200
+		cfg.LinkDown = new(atomic.Bool)
+		cfg.LinkDown.Store(down)
+		r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+		if r.Established != 100 || r.Failed["ECONNREFUSED"] != 100 {
+			t.Fatalf("down %v: established %d, failed %v", down, r.Established, r.Failed)
+		}
+		var samples uint64
+		for _, b := range r.RTTHist {
+			samples += b.Count
+		}
+		if !down {
+			if r.EstablishedDown != 0 || r.QueuedDown != nil || samples != 100 {
+				t.Fatalf("link up: established while down %d, queued %v, %d RTT samples (want 100)", r.EstablishedDown, r.QueuedDown, samples)
+			}
+			continue
+		}
+		// The 200 SYNs, the 100 handshakes' ACKs and the RSTs that close
+		// them (close mode rst) were all queued while down.
+		if r.EstablishedDown != 100 || r.QueuedDown["SYN"] != 200 || r.QueuedDown["ACK"] != 100 || r.QueuedDown["RST"] != r.RSTSent || r.RSTSent == 0 {
+			t.Fatalf("link down: established while down %d (want 100), queued %v (want 200 SYN, 100 ACK, %d RST)", r.EstablishedDown, r.QueuedDown, r.RSTSent)
+		}
+		if samples != 0 {
+			t.Fatalf("link down: %d RTT samples, want none (Karn)", samples)
 		}
 	}
 }
