@@ -102,7 +102,9 @@ func responsesFailed(c *counters) uint64 {
 }
 
 // requestsOpen is requests sent less responses ended, in two's complement:
-// a worker may count the end of a request another worker sent.
+// one worker's count can dip below zero (a response timed out by another
+// worker's timer), which the worker clamps and the sum over workers does
+// not see.
 func requestsOpen(c *counters) uint64 {
 	return c[CntRequests] - c[CntResponses] - responsesFailed(c)
 }
