@@ -100,3 +100,31 @@ func TestReadFileSizeLimit(t *testing.T) {
 		t.Fatalf("a report one byte over: %v", err)
 	}
 }
+
+// MergeFiles takes shards' reports and refuses a report that is no
+// shard's, naming its file.
+func TestMergeFilesShardsOnly(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, r *Report) string {
+		p := filepath.Join(dir, name)
+		var b strings.Builder
+		if err := r.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	shard := func(i int) *Report {
+		return &Report{Format: FormatVersion, Attempted: 2, Established: 2, RunID: "files", Shard: &ShardInfo{Index: i, Count: 2}}
+	}
+	a, b := write("a.json", shard(0)), write("b.json", shard(1))
+	if m, err := MergeFiles([]string{a, b}); err != nil || m.Attempted != 4 {
+		t.Fatalf("two shards: %+v %v", m, err)
+	}
+	plain := write("plain.json", &Report{Format: FormatVersion, Attempted: 1, Established: 1})
+	if _, err := MergeFiles([]string{a, plain}); err == nil || !strings.Contains(err.Error(), plain+": field shard: no run ID and shard") {
+		t.Fatalf("a report of no shard: %v", err)
+	}
+}
