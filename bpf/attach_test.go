@@ -94,4 +94,34 @@ func TestAttachModes(t *testing.T) {
 	if used, err := attach(g, br.Attrs().Index, bpf.AttachAuto); err != nil || used != bpf.AttachGeneric || g.NativeErr == nil {
 		t.Fatalf("auto on a bridge: %v %v (native refused: %v)", used, err, g.NativeErr)
 	}
+	// The two veth refusals, each named with its way out: an MTU above
+	// what veth's XDP takes (ERANGE), and a peer with more TX queues than
+	// the veth has RX queues (ENOSPC).
+	ip := func(args ...string) {
+		if out, err := exec.Command("ip", append([]string{"-n", l.ClientNS}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	ip("link", "add", "xdcbig0", "mtu", "9000", "type", "veth", "peer", "name", "xdcbig1", "mtu", "9000")
+	ip("link", "add", "xdcq0", "numrxqueues", "1", "type", "veth", "peer", "name", "xdcq1", "numtxqueues", "4")
+	ip("link", "set", "xdcbig0", "up")
+	ip("link", "set", "xdcbig1", "up")
+	ip("link", "set", "xdcq0", "up")
+	ip("link", "set", "xdcq1", "up")
+	if out, err := exec.Command("ip", "netns", "exec", l.ClientNS, "ethtool", "-L", "xdcq1", "tx", "4").CombinedOutput(); err != nil {
+		t.Fatalf("ethtool -L xdcq1 tx 4: %v %s", err, out)
+	}
+	for _, c := range []struct{ dev, want string }{{"xdcbig0", "MTU is above the driver's XDP limit"}, {"xdcq0", "more TX queues than it has RX queues"}} {
+		ln, err := lab.LinkByName(l.ClientNS, c.dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := attach(load(), ln.Attrs().Index, bpf.AttachNative); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("native on %s: %v, want %q", c.dev, err, c.want)
+		}
+		a := load()
+		if used, err := attach(a, ln.Attrs().Index, bpf.AttachAuto); err != nil || used != bpf.AttachGeneric || a.NativeErr == nil {
+			t.Errorf("auto on %s: %v %v (native refused: %v)", c.dev, used, err, a.NativeErr)
+		}
+	}
 }

@@ -3,10 +3,13 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // txProgram is a program with TX slots for one worker, taking loopback
@@ -176,4 +179,22 @@ func TestTxQueuesPerWorker(t *testing.T) {
 		t.Fatalf("%d TX workers (the most): %v", maxQueues, err)
 	}
 	full.Close()
+}
+
+// LiveFrames says what the kernel says: nil where BPF_PROG_RUN takes live
+// frames, an error wrapping ErrNotSupported where it refuses them, asked
+// here with a program of the test's own (XDP_PASS, two frames).
+func TestLiveFramesProbe(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, direct := p.Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 2, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES})
+	got := LiveFrames()
+	if (direct == nil) != (got == nil) || got != nil && !errors.Is(got, ebpf.ErrNotSupported) {
+		t.Fatalf("LiveFrames %v; the kernel asked directly: %v", got, direct)
+	}
 }
