@@ -317,6 +317,26 @@ func TestEngineStagesTimeline(t *testing.T) {
 	}
 }
 
+// The asked rate of a ramped run is the ramps' mean: each stage a
+// trapezoid from the rate before it, the first from 0.
+func TestMeanRate(t *testing.T) {
+	for _, c := range []struct {
+		rate   float64
+		stages []Stage
+		want   float64
+	}{
+		{2500, nil, 2500},
+		{0, []Stage{{Duration: 2 * time.Second, Rate: 3000}}, 1500},
+		{0, []Stage{{Duration: time.Second, Rate: 1000}, {Duration: time.Second, Rate: 1000}}, 750},
+		{0, []Stage{{Duration: time.Second, Rate: 1000}, {Duration: 3 * time.Second, Rate: 0}}, 500},
+	} {
+		e := &Engine{cfg: Config{Rate: c.rate, Stages: c.stages}}
+		if got := e.meanRate(); got != c.want {
+			t.Errorf("rate %v stages %v: mean %v, want %v", c.rate, c.stages, got, c.want)
+		}
+	}
+}
+
 // Open loop against a target that answers nothing (a firewall dropping
 // every SYN): the asked rate leaves, none of it late or held back, far
 // more attempts in flight than the RX ring has frames. SYNs that bring no
