@@ -84,8 +84,7 @@ func main() {
 	if *eqFile != "" {
 		var err error
 		if eq, err = readEquivalents(*eqFile); err != nil {
-			fmt.Fprintln(os.Stderr, "mutate:", err)
-			os.Exit(2)
+			fatal(err)
 		}
 	}
 	used := map[key]bool{}
@@ -99,8 +98,7 @@ func main() {
 		}
 		ms, err := load(dir, path)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "mutate:", err)
-			os.Exit(2)
+			fatal(err)
 		}
 		if byDir[dir] == nil {
 			byDir[dir] = map[string][]mutant{}
@@ -285,14 +283,12 @@ func readEquivalents(path string) (map[key]string, error) {
 func semantic(path, only string, timeout time.Duration, min float64, check bool) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mutate:", err)
-		os.Exit(2)
+		fatal(err)
 	}
 	ms, err := readSemantic(f, path)
 	f.Close()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mutate:", err)
-		os.Exit(2)
+		fatal(err)
 	}
 	if only != "" {
 		keep := strings.Split(only, ",")
@@ -300,8 +296,7 @@ func semantic(path, only string, timeout time.Duration, min float64, check bool)
 	}
 	root, err := os.Getwd()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mutate:", err)
-		os.Exit(2)
+		fatal(err)
 	}
 	if check {
 		ok := true
@@ -322,8 +317,13 @@ func semantic(path, only string, timeout time.Duration, min float64, check bool)
 	defer stop()
 	res, err := runSemantic(ctx, root, ms, timeout, os.Stdout)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mutate:", err)
-		os.Exit(2)
+		fatal(err)
 	}
 	return scoreSemantic(os.Stdout, res, min)
+}
+
+// fatal ends the run on an error of its inputs (exit 2: not a score).
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "mutate:", err)
+	os.Exit(2)
 }
