@@ -252,7 +252,10 @@ func TestHTTPRequest(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("%q", b)
 	}
-	for _, bad := range [][3]string{{"GET", "index", "h"}, {"G T", "/", "h"}, {"GET", "/a b", "h"}, {"GET", "/", ""}, {"GET", "/", "h\r\nX: y"}} {
+	// Bad bytes at either end as well as inside: a host that starts with
+	// a space or a control byte is as bad as one that holds one.
+	for _, bad := range [][3]string{{"GET", "index", "h"}, {"G T", "/", "h"}, {"GET", "/a b", "h"}, {"GET", "/", ""}, {"GET", "/", "h\r\nX: y"},
+		{"GET", "/", " h"}, {"GET", "/", "\x01h"}, {"GET", "/", "h\n"}, {"GET", "/", "h/x"}, {"GET", "/x\x7f", "h"}} {
 		if _, err := HTTPRequest(bad[0], bad[1], bad[2], false); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
