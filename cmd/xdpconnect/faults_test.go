@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,7 +183,14 @@ func TestFaultRXRingOverflow(t *testing.T) {
 	// answer to our retransmitted SYN: TCPSynRetrans there) may be lost
 	// at no cost. A loss counted twice (the kernel counts a
 	// fill-ring-empty drop in two counters) would be more than all that.
-	again := serverSynRetrans(t, l.ServerNS)
+	ns, err := lab.NetStat(l.ServerNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, ok := ns["TCPSynRetrans"]
+	if !ok {
+		t.Fatalf("no TcpExt TCPSynRetrans in %s's netstat", l.ServerNS)
+	}
 	if lost > r.Retransmits+r.Failed["ETIMEDOUT"]+again {
 		t.Fatalf("%d frames lost by the count, %d SYNs retransmitted, %d timed out, %d SYN-ACKs sent again: a loss counted twice? %+v", lost, r.Retransmits, r.Failed["ETIMEDOUT"], again, r.XSK)
 	}
@@ -422,32 +428,4 @@ func TestMiddleboxConnectionLimit(t *testing.T) {
 		t.Fatalf("diagnosis %+v", r.Diagnosis)
 	}
 	t.Logf("established %d, failed %v; diagnosis %+v", r.Established, r.Failed, r.Diagnosis)
-}
-
-// serverSynRetrans is the namespace's TcpExt TCPSynRetrans: the SYN-ACKs
-// its listeners sent again.
-func serverSynRetrans(t *testing.T, ns string) uint64 {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/netstat").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(out), "\n")
-	for i := 0; i+1 < len(lines); i += 2 {
-		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) {
-			continue
-		}
-		for j, n := range names {
-			if n == "TCPSynRetrans" {
-				v, err := strconv.ParseUint(values[j], 10, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-		}
-	}
-	t.Fatalf("no TcpExt TCPSynRetrans in %s's /proc/net/netstat", ns)
-	return 0
 }
