@@ -149,9 +149,9 @@ func TestResolveUnresolvableNeighbour(t *testing.T) {
 // a 5 s deadline.
 func TestResolveNeighbourFailedEarly(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
-	for _, kv := range []string{"mcast_solicit=1", "ucast_solicit=1", "app_solicit=0", "retrans_time_ms=100"} {
-		if out, err := exec.Command("ip", "netns", "exec", l.ClientNS, "sysctl", "-qw", "net.ipv4.neigh."+lab.ClientIf+"."+kv).CombinedOutput(); err != nil {
-			t.Fatalf("sysctl %s: %v %s", kv, err, out)
+	for _, kv := range [][2]string{{"mcast_solicit", "1"}, {"ucast_solicit", "1"}, {"app_solicit", "0"}, {"retrans_time_ms", "100"}} {
+		if err := lab.Sysctl(l.ClientNS, "net/ipv4/neigh/"+lab.ClientIf+"/"+kv[0], kv[1]); err != nil {
+			t.Fatalf("sysctl %s: %v", kv[0], err)
 		}
 	}
 	r := resolverIn(t, l.ClientNS)
