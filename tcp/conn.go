@@ -233,6 +233,11 @@ func (p *Params) announced(c *Conn) uint32 {
 	return min((p.RcvWnd+unit-1)/unit, 65535) * unit
 }
 
+// Announced is the receive window the connection's segments announce,
+// the most the peer may send ahead of RCV.NXT: a caller that announces
+// less (a stream's free buffer space) sets Reply.Window itself.
+func (p *Params) Announced(c *Conn) uint32 { return p.announced(c) }
+
 // ctlRST is the ctl-reply RST of X1/Y2: seq = SEG.ACK, no ACK flag, window 0,
 // no options, IP ID 0, TOS from the segment without ECN bits.
 func ctlRST(seg *Segment) Verdict {
@@ -582,14 +587,16 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 	}
 	c.replaceTSRecent(seg)
 	if x != nil {
-		x.ack(c, seg)
+		x.ack(p, c, seg, nowMs)
 	}
 	// Our FIN acknowledged?
 	finAcked := seg.Ack == c.SndNxt
 	// An orphan whose FIN was acked by an earlier segment is a TIME-WAIT
 	// mini-socket (tcp_time_wait with TCP_FIN_WAIT2); one acked by this
 	// segment, which also carries the peer's FIN, is still a socket.
-	miniSocket := c.State == FinWait2
+	// A stream the application only shut for writing (x set in FIN-WAIT)
+	// is still a socket that reads.
+	miniSocket := c.State == FinWait2 && x == nil
 	switch c.State {
 	case FinWait1:
 		if finAcked {
@@ -660,8 +667,9 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 	}
 	c.RcvNxt += Seq(n)
 	if !fin {
-		if c.State == FinWait1 || c.State == FinWait2 {
-			// E11: data after our receive side shut down resets.
+		if (c.State == FinWait1 || c.State == FinWait2) && !app {
+			// E11: data after our receive side shut down resets; a
+			// stream shut only for writing (app) reads it.
 			c.State = Closed
 			v := p.segment(c, FlagRST|FlagACK, c.SndNxt, nowMs)
 			v.Event = EvClosed

@@ -19,10 +19,26 @@ type Exchange struct {
 	End    Seq    // the sequence number after the request
 	Wnd    uint32 // the peer's receive window, scaled (tcp_ack_update_window)
 	Cwnd   uint32 // congestion window, in segments (slow start from InitCwnd)
+	// Ssthresh is the slow-start threshold in segments: 0 until the
+	// first loss (slow start until then, congestion avoidance above it).
+	Ssthresh uint32
 	// probe is where a tail loss probe starts, while probing says
 	// NextData owes it; probed says this flight had its probe.
 	probe           Seq
 	probing, probed bool
+	// Fast recovery (RFC 6582, NewReno): recover is SND.NXT when the third
+	// duplicate ACK came; until an ACK passes it, each partial ACK resends
+	// the segment at SND.UNA (rexmit says NextData owes it).
+	recover            Seq
+	dupAcks            uint8
+	recovering, rexmit bool
+	// caAcked counts the segments acknowledged toward the next congestion
+	// window increase in congestion avoidance.
+	caAcked uint32
+	// srtt8 is 8 times the smoothed RTT in ms, from the timestamps the
+	// peer echoes on new acknowledgements (tcp_rtt_estimator's srtt_us);
+	// 0: no sample yet.
+	srtt8 uint32
 }
 
 // StartExchange starts sending an n-byte request on the established
@@ -39,6 +55,7 @@ func (p *Params) StartExchange(c *Conn, x *Exchange, n int) {
 func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
 	x.SndUna, x.Next, x.Start, x.End = c.SndNxt, c.SndNxt, c.SndNxt, c.SndNxt+Seq(n)
 	x.probing, x.probed = false, false
+	x.recovering, x.rexmit, x.dupAcks = false, false, 0
 	c.Retrans = 0
 }
 
@@ -47,6 +64,13 @@ func (p *Params) NextRequest(c *Conn, x *Exchange, n int) {
 // end of a write) and which of the request's bytes it carries. The caller
 // sets Reply.Payload to them.
 func (p *Params) NextData(c *Conn, x *Exchange, nowMs uint32) (r Reply, off, n int, ok bool) {
+	if x.rexmit {
+		// Fast retransmit: the segment at SND.UNA, once.
+		x.rexmit = false
+		if n := int(min(int64(x.Next-x.SndUna), int64(c.PeerMSS))); n > 0 {
+			return p.dataSegment(c, x, x.SndUna, n, nowMs), int(x.SndUna - x.Start), n, true
+		}
+	}
 	if x.probing {
 		// The tail loss probe: the last segment sent, again.
 		x.probing = false
@@ -93,26 +117,89 @@ func (p *Params) ExchangeInput(c *Conn, x *Exchange, seg *Segment, nowMs uint32)
 // ack takes an acceptable ACK (tcp_ack): new data acknowledged moves
 // SND.UNA, grows the congestion window by the segments it covers (slow
 // start) and ends the RTO backoff; the window is the segment's, scaled.
-func (x *Exchange) ack(c *Conn, seg *Segment) {
+func (x *Exchange) ack(p *Params, c *Conn, seg *Segment, nowMs uint32) {
 	if seg.Ack.LessThan(x.SndUna) {
 		return // older than what we know: no window update either
-	}
-	if x.SndUna.LessThan(seg.Ack) {
-		mss := max(uint32(c.PeerMSS), 1)
-		x.Cwnd += (uint32(seg.Ack-x.SndUna) + mss - 1) / mss
-		x.SndUna = seg.Ack
-		if x.Next.LessThan(x.SndUna) {
-			x.Next = x.SndUna
-		}
-		c.Retrans = 0
-		x.probed = false // a new flight gets its own probe
 	}
 	w := uint32(seg.Window)
 	if c.WSOK() {
 		w <<= c.SndWScale
 	}
+	if x.SndUna.LessThan(seg.Ack) {
+		mss := max(uint32(c.PeerMSS), 1)
+		acked := (uint32(seg.Ack-x.SndUna) + mss - 1) / mss
+		x.SndUna = seg.Ack
+		if x.Next.LessThan(x.SndUna) {
+			x.Next = x.SndUna
+		}
+		x.dupAcks = 0
+		switch {
+		case x.recovering && seg.Ack.LessThan(x.recover):
+			// A partial ACK: the next hole goes at once (RFC 6582 §3.2).
+			x.rexmit = true
+		case x.recovering:
+			x.recovering = false
+			x.Cwnd = max(x.Ssthresh, 2)
+		case x.Ssthresh == 0 || x.Cwnd < x.Ssthresh:
+			x.Cwnd += acked // slow start
+		default:
+			// Congestion avoidance: a segment more per window acked.
+			x.caAcked += acked
+			if x.caAcked >= x.Cwnd {
+				x.caAcked -= x.Cwnd
+				x.Cwnd++
+			}
+		}
+		if c.TSOK() && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && c.Retrans == 0 {
+			// Karn: no sample from an RTO's retransmission.
+			m := uint32(max(int32(nowMs-c.tsecr(p, seg)), 0))
+			if x.srtt8 == 0 {
+				x.srtt8 = max(m*8, 1)
+			} else {
+				x.srtt8 = max(x.srtt8-x.srtt8/8+m, 1)
+			}
+		}
+		c.Retrans = 0
+		x.probed = false // a new flight gets its own probe
+	} else if (seg.Opts.HasSACK || seg.PayloadLen == 0 && !seg.Flags.Has(FlagFIN) && w == x.Wnd) && x.SndUna.LessThan(x.Next) {
+		// A duplicate ACK (RFC 5681 §2), or one with SACK blocks whatever
+		// its window and data: Linux's sender counts SACKed segments, its
+		// receiver moves the window as it autotunes, and a peer sending
+		// too has data on every ACK. The third starts fast retransmit,
+		// unless a recovery is under way already.
+		if x.dupAcks < 255 {
+			x.dupAcks++
+		}
+		// The receiver's SACK blocks reach more than three segments past
+		// the hole: it holds three or more (RFC 6675's IsLost; a peer's
+		// GRO acknowledges a run of them with one ACK).
+		mss := max(uint32(c.PeerMSS), 1)
+		sacked := seg.Opts.HasSACK && x.SndUna.LessThan(seg.Opts.SACKEdge) && seg.Opts.SACKEdge.LessEq(x.Next) &&
+			uint32(seg.Opts.SACKEdge-x.SndUna) > 3*mss
+		if (x.dupAcks == 3 || sacked) && !x.recovering {
+			x.Ssthresh = max(uint32(x.Next-x.SndUna)/mss/2, 2)
+			x.Cwnd, x.caAcked = x.Ssthresh, 0
+			x.recover, x.recovering, x.rexmit = x.Next, true, true
+		}
+	}
 	x.Wnd = w
 }
+
+// Append adds n bytes written by the application to what the stream
+// sends: they are the sequence numbers after End.
+func (x *Exchange) Append(n int) { x.End += Seq(n) }
+
+// Release forgets the bytes the peer acknowledged: Start moves to
+// SND.UNA, and n is how many bytes the caller may now drop from the front
+// of its send buffer (which starts at Start).
+func (x *Exchange) Release() (n int) {
+	n = int(x.SndUna - x.Start)
+	x.Start = x.SndUna
+	return n
+}
+
+// Recovering says a fast recovery is under way.
+func (x *Exchange) Recovering() bool { return x.recovering }
 
 // ExchangeTimer is the expiry of an established connection's
 // retransmission timer while its request is not acknowledged (Q4, Q5). The first
@@ -151,10 +238,31 @@ func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, r
 	// socket's txhash on each timeout); the tail loss probe above does not.
 	c.flags += cfRehash
 	if inFlight {
-		x.Next, x.Cwnd = x.SndUna, 1
+		// RFC 5681 §3.1: half the flight, and slow start from one segment.
+		mss := Seq(max(c.PeerMSS, 1))
+		x.Ssthresh = max(uint32((x.Next-x.SndUna)/mss)/2, 2)
+		x.Next, x.Cwnd, x.caAcked = x.SndUna, 1, 0
+		x.recovering, x.rexmit, x.dupAcks = false, false, 0
 		return Verdict{}, true, p.FINRTO(c)
 	}
 	return p.segment(c, FlagACK, x.SndUna-1, nowMs), false, p.FINRTO(c)
+}
+
+// ExchangeTimeout is when the retransmission timer of a connection
+// sending data should fire, from now: the tail loss probe's timeout
+// (tcp_schedule_loss_probe: 2 SRTT plus TCP_TIMEOUT_MIN, 2 ms, or plus
+// TCP_RTO_MIN with one segment out; at most the RTO) while the flight has
+// not had its probe and an RTT was measured, else the RTO (FINRTO).
+func (p *Params) ExchangeTimeout(c *Conn, x *Exchange) int64 {
+	rto := p.FINRTO(c)
+	if x.probed || c.Retrans > 0 || x.srtt8 == 0 {
+		return rto
+	}
+	pto := int64(x.srtt8/4) + 2
+	if uint32(x.Next-x.SndUna) <= uint32(c.PeerMSS) {
+		pto += p.RTOMinMs - 2
+	}
+	return min(pto, rto)
 }
 
 // Pending says the request still has bytes in flight or waiting for the

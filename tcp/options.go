@@ -145,6 +145,8 @@ type Options struct {
 	WScale   uint8  // valid when HasWS
 	HasWS    bool
 	SACKPerm bool
+	HasSACK  bool // SACK blocks (not on a SYN): the receiver holds data past a hole
+	SACKEdge Seq  // the blocks' highest right edge, when HasSACK
 	HasTS    bool
 	TSVal    uint32
 	TSEcr    uint32
@@ -184,6 +186,16 @@ func ParseOptions(b []byte, syn bool) Options {
 			}
 		case OptSACKPerm:
 			o.SACKPerm = o.SACKPerm || l == 2 && syn
+		case OptSACK:
+			if l >= 10 && (l-2)%8 == 0 && !syn {
+				for i := 2; i < l; i += 8 {
+					r := Seq(binary.BigEndian.Uint32(b[i+4:]))
+					if !o.HasSACK || o.SACKEdge.LessThan(r) {
+						o.SACKEdge = r
+					}
+					o.HasSACK = true
+				}
+			}
 		case OptTimestamp:
 			if l == 10 {
 				o.HasTS = true
