@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"syscall"
 	"time"
@@ -55,4 +57,27 @@ func ExampleSession_Dial() {
 		fmt.Println("connected from", c.Local)
 		c.Close()
 	}
+}
+
+// net/http over the engine: the session's DialContext as the transport's.
+// Each connection is the engine's TCP, its errors the kernel's.
+func ExampleSession_DialContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dst := netip.MustParseAddrPort("198.18.0.2:80")
+	s, err := xdpconnect.Open(ctx, xdpconnect.Options{Targets: []netip.AddrPort{dst}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}}
+	resp, err := client.Get("http://198.18.0.2/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Status, len(body), "bytes")
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -229,6 +231,68 @@ func (s *Session) Dial(ctx context.Context, dst netip.AddrPort) (*fastpath.Conn,
 		}
 	}
 	return c, err
+}
+
+// DialContext is Dial for code written against net.Dialer (a
+// net/http.Transport's DialContext, gRPC's dialer, crypto/tls.Client over
+// it): address is "host:port", the host an IP literal or a name that
+// resolves to one of the session's targets on that port; network is
+// "tcp", "tcp4" or "tcp6". Errors are *net.OpError, as net's are.
+func (s *Session) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	fail := func(err error) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	var want func(netip.Addr) bool
+	switch network {
+	case "tcp":
+		want = func(netip.Addr) bool { return true }
+	case "tcp4":
+		want = netip.Addr.Is4
+	case "tcp6":
+		want = netip.Addr.Is6
+	default:
+		return fail(net.UnknownNetworkError(network))
+	}
+	host, portText, err := net.SplitHostPort(address)
+	if err != nil {
+		return fail(err)
+	}
+	port, err := net.LookupPort(network, portText)
+	if err != nil {
+		return fail(err)
+	}
+	addrs := []netip.Addr{}
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = append(addrs, a.Unmap())
+	} else if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return fail(err)
+	}
+	for _, a := range addrs {
+		dst := netip.AddrPortFrom(a.Unmap(), uint16(port))
+		if !want(dst.Addr()) || !s.isTarget(dst) {
+			continue
+		}
+		c, err := s.Dial(ctx, dst)
+		if err != nil {
+			// The kernel's errno, as net's dial errors carry it.
+			var errno unix.Errno
+			if errors.As(err, &errno) {
+				err = os.NewSyscallError("connect", errno)
+			}
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(dst), Err: err}
+		}
+		return c, nil
+	}
+	return fail(fmt.Errorf("%s is not one of the session's targets: %w", address, unix.EINVAL))
+}
+
+func (s *Session) isTarget(dst netip.AddrPort) bool {
+	for _, t := range s.opts.Targets {
+		if t == dst {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) startDialerLocked() error {

@@ -301,7 +301,7 @@ func TestProgressRate(t *testing.T) {
 // The counters' layout: each group where its base says, of its size,
 // none overlapping.
 func TestCounterLayout(t *testing.T) {
-	if dropBase != CntEstablishedDown+1 || failedBase-dropBase != Counter(tcp.NumDropReasons) || respFailedBase-failedBase != Counter(len(Errnos)) ||
+	if dropBase != CntWindowUpdates+1 || failedBase-dropBase != Counter(tcp.NumDropReasons) || respFailedBase-failedBase != Counter(len(Errnos)) ||
 		statusBase-respFailedBase != numResponseErrors || numCounters-statusBase != 500 {
 		t.Fatalf("bases %d %d %d %d, %d counters", dropBase, failedBase, respFailedBase, statusBase, numCounters)
 	}

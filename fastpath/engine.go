@@ -563,21 +563,27 @@ func (e *Engine) Config() Config { return e.cfg }
 
 // --- Dial ---
 
-// Conn is a connection opened by Engine.Dial: established and held until
-// Close.
+// Conn is a connection opened by Engine.Dial: a net.Conn (conn.go) whose
+// TCP runs on the engine (stream.go), held until Close or Abort.
 type Conn struct {
 	e      *Engine
 	idx    slot
 	Local  netip.AddrPort
 	Remote netip.AddrPort
 	done   chan syscall.Errno
-	closed chan struct{}
+	closed chan struct{} // the engine let the connection go
+	s      stream
 }
 
+// request is what the application asks a worker: exactly one of its
+// connections is set.
 type request struct {
-	dial  *Conn
-	close *Conn
-	tgt   int
+	dial   *Conn
+	close  *Conn // Close (abort: Abort, or Close with unread data)
+	write  *Conn // Write queued bytes, or CloseWrite wants our FIN
+	update *Conn // Read freed receive buffer space
+	abort  bool
+	tgt    int
 }
 
 // Dial opens one connection to dst, which must be one of the engine's
@@ -595,6 +601,7 @@ func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
 		return nil, fmt.Errorf("fastpath: dial %s: engine not running: %w", dst, syscall.ENETDOWN)
 	}
 	c := &Conn{e: e, Remote: dst, done: make(chan syscall.Errno, 1), closed: make(chan struct{})}
+	c.s.readable, c.s.writable = make(chan struct{}, 1), make(chan struct{}, 1)
 	w := e.workers[int(uint64(time.Now().UnixNano())%uint64(len(e.workers)))]
 	select {
 	case w.reqs <- request{dial: c, tgt: t}:
@@ -614,22 +621,6 @@ func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
 	}
 }
 
-// Close aborts the connection with RST|ACK.
-func (c *Conn) Close() error {
-	w := c.e.workers[c.e.ownerOf(c.idx)]
-	select {
-	case w.reqs <- request{close: c}:
-	case <-time.After(time.Second):
-		return errors.New("fastpath: close: engine not responding")
-	}
-	select {
-	case <-c.closed:
-		return nil
-	case <-time.After(time.Second):
-		return errors.New("fastpath: close: the engine did not confirm")
-	}
-}
-
 func (w *worker) requests() {
 	for len(w.reqs) > 0 {
 		r := <-w.reqs
@@ -637,7 +628,11 @@ func (w *worker) requests() {
 		case r.dial != nil:
 			w.dial(r.dial, r.tgt)
 		case r.close != nil:
-			w.closeConn(r.close)
+			w.closeConn(r.close, r.abort)
+		case r.write != nil:
+			w.streamWrite(r.write)
+		case r.update != nil:
+			w.streamUpdate(r.update)
 		}
 	}
 }
@@ -673,13 +668,32 @@ func (w *worker) dial(c *Conn, t int) {
 	}
 }
 
-func (w *worker) closeConn(c *Conn) {
+// closeConn closes a Dial'ed connection: at once with RST|ACK (abort),
+// else with our FIN once the peer has all our data (sendStream).
+func (w *worker) closeConn(c *Conn, abort bool) {
 	en := &w.e.table[c.idx]
 	en.acquire()
-	if en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait {
-		v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, true, w.nowMs)
+	if w.e.dialedConn(c.idx) != c {
+		w.release(en, false) // gone meanwhile: the entry may be another's
+		return
+	}
+	if !abort {
+		c.s.mu.Lock()
+		c.s.shut = true
+		c.s.mu.Unlock()
 		p := w.path(c.idx)
-		w.send(&p, &v.Reply)
+		w.sendStream(en, c.idx, c, &p)
+		w.release(en, false)
+		return
+	}
+	if en.conn.State != tcp.TimeWait && en.conn.State != tcp.Closed {
+		params := w.e.paramsOf(w.e.pairOf(c.idx))
+		v := params.Close(&en.conn, true, w.nowMs)
+		if v.Send {
+			p := w.path(c.idx)
+			w.send(&p, &v.Reply)
+		}
+		en.conn.State = tcp.Closed
 	}
 	w.release(en, false)
 	// Before examine frees the entry (and clears its flags).

@@ -43,9 +43,10 @@ func (s *keptStore) bytes(i int32) []byte {
 	return s.data[int(i)*s.size : int(i)*s.size+int(k.n)]
 }
 
-// keep copies payload, an out-of-order segment at seq, into ex's list. It
-// reports whether the data is kept (now or already).
-func (w *worker) keep(ex *exState, seq tcp.Seq, payload []byte) bool {
+// keep copies payload, an out-of-order segment at seq, into the list at
+// head (1 + its first slot; 0: empty). It reports whether the data is kept
+// (now or already).
+func (w *worker) keep(head *int32, seq tcp.Seq, payload []byte) bool {
 	if w.kept == nil {
 		w.kept = newKeptStore(w.e.frameSize)
 	}
@@ -55,7 +56,7 @@ func (w *worker) keep(ex *exState, seq tcp.Seq, payload []byte) bool {
 	}
 	// Its place: after every kept segment that starts before it.
 	prev := int32(-1)
-	for i := ex.kept - 1; i >= 0; i = s.seg[i].next - 1 {
+	for i := *head - 1; i >= 0; i = s.seg[i].next - 1 {
 		k := &s.seg[i]
 		if k.seq == seq && int(k.n) >= len(payload) {
 			return true // a retransmission of what is kept
@@ -73,7 +74,7 @@ func (w *worker) keep(ex *exState, seq tcp.Seq, payload []byte) bool {
 	s.seg[i] = kept{seq: seq, n: uint16(len(payload))}
 	copy(s.data[int(i)*s.size:], payload)
 	if prev < 0 {
-		s.seg[i].next, ex.kept = ex.kept, i+1
+		s.seg[i].next, *head = *head, i+1
 	} else {
 		s.seg[i].next, s.seg[prev].next = s.seg[prev].next, i+1
 	}
@@ -83,10 +84,10 @@ func (w *worker) keep(ex *exState, seq tcp.Seq, payload []byte) bool {
 
 // keptRange is the contiguous run of kept data that holds seq: the SACK
 // block a duplicate ACK reports (its first block is the latest segment's).
-func (w *worker) keptRange(ex *exState, seq tcp.Seq) (l, r tcp.Seq) {
+func (w *worker) keptRange(head int32, seq tcp.Seq) (l, r tcp.Seq) {
 	s := w.kept
 	started := false
-	for i := ex.kept - 1; i >= 0; i = s.seg[i].next - 1 {
+	for i := head - 1; i >= 0; i = s.seg[i].next - 1 {
 		k := &s.seg[i]
 		end := k.seq + tcp.Seq(k.n)
 		if started && k.seq.LessEq(r) {
@@ -126,11 +127,11 @@ func (w *worker) drainKept(en *entry, ex *exState) (res l7.Result, took bool) {
 	return res, took
 }
 
-// dropKept frees what ex keeps: its request ended.
-func (w *worker) dropKept(ex *exState) {
-	for ex.kept != 0 {
-		i := ex.kept - 1
-		ex.kept = w.kept.seg[i].next
+// dropKept frees the list at head: its request or stream ended.
+func (w *worker) dropKept(head *int32) {
+	for *head != 0 {
+		i := *head - 1
+		*head = w.kept.seg[i].next
 		w.kept.free = append(w.kept.free, i)
 	}
 }
@@ -140,6 +141,6 @@ func (w *worker) dropKept(ex *exState) {
 func (w *worker) endExchange(ex *exState) {
 	ex.on = false
 	if ex.kept != 0 {
-		w.dropKept(ex)
+		w.dropKept(&ex.kept)
 	}
 }

@@ -48,7 +48,7 @@ func (w *worker) exchange(idx slot) *exState {
 func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	ex := &w.e.ex[idx]
 	if ex.kept != 0 {
-		w.dropKept(ex)
+		w.dropKept(&ex.kept)
 	}
 	*ex = exState{on: true, n: 1, intended: ex.intended}
 	c := &en.conn
@@ -144,7 +144,7 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 				if ex.kept != 0 && en.conn.SACKOK() {
 					first := w.kept.seg[ex.kept-1].seq
 					a.Reply.DSACK = true
-					a.Reply.SackL, a.Reply.SackR = w.keptRange(ex, first)
+					a.Reply.SackL, a.Reply.SackR = w.keptRange(ex.kept, first)
 				}
 				w.ackData(ex, p, &a.Reply)
 			}

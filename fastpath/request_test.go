@@ -571,17 +571,17 @@ func TestKeptStore(t *testing.T) {
 	data := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 100) }
 	at := func(i int) tcp.Seq { return base + tcp.Seq(100*i) }
 	for _, i := range []int{3, 1, 2, 5, 3} {
-		if !w.keep(ex, at(i), data(i)) {
+		if !w.keep(&ex.kept, at(i), data(i)) {
 			t.Fatalf("segment %d not kept", i)
 		}
 	}
 	if n := keptSlots - len(w.kept.free); n != 4 {
 		t.Fatalf("%d slots taken for 4 segments", n)
 	}
-	if l, r := w.keptRange(ex, at(2)); l != at(1) || r != at(4) {
+	if l, r := w.keptRange(ex.kept, at(2)); l != at(1) || r != at(4) {
 		t.Fatalf("run around segment 2: [%d, %d), want [%d, %d)", l-base, r-base, 100, 400)
 	}
-	if l, r := w.keptRange(ex, at(5)); l != at(5) || r != at(6) {
+	if l, r := w.keptRange(ex.kept, at(5)); l != at(5) || r != at(6) {
 		t.Fatalf("run around segment 5: [%d, %d)", l-base, r-base)
 	}
 	// Segment 0 arrives in order: 1 to 3 drain, 5 waits behind the hole at 4.
@@ -598,7 +598,7 @@ func TestKeptStore(t *testing.T) {
 		t.Fatalf("%d of %d slots free after the request ended", len(w.kept.free), keptSlots)
 	}
 	w.kept.free = w.kept.free[:0]
-	if w.keep(ex, at(7), data(7)) {
+	if w.keep(&ex.kept, at(7), data(7)) {
 		t.Fatal("kept with no free slot")
 	}
 }

@@ -39,28 +39,32 @@ const (
 	CntAttempted6                     // the attempts, established and failed ones over IPv6
 	CntEstablished6
 	CntFailed6
-	CntRequests        // request mode: requests started (one per established connection)
-	CntResponses       // responses read to their end
-	CntResponseBytes   // response bytes taken in order
-	CntRequestRetrans  // request segments sent again after an RTO
-	CntOutOfOrder      // response segments not at RCV.NXT (ACKed with a SACK block; kept when the store has room)
-	CntWindowProbes    // zero-window probes: the server's window held the request back
-	CntTimeWait        // connections that ended in TIME-WAIT: we closed first, the port is quarantined
-	CntLate            // attempts the rate asked for that the worker did not start in time (it came round too late)
-	CntHeldBack        // attempts the rate asked for that the concurrency bound or busy ports held back
-	CntIdleNs          // nanoseconds the worker waited in poll with nothing to do
-	CntACKMerged       // ACKs of response data that took the place of the connection's ACK still in the TX batch
-	CntKept            // out-of-order response segments kept until the hole before them filled
-	CntDownSYN         // frames queued while the interface was down (Config.LinkDown), which the kernel drops: SYNs,
-	CntDownACK         // pure ACKs,
-	CntDownRST         // RSTs,
-	CntDownData        // and segments with data or a FIN
-	CntEstablishedDown // handshakes completed while the interface was down: their ACK never left
-	dropBase           // frames dropped by parse reason, tcp.NumDropReasons of them
-	failedBase         = dropBase + Counter(tcp.NumDropReasons)
-	respFailedBase     = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors
-	statusBase         = respFailedBase + numResponseErrors // responses by status code, 100..599
-	numCounters        = statusBase + 500
+	CntRequests            // request mode: requests started (one per established connection)
+	CntResponses           // responses read to their end
+	CntResponseBytes       // response bytes taken in order
+	CntRequestRetrans      // request segments sent again after an RTO
+	CntOutOfOrder          // response segments not at RCV.NXT (ACKed with a SACK block; kept when the store has room)
+	CntWindowProbes        // zero-window probes: the server's window held the request back
+	CntTimeWait            // connections that ended in TIME-WAIT: we closed first, the port is quarantined
+	CntLate                // attempts the rate asked for that the worker did not start in time (it came round too late)
+	CntHeldBack            // attempts the rate asked for that the concurrency bound or busy ports held back
+	CntIdleNs              // nanoseconds the worker waited in poll with nothing to do
+	CntACKMerged           // ACKs of response data that took the place of the connection's ACK still in the TX batch
+	CntKept                // out-of-order response segments kept until the hole before them filled
+	CntDownSYN             // frames queued while the interface was down (Config.LinkDown), which the kernel drops: SYNs,
+	CntDownACK             // pure ACKs,
+	CntDownRST             // RSTs,
+	CntDownData            // and segments with data or a FIN
+	CntEstablishedDown     // handshakes completed while the interface was down: their ACK never left
+	CntStreamBytesSent     // Dial'ed connections (streams): bytes sent, retransmissions included,
+	CntStreamBytesReceived // bytes received in order (for Read),
+	CntStreamRetrans       // RTOs and tail loss probes that sent data again,
+	CntWindowUpdates       // window updates sent after Read freed the receive buffer
+	dropBase               // frames dropped by parse reason, tcp.NumDropReasons of them
+	failedBase             = dropBase + Counter(tcp.NumDropReasons)
+	respFailedBase         = failedBase + Counter(len(Errnos))  // requests failed, by ResponseErrors
+	statusBase             = respFailedBase + numResponseErrors // responses by status code, 100..599
+	numCounters            = statusBase + 500
 )
 
 // ResponseErrors name the ways a request fails after the handshake, in

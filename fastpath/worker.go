@@ -444,21 +444,34 @@ func (w *worker) segment(pk *tcp.Packet) {
 	before := en.conn.State
 	var v tcp.Verdict
 	ex := w.exchange(idx)
+	var dc *Conn // a Dial'ed connection's stream
+	if ex == nil && en.dialed() {
+		dc = w.e.dialedConn(idx)
+	}
 	switch {
-	case w.e.cfg.Close == CloseSYNOnly:
+	case w.e.cfg.Close == CloseSYNOnly && dc == nil:
 		v = params.ProbeInput(&en.conn, seg, w.nowMs)
 	case ex != nil:
 		v = params.ExchangeInput(&en.conn, &ex.x, seg, w.nowMs)
+	case dc != nil && before != tcp.SynSent && dc.streamUsesX(before):
+		v = params.ExchangeInput(&en.conn, &dc.s.x, seg, w.nowMs)
 	default:
 		v = params.Input(&en.conn, seg, w.nowMs)
 	}
 	if ex != nil && v.Send && v.DataLen == 0 && len(pk.Payload) > 0 && en.conn.State == tcp.Established &&
-		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && w.keep(ex, seg.Seq, pk.Payload) && en.conn.SACKOK() {
+		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && w.keep(&ex.kept, seg.Seq, pk.Payload) && en.conn.SACKOK() {
 		// Kept (Q9): the duplicate ACK's SACK block is the run of kept
 		// data this segment joined.
-		v.Reply.SackL, v.Reply.SackR = w.keptRange(ex, seg.Seq)
+		v.Reply.SackL, v.Reply.SackR = w.keptRange(ex.kept, seg.Seq)
 	}
-	if v.Send {
+	if dc != nil && v.Send && v.DataLen == 0 && len(pk.Payload) > 0 && en.conn.State == tcp.Established &&
+		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && w.keep(&dc.s.kept, seg.Seq, pk.Payload) && en.conn.SACKOK() {
+		v.Reply.SackL, v.Reply.SackR = w.keptRange(dc.s.kept, seg.Seq)
+	}
+	switch {
+	case dc != nil && v.Send && before != tcp.SynSent:
+		w.sendConn(dc, &en.conn, params, &p, &v.Reply)
+	case v.Send:
 		if ex != nil && v.DataLen > 0 && v.Reply.Flags == tcp.FlagACK {
 			w.ackData(ex, &p, &v.Reply)
 		} else {
@@ -497,6 +510,9 @@ func (w *worker) segment(pk *tcp.Packet) {
 		notify = true
 	case tcp.EvClosed:
 		notify = true
+	}
+	if dc != nil && before != tcp.SynSent {
+		w.streamInput(en, idx, dc, pk, &v, before, &p)
 	}
 	if ex != nil && ex.on {
 		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.CloseWait
@@ -572,6 +588,9 @@ func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8)
 // says its timer must be armed anew.
 func (w *worker) established(en *entry, idx slot, p *tcp.Path) (rearm bool) {
 	if en.dialed() {
+		if c := w.e.dialedConn(idx); c != nil {
+			w.startStream(en, idx, c)
+		}
 		w.e.dialDone(idx, 0)
 		return false
 	}
@@ -781,12 +800,17 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 			w.wheel.Schedule(id, int64(w.nowMs)+params.FINRTO(&en.conn))
 		}
 	case tcp.FinWait2:
-		if expired {
+		if en.dialed() && w.e.dialedConn(idx).streamReads() {
+			// Shut for writing only: a socket that reads has no
+			// FIN-WAIT-2 timeout (tcp_fin_timeout is the orphan's).
+			w.wheel.Cancel(id)
+		} else if expired {
 			en.conn.State = tcp.Closed // orphan FIN-WAIT-2 timeout
 		} else if !w.wheel.Scheduled(id) || fast {
 			w.wheel.Schedule(id, int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds())
 		}
 	case tcp.TimeWait:
+		w.e.dialClosed(en, idx)
 		w.wheel.Cancel(id)
 		if !w.quar.Push(uint32(idx), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
 			en.conn.State = tcp.Closed // quarantine full: free now
@@ -794,11 +818,14 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 	case tcp.Established, tcp.CloseWait:
 		if ex := w.exchange(idx); ex != nil {
 			w.requestTimer(en, idx, ex, id, expired, fast)
+		} else if c := w.e.dialedConn(idx); c != nil && en.dialed() {
+			w.streamTimer(en, idx, c, id, expired, fast)
 		} else {
 			w.wheel.Cancel(id)
 		}
 	}
 	if en.conn.State == tcp.Closed {
+		w.e.dialClosed(en, idx)
 		w.wheel.Cancel(id)
 		en.conn.State = tcp.Free
 		en.setDialed(false)
