@@ -359,3 +359,36 @@ func TestDialContextErrors(t *testing.T) {
 		t.Fatalf("not a target: %v", err)
 	}
 }
+
+// An application that does not read closes the window we announce: the
+// server stops at the receive buffer (256 KiB, plus at most one window
+// in flight), probes the zero window, and resumes on the window update
+// our Read sends; nothing is lost.
+func TestConnReceiveWindow(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	const port, n = 9306, 4 << 20
+	down := pattern(3, n)
+	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) { c.Write(down) })
+	dst := netip.AddrPortFrom(l.ServerAddr, port)
+	s := dialSession(t, l, dst)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.Dial(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(500 * time.Millisecond) // the server fills what we announce
+	st := s.Stats()
+	if got := st.Get(fastpath.CntStreamBytesReceived); got > 320<<10 || got < 200<<10 {
+		t.Fatalf("%d bytes taken while nobody read: want the 256 KiB buffer", got)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, down) {
+		t.Fatalf("read %d of %d bytes (%v), equal %v", len(got), n, err, bytes.Equal(got, down))
+	}
+	if st := s.Stats(); st.Get(fastpath.CntWindowUpdates) == 0 {
+		t.Fatal("no window update after the reads")
+	}
+}

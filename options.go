@@ -151,6 +151,9 @@ type Plan struct {
 	// RequestsPerConn is how many requests a connection makes, each after
 	// the previous response (0: one).
 	RequestsPerConn int
+	// TLS, with Request, makes request mode HTTPS: a TLS handshake on
+	// each connection, the requests inside it.
+	TLS *TLS
 }
 
 // DefaultOptions are the options' defaults, in one place.

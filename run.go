@@ -71,7 +71,10 @@ func (p *Plan) Check() error {
 	case p.Request != nil && p.KernelSYNs:
 		return optionErr("KernelSYNs", nil, "makes SYN-only probes: no {Request}")
 	}
-	return p.checkRequest()
+	if err := p.checkRequest(); err != nil {
+		return err
+	}
+	return p.checkTLS()
 }
 
 // maxPlanSeconds is the longest a plan bounded by its count alone may take
@@ -104,9 +107,12 @@ func (s *Session) Run(ctx context.Context, p Plan, h RunHooks) (*report.Report, 
 	cfg := s.config(p)
 	var r *report.Report
 	var err error
-	if p.KernelSYNs {
+	switch {
+	case p.KernelSYNs:
 		r, err = s.runKernelSYNs(ctx, p, cfg, h)
-	} else {
+	case p.TLS != nil:
+		r, err = s.runTLS(ctx, p, cfg, h)
+	default:
 		r, err = s.runEngine(ctx, p, cfg, h)
 	}
 	if r != nil {

@@ -173,6 +173,7 @@ func Diagnose(in Evidence) []Finding {
 		add(n, "raise --frames, run more workers (queues), or lower --rate",
 			"%d frames dropped by the kernel before xdpconnect read them (AF_XDP RX ring full or fill ring empty)", n)
 	}
+	tlsFindings(r.TLS, add)
 	requestFindings(r.Requests, add)
 	if r.InFlight > 0 && !repliesMissing {
 		add(r.InFlight, "raise --drain: SYNs are retransmitted after 1 s, 2 s, 3 s ... and Linux gives up after about 2 minutes with 6 retries",
@@ -199,6 +200,9 @@ func FailureSummary(r *Report) string {
 	msg := fmt.Sprintf("no connection was established (%d attempted)", r.Attempted)
 	if q := r.Requests; q != nil && r.Established > 0 {
 		msg = fmt.Sprintf("no request completed (%d made on %d connections)", q.Requests, r.Established)
+	}
+	if t := r.TLS; t != nil && r.Established > 0 && t.Handshakes == 0 {
+		msg = fmt.Sprintf("no TLS handshake completed (%d tried)", t.FailedTotal())
 	}
 	if len(r.Diagnosis) > 0 {
 		return msg + ": " + r.Diagnosis[0].Cause + ". Fix: " + r.Diagnosis[0].Fix
@@ -253,6 +257,55 @@ func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a .
 	if bad > 0 && 2*bad > q.Completed {
 		add(bad, "check the path and the Host header (--http, --host) the server expects",
 			"%d of %d complete responses were errors (%s): the server answered, with a status that says it did not serve the request", bad, q.Completed, strings.Join(classes, " "))
+	}
+}
+
+// tlsCauses are what each failed TLS handshake says, with its fix, by
+// the failure's name (TLSReport.Failed).
+var tlsCauses = map[string][2]string{
+	"alert: protocol_version": {"the server refused the TLS version offered (alert protocol_version)",
+		"offer a version it speaks: --tls-version 1.3 or 1.2, or leave --tls-version out for both"},
+	"alert: unrecognized_name": {"the server serves no site by the name sent in SNI (alert unrecognized_name)",
+		"send a name it serves: --host NAME (the SNI and the Host header)"},
+	"alert: handshake_failure": {"the server found nothing it could agree on (alert handshake_failure): the cipher suites or curves offered, or the SNI name for a server that rejects unknown names",
+		"leave --tls-ciphers and --tls-curves out, or offer what the server's configuration lists; check --host"},
+	"alert: insufficient_security": {"the server wants stronger cipher suites than offered (alert insufficient_security)",
+		"leave --tls-ciphers out"},
+	"certificate: unknown authority": {"the server's certificate is not signed by an authority in --tls-ca",
+		"give --tls-ca the CA that signed the server's certificate (or leave --tls-ca out: load tests need not verify)"},
+	"certificate: expired": {"the server's certificate has expired, or is not valid yet (this host's clock)",
+		"renew the server's certificate (or check this host's clock)"},
+	"certificate: name mismatch": {"the server's certificate is not for the name verified (--host, else the target's address)",
+		"set --host to a name the certificate lists"},
+	"timeout": {"no end of the TLS handshake within the response timeout (a server busy with cryptography, or one that does not speak TLS on that port)",
+		"check the server speaks TLS on that port and its CPU; raise --response-timeout if handshakes are just slow"},
+	"closed": {"the server closed the connection during the handshake (it does not speak TLS on that port, or refused the connection)",
+		"check the port serves TLS, and the server's error log"},
+	"reset": {"the server reset the connection during the handshake",
+		"check the server's error log and middleboxes on the path"},
+}
+
+// tlsFindings names the causes of failed TLS handshakes, most frequent
+// first, each with its count and share.
+func tlsFindings(t *TLSReport, add func(n uint64, fix, cause string, a ...any)) {
+	if t == nil {
+		return
+	}
+	tries := t.Handshakes + t.FailedTotal()
+	names := make([]string, 0, len(t.Failed))
+	for k := range t.Failed {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return t.Failed[names[i]] > t.Failed[names[j]] || t.Failed[names[i]] == t.Failed[names[j]] && names[i] < names[j]
+	})
+	for _, k := range names {
+		n := t.Failed[k]
+		c, ok := tlsCauses[k]
+		if !ok {
+			c = [2]string{"the handshake failed (" + k + ")", "look at the server's error log"}
+		}
+		add(n, c[1], "%d of %d TLS handshakes failed with %s (%.1f %%): %s", n, tries, k, 100*float64(n)/float64(tries), c[0])
 	}
 }
 

@@ -96,6 +96,9 @@ func (r *Report) derive() {
 		requantile(&q.TTLB, q.TTLBHist)
 		requantile(&q.TTLBSched, q.TTLBSchedHist)
 	}
+	if t := r.TLS; t != nil {
+		requantile(&t.HandshakeTime, t.HandshakeHist)
+	}
 	for i := range r.Timeline {
 		s := &r.Timeline[i]
 		requantile(&s.RTT, s.RTTHist)

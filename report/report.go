@@ -110,6 +110,40 @@ type Report struct {
 	Sources []SourceReport `json:"sources,omitempty" merge:"keyed"`
 	// Requests is request mode's part of the report.
 	Requests *RequestReport `json:"requests,omitempty" merge:"each"`
+	// TLS is the TLS handshakes' part, when request mode ran over TLS.
+	TLS *TLSReport `json:"tls,omitempty" merge:"each"`
+}
+
+// TLSReport is what the TLS handshakes of an HTTPS run came to:
+// Handshakes + Failed = connections established (each tried one).
+type TLSReport struct {
+	// Handshakes completed, and how many of them resumed a session
+	// (a ticket or PSK, or a TLS 1.2 session ID).
+	Handshakes uint64 `json:"handshakes" merge:"sum"`
+	Resumed    uint64 `json:"resumed" merge:"sum"`
+	// Failed counts failed handshakes by cause: the peer's alert
+	// ("alert: protocol_version"), our verification of its certificate
+	// ("certificate: expired"), or the connection's end ("timeout",
+	// "reset", "closed").
+	Failed map[string]uint64 `json:"failed" merge:"sum"`
+	// PerSecond is handshakes completed per second of the run.
+	PerSecond float64 `json:"per_second" merge:"sum"`
+	// HandshakeTime runs from the TCP handshake's end to the TLS
+	// handshake's.
+	HandshakeTime Quantiles `json:"handshake_seconds" merge:"each"`
+	HandshakeHist []Bucket  `json:"handshake_histogram,omitempty" merge:"keyed"`
+	// Versions and Ciphers count the completed handshakes by the version
+	// and cipher suite negotiated ("TLS 1.3", "TLS_AES_128_GCM_SHA256").
+	Versions map[string]uint64 `json:"versions" merge:"sum"`
+	Ciphers  map[string]uint64 `json:"ciphers" merge:"sum"`
+	// ServerName is the SNI sent (empty: none).
+	ServerName string `json:"server_name,omitempty" merge:"same"`
+}
+
+// FailedTotal is the number of failed handshakes.
+func (t *TLSReport) FailedTotal() uint64 {
+	n, _ := total(t.Failed)
+	return n
 }
 
 // RequestReport is what request mode's requests came to. Requests =

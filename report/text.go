@@ -84,6 +84,21 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "time to last byte", dur(q.TTLB.P50), dur(q.TTLB.P90), dur(q.TTLB.P99), dur(q.TTLB.Max), sat)
 	}
+	if t := r.TLS; t != nil {
+		resumed := ""
+		if t.Resumed > 0 {
+			resumed = fmt.Sprintf(", %d resumed (%.1f %%)", t.Resumed, 100*float64(t.Resumed)/float64(max(t.Handshakes, 1)))
+		}
+		sni := "no SNI"
+		if t.ServerName != "" {
+			sni = "SNI " + t.ServerName
+		}
+		fmt.Fprintf(&b, "%-22s %d complete (%.0f/s)%s, %d failed%s; %s\n", "TLS handshakes", t.Handshakes, t.PerSecond, resumed, t.FailedTotal(), bracket(t.Failed), sni)
+		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "TLS handshake time", dur(t.HandshakeTime.P50), dur(t.HandshakeTime.P90), dur(t.HandshakeTime.P99), dur(t.HandshakeTime.Max), sat)
+		if len(t.Versions) > 0 {
+			fmt.Fprintf(&b, "%-22s %s; %s\n", "TLS negotiated", FormatCounts(t.Versions), FormatCounts(t.Ciphers))
+		}
+	}
 	if k := r.KernelSYNs; k != nil {
 		fmt.Fprintf(&b, "%-22s made by the XDP program, one per probe (no retransmission); answers counted there, SYN-ACKs reset there; %d duplicate answers\n", "SYNs", k.Duplicates)
 	}

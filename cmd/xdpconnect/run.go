@@ -78,6 +78,8 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	fs.BoolVar(&op.XDPTX, "xdp-tx", false, "send every frame from the XDP program (live frames, no socket buffer per frame) instead of the AF_XDP TX ring: faster in copy mode; needs native XDP and, on a veth, a peer with an XDP program or GRO on")
 	fs.DurationVar(&pl.TimeWait, "time-wait", pl.TimeWait, "quarantine of a port that ended in TIME-WAIT, fin mode (default 60s, as Linux)")
 	var rq requestFlags
+	var tf tlsFlags
+	tf.register(fs)
 	fs.StringVar(&rq.HTTP, "http", "", "request mode: send an HTTP/1.1 request \"METHOD /path\" (Connection: close) on each connection and read the response")
 	fs.StringVar(&rq.Host, "host", "", "with --http: the Host header (default: the first --dst)")
 	fs.StringVar(&rq.Literal, "request", "", "request mode: send this request (escapes \\r \\n \\t \\xHH) on each connection")
@@ -197,6 +199,16 @@ func parseRun(args []string, stderr io.Writer) (*runOpts, error) {
 	if pl.Request, err = rq.Spec(op.Targets); err != nil {
 		return nil, err
 	}
+	host := rq.Host
+	if host == "" {
+		host = op.Targets[0].Addr().String()
+	}
+	if pl.TLS, err = tf.build(set, host); err != nil {
+		return nil, err
+	}
+	if pl.TLS != nil && pl.Request == nil {
+		return nil, usageError("--tls needs request mode: --http, --request or --request-file")
+	}
 	if err := pl.Check(); err != nil {
 		return nil, err // before anything is set up
 	}
@@ -244,7 +256,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	if r.Established == 0 || r.Requests != nil && r.Requests.Requests > 0 && r.Requests.Completed == 0 {
+	if r.Established == 0 || r.TLS != nil && r.TLS.Handshakes == 0 || r.Requests != nil && r.Requests.Requests > 0 && r.Requests.Completed == 0 {
 		return errors.New(report.FailureSummary(r))
 	}
 	if r.RateMissed() {

@@ -30,13 +30,14 @@ type Nginx struct {
 	probes uint64 // status requests made: each is one connection and one request
 }
 
-const nginxConf = `worker_processes 1;
+const nginxConf = `worker_processes %[6]s;
 daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 65535; multi_accept on; }
 http {
 	access_log off;
+	log_format tls '$ssl_protocol $ssl_session_reused $status';
 	%[3]s
 	client_body_temp_path %[1]s/body;
 	proxy_temp_path %[1]s/proxy;
@@ -48,13 +49,17 @@ http {
 		root %[1]s/www;
 		%[4]s
 		location = /nginx_status { stub_status; }
-		location = /empty { return 200 ""; }
-		location = /chunked.html { ssi on; }
-		location ~ ^/(1k|16k|64k|missing)$ { }
-		location / { return 200 "ok\n"; }
+		` + nginxLocations + `
 	}
+	%[5]s
 }
 `
+
+// nginxLocations are what every server of the lab's nginx serves.
+const nginxLocations = `location = /empty { return 200 ""; }
+		location = /chunked.html { ssi on; }
+		location ~ ^/(1k|16k|64k|missing)$ { }
+		location / { return 200 "ok\n"; }`
 
 // limitZone and limitReq are the limit_req lines for perSecond requests a
 // second over all clients (the key is the server's port), or nothing.
@@ -86,6 +91,76 @@ func StartNginx(ns string, addr netip.AddrPort, dir, cpus string) (*Nginx, error
 // serves, perSecond for all clients together (limit_req, a burst of 1 %
 // of it); past it nginx answers 503. A device with a known limit. 0: none.
 func StartNginxRateLimited(ns string, addr netip.AddrPort, dir, cpus string, perSecond int) (*Nginx, error) {
+	return startNginx(ns, addr, dir, cpus, perSecond, nil)
+}
+
+// NginxTLS is an HTTPS server of the lab's nginx, beside its plain one
+// (which serves the counters).
+type NginxTLS struct {
+	// Addr is where it listens.
+	Addr netip.AddrPort
+	// CertPEM and KeyPEM are its certificate (chain) and key.
+	CertPEM, KeyPEM []byte
+	// Protocols are ssl_protocols (default "TLSv1.2 TLSv1.3").
+	Protocols string
+	// ServerName, when set, is the only name served: a handshake with
+	// another SNI name (or none) is rejected (ssl_reject_handshake).
+	ServerName string
+	// Workers is worker_processes (default 1).
+	Workers int
+}
+
+// StartNginxTLS is StartNginx with an HTTPS server too. Its access log
+// (TLSLog) has a line per request: protocol, "r" for a resumed session
+// ("." else), status.
+func StartNginxTLS(ns string, addr netip.AddrPort, dir, cpus string, t NginxTLS) (*Nginx, error) {
+	return startNginx(ns, addr, dir, cpus, 0, &t)
+}
+
+// TLSLog is the HTTPS server's access log, a line per request.
+func (n *Nginx) TLSLog() ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(n.dir, "tls-access.log"))
+	if err != nil {
+		return nil, err
+	}
+	return strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' }), nil
+}
+
+// tlsServers is the configuration of t's servers.
+func tlsServers(dir string, t *NginxTLS) string {
+	if t == nil {
+		return ""
+	}
+	protocols := t.Protocols
+	if protocols == "" {
+		protocols = "TLSv1.2 TLSv1.3"
+	}
+	common := fmt.Sprintf(`ssl_certificate %[1]s/cert.pem;
+		ssl_certificate_key %[1]s/key.pem;
+		ssl_protocols %[2]s;
+		ssl_session_cache shared:TLS:10m;
+		ssl_session_tickets on;`, dir, protocols)
+	name, reject := "", ""
+	if t.ServerName != "" {
+		name = "server_name " + t.ServerName + ";"
+		reject = fmt.Sprintf(`server {
+		listen %s ssl default_server;
+		ssl_reject_handshake on;
+		%s
+	}`, t.Addr, common)
+	}
+	return fmt.Sprintf(`server {
+		listen %[1]s ssl backlog=65535;
+		%[2]s
+		%[3]s
+		root %[4]s/www;
+		access_log %[4]s/tls-access.log tls;
+		`+nginxLocations+`
+	}
+	%[5]s`, t.Addr, name, common, dir, reject)
+}
+
+func startNginx(ns string, addr netip.AddrPort, dir, cpus string, perSecond int, t *NginxTLS) (*Nginx, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, ErrNoNginx
@@ -112,8 +187,18 @@ func StartNginxRateLimited(ns string, addr netip.AddrPort, dir, cpus string, per
 			return nil, err
 		}
 	}
+	workers := 1
+	if t != nil {
+		workers = max(t.Workers, 1)
+		for name, b := range map[string][]byte{"cert.pem": t.CertPEM, "key.pem": t.KeyPEM} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr, limitZone(perSecond), limitReq(perSecond))), 0o644); err != nil {
+	text := fmt.Sprintf(nginxConf, dir, addr, limitZone(perSecond), limitReq(perSecond), tlsServers(dir, t), strconv.Itoa(workers))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	args := []string{"ip", "netns", "exec", ns, bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log")}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "xdpconnect test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// file writes the CA's certificate for --tls-ca.
+func (ca *testCA) file(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, ca.pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issue is a server certificate for name and addr, valid until notAfter,
+// and its key, in PEM.
+func (ca *testCA) issue(t *testing.T, name string, addr netip.Addr, notAfter time.Time) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, IPAddresses: []net.IP{addr.AsSlice()}, NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// startNginxTLS runs nginx in ns with a plain server on port and an HTTPS
+// one on tlsPort (t.Addr is set here).
+func startNginxTLS(t *testing.T, ns string, addr netip.Addr, port, tlsPort uint16, cfg lab.NginxTLS) *lab.Nginx {
+	t.Helper()
+	cfg.Addr = netip.AddrPortFrom(addr, tlsPort)
+	n, err := lab.StartNginxTLS(ns, netip.AddrPortFrom(addr, port), t.TempDir(), "", cfg)
+	if errors.Is(err, lab.ErrNoNginx) {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nginx is not installed: .ci/run must install it")
+		}
+		t.Skip("needs nginx (apt-get install nginx-light)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// HTTPS against nginx: every connection's handshake and request complete,
+// nginx counts the requests we count, in TLS 1.3 and 1.2; with
+// --tls-resume nginx's own log ($ssl_session_reused) shows the resumed
+// share we report, and the certificate verifies with --tls-ca.
+func TestTLSNginx(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	ca := newCA(t)
+	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
+	ng := startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key})
+	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	caFile := ca.file(t)
+	for _, c := range []struct {
+		version, want string
+		resume        bool
+	}{{"1.3", "TLS 1.3", false}, {"1.2", "TLS 1.2", false}, {"1.3", "TLS 1.3", true}, {"1.2", "TLS 1.2", true}} {
+		name := "v" + c.version
+		if c.resume {
+			name += "-resume"
+		}
+		t.Run(name, func(t *testing.T) {
+			const n = 300
+			_, before, err := ng.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			logBefore, _ := ng.TLSLog()
+			args := []string{"--dst", dst.String(), "--count", strconv.Itoa(n), "--concurrency", "16", "--close", "fin",
+				"--http", "GET /1k", "--host", "lab.example", "--tls", "--tls-ca", caFile, "--tls-version", c.version}
+			if c.resume {
+				args = append(args, "--tls-resume")
+			}
+			r, stderr, code := runBinary(t, l.ClientNS, args...)
+			if code != 0 || r == nil || r.TLS == nil || r.Requests == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			tl, q := r.TLS, r.Requests
+			if r.Established != n || tl.Handshakes != n || tl.FailedTotal() != 0 || tl.Versions[c.want] != n || q.Completed != n || q.Status["200"] != n {
+				t.Fatalf("established %d, handshakes %d failed %v versions %v, complete %d status %v", r.Established, tl.Handshakes, tl.Failed, tl.Versions, q.Completed, q.Status)
+			}
+			if tl.HandshakeTime.P50 <= 0 || tl.PerSecond <= 0 || tl.ServerName != "lab.example" {
+				t.Fatalf("handshake time %+v, %v/s, SNI %q", tl.HandshakeTime, tl.PerSecond, tl.ServerName)
+			}
+			waitNginxRequests(t, &nginx{ng}, before, n)
+			log, err := ng.TLSLog()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reused, lines uint64
+			for _, line := range log[len(logBefore):] {
+				lines++
+				if f := strings.Fields(line); len(f) == 3 && f[1] == "r" {
+					reused++
+				}
+			}
+			if lines != n || reused != tl.Resumed {
+				t.Fatalf("nginx logged %d requests, %d on resumed sessions; we report %d resumed", lines, reused, tl.Resumed)
+			}
+			if c.resume && tl.Resumed < n/2 || !c.resume && tl.Resumed != 0 {
+				t.Fatalf("resumed %d of %d (--tls-resume %v)", tl.Resumed, n, c.resume)
+			}
+			t.Logf("%s: %.0f handshakes/s, p50 %.2f ms, resumed %d", name, tl.PerSecond, tl.HandshakeTime.P50*1e3, tl.Resumed)
+		})
+	}
+}
+
+// Failed handshakes are counted by their cause, the run fails, and the
+// diagnosis names the cause: a strict server and another SNI name, a
+// certificate from another authority or expired with --tls-ca, a TLS
+// 1.3-only server and --tls-version 1.2.
+func TestTLSFailures(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	ca, other := newCA(t), newCA(t)
+	good, goodKey := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
+	old, oldKey := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(-time.Hour))
+	for i, c := range []struct {
+		name   string
+		server lab.NginxTLS
+		args   []string
+		reason string
+	}{
+		{"sni", lab.NginxTLS{CertPEM: good, KeyPEM: goodKey, ServerName: "lab.example"}, []string{"--host", "other.example"}, "alert: unrecognized_name"},
+		{"untrusted", lab.NginxTLS{CertPEM: good, KeyPEM: goodKey}, []string{"--host", "lab.example", "--tls-ca", other.file(t)}, "certificate: unknown authority"},
+		{"expired", lab.NginxTLS{CertPEM: old, KeyPEM: oldKey}, []string{"--host", "lab.example", "--tls-ca", ca.file(t)}, "certificate: expired"},
+		{"version", lab.NginxTLS{CertPEM: good, KeyPEM: goodKey, Protocols: "TLSv1.3"}, []string{"--tls-version", "1.2"}, "alert: protocol_version"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			port := uint16(8000 + i)
+			startNginxTLS(t, l.ServerNS, l.ServerAddr, port, port+100, c.server)
+			const n = 20
+			dst := netip.AddrPortFrom(l.ServerAddr, port+100)
+			r, stderr, code := runBinary(t, l.ClientNS, append([]string{"--dst", dst.String(), "--count", strconv.Itoa(n), "--concurrency", "4",
+				"--close", "fin", "--http", "GET /", "--tls"}, c.args...)...)
+			if code == 0 || r == nil || r.TLS == nil {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if r.Established != n || r.TLS.Handshakes != 0 || r.TLS.Failed[c.reason] != n || len(r.TLS.Failed) != 1 {
+				t.Fatalf("established %d, handshakes %d, failed %v; want %d %q", r.Established, r.TLS.Handshakes, r.TLS.Failed, n, c.reason)
+			}
+			if len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, c.reason) || !strings.Contains(stderr, "no TLS handshake completed") {
+				t.Fatalf("diagnosis %+v; stderr %s", r.Diagnosis, stderr)
+			}
+		})
+	}
+}
