@@ -162,6 +162,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 // connection go.
 func (c *Conn) ask(r request, block bool) bool {
 	w := c.e.workers[c.e.ownerOf(c.idx)]
+	defer w.wake()
 	if !block {
 		select {
 		case w.reqs <- r:
@@ -174,6 +175,14 @@ func (c *Conn) ask(r request, block bool) bool {
 		return true
 	case <-c.closed:
 		return false
+	}
+}
+
+// wake ends the worker's idle poll, if it is in one, for a request just
+// queued.
+func (w *worker) wake() {
+	if w.waker != nil && w.polling.Load() {
+		w.waker.Wake()
 	}
 }
 
@@ -233,6 +242,7 @@ func (c *Conn) abort() error {
 	w := c.e.workers[c.e.ownerOf(c.idx)]
 	select {
 	case w.reqs <- request{close: c, abort: true}:
+		w.wake()
 	case <-c.closed:
 		return nil
 	case <-time.After(time.Second):

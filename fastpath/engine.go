@@ -87,6 +87,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	waiters map[slot]*Conn // Dial'ed entries
+	// conns is len(waiters), read without the lock: the workers yield
+	// their core each loop while the application has connections.
+	conns atomic.Int64
 
 	series []report.Point // sampled by Run every 100 ms
 	tl     timeline       // the run second by second
@@ -143,6 +146,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 		if w.chunk <= 0 {
 			return nil, fmt.Errorf("fastpath: no ports left for worker %d", i)
 		}
+		w.waker, _ = l.(Waker)
 		w.picker = tcp.NewPortPicker(cfg.Key, w.rnd)
 		if cfg.AcceptPartialChecksum {
 			w.parseFlags = tcp.AcceptPartialChecksum
@@ -605,6 +609,7 @@ func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
 	w := e.workers[int(uint64(time.Now().UnixNano())%uint64(len(e.workers)))]
 	select {
 	case w.reqs <- request{dial: c, tgt: t}:
+		w.wake()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -658,10 +663,12 @@ func (w *worker) dial(c *Conn, t int) {
 	c.Local = netip.AddrPortFrom(e.cfg.Sources[s].Addr, port)
 	e.mu.Lock()
 	e.waiters[idx] = c
+	e.conns.Store(int64(len(e.waiters)))
 	e.mu.Unlock()
 	if !w.open(idx, pair, port, true, w.nowNs) {
 		e.mu.Lock()
 		delete(e.waiters, idx)
+		e.conns.Store(int64(len(e.waiters)))
 		e.mu.Unlock()
 		w.sets[pair].Set(port, false)
 		c.done <- syscall.ENOBUFS
@@ -707,6 +714,7 @@ func (e *Engine) dialDone(idx slot, err syscall.Errno) {
 	c := e.waiters[idx]
 	if err != 0 {
 		delete(e.waiters, idx)
+		e.conns.Store(int64(len(e.waiters)))
 	}
 	e.mu.Unlock()
 	if c != nil {
@@ -724,6 +732,7 @@ func (e *Engine) dialClosed(en *entry, idx slot) {
 	e.mu.Lock()
 	c := e.waiters[idx]
 	delete(e.waiters, idx)
+	e.conns.Store(int64(len(e.waiters)))
 	e.mu.Unlock()
 	if c != nil {
 		select {
@@ -748,6 +757,7 @@ func (e *Engine) failDialers() {
 			close(c.closed)
 		}
 		delete(e.waiters, idx)
+		e.conns.Store(int64(len(e.waiters)))
 	}
 }
 

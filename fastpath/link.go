@@ -34,3 +34,12 @@ type Link interface {
 }
 
 var _ Link = (*xsk.Socket)(nil)
+
+// Waker is a Link whose Poll another goroutine can end at once: a Write
+// or Close of a Dial'ed connection then reaches an idle worker without
+// waiting out Config.Idle.
+type Waker interface {
+	Wake()
+}
+
+var _ Waker = (*xsk.Socket)(nil)

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"bytes"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -52,11 +53,60 @@ type stream struct {
 	rdDeadline         atomic.Int64  // unix ns; 0: none
 	wrDeadline         atomic.Int64
 
-	// The worker's.
-	x       tcp.Exchange
-	kept    int32   // 1 + the first kept out-of-order segment; 0: none
-	edge    tcp.Seq // the right edge of the window last announced
-	finSent bool
+	// The worker's (under the entry's lock).
+	x tcp.Exchange
+	// ooo is data kept out of order (Q9), by sequence: the stream's own,
+	// not the worker's store, since the worker that takes a segment need
+	// not be the one that closes the connection; oooBytes bounds it.
+	ooo      []oooSeg
+	oooBytes int
+	edge     tcp.Seq // the right edge of the window last announced
+	finSent  bool
+}
+
+// oooSeg is a segment kept out of order.
+type oooSeg struct {
+	seq  tcp.Seq
+	data []byte
+}
+
+// keep keeps payload, a segment at seq beyond RCV.NXT, in order; it says
+// whether it is kept (now or already). Two windows' worth at most.
+func (s *stream) keep(seq tcp.Seq, payload []byte) bool {
+	i := 0
+	for ; i < len(s.ooo) && s.ooo[i].seq.LessEq(seq); i++ {
+		if s.ooo[i].seq == seq && len(s.ooo[i].data) >= len(payload) {
+			return true // a retransmission of what is kept
+		}
+	}
+	if len(payload) == 0 || s.oooBytes+len(payload) > 2*s.maxWnd {
+		return false
+	}
+	s.ooo = append(s.ooo, oooSeg{})
+	copy(s.ooo[i+1:], s.ooo[i:])
+	s.ooo[i] = oooSeg{seq: seq, data: bytes.Clone(payload)}
+	s.oooBytes += len(payload)
+	return true
+}
+
+// keptRange is the contiguous run of kept data that holds seq: the SACK
+// block a duplicate ACK reports.
+func (s *stream) keptRange(seq tcp.Seq) (l, r tcp.Seq) {
+	started := false
+	for _, k := range s.ooo {
+		end := k.seq + tcp.Seq(len(k.data))
+		if started && k.seq.LessEq(r) {
+			if r.LessThan(end) {
+				r = end // the run goes on
+			}
+			continue
+		}
+		if started && l.LessEq(seq) && seq.LessThan(r) {
+			return l, r
+		}
+		l, r, started = k.seq, end, true
+	}
+	return l, r
 }
 
 func signal(ch chan struct{}) {
@@ -182,12 +232,12 @@ func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tc
 			s.rcv = append(s.rcv, pk.Payload[v.DataAt:v.DataAt+v.DataLen]...)
 		}
 		s.mu.Unlock()
-		if s.kept != 0 && w.drainStream(tc, c) {
+		if len(s.ooo) > 0 && w.drainStream(tc, c) {
 			// The ACK of this segment now covers the kept data too.
 			a := params.ACK(tc, w.nowMs)
-			if s.kept != 0 && tc.SACKOK() {
+			if len(s.ooo) > 0 && tc.SACKOK() {
 				a.Reply.DSACK = true
-				a.Reply.SackL, a.Reply.SackR = w.keptRange(s.kept, w.kept.seg[s.kept-1].seq)
+				a.Reply.SackL, a.Reply.SackR = s.keptRange(s.ooo[0].seq)
 			}
 			w.sendConn(c, tc, params, p, &a.Reply)
 		}
@@ -224,25 +274,28 @@ func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tc
 // drainStream moves kept data that RCV.NXT has reached to the receive
 // buffer; it says whether any was.
 func (w *worker) drainStream(tc *tcp.Conn, c *Conn) (took bool) {
-	s := w.kept
-	for c.s.kept != 0 {
-		i := c.s.kept - 1
-		k := s.seg[i]
-		off, m, ok := tc.TakeKept(k.seq, int(k.n))
+	s := &c.s
+	for len(s.ooo) > 0 {
+		k := s.ooo[0]
+		off, m, ok := tc.TakeKept(k.seq, len(k.data))
 		if !ok {
 			break
 		}
 		if m > 0 {
 			w.c[CntStreamBytesReceived] += uint64(m)
-			c.s.mu.Lock()
-			if !c.s.closed {
-				c.s.rcv = append(c.s.rcv, s.bytes(i)[off:off+m]...)
+			s.mu.Lock()
+			if !s.closed {
+				s.rcv = append(s.rcv, k.data[off:off+m]...)
 			}
-			c.s.mu.Unlock()
+			s.mu.Unlock()
 			took = true
 		}
-		c.s.kept = k.next
-		s.free = append(s.free, i)
+		s.oooBytes -= len(k.data)
+		s.ooo[0] = oooSeg{}
+		s.ooo = s.ooo[1:]
+	}
+	if len(s.ooo) == 0 {
+		s.ooo = nil
 	}
 	return took
 }

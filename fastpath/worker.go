@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,6 +86,10 @@ type worker struct {
 	lastPub   int64
 	closedAll bool
 	reqs      chan request
+	// polling is set while the worker may sleep in Poll; waker (nil when
+	// the link has none) ends the sleep for a request.
+	polling atomic.Bool
+	waker   Waker
 }
 
 // ringFrames is the size of the worker's RX ring: half its socket's
@@ -158,9 +164,21 @@ func (w *worker) run() {
 		if w.nowNs-w.lastPub > 5e6 {
 			w.publish()
 		}
+		if e.conns.Load() > 0 {
+			// The application's goroutines (a TLS handshake, a Read)
+			// share the cores: a busy loop would hold a P until the
+			// scheduler preempts it, 10 ms later.
+			runtime.Gosched()
+		}
 		if work == 0 {
 			if idle > 0 && w.txN == 0 {
-				w.link.Poll(int(idle / time.Millisecond))
+				// A request queued after this check finds polling set and
+				// wakes the poll (Conn.ask).
+				w.polling.Store(true)
+				if len(w.reqs) == 0 {
+					w.link.Poll(int(idle / time.Millisecond))
+				}
+				w.polling.Store(false)
 				w.c[CntIdleNs] += uint64(max(e.now()-w.nowNs, 0))
 			}
 		}
@@ -465,8 +483,8 @@ func (w *worker) segment(pk *tcp.Packet) {
 		v.Reply.SackL, v.Reply.SackR = w.keptRange(ex.kept, seg.Seq)
 	}
 	if dc != nil && v.Send && v.DataLen == 0 && len(pk.Payload) > 0 && en.conn.State == tcp.Established &&
-		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && w.keep(&dc.s.kept, seg.Seq, pk.Payload) && en.conn.SACKOK() {
-		v.Reply.SackL, v.Reply.SackR = w.keptRange(dc.s.kept, seg.Seq)
+		en.conn.RcvNxt.LessThan(seg.Seq) && !seg.Flags.Has(tcp.FlagFIN) && dc.s.keep(seg.Seq, pk.Payload) && en.conn.SACKOK() {
+		v.Reply.SackL, v.Reply.SackR = dc.s.keptRange(seg.Seq)
 	}
 	switch {
 	case dc != nil && v.Send && before != tcp.SynSent:

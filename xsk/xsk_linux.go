@@ -89,9 +89,12 @@ type Socket struct {
 	ifindex   int
 	queue     int
 	zeroCopy  bool
-	pollfd    [1]unix.PollFd
-	own       ownCounters
-	err       atomic.Pointer[error] // first fatal error, see Err
+	pollfd    [2]unix.PollFd // the socket, and wakefd
+	// wakefd is an eventfd that Wake makes readable: a Poll under way
+	// returns at once (-1: none).
+	wakefd int
+	own    ownCounters
+	err    atomic.Pointer[error] // first fatal error, see Err
 	// FallbackReason says why zero-copy was not used (empty when it was).
 	FallbackReason string
 }
@@ -112,7 +115,7 @@ func Open(ifindex, queue int, o Options) (_ *Socket, err error) {
 		}
 		return nil, fmt.Errorf("xsk: AF_XDP socket: %w", err)
 	}
-	s := &Socket{fd: fd, frameSize: uint64(o.FrameSize), opts: o, ifindex: ifindex, queue: queue}
+	s := &Socket{fd: fd, frameSize: uint64(o.FrameSize), opts: o, ifindex: ifindex, queue: queue, wakefd: -1}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -182,7 +185,19 @@ func Open(ifindex, queue int, o Options) (_ *Socket, err error) {
 		return nil, err
 	}
 	s.pollfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	s.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("xsk: eventfd: %w", err)
+	}
+	s.pollfd[1] = unix.PollFd{Fd: int32(s.wakefd), Events: unix.POLLIN}
 	return s, nil
+}
+
+// Wake ends a Poll under way (or the next one) at once: another goroutine
+// has work for the socket's owner. It may be called from any goroutine.
+func (s *Socket) Wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(s.wakefd, one[:])
 }
 
 func (s *Socket) bind() error {
@@ -409,10 +424,14 @@ func (s *Socket) Complete() int {
 // Poll waits up to timeoutMs for received frames (or a signal of the
 // kernel), returning true if some may be ready.
 func (s *Socket) Poll(timeoutMs int) bool {
-	s.pollfd[0].Revents = 0
+	s.pollfd[0].Revents, s.pollfd[1].Revents = 0, 0
 	n, err := unix.Poll(s.pollfd[:], timeoutMs)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		s.fail("poll", err)
+	}
+	if s.pollfd[1].Revents&unix.POLLIN != 0 {
+		var b [8]byte
+		_, _ = unix.Read(s.wakefd, b[:]) // reset the eventfd
 	}
 	if n > 0 && s.pollfd[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 		s.fail("poll", fmt.Errorf("revents %#x: %w", s.pollfd[0].Revents, unix.ENXIO))
@@ -445,6 +464,10 @@ func (s *Socket) Close() error {
 	if s.fd >= 0 {
 		err = unix.Close(s.fd)
 		s.fd = -1
+	}
+	if s.wakefd >= 0 {
+		_ = unix.Close(s.wakefd)
+		s.wakefd = -1
 	}
 	if s.umem != nil {
 		_ = unix.Munmap(s.umem)
