@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -70,12 +71,12 @@ func (p *Plan) checkTLS() error {
 		return nil
 	case p.Request == nil:
 		return optionErr("TLS", nil, "needs {Request}: TLS carries request mode's requests")
-	case p.Close != fastpath.CloseRST && p.Close != fastpath.CloseFIN:
-		return optionErr("TLS", nil, "needs {Close} rst or fin (%s keeps no TLS connection to close)", p.Close)
+	case p.Close == fastpath.CloseSYNOnly:
+		return optionErr("TLS", nil, "needs {Close} rst, fin or hold (synonly establishes no connection)")
 	case p.KernelSYNs:
 		return optionErr("TLS", nil, "takes no {KernelSYNs}: the XDP program makes no handshakes")
-	case len(p.Stages) > 0 || len(p.ConcurrencyStages) > 0:
-		return optionErr("TLS", nil, "takes no {Stages} or {ConcurrencyStages} yet: give {Rate} and {Concurrency}")
+	case len(p.ConcurrencyStages) > 0:
+		return optionErr("TLS", nil, "takes no {ConcurrencyStages} yet: give {Count}, {Rate} and {HoldFor} with {Close} hold")
 	case t.MinVersion != 0 && t.MaxVersion != 0 && t.MinVersion > t.MaxVersion:
 		return optionErr("TLS", nil, "MinVersion above MaxVersion")
 	}
@@ -91,6 +92,7 @@ const defaultTLSConcurrency = 256
 type tlsStats struct {
 	handshakes, resumed        uint64
 	failed, versions, ciphers  map[string]uint64
+	groups                     map[string]uint64
 	hs, ttfb, ttlb, sched      report.Histogram
 	requests, completed, bytes uint64
 	reqFailed, status          map[string]uint64
@@ -98,7 +100,7 @@ type tlsStats struct {
 }
 
 func newTLSStats() *tlsStats {
-	return &tlsStats{failed: map[string]uint64{}, versions: map[string]uint64{}, ciphers: map[string]uint64{},
+	return &tlsStats{failed: map[string]uint64{}, versions: map[string]uint64{}, ciphers: map[string]uint64{}, groups: map[string]uint64{},
 		reqFailed: map[string]uint64{}, status: map[string]uint64{}}
 }
 
@@ -109,7 +111,7 @@ func (a *tlsStats) merge(b *tlsStats) {
 	a.completed += b.completed
 	a.bytes += b.bytes
 	a.dialFailed += b.dialFailed
-	for _, m := range [][2]map[string]uint64{{a.failed, b.failed}, {a.versions, b.versions}, {a.ciphers, b.ciphers}, {a.reqFailed, b.reqFailed}, {a.status, b.status}} {
+	for _, m := range [][2]map[string]uint64{{a.failed, b.failed}, {a.versions, b.versions}, {a.ciphers, b.ciphers}, {a.groups, b.groups}, {a.reqFailed, b.reqFailed}, {a.status, b.status}} {
 		for k, v := range m[1] {
 			m[0][k] += v
 		}
@@ -120,9 +122,24 @@ func (a *tlsStats) merge(b *tlsStats) {
 	a.sched.Merge(&b.sched)
 }
 
+// tlsRun is what a TLS run's goroutines share.
+type tlsRun struct {
+	eng       *fastpath.Engine
+	cfg       *tls.Config
+	spec      *l7.Spec
+	perConn   int
+	closeMode fastpath.CloseMode
+	timeout   time.Duration
+	tl        *tlsTimeline
+	// release ends the holding of held connections (Close hold).
+	release chan struct{}
+}
+
 // runTLS runs p over TLS: the engine only dials (as Dial does), and
-// Concurrency goroutines each take the next attempt (at Rate, if set),
-// dial, handshake, make the requests and close, until Count or Duration.
+// Concurrency goroutines each take the next attempt (at Rate or along
+// Stages, if set), dial, handshake, make the requests and close (or hold
+// the connection until HoldFor after the generation), until Count or
+// Duration.
 func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h RunHooks) (*report.Report, error) {
 	cfg.DialOnly, cfg.Request, cfg.RequestsPerConn, cfg.Count, cfg.Duration, cfg.Rate = true, nil, 0, 0, 0, 0
 	cfg.LinkDown = new(atomic.Bool)
@@ -148,47 +165,78 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	for !eng.Running() {
 		time.Sleep(100 * time.Microsecond)
 	}
-	timeout := p.ResponseTimeout
-	if timeout == 0 {
-		timeout = fastpath.DefaultResponseTimeout
+	run := &tlsRun{eng: eng, cfg: p.TLS.config(), spec: p.Request, perConn: max(p.RequestsPerConn, 1), closeMode: p.Close,
+		timeout: p.ResponseTimeout, tl: &tlsTimeline{start: time.Now()}, release: make(chan struct{})}
+	if run.timeout == 0 {
+		run.timeout = fastpath.DefaultResponseTimeout
 	}
-	perConn := max(p.RequestsPerConn, 1)
 	conc := p.Concurrency
-	if conc == 0 {
+	switch {
+	case conc == 0 && p.Close == fastpath.CloseHold && p.Count > 0:
+		conc = int(p.Count) // each held connection keeps its goroutine
+	case conc == 0:
 		conc = defaultTLSConcurrency
 	}
 	if p.Count > 0 {
 		conc = int(min(uint64(conc), p.Count))
 	}
-	genCtx := ctx
-	if p.Duration > 0 {
+	genCtx, cancelGen := context.WithCancel(ctx)
+	defer cancelGen()
+	if d := p.Duration; d > 0 || len(p.Stages) > 0 {
+		if len(p.Stages) > 0 {
+			d = stagesTotal(p.Stages)
+		}
 		var cancel context.CancelFunc
-		genCtx, cancel = context.WithTimeout(ctx, p.Duration)
+		genCtx, cancel = context.WithTimeout(genCtx, d)
 		defer cancel()
 	}
-	start := time.Now()
-	var next atomic.Uint64 // attempts taken
+	start := run.tl.start
+	var next, started, late atomic.Uint64 // attempts taken, begun, and begun late
+	// genOver closes when Count attempts have begun; genCtx ends with
+	// Duration or the stages (or ctx): the generation's two ends.
+	genOver := make(chan struct{})
+	var overOnce sync.Once
+	begin := func() {
+		if started.Add(1) == p.Count {
+			overOnce.Do(func() { close(genOver) })
+		}
+	}
 	// take is the next attempt's number and the time the schedule wants it
-	// (Rate: evenly spaced from the start; else now); false at the end.
+	// (Rate: evenly spaced from the start; Stages: along their ramp; else
+	// now), once that time has come; false when the goroutine has no more
+	// to do (the count is taken, the schedule is over, or the generation
+	// ended).
 	take := func() (uint64, time.Time, bool) {
 		n := next.Add(1) - 1
 		if p.Count > 0 && n >= p.Count || genCtx.Err() != nil {
 			return 0, time.Time{}, false
 		}
-		if p.Rate <= 0 {
+		var at time.Duration
+		switch {
+		case len(p.Stages) > 0:
+			var ok bool
+			if at, ok = stagesDue(p.Stages, n); !ok {
+				return 0, time.Time{}, false // genCtx ends at the stages' end
+			}
+		case p.Rate > 0:
+			at = time.Duration(float64(n) / p.Rate * float64(time.Second))
+		default:
+			begin()
 			return n, time.Now(), true
 		}
-		due := start.Add(time.Duration(float64(n) / p.Rate * float64(time.Second)))
+		due := start.Add(at)
 		if d := time.Until(due); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-genCtx.Done():
 				return 0, time.Time{}, false
 			}
+		} else if -d > report.TLSLateAfter {
+			late.Add(1) // every goroutine was busy with earlier attempts
 		}
+		begin()
 		return n, due, true
 	}
-	tc := p.TLS.config()
 	all := newTLSStats()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -202,16 +250,26 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 				if !ok {
 					break
 				}
-				dst := s.opts.Targets[n%uint64(len(s.opts.Targets))]
-				tlsOne(ctx, eng, dst, tc, p.Request, perConn, p.Close, timeout, due, st)
+				run.one(ctx, s.opts.Targets[n%uint64(len(s.opts.Targets))], due, st)
 			}
 			mu.Lock()
 			all.merge(st)
 			mu.Unlock()
 		}()
 	}
-	wg.Wait()
+	select {
+	case <-genOver:
+	case <-genCtx.Done():
+	}
 	genEnd := time.Since(start)
+	if p.Close == fastpath.CloseHold {
+		select {
+		case <-time.After(p.HoldFor):
+		case <-ctx.Done():
+		}
+	}
+	close(run.release)
+	wg.Wait()
 	stopEngine()
 	res := <-ran
 	s.outages = stopWatch()
@@ -223,28 +281,71 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 		r.Stopped = res.err.Error()
 	}
 	fillTLS(r, all, p, genEnd)
+	run.tl.fill(r)
+	if r.Saturation == nil {
+		r.Saturation = &report.Saturation{}
+	}
+	r.Saturation.TLSLate = late.Load()
 	s.complete(r, &cfg)
 	return r, res.err
 }
 
-// tlsOne is one attempt: dial, TLS handshake, the requests, the close.
-func tlsOne(ctx context.Context, eng *fastpath.Engine, dst netip.AddrPort, cfg *tls.Config, spec *l7.Spec, perConn int,
-	closeMode fastpath.CloseMode, timeout time.Duration, due time.Time, st *tlsStats) {
-	c, err := eng.Dial(ctx, dst)
+// stagesTotal is the stages' whole duration.
+func stagesTotal(stages []Stage) time.Duration {
+	var d time.Duration
+	for _, st := range stages {
+		d += st.Duration
+	}
+	return d
+}
+
+// stagesDue is when, from the start, the stages' ramp wants attempt n (the
+// time its cumulative count reaches n: the rate ramps linearly over each
+// stage from the previous stage's rate, 0 before the first); false past
+// their end.
+func stagesDue(stages []Stage, n uint64) (time.Duration, bool) {
+	left := float64(n)
+	from, at := 0.0, time.Duration(0)
+	for _, st := range stages {
+		d := st.Duration.Seconds()
+		area := (from + st.Rate) / 2 * d
+		if left < area {
+			// from*t + slope/2*t^2 = left, for t in [0, d).
+			slope := (st.Rate - from) / d
+			var t float64
+			if math.Abs(slope) < 1e-12 {
+				t = left / from
+			} else {
+				t = (-from + math.Sqrt(from*from+2*slope*left)) / slope
+			}
+			return at + time.Duration(t*float64(time.Second)), true
+		}
+		left -= area
+		from, at = st.Rate, at+st.Duration
+	}
+	return 0, false
+}
+
+// one is one attempt: dial, TLS handshake, the requests, the close.
+func (run *tlsRun) one(ctx context.Context, dst netip.AddrPort, due time.Time, st *tlsStats) {
+	c, err := run.eng.Dial(ctx, dst)
 	if err != nil {
 		st.dialFailed++ // the engine's report counts it by errno
 		return
 	}
 	tcpDone := time.Now()
-	c.SetDeadline(tcpDone.Add(timeout))
-	tc := tls.Client(c, cfg)
+	c.SetDeadline(tcpDone.Add(run.timeout))
+	tc := tls.Client(c, run.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		st.failed[tlsFailure(err)]++
+		why := tlsFailure(err)
+		st.failed[why]++
+		run.tl.tlsFailed(why)
 		c.Abort()
 		return
 	}
 	hsDone := time.Now()
 	st.hs.Record(hsDone.Sub(tcpDone).Nanoseconds())
+	run.tl.handshake()
 	cs := tc.ConnectionState()
 	st.handshakes++
 	if cs.DidResume {
@@ -252,17 +353,20 @@ func tlsOne(ctx context.Context, eng *fastpath.Engine, dst netip.AddrPort, cfg *
 	}
 	st.versions[tls.VersionName(cs.Version)]++
 	st.ciphers[tls.CipherSuiteName(cs.CipherSuite)]++
+	st.groups[cs.CurveID.String()]++
 	buf := make([]byte, 16<<10)
 	ok := true
-	for i := 0; i < perConn && ok; i++ {
+	for i := 0; i < run.perConn && ok; i++ {
 		st.requests++
 		reqStart := time.Now()
-		c.SetDeadline(reqStart.Add(timeout))
+		c.SetDeadline(reqStart.Add(run.timeout))
 		var resp l7.Response
 		res := l7.More
-		if _, err := tc.Write(spec.Request); err != nil {
-			res = l7.ErrTruncated
-			st.reqFailed[requestFailure(err)]++
+		var ttfb time.Duration
+		if _, err := tc.Write(run.spec.Request); err != nil {
+			why := requestFailure(err)
+			st.reqFailed[why]++
+			run.tl.requestFailed(why)
 			ok = false
 			break
 		}
@@ -270,51 +374,173 @@ func tlsOne(ctx context.Context, eng *fastpath.Engine, dst netip.AddrPort, cfg *
 			n, err := tc.Read(buf)
 			if n > 0 {
 				if resp.Got == 0 {
-					st.ttfb.Record(time.Since(reqStart).Nanoseconds())
+					ttfb = time.Since(reqStart)
+					st.ttfb.Record(ttfb.Nanoseconds())
 				}
 				st.bytes += uint64(n)
-				res = resp.Feed(spec, buf[:n])
+				res = resp.Feed(run.spec, buf[:n])
 			}
 			if err != nil && res == l7.More {
 				if err == io.EOF {
-					res = resp.Close(spec)
+					res = resp.Close(run.spec)
 				} else {
-					st.reqFailed[requestFailure(err)]++
+					why := requestFailure(err)
+					st.reqFailed[why]++
+					run.tl.requestFailed(why)
 					ok = false
 					break
 				}
 			}
 		}
+		var why string
 		switch res {
 		case l7.Done:
 			st.completed++
-			st.ttlb.Record(time.Since(reqStart).Nanoseconds())
+			ttlb := time.Since(reqStart)
+			st.ttlb.Record(ttlb.Nanoseconds())
 			if i == 0 {
 				st.sched.Record(time.Since(due).Nanoseconds())
 			}
+			code := "0"
 			if resp.Status >= 100 && resp.Status <= 599 {
-				st.status[strconv.Itoa(int(resp.Status))]++
+				code = strconv.Itoa(int(resp.Status))
+				st.status[code]++
 			}
+			run.tl.response(code, ttfb, ttlb)
 		case l7.ErrMalformed:
-			st.reqFailed["EBADMSG"]++
-			ok = false
+			why = "EBADMSG"
 		case l7.ErrTooLarge:
-			st.reqFailed["EMSGSIZE"]++
-			ok = false
+			why = "EMSGSIZE"
 		case l7.ErrTruncated:
 			if ok {
-				st.reqFailed["EOF"]++
+				why = "EOF"
 			}
+		}
+		if why != "" {
+			st.reqFailed[why]++
+			run.tl.requestFailed(why)
 			ok = false
 		}
 	}
-	if ok && closeMode == fastpath.CloseFIN {
-		// close_notify, then our FIN (an RST if the server's own
-		// close_notify is still unread, as Linux's close does).
+	switch {
+	case ok && run.closeMode == fastpath.CloseHold:
+		// Held until the run lets go, then aborted as hold mode's are.
+		c.SetDeadline(time.Time{})
+		select {
+		case <-run.release:
+		case <-ctx.Done():
+		}
+	case ok && run.closeMode == fastpath.CloseFIN:
+		if run.perConn == 1 {
+			// The request asked the server to close: its close_notify and
+			// FIN follow the response at once (nginx's do). Read them, and
+			// close without a close_notify of ours, which a server that
+			// has closed its socket answers with an RST (the RFC 9411
+			// criteria count those).
+			c.SetReadDeadline(time.Now().Add(closeNotifyWait))
+			if _, err := tc.Read(buf); err == io.EOF {
+				c.Close()
+				return
+			}
+		}
+		// close_notify, then our FIN (an RST if data is still unread, as
+		// Linux's close does).
 		tc.Close()
 		return
 	}
 	c.Abort()
+}
+
+// closeNotifyWait is how long a connection whose request asked the server
+// to close waits for the server's close_notify before closing first (as
+// request mode waits for the server's FIN: fastpath's finWaitMs).
+const closeNotifyWait = 10 * time.Millisecond
+
+// tlsTimeline is a TLS run's outcomes second by second, put in the
+// report's timeline beside the engine's counts (the RFC 9411 procedures
+// judge from it).
+type tlsTimeline struct {
+	mu    sync.Mutex
+	start time.Time
+	secs  []*tlsSecond
+}
+
+type tlsSecond struct {
+	handshakes           uint64
+	tlsFailed, reqFailed map[string]uint64
+	responses            map[string]uint64 // by class
+	ttfb, ttlb           report.Histogram
+}
+
+// now is the current second's record; the caller holds mu.
+func (tl *tlsTimeline) now() *tlsSecond {
+	i := max(int(time.Since(tl.start)/time.Second), 0)
+	for len(tl.secs) <= i {
+		tl.secs = append(tl.secs, &tlsSecond{tlsFailed: map[string]uint64{}, reqFailed: map[string]uint64{}, responses: map[string]uint64{}})
+	}
+	return tl.secs[i]
+}
+
+func (tl *tlsTimeline) handshake() {
+	tl.mu.Lock()
+	tl.now().handshakes++
+	tl.mu.Unlock()
+}
+
+func (tl *tlsTimeline) tlsFailed(why string) {
+	tl.mu.Lock()
+	tl.now().tlsFailed[why]++
+	tl.mu.Unlock()
+}
+
+func (tl *tlsTimeline) requestFailed(why string) {
+	tl.mu.Lock()
+	tl.now().reqFailed[why]++
+	tl.mu.Unlock()
+}
+
+// response records a complete response of status code ("0": none).
+func (tl *tlsTimeline) response(code string, ttfb, ttlb time.Duration) {
+	tl.mu.Lock()
+	sec := tl.now()
+	class := "other"
+	if code != "0" {
+		class = code[:1] + "xx"
+	}
+	sec.responses[class]++
+	sec.ttfb.Record(ttfb.Nanoseconds())
+	sec.ttlb.Record(ttlb.Nanoseconds())
+	tl.mu.Unlock()
+}
+
+// fill adds the seconds to r's timeline (the engine's, second by second:
+// both count from their starts, within a millisecond of each other).
+func (tl *tlsTimeline) fill(r *report.Report) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for i, ts := range tl.secs {
+		for len(r.Timeline) <= i {
+			r.Timeline = append(r.Timeline, report.Second{T: len(r.Timeline)})
+		}
+		sec := &r.Timeline[i]
+		sec.TLSHandshakes = ts.handshakes
+		sec.TLSFailed = addCounts(sec.TLSFailed, ts.tlsFailed)
+		sec.RequestsFailed = addCounts(sec.RequestsFailed, ts.reqFailed)
+		sec.Responses = addCounts(sec.Responses, ts.responses)
+		sec.TTFBHist, sec.TTFB = ts.ttfb.Buckets(), report.QuantilesOf(&ts.ttfb)
+		sec.TTLBHist, sec.TTLB = ts.ttlb.Buckets(), report.QuantilesOf(&ts.ttlb)
+	}
+}
+
+// addCounts adds b to a (made when nil and b has counts).
+func addCounts(a, b map[string]uint64) map[string]uint64 {
+	for k, v := range b {
+		if a == nil {
+			a = map[string]uint64{}
+		}
+		a[k] += v
+	}
+	return a
 }
 
 // requestFailure names a request's failure as request mode's report does
@@ -393,7 +619,7 @@ func tlsFailure(err error) string {
 // the run's generation (el), the requests as request mode reports them.
 func fillTLS(r *report.Report, st *tlsStats, p Plan, el time.Duration) {
 	t := &report.TLSReport{Handshakes: st.handshakes, Resumed: st.resumed, Failed: st.failed, Versions: st.versions,
-		Ciphers: st.ciphers}
+		Ciphers: st.ciphers, Groups: st.groups}
 	if _, err := netip.ParseAddr(p.TLS.ServerName); err != nil {
 		t.ServerName = p.TLS.ServerName // crypto/tls sends no address as SNI
 	}

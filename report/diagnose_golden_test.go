@@ -68,6 +68,11 @@ func diagnoseCases() map[string]Evidence {
 		"silent sources":      base(&Report{Attempted: 146, Established: 60, Sources: silent(12)}),
 		"one silent source":   base(&Report{Attempted: 113, Established: 60, Sources: silent(1)}),
 		"every source silent": base(&Report{Attempted: 9, Sources: []SourceReport{{Source: "198.18.1.1", Attempted: 5}, {Source: "198.18.1.2", Attempted: 4}}}),
+		// Handshakes 31 + failed 2+3+4+7+8+9 = 64 tried: shares are of
+		// the tries, not of the connections or the requests.
+		"tls failures": base(&Report{Attempted: 70, Established: 64, Failed: map[string]uint64{"ETIMEDOUT": 6}, TLS: &TLSReport{Handshakes: 31,
+			Failed: map[string]uint64{"alert: protocol_version": 9, "certificate: expired": 8, "alert: unrecognized_name": 7, "timeout": 4, "closed": 3, "other: eh": 2}},
+			Requests: &RequestReport{Requests: 31, Completed: 31}}),
 	}
 	e := base(&Report{Attempted: 6, Drops: map[string]uint64{"checksum": 6}, Established: 2})
 	e.LocalVirtual = true

@@ -132,10 +132,12 @@ type TLSReport struct {
 	// handshake's.
 	HandshakeTime Quantiles `json:"handshake_seconds" merge:"each"`
 	HandshakeHist []Bucket  `json:"handshake_histogram,omitempty" merge:"keyed"`
-	// Versions and Ciphers count the completed handshakes by the version
-	// and cipher suite negotiated ("TLS 1.3", "TLS_AES_128_GCM_SHA256").
+	// Versions, Ciphers and Groups count the completed handshakes by the
+	// version, cipher suite and key exchange negotiated ("TLS 1.3",
+	// "TLS_AES_128_GCM_SHA256", "X25519MLKEM768").
 	Versions map[string]uint64 `json:"versions" merge:"sum"`
 	Ciphers  map[string]uint64 `json:"ciphers" merge:"sum"`
+	Groups   map[string]uint64 `json:"groups" merge:"sum"`
 	// ServerName is the SNI sent (empty: none).
 	ServerName string `json:"server_name,omitempty" merge:"same"`
 }

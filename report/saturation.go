@@ -1,6 +1,9 @@
 package report
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Saturation says whether the generator, not the target, set the limit of
 // a run, and the evidence. A load generator near its own limits measures
@@ -21,6 +24,10 @@ type Saturation struct {
 	// in request mode as many responses in flight as the RX ring takes):
 	// the target was slower than the rate, not the generator.
 	HeldBack uint64 `json:"held_back_attempts" merge:"sum"`
+	// TLSLate counts an HTTPS run's attempts that started more than
+	// TLSLateAfter after their time in the rate's schedule: the TLS
+	// client (its cryptography, a goroutine per connection) fell behind.
+	TLSLate uint64 `json:"tls_late_attempts,omitempty" merge:"sum"`
 	// Busy is the busiest worker's share of the run spent working (not
 	// waiting in poll), 0..1; with Idle 0 workers never wait and it is 1.
 	Busy float64 `json:"busy_fraction" merge:"max"`
@@ -53,6 +60,10 @@ const (
 	// flight (0.75 of the rings' 85), 3.7k at 128 (1.5), 3.1-3.5k at 256
 	// (3.0), where the responses' segments overran the rings.
 	RingShare = 1.5
+	// TLSLateAfter is how late an HTTPS run's attempt may start before it
+	// counts in TLSLate: goroutines wake within a millisecond or two of
+	// their time on an idle machine.
+	TLSLateAfter = 10 * time.Millisecond
 )
 
 // Judge sets s.Saturated and s.Limits from r's counts: late attempts over
@@ -71,6 +82,11 @@ func (s *Saturation) Judge(r *Report) {
 		s.Limits = append(s.Limits, Limit{Reason: "late", Value: float64(s.Late) / float64(sched), Threshold: LateShare,
 			Detail: fmt.Sprintf("%d attempts (%.1f %% of the schedule) started late or not at all: the workers could not keep the asked rate (busiest worker busy %.0f %% of the time)",
 				s.Late, 100*float64(s.Late)/float64(sched), 100*s.Busy)})
+	}
+	if s.TLSLate > LateMin && float64(s.TLSLate) > LateShare*float64(r.Attempted) && !outage {
+		s.Limits = append(s.Limits, Limit{Reason: "tls-client", Value: float64(s.TLSLate) / float64(max(r.Attempted, 1)), Threshold: LateShare,
+			Detail: fmt.Sprintf("%d attempts (%.1f %%) started more than %s after their time: the TLS client's cryptography could not keep the asked rate on this machine's cores",
+				s.TLSLate, 100*float64(s.TLSLate)/float64(max(r.Attempted, 1)), TLSLateAfter)})
 	}
 	if n := r.Failed["EADDRNOTAVAIL"]; r.Attempted > 0 && float64(n) > LateShare*float64(r.Attempted) {
 		s.Limits = append(s.Limits, Limit{Reason: "ports", Value: float64(n) / float64(r.Attempted), Threshold: LateShare,

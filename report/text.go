@@ -96,7 +96,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(&b, "%-22s %d complete (%.0f/s)%s, %d failed%s; %s\n", "TLS handshakes", t.Handshakes, t.PerSecond, resumed, t.FailedTotal(), bracket(t.Failed), sni)
 		fmt.Fprintf(&b, "%-22s p50 %s  p90 %s  p99 %s  max %s%s\n", "TLS handshake time", dur(t.HandshakeTime.P50), dur(t.HandshakeTime.P90), dur(t.HandshakeTime.P99), dur(t.HandshakeTime.Max), sat)
 		if len(t.Versions) > 0 {
-			fmt.Fprintf(&b, "%-22s %s; %s\n", "TLS negotiated", FormatCounts(t.Versions), FormatCounts(t.Ciphers))
+			fmt.Fprintf(&b, "%-22s %s; %s; %s\n", "TLS negotiated", FormatCounts(t.Versions), FormatCounts(t.Ciphers), FormatCounts(t.Groups))
 		}
 	}
 	if k := r.KernelSYNs; k != nil {

@@ -102,6 +102,11 @@ func TestTextGolden(t *testing.T) {
 			Requests: &RequestReport{Requests: 3, Completed: 3, Status: map[string]uint64{"200": 3}}},
 		"text-closed-loop": {Attempted: 3, Established: 2, Failed: map[string]uint64{"ECONNRESET": 1}, CloseMode: "hold", Workers: 1,
 			Requests: &RequestReport{Requests: 2, Completed: 2, TTLBSched: Quantiles{P50: 0.001}}, Saturation: &Saturation{}},
+		// TLS: 40 of 50 resumed (80.0 %), two failure causes, no SNI.
+		"text-tls": {Attempted: 53, Established: 53, CloseMode: "fin", Workers: 1, TLS: &TLSReport{Handshakes: 50, Resumed: 40, PerSecond: 1234.4,
+			Failed: map[string]uint64{"alert: protocol_version": 2, "timeout": 1}, HandshakeTime: Quantiles{P50: 0.0021, P90: 0.0032, P99: 0.0045, Max: 0.0061},
+			Versions: map[string]uint64{"TLS 1.3": 30, "TLS 1.2": 20}, Ciphers: map[string]uint64{"TLS_AES_128_GCM_SHA256": 30, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": 20},
+			Groups: map[string]uint64{"X25519": 50}}, Requests: &RequestReport{Requests: 50, Completed: 50, Status: map[string]uint64{"200": 50}}},
 	} {
 		var b strings.Builder
 		r.WriteText(&b)

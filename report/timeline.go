@@ -26,12 +26,16 @@ type Second struct {
 	// RequestsFailed failed requests by reason (ETIMEDOUT, ECONNRESET ...).
 	Responses      map[string]uint64 `json:"responses,omitempty" merge:"sum"`
 	RequestsFailed map[string]uint64 `json:"requests_failed,omitempty" merge:"sum"`
-	RTT            Quantiles         `json:"rtt_seconds" merge:"each"`
-	RTTHist        []Bucket          `json:"rtt_histogram,omitempty" merge:"keyed"`
-	TTFB           Quantiles         `json:"ttfb_seconds" merge:"each"`
-	TTFBHist       []Bucket          `json:"ttfb_histogram,omitempty" merge:"keyed"`
-	TTLB           Quantiles         `json:"ttlb_seconds" merge:"each"`
-	TTLBHist       []Bucket          `json:"ttlb_histogram,omitempty" merge:"keyed"`
+	// TLSHandshakes and TLSFailed count the TLS handshakes completed, and
+	// failed by cause (TLSReport.Failed), in an HTTPS run.
+	TLSHandshakes uint64            `json:"tls_handshakes,omitempty" merge:"sum"`
+	TLSFailed     map[string]uint64 `json:"tls_failed,omitempty" merge:"sum"`
+	RTT           Quantiles         `json:"rtt_seconds" merge:"each"`
+	RTTHist       []Bucket          `json:"rtt_histogram,omitempty" merge:"keyed"`
+	TTFB          Quantiles         `json:"ttfb_seconds" merge:"each"`
+	TTFBHist      []Bucket          `json:"ttfb_histogram,omitempty" merge:"keyed"`
+	TTLB          Quantiles         `json:"ttlb_seconds" merge:"each"`
+	TTLBHist      []Bucket          `json:"ttlb_histogram,omitempty" merge:"keyed"`
 }
 
 // SetHistograms sets the second's histograms and their quantiles.

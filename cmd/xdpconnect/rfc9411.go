@@ -50,11 +50,11 @@ type rfcFlags struct {
 
 // rfcRunFlagsTaken are run flags the procedure sets itself.
 var rfcRunFlagsTaken = []string{"http", "request", "request-file", "rate", "count", "duration", "stages", "close", "concurrency",
-	"hold-for", "requests-per-conn", "json", "quiet", "xdp-syn", "warmup", "shard", "start-at", "run-id"}
+	"hold-for", "requests-per-conn", "json", "quiet", "xdp-syn", "warmup", "shard", "start-at", "run-id", "tls"}
 
 func parseRFC9411(args []string) (*rfcFlags, error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, usageError("rfc9411 needs a test: cps, tps, latency or concurrent (xdpconnect rfc9411 cps --target 10000 --dst IP:80 ...)")
+		return nil, usageError("rfc9411 needs a test: cps, tps, latency or concurrent, or over TLS https-cps, https-tps, https-latency or https-concurrent (xdpconnect rfc9411 cps --target 10000 --dst IP:80 ...)")
 	}
 	f := &rfcFlags{test: rfc9411.Test(args[0]), set: rfc9411.DefaultSettings()}
 	known := false
@@ -62,7 +62,7 @@ func parseRFC9411(args []string) (*rfcFlags, error) {
 		known = known || t == f.test
 	}
 	if !known {
-		return nil, usageError("rfc9411 %q: want cps, tps, latency or concurrent", args[0])
+		return nil, usageError("rfc9411 %q: want cps, tps, latency or concurrent, or over TLS https-cps, https-tps, https-latency or https-concurrent", args[0])
 	}
 	fs := flag.NewFlagSet("rfc9411 "+args[0], flag.ContinueOnError)
 	fs.Float64Var(&f.target, "target", 0, "the target objective (RFC 9411 4.3.4): connections/s (cps, latency), transactions/s (tps), or open connections (concurrent)")
@@ -356,15 +356,27 @@ func (f *rfcFlags) runOpts(size string, objective float64, family string) (*runO
 	path := strings.ReplaceAll(f.path, "{size}", size)
 	a := append([]string{}, f.runArgs...)
 	closeMode := "fin" // 4.3.1.1: connections end with a FIN handshake, never an RST
-	if f.test == rfc9411.Concurrent {
+	if f.test.Base() == rfc9411.Concurrent {
 		closeMode = "hold"
 	}
 	a = append(a, "--http", "GET "+path, "--quiet", "--close", closeMode, "--syn-retries", strconv.Itoa(f.synRetry))
 	if !hasFlag(a, "metrics-addr") {
 		a = append(a, "--metrics-addr", "")
 	}
+	if f.test.HTTPS() {
+		a = append(a, "--tls")
+		// 4.3.1.3's key exchange, secp256r1, and its TLS 1.2 suites with
+		// AES-128-GCM, unless the user chose: full handshakes (no
+		// --tls-resume), both versions offered.
+		if !hasFlag(a, "tls-curves") {
+			a = append(a, "--tls-curves", "P-256")
+		}
+		if !hasFlag(a, "tls-ciphers") {
+			a = append(a, "--tls-ciphers", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+		}
+	}
 	s := f.set
-	switch f.test {
+	switch f.test.Base() {
 	case rfc9411.Concurrent:
 		// Connections open at a steady rate over the ramp-up, each makes
 		// its requests and stays open through the sustain phase; the
@@ -377,7 +389,7 @@ func (f *rfcFlags) runOpts(size string, objective float64, family string) (*runO
 			"--hold-for", (s.Sustain + time.Second).String(), "--requests-per-conn", "2")
 	default:
 		rate := objective
-		if f.test == rfc9411.TPS {
+		if f.test.Base() == rfc9411.TPS {
 			// The objective is transactions: connections at 1/N of it.
 			rate /= float64(f.perConn)
 			a = append(a, "--requests-per-conn", strconv.Itoa(f.perConn))

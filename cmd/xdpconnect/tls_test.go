@@ -135,6 +135,12 @@ func TestTLSNginx(t *testing.T) {
 			if r.Established != n || tl.Handshakes != n || tl.FailedTotal() != 0 || tl.Versions[c.want] != n || q.Completed != n || q.Status["200"] != n {
 				t.Fatalf("established %d, handshakes %d failed %v versions %v, complete %d status %v", r.Established, tl.Handshakes, tl.Failed, tl.Versions, q.Completed, q.Status)
 			}
+			// nginx closes after the response (Connection: close): we read
+			// its close_notify and close without one of ours, which its
+			// closed socket would answer with an RST.
+			if r.Reset != 0 || r.RSTReceived != 0 {
+				t.Fatalf("%d connections reset by nginx (%d RSTs)", r.Reset, r.RSTReceived)
+			}
 			if tl.HandshakeTime.P50 <= 0 || tl.PerSecond <= 0 || tl.ServerName != "lab.example" {
 				t.Fatalf("handshake time %+v, %v/s, SNI %q", tl.HandshakeTime, tl.PerSecond, tl.ServerName)
 			}
@@ -196,6 +202,62 @@ func TestTLSFailures(t *testing.T) {
 			}
 			if len(r.Diagnosis) == 0 || !strings.Contains(r.Diagnosis[0].Cause, c.reason) || !strings.Contains(stderr, "no TLS handshake completed") {
 				t.Fatalf("diagnosis %+v; stderr %s", r.Diagnosis, stderr)
+			}
+		})
+	}
+}
+
+// RFC 9411's HTTPS tests against nginx with TLS: each procedure reaches
+// its target with every criterion met, its KPI counted from completed TLS
+// handshakes, and nginx served at least the transactions measured.
+func TestRFC9411HTTPS(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	ca := newCA(t)
+	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
+	ng := startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key})
+	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	phases := []string{"--ramp-up", "1s", "--sustain", "3s", "--ramp-down", "1s", "--dst", dst.String(), "--host", "lab.example",
+		"--src-ports", "10000-60999", "--sizes", "1k", "--no-search"}
+	for _, c := range []struct {
+		args   []string
+		target float64
+	}{
+		{[]string{"https-cps", "--target", "400"}, 400},
+		{[]string{"https-tps", "--target", "800", "--requests-per-conn", "4"}, 800},
+		{[]string{"https-latency", "--target", "200"}, 200},
+		{[]string{"https-concurrent", "--target", "300"}, 300},
+	} {
+		t.Run(c.args[0], func(t *testing.T) {
+			_, before, err := ng.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, stderr, code := runRFC(t, l.ClientNS, append(c.args, phases...)...)
+			if code != 0 || r == nil || len(r.Passes) != 1 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			want := map[string]string{"https-cps": "7.6", "https-tps": "7.7", "https-latency": "7.8", "https-concurrent": "7.9"}[c.args[0]]
+			if r.Section != want {
+				t.Fatalf("section %s, want %s", r.Section, want)
+			}
+			p := r.Passes[0]
+			var served uint64
+			for _, st := range p.Steps {
+				m := st.Measured
+				if !st.Pass || m.KPI < 0.95*st.Objective || m.KPI > 1.05*st.Objective || m.Failed != 0 {
+					t.Fatalf("%s: %+v\n%s", st.Step, st, stderr)
+				}
+				served += m.Transactions
+			}
+			if p.Result != c.target {
+				t.Fatalf("result %.0f of %.0f: %s", p.Result, c.target, p.Verdict)
+			}
+			_, after, err := ng.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after-before < served {
+				t.Fatalf("nginx served %d requests, the sustain phases alone counted %d", after-before, served)
 			}
 		})
 	}

@@ -15,6 +15,8 @@ package rfc9411
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/report"
@@ -33,12 +35,28 @@ const (
 	Concurrent Test = "concurrent"
 )
 
+// The HTTPS tests (7.6 to 7.9): the same procedures over TLS. Their
+// connections count once their TLS handshake is complete, and a failed
+// handshake is a failed transaction.
+const (
+	HTTPSCPS        Test = "https-cps"
+	HTTPSTPS        Test = "https-tps"
+	HTTPSLatency    Test = "https-latency"
+	HTTPSConcurrent Test = "https-concurrent"
+)
+
 // Tests lists the tests in the RFC's order.
-var Tests = []Test{CPS, TPS, Latency, Concurrent}
+var Tests = []Test{CPS, TPS, Latency, Concurrent, HTTPSCPS, HTTPSTPS, HTTPSLatency, HTTPSConcurrent}
+
+// HTTPS says the test runs over TLS.
+func (t Test) HTTPS() bool { return strings.HasPrefix(string(t), "https-") }
+
+// Base is the HTTP test whose procedure t follows (t itself for one).
+func (t Test) Base() Test { return Test(strings.TrimPrefix(string(t), "https-")) }
 
 // Unit is the unit of the test's objective and key performance indicator.
 func (t Test) Unit() string {
-	switch t {
+	switch t.Base() {
 	case TPS:
 		return "transactions/s"
 	case Concurrent:
@@ -49,15 +67,19 @@ func (t Test) Unit() string {
 
 // Section is the RFC section of the test's procedure.
 func (t Test) Section() string {
-	switch t {
+	n := 2
+	switch t.Base() {
 	case TPS:
-		return "7.3"
+		n = 3
 	case Latency:
-		return "7.4"
+		n = 4
 	case Concurrent:
-		return "7.5"
+		n = 5
 	}
-	return "7.2"
+	if t.HTTPS() {
+		n += 4
+	}
+	return "7." + strconv.Itoa(n)
 }
 
 // Settings are the procedure's phases and validation criteria.
@@ -186,7 +208,7 @@ func Judge(t Test, objective float64, secs []report.Second, s Settings) (Measure
 	// through the sustain phase: their failures and resets count from the
 	// run's start; a rate test's from the sustain phase's.
 	from := w.From
-	if t == Concurrent {
+	if t.Base() == Concurrent {
 		from = 0
 	}
 	for _, sec := range secs {
@@ -195,6 +217,9 @@ func Judge(t Test, objective float64, secs []report.Second, s Settings) (Measure
 		}
 		m.Connections += sec.Attempted
 		var hsFailed, ok, notOK, reqFailed uint64
+		for _, n := range sec.TLSFailed {
+			hsFailed += n // the connection never carried a transaction
+		}
 		for name, n := range sec.Failed {
 			switch name {
 			case "EADDRNOTAVAIL":
@@ -229,8 +254,12 @@ func Judge(t Test, objective float64, secs []report.Second, s Settings) (Measure
 			continue
 		}
 		m.Seconds++
-		switch t {
+		switch t.Base() {
 		case CPS, Latency:
+			if t.HTTPS() {
+				per = append(per, float64(sec.TLSHandshakes))
+				break
+			}
 			per = append(per, float64(sec.Established))
 		case TPS:
 			per = append(per, float64(ok))
@@ -265,7 +294,7 @@ func Judge(t Test, objective float64, secs []report.Second, s Settings) (Measure
 		dev = max(mean-m.MinPerSecond, m.MaxPerSecond-mean) / mean
 	}
 	limit, what := s.MaxRateDeviation, "rate"
-	if t == Concurrent {
+	if t.Base() == Concurrent {
 		limit, what = s.MaxConcurrentDeviation, "open connections"
 	}
 	cs = append(cs, Criterion{Name: what + " deviation in sustain", Section: crit, Value: dev, Limit: limit, AtMost: true,

@@ -214,3 +214,35 @@ func TestSettingsCheck(t *testing.T) {
 		t.Fatal("a 1 s sustain phase has no whole second to measure past its edges")
 	}
 }
+
+// The HTTPS tests follow their HTTP procedure in sections 7.6 to 7.9; a
+// connection counts once its TLS handshake is complete (the KPI of
+// https-cps is handshakes, not TCP connections), and a failed handshake
+// is a failed transaction.
+func TestJudgeHTTPS(t *testing.T) {
+	for test, want := range map[Test]string{HTTPSCPS: "7.6", HTTPSTPS: "7.7", HTTPSLatency: "7.8", HTTPSConcurrent: "7.9", CPS: "7.2", Concurrent: "7.5"} {
+		if test.Section() != want || test.Unit() != test.Base().Unit() {
+			t.Errorf("%s: section %s unit %q, want %s", test, test.Section(), test.Unit(), want)
+		}
+	}
+	if !HTTPSTPS.HTTPS() || TPS.HTTPS() || HTTPSTPS.Base() != TPS {
+		t.Fatal("HTTPS or Base wrong")
+	}
+	secs := run(1000)
+	for i := range secs {
+		secs[i].TLSHandshakes = secs[i].Established - 10 // 10 a second failed their handshake
+		secs[i].TLSFailed = map[string]uint64{"alert: handshake_failure": 10}
+		secs[i].Responses = map[string]uint64{"2xx": secs[i].TLSHandshakes}
+	}
+	m, cs := Judge(HTTPSCPS, 990, secs, settings())
+	if m.KPI != 990 || m.Failed != 40 || Passed(cs) {
+		t.Fatalf("https-cps: KPI %v failed %d, criteria failed %v", m.KPI, m.Failed, failed(cs))
+	}
+	if names := failed(cs); len(names) != 1 || names[0] != "failed transactions" {
+		t.Fatalf("failed criteria %v, want the failed transactions alone", names)
+	}
+	// The same timeline judged as plain HTTP counts TCP connections.
+	if m, _ := Judge(CPS, 1000, secs, settings()); m.KPI != 1000 {
+		t.Fatalf("cps KPI %v", m.KPI)
+	}
+}
