@@ -34,7 +34,6 @@ type BaselineResult struct {
 // RTT is the request's time. It must run in the client's network
 // namespace (the harness execs it there).
 func GoDial(dst string, conns int, d time.Duration, path string, out io.Writer) error {
-	var n, errs atomic.Uint64
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	dialer := &net.Dialer{Timeout: 3 * time.Second}
@@ -66,6 +65,13 @@ func GoDial(dst string, conns int, d time.Duration, path string, out io.Writer) 
 			return err
 		}
 	}
+	return loop(ctx, conns, d, one, out)
+}
+
+// loop runs one in conns goroutines until ctx ends (d from now), and
+// writes the BaselineResult: successes, errors, their times.
+func loop(ctx context.Context, conns int, d time.Duration, one func() error, out io.Writer) error {
+	var n, errs atomic.Uint64
 	start := time.Now()
 	slots := int(d/(100*time.Millisecond)) + 2
 	series := make([]atomic.Uint64, slots)

@@ -66,7 +66,7 @@ type Row struct {
 }
 
 // DefaultScenarios is what `make bench` runs.
-var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt", "http", "http-open"}
+var DefaultScenarios = []string{"reflector", "listener", "reflector-v6", "listener-v6", "workers2", "loss1", "hold-memory", "metrics", "synonly", "xsk", "ceiling", "rtt", "http", "http-open", "tls"}
 
 func (o *Options) logf(f string, a ...any) {
 	if o.Log != nil {
@@ -120,6 +120,8 @@ func Run(o Options) ([]Row, error) {
 			r, err = o.httpScenario()
 		case "http-open":
 			r, err = o.httpOpen()
+		case "tls":
+			r, err = o.tlsScenario()
 		default:
 			return rows, fmt.Errorf("bench: unknown scenario %q (have %v)", sc, DefaultScenarios)
 		}

@@ -27,6 +27,8 @@ func main() {
 		err = cmdBenchXSK(args[1:])
 	case len(args) > 0 && args[0] == "tcpinfo-rtt":
 		err = cmdTCPInfoRTT(args[1:])
+	case len(args) > 0 && args[0] == "tls-ceiling":
+		err = cmdTLSCeiling(args[1:])
 	default:
 		err = cmdBench(args)
 	}
@@ -107,10 +109,32 @@ func cmdBaselineGo(args []string) error {
 	conns := fs.Int("conns", 256, "goroutines")
 	dur := fs.Duration("duration", 5*time.Second, "duration")
 	path := fs.String("http", "", "GET this path on each connection (net/http, keep-alive off)")
+	version := fs.String("tls", "", "crypto/tls instead: this version (1.2 or 1.3), a GET / with Connection: close on each connection")
+	resume := fs.Bool("tls-resume", false, "with --tls: resume sessions")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *version != "" {
+		return bench.GoTLS(*dst, *conns, *dur, *version, *resume, os.Stdout)
+	}
 	return bench.GoDial(*dst, *conns, *dur, *path, os.Stdout)
+}
+
+// cmdTLSCeiling prints crypto/tls's in-memory handshakes per second.
+func cmdTLSCeiling(args []string) error {
+	fs := flag.NewFlagSet("tls-ceiling", flag.ContinueOnError)
+	kind := fs.String("cert", "ecdsa", "server certificate: ecdsa (P-256) or rsa (2048)")
+	version := fs.String("tls", "1.3", "version: 1.2 or 1.3")
+	dur := fs.Duration("duration", 5*time.Second, "duration")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v, err := bench.TLSCeiling(*kind, *version, *dur)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.0f\n", v)
+	return nil
 }
 
 // cmdBenchXSK is one measurement of the xsk scenario, in its own process.
