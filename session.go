@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 // program, the AF_XDP sockets, the reserved ports. It runs one plan (or
 // serves Dial) and is undone by Close.
 type Session struct {
+	// tlsLive is the HTTPS run's timeline under way (nil: none), which
+	// the metrics read.
+	tlsLive atomic.Pointer[tlsTimeline]
 	opts    Options
 	prog    *bpf.Program
 	socks   []*xsk.Socket
@@ -404,6 +408,13 @@ func (s *Session) ServeMetrics(addr string) (bound string, stop func(), err erro
 		return "", nil, errors.New("metrics: the session has no engine yet")
 	}
 	src := metrics.Sources{Engine: eng, Sockets: s.socks}
+	src.TLS = func() (metrics.TLSCounts, bool) {
+		tl := s.tlsLive.Load()
+		if tl == nil {
+			return metrics.TLSCounts{}, false
+		}
+		return tl.counts(), true
+	}
 	prog := s.prog
 	src.XDP = func() ([]metrics.XDPCounter, error) {
 		c, err := prog.Counters()

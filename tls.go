@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/xdpconnect/xdpconnect/fastpath"
 	"github.com/xdpconnect/xdpconnect/l7"
+	"github.com/xdpconnect/xdpconnect/metrics"
 	"github.com/xdpconnect/xdpconnect/report"
 )
 
@@ -167,6 +169,7 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	}
 	run := &tlsRun{eng: eng, cfg: p.TLS.config(), spec: p.Request, perConn: max(p.RequestsPerConn, 1), closeMode: p.Close,
 		timeout: p.ResponseTimeout, tl: &tlsTimeline{start: time.Now()}, release: make(chan struct{})}
+	s.tlsLive.Store(run.tl)
 	if run.timeout == 0 {
 		run.timeout = fastpath.DefaultResponseTimeout
 	}
@@ -345,8 +348,8 @@ func (run *tlsRun) one(ctx context.Context, dst netip.AddrPort, due time.Time, s
 	}
 	hsDone := time.Now()
 	st.hs.Record(hsDone.Sub(tcpDone).Nanoseconds())
-	run.tl.handshake()
 	cs := tc.ConnectionState()
+	run.tl.handshake(hsDone.Sub(tcpDone), cs.DidResume)
 	st.handshakes++
 	if cs.DidResume {
 		st.resumed++
@@ -358,6 +361,7 @@ func (run *tlsRun) one(ctx context.Context, dst netip.AddrPort, due time.Time, s
 	ok := true
 	for i := 0; i < run.perConn && ok; i++ {
 		st.requests++
+		run.tl.request()
 		reqStart := time.Now()
 		c.SetDeadline(reqStart.Add(run.timeout))
 		var resp l7.Response
@@ -463,6 +467,8 @@ type tlsTimeline struct {
 	mu    sync.Mutex
 	start time.Time
 	secs  []*tlsSecond
+	// live are the run's totals so far, for the metrics.
+	live metrics.TLSCounts
 }
 
 type tlsSecond struct {
@@ -481,22 +487,44 @@ func (tl *tlsTimeline) now() *tlsSecond {
 	return tl.secs[i]
 }
 
-func (tl *tlsTimeline) handshake() {
+func (tl *tlsTimeline) handshake(d time.Duration, resumed bool) {
 	tl.mu.Lock()
 	tl.now().handshakes++
+	tl.live.Handshakes++
+	if resumed {
+		tl.live.Resumed++
+	}
+	tl.live.HandshakeTime.Record(d.Nanoseconds())
 	tl.mu.Unlock()
 }
 
 func (tl *tlsTimeline) tlsFailed(why string) {
 	tl.mu.Lock()
 	tl.now().tlsFailed[why]++
+	tl.live.Failed = addCounts(tl.live.Failed, map[string]uint64{why: 1})
+	tl.mu.Unlock()
+}
+
+func (tl *tlsTimeline) request() {
+	tl.mu.Lock()
+	tl.live.Requests++
 	tl.mu.Unlock()
 }
 
 func (tl *tlsTimeline) requestFailed(why string) {
 	tl.mu.Lock()
 	tl.now().reqFailed[why]++
+	tl.live.RequestsFailed = addCounts(tl.live.RequestsFailed, map[string]uint64{why: 1})
 	tl.mu.Unlock()
+}
+
+// counts are the totals so far, copied for a scrape.
+func (tl *tlsTimeline) counts() metrics.TLSCounts {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	c := tl.live
+	c.Failed, c.Responses, c.RequestsFailed = maps.Clone(c.Failed), maps.Clone(c.Responses), maps.Clone(c.RequestsFailed)
+	return c
 }
 
 // response records a complete response of status code ("0": none).
@@ -508,6 +536,7 @@ func (tl *tlsTimeline) response(code string, ttfb, ttlb time.Duration) {
 		class = code[:1] + "xx"
 	}
 	sec.responses[class]++
+	tl.live.Responses = addCounts(tl.live.Responses, map[string]uint64{class: 1})
 	sec.ttfb.Record(ttfb.Nanoseconds())
 	sec.ttlb.Record(ttlb.Nanoseconds())
 	tl.mu.Unlock()
@@ -612,7 +641,9 @@ func tlsFailure(err error) string {
 	if errors.As(err, &ae) {
 		return "local alert: " + strings.TrimPrefix(ae.Error(), "tls: ")
 	}
-	return "other: " + err.Error()
+	// Unnamed failures share one name: the report's and the metrics'
+	// labels come from a bounded set.
+	return "other"
 }
 
 // fillTLS puts the run's TLS and request counts in r: the handshakes over

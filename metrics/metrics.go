@@ -34,6 +34,24 @@ type Sources struct {
 	Sockets []*xsk.Socket
 	// XDP reads the XDP program's counters (nil: none).
 	XDP func() ([]XDPCounter, error)
+	// TLS reads an HTTPS run's counts (nil, or ok false: not one).
+	TLS func() (t TLSCounts, ok bool)
+}
+
+// TLSCounts are an HTTPS run's counts so far: its TLS handshakes and the
+// requests made inside them (the engine counts the TCP side).
+type TLSCounts struct {
+	Handshakes, Resumed uint64
+	// Failed counts failed handshakes by cause (report.TLSReport.Failed).
+	Failed map[string]uint64
+	// Requests, Responses by status class ("2xx"), and RequestsFailed by
+	// outcome (fastpath.ResponseErrors).
+	Requests       uint64
+	Responses      map[string]uint64
+	RequestsFailed map[string]uint64
+	// HandshakeTime is the TLS handshake's time, from the TCP handshake's
+	// end.
+	HandshakeTime report.Histogram
 }
 
 // RTTBuckets are the classic histogram buckets of the handshake RTT, in
@@ -111,6 +129,13 @@ var defs = []metricDef{
 	{"response_first_byte_seconds", "Request mode: time from the request to the response's first byte.", nil},
 	{"response_last_byte_seconds", "Request mode: time from the request to the response's last byte.", nil},
 	{"response_last_byte_from_schedule_seconds", "Request mode: time from each attempt's intended start (its place in the rate's schedule) to its first response's last byte: the handshake, the request and any lateness of the generator.", nil},
+	{"tls_handshakes_total", "HTTPS: TLS handshakes completed.", nil},
+	{"tls_resumed_total", "HTTPS: TLS handshakes that resumed a session (included in tls_handshakes_total).", nil},
+	{"tls_failures_total", "HTTPS: TLS handshakes that failed, by cause (the peer's alert, our verdict on its certificate, the connection's end).", []string{"reason"}},
+	{"tls_handshake_seconds", "HTTPS: time from the TCP handshake's end to the TLS handshake's end.", nil},
+	{"tls_requests_total", "HTTPS: requests made inside TLS.", nil},
+	{"tls_responses_total", "HTTPS: responses read to their end, by HTTP status class.", []string{"class"}},
+	{"tls_request_failures_total", "HTTPS: requests that failed after the TLS handshake, by outcome.", []string{"errno"}},
 	{"xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped.", []string{"queue"}},
 	{"xsk_rx_invalid_descs_total", "XDP_STATISTICS rx_invalid_descs.", []string{"queue"}},
 	{"xsk_tx_invalid_descs_total", "XDP_STATISTICS tx_invalid_descs.", []string{"queue"}},
@@ -221,6 +246,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Engine.Config().Request != nil {
 		c.requests(ch, &s)
 	}
+	if c.src.TLS != nil {
+		if t, ok := c.src.TLS(); ok {
+			c.tls(ch, &t)
+		}
+	}
 	for q, st := range stats {
 		if errs[q] != nil {
 			ch <- prometheus.NewInvalidMetric(c.descs["xsk_rx_dropped_total"], errs[q])
@@ -292,6 +322,25 @@ func (c *Collector) requests(ch chan<- prometheus.Metric, s *fastpath.Snapshot) 
 	ch <- newRTTMetric(c.descs["response_first_byte_seconds"], &s.TTFB)
 	ch <- newRTTMetric(c.descs["response_last_byte_seconds"], &s.TTLB)
 	ch <- newRTTMetric(c.descs["response_last_byte_from_schedule_seconds"], &s.TTLBSched)
+}
+
+// tls exports an HTTPS run's series; the status classes and request
+// outcomes are fixed sets, exported with zeros, the failure causes as
+// they come.
+func (c *Collector) tls(ch chan<- prometheus.Metric, t *TLSCounts) {
+	c.counter(ch, "tls_handshakes_total", t.Handshakes)
+	c.counter(ch, "tls_resumed_total", t.Resumed)
+	for reason, n := range t.Failed {
+		c.counter(ch, "tls_failures_total", n, reason)
+	}
+	ch <- newRTTMetric(c.descs["tls_handshake_seconds"], &t.HandshakeTime)
+	c.counter(ch, "tls_requests_total", t.Requests)
+	for _, class := range []string{"1xx", "2xx", "3xx", "4xx", "5xx"} {
+		c.counter(ch, "tls_responses_total", t.Responses[class], class)
+	}
+	for _, name := range fastpath.ResponseErrors {
+		c.counter(ch, "tls_request_failures_total", t.RequestsFailed[name], name)
+	}
 }
 
 func (c *Collector) achieved(att uint64) float64 {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
@@ -18,8 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // testCA is a certificate authority made for one test.
@@ -260,5 +263,84 @@ func TestRFC9411HTTPS(t *testing.T) {
 				t.Fatalf("nginx served %d requests, the sustain phases alone counted %d", after-before, served)
 			}
 		})
+	}
+}
+
+// An HTTPS run's metrics: the TLS series while it runs (counters that
+// never go down) and, after it, exactly the report's counts: handshakes,
+// resumed ones, failures by cause, responses by class.
+func TestTLSMetrics(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	ca := newCA(t)
+	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
+	startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key, Protocols: "TLSv1.2"})
+	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	var addr string
+	var final map[string]float64
+	var during int
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	r := runIn(t, l, dst, func(o *runOpts) {
+		req, err := xdpconnect.HTTPRequest("GET", "/1k", "lab.example", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.plan.Request = req
+		o.plan.Count, o.plan.Rate, o.plan.Close = 600, 600, xdpconnect.CloseFIN
+		o.plan.TLS = &xdpconnect.TLS{ServerName: "lab.example", Resume: true}
+		o.metricsAddr = "127.0.0.1:0"
+		o.metricsBound = func(a string) {
+			addr = a
+			go func() {
+				prev := map[string]float64{}
+				for {
+					select {
+					case <-stop:
+						done <- nil
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+					_, m, err := scrape(addr)
+					if err != nil {
+						done <- err
+						return
+					}
+					for k, v := range m {
+						if strings.HasPrefix(k, "xdpconnect_tls_") && strings.Contains(k, "_total") && v < prev[k] {
+							done <- fmt.Errorf("counter %s went down: %v -> %v", k, prev[k], v)
+							return
+						}
+					}
+					if m["xdpconnect_tls_handshakes_total"] > 0 {
+						during++
+					}
+					prev = m
+				}
+			}()
+		}
+		o.afterRun = func(*report.Report) {
+			close(stop)
+			var err error
+			_, final, err = scrape(addr)
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if during == 0 || r.TLS == nil || r.TLS.Handshakes != 600 {
+		t.Fatalf("%d scrapes saw handshakes; report %+v", during, r.TLS)
+	}
+	for k, want := range map[string]uint64{"xdpconnect_tls_handshakes_total": r.TLS.Handshakes, "xdpconnect_tls_resumed_total": r.TLS.Resumed,
+		"xdpconnect_tls_requests_total": r.Requests.Requests, `xdpconnect_tls_responses_total{class="2xx"}`: r.Requests.Classes["2xx"],
+		"xdpconnect_tls_handshake_seconds_count": r.TLS.Handshakes, `xdpconnect_tls_request_failures_total{errno="EOF"}`: 0} {
+		if got, ok := final[k]; !ok || uint64(got) != want {
+			t.Errorf("%s = %v (present %v), report says %d", k, got, ok, want)
+		}
+	}
+	if r.TLS.Resumed == 0 {
+		t.Fatal("no session resumed")
 	}
 }
