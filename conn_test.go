@@ -1,13 +1,21 @@
 package xdpconnect_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -52,7 +60,7 @@ func kernelServer(t *testing.T, l *lab.Lab, addr netip.Addr, port int, serve fun
 
 // pattern is n bytes of a seeded generator: what each side sends.
 func pattern(seed uint64, n int) []byte {
-	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	r := mrand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
 	b := make([]byte, n)
 	r.Read(b)
 	return b
@@ -390,5 +398,89 @@ func TestConnReceiveWindow(t *testing.T) {
 	}
 	if st := s.Stats(); st.Get(fastpath.CntWindowUpdates) == 0 {
 		t.Fatal("no window update after the reads")
+	}
+}
+
+// tlsServer serves HTTPS on port in the lab's server namespace: Go's
+// crypto/tls (tickets on) over kernel TCP, a 200 with "ok" per request,
+// Connection: close honoured.
+func tlsServer(t *testing.T, l *lab.Lab, port int) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lab.example"}, DNSNames: []string{"lab.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		br := bufio.NewReader(tc)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			fmt.Fprintf(tc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			if req.Close {
+				tc.Close()
+				return
+			}
+		}
+	})
+}
+
+// An HTTPS run through the library against a Go server: every handshake
+// and request completes, later connections resume the sessions of the
+// first ones, the versions asked are the versions negotiated, and the
+// timeline's seconds hold the handshakes and responses.
+func TestRunTLS(t *testing.T) {
+	l := testutil.NewLab(t, lab.Options{})
+	const port = 9307
+	tlsServer(t, l, port)
+	dst := netip.AddrPortFrom(l.ServerAddr, port)
+	for _, c := range []struct {
+		version uint16
+		name    string
+		resume  bool
+		perConn int
+	}{{tls.VersionTLS13, "TLS 1.3", true, 1}, {tls.VersionTLS12, "TLS 1.2", false, 3}} {
+		s := dialSession(t, l, dst)
+		req, err := xdpconnect.HTTPRequest("GET", "/", "lab.example", c.perConn > 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		r, err := s.Run(ctx, xdpconnect.Plan{Count: n, Rate: 400, Concurrency: 8, Close: fastpath.CloseFIN, Request: req, RequestsPerConn: c.perConn,
+			TLS: &xdpconnect.TLS{ServerName: "lab.example", MinVersion: c.version, MaxVersion: c.version, Resume: c.resume}}, xdpconnect.RunHooks{})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl, q := r.TLS, r.Requests
+		if r.Established != n || tl.Handshakes != n || tl.Versions[c.name] != n || q.Requests != n*uint64(c.perConn) || q.Completed != q.Requests || q.Status["200"] != q.Completed {
+			t.Fatalf("%s: established %d, TLS %+v, requests %d complete %d status %v", c.name, r.Established, tl, q.Requests, q.Completed, q.Status)
+		}
+		if c.resume && tl.Resumed < n/2 || !c.resume && tl.Resumed != 0 {
+			t.Fatalf("%s: resumed %d of %d (resume %v)", c.name, tl.Resumed, n, c.resume)
+		}
+		var hs, ok uint64
+		for _, sec := range r.Timeline {
+			hs += sec.TLSHandshakes
+			ok += sec.Responses["2xx"]
+		}
+		if hs != n || ok != q.Completed {
+			t.Fatalf("%s: the timeline holds %d handshakes and %d responses", c.name, hs, ok)
+		}
+		if r.Reset != 0 {
+			t.Fatalf("%s: %d connections reset by the server", c.name, r.Reset)
+		}
+		s.Close()
 	}
 }

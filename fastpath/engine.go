@@ -621,7 +621,13 @@ func (e *Engine) Dial(ctx context.Context, dst netip.AddrPort) (*Conn, error) {
 		return c, nil
 	case <-ctx.Done():
 		// Like a connect() interrupted: the attempt goes on and ends by
-		// itself; its outcome is counted as usual.
+		// itself; its outcome is counted as usual, and a connection it
+		// makes, which nobody will use, is aborted (the socket closed).
+		go func() {
+			if err := <-c.done; err == 0 {
+				c.Abort()
+			}
+		}()
 		return nil, ctx.Err()
 	}
 }

@@ -150,7 +150,7 @@ func (w *worker) startStream(en *entry, idx slot, c *Conn) {
 }
 
 // streamWindow is the window field of the connection's next segment: its
-// receive buffer's free space, the right edge never moving back.
+// receive buffer's free space, the right edge never moving back (D4).
 func (w *worker) streamWindow(c *Conn, tc *tcp.Conn, params *tcp.Params) uint16 {
 	c.s.mu.Lock()
 	free := max(streamRcvBuf-len(c.s.rcv), 0)
@@ -177,9 +177,9 @@ func (w *worker) sendConn(c *Conn, tc *tcp.Conn, params *tcp.Params, p *tcp.Path
 	w.send(p, r)
 }
 
-// sendStream sends what the windows allow of the stream's queued bytes,
-// then our FIN once everything is acknowledged and the application asked
-// for it.
+// sendStream sends what the windows allow of the stream's queued bytes
+// (D1), then our FIN once everything is acknowledged and the application
+// asked for it (D5, D6).
 func (w *worker) sendStream(en *entry, idx slot, c *Conn, p *tcp.Path) {
 	tc := &en.conn
 	if tc.State != tcp.Established && tc.State != tcp.CloseWait {
@@ -316,8 +316,9 @@ func (w *worker) endStream(c *Conn, err error) {
 }
 
 // streamTimer is examine's part for an established stream: the
-// retransmission timer while data is outstanding (tcp.ExchangeTimer),
-// re-armed on every acknowledgement (rearm).
+// retransmission timer while data is outstanding (tcp.ExchangeTimer: the
+// probe after tcp.ExchangeTimeout, D3, then the RTO), re-armed on every
+// acknowledgement (rearm).
 func (w *worker) streamTimer(en *entry, idx slot, c *Conn, id uint32, expired, rearm bool) {
 	tc := &en.conn
 	params := w.e.paramsOf(w.e.pairOf(idx))

@@ -186,3 +186,35 @@ func TestStreamKeep(t *testing.T) {
 		t.Fatal("the kept bytes came out of order")
 	}
 }
+
+// The window announced is the receive buffer's free space, at most the
+// largest window, and its right edge never moves back (D4): a buffer
+// that fills keeps the edge where it was; data that arrives moves the
+// window's left edge only.
+func TestStreamWindow(t *testing.T) {
+	var w worker
+	params := tcp.DefaultParams(1500, false) // no window scaling negotiated below
+	c := &Conn{}
+	c.s.maxWnd = 60000
+	tc := tcp.Conn{RcvNxt: 1000}
+	c.s.edge = tc.RcvNxt + 60000
+	if got := w.streamWindow(c, &tc, &params); got != 60000 {
+		t.Fatalf("empty buffer: window %d, want the largest, 60000", got)
+	}
+	c.s.rcv = make([]byte, streamRcvBuf-10000) // 10000 bytes free
+	if got := w.streamWindow(c, &tc, &params); got != 60000 {
+		t.Fatalf("buffer filled, nothing arrived: window %d, want 60000 (the edge stays)", got)
+	}
+	tc.RcvNxt += 55000 // what was announced arrived (the buffer filled by it)
+	if got := w.streamWindow(c, &tc, &params); got != 10000 {
+		t.Fatalf("after 55000 bytes in: window %d, want the free 10000", got)
+	}
+	c.s.rcv = make([]byte, streamRcvBuf) // full: the edge holds
+	if got := w.streamWindow(c, &tc, &params); got != 10000 {
+		t.Fatalf("full buffer: window %d, want 10000 (the edge may not move back)", got)
+	}
+	tc.RcvNxt += 10000
+	if got := w.streamWindow(c, &tc, &params); got != 0 {
+		t.Fatalf("full buffer, the window used up: %d, want 0", got)
+	}
+}

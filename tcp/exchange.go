@@ -162,7 +162,7 @@ func (x *Exchange) ack(p *Params, c *Conn, seg *Segment, nowMs uint32) {
 		c.Retrans = 0
 		x.probed = false // a new flight gets its own probe
 	} else if (seg.Opts.HasSACK || seg.PayloadLen == 0 && !seg.Flags.Has(FlagFIN) && w == x.Wnd) && x.SndUna.LessThan(x.Next) {
-		// A duplicate ACK (RFC 5681 §2), or one with SACK blocks whatever
+		// D2. A duplicate ACK (RFC 5681 §2), or one with SACK blocks whatever
 		// its window and data: Linux's sender counts SACKed segments, its
 		// receiver moves the window as it autotunes, and a peer sending
 		// too has data on every ACK. The third starts fast retransmit,
@@ -249,7 +249,7 @@ func (p *Params) ExchangeTimer(c *Conn, x *Exchange, nowMs uint32) (v Verdict, r
 }
 
 // ExchangeTimeout is when the retransmission timer of a connection
-// sending data should fire, from now: the tail loss probe's timeout
+// sending data should fire, from now (D3): the tail loss probe's timeout
 // (tcp_schedule_loss_probe: 2 SRTT plus TCP_TIMEOUT_MIN, 2 ms, or plus
 // TCP_RTO_MIN with one segment out; at most the RTO) while the flight has
 // not had its probe and an RTT was measured, else the RTO (FINRTO).

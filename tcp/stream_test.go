@@ -143,7 +143,9 @@ func TestStreamSACKRecovery(t *testing.T) {
 // The SACK option: the highest right edge of its blocks, modulo 2^32; not
 // on a SYN; a length that is not 2 + 8n is no SACK.
 func TestParseSACK(t *testing.T) {
-	o := []byte{OptSACK, 18, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0, 0, 0, 0, 16}
+	// The highest edge first (a receiver lists its latest block first),
+	// the other across the wrap: 16 is after 0xfffffff0 modulo 2^32.
+	o := []byte{OptSACK, 18, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf0}
 	if got := ParseOptions(o, false); !got.HasSACK || got.SACKEdge != 16 {
 		t.Fatalf("two blocks across the wrap: %+v", got)
 	}
