@@ -277,18 +277,7 @@ func TestConnBulk(t *testing.T) {
 // startNginx runs Debian's nginx in ns on addr until the test ends.
 func startNginx(t *testing.T, ns string, addr netip.AddrPort) *lab.Nginx {
 	t.Helper()
-	n, err := lab.StartNginx(ns, addr, t.TempDir(), "")
-	if errors.Is(err, lab.ErrNoNginx) {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nginx is not installed: .ci/run must install it")
-		}
-		t.Skip("needs nginx (apt-get install nginx-light)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
-	return n
+	return testutil.Nginx(t, func(dir string) (*lab.Nginx, error) { return lab.StartNginx(ns, addr, dir, "") })
 }
 
 // net/http over the session against nginx: every status and body as

@@ -149,6 +149,25 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 	return r, err
 }
 
+// runBehind runs eng on a goroutine of its own (an engine that only
+// dials, while the caller makes the load): finish stops it and returns
+// its report; later calls return the same.
+func runBehind(ctx context.Context, eng *fastpath.Engine, interval time.Duration, progress func(*fastpath.Snapshot)) (finish func() (*report.Report, error)) {
+	engCtx, stop := context.WithCancel(ctx)
+	var r *report.Report
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r, err = eng.Run(engCtx, interval, progress)
+	}()
+	return func() (*report.Report, error) {
+		stop()
+		<-done
+		return r, err
+	}
+}
+
 // waitStart waits until at (Plan.StartAt; zero: no wait), or ctx's end.
 func waitStart(ctx context.Context, at time.Time) error {
 	if d := time.Until(at); !at.IsZero() && d > 0 {
@@ -352,17 +371,8 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 	if err != nil {
 		return nil, err
 	}
-	engCtx, stopEngine := context.WithCancel(ctx)
-	defer stopEngine()
-	type result struct {
-		r   *report.Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := eng.Run(engCtx, time.Hour, nil)
-		done <- result{r, err}
-	}()
+	finish := runBehind(ctx, eng, time.Hour, nil)
+	defer finish()
 	if err := s.prog.SetScan(true); err != nil {
 		return nil, err
 	}
@@ -403,12 +413,10 @@ func (s *Session) runKernelSYNs(ctx context.Context, p Plan, cfg fastpath.Config
 			break
 		}
 	}
-	stopEngine()
-	res := <-done
-	if res.r == nil {
-		return nil, errors.Join(err, res.err)
+	r, runErr := finish()
+	if r == nil {
+		return nil, errors.Join(err, runErr)
 	}
-	r := res.r
 	syngen.Report(r, &sc, genEnd)
 	s.complete(r, &cfg)
 	if sc.Sent > 0 && syngen.Answered(&sc) == 0 && s.dev.Kind == "veth" {

@@ -152,18 +152,9 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	if err := waitStart(ctx, p.StartAt); err != nil {
 		return nil, err
 	}
-	engCtx, stopEngine := context.WithCancel(ctx)
-	defer stopEngine()
-	type result struct {
-		r   *report.Report
-		err error
-	}
-	ran := make(chan result, 1)
 	stopWatch := s.watchLink(cfg.LinkDown)
-	go func() {
-		r, err := eng.Run(engCtx, h.Interval, h.Progress)
-		ran <- result{r, err}
-	}()
+	finish := runBehind(ctx, eng, h.Interval, h.Progress)
+	defer finish()
 	for !eng.Running() {
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -273,15 +264,13 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	}
 	close(run.release)
 	wg.Wait()
-	stopEngine()
-	res := <-ran
+	r, runErr := finish()
 	s.outages = stopWatch()
-	r := res.r
 	if r == nil {
-		return nil, res.err
+		return nil, runErr
 	}
-	if res.err != nil {
-		r.Stopped = res.err.Error()
+	if runErr != nil {
+		r.Stopped = runErr.Error()
 	}
 	fillTLS(r, all, p, genEnd)
 	run.tl.fill(r)
@@ -290,7 +279,7 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	}
 	r.Saturation.TLSLate = late.Load()
 	s.complete(r, &cfg)
-	return r, res.err
+	return r, runErr
 }
 
 // stagesTotal is the stages' whole duration.

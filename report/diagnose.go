@@ -231,14 +231,7 @@ func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a .
 	if q == nil || q.Requests == 0 {
 		return
 	}
-	names := make([]string, 0, len(q.Failed))
-	for k := range q.Failed {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		return q.Failed[names[i]] > q.Failed[names[j]] || q.Failed[names[i]] == q.Failed[names[j]] && names[i] < names[j]
-	})
-	for _, k := range names {
+	for _, k := range byCount(q.Failed) {
 		n := q.Failed[k]
 		c, ok := requestCauses[k]
 		if !ok {
@@ -258,6 +251,18 @@ func requestFindings(q *RequestReport, add func(n uint64, fix, cause string, a .
 		add(bad, "check the path and the Host header (--http, --host) the server expects",
 			"%d of %d complete responses were errors (%s): the server answered, with a status that says it did not serve the request", bad, q.Completed, strings.Join(classes, " "))
 	}
+}
+
+// byCount is m's keys, the largest count first (ties by name).
+func byCount(m map[string]uint64) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return m[names[i]] > m[names[j]] || m[names[i]] == m[names[j]] && names[i] < names[j]
+	})
+	return names
 }
 
 // tlsCauses are what each failed TLS handshake says, with its fix, by
@@ -292,14 +297,7 @@ func tlsFindings(t *TLSReport, add func(n uint64, fix, cause string, a ...any)) 
 		return
 	}
 	tries := t.Handshakes + t.FailedTotal()
-	names := make([]string, 0, len(t.Failed))
-	for k := range t.Failed {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		return t.Failed[names[i]] > t.Failed[names[j]] || t.Failed[names[i]] == t.Failed[names[j]] && names[i] < names[j]
-	})
-	for _, k := range names {
+	for _, k := range byCount(t.Failed) {
 		n := t.Failed[k]
 		c, ok := tlsCauses[k]
 		if !ok {

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"errors"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/internal/testutil"
 )
 
 // nginx is lab.Nginx for a test: started in ns, stopped when it ends.
@@ -23,18 +22,9 @@ func startNginx(t *testing.T, ns string, addr netip.AddrPort) *nginx {
 // second (503 past it; 0: no limit).
 func startNginxLimited(t *testing.T, ns string, addr netip.AddrPort, perSecond int) *nginx {
 	t.Helper()
-	n, err := lab.StartNginxRateLimited(ns, addr, t.TempDir(), "", perSecond)
-	if errors.Is(err, lab.ErrNoNginx) {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nginx is not installed: .ci/run must install it")
-		}
-		t.Skip("needs nginx (apt-get install nginx-light)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
-	return &nginx{n}
+	return &nginx{testutil.Nginx(t, func(dir string) (*lab.Nginx, error) {
+		return lab.StartNginxRateLimited(ns, addr, dir, "", perSecond)
+	})}
 }
 
 // stats are nginx's accepted-connections and requests counters.

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -85,18 +84,9 @@ func (ca *testCA) issue(t *testing.T, name string, addr netip.Addr, notAfter tim
 func startNginxTLS(t *testing.T, ns string, addr netip.Addr, port, tlsPort uint16, cfg lab.NginxTLS) *lab.Nginx {
 	t.Helper()
 	cfg.Addr = netip.AddrPortFrom(addr, tlsPort)
-	n, err := lab.StartNginxTLS(ns, netip.AddrPortFrom(addr, port), t.TempDir(), "", cfg)
-	if errors.Is(err, lab.ErrNoNginx) {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nginx is not installed: .ci/run must install it")
-		}
-		t.Skip("needs nginx (apt-get install nginx-light)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
-	return n
+	return testutil.Nginx(t, func(dir string) (*lab.Nginx, error) {
+		return lab.StartNginxTLS(ns, netip.AddrPortFrom(addr, port), dir, "", cfg)
+	})
 }
 
 // HTTPS against nginx: every connection's handshake and request complete,

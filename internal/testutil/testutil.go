@@ -107,3 +107,22 @@ func Await[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) T {
 		panic("unreachable")
 	}
 }
+
+// Nginx starts Debian's nginx for a test with start (given a fresh
+// directory for its files) and stops it when the test ends. Without
+// nginx the test is skipped, except in CI, whose .ci/run must install it.
+func Nginx(tb testing.TB, start func(dir string) (*lab.Nginx, error)) *lab.Nginx {
+	tb.Helper()
+	n, err := start(tb.TempDir())
+	if errors.Is(err, lab.ErrNoNginx) {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("nginx is not installed: .ci/run must install it")
+		}
+		tb.Skip("needs nginx (apt-get install nginx-light)")
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(n.Stop)
+	return n
+}
