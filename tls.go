@@ -28,8 +28,9 @@ import (
 // runs a TLS client handshake (Go's crypto/tls over the connection as a
 // net.Conn), then its requests inside TLS. A goroutine drives each
 // connection: the handshake's cryptography costs far more than the
-// goroutine (tens of microseconds of a core for ECDSA, more for RSA), and
-// crypto/tls is the implementation a Go program would use anyway.
+// goroutine (a full ECDSA handshake took about 200 µs of the client's
+// core here, 70 % of it cryptography), and crypto/tls is the
+// implementation a Go program would use anyway.
 type TLS struct {
 	// ServerName is the SNI sent and the name a verified certificate must
 	// carry (empty: no SNI, and the target's address is verified).
