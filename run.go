@@ -149,6 +149,17 @@ func (s *Session) runEngine(ctx context.Context, p Plan, cfg fastpath.Config, h 
 	return r, err
 }
 
+// waitRunning waits up to a second for eng's Run, started on another
+// goroutine, to be under way; false if it is not.
+func waitRunning(eng *fastpath.Engine) bool {
+	for deadline := time.Now().Add(time.Second); !eng.Running(); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // runBehind runs eng on a goroutine of its own (an engine that only
 // dials, while the caller makes the load): finish stops it and returns
 // its report; later calls return the same.
@@ -241,10 +252,9 @@ func (s *Session) Dial(ctx context.Context, dst netip.AddrPort) (*fastpath.Conn,
 	}
 	eng := s.engine
 	s.mu.Unlock()
-	// Dial needs the engine running: its Run starts on another goroutine.
-	for deadline := time.Now().Add(time.Second); !eng.Running() && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Microsecond)
-	}
+	// Dial needs the engine running: its Run starts on another goroutine
+	// (a Dial to an engine that did not start fails with ENETDOWN).
+	waitRunning(eng)
 	c, err := eng.Dial(ctx, dst)
 	if err != nil && s.dialRun != nil {
 		select {

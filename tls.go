@@ -90,8 +90,8 @@ func (p *Plan) checkTLS() error {
 // Concurrency: enough to keep both sides' cores busy over a LAN's RTT.
 const defaultTLSConcurrency = 256
 
-// tlsStats is one load goroutine's counts, merged at the end (no sharing
-// while the run goes).
+// tlsStats are a TLS run's totals, kept by its timeline under its lock:
+// the report's TLS and request parts at the end, the metrics meanwhile.
 type tlsStats struct {
 	handshakes, resumed        uint64
 	failed, versions, ciphers  map[string]uint64
@@ -99,30 +99,20 @@ type tlsStats struct {
 	hs, ttfb, ttlb, sched      report.Histogram
 	requests, completed, bytes uint64
 	reqFailed, status          map[string]uint64
-	dialFailed                 uint64
+}
+
+// classes are the complete responses by status class ("2xx").
+func (t *tlsStats) classes() map[string]uint64 {
+	c := map[string]uint64{}
+	for code, n := range t.status {
+		c[code[:1]+"xx"] += n
+	}
+	return c
 }
 
 func newTLSStats() *tlsStats {
 	return &tlsStats{failed: map[string]uint64{}, versions: map[string]uint64{}, ciphers: map[string]uint64{}, groups: map[string]uint64{},
 		reqFailed: map[string]uint64{}, status: map[string]uint64{}}
-}
-
-func (a *tlsStats) merge(b *tlsStats) {
-	a.handshakes += b.handshakes
-	a.resumed += b.resumed
-	a.requests += b.requests
-	a.completed += b.completed
-	a.bytes += b.bytes
-	a.dialFailed += b.dialFailed
-	for _, m := range [][2]map[string]uint64{{a.failed, b.failed}, {a.versions, b.versions}, {a.ciphers, b.ciphers}, {a.groups, b.groups}, {a.reqFailed, b.reqFailed}, {a.status, b.status}} {
-		for k, v := range m[1] {
-			m[0][k] += v
-		}
-	}
-	a.hs.Merge(&b.hs)
-	a.ttfb.Merge(&b.ttfb)
-	a.ttlb.Merge(&b.ttlb)
-	a.sched.Merge(&b.sched)
 }
 
 // tlsRun is what a TLS run's goroutines share.
@@ -156,11 +146,14 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	stopWatch := s.watchLink(cfg.LinkDown)
 	finish := runBehind(ctx, eng, h.Interval, h.Progress)
 	defer finish()
-	for !eng.Running() {
-		time.Sleep(100 * time.Microsecond)
+	if !waitRunning(eng) {
+		// Its Run ended at once (a socket failed): nothing to load.
+		_, err := finish()
+		s.outages = stopWatch()
+		return nil, errors.Join(errors.New("xdpconnect: the engine did not start"), err)
 	}
 	run := &tlsRun{eng: eng, cfg: p.TLS.config(), spec: p.Request, perConn: max(p.RequestsPerConn, 1), closeMode: p.Close,
-		timeout: p.ResponseTimeout, tl: &tlsTimeline{start: time.Now()}, release: make(chan struct{})}
+		timeout: p.ResponseTimeout, tl: &tlsTimeline{start: time.Now(), tot: newTLSStats()}, release: make(chan struct{})}
 	s.tlsLive.Store(run.tl)
 	if run.timeout == 0 {
 		run.timeout = fastpath.DefaultResponseTimeout
@@ -232,24 +225,18 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 		begin()
 		return n, due, true
 	}
-	all := newTLSStats()
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := newTLSStats()
 			for {
 				n, due, ok := take()
 				if !ok {
 					break
 				}
-				run.one(ctx, s.opts.Targets[n%uint64(len(s.opts.Targets))], due, st)
+				run.one(ctx, s.opts.Targets[n%uint64(len(s.opts.Targets))], due)
 			}
-			mu.Lock()
-			all.merge(st)
-			mu.Unlock()
 		}()
 	}
 	select {
@@ -273,7 +260,7 @@ func (s *Session) runTLS(ctx context.Context, p Plan, cfg fastpath.Config, h Run
 	if runErr != nil {
 		r.Stopped = runErr.Error()
 	}
-	fillTLS(r, all, p, genEnd)
+	fillTLS(r, run.tl.tot, p, genEnd) // the goroutines are done: no lock
 	run.tl.fill(r)
 	if r.Saturation == nil {
 		r.Saturation = &report.Saturation{}
@@ -320,101 +307,74 @@ func stagesDue(stages []Stage, n uint64) (time.Duration, bool) {
 }
 
 // one is one attempt: dial, TLS handshake, the requests, the close.
-func (run *tlsRun) one(ctx context.Context, dst netip.AddrPort, due time.Time, st *tlsStats) {
+func (run *tlsRun) one(ctx context.Context, dst netip.AddrPort, due time.Time) {
 	c, err := run.eng.Dial(ctx, dst)
 	if err != nil {
-		st.dialFailed++ // the engine's report counts it by errno
-		return
+		return // the engine's report counts it by errno
 	}
 	tcpDone := time.Now()
 	c.SetDeadline(tcpDone.Add(run.timeout))
 	tc := tls.Client(c, run.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		why := tlsFailure(err)
-		st.failed[why]++
-		run.tl.tlsFailed(why)
+		run.tl.tlsFailed(tlsFailure(err))
 		c.Abort()
 		return
 	}
-	hsDone := time.Now()
-	st.hs.Record(hsDone.Sub(tcpDone).Nanoseconds())
-	cs := tc.ConnectionState()
-	run.tl.handshake(hsDone.Sub(tcpDone), cs.DidResume)
-	st.handshakes++
-	if cs.DidResume {
-		st.resumed++
-	}
-	st.versions[tls.VersionName(cs.Version)]++
-	st.ciphers[tls.CipherSuiteName(cs.CipherSuite)]++
-	st.groups[cs.CurveID.String()]++
+	run.tl.handshake(time.Since(tcpDone), tc.ConnectionState())
 	buf := make([]byte, 16<<10)
 	ok := true
 	for i := 0; i < run.perConn && ok; i++ {
-		st.requests++
 		run.tl.request()
 		reqStart := time.Now()
 		c.SetDeadline(reqStart.Add(run.timeout))
 		var resp l7.Response
 		res := l7.More
 		var ttfb time.Duration
+		got := 0 // response bytes read
 		if _, err := tc.Write(run.spec.Request); err != nil {
-			why := requestFailure(err)
-			st.reqFailed[why]++
-			run.tl.requestFailed(why)
+			run.tl.requestFailed(requestFailure(err), 0, 0)
 			ok = false
 			break
 		}
-		for res == l7.More {
+		why := ""
+		for res == l7.More && why == "" {
 			n, err := tc.Read(buf)
 			if n > 0 {
-				if resp.Got == 0 {
+				if got == 0 {
 					ttfb = time.Since(reqStart)
-					st.ttfb.Record(ttfb.Nanoseconds())
 				}
-				st.bytes += uint64(n)
+				got += n
 				res = resp.Feed(run.spec, buf[:n])
 			}
 			if err != nil && res == l7.More {
 				if err == io.EOF {
 					res = resp.Close(run.spec)
 				} else {
-					why := requestFailure(err)
-					st.reqFailed[why]++
-					run.tl.requestFailed(why)
-					ok = false
-					break
+					why = requestFailure(err)
 				}
 			}
 		}
-		var why string
 		switch res {
 		case l7.Done:
-			st.completed++
-			ttlb := time.Since(reqStart)
-			st.ttlb.Record(ttlb.Nanoseconds())
+			sched := time.Duration(-1)
 			if i == 0 {
-				st.sched.Record(time.Since(due).Nanoseconds())
+				sched = time.Since(due)
 			}
 			code := "0"
 			if resp.Status >= 100 && resp.Status <= 599 {
 				code = strconv.Itoa(int(resp.Status))
-				st.status[code]++
 			}
-			run.tl.response(code, ttfb, ttlb)
+			run.tl.response(code, ttfb, time.Since(reqStart), sched, got)
+			continue
 		case l7.ErrMalformed:
 			why = "EBADMSG"
 		case l7.ErrTooLarge:
 			why = "EMSGSIZE"
 		case l7.ErrTruncated:
-			if ok {
-				why = "EOF"
-			}
+			why = "EOF"
 		}
-		if why != "" {
-			st.reqFailed[why]++
-			run.tl.requestFailed(why)
-			ok = false
-		}
+		run.tl.requestFailed(why, ttfb, got)
+		ok = false
 	}
 	switch {
 	case ok && run.closeMode == fastpath.CloseHold:
@@ -457,8 +417,7 @@ type tlsTimeline struct {
 	mu    sync.Mutex
 	start time.Time
 	secs  []*tlsSecond
-	// live are the run's totals so far, for the metrics.
-	live metrics.TLSCounts
+	tot   *tlsStats // the run's totals so far
 }
 
 type tlsSecond struct {
@@ -477,59 +436,84 @@ func (tl *tlsTimeline) now() *tlsSecond {
 	return tl.secs[i]
 }
 
-func (tl *tlsTimeline) handshake(d time.Duration, resumed bool) {
+// handshake records a handshake complete after d, and what it negotiated.
+func (tl *tlsTimeline) handshake(d time.Duration, cs tls.ConnectionState) {
 	tl.mu.Lock()
+	defer tl.mu.Unlock()
 	tl.now().handshakes++
-	tl.live.Handshakes++
-	if resumed {
-		tl.live.Resumed++
+	t := tl.tot
+	t.handshakes++
+	if cs.DidResume {
+		t.resumed++
 	}
-	tl.live.HandshakeTime.Record(d.Nanoseconds())
-	tl.mu.Unlock()
+	t.hs.Record(d.Nanoseconds())
+	t.versions[tls.VersionName(cs.Version)]++
+	t.ciphers[tls.CipherSuiteName(cs.CipherSuite)]++
+	t.groups[cs.CurveID.String()]++
 }
 
 func (tl *tlsTimeline) tlsFailed(why string) {
 	tl.mu.Lock()
 	tl.now().tlsFailed[why]++
-	tl.live.Failed = addCounts(tl.live.Failed, map[string]uint64{why: 1})
+	tl.tot.failed[why]++
 	tl.mu.Unlock()
 }
 
 func (tl *tlsTimeline) request() {
 	tl.mu.Lock()
-	tl.live.Requests++
+	tl.tot.requests++
 	tl.mu.Unlock()
 }
 
-func (tl *tlsTimeline) requestFailed(why string) {
-	tl.mu.Lock()
-	tl.now().reqFailed[why]++
-	tl.live.RequestsFailed = addCounts(tl.live.RequestsFailed, map[string]uint64{why: 1})
-	tl.mu.Unlock()
-}
-
-// counts are the totals so far, copied for a scrape.
-func (tl *tlsTimeline) counts() metrics.TLSCounts {
+// requestFailed records a request that failed with why, after its first
+// byte at ttfb (0: none came) and n bytes.
+func (tl *tlsTimeline) requestFailed(why string, ttfb time.Duration, n int) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	c := tl.live
-	c.Failed, c.Responses, c.RequestsFailed = maps.Clone(c.Failed), maps.Clone(c.Responses), maps.Clone(c.RequestsFailed)
-	return c
+	tl.now().reqFailed[why]++
+	t := tl.tot
+	t.reqFailed[why]++
+	t.bytes += uint64(n)
+	if n > 0 {
+		t.ttfb.Record(ttfb.Nanoseconds())
+	}
 }
 
-// response records a complete response of status code ("0": none).
-func (tl *tlsTimeline) response(code string, ttfb, ttlb time.Duration) {
+// response records a complete response of status code ("0": none), of n
+// bytes; sched is the time from the attempt's place in the schedule, for
+// a connection's first response (else negative).
+func (tl *tlsTimeline) response(code string, ttfb, ttlb, sched time.Duration, n int) {
 	tl.mu.Lock()
+	defer tl.mu.Unlock()
 	sec := tl.now()
 	class := "other"
 	if code != "0" {
 		class = code[:1] + "xx"
 	}
 	sec.responses[class]++
-	tl.live.Responses = addCounts(tl.live.Responses, map[string]uint64{class: 1})
 	sec.ttfb.Record(ttfb.Nanoseconds())
 	sec.ttlb.Record(ttlb.Nanoseconds())
-	tl.mu.Unlock()
+	t := tl.tot
+	t.completed++
+	t.bytes += uint64(n)
+	if code != "0" {
+		t.status[code]++
+	}
+	t.ttfb.Record(ttfb.Nanoseconds())
+	t.ttlb.Record(ttlb.Nanoseconds())
+	if sched >= 0 {
+		t.sched.Record(sched.Nanoseconds())
+	}
+}
+
+// counts are the totals so far, copied for a scrape.
+func (tl *tlsTimeline) counts() metrics.TLSCounts {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	t := tl.tot
+	c := metrics.TLSCounts{Handshakes: t.handshakes, Resumed: t.resumed, Failed: maps.Clone(t.failed), Requests: t.requests,
+		Responses: t.classes(), RequestsFailed: maps.Clone(t.reqFailed), HandshakeTime: t.hs}
+	return c
 }
 
 // fill adds the seconds to r's timeline (the engine's, second by second:
@@ -650,10 +634,7 @@ func fillTLS(r *report.Report, st *tlsStats, p Plan, el time.Duration) {
 	t.HandshakeHist, t.HandshakeTime = st.hs.Buckets(), report.QuantilesOf(&st.hs)
 	r.TLS = t
 	q := &report.RequestReport{PerConnection: max(p.RequestsPerConn, 1), Requests: st.requests, Completed: st.completed,
-		Failed: st.reqFailed, Status: st.status, Classes: map[string]uint64{}, ResponseBytes: st.bytes}
-	for code, n := range st.status {
-		q.Classes[code[:1]+"xx"] += n
-	}
+		Failed: st.reqFailed, Status: st.status, Classes: st.classes(), ResponseBytes: st.bytes}
 	if el > 0 {
 		q.PerSecond, q.BytesPerSecond = float64(st.completed)/el.Seconds(), float64(st.bytes)/el.Seconds()
 	}

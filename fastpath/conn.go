@@ -208,19 +208,11 @@ func (c *Conn) CloseWrite() error {
 // application never read is waiting, which resets it (RST|ACK), as Linux
 // does. It returns at once; the engine finishes the close.
 func (c *Conn) Close() error {
-	s := &c.s
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	was, unread := c.markClosed()
+	switch {
+	case was:
 		return c.opError("close", net.ErrClosed)
-	}
-	s.closed = true
-	unread := len(s.rcv) > 0
-	s.rcv = nil
-	s.mu.Unlock()
-	signal(s.readable)
-	signal(s.writable)
-	if unread {
+	case unread:
 		return c.abort()
 	}
 	c.ask(request{close: c}, true)
@@ -230,12 +222,22 @@ func (c *Conn) Close() error {
 // Abort closes the connection at once with RST|ACK (close(2) with
 // SO_LINGER set to zero) and returns when the engine has sent it.
 func (c *Conn) Abort() error {
-	c.s.mu.Lock()
-	c.s.closed = true
-	c.s.mu.Unlock()
-	signal(c.s.readable)
-	signal(c.s.writable)
+	c.markClosed()
 	return c.abort()
+}
+
+// markClosed ends the application's side: Read and Write return
+// net.ErrClosed, and those blocked wake. was says Close or Abort came
+// before; unread that received data was waiting (it is dropped).
+func (c *Conn) markClosed() (was, unread bool) {
+	s := &c.s
+	s.mu.Lock()
+	was, unread = s.closed, len(s.rcv) > 0
+	s.closed, s.rcv = true, nil
+	s.mu.Unlock()
+	signal(s.readable)
+	signal(s.writable)
+	return was, unread
 }
 
 func (c *Conn) abort() error {
