@@ -31,33 +31,6 @@ import (
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 )
 
-// kernelServer listens on port in the lab's server namespace (Linux's
-// TCP, defaults) and runs serve for each connection.
-func kernelServer(t *testing.T, l *lab.Lab, addr netip.Addr, port int, serve func(net.Conn)) {
-	t.Helper()
-	var ln net.Listener
-	err := lab.Do(l.ServerNS, func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, uint16(port)).String())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-}
-
 // pattern is n bytes of a seeded generator: what each side sends.
 func pattern(seed uint64, n int) []byte {
 	r := mrand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
@@ -76,15 +49,27 @@ func dialSession(t *testing.T, l *lab.Lab, dst ...netip.AddrPort) *xdpconnect.Se
 	return s
 }
 
+// dial is s.Dial(dst) within 10 s, or the test's end.
+func dial(t *testing.T, s *xdpconnect.Session, dst netip.AddrPort) *fastpath.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.Dial(ctx, dst)
+	if err != nil {
+		t.Fatalf("dial %s: %v", dst, err)
+	}
+	return c
+}
+
 // A Dial'ed connection is a socket: exchanges both ways of any size
 // (one byte to several windows), over IPv4 and IPv6; our CloseWrite is
 // the server's EOF and its close is ours; deadlines time out as net's do.
 func TestConnExchanges(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	const port = 9300
-	echo := func(c net.Conn) { io.Copy(c, c) } // ends at our FIN, then closes
-	kernelServer(t, l, l.ServerAddr, port, echo)
-	kernelServer(t, l, l.ServerAddr6, port, echo)
+	echo := func(c *net.TCPConn) { io.Copy(c, c) } // ends at our FIN, then closes
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr, port), net.ListenConfig{}, echo)
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr6, port), net.ListenConfig{}, echo)
 	dst4, dst6 := netip.AddrPortFrom(l.ServerAddr, port), netip.AddrPortFrom(l.ServerAddr6, port)
 	s := dialSession(t, l, dst4, dst6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -145,7 +130,7 @@ func TestConnResets(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	const port = 9301
 	got := make(chan error, 1)
-	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) {
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr, port), net.ListenConfig{}, func(c *net.TCPConn) {
 		b := make([]byte, 5)
 		if _, err := io.ReadFull(c, b); err != nil {
 			got <- err
@@ -153,7 +138,7 @@ func TestConnResets(t *testing.T) {
 		}
 		switch string(b) {
 		case "reset":
-			c.(*net.TCPConn).SetLinger(0) // RST on close
+			c.SetLinger(0) // RST on close
 		case "talk!":
 			c.Write([]byte("unread"))
 			_, err := c.Read(b) // our Close with "unread" unread: RST
@@ -162,12 +147,7 @@ func TestConnResets(t *testing.T) {
 	})
 	dst := netip.AddrPortFrom(l.ServerAddr, port)
 	s := dialSession(t, l, dst)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := s.Dial(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, s, dst)
 	c.Write([]byte("reset"))
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read after the server's RST: %v, want ECONNRESET", err)
@@ -176,10 +156,7 @@ func TestConnResets(t *testing.T) {
 		t.Fatalf("write after the server's RST: %v, want ECONNRESET", err)
 	}
 	c.Close()
-	c, err = s.Dial(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dial(t, s, dst)
 	c.Write([]byte("talk!"))
 	deadline := time.Now().Add(5 * time.Second)
 	for st := s.Stats(); st.Get(fastpath.CntStreamBytesReceived) < 6 && time.Now().Before(deadline); st = s.Stats() {
@@ -197,12 +174,12 @@ func bulk(t *testing.T, l *lab.Lab, port int, n int) (elapsed time.Duration) {
 	t.Helper()
 	up, down := pattern(1, n), pattern(2, n)
 	serverGot := make(chan [32]byte, 1)
-	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) {
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr, uint16(port)), net.ListenConfig{}, func(c *net.TCPConn) {
 		sent := make(chan struct{})
 		go func() {
 			defer close(sent)
 			c.Write(down)
-			c.(*net.TCPConn).CloseWrite()
+			c.CloseWrite()
 		}()
 		h := sha256.New()
 		io.Copy(h, c)
@@ -211,12 +188,7 @@ func bulk(t *testing.T, l *lab.Lab, port int, n int) (elapsed time.Duration) {
 	})
 	dst := netip.AddrPortFrom(l.ServerAddr, uint16(port))
 	s := dialSession(t, l, dst)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := s.Dial(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, s, dst)
 	defer c.Close()
 	start := time.Now()
 	c.SetDeadline(start.Add(150 * time.Second))
@@ -365,15 +337,10 @@ func TestConnReceiveWindow(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	const port, n = 9306, 4 << 20
 	down := pattern(3, n)
-	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) { c.Write(down) })
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr, port), net.ListenConfig{}, func(c *net.TCPConn) { c.Write(down) })
 	dst := netip.AddrPortFrom(l.ServerAddr, port)
 	s := dialSession(t, l, dst)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := s.Dial(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, s, dst)
 	defer c.Close()
 	time.Sleep(500 * time.Millisecond) // the server fills what we announce
 	st := s.Stats()
@@ -406,7 +373,7 @@ func tlsServer(t *testing.T, l *lab.Lab, port int) {
 		t.Fatal(err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	kernelServer(t, l, l.ServerAddr, port, func(c net.Conn) {
+	testutil.ServeIn(t, l.ServerNS, netip.AddrPortFrom(l.ServerAddr, uint16(port)), net.ListenConfig{}, func(c *net.TCPConn) {
 		tc := tls.Server(c, cfg)
 		br := bufio.NewReader(tc)
 		for {

@@ -48,6 +48,38 @@ func scrape(addr string) (string, map[string]float64, error) {
 	return string(b), out, nil
 }
 
+// scrapeEvery scrapes addr every 50 ms until stop closes, and fails when a
+// counter (a _total series) goes down; seen gets every scrape. The
+// channel gives the outcome (nil once stopped).
+func scrapeEvery(addr string, stop <-chan struct{}, seen func(text string, m map[string]float64)) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		prev := map[string]float64{}
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			text, m, err := scrape(addr)
+			if err != nil {
+				done <- err
+				return
+			}
+			for k, v := range m {
+				if strings.Contains(k, "_total") && v < prev[k] {
+					done <- fmt.Errorf("counter %s went down: %v -> %v", k, prev[k], v)
+					return
+				}
+			}
+			prev = m
+			seen(text, m)
+		}
+	}()
+	return done
+}
+
 // Scrapes during a lab run see monotonic counters; the scrape after the run
 // equals the JSON report exactly; promtool accepts the exposition.
 func TestMetricsDuringAndAfterRun(t *testing.T) {
@@ -57,7 +89,7 @@ func TestMetricsDuringAndAfterRun(t *testing.T) {
 	var final map[string]float64
 	var scrapes int
 	stop := make(chan struct{})
-	done := make(chan error, 1)
+	var done <-chan error
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
 		o.metricsAddr = "127.0.0.1:0"
 		o.plan.Count = 0
@@ -65,35 +97,14 @@ func TestMetricsDuringAndAfterRun(t *testing.T) {
 		o.plan.Rate = 20000
 		o.metricsBound = func(a string) {
 			addr = a
-			go func() {
-				prev := map[string]float64{}
-				for {
-					select {
-					case <-stop:
-						done <- nil
-						return
-					case <-time.After(50 * time.Millisecond):
-					}
-					text, m, err := scrape(addr)
-					if err != nil {
-						done <- err
-						return
-					}
-					for k, v := range m {
-						if strings.Contains(k, "_total") && v < prev[k] {
-							done <- fmt.Errorf("counter %s went down: %v -> %v", k, prev[k], v)
-							return
-						}
-					}
-					prev = m
-					mu.Lock()
-					scrapes++
-					if m["xdpconnect_attempts_total"] > 0 && during == "" {
-						during = text
-					}
-					mu.Unlock()
+			done = scrapeEvery(addr, stop, func(text string, m map[string]float64) {
+				mu.Lock()
+				scrapes++
+				if m["xdpconnect_attempts_total"] > 0 && during == "" {
+					during = text
 				}
-			}()
+				mu.Unlock()
+			})
 		}
 		o.afterRun = func(*report.Report) {
 			close(stop)

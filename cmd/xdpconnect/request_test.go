@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -191,37 +190,6 @@ func responseLen(t *testing.T, ns string, dst netip.AddrPort, method, path strin
 	return int(n)
 }
 
-// listenIn is a listener on addr in ns (made there), closed when the test
-// ends.
-func listenIn(t *testing.T, ns string, addr netip.AddrPort, lc net.ListenConfig) net.Listener {
-	t.Helper()
-	var ln net.Listener
-	if err := lab.Do(ns, func() (err error) { ln, err = lc.Listen(context.Background(), "tcp", addr.String()); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
-// serveIn runs handle for every connection to addr, a listener in ns,
-// until the test ends.
-func serveIn(t *testing.T, ns string, addr netip.AddrPort, lc net.ListenConfig, handle func(*net.TCPConn)) {
-	t.Helper()
-	ln := listenIn(t, ns, addr, lc)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c.(*net.TCPConn))
-			}()
-		}
-	}()
-}
-
 // readRequest reads the request's head (to the empty line).
 func readRequest(c net.Conn) bool {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -279,7 +247,7 @@ func TestRequestHostileServers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := netip.AddrPortFrom(l.ServerAddr, c.port)
-			serveIn(t, l.ServerNS, dst, net.ListenConfig{}, c.handle)
+			testutil.ServeIn(t, l.ServerNS, dst, net.ListenConfig{}, c.handle)
 			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "200", "--rate", "2000",
 				"--http", "GET /", "--response-timeout", "500ms", "--max-response", "65536")
 			if r == nil || r.Requests == nil {
@@ -311,7 +279,7 @@ func TestRequestZeroWindow(t *testing.T) {
 		_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		return serr
 	}}
-	serveIn(t, l.ServerNS, dst, small, func(*net.TCPConn) { time.Sleep(5 * time.Second) })
+	testutil.ServeIn(t, l.ServerNS, dst, small, func(*net.TCPConn) { time.Sleep(5 * time.Second) })
 	req := filepath.Join(t.TempDir(), "req")
 	if err := os.WriteFile(req, bytes.Repeat([]byte("x"), 64<<10), 0o644); err != nil {
 		t.Fatal(err)
@@ -342,7 +310,7 @@ func TestRequestLoss(t *testing.T) {
 		served.Add(1)
 		_, _ = io.WriteString(w, body)
 	})}
-	ln := listenIn(t, l.ServerNS, dst, net.ListenConfig{})
+	ln := testutil.ListenIn(t, l.ServerNS, dst, net.ListenConfig{})
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	testutil.Nft(t, l.ServerNS, `table inet loss {
@@ -375,7 +343,7 @@ func TestRequestSlowResponseDefaults(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	dst := netip.AddrPortFrom(l.ServerAddr, 9010)
 	const body = 6
-	serveIn(t, l.ServerNS, dst, net.ListenConfig{}, func(c *net.TCPConn) {
+	testutil.ServeIn(t, l.ServerNS, dst, net.ListenConfig{}, func(c *net.TCPConn) {
 		if !readRequest(c) {
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
@@ -89,16 +88,24 @@ func startNginxTLS(t *testing.T, ns string, addr netip.Addr, port, tlsPort uint1
 	})
 }
 
+// httpsLab is a lab with nginx serving HTTPS on the server's port 443 (the
+// plain server on 80), offering protocols (default both versions), with
+// a certificate for lab.example from ca, a CA made for the test.
+func httpsLab(t *testing.T, protocols string) (l *lab.Lab, ca *testCA, ng *lab.Nginx, dst netip.AddrPort) {
+	t.Helper()
+	l = testutil.NewLab(t, lab.Options{})
+	ca = newCA(t)
+	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
+	ng = startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key, Protocols: protocols})
+	return l, ca, ng, netip.AddrPortFrom(l.ServerAddr, 443)
+}
+
 // HTTPS against nginx: every connection's handshake and request complete,
 // nginx counts the requests we count, in TLS 1.3 and 1.2; with
 // --tls-resume nginx's own log ($ssl_session_reused) shows the resumed
 // share we report, and the certificate verifies with --tls-ca.
 func TestTLSNginx(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{})
-	ca := newCA(t)
-	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
-	ng := startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key})
-	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	l, ca, ng, dst := httpsLab(t, "")
 	caFile := ca.file(t)
 	for _, c := range []struct {
 		version, want string
@@ -204,11 +211,7 @@ func TestTLSFailures(t *testing.T) {
 // its target with every criterion met, its KPI counted from completed TLS
 // handshakes, and nginx served at least the transactions measured.
 func TestRFC9411HTTPS(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{})
-	ca := newCA(t)
-	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
-	ng := startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key})
-	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	l, _, ng, dst := httpsLab(t, "")
 	phases := []string{"--ramp-up", "1s", "--sustain", "3s", "--ramp-down", "1s", "--dst", dst.String(), "--host", "lab.example",
 		"--src-ports", "10000-60999", "--sizes", "1k", "--no-search"}
 	for _, c := range []struct {
@@ -260,16 +263,12 @@ func TestRFC9411HTTPS(t *testing.T) {
 // never go down) and, after it, exactly the report's counts: handshakes,
 // resumed ones, failures by cause, responses by class.
 func TestTLSMetrics(t *testing.T) {
-	l := testutil.NewLab(t, lab.Options{})
-	ca := newCA(t)
-	cert, key := ca.issue(t, "lab.example", l.ServerAddr, time.Now().Add(24*time.Hour))
-	startNginxTLS(t, l.ServerNS, l.ServerAddr, 80, 443, lab.NginxTLS{CertPEM: cert, KeyPEM: key, Protocols: "TLSv1.2"})
-	dst := netip.AddrPortFrom(l.ServerAddr, 443)
+	l, _, _, dst := httpsLab(t, "TLSv1.2")
 	var addr string
 	var final map[string]float64
 	var during int
 	stop := make(chan struct{})
-	done := make(chan error, 1)
+	var done <-chan error
 	r := runIn(t, l, dst, func(o *runOpts) {
 		req, err := xdpconnect.HTTPRequest("GET", "/1k", "lab.example", false)
 		if err != nil {
@@ -281,32 +280,11 @@ func TestTLSMetrics(t *testing.T) {
 		o.metricsAddr = "127.0.0.1:0"
 		o.metricsBound = func(a string) {
 			addr = a
-			go func() {
-				prev := map[string]float64{}
-				for {
-					select {
-					case <-stop:
-						done <- nil
-						return
-					case <-time.After(50 * time.Millisecond):
-					}
-					_, m, err := scrape(addr)
-					if err != nil {
-						done <- err
-						return
-					}
-					for k, v := range m {
-						if strings.HasPrefix(k, "xdpconnect_tls_") && strings.Contains(k, "_total") && v < prev[k] {
-							done <- fmt.Errorf("counter %s went down: %v -> %v", k, prev[k], v)
-							return
-						}
-					}
-					if m["xdpconnect_tls_handshakes_total"] > 0 {
-						during++
-					}
-					prev = m
+			done = scrapeEvery(addr, stop, func(_ string, m map[string]float64) {
+				if m["xdpconnect_tls_handshakes_total"] > 0 {
+					during++
 				}
-			}()
+			})
 		}
 		o.afterRun = func(*report.Report) {
 			close(stop)

@@ -3,7 +3,10 @@
 package testutil
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -125,4 +128,36 @@ func Nginx(tb testing.TB, start func(dir string) (*lab.Nginx, error)) *lab.Nginx
 	}
 	tb.Cleanup(n.Stop)
 	return n
+}
+
+// ListenIn listens on addr in namespace ns (the socket is made there)
+// until the test ends.
+func ListenIn(tb testing.TB, ns string, addr netip.AddrPort, lc net.ListenConfig) net.Listener {
+	tb.Helper()
+	var ln net.Listener
+	if err := lab.Do(ns, func() (err error) { ln, err = lc.Listen(context.Background(), "tcp", addr.String()); return err }); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// ServeIn runs handle for every connection to addr, a listener in ns
+// (Linux's TCP), until the test ends; each connection is closed when
+// handle returns.
+func ServeIn(tb testing.TB, ns string, addr netip.AddrPort, lc net.ListenConfig, handle func(*net.TCPConn)) {
+	tb.Helper()
+	ln := ListenIn(tb, ns, addr, lc)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c.(*net.TCPConn))
+			}()
+		}
+	}()
 }
