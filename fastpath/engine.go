@@ -354,7 +354,7 @@ func (e *Engine) splitPlan() {
 		w.tokens = 1 - float64(i)/float64(nw)
 		if e.cfg.Concurrency > 0 {
 			w.conc = int(Share(uint64(e.cfg.Concurrency), min(i, nw-1), nw))
-		} else if (e.cfg.Rate > 0 || len(e.cfg.Stages) > 0) && e.cfg.Close != CloseHold {
+		} else if e.cfg.Close != CloseHold {
 			// Open loop past the worker's own ceiling: every attempt it
 			// cannot serve brings replies its RX ring cannot take, their
 			// loss brings SYN retransmissions a second later, those hold
@@ -364,7 +364,12 @@ func (e *Engine) splitPlan() {
 			// frames): what that holds back is late, the generator's; in
 			// request mode the requests in flight are bounded by the
 			// responses the ring can take, and what that holds back is
-			// the target's (generate).
+			// the target's (generate). As fast as possible (no Rate) is
+			// no different: with a FIN or a response to answer besides
+			// each SYN-ACK, replies came in faster than a batch a pass,
+			// overflowed the ring, and the retransmissions that followed
+			// made 20k FIN-closed handshakes/s instead of 1.2M (over a
+			// reflector, at the worker's ceiling).
 			w.rxFrames = max(w.ringFrames(), 64)
 		}
 		w.generating = w.budget > 0

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"syscall"
 )
 
@@ -22,6 +23,23 @@ func NewPortSet(lo, hi uint16) *PortSet {
 func (s *PortSet) Busy(port uint16) bool {
 	i := int(port - s.Lo)
 	return s.bits[i>>6]&(1<<(i&63)) != 0
+}
+
+// firstFree is the first free index of start, start+2 ... below end
+// (indices are port-Lo), a bitmap word at a time.
+func (s *PortSet) firstFree(start, end uint32) (uint32, bool) {
+	parity := uint64(0x5555555555555555) << (start & 1)
+	for w := start >> 6; w<<6 < end; w++ {
+		free := ^s.bits[w] & parity
+		if w == start>>6 {
+			free &= ^uint64(0) << (start & 63)
+		}
+		if free != 0 {
+			j := w<<6 + uint32(bits.TrailingZeros64(free))
+			return j, j < end
+		}
+	}
+	return 0, false
 }
 
 // Set marks port held (busy=true) or free.
@@ -81,20 +99,37 @@ func (pp *PortPicker) Pick(set *PortSet, src, dst []byte, dport uint16, nowMs in
 	}
 	idx := f & 0xffff
 	offset := (uint32(pp.perturb[idx]) + uint32(f>>32)) % span &^ 1
+	port, i, ok := pp.scan(set, offset, n)
+	if !ok {
+		return 0, syscall.EADDRNOTAVAIL
+	}
+	set.Set(port, true)
+	step := max(i, 2*uint32(pp.next()%8)) + 2
+	pp.perturb[idx] += uint16(step)
+	return port, 0
+}
+
+// scan finds the port Pick takes from offset in a range of n ports, and
+// its i, the distance the kernel's loop went.
+func (pp *PortPicker) scan(set *PortSet, offset, n uint32) (port uint16, i uint32, ok bool) {
 	for pass := uint32(0); pass < 2; pass++ {
-		off := offset + pass
-		for i := uint32(0); i < n; i += 2 {
-			port := uint16(uint32(set.Lo) + (off+i)%n)
-			if set.Busy(port) {
-				continue
-			}
-			set.Set(port, true)
-			step := max(i, 2*uint32(pp.next()%8)) + 2
-			pp.perturb[idx] += uint16(step)
-			return port, 0
+		// The kernel tries port (off+i) mod n for i = 0, 2, 4 ... < n:
+		// from off up to the range's end, then, wrapped, from where that
+		// sequence lands up to off. Each run is one parity, found a word
+		// of the bitmap at a time.
+		off := (offset + pass) % n
+		j, ok := set.firstFree(off, n)
+		i := j - off
+		if !ok {
+			wrap := off + (n-off+1)&^1 - n // the first wrapped index
+			j, ok = set.firstFree(wrap, off)
+			i = j + n - off
+		}
+		if ok {
+			return uint16(uint32(set.Lo) + j), i, true
 		}
 	}
-	return 0, syscall.EADDRNOTAVAIL
+	return 0, 0, false
 }
 
 // Quarantine holds ports closed by FIN until their TIME-WAIT ends, so a new
