@@ -5,7 +5,9 @@ import (
 )
 
 // FuzzResponse reads untrusted bytes as a response: it never panics, and
-// where the bytes are cut between segments never changes the outcome.
+// where the bytes are cut between segments never changes the outcome, nor
+// does reading them a byte at a time (which the bulk reading of lines and
+// names nobody reads cannot take in bulk).
 func FuzzResponse(f *testing.F) {
 	for _, seed := range []string{
 		"HTTP/1.1 200 OK|Content-Length: 5||hello",
@@ -27,6 +29,14 @@ func FuzzResponse(f *testing.F) {
 		}
 		if r1 != r2 || whole.Status != split.Status || whole.Got != split.Got && r1 == More {
 			t.Fatalf("whole: %v status %d; cut at %d: %v status %d", r1, whole.Status, k, r2, split.Status)
+		}
+		var bytewise Response
+		r3 := More
+		for i := 0; i < len(b) && r3 == More; i++ {
+			r3 = bytewise.Feed(s, b[i:i+1])
+		}
+		if r3 != r1 || bytewise.Status != whole.Status || r1 == More && bytewise != whole {
+			t.Fatalf("whole: %v status %d %+v; a byte at a time: %v status %d %+v", r1, whole.Status, whole, r3, bytewise.Status, bytewise)
 		}
 		if r1 == More {
 			if c := whole.Close(s); c != Done && c != ErrTruncated {

@@ -1,5 +1,7 @@
 package l7
 
+import "bytes"
+
 // Result is what a response reader says after some bytes or the close.
 type Result uint8
 
@@ -71,6 +73,27 @@ const (
 var names = [2]string{"content-length", "transfer-encoding"}
 
 const chunked = "chunked"
+
+// nameBytes[i][c] are the candidate bits of the names whose i-th byte is
+// c, in either case; nameEnd marks the bytes that end a name (':') or make
+// it malformed.
+var nameBytes [len("transfer-encoding")][256]uint8
+var nameEnd [256]uint8
+
+func init() {
+	for k, n := range names {
+		for i := range len(n) {
+			for c := range 256 {
+				if lower(byte(c)) == n[i] {
+					nameBytes[i][c] |= 1 << k
+				}
+			}
+		}
+	}
+	for _, c := range ":\r\n \t" {
+		nameEnd[c] = 1
+	}
+}
 
 // Feed reads the next in-order bytes of the response. Once it returns
 // anything but More, the response is over; later calls return the same.
@@ -183,6 +206,51 @@ func (r *Response) http(s *Spec, b []byte) Result {
 			continue
 		case phUntilClose:
 			return More
+		case phStatusRest, phSkipLine:
+			// A line nobody reads: to its LF at once.
+			k := bytes.IndexByte(b[i:], '\n')
+			n := k + 1
+			if k < 0 {
+				n = len(b) - i
+			}
+			if uint32(r.hdr)+uint32(n) > s.MaxHeader {
+				return r.end(ErrTooLarge)
+			}
+			r.hdr += uint16(n)
+			if k < 0 {
+				return More
+			}
+			i += k
+			r.phase = phLineStart
+			continue
+		case phStatus:
+			if r.pos == 0 && len(b)-i >= len(statusPrefix) && uint32(r.hdr)+uint32(len(statusPrefix)) <= s.MaxHeader {
+				if st, ok := status(b[i : i+len(statusPrefix)]); ok {
+					// The status line's fixed part at once.
+					r.Status, r.pos = st, uint8(len(statusPrefix))
+					r.hdr += uint16(len(statusPrefix))
+					i += len(statusPrefix) - 1
+					continue
+				}
+			}
+		case phName:
+			// The rest of the name at once, when its end is in b.
+			j := i
+			for j < len(b) && nameEnd[b[j]] == 0 {
+				j++
+			}
+			if j == len(b) && r.cand != 0 {
+				break // a byte at a time: the name goes on in the next segment
+			}
+			if uint32(r.hdr)+uint32(j-i) > s.MaxHeader {
+				return r.end(ErrTooLarge)
+			}
+			r.hdr += uint16(j - i)
+			r.cand &= nameRest(b[i:j], int(r.pos))
+			r.pos = uint8(min(int(r.pos)+j-i, 255))
+			if i = j; i == len(b) {
+				return More
+			}
 		}
 		if header(r.phase) {
 			if r.hdr++; uint32(r.hdr) > s.MaxHeader || r.hdr == 0 {
@@ -240,10 +308,10 @@ func (r *Response) step(s *Spec, c byte) Result {
 		case '\r', '\n', ' ', '\t':
 			return r.end(ErrMalformed)
 		default:
-			for k, n := range names {
-				if int(r.pos) >= len(n) || lower(c) != n[r.pos] {
-					r.cand &^= 1 << k
-				}
+			if int(r.pos) < len(nameBytes) {
+				r.cand &= nameBytes[r.pos][c]
+			} else {
+				r.cand = 0
 			}
 			if r.pos < 255 {
 				r.pos++
@@ -311,6 +379,44 @@ func (r *Response) step(s *Spec, c byte) Result {
 
 // statusByte takes byte c at place r.pos of "HTTP/1.x SSS" and what
 // follows it, and says whether it fits.
+// statusPrefix is the fixed part of a status line: "HTTP/1.x SSS".
+const statusPrefix = "HTTP/1.x SSS"
+
+// status reads a status line's fixed part (len(statusPrefix) bytes) as
+// statusByte does; ok is false where statusByte would fail.
+func status(b []byte) (uint16, bool) {
+	if string(b[:7]) != "HTTP/1." || b[7] != '0' && b[7] != '1' || b[8] != ' ' || b[9] < '1' || b[9] > '9' {
+		return 0, false
+	}
+	var st uint16
+	for _, c := range b[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		st = st*10 + uint16(c-'0')
+	}
+	return st, true
+}
+
+// nameRest is the candidate bits of the names whose bytes from pos on are
+// b, in either case, to their end.
+func nameRest(b []byte, pos int) uint8 {
+	var cand uint8
+	for k, n := range names {
+		if pos+len(b) != len(n) {
+			continue
+		}
+		ok := true
+		for i, c := range b {
+			ok = ok && lower(c) == n[pos+i]
+		}
+		if ok {
+			cand |= 1 << k
+		}
+	}
+	return cand
+}
+
 func (r *Response) statusByte(c byte) bool {
 	const proto = "HTTP/1."
 	p := int(r.pos)
