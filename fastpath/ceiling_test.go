@@ -10,6 +10,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/l7"
 	"github.com/xdpconnect/xdpconnect/report"
+	"github.com/xdpconnect/xdpconnect/tcp"
 )
 
 // ceilingResponse is the request rows' response: 1 KiB of body behind
@@ -64,6 +65,28 @@ func ceilingConfig(c ceilingRun, count uint64) Config {
 	return cfg
 }
 
+// peers are where a ceiling row's reflector runs: in the worker's
+// Transmit, on its core, or in a goroutine of its own, on the other core,
+// as a peer across a link would.
+var peers = []struct {
+	name string
+	own  bool
+}{{"peer-on-worker-core", false}, {"peer-on-own-core", true}}
+
+// newCeilingPeer is a row's reflector, started on its own goroutine when
+// own says so (and stopped when the test ends).
+func newCeilingPeer(tb testing.TB, c ceilingRun, own bool) *linktest.Reflector {
+	refl := linktest.NewReflector()
+	if c.request {
+		refl.SetResponse(ceilingResponse)
+	}
+	if own {
+		refl.Start()
+		tb.Cleanup(refl.Stop)
+	}
+	return refl
+}
+
 // runCeiling runs a ceiling row and returns its report; it fails unless
 // every attempt ended as the row's mode says.
 func runCeiling(tb testing.TB, c ceilingRun, cfg Config, refl *linktest.Reflector) *report.Report {
@@ -84,62 +107,85 @@ func runCeiling(tb testing.TB, c ceilingRun, cfg Config, refl *linktest.Reflecto
 // The engine's own ceiling: one worker over a link whose peer costs no
 // more than moving descriptors (linktest.Reflector), so what is measured
 // is generation, the table, timers, parsing, building, rate control and
-// statistics, plus the reflector's answers on the same core (one
-// goroutine does both). handshakes/s is the engine's own measure over its
-// generation window (the run's start and end phases left out); in the
-// request row it is also responses/s.
+// statistics, plus, in the peer-on-worker-core rows, the peer's answers
+// (one goroutine does both). handshakes/s is the engine's own measure
+// over its generation window (the run's start and end phases left out);
+// in the request row it is also responses/s.
 func BenchmarkEngineCeiling(b *testing.B) {
 	for _, c := range ceilingRuns {
-		b.Run(c.name, func(b *testing.B) {
-			cfg := ceilingConfig(c, uint64(max(b.N, 1000)))
-			refl := linktest.NewReflector()
-			if c.request {
-				refl.SetResponse(ceilingResponse)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			r := runCeiling(b, c, cfg, refl)
-			b.StopTimer()
-			b.ReportMetric(r.CPS, "handshakes/s")
-			b.ReportMetric(1e9/r.CPS, "ns/handshake")
-			if c.request {
-				b.ReportMetric(r.Requests.PerSecond, "responses/s")
-			}
-		})
+		for _, p := range peers {
+			b.Run(c.name+"/"+p.name, func(b *testing.B) {
+				cfg := ceilingConfig(c, uint64(max(b.N, 1000)))
+				refl := newCeilingPeer(b, c, p.own)
+				b.ReportAllocs()
+				b.ResetTimer()
+				r := runCeiling(b, c, cfg, refl)
+				b.StopTimer()
+				b.ReportMetric(r.CPS, "handshakes/s")
+				b.ReportMetric(1e9/r.CPS, "ns/handshake")
+				if c.request {
+					b.ReportMetric(r.Requests.PerSecond, "responses/s")
+				}
+			})
+		}
 	}
 }
 
-// Over the reflector every row completes all its attempts, each ending
-// as its mode says, without a frame lost: the benchmark measures
-// handshakes, not losses or retransmissions.
+// Over the reflector, wherever it runs, every row completes all its
+// attempts, each ending as its mode says, without a frame lost: the
+// benchmark measures handshakes, not losses or retransmissions.
 func TestReflectorLink(t *testing.T) {
 	for _, c := range ceilingRuns {
-		t.Run(c.name, func(t *testing.T) {
-			const n = 5000
-			cfg := ceilingConfig(c, n)
-			refl := linktest.NewReflector()
-			if c.request {
-				refl.SetResponse(ceilingResponse)
-			}
-			r := runCeiling(t, c, cfg, refl)
-			if r.Retransmits != 0 || refl.Answered != n {
-				t.Fatalf("retransmits %d; reflector answered %d SYNs", r.Retransmits, refl.Answered)
-			}
-			// What the reflector and the engine must show: every row's
-			// connections end as closed, each the way its mode says.
-			var fins, responded, timeWait uint64
-			switch {
-			case c.request: // a response each, then an RST
-				responded = n
-			case c.close == CloseFIN: // FIN|ACK answers each FIN; the port waits in TIME-WAIT
-				fins, timeWait = n, n
-			}
-			if refl.Finished != fins || refl.Responded != responded {
-				t.Fatalf("reflector answered %d FINs and %d requests; want %d and %d", refl.Finished, refl.Responded, fins, responded)
-			}
-			if r.TimeWait != timeWait || r.Closed != n || r.Reset != 0 {
-				t.Fatalf("closed %d, reset %d, time-wait %d", r.Closed, r.Reset, r.TimeWait)
-			}
-		})
+		for _, p := range peers {
+			t.Run(c.name+"/"+p.name, func(t *testing.T) {
+				const n = 5000
+				cfg := ceilingConfig(c, n)
+				refl := newCeilingPeer(t, c, p.own)
+				r := runCeiling(t, c, cfg, refl)
+				if p.own {
+					refl.Stop()
+				}
+				if r.Retransmits != 0 || refl.Answered != n {
+					t.Fatalf("retransmits %d; reflector answered %d SYNs", r.Retransmits, refl.Answered)
+				}
+				// What the reflector and the engine must show: every row's
+				// connections end as closed, each the way its mode says.
+				var fins, responded, timeWait uint64
+				switch {
+				case c.request: // a response each, then an RST
+					responded = n
+				case c.close == CloseFIN: // FIN|ACK answers each FIN; the port waits in TIME-WAIT
+					fins, timeWait = n, n
+				}
+				if refl.Finished != fins || refl.Responded != responded {
+					t.Fatalf("reflector answered %d FINs and %d requests; want %d and %d", refl.Finished, refl.Responded, fins, responded)
+				}
+				if r.TimeWait != timeWait || r.Closed != n || r.Reset != 0 {
+					t.Fatalf("closed %d, reset %d, time-wait %d", r.Closed, r.Reset, r.TimeWait)
+				}
+			})
+		}
+	}
+}
+
+// P1: a worker keeps a pair's port hash for its 10 s period, and only
+// that long: across period boundaries it picks the ports PortPicker.Pick
+// picks, hashing anew each time.
+func TestPickKeepsHashForItsPeriod(t *testing.T) {
+	cfg := testConfig(80)
+	e, err := New(cfg, []Link{linktest.NewReflector()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	ref := *w.picker
+	set := tcp.NewPortSet(w.sets[0].Lo, w.sets[0].Hi)
+	for _, now := range []uint32{0, 5000, 9999, 10000, 10001, 19999, 20000, 20000, 25000, 40001, 40002} {
+		w.nowMs = now
+		got, _ := w.pick(0, 0, 0, 80)
+		want, _ := ref.Pick(set, e.srcB[0], e.dstB[0], 80, int64(now))
+		if got != want {
+			t.Fatalf("at %d ms: port %d; Pick's %d", now, got, want)
+		}
 	}
 }

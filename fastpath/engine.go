@@ -156,6 +156,8 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			w.sets = append(w.sets, tcp.NewPortSet(lo, lo+uint16(w.chunk-1)))
 		}
 		w.tpl = make([]tcp.SYNTemplate, pairs)
+		w.rtpl = make([]tcp.ReplyTemplate, pairs)
+		w.portHash = make([]portHash, pairs)
 		w.srcNext = make([]int32, len(cfg.Targets))
 		w.noDF = make([]bool, pairs)
 		w.synQ = make([]synSent, 0, 4*cfg.Batch)
@@ -166,6 +168,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 			path := w.path(e.slotAt(p, 0))
 			params := e.paramsOf(p)
 			w.tpl[p].Reset(params, &path, params.MSS)
+			w.rtpl[p].Reset(&path, params.TOS, params.TTL)
 		}
 		w.wheel = tcp.NewWheel(pairs*w.chunk, 4096, 1, 0)
 		// Only fin mode ends in TIME-WAIT on our side; elsewhere a small
@@ -699,8 +702,7 @@ func (w *worker) closeConn(c *Conn, abort bool) {
 		c.s.mu.Lock()
 		c.s.shut = true
 		c.s.mu.Unlock()
-		p := w.path(c.idx)
-		w.sendStream(en, c.idx, c, &p)
+		w.sendStream(en, c.idx, c)
 		w.release(en, false)
 		return
 	}
@@ -708,8 +710,7 @@ func (w *worker) closeConn(c *Conn, abort bool) {
 		params := w.e.paramsOf(w.e.pairOf(c.idx))
 		v := params.Close(&en.conn, true, w.nowMs)
 		if v.Send {
-			p := w.path(c.idx)
-			w.send(&p, &v.Reply)
+			w.send(c.idx, &v.Reply)
 		}
 		en.conn.State = tcp.Closed
 	}

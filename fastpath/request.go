@@ -45,7 +45,7 @@ func (w *worker) exchange(idx slot) *exState {
 // startRequest sends the request on a connection just established. Its
 // start, from which the response timeout and the response times count, is
 // the SYN-ACK's arrival: the request leaves in the same TX batch.
-func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
+func (w *worker) startRequest(en *entry, idx slot) {
 	ex := &w.e.ex[idx]
 	if ex.kept != 0 {
 		w.dropKept(&ex.kept)
@@ -58,18 +58,18 @@ func (w *worker) startRequest(en *entry, idx slot, p *tcp.Path) {
 	c.PeerMSS = uint16(min(int(c.PeerMSS), w.e.frameSize-tcp.MaxReplyLen))
 	en.syn = synTimeOf(w.rxNs)
 	w.c[CntRequests]++
-	w.sendRequest(en, idx, ex, p)
+	w.sendRequest(en, idx, ex)
 }
 
 // nextRequest sends a kept-alive connection's next request, its response
 // times counting from now.
-func (w *worker) nextRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
+func (w *worker) nextRequest(en *entry, idx slot, ex *exState) {
 	ex.resp, ex.on = l7.Response{}, true
 	ex.n++
 	w.e.paramsOf(w.e.pairOf(idx)).NextRequest(&en.conn, &ex.x, len(w.e.cfg.Request.Request))
 	en.syn = synTimeOf(w.rxNs)
 	w.c[CntRequests]++
-	w.sendRequest(en, idx, ex, p)
+	w.sendRequest(en, idx, ex)
 }
 
 // ackData sends r, a pure ACK of response data in order (Q2, Q8). When the
@@ -79,17 +79,17 @@ func (w *worker) nextRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 // ACKs of a full-size response were a frame per segment, which the server
 // then has to process; duplicate ACKs (out of order) are never merged,
 // they are the server's loss signal.
-func (w *worker) ackData(ex *exState, p *tcp.Path, r *tcp.Reply) {
+func (w *worker) ackData(ex *exState, idx slot, r *tcp.Reply) {
 	if ex.ackAt > 0 && ex.ackEpoch == w.txEpoch && int(ex.ackAt) <= w.txN {
 		d := &w.tx[ex.ackAt-1]
 		fs := uint64(len(w.umem))
 		buf := w.umem[d.Addr:min(d.Addr+uint64(w.e.frameSize), fs)]
-		d.Len = uint32(tcp.Build(buf, p, r))
+		d.Len = uint32(w.build(buf, idx, r))
 		w.c[CntACKMerged]++
 		return
 	}
 	n, epoch := w.txN, w.txEpoch
-	w.send(p, r)
+	w.send(idx, r)
 	ex.ackAt = 0
 	// Only a frame queued in this batch (send may have flushed first, or
 	// found no free frame).
@@ -99,7 +99,7 @@ func (w *worker) ackData(ex *exState, p *tcp.Path, r *tcp.Reply) {
 }
 
 // sendRequest sends what the windows allow of entry idx's request.
-func (w *worker) sendRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
+func (w *worker) sendRequest(en *entry, idx slot, ex *exState) {
 	req := w.e.cfg.Request.Request
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	for {
@@ -113,7 +113,7 @@ func (w *worker) sendRequest(en *entry, idx slot, ex *exState, p *tcp.Path) {
 			return // lost like a full qdisc's frame: the RTO sends it again
 		}
 		r.Payload = req[off : off+n]
-		w.queue(addr, tcp.Build(buf, p, &r))
+		w.queue(addr, w.build(buf, idx, &r))
 	}
 }
 
@@ -124,7 +124,7 @@ func (w *worker) reqStartNs(en *entry) int64 { return en.syn.ns(w.nowNs) }
 // bytes in order, the server's FIN, more window for the request.
 // finTaken says the segment's FIN was accepted. rearm says a next request
 // started, whose timer must replace the last one's.
-func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *tcp.Verdict, finTaken bool, p *tcp.Path) (rearm bool) {
+func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *tcp.Verdict, finTaken bool) (rearm bool) {
 	spec := w.e.cfg.Request
 	res := l7.More
 	switch {
@@ -146,7 +146,7 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 					a.Reply.DSACK = true
 					a.Reply.SackL, a.Reply.SackR = w.keptRange(ex.kept, first)
 				}
-				w.ackData(ex, p, &a.Reply)
+				w.ackData(ex, idx, &a.Reply)
 			}
 		}
 	case pk.Seg.PayloadLen > 0:
@@ -156,17 +156,17 @@ func (w *worker) response(en *entry, idx slot, ex *exState, pk *tcp.Packet, v *t
 		res = ex.resp.Close(spec)
 	}
 	if res == l7.More {
-		w.sendRequest(en, idx, ex, p)
+		w.sendRequest(en, idx, ex)
 		return false
 	}
-	return w.endRequest(en, idx, ex, res, p)
+	return w.endRequest(en, idx, ex, res)
 }
 
 // endRequest counts the request's outcome, then sends a kept-alive
 // connection's next request (next true) or closes the connection: by the
 // close mode after a complete response, with RST|ACK after a failure (a
 // client closing with unread data resets, as Linux does).
-func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *tcp.Path) (next bool) {
+func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result) (next bool) {
 	w.endExchange(ex)
 	abort := true
 	params := w.e.paramsOf(w.e.pairOf(idx))
@@ -184,7 +184,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 			w.c[StatusCounter(st)]++
 		}
 		if int(ex.n) < w.e.cfg.RequestsPerConn && en.conn.State == tcp.Established {
-			w.nextRequest(en, idx, ex, p)
+			w.nextRequest(en, idx, ex)
 			return true
 		}
 		switch w.e.cfg.Close {
@@ -193,7 +193,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 				// The server's FIN waits for its ACK, which Linux's
 				// delayed-ACK timer sends (at most 40 ms later): now.
 				v := params.ACK(&en.conn, w.nowMs)
-				w.send(p, &v.Reply)
+				w.send(idx, &v.Reply)
 			}
 			return false
 		case CloseFIN:
@@ -213,7 +213,7 @@ func (w *worker) endRequest(en *entry, idx slot, ex *exState, res l7.Result, p *
 	}
 	v := params.Close(&en.conn, abort, w.nowMs)
 	if v.Send {
-		w.send(p, &v.Reply)
+		w.send(idx, &v.Reply)
 	}
 	return false
 }
@@ -227,23 +227,21 @@ func (w *worker) requestTimer(en *entry, idx slot, ex *exState, id uint32, expir
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	deadline := (w.reqStartNs(en) + w.e.cfg.ResponseTimeout.Nanoseconds()) / 1e6
 	if expired {
-		p := w.path(idx)
 		if int64(w.nowMs) >= deadline {
 			w.endExchange(ex)
 			w.c[ResponseFailedCounter(respTimeout)]++
 			v := params.Close(c, true, w.nowMs)
-			w.send(&p, &v.Reply)
+			w.send(idx, &v.Reply)
 			return
 		}
 		v, resend, _ := params.ExchangeTimer(c, &ex.x, w.nowMs)
-		p = w.path(idx) // after an RTO, with the new flow label (V3)
 		if v.Send {
 			w.c[CntWindowProbes]++
-			w.send(&p, &v.Reply)
+			w.send(idx, &v.Reply)
 		}
 		if resend {
 			w.c[CntRequestRetrans]++
-			w.sendRequest(en, idx, ex, &p)
+			w.sendRequest(en, idx, ex)
 		}
 	}
 	if expired || rearm || !w.wheel.Scheduled(id) {
@@ -299,8 +297,7 @@ func (w *worker) closeResponded() {
 		case tcp.Established, tcp.CloseWait:
 			v := w.e.paramsOf(w.e.pairOf(c.idx)).Close(&en.conn, false, w.nowMs)
 			if v.Send {
-				p := w.path(c.idx)
-				w.send(&p, &v.Reply)
+				w.send(c.idx, &v.Reply)
 			}
 		}
 		w.release(en, false)

@@ -170,17 +170,17 @@ func (w *worker) streamWindow(c *Conn, tc *tcp.Conn, params *tcp.Params) uint16 
 }
 
 // sendConn sends r, one of the stream's own segments, with its window.
-func (w *worker) sendConn(c *Conn, tc *tcp.Conn, params *tcp.Params, p *tcp.Path, r *tcp.Reply) {
+func (w *worker) sendConn(c *Conn, tc *tcp.Conn, params *tcp.Params, r *tcp.Reply) {
 	if !r.Flags.Has(tcp.FlagRST) {
 		r.Window = w.streamWindow(c, tc, params)
 	}
-	w.send(p, r)
+	w.send(c.idx, r)
 }
 
 // sendStream sends what the windows allow of the stream's queued bytes
 // (D1), then our FIN once everything is acknowledged and the application
 // asked for it (D5, D6).
-func (w *worker) sendStream(en *entry, idx slot, c *Conn, p *tcp.Path) {
+func (w *worker) sendStream(en *entry, idx slot, c *Conn) {
 	tc := &en.conn
 	if tc.State != tcp.Established && tc.State != tcp.CloseWait {
 		return
@@ -203,7 +203,7 @@ func (w *worker) sendStream(en *entry, idx slot, c *Conn, p *tcp.Path) {
 		r.Window = win
 		r.Payload = c.s.snd[off : off+n]
 		w.c[CntStreamBytesSent] += uint64(n)
-		w.queue(addr, tcp.Build(buf, p, &r))
+		w.queue(addr, w.build(buf, idx, &r))
 	}
 	fin := c.s.shut && !c.s.finSent && c.s.x.SndUna == c.s.x.End
 	c.s.mu.Unlock()
@@ -213,7 +213,7 @@ func (w *worker) sendStream(en *entry, idx slot, c *Conn, p *tcp.Path) {
 		// (E8) free of data retransmission.
 		c.s.finSent = true
 		v := params.Close(tc, false, w.nowMs)
-		w.sendConn(c, tc, params, p, &v.Reply)
+		w.sendConn(c, tc, params, &v.Reply)
 		w.notify(idx, true) // E8: the FIN's timer
 	}
 }
@@ -221,7 +221,7 @@ func (w *worker) sendStream(en *entry, idx slot, c *Conn, p *tcp.Path) {
 // streamInput takes what segment v (from pk) brought a stream: bytes for
 // the application, the peer's FIN or RST, acknowledgements that free the
 // send buffer and open the windows.
-func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tcp.Verdict, before tcp.State, p *tcp.Path) {
+func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tcp.Verdict, before tcp.State) {
 	tc := &en.conn
 	s := &c.s
 	params := w.e.paramsOf(w.e.pairOf(idx))
@@ -239,7 +239,7 @@ func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tc
 				a.Reply.DSACK = true
 				a.Reply.SackL, a.Reply.SackR = s.keptRange(s.ooo[0].seq)
 			}
-			w.sendConn(c, tc, params, p, &a.Reply)
+			w.sendConn(c, tc, params, &a.Reply)
 		}
 		signal(s.readable)
 	}
@@ -268,7 +268,7 @@ func (w *worker) streamInput(en *entry, idx slot, c *Conn, pk *tcp.Packet, v *tc
 		signal(s.writable)
 		w.notify(idx, true) // the RTO restarts from this ACK (RFC 6298 5.3)
 	}
-	w.sendStream(en, idx, c, p)
+	w.sendStream(en, idx, c)
 }
 
 // drainStream moves kept data that RCV.NXT has reached to the receive
@@ -324,14 +324,13 @@ func (w *worker) streamTimer(en *entry, idx slot, c *Conn, id uint32, expired, r
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	if expired {
 		v, resend, _ := params.ExchangeTimer(tc, &c.s.x, w.nowMs)
-		p := w.path(idx) // after an RTO, with the new flow label (V3)
 		if v.Send {
 			w.c[CntWindowProbes]++
-			w.sendConn(c, tc, params, &p, &v.Reply)
+			w.sendConn(c, tc, params, &v.Reply)
 		}
 		if resend {
 			w.c[CntStreamRetrans]++
-			w.sendStream(en, idx, c, &p)
+			w.sendStream(en, idx, c)
 		}
 	}
 	if !c.s.x.Pending() {
@@ -352,8 +351,7 @@ func (w *worker) streamWrite(c *Conn) {
 		if w.e.dialedConn(c.idx) != c {
 			break // gone meanwhile (reset): the entry may be another's
 		}
-		p := w.path(c.idx)
-		w.sendStream(en, c.idx, c, &p)
+		w.sendStream(en, c.idx, c)
 		w.release(en, false)
 		w.notify(c.idx, false) // the retransmission timer, if not armed
 		return
@@ -370,9 +368,8 @@ func (w *worker) streamUpdate(c *Conn) {
 		if w.e.dialedConn(c.idx) == c {
 			params := w.e.paramsOf(w.e.pairOf(c.idx))
 			v := params.ACK(&en.conn, w.nowMs)
-			p := w.path(c.idx)
 			w.c[CntWindowUpdates]++
-			w.sendConn(c, &en.conn, params, &p, &v.Reply)
+			w.sendConn(c, &en.conn, params, &v.Reply)
 		}
 	}
 	w.release(en, false)

@@ -21,8 +21,10 @@ type worker struct {
 	wOff, chunk int // our ports: PortLo+wOff .. PortLo+wOff+chunk-1
 	sets        []*tcp.PortSet
 	picker      *tcp.PortPicker
-	tpl         []tcp.SYNTemplate // per (target, source) pair
-	noDF        []bool            // per pair: MTU locked below 552, no DF (C5)
+	portHash    []portHash          // per pair
+	tpl         []tcp.SYNTemplate   // per (target, source) pair
+	rtpl        []tcp.ReplyTemplate // per pair: its other segments
+	noDF        []bool              // per pair: MTU locked below 552, no DF (C5)
 	wheel       *tcp.Wheel
 	quar        *tcp.Quarantine
 	inbox       []*spsc // inbox[p]: messages from worker p
@@ -318,12 +320,43 @@ func (w *worker) path(idx slot) tcp.Path {
 	return p
 }
 
-func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
+// build writes r, a segment of entry idx's connection, into buf and
+// returns its length: from the pair's reply template, or in full where the
+// template does not build it.
+func (w *worker) build(buf []byte, idx slot, r *tcp.Reply) int {
+	pair := w.e.pairOf(idx)
+	var label uint32
+	if w.e.pairV6[pair] {
+		label = w.e.table[idx].conn.FlowLabel()
+	}
+	if n := w.rtpl[pair].Build(buf, w.e.portOf(idx), label, r); n > 0 {
+		return n
+	}
+	p := w.path(idx)
+	return tcp.Build(buf, &p, r)
+}
+
+// send sends r, a segment of entry idx's connection.
+func (w *worker) send(idx slot, r *tcp.Reply) {
 	addr, buf, ok := w.txBuf()
 	if !ok {
 		return
 	}
-	n := tcp.Build(buf, p, r)
+	w.countSent(r)
+	w.queue(addr, w.build(buf, idx, r))
+}
+
+// sendPath sends r on path p, which no entry owns.
+func (w *worker) sendPath(p *tcp.Path, r *tcp.Reply) {
+	addr, buf, ok := w.txBuf()
+	if !ok {
+		return
+	}
+	w.countSent(r)
+	w.queue(addr, tcp.Build(buf, p, r))
+}
+
+func (w *worker) countSent(r *tcp.Reply) {
 	switch {
 	case r.Flags.Has(tcp.FlagRST):
 		w.c[CntRSTSent]++
@@ -332,7 +365,6 @@ func (w *worker) send(p *tcp.Path, r *tcp.Reply) {
 	case r.Flags == tcp.FlagACK:
 		w.c[CntACKSent]++
 	}
-	w.queue(addr, n)
 }
 
 // --- receive ---
@@ -429,7 +461,7 @@ func (w *worker) noConn(pk *tcp.Packet) {
 		p.V6, p.Src6, p.Dst6 = true, pk.Dst6, pk.Src6
 		p.FlowLabel = uint32(w.e.isn.Hash6(&pk.Dst6, &pk.Src6, pk.DstPort, pk.SrcPort)) & 0xfffff
 	}
-	w.send(&p, &r)
+	w.sendPath(&p, &r)
 }
 
 func (w *worker) segment(pk *tcp.Packet) {
@@ -457,7 +489,6 @@ func (w *worker) segment(pk *tcp.Packet) {
 		return
 	}
 	params := w.e.paramsOf(w.e.pairOf(idx))
-	p := w.path(idx)
 	retrans := en.conn.Retrans // Input resets it on ESTABLISHED
 	before := en.conn.State
 	var v tcp.Verdict
@@ -488,15 +519,15 @@ func (w *worker) segment(pk *tcp.Packet) {
 	}
 	switch {
 	case dc != nil && v.Send && before != tcp.SynSent:
-		w.sendConn(dc, &en.conn, params, &p, &v.Reply)
+		w.sendConn(dc, &en.conn, params, &v.Reply)
 	case v.Send:
 		if ex != nil && v.DataLen > 0 && v.Reply.Flags == tcp.FlagACK {
-			w.ackData(ex, &p, &v.Reply)
+			w.ackData(ex, idx, &v.Reply)
 		} else {
 			if ex != nil {
 				ex.ackAt = 0
 			}
-			w.send(&p, &v.Reply)
+			w.send(idx, &v.Reply)
 		}
 	}
 	notify := false
@@ -510,7 +541,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 		w.handshake(en, idx, seg, retrans)
 		// The owner cancels the SYN timer, frees or arms (a request's
 		// timer replaces the SYN's).
-		notify, fast = true, w.established(en, idx, &p)
+		notify, fast = true, w.established(en, idx)
 	case tcp.EvFailed:
 		w.fail(en, idx, v.Err)
 		notify = true
@@ -530,11 +561,11 @@ func (w *worker) segment(pk *tcp.Packet) {
 		notify = true
 	}
 	if dc != nil && before != tcp.SynSent {
-		w.streamInput(en, idx, dc, pk, &v, before, &p)
+		w.streamInput(en, idx, dc, pk, &v, before)
 	}
 	if ex != nil && ex.on {
 		fin := seg.Flags.Has(tcp.FlagFIN) && before == tcp.Established && en.conn.State == tcp.CloseWait
-		if w.response(en, idx, ex, pk, &v, fin, &p) {
+		if w.response(en, idx, ex, pk, &v, fin) {
 			notify, fast = true, true
 		}
 	}
@@ -604,7 +635,7 @@ func (w *worker) handshake(en *entry, idx slot, seg *tcp.Segment, retrans uint8)
 // established applies the close mode to a fresh connection (a Dial'ed one
 // is held until Conn.Close), or sends its request in request mode; rearm
 // says its timer must be armed anew.
-func (w *worker) established(en *entry, idx slot, p *tcp.Path) (rearm bool) {
+func (w *worker) established(en *entry, idx slot) (rearm bool) {
 	if en.dialed() {
 		if c := w.e.dialedConn(idx); c != nil {
 			w.startStream(en, idx, c)
@@ -613,17 +644,17 @@ func (w *worker) established(en *entry, idx slot, p *tcp.Path) (rearm bool) {
 		return false
 	}
 	if w.e.ex != nil {
-		w.startRequest(en, idx, p)
+		w.startRequest(en, idx)
 		return true
 	}
 	params := w.e.paramsOf(w.e.pairOf(idx))
 	switch w.e.cfg.Close {
 	case CloseRST:
 		v := params.Close(&en.conn, true, w.nowMs)
-		w.send(p, &v.Reply)
+		w.send(idx, &v.Reply)
 	case CloseFIN:
 		v := params.Close(&en.conn, false, w.nowMs)
-		w.send(p, &v.Reply)
+		w.send(idx, &v.Reply)
 	}
 	return false
 }
@@ -709,6 +740,7 @@ func (w *worker) icmp(pk *tcp.Packet) {
 		w.noDF[pair] = w.noDF[pair] || v.NoDF
 		p := w.path(idx)
 		w.tpl[pair].Reset(params, &p, uint16(max(v.PMTU-40, 256)))
+		w.rtpl[pair].Reset(&p, params.TOS, params.TTL)
 		w.c[CntICMP]++
 	}
 	if v.Event == tcp.EvFailed {
@@ -807,8 +839,7 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 		if expired {
 			v, _, next := params.OnTimer(&en.conn, w.nowMs)
 			if v.Send {
-				p := w.path(idx)
-				w.send(&p, &v.Reply)
+				w.send(idx, &v.Reply)
 			}
 			if v.Event == tcp.EvClosed {
 				break
@@ -995,7 +1026,7 @@ func (w *worker) generate() int {
 		pair := int(e.pairFirst[t] + k)
 		s := int(e.pairS[pair])
 		dport := e.cfg.Targets[t].Addr.Port()
-		port, errno := w.picker.Pick(w.sets[pair], e.srcB[s], e.dstB[t], dport, int64(w.nowMs))
+		port, errno := w.pick(pair, s, t, dport)
 		if errno != 0 {
 			if w.rate > 0 {
 				// P4: connect() would fail at once with EADDRNOTAVAIL.
@@ -1033,6 +1064,25 @@ func (w *worker) generate() int {
 		w.budget--
 	}
 	return made
+}
+
+// pick picks a port of pair (source s, target t at port dport) as
+// PortPicker.Pick does, from the pair's hash of this 10 s period, which it
+// computes once: every attempt of the pair hashes the same addresses.
+func (w *worker) pick(pair, s, t int, dport uint16) (uint16, syscall.Errno) {
+	now := int64(w.nowMs)
+	h := &w.portHash[pair]
+	if ep := tcp.HashEpoch(now) + 1; h.epoch != ep {
+		h.f, h.epoch = w.picker.Hash(w.e.srcB[s], w.e.dstB[t], dport, now), ep
+	}
+	return w.picker.PickHashed(w.sets[pair], h.f)
+}
+
+// portHash is a pair's port-picking hash (PortPicker.Hash) and its
+// period plus one (0: none yet).
+type portHash struct {
+	f     uint64
+	epoch int64
 }
 
 // open starts an attempt on the free entry idx and sends its SYN;
@@ -1099,8 +1149,7 @@ func (w *worker) abort(pair int, idx slot) (ok bool) {
 	en.acquire()
 	if ok = en.conn.State == tcp.Established || en.conn.State == tcp.CloseWait; ok {
 		v := w.e.paramsOf(pair).Close(&en.conn, true, w.nowMs)
-		p := w.path(idx)
-		w.send(&p, &v.Reply)
+		w.send(idx, &v.Reply)
 	}
 	w.release(en, false)
 	w.examine(idx, false, false)

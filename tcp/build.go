@@ -96,7 +96,15 @@ type Reply struct {
 func Build(b []byte, p *Path, r *Reply) int {
 	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], p.ether())
 	il := p.ipLen()
-	t := TCP(b[EthHdrLen+il:])
+	tl := encodeTCP(b[EthHdrLen+il:], p.SrcPort, p.DstPort, r, p.pseudo(0))
+	p.encodeIP(b[EthHdrLen:], tl, r.TOS, r.IPID, r.TTL)
+	return EthHdrLen + il + tl
+}
+
+// encodeTCP writes r's TCP segment from sport to dport into t with its
+// checksum, pseudo being the pseudo-header's sum without the length, and
+// returns the segment's length.
+func encodeTCP(t TCP, sport, dport uint16, r *Reply, pseudo uint32) int {
 	opts := t[TCPHdrLen:]
 	n := 0
 	if r.SYNOpts != nil {
@@ -117,13 +125,70 @@ func Build(b []byte, p *Path, r *Reply) int {
 	}
 	hl := TCPHdrLen + n
 	tl := hl + copy(t[hl:], r.Payload)
-	t.Encode(&TCPFields{SrcPort: p.SrcPort, DstPort: p.DstPort, Seq: r.Seq, Ack: r.Ack,
+	t.Encode(&TCPFields{SrcPort: sport, DstPort: dport, Seq: r.Seq, Ack: r.Ack,
 		DataOffset: uint8(hl), Flags: r.Flags, Window: r.Window})
 	t = t[:tl]
-	t[16], t[17] = 0, 0
-	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, p.pseudo(tl))))
-	p.encodeIP(b[EthHdrLen:], tl, r.TOS, r.IPID, r.TTL)
-	return EthHdrLen + il + tl
+	binary.BigEndian.PutUint16(t[16:], Fold(Sum(t, pseudo+uint32(tl))))
+	return tl
+}
+
+// ReplyTemplate is the Ethernet and IP headers of one path's segments
+// other than SYNs (ACKs, data, FINs, RSTs), built once: Build copies them
+// and finishes the IP header from sums of its constant words, so a
+// segment costs its TCP header and one sum over it.
+type ReplyTemplate struct {
+	hdr      [EthHdrLen + IPv6HdrLen]byte
+	n        int // the headers' length
+	v6       bool
+	tos, ttl uint8
+	dport    uint16
+	ipSum    uint32 // IPv4: the header's sum without total length and ID
+	pseudo   uint32 // the pseudo-header's sum without the length
+}
+
+// Reset builds t for path p (SrcPort and FlowLabel ignored: they are the
+// connection's) and segments with IP TOS tos and TTL ttl (0: 64).
+func (t *ReplyTemplate) Reset(p *Path, tos, ttl uint8) {
+	if ttl == 0 {
+		ttl = 64
+	}
+	*t = ReplyTemplate{v6: p.V6, tos: tos, ttl: ttl, dport: p.DstPort, pseudo: p.pseudo(0)}
+	b := t.hdr[:]
+	Ethernet(b).Encode(p.DstMAC[:], p.SrcMAC[:], p.ether())
+	t.n = EthHdrLen + p.ipLen()
+	p.encodeIP(b[EthHdrLen:], 0, tos, 0, ttl)
+	if !p.V6 {
+		ip := IPv4(b[EthHdrLen:])
+		ip[2], ip[3], ip[10], ip[11] = 0, 0, 0, 0
+		t.ipSum = Sum(ip[:IPv4HdrLen], 0)
+	}
+}
+
+// Build writes r's frame from source port sport (flow label for IPv6)
+// into b, as Build would on the template's path, and returns its length;
+// 0 when r is not the template's to build (a SYN's options, another TOS or
+// TTL): use Build then.
+func (t *ReplyTemplate) Build(b []byte, sport uint16, flowLabel uint32, r *Reply) int {
+	ttl := r.TTL
+	if ttl == 0 {
+		ttl = 64
+	}
+	if r.SYNOpts != nil || r.TOS != t.tos || ttl != t.ttl {
+		return 0
+	}
+	copy(b[:t.n], t.hdr[:t.n])
+	tl := encodeTCP(b[t.n:], sport, t.dport, r, t.pseudo)
+	ip := b[EthHdrLen:]
+	if t.v6 {
+		binary.BigEndian.PutUint32(ip, binary.BigEndian.Uint32(ip)&^0xfffff|flowLabel&0xfffff)
+		binary.BigEndian.PutUint16(ip[4:], uint16(tl))
+	} else {
+		total := uint16(IPv4HdrLen + tl)
+		binary.BigEndian.PutUint16(ip[2:], total)
+		binary.BigEndian.PutUint16(ip[4:], r.IPID)
+		binary.BigEndian.PutUint16(ip[10:], Fold(t.ipSum+uint32(total)+uint32(r.IPID)))
+	}
+	return t.n + tl
 }
 
 // BuildARPReply writes an ARP reply telling requester (mac, ip) that ourIP

@@ -29,8 +29,26 @@ func Sum(b []byte, initial uint32) uint32 {
 	}
 	// The last 0..7 bytes, zero-padded on the right, as one more word.
 	var t uint64
-	for i, x := range b {
-		t |= uint64(x) << (8 * i)
+	if len(b) >= 4 {
+		t = uint64(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+		if len(b) >= 2 {
+			t |= uint64(binary.LittleEndian.Uint16(b)) << 32
+			if len(b) == 3 {
+				t |= uint64(b[2]) << 48
+			}
+		} else if len(b) == 1 {
+			t |= uint64(b[0]) << 32
+		}
+	} else {
+		if len(b) >= 2 {
+			t = uint64(binary.LittleEndian.Uint16(b))
+			if len(b) == 3 {
+				t |= uint64(b[2]) << 16
+			}
+		} else if len(b) == 1 {
+			t = uint64(b[0])
+		}
 	}
 	s, c = bits.Add64(s, t, c)
 	s, c = bits.Add64(s, c, 0)

@@ -142,10 +142,13 @@ func (ip IPv4) Encode(f *IPv4Fields) {
 	binary.BigEndian.PutUint16(ip[6:], ff)
 	ip[8] = f.TTL
 	ip[9] = f.Protocol
-	ip[10], ip[11] = 0, 0
 	copy(ip[12:16], f.Src[:])
 	copy(ip[16:20], f.Dst[:])
-	binary.BigEndian.PutUint16(ip[10:], Checksum(ip[:IPv4HdrLen]))
+	// The sum from the fields, not read back from the header: every
+	// segment sent pays for it.
+	s := uint32(0x4500|uint16(f.TOS)) + uint32(f.TotalLen) + uint32(f.ID) + uint32(ff) + uint32(f.TTL)<<8 + uint32(f.Protocol) +
+		PseudoSum4(f.Src, f.Dst, 0, 0)
+	binary.BigEndian.PutUint16(ip[10:], Fold(s))
 }
 
 // IPv6 is a view of an IPv6 header.

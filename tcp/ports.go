@@ -86,12 +86,26 @@ func (pp *PortPicker) next() uint64 {
 // secure_ipv6_port_ephemeral does: both addresses whole). nowMs feeds the
 // 10 s re-keying of the hash.
 func (pp *PortPicker) Pick(set *PortSet, src, dst []byte, dport uint16, nowMs int64) (uint16, syscall.Errno) {
+	return pp.PickHashed(set, pp.Hash(src, dst, dport, nowMs))
+}
+
+// Hash is the keyed hash Pick starts from. It changes only with its
+// arguments and every 10 s ([HashEpoch]): a caller that picks many ports
+// for the same addresses may keep it for that long and use PickHashed.
+func (pp *PortPicker) Hash(src, dst []byte, dport uint16, nowMs int64) uint64 {
 	var b [44]byte
 	l := copy(b[:16], src)
 	l += copy(b[l:l+16], dst)
 	binary.LittleEndian.PutUint32(b[l:], uint32(dport))
-	binary.LittleEndian.PutUint64(b[l+4:], uint64(nowMs/10000))
-	f := sipHash24(pp.k0, pp.k1, b[:l+12])
+	binary.LittleEndian.PutUint64(b[l+4:], uint64(HashEpoch(nowMs)))
+	return sipHash24(pp.k0, pp.k1, b[:l+12])
+}
+
+// HashEpoch is the 10 s period of nowMs that keys Hash.
+func HashEpoch(nowMs int64) int64 { return nowMs / 10000 }
+
+// PickHashed is Pick from f, the connection's Hash.
+func (pp *PortPicker) PickHashed(set *PortSet, f uint64) (uint16, syscall.Errno) {
 	n := uint32(set.Hi) - uint32(set.Lo) + 1
 	span := n &^ 1 // P1: rounded down to even
 	if span == 0 {
