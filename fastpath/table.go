@@ -79,17 +79,22 @@ func (e *entry) acquire() tcp.State {
 	}
 }
 
-// release publishes the entry's new state and lets others take it.
-func (e *entry) release() { e.st.Store(uint32(e.conn.State) | e.st.Load()&flagBits) }
+// release publishes the entry's new state, with the flags in clear
+// cleared, and lets others take it.
+func (e *entry) release(clear uint32) { e.st.Store(uint32(e.conn.State) | e.st.Load()&flagBits&^clear) }
 
 // setFlag sets or clears a flag bit of the entry, which the caller has
-// taken.
+// taken. It stores only a change: an atomic store is a locked
+// instruction, and most calls find the bit as they want it.
 func (e *entry) setFlag(bit uint32, on bool) {
-	v := e.st.Load() &^ bit
+	v := e.st.Load()
+	nv := v &^ bit
 	if on {
-		v |= bit
+		nv |= bit
 	}
-	e.st.Store(v)
+	if nv != v {
+		e.st.Store(nv)
+	}
 }
 
 // peek is the entry's state without taking it.

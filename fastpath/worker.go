@@ -892,10 +892,11 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 // its state has reached TIME-WAIT or CLOSED, as closed, or as reset when
 // the peer's RST ended it. The open flag makes a second count impossible.
 func (w *worker) release(en *entry, reset bool) {
+	var clear uint32
 	if en.st.Load()&openBit != 0 {
 		switch en.conn.State {
 		case tcp.TimeWait, tcp.Closed, tcp.Free:
-			en.setFlag(openBit, false)
+			clear = openBit
 			if reset {
 				w.c[CntReset]++
 			} else {
@@ -903,7 +904,7 @@ func (w *worker) release(en *entry, reset bool) {
 			}
 		}
 	}
-	en.release()
+	en.release(clear)
 }
 
 func (w *worker) retransmitSYN(en *entry, idx slot) {
