@@ -58,7 +58,8 @@ func TestIPv4EncodeChecksum(t *testing.T) {
 }
 
 // A ReplyTemplate builds the frame Build builds, byte for byte, for any
-// segment that is not a SYN's, in both families, with and without DF
+// segment that is not a SYN's (and its checksums verify: both share the
+// TCP encoder), in both families, with and without DF
 // (C5), and refuses what it cannot build (a SYN's options, another TOS or
 // TTL) rather than build it wrong.
 func TestReplyTemplateMatchesBuild(t *testing.T) {
@@ -85,6 +86,10 @@ func TestReplyTemplateMatchesBuild(t *testing.T) {
 		n := Build(want, &p, &r)
 		if m := tpl.Build(got, p.SrcPort, p.FlowLabel, &r); m != n || string(got[:m]) != string(want[:n]) {
 			t.Fatalf("trial %d (v6 %v, no DF %v): template built %d bytes %x, Build %d bytes %x", trial, p.V6, p.NoDF, m, got[:m], n, want[:n])
+		}
+		var pk Packet
+		if k := ParseWith(got[:n], &pk, 0); k != KindTCP || pk.Seg.Seq != r.Seq || len(pk.Payload) != len(r.Payload) {
+			t.Fatalf("trial %d (v6 %v): the frame built does not parse back (%v, %v): %x", trial, p.V6, k, pk.Reason, got[:n])
 		}
 		r.TOS ^= 4
 		if tpl.Build(got, p.SrcPort, p.FlowLabel, &r) != 0 {
