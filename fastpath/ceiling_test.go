@@ -89,12 +89,16 @@ func newCeilingPeer(tb testing.TB, c ceilingRun, own bool) *linktest.Reflector {
 
 // runCeiling runs a ceiling row and returns its report; it fails unless
 // every attempt ended as the row's mode says.
-func runCeiling(tb testing.TB, c ceilingRun, cfg Config, refl *linktest.Reflector) *report.Report {
+func runCeiling(tb testing.TB, c ceilingRun, cfg Config, refl *linktest.Reflector, timeout time.Duration) *report.Report {
 	e, err := New(cfg, []Link{refl})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, err := e.Run(context.Background(), time.Hour, nil)
+	// A lost answer costs a retransmission a second later: a run that
+	// loses them ends at its timeout instead of taking minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := e.Run(ctx, time.Hour, nil)
 	if err != nil || r.Established != cfg.Count || r.Attempted != cfg.Count {
 		tb.Fatalf("%s: established %d of %d: %v", c.name, r.Established, cfg.Count, err)
 	}
@@ -119,7 +123,7 @@ func BenchmarkEngineCeiling(b *testing.B) {
 				refl := newCeilingPeer(b, c, p.own)
 				b.ReportAllocs()
 				b.ResetTimer()
-				r := runCeiling(b, c, cfg, refl)
+				r := runCeiling(b, c, cfg, refl, time.Hour)
 				b.StopTimer()
 				b.ReportMetric(r.CPS, "handshakes/s")
 				b.ReportMetric(1e9/r.CPS, "ns/handshake")
@@ -141,7 +145,7 @@ func TestReflectorLink(t *testing.T) {
 				const n = 5000
 				cfg := ceilingConfig(c, n)
 				refl := newCeilingPeer(t, c, p.own)
-				r := runCeiling(t, c, cfg, refl)
+				r := runCeiling(t, c, cfg, refl, 10*time.Second)
 				if p.own {
 					refl.Stop()
 				}
