@@ -106,3 +106,25 @@ func TestReplyTemplateMatchesBuild(t *testing.T) {
 		}
 	}
 }
+
+// I1: the ISN's hash without a buffer is SipHash-2-4 of the kernel's
+// 12 bytes (saddr, daddr, sport<<16|dport), for any tuple and key.
+func TestHash4IsSipHashOfTheTuple(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 5000 {
+		var key [16]byte
+		for i := range key {
+			key[i] = byte(rng.Uint32())
+		}
+		g := NewISNGen(key)
+		var src, dst [4]byte
+		for i := range 4 {
+			src[i], dst[i] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		sport, dport := uint16(rng.Uint32()), uint16(rng.Uint32())
+		msg := append(append(src[:], dst[:]...), byte(dport), byte(dport>>8), byte(sport), byte(sport>>8))
+		if got, want := g.Hash4(src, dst, sport, dport), sipHash24(g.k0, g.k1, msg); got != want {
+			t.Fatalf("%v %v %d %d: %#x, SipHash-2-4 %#x", src, dst, sport, dport, got, want)
+		}
+	}
+}

@@ -22,11 +22,7 @@ func NewISNGen(key [16]byte) *ISNGen {
 // Hash4 is the 64-bit keyed hash of an IPv4 4-tuple, laid out as the kernel's
 // siphash_3u32(saddr, daddr, sport<<16|dport) sees it on little-endian.
 func (g *ISNGen) Hash4(src, dst [4]byte, sport, dport uint16) uint64 {
-	var b [12]byte
-	copy(b[0:4], src[:])
-	copy(b[4:8], dst[:])
-	binary.LittleEndian.PutUint32(b[8:], uint32(sport)<<16|uint32(dport))
-	return sipHash24(g.k0, g.k1, b[:])
+	return sipHash3u32(g.k0, g.k1, binary.LittleEndian.Uint32(src[:]), binary.LittleEndian.Uint32(dst[:]), uint32(sport)<<16|uint32(dport))
 }
 
 // Hash6 is Hash4 for an IPv6 4-tuple (V4): the kernel's
@@ -89,4 +85,44 @@ func sipHash24(k0, k1 uint64, b []byte) uint64 {
 	round()
 	round()
 	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// sipHash3u32 is sipHash24 of the 12 bytes of a, b and c, little-endian,
+// as the kernel's siphash_3u32: the same rounds without a buffer or a
+// loop, for the hash every attempt makes (its ISN).
+func sipHash3u32(k0, k1 uint64, a, b, c uint32) uint64 {
+	v0 := k0 ^ 0x736f6d6570736575
+	v1 := k1 ^ 0x646f72616e646f6d
+	v2 := k0 ^ 0x6c7967656e657261
+	v3 := k1 ^ 0x7465646279746573
+	m := uint64(b)<<32 | uint64(a)
+	v3 ^= m
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0 ^= m
+	m = 12<<56 | uint64(c)
+	v3 ^= m
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0 ^= m
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
+	v0 += v1
+	v1 = bits.RotateLeft64(v1, 13) ^ v0
+	v0 = bits.RotateLeft64(v0, 32)
+	v2 += v3
+	v3 = bits.RotateLeft64(v3, 16) ^ v2
+	v0 += v3
+	v3 = bits.RotateLeft64(v3, 21) ^ v0
+	v2 += v1
+	v1 = bits.RotateLeft64(v1, 17) ^ v2
+	v2 = bits.RotateLeft64(v2, 32)
+	return v0, v1, v2, v3
 }
