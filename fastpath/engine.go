@@ -369,10 +369,13 @@ func (e *Engine) splitPlan() {
 			// responses the ring can take, and what that holds back is
 			// the target's (generate). As fast as possible (no Rate) is
 			// no different: with a FIN or a response to answer besides
-			// each SYN-ACK, replies came in faster than a batch a pass,
-			// overflowed the ring, and the retransmissions that followed
-			// made 20k FIN-closed handshakes/s instead of 1.2M (over a
-			// reflector, at the worker's ceiling).
+			// each SYN-ACK, replies come in faster than a batch a pass.
+			// Over a reflector, at the worker's ceiling, generating
+			// regardless took them in smaller batches (0.73x the
+			// FIN-closed handshakes, 0.78x the requests), and with a
+			// reflector that lost what its full ring could not take,
+			// the retransmissions made 20k FIN-closed handshakes/s
+			// instead of 1.2M.
 			w.rxFrames = max(w.ringFrames(), 64)
 		}
 		w.generating = w.budget > 0

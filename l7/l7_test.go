@@ -55,6 +55,8 @@ func TestHTTPFraming(t *testing.T) {
 		{"content-length", "HTTP/1.1 200 OK|Server: nginx|Content-Length: 5||hello", false, false, Done, 200},
 		{"content-length mixed case and OWS", "HTTP/1.1 404 Not Found|content-LENGTH:  \t3 |x: y||abc", false, false, Done, 404},
 		{"bare LF lines", "HTTP/1.0 200 OK\nContent-Length: 2\n\nhi", false, false, Done, 200},
+		{"names that only begin as ours", "HTTP/1.1 200 OK|Content-Lengths: 1|Transfer-Encodingx: chunked|Content-Length: 3||abc", false, false, Done, 200},
+		{"names that are ours cut short", "HTTP/1.1 200 OK|Content-Lengt: 1|Transfer-Encod: chunked||abc", true, false, Done, 200},
 		{"no reason phrase", "HTTP/1.1 204|Content-Length: 9||", false, false, Done, 204},
 		{"large body", "HTTP/1.1 200 OK|Content-Length: 70000||" + big, false, false, Done, 200},
 		{"body incomplete", "HTTP/1.1 200 OK|Content-Length: 6||hello", false, false, More, 200},
