@@ -110,8 +110,9 @@ func (p *Params) dataSegment(c *Conn, x *Exchange, seq Seq, n int, nowMs uint32)
 // move the request on and its windows bound what is sent next
 // (NextData). Verdict.DataLen says which of the segment's bytes are the
 // response's next ones.
-func (p *Params) ExchangeInput(c *Conn, x *Exchange, seg *Segment, nowMs uint32) Verdict {
-	return p.input(c, x, seg, nowMs)
+func (p *Params) ExchangeInput(c *Conn, x *Exchange, seg *Segment, nowMs uint32) (v Verdict) {
+	p.input(&v, c, x, seg, nowMs)
+	return v
 }
 
 // ack takes an acceptable ACK (tcp_ack): new data acknowledged moves

@@ -212,7 +212,8 @@ func TestStreamHalfClose(t *testing.T) {
 		if app {
 			xx = x
 		}
-		v := p.input(c, xx, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagACK, PayloadLen: 10,
+		var v Verdict
+		p.input(&v, c, xx, &Segment{Seq: 5001, Ack: iss + 2, Flags: FlagACK, PayloadLen: 10,
 			Opts: Options{HasTS: true, TSVal: 424243, TSEcr: p.TSVal(c, 10020)}}, 10021)
 		switch {
 		case app && (c.State != FinWait2 || v.DataLen != 10 || c.RcvNxt != 5011 || v.Reply.Flags != FlagACK):
