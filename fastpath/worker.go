@@ -356,6 +356,7 @@ func (w *worker) sendPath(p *tcp.Path, r *tcp.Reply) {
 	w.queue(addr, tcp.Build(buf, p, r))
 }
 
+// countSent counts r among the segments sent, by kind.
 func (w *worker) countSent(r *tcp.Reply) {
 	switch {
 	case r.Flags.Has(tcp.FlagRST):
