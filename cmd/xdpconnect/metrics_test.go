@@ -80,58 +80,86 @@ func scrapeEvery(addr string, stop <-chan struct{}, seen func(text string, m map
 	return done
 }
 
+// metricsWatch is a run's metrics watched from the side: scraped while
+// it runs (scrapeEvery) and once more after it.
+type metricsWatch struct {
+	done  <-chan error
+	final map[string]float64 // the scrape after the run
+}
+
+// watchMetrics serves o's run's metrics on a free port and watches them:
+// seen gets every scrape during the run, final the one after it. Call
+// wait once the run is over.
+func watchMetrics(t *testing.T, o *runOpts, seen func(text string, m map[string]float64)) *metricsWatch {
+	w := &metricsWatch{}
+	stop := make(chan struct{})
+	var addr string
+	o.metricsAddr = "127.0.0.1:0"
+	o.metricsBound = func(a string) {
+		addr = a
+		w.done = scrapeEvery(addr, stop, seen)
+	}
+	o.afterRun = func(*report.Report) {
+		close(stop)
+		var err error
+		if _, w.final, err = scrape(addr); err != nil {
+			t.Error(err)
+		}
+	}
+	return w
+}
+
+// wait fails the test if a scrape during the run failed or saw a counter
+// go down.
+func (w *metricsWatch) wait(t *testing.T) {
+	t.Helper()
+	if err := <-w.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameAsReport checks that each series of the final scrape is present and
+// equals its count in the report.
+func (w *metricsWatch) sameAsReport(t *testing.T, want map[string]uint64) {
+	t.Helper()
+	for k, n := range want {
+		if got, ok := w.final[k]; !ok || uint64(got) != n {
+			t.Errorf("%s = %v (present %v), report says %d", k, got, ok, n)
+		}
+	}
+}
+
 // Scrapes during a lab run see monotonic counters; the scrape after the run
 // equals the JSON report exactly; promtool accepts the exposition.
 func TestMetricsDuringAndAfterRun(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
 	var mu sync.Mutex
-	var addr, during string
-	var final map[string]float64
+	var during string
 	var scrapes int
-	stop := make(chan struct{})
-	var done <-chan error
+	var w *metricsWatch
 	r := runIn(t, l, netip.AddrPortFrom(l.ServerAddr, 8080), func(o *runOpts) {
-		o.metricsAddr = "127.0.0.1:0"
 		o.plan.Count = 0
 		o.plan.Duration = 1500 * time.Millisecond
 		o.plan.Rate = 20000
-		o.metricsBound = func(a string) {
-			addr = a
-			done = scrapeEvery(addr, stop, func(text string, m map[string]float64) {
-				mu.Lock()
-				scrapes++
-				if m["xdpconnect_attempts_total"] > 0 && during == "" {
-					during = text
-				}
-				mu.Unlock()
-			})
-		}
-		o.afterRun = func(*report.Report) {
-			close(stop)
-			var err error
-			_, final, err = scrape(addr)
-			if err != nil {
-				t.Error(err)
+		w = watchMetrics(t, o, func(text string, m map[string]float64) {
+			mu.Lock()
+			scrapes++
+			if m["xdpconnect_attempts_total"] > 0 && during == "" {
+				during = text
 			}
-		}
+			mu.Unlock()
+		})
 	})
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	w.wait(t)
 	if scrapes < 10 || during == "" {
 		t.Fatalf("%d scrapes, none during the load", scrapes)
 	}
-	checks := map[string]uint64{
+	w.sameAsReport(t, map[string]uint64{
 		"xdpconnect_attempts_total": r.Attempted, "xdpconnect_established_total": r.Established,
 		"xdpconnect_syn_retransmits_total": r.Retransmits, "xdpconnect_rst_sent_total": r.RSTSent,
 		"xdpconnect_in_flight": r.InFlight, `xdpconnect_failed_total{errno="ECONNREFUSED"}`: r.Failed["ECONNREFUSED"],
 		"xdpconnect_handshake_rtt_seconds_count": r.Established,
-	}
-	for k, want := range checks {
-		if got, ok := final[k]; !ok || uint64(got) != want {
-			t.Errorf("%s = %v (present %v), report says %d", k, got, ok, want)
-		}
-	}
+	})
 	if r.Established == 0 {
 		t.Fatal("nothing established")
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/xdpconnect/xdpconnect"
 	"github.com/xdpconnect/xdpconnect/internal/lab"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
-	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // testCA is a certificate authority made for one test.
@@ -264,11 +263,8 @@ func TestRFC9411HTTPS(t *testing.T) {
 // resumed ones, failures by cause, responses by class.
 func TestTLSMetrics(t *testing.T) {
 	l, _, _, dst := httpsLab(t, "TLSv1.2")
-	var addr string
-	var final map[string]float64
 	var during int
-	stop := make(chan struct{})
-	var done <-chan error
+	var w *metricsWatch
 	r := runIn(t, l, dst, func(o *runOpts) {
 		req, err := xdpconnect.HTTPRequest("GET", "/1k", "lab.example", false)
 		if err != nil {
@@ -277,37 +273,19 @@ func TestTLSMetrics(t *testing.T) {
 		o.plan.Request = req
 		o.plan.Count, o.plan.Rate, o.plan.Close = 600, 600, xdpconnect.CloseFIN
 		o.plan.TLS = &xdpconnect.TLS{ServerName: "lab.example", Resume: true}
-		o.metricsAddr = "127.0.0.1:0"
-		o.metricsBound = func(a string) {
-			addr = a
-			done = scrapeEvery(addr, stop, func(_ string, m map[string]float64) {
-				if m["xdpconnect_tls_handshakes_total"] > 0 {
-					during++
-				}
-			})
-		}
-		o.afterRun = func(*report.Report) {
-			close(stop)
-			var err error
-			_, final, err = scrape(addr)
-			if err != nil {
-				t.Error(err)
+		w = watchMetrics(t, o, func(_ string, m map[string]float64) {
+			if m["xdpconnect_tls_handshakes_total"] > 0 {
+				during++
 			}
-		}
+		})
 	})
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	w.wait(t)
 	if during == 0 || r.TLS == nil || r.TLS.Handshakes != 600 {
 		t.Fatalf("%d scrapes saw handshakes; report %+v", during, r.TLS)
 	}
-	for k, want := range map[string]uint64{"xdpconnect_tls_handshakes_total": r.TLS.Handshakes, "xdpconnect_tls_resumed_total": r.TLS.Resumed,
+	w.sameAsReport(t, map[string]uint64{"xdpconnect_tls_handshakes_total": r.TLS.Handshakes, "xdpconnect_tls_resumed_total": r.TLS.Resumed,
 		"xdpconnect_tls_requests_total": r.Requests.Requests, `xdpconnect_tls_responses_total{class="2xx"}`: r.Requests.Classes["2xx"],
-		"xdpconnect_tls_handshake_seconds_count": r.TLS.Handshakes, `xdpconnect_tls_request_failures_total{errno="EOF"}`: 0} {
-		if got, ok := final[k]; !ok || uint64(got) != want {
-			t.Errorf("%s = %v (present %v), report says %d", k, got, ok, want)
-		}
-	}
+		"xdpconnect_tls_handshake_seconds_count": r.TLS.Handshakes, `xdpconnect_tls_request_failures_total{errno="EOF"}`: 0})
 	if r.TLS.Resumed == 0 {
 		t.Fatal("no session resumed")
 	}
