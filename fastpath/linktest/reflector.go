@@ -106,12 +106,13 @@ func (r *Reflector) reflect() int {
 			r.took = append(r.took, d.Addr)
 		}
 	}
-	if k := r.rx.push(r.out); k < len(r.out) {
-		// No room for the answers: lost, their frames freed.
-		for _, a := range r.out[k:] {
-			r.took = append(r.took, a.Addr&^(frameSize-1))
-			r.undo(a)
-		}
+	k := r.rx.push(r.out)
+	for _, a := range r.out[:k] {
+		r.count(a)
+	}
+	for _, a := range r.out[k:] {
+		// No room for the answer: lost, its frame freed (counted taken).
+		r.took = append(r.took, a.Addr&^(frameSize-1))
 	}
 	r.Taken += uint64(len(r.took))
 	if r.done == nil {
@@ -127,16 +128,16 @@ func (r *Reflector) reflect() int {
 	return n
 }
 
-// undo takes back the count of an answer that was lost: its frame is
-// counted as taken.
-func (r *Reflector) undo(a xsk.Desc) {
+// count counts an answer that went out, by what it answered: a SYN-ACK a
+// SYN, a response (PSH) a request, anything else a FIN.
+func (r *Reflector) count(a xsk.Desc) {
 	switch f := tcp.Flags(r.umem[a.Addr+tcp.EthHdrLen+tcp.IPv4HdrLen+13]); {
 	case f&tcp.FlagSYN != 0:
-		r.Answered--
+		r.Answered++
 	case f&tcp.FlagPSH != 0:
-		r.Responded--
+		r.Responded++
 	default:
-		r.Finished--
+		r.Finished++
 	}
 }
 
@@ -272,11 +273,6 @@ func (r *Reflector) answer(addr uint64, f []byte) (xsk.Desc, bool) {
 	if body != nil {
 		copy(out[ip+hl:], body)
 		sum += r.rsum
-		r.Responded++
-	} else if flags&tcp.FlagSYN != 0 {
-		r.Answered++
-	} else {
-		r.Finished++
 	}
 	binary.BigEndian.PutUint16(ot[16:], tcp.Fold(tcp.Sum(ot, sum)))
 	return xsk.Desc{Addr: at, Len: uint32(n)}, true
