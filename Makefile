@@ -50,6 +50,9 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	@# a semantic mutant whose lines the code no longer has is caught here,
+	@# not at the next (hour-long) make mutate
+	$(GO) run ./internal/mutate -semantic docs/semantic-mutants.txt -check
 
 # All tests, the privileged lab tests included (they need root), then every
 # fuzz target briefly. Packages run one at a time (-p 1): lab tests share the

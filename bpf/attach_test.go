@@ -90,6 +90,20 @@ func TestAttachModes(t *testing.T) {
 	if _, err := attach(load(), br.Attrs().Index, bpf.AttachNative); err == nil || !strings.Contains(err.Error(), "no native XDP") {
 		t.Fatalf("native on a bridge: %v", err)
 	}
+	// The TX device is an interface of the caller's namespace: the veth
+	// there, not an index no interface has.
+	for _, c := range []struct {
+		ifindex int
+		ok      bool
+	}{{veth.Attrs().Index, true}, {1 << 30, false}} {
+		if err := lab.Do(l.ClientNS, func() error { return p.SetTxDevice(c.ifindex) }); (err == nil) != c.ok {
+			t.Errorf("TX device %d: %v", c.ifindex, err)
+		}
+	}
+	// With a TX device the generator's SYN is redirected to it (XDP_REDIRECT).
+	if _, _, err := p.GenerateOnce(&scanCases()[0].tpl); err != nil {
+		t.Errorf("the generator with a TX device: %v", err)
+	}
 	g := load()
 	if used, err := attach(g, br.Attrs().Index, bpf.AttachAuto); err != nil || used != bpf.AttachGeneric || g.NativeErr == nil {
 		t.Fatalf("auto on a bridge: %v %v (native refused: %v)", used, err, g.NativeErr)

@@ -92,6 +92,10 @@ type Program struct {
 	ifindex        int    // where it is attached
 	txWorkers      int
 	txMem          [2][]byte // tx_slots and tx_cursors, mapped
+	// live runs the attached program in live-frame mode (Generate): the
+	// program's own Run, or in tests a stand-in that runs each repetition
+	// without live frames, as kernels that refuse them still do.
+	live func(*ebpf.RunOptions) (uint32, error)
 	// NativeErr is why native mode was refused when Attach in auto mode
 	// fell back to generic.
 	NativeErr error
@@ -135,6 +139,7 @@ func Load(txWorkers int) (*Program, error) {
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, privErr("load XDP program", err)
 	}
+	p.live = p.objs.Xdpconnect.Run
 	// The requests' token (xdp.h): random, never 0.
 	var b [8]byte
 	for p.token == 0 {

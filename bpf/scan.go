@@ -89,7 +89,7 @@ func (p *Program) Generate(t *ScanTemplate, n uint32) (uint32, error) {
 		return t.Next, err
 	}
 	req := p.request(reqSyngen, 0)
-	_, err := p.objs.Xdpconnect.Run(&ebpf.RunOptions{Data: req[:], Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: txBatch})
+	_, err := p.live(&ebpf.RunOptions{Data: req[:], Repeat: n, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: txBatch})
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		return t.Next, fmt.Errorf("bpf: generate SYNs: %w", err)
 	}

@@ -1,6 +1,8 @@
 package bpf_test
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/xdpconnect/xdpconnect/fastpath/linktest"
 	"github.com/xdpconnect/xdpconnect/internal/testutil"
 	"github.com/xdpconnect/xdpconnect/tcp"
+	"golang.org/x/sys/unix"
 )
 
 const xdpTX = 3
@@ -186,5 +189,64 @@ func TestScanAnswers(t *testing.T) {
 	if sc.Established != 2 || sc.Duplicate != 2 || sc.Refused != 2 || len(sc.ICMP) != 2 || sc.ICMP[bpf.ICMPKind{Type: 3, Code: 13}] != 1 ||
 		sc.ICMP[bpf.ICMPKind{V6: true, Type: 1, Code: 4}] != 1 {
 		t.Fatalf("counts %+v, want 2 established, 2 duplicates, 2 refused, ICMP %v", sc, icmp)
+	}
+}
+
+// Generate drives the kernel's generator through live-frame runs: n SYNs
+// in one call, ports in turn from the pair's cursor; after a signal ends a
+// call early, the cursor as the program left it; the kernel's refusal
+// reported with the cursor unmoved; a template longer than the
+// generator's frame refused before the kernel is asked, one of exactly
+// its length taken. The kernel is a stand-in (bpf.LiveStandIn) that runs
+// the program without live frames.
+func TestGenerate(t *testing.T) {
+	testutil.RequirePrivileges(t)
+	prog, err := bpf.Load(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	if err := prog.SetPorts(40000, 40010); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range scanCases() {
+		t.Run(c.name, func(t *testing.T) {
+			k := bpf.NewLiveStandIn(t, prog, nil)
+			tpl := c.tpl
+			check := func(what string, next, want uint32, err error, sent int) {
+				t.Helper()
+				if err != nil || next != want || len(k.Frames) != sent || k.Calls != 1 {
+					t.Fatalf("%s: next %d (%v) after %d calls, %d frames; want next %d, %d frames", what, next, err, k.Calls, len(k.Frames), want, sent)
+				}
+				for i, f := range k.Frames {
+					var pk tcp.Packet
+					port := uint16(40000 + (tpl.Next+uint32(i))%11)
+					if tcp.Parse(f, &pk) != tcp.KindTCP || pk.Seg.Flags != tcp.FlagSYN || pk.SrcPort != port || uint32(pk.Seg.Seq) != bpf.ScanISN(tpl.Mix, port) {
+						t.Fatalf("%s: probe %d: %+v, want a SYN from port %d", what, i, pk, port)
+					}
+				}
+				tpl.Next, k.Calls, k.Frames = next, 0, nil
+			}
+			tpl.Next = 9
+			next, err := prog.Generate(&tpl, 5)
+			check("one call", next, 14, err, 5)
+			k.Reps, k.Errs = []int{2}, []unix.Errno{unix.EINTR}
+			next, err = prog.Generate(&tpl, 5)
+			check("interrupted", next, 16, err, 2)
+			k.Reps, k.Errs = []int{0}, []unix.Errno{unix.EPERM}
+			if next, err := prog.Generate(&tpl, 5); !errors.Is(err, unix.EPERM) || next != 16 {
+				t.Fatalf("refused: next %d (%v), want 16 and EPERM", next, err)
+			}
+			k.Reps, k.Errs, k.Calls = nil, nil, 0
+			long := tpl
+			long.Frame = append(bytes.Clone(tpl.Frame), make([]byte, bpf.GenFrameMax+1-len(tpl.Frame))...)
+			if next, err := prog.Generate(&long, 1); err == nil || next != 16 || k.Calls != 0 {
+				t.Fatalf("a %d-byte template: next %d (%v), %d calls", len(long.Frame), next, err, k.Calls)
+			}
+			long.Frame = long.Frame[:bpf.GenFrameMax]
+			if _, err := prog.Generate(&long, 1); err != nil || k.Calls != 1 {
+				t.Fatalf("a template of the generator's %d bytes: %v, %d calls", bpf.GenFrameMax, err, k.Calls)
+			}
+		})
 	}
 }

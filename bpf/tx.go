@@ -92,6 +92,9 @@ type TxQueue struct {
 	n      int    // frames added since the last Send
 	req    [reqLen]byte
 	attr   progRunAttr
+	// kernel makes the BPF_PROG_TEST_RUN call: progTestRun, or in tests
+	// a stand-in that runs each repetition without live frames.
+	kernel func(*progRunAttr) unix.Errno
 }
 
 // progRunAttr is union bpf_attr for BPF_PROG_TEST_RUN.
@@ -106,6 +109,12 @@ type progRunAttr struct {
 }
 
 const bpfProgTestRun = 10 // BPF_PROG_TEST_RUN
+
+// progTestRun runs the program attr names with BPF_PROG_TEST_RUN.
+func progTestRun(attr *progRunAttr) unix.Errno {
+	_, _, e := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr))
+	return e
+}
 
 // txBatch is how many frames the kernel makes before it hands them to the
 // interface: the kernel's default (NAPI's weight), which a veth peer's
@@ -130,7 +139,7 @@ func (p *Program) TxQueue(worker int) (*TxQueue, error) {
 		}
 	}
 	q := &TxQueue{slots: p.txMem[0][worker*TxSlots*txSlotSize : (worker+1)*TxSlots*txSlotSize],
-		cursor: p.txMem[1][worker*txCursor : (worker+1)*txCursor], req: p.request(reqTX, uint32(worker))}
+		cursor: p.txMem[1][worker*txCursor : (worker+1)*txCursor], req: p.request(reqTX, uint32(worker)), kernel: progTestRun}
 	q.attr = progRunAttr{progFD: uint32(p.objs.Xdpconnect.FD()), dataSizeIn: reqLen,
 		flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, batchSize: txBatch}
 	return q, nil
@@ -166,7 +175,7 @@ func (q *TxQueue) Send() error {
 		}
 		q.attr.dataIn = uint64(uintptr(unsafe.Pointer(&q.req[0])))
 		q.attr.repeat = uint32(n - done)
-		_, _, e := unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&q.attr)), unsafe.Sizeof(q.attr))
+		e := q.kernel(&q.attr)
 		runtime.KeepAlive(q)
 		if e != 0 && e != unix.EINTR {
 			return fmt.Errorf("bpf: live-frame transmit: %w", e)

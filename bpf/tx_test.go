@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -196,5 +197,57 @@ func TestLiveFramesProbe(t *testing.T) {
 	got := LiveFrames()
 	if (direct == nil) != (got == nil) || got != nil && !errors.Is(got, ebpf.ErrNotSupported) {
 		t.Fatalf("LiveFrames %v; the kernel asked directly: %v", got, direct)
+	}
+}
+
+// Send goes on from the cursor until every frame is out, in order and
+// once each: after a signal ends a call early (EINTR) and after calls that
+// send fewer than asked (a page reused within the call). It gives up after
+// four calls in a row that send nothing, and reports any other refusal
+// with the kernel's errno. The kernel is a stand-in (LiveStandIn) that runs
+// the program without live frames, so this runs where live frames are
+// refused.
+func TestTxSendResumes(t *testing.T) {
+	p, q := txProgram(t)
+	frames := make([][]byte, 5)
+	for i := range frames {
+		frames[i] = bytes.Repeat([]byte{byte(0x10 + i)}, 60+i)
+	}
+	for _, c := range []struct {
+		name   string
+		reps   []int
+		errs   []unix.Errno
+		calls  int
+		sent   int
+		errMsg string
+	}{
+		{"in one call", nil, nil, 1, 5, ""},
+		{"interrupted", []int{2, 0, -1}, []unix.Errno{unix.EINTR, unix.EINTR, 0}, 3, 5, ""},
+		{"pages reused", []int{1, 0, 0, 0, 1, 0, 0, 0, -1}, make([]unix.Errno, 9), 9, 5, ""},
+		{"nothing sent", []int{1, 0, 0, 0, 0}, make([]unix.Errno, 5), 5, 1, "takes no frame"},
+		{"refused", []int{1}, []unix.Errno{unix.EPERM}, 1, 1, unix.EPERM.Error()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k := NewLiveStandIn(t, p, q)
+			k.Reps, k.Errs = c.reps, c.errs
+			for _, f := range frames {
+				q.Add(f)
+			}
+			err := q.Send()
+			if c.errMsg == "" && err != nil || c.errMsg != "" && (err == nil || !strings.Contains(err.Error(), c.errMsg)) {
+				t.Fatalf("Send: %v, want %q", err, c.errMsg)
+			}
+			if c.errMsg == unix.EPERM.Error() && !errors.Is(err, unix.EPERM) {
+				t.Fatalf("%v does not wrap the kernel's errno", err)
+			}
+			if k.Calls != c.calls || len(k.Frames) != c.sent || q.Len() != 0 {
+				t.Fatalf("%d calls, %d frames sent, %d left; want %d calls, %d frames", k.Calls, len(k.Frames), q.Len(), c.calls, c.sent)
+			}
+			for i, f := range k.Frames {
+				if !bytes.Equal(f, frames[i]) {
+					t.Fatalf("frame %d sent is %x..., want frame %d", i, f[:min(4, len(f))], i)
+				}
+			}
+		})
 	}
 }
