@@ -63,6 +63,9 @@ type Row struct {
 	Note     string    `json:"note,omitempty"`
 	// HTTP holds a request-mode row's figures beyond its rate (http-open).
 	HTTP *HTTPFigures `json:"http,omitempty"`
+	// CPUBusy is each CPU's median busy share during the row's runs, where
+	// the scenario records it (tls: the client on CPU 0, the server on 1).
+	CPUBusy []float64 `json:"cpu_busy,omitempty"`
 }
 
 // DefaultScenarios is what `make bench` runs.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/xdpconnect/xdpconnect/internal/lab"
+	"github.com/xdpconnect/xdpconnect/report"
 )
 
 // The tls scenario: TLS handshakes per second on one core (CPU 0), a new
@@ -269,6 +270,13 @@ func (o *Options) tlsCompare(kind, version string) ([]Row, error) {
 	goRes := row("go crypto/tls client resumed", fmt.Sprintf("%d goroutines, kernel sockets, session cache", tlsConns))
 	ceil := &Row{Scenario: sc, Tool: "crypto/tls in memory full", Target: "itself (client and server on CPU 0)", Workers: 1, Unit: unit,
 		Note: "the ceiling: a Go client and a Go server on one core"}
+	busy := map[*Row]*busyRuns{}
+	measure := func(r *Row, fn func() error) error {
+		if busy[r] == nil {
+			busy[r] = new(busyRuns)
+		}
+		return busy[r].measure(fn)
+	}
 	for i := 0; i < o.Runs; i++ {
 		for _, x := range []*Row{xFull, xRes} {
 			args := []string{"--duration", o.Duration.String(), "--concurrency", strconv.Itoa(tlsConns), "--close", "fin",
@@ -276,8 +284,8 @@ func (o *Options) tlsCompare(kind, version string) ([]Row, error) {
 			if x == xRes {
 				args = append(args, "--tls-resume")
 			}
-			r, err := o.runXDPConnect(b, 1, args...)
-			if err != nil {
+			var r *report.Report
+			if err := measure(x, func() (err error) { r, err = o.runXDPConnect(b, 1, args...); return err }); err != nil {
 				return nil, err
 			}
 			if r.TLS == nil || r.TLS.Handshakes == 0 {
@@ -287,24 +295,24 @@ func (o *Options) tlsCompare(kind, version string) ([]Row, error) {
 			o.logf("  %s %s run %d: %.0f handshakes/s (resumed %d of %d, failed %v)", sc, x.Tool, i+1, r.TLS.PerSecond, r.TLS.Resumed, r.TLS.Handshakes, r.TLS.Failed)
 		}
 		for _, p := range []*Row{h2, ab} {
-			v, err := o.runPeer(b, firstWord(p.Tool))
-			if err != nil {
+			var v float64
+			if err := measure(p, func() (err error) { v, err = o.runPeer(b, firstWord(p.Tool)); return err }); err != nil {
 				return nil, err
 			}
 			p.Runs = append(p.Runs, v)
 			o.logf("  %s %s run %d: %.0f handshakes/s", sc, p.Tool, i+1, v)
 		}
 		for _, g := range []*Row{goFull, goRes} {
-			res, err := o.runGoTLS(b, version, g == goRes)
-			if err != nil {
+			var res *BaselineResult
+			if err := measure(g, func() (err error) { res, err = o.runGoTLS(b, version, g == goRes); return err }); err != nil {
 				return nil, err
 			}
 			v := float64(res.Handshakes) / res.Seconds
 			g.Runs = append(g.Runs, v)
 			o.logf("  %s %s run %d: %.0f handshakes/s (%d errors)", sc, g.Tool, i+1, v, res.Errors)
 		}
-		v, err := o.runCeiling(kind, version)
-		if err != nil {
+		var v float64
+		if err := measure(ceil, func() (err error) { v, err = o.runCeiling(kind, version); return err }); err != nil {
 			return nil, err
 		}
 		ceil.Runs = append(ceil.Runs, v)
@@ -313,6 +321,10 @@ func (o *Options) tlsCompare(kind, version string) ([]Row, error) {
 	out := []Row{}
 	for _, r := range []*Row{xFull, xRes, h2, ab, goFull, goRes, ceil} {
 		summarize(r)
+		if busy[r] != nil {
+			r.CPUBusy = busy[r].medians()
+			r.Note += "; " + busyNote(r.CPUBusy)
+		}
 		out = append(out, *r)
 	}
 	return out, nil
