@@ -94,7 +94,7 @@ type Program struct {
 	txMem          [2][]byte // tx_slots and tx_cursors, mapped
 	// live runs the attached program in live-frame mode (Generate): the
 	// program's own Run, or in tests a stand-in that runs each repetition
-	// without live frames, as kernels that refuse them still do.
+	// without live frames, which kernels that refuse live frames allow.
 	live func(*ebpf.RunOptions) (uint32, error)
 	// NativeErr is why native mode was refused when Attach in auto mode
 	// fell back to generic.
