@@ -201,7 +201,18 @@ func score(w io.Writer, dir string, ms []mutant, eq map[key]string, used map[key
 	var survivors []mutant
 	equivalent, constants := 0, 0
 	var cases []mutant
+	skipped := 0
 	for _, m := range ms {
+		if m.status == "SKIPPED" {
+			// Outside the lines a --diff run mutates (make mutate
+			// MUTATE_DIFF=REF): neither caught nor missed, and an
+			// equivalent listed there is not stale.
+			if _, isEq := eq[m.key]; isEq {
+				used[m.key] = true
+			}
+			skipped++
+			continue
+		}
 		if m.status == "NOT COVERED" && m.isConst {
 			// gremlins mutates constant declarations but never runs them
 			// (a declaration has no coverage block): not a test's miss.
@@ -231,8 +242,12 @@ func score(w io.Writer, dir string, ms []mutant, eq map[key]string, used map[key
 	if total > 0 {
 		pct = 100 * float64(caught) / float64(total)
 	}
-	fmt.Fprintf(w, "%s: score %.1f%% (%d of %d caught): killed %d, timed out %d, lived %d, not covered %d; equivalent %d, not viable %d, constants not run %d, case expressions not run %d\n",
+	fmt.Fprintf(w, "%s: score %.1f%% (%d of %d caught): killed %d, timed out %d, lived %d, not covered %d; equivalent %d, not viable %d, constants not run %d, case expressions not run %d",
 		dir, pct, caught, total, counts["KILLED"], counts["TIMED OUT"], counts["LIVED"], counts["NOT COVERED"], equivalent, counts["NOT VIABLE"], constants, len(cases))
+	if skipped > 0 {
+		fmt.Fprintf(w, "; %d outside the diff", skipped)
+	}
+	fmt.Fprintln(w)
 	sort.Slice(survivors, func(i, j int) bool {
 		if survivors[i].file != survivors[j].file {
 			return survivors[i].file < survivors[j].file

@@ -67,6 +67,25 @@ func TestScore(t *testing.T) {
 	if _, err := readEquivalents(write("bad.txt", "p/p.go | X | y | 3 |  \n")); err == nil {
 		t.Error("an equivalent without a reason accepted")
 	}
+	// A run over the lines changed since a commit (--diff): the mutants
+	// outside them are SKIPPED, neither caught nor missed, and a listed
+	// equivalent among them is not stale.
+	diffRun := write("d.json", `{"files":[{"file_name":"p.go","mutations":[
+		{"type":"CONDITIONALS_BOUNDARY","status":"SKIPPED","line":8,"column":11},
+		{"type":"CONDITIONALS_NEGATION","status":"KILLED","line":8,"column":11},
+		{"type":"ARITHMETIC_BASE","status":"SKIPPED","line":11,"column":30}]}]}`)
+	if ms, err = load(pkg, diffRun); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ms {
+		ms[i].file = strings.TrimPrefix(ms[i].file, dir+"/")
+	}
+	out.Reset()
+	used := map[key]bool{}
+	if ok := score(&out, "p", ms, eq, used, 90); !ok || len(used) != 1 ||
+		!strings.Contains(out.String(), "score 100.0% (1 of 1 caught)") || !strings.Contains(out.String(), "; 2 outside the diff") {
+		t.Errorf("a diff run: ok %v, equivalents used %v:\n%s", ok, used, out.String())
+	}
 }
 
 // A semantic mutant replaces lines found once, whatever their indentation,
