@@ -3,6 +3,7 @@ package fastpath
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -544,5 +545,37 @@ func TestEngineFINWaitsForCloses(t *testing.T) {
 	// is not waited out.
 	if end := clk.Now(); end > 2*time.Second {
 		t.Fatalf("the run ended at %v, want soon after 600 ms", end)
+	}
+}
+
+// Y8 on the engine: a peer that answers our SYN with a SYN of its own
+// (a simultaneous open) gets a SYN-ACK carrying our SYN's options (MSS),
+// which the pair's reply template leaves to the full builder; it arrives
+// whole and valid, acknowledges the peer's SYN, and the peer's ACK
+// establishes the connection.
+func TestEngineSimultaneousOpenSYNACK(t *testing.T) {
+	var synAcks atomic.Int32
+	l := linktest.NewLink(func(f []byte) [][]byte {
+		var pk tcp.Packet
+		if tcp.Parse(f, &pk) != tcp.KindTCP {
+			return nil
+		}
+		switch pk.Seg.Flags {
+		case tcp.FlagSYN:
+			return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagSYN, Seq: 777, Window: 64240})}
+		case tcp.FlagSYN | tcp.FlagACK:
+			if pk.Seg.Ack != 778 || pk.Seg.Opts.MSS != 1460 {
+				return nil
+			}
+			synAcks.Add(1)
+			return [][]byte{replyTo(&pk, &tcp.Reply{Flags: tcp.FlagACK, Seq: 778, Ack: pk.Seg.Seq + 1, Window: 64240})}
+		}
+		return nil
+	})
+	cfg := testConfig(linktest.ListenPort)
+	cfg.Count = 20
+	r := runClocked(t, cfg, &linktest.Clock{}, []Link{l}, nil, l)
+	if r.Established != 20 || synAcks.Load() != 20 {
+		t.Fatalf("established %d, valid SYN-ACKs seen %d, want 20 each (failed %v)", r.Established, synAcks.Load(), r.Failed)
 	}
 }
