@@ -184,12 +184,17 @@ func TestPickKeepsHashForItsPeriod(t *testing.T) {
 	w := e.workers[0]
 	ref := *w.picker
 	set := tcp.NewPortSet(w.sets[0].Lo, w.sets[0].Hi)
-	for _, now := range []uint32{0, 5000, 9999, 10000, 10001, 19999, 20000, 20000, 25000, 40001, 40002} {
-		w.nowMs = now
-		got, _ := w.pick(0, 0, 0, 80)
-		want, _ := ref.Pick(set, e.srcB[0], e.dstB[0], 80, int64(now))
-		if got != want {
-			t.Fatalf("at %d ms: port %d; Pick's %d", now, got, want)
+	// From the start, and from a first pick in a later period (a pair
+	// whose first attempt comes after 10 s).
+	for _, times := range [][]uint32{{0, 5000, 9999, 10000, 10001, 19999, 20000, 20000, 25000, 40001, 40002}, {15000, 15001, 20000}} {
+		w.portHash[0] = portHash{}
+		for _, now := range times {
+			w.nowMs = now
+			got, _ := w.pick(0, 0, 0, 80)
+			want, _ := ref.Pick(set, e.srcB[0], e.dstB[0], 80, int64(now))
+			if got != want {
+				t.Fatalf("at %d ms (first pick at %d ms): port %d; Pick's %d", now, times[0], got, want)
+			}
 		}
 	}
 }
