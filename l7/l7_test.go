@@ -297,3 +297,56 @@ func TestFeedAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// The fast paths agree with reading a byte at a time (readingsAgree) on
+// status lines with a wrong byte at each place of their fixed part, a
+// status line that starts where an earlier segment left a partial one,
+// every header limit up to the response's size and response limits around
+// it, cut at every byte.
+func TestFastPathsAgree(t *testing.T) {
+	resps := []string{
+		"HTTP/1.1 200 OK|Content-Length: 2||hi",
+		"HTTP/1.0 404 Not Found|X-Long-Header-Name: v|Content-Length: 0||",
+		"HTTP/1.1 100 Continue||HTTP/1.1 204 No Content||",
+		"HTTP/1.1 999 X|Connection: close||body",
+		"HTHTTP/1.1 200 OK|Content-Length: 0||",
+		// Cut short after a line nobody reads and in a name: a header
+		// section that reaches its limit exactly is not too large yet.
+		"HTTP/1.1 200 OK|X-Long-Header-Name: v|",
+		"HTTP/1.1 200 OK|X-Long-Header-Name",
+		"HTTP/1.1 100 Continue||HTTP/1.1 200",
+	}
+	for _, bad := range []string{"XTTP/1.1 200", "HTTP-1.1 200", "HTTP/1.2 200", "HTTP/1.1-200", "HTTP/1.1 099", "HTTP/1.1 :00",
+		"HTTP/1.1 2/0", "HTTP/1.1 2:0", "HTTP/1.1 20/", "HTTP/1.1 20:"} {
+		resps = append(resps, bad+" OK|Content-Length: 0||")
+	}
+	for _, r := range resps {
+		b := []byte(crlf.Replace(r))
+		var specs []*Spec
+		for limit := uint32(1); limit <= uint32(len(b))+1; limit++ {
+			specs = append(specs, spec(t, Spec{MaxHeader: limit}))
+		}
+		for _, limit := range []uint32{uint32(len(b) - 2), uint32(len(b) - 1), uint32(len(b))} {
+			specs = append(specs, spec(t, Spec{MaxResponse: limit}))
+		}
+		for _, s := range specs {
+			for cut := 0; cut <= len(b); cut++ {
+				readingsAgree(t, s, b, cut)
+			}
+		}
+	}
+	// Reading a byte at a time takes the skipped lines' path too, so the
+	// limit's edge is checked against its definition: a header section
+	// of exactly the limit is not too large; a byte more is.
+	for _, r := range []string{"HTTP/1.1 200 OK|X-Long-Header-Name: v|", "HTTP/1.1 200 OK|X-Long-Header-Name"} {
+		b := crlf.Replace(r)
+		for _, n := range []int{0, 1, 5} {
+			if res, _ := read(spec(t, Spec{MaxHeader: uint32(len(b))}), b, n, false); res != More {
+				t.Errorf("%q at a limit of its size, in pieces of %d: %v", b, n, res)
+			}
+			if res, _ := read(spec(t, Spec{MaxHeader: uint32(len(b) - 1)}), b, n, false); res != ErrTooLarge {
+				t.Errorf("%q at a limit a byte short, in pieces of %d: %v", b, n, res)
+			}
+		}
+	}
+}

@@ -264,16 +264,13 @@ func (r *Response) http(s *Spec, b []byte) Result {
 	return More
 }
 
-// step reads one byte outside a body.
+// step reads one byte outside a body. Lines nobody reads (phStatusRest,
+// phSkipLine) never come here: Feed takes them to their LF at once.
 func (r *Response) step(s *Spec, c byte) Result {
 	switch r.phase {
 	case phStatus:
 		if !r.statusByte(c) {
 			return r.badStatus()
-		}
-	case phStatusRest, phSkipLine:
-		if c == '\n' {
-			r.phase = phLineStart
 		}
 	case phLineStart:
 		switch c {

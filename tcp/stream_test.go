@@ -191,11 +191,18 @@ func TestStreamProbeTimeout(t *testing.T) {
 	if got := p.ExchangeTimeout(c, x); got != 24 {
 		t.Fatalf("PTO %d, want 2*11.25+2 rounded down", got)
 	}
-	// One segment out.
+	// One segment out: TCP_RTO_MIN more, 2 SRTT + 200 ms, under an RTO
+	// of a second (the handshake's, say), and cut to a smaller RTO.
 	p.ExchangeInput(c, x, ackSeg(p, c, x.Next-(iss+1)-mss, 1000, 10050), 10060)
 	if got := p.ExchangeTimeout(c, x); got != min(rto, 24+p.RTOMinMs-2) {
 		t.Fatalf("PTO with one segment out %d", got)
 	}
+	kept := c.RTOMs
+	c.RTOMs = 1000
+	if got := p.ExchangeTimeout(c, x); got != 22+p.RTOMinMs {
+		t.Fatalf("PTO with one segment out, RTO 1 s: %d, want 2*11+200", got)
+	}
+	c.RTOMs = kept
 	p.ExchangeTimer(c, x, 10100)
 	if got := p.ExchangeTimeout(c, x); got != rto {
 		t.Fatalf("after the probe %d, want the RTO %d", got, rto)
@@ -221,5 +228,27 @@ func TestStreamHalfClose(t *testing.T) {
 		case !app && (c.State != Closed || v.Reply.Flags != FlagRST|FlagACK):
 			t.Fatalf("closed: state %v, reply %v", c.State, v.Reply.Flags)
 		}
+	}
+}
+
+// A fast retransmit asked for by the third duplicate is dropped when an ACK
+// of the whole flight comes before the segment could leave: there is no
+// hole left, and what goes next is new data, a full segment, not an empty
+// retransmission at SND.UNA.
+func TestStreamFastRetransmitOverTaken(t *testing.T) {
+	p, c, x := streaming(t, 20*mss)
+	sendAll(p, c, x, 10020)
+	p.ExchangeInput(c, x, ackSeg(p, c, 0, 1000, 10020), 10021)
+	dup := ackSeg(p, c, 0, 1000, 10020)
+	for range 3 {
+		p.ExchangeInput(c, x, dup, 10022)
+	}
+	if !x.Recovering() {
+		t.Fatal("no recovery after three duplicates")
+	}
+	p.ExchangeInput(c, x, ackSeg(p, c, Seq(InitCwnd*mss), 1000, 10020), 10023)
+	r, off, n, ok := p.NextData(c, x, 10023)
+	if !ok || off != InitCwnd*mss || n != mss || r.Seq != iss+1+Seq(InitCwnd*mss) {
+		t.Fatalf("after the whole flight's ACK: %v, %d bytes at %d, seq +%d; want new data, %d bytes at %d", ok, n, off, r.Seq-iss, mss, InitCwnd*mss)
 	}
 }
