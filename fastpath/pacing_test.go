@@ -385,10 +385,16 @@ func TestEngineOpenLoopBoundSkipsTimeWait(t *testing.T) {
 	srv := linktest.NewServer()
 	links, _ := peerLinks(srv.Handle, 1)
 	cfg := testConfig(linktest.ListenPort)
-	cfg.Count, cfg.Rate, cfg.Duration, cfg.Close = 0, 20000, 500*time.Millisecond, CloseFIN
+	// 10,000 attempts, more than twice the frames: in the time asked, or
+	// in four times as long at a quarter of the rate under -race.
+	rate, d := 20000, 500*time.Millisecond
+	if raceDetector {
+		rate, d = 5000, 2*time.Second
+	}
+	cfg.Count, cfg.Rate, cfg.Duration, cfg.Close = 0, float64(rate), d, CloseFIN
 	r := runEngine(t, cfg, links...)
 	clean(t, srv)
-	want := uint64(20000 / 2)
+	want := uint64(10000)
 	if r.Attempted < want*95/100 || r.TimeWait < uint64(linktest.Frames)+1000 || r.Saturation.Late > want/100 {
 		t.Fatalf("attempted %d of %d, %d in TIME-WAIT, late %d", r.Attempted, want, r.TimeWait, r.Saturation.Late)
 	}
