@@ -220,7 +220,8 @@ func (c *Conn) Close() error {
 }
 
 // Abort closes the connection at once with RST|ACK (close(2) with
-// SO_LINGER set to zero) and returns when the engine has sent it.
+// SO_LINGER set to zero) and returns when the engine has taken the
+// connection down, its RST queued for the wire.
 func (c *Conn) Abort() error {
 	c.markClosed()
 	return c.abort()

@@ -116,6 +116,9 @@ func TestStreamCloseUnread(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Abort returns with the RST queued; the link's peer takes it in
+		// its own time (under -race, after the check had run).
+		waitFor(t, "the server to take the RST", func() bool { return srv.Resets() >= 1 })
 		if srv.Resets() != 1 {
 			t.Fatalf("abort %v: the server took %d resets", abort, srv.Resets())
 		}
