@@ -45,11 +45,9 @@ func scanCases() []scanCase {
 	return out
 }
 
-// The kernel's SYN generator stamps the pair's template as
-// tcp.SYNTemplate.Stamp does: ports in turn through the range, the probe's
-// ISN, TSval, IP ID or flow label, both checksums right (our parser checks
-// them); and it counts what it sent.
-func TestScanGenerator(t *testing.T) {
+// generatorProgram is a loaded program whose port range is 40000-40010.
+func generatorProgram(t *testing.T) *bpf.Program {
+	t.Helper()
 	testutil.RequirePrivileges(t)
 	prog, err := bpf.Load(0)
 	if err != nil {
@@ -59,6 +57,15 @@ func TestScanGenerator(t *testing.T) {
 	if err := prog.SetPorts(40000, 40010); err != nil {
 		t.Fatal(err)
 	}
+	return prog
+}
+
+// The kernel's SYN generator stamps the pair's template as
+// tcp.SYNTemplate.Stamp does: ports in turn through the range, the probe's
+// ISN, TSval, IP ID or flow label, both checksums right (our parser checks
+// them); and it counts what it sent.
+func TestScanGenerator(t *testing.T) {
+	prog := generatorProgram(t)
 	for _, c := range scanCases() {
 		t.Run(c.name, func(t *testing.T) {
 			tpl := c.tpl
@@ -200,15 +207,7 @@ func TestScanAnswers(t *testing.T) {
 // its length taken. The kernel is a stand-in (bpf.LiveStandIn) that runs
 // the program without live frames.
 func TestGenerate(t *testing.T) {
-	testutil.RequirePrivileges(t)
-	prog, err := bpf.Load(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	if err := prog.SetPorts(40000, 40010); err != nil {
-		t.Fatal(err)
-	}
+	prog := generatorProgram(t)
 	for _, c := range scanCases() {
 		t.Run(c.name, func(t *testing.T) {
 			k := bpf.NewLiveStandIn(t, prog, nil)
