@@ -41,33 +41,15 @@ func ISN(h uint64, nowNs int64) Seq { return Seq(uint32(h) + uint32(uint64(nowNs
 // TSOffset is I4: the per-connection timestamp offset for hash h.
 func TSOffset(h uint64) uint32 { return uint32(h >> 32) }
 
+// sipHash24 is SipHash-2-4 of b under the key (k0, k1).
 func sipHash24(k0, k1 uint64, b []byte) uint64 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13)
-		v1 ^= v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16)
-		v3 ^= v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21)
-		v3 ^= v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17)
-		v1 ^= v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
+	v0, v1, v2, v3 := sipInit(k0, k1)
 	n := len(b)
 	for len(b) >= 8 {
 		m := binary.LittleEndian.Uint64(b)
 		v3 ^= m
-		round()
-		round()
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 		v0 ^= m
 		b = b[8:]
 	}
@@ -76,25 +58,27 @@ func sipHash24(k0, k1 uint64, b []byte) uint64 {
 	last[7] = byte(n)
 	m := binary.LittleEndian.Uint64(last[:])
 	v3 ^= m
-	round()
-	round()
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0 ^= m
 	v2 ^= 0xff
-	round()
-	round()
-	round()
-	round()
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// sipInit is SipHash's state for key (k0, k1).
+func sipInit(k0, k1 uint64) (v0, v1, v2, v3 uint64) {
+	return k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573
 }
 
 // sipHash3u32 is sipHash24 of the 12 bytes of a, b and c, little-endian,
 // as the kernel's siphash_3u32: the same rounds without a buffer or a
 // loop, for the hash every attempt makes (its ISN).
 func sipHash3u32(k0, k1 uint64, a, b, c uint32) uint64 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
+	v0, v1, v2, v3 := sipInit(k0, k1)
 	m := uint64(b)<<32 | uint64(a)
 	v3 ^= m
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
@@ -113,6 +97,7 @@ func sipHash3u32(k0, k1 uint64, a, b, c uint32) uint64 {
 	return v0 ^ v1 ^ v2 ^ v3
 }
 
+// sipRound is one SipRound.
 func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
 	v0 += v1
 	v1 = bits.RotateLeft64(v1, 13) ^ v0
