@@ -374,8 +374,6 @@ func (r *Response) step(s *Spec, c byte) Result {
 	return More
 }
 
-// statusByte takes byte c at place r.pos of "HTTP/1.x SSS" and what
-// follows it, and says whether it fits.
 // statusPrefix is the fixed part of a status line: "HTTP/1.x SSS".
 const statusPrefix = "HTTP/1.x SSS"
 
@@ -414,6 +412,8 @@ func nameRest(b []byte, pos int) uint8 {
 	return cand
 }
 
+// statusByte takes byte c at place r.pos of "HTTP/1.x SSS" and what
+// follows it, and says whether it fits.
 func (r *Response) statusByte(c byte) bool {
 	const proto = "HTTP/1."
 	p := int(r.pos)
