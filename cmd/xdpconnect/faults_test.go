@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -305,6 +307,39 @@ func TestAddressConflict(t *testing.T) {
 // diagnosis names the outage first instead of blaming the TX ring.
 func TestLinkDownMidRun(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{ListenPorts: []int{8080}})
+	// The server's kernel forgets the client's MAC when its carrier goes
+	// (the veth peer's admin down), and in about one run in six (6 of 40)
+	// its first ARP request after the carrier comes back went unanswered:
+	// 'ip monitor neigh' showed the client REACHABLE 1.03 s after the
+	// link's up (the retry, retrans 1000 ms) instead of at once. Meanwhile
+	// the SYN-ACKs past its ARP queue (101 packets) were dropped before
+	// the device: TcpOutSegs 18,870, xs0 TX 10,489 frames. Where the first
+	// request was lost is not established (xs0 did not count it: its
+	// qdisc not yet active, or the client's stack not yet up). Their SYNs
+	// were retransmitted and held their ports, and 600 attempts found
+	// none. That is the server's recovery, not the client's outage this
+	// test is about: the server keeps the client's MAC (0 of 30 since).
+	cl, err := lab.LinkByName(l.ClientNS, lab.ClientIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "-n", l.ServerNS, "neigh", "replace", lab.ClientAddr.String(), "lladdr", cl.Attrs().HardwareAddr.String(),
+		"nud", "permanent", "dev", lab.ServerIf).CombinedOutput(); err != nil {
+		t.Fatalf("ip neigh replace: %v %s", err, out)
+	}
+	mon := exec.Command("ip", "-n", l.ServerNS, "-ts", "monitor", "neigh", "link")
+	var monOut bytes.Buffer
+	mon.Stdout, mon.Stderr = &monOut, &monOut
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = mon.Process.Kill()
+		_ = mon.Wait()
+		if t.Failed() {
+			t.Logf("the server's link and neighbour events:\n%s", monOut.String())
+		}
+	}()
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
 		_ = exec.Command("ip", "-n", l.ClientNS, "link", "set", lab.ClientIf, "down").Run()
@@ -314,7 +349,7 @@ func TestLinkDownMidRun(t *testing.T) {
 	r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--duration", "6s", "--rate", "2000")
 	if code != 0 || r.Saturation == nil || r.Saturation.Saturated {
 		// Late attempts and a full TX ring were the outage's.
-		t.Fatalf("exit %d, saturation %+v: the outage called the generator's limit\n%s", code, r.Saturation, stderr)
+		t.Fatalf("exit %d, saturation %+v: the outage called the generator's limit\n%s\nxsk %+v xdp %v failed %v outages %+v\n%s", code, r.Saturation, stderr, r.XSK, r.XDP, r.Failed, r.Outages, pathEvidence(l))
 	}
 	if len(r.Outages) != 1 {
 		t.Fatalf("outages %+v: %s", r.Outages, stderr)
@@ -333,9 +368,20 @@ func TestLinkDownMidRun(t *testing.T) {
 		t.Fatalf("SYNs queued while down %d (%v): want those of the outage's 2 s at 2000/s", n, r.QueuedDown)
 	}
 	// Those established while it was down sent their ACK late: the
-	// listener accepted them late, or not at all if it was dropped.
-	if acc := l.Listener.WaitAccepted(r.Established, time.Second, 10*time.Second); acc > r.Established || acc < r.Established-r.EstablishedDown {
-		t.Fatalf("listener accepted %d; established %d, %d of them while the link was down", acc, r.Established, r.EstablishedDown)
+	// listener accepted them late, or not at all if it was dropped. When
+	// the link is back, the ring's thousands of SYNs arrive at once and
+	// the server's backlog (netdev_max_backlog, 1000) drops some: the
+	// client's veth counts them (TX dropped), and an ACK among them is a
+	// connection the listener never accepts (seen once in 24 runs: 3
+	// dropped, one accepted fewer).
+	cl, err = lab.LinkByName(l.ClientNS, lab.ClientIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := cl.Attrs().Statistics.TxDropped
+	if acc := l.Listener.WaitAccepted(r.Established, time.Second, 10*time.Second); acc > r.Established || acc+lost < r.Established-r.EstablishedDown {
+		t.Fatalf("listener accepted %d; established %d, %d of them while the link was down, %d frames dropped by the server's backlog\nxsk %+v xdp %v\n%s",
+			acc, r.Established, r.EstablishedDown, lost, r.XSK, r.XDP, pathEvidence(l))
 	}
 	if r.RTT.P99 > 0.05 {
 		t.Fatalf("handshake RTT p99 %v s: the outage's, not the path's", r.RTT.P99)
@@ -428,4 +474,25 @@ func TestMiddleboxConnectionLimit(t *testing.T) {
 		t.Fatalf("diagnosis %+v", r.Diagnosis)
 	}
 	t.Logf("established %d, failed %v; diagnosis %+v", r.Established, r.Failed, r.Diagnosis)
+}
+
+// pathEvidence is what a failed fault test needs to say where frames
+// went: both ends' link counters, the server's TCP counters, neighbour
+// and ARP state, qdisc, and the CPUs' backlog drops (softnet_stat's
+// second column).
+func pathEvidence(l *lab.Lab) string {
+	var b strings.Builder
+	for _, c := range [][]string{
+		{"ip", "-n", l.ClientNS, "-s", "-s", "link", "show", lab.ClientIf},
+		{"ip", "-n", l.ServerNS, "-s", "-s", "link", "show", lab.ServerIf},
+		{"ip", "netns", "exec", l.ServerNS, "nstat", "-a"},
+		{"ip", "-n", l.ServerNS, "-s", "neigh", "show", "dev", lab.ServerIf},
+		{"ip", "-n", l.ServerNS, "-s", "ntable", "show", "name", "arp_cache"},
+		{"tc", "-n", l.ServerNS, "-s", "qdisc", "show", "dev", lab.ServerIf},
+		{"ip", "netns", "exec", l.ServerNS, "cat", "/proc/net/softnet_stat"},
+	} {
+		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s (%v)\n%s", strings.Join(c, " "), err, out)
+	}
+	return b.String()
 }
