@@ -223,10 +223,14 @@ func (p *Params) segmentTo(v *Verdict, c *Conn, f Flags, seq Seq, nowMs uint32) 
 	if c.WSOK() {
 		win >>= p.WScale // H1: 64240 -> 502
 	}
-	*v = Verdict{Send: true, Reply: Reply{Flags: f, Seq: seq, Ack: c.RcvNxt, Window: uint16(min(win, 65535)), IPID: c.NextIPID(),
-		TOS: p.TOS, TTL: p.TTL}}
+	// Field by field into v: a literal is built aside and copied whole,
+	// and the copy's wide loads wait on the narrow stores that just wrote it.
+	*v = Verdict{}
+	v.Send = true
+	r := &v.Reply
+	r.Flags, r.Seq, r.Ack, r.Window, r.IPID, r.TOS, r.TTL = f, seq, c.RcvNxt, uint16(min(win, 65535)), c.NextIPID(), p.TOS, p.TTL
 	if c.TSOK() {
-		v.Reply.TS, v.Reply.TSVal, v.Reply.TSEcr = true, c.tsNow(p, nowMs), c.TSRecent
+		r.TS, r.TSVal, r.TSEcr = true, c.tsNow(p, nowMs), c.TSRecent
 	}
 }
 
@@ -238,7 +242,7 @@ func (p *Params) announced(c *Conn) uint32 {
 		return min(p.RcvWnd, 65535)
 	}
 	unit := uint32(1) << p.WScale
-	return min((p.RcvWnd+unit-1)/unit, 65535) * unit
+	return min((p.RcvWnd+unit-1)>>p.WScale, 65535) << p.WScale // a shift, not a division: 25 cycles a segment
 }
 
 // Announced is the receive window the connection's segments announce,
@@ -288,9 +292,9 @@ func (p *Params) input(v *Verdict, c *Conn, x *Exchange, seg *Segment, nowMs uin
 	case SynRecv:
 		*v = p.synRecv(c, seg, nowMs)
 	case Established, FinWait1, FinWait2, Closing, CloseWait, LastAck:
-		*v = p.synchronized(c, x, seg, nowMs)
+		p.synchronized(v, c, x, seg, nowMs)
 	case TimeWait:
-		*v = p.timeWait(c, seg, nowMs)
+		p.timeWait(v, c, seg, nowMs)
 	default:
 		*v = Verdict{}
 		if r, ok := NoSocketReply(seg); ok {
@@ -533,11 +537,12 @@ func (p *Params) pawsDiscard(c *Conn, seg *Segment, end Seq) bool {
 // of where we are, with a D-SACK block for data we had already (E5); one
 // without data is rate-limited as a challenge ACK (E4,
 // tcp_oow_rate_limited), one with data always answered.
-func (p *Params) dupAck(c *Conn, seg *Segment, end Seq, nowMs uint32) Verdict {
+func (p *Params) dupAck(v *Verdict, c *Conn, seg *Segment, end Seq, nowMs uint32) {
 	if seg.PayloadLen == 0 && !seg.Flags.Has(FlagFIN) || seg.Flags.Has(FlagSYN) {
-		return p.challenge(c, nowMs)
+		p.challenge(v, c, nowMs)
+		return
 	}
-	v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+	p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 	if c.SACKOK() && seg.Seq.LessThan(c.RcvNxt) {
 		r := end
 		if c.RcvNxt.LessThan(r) {
@@ -545,24 +550,24 @@ func (p *Params) dupAck(c *Conn, seg *Segment, end Seq, nowMs uint32) Verdict {
 		}
 		v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, r
 	}
-	return v
 }
 
 // challenge sends a dup/challenge ACK unless one went out in the last 500 ms
 // (E4, tcp_invalid_ratelimit).
-func (p *Params) challenge(c *Conn, nowMs uint32) Verdict {
+func (p *Params) challenge(v *Verdict, c *Conn, nowMs uint32) {
 	if c.LastChlMs != 0 && int32(nowMs-(c.LastChlMs-1)) < 500 {
-		return Verdict{}
+		*v = Verdict{}
+		return
 	}
 	c.LastChlMs = nowMs + 1 // 0 means "never sent"
-	return p.segment(c, FlagACK, c.SndNxt, nowMs)
+	p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 }
 
 // synchronized handles ESTABLISHED and the closing states: the minimum a
 // connection generator needs (E1-E5, E8, E10, E11), in the order of
 // tcp_validate_incoming: PAWS, the sequence check, RST, SYN, then the ACK
-// and the segment's text.
-func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) Verdict {
+// and the segment's text. It writes its verdict into v (segmentTo).
+func (p *Params) synchronized(v *Verdict, c *Conn, x *Exchange, seg *Segment, nowMs uint32) {
 	f := seg.Flags
 	// end is SEG.SEQ + SEG.LEN, SYN and FIN counted.
 	end := seg.Seq + Seq(seg.PayloadLen)
@@ -573,31 +578,39 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 		end++ // so does a FIN
 	}
 	if !f.Has(FlagRST) && p.pawsDiscard(c, seg, end) { // E2
-		return p.dupAck(c, seg, end, nowMs)
+		p.dupAck(v, c, seg, end, nowMs)
+		return
 	}
 	// E3 (1), tcp_sequence: the segment must overlap the window we
 	// announced, its last byte included.
 	if end.LessThan(c.RcvNxt) || (c.RcvNxt + Seq(p.announced(c))).LessThan(seg.Seq) {
 		if f.Has(FlagRST) {
-			return Verdict{}
+			*v = Verdict{}
+			return
 		}
-		return p.dupAck(c, seg, end, nowMs)
+		p.dupAck(v, c, seg, end, nowMs)
+		return
 	}
 	if f.Has(FlagRST) { // E3 (2), (3)
 		if seg.Seq == c.RcvNxt {
 			c.State = Closed
-			return Verdict{Event: EvReset, Err: syscall.ECONNRESET}
+			*v = Verdict{Event: EvReset, Err: syscall.ECONNRESET}
+			return
 		}
-		return p.challenge(c, nowMs)
+		p.challenge(v, c, nowMs)
+		return
 	}
 	if f.Has(FlagSYN) { // E3 (4), H3: challenge ACK
-		return p.challenge(c, nowMs)
+		p.challenge(v, c, nowMs)
+		return
 	}
 	if !f.Has(FlagACK) {
-		return Verdict{}
+		*v = Verdict{}
+		return
 	}
 	if c.SndNxt.LessThan(seg.Ack) { // E3 (5): ACK of something not sent
-		return p.challenge(c, nowMs)
+		p.challenge(v, c, nowMs)
+		return
 	}
 	c.replaceTSRecent(seg)
 	if x != nil {
@@ -620,12 +633,14 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 	case Closing:
 		if finAcked {
 			c.State = TimeWait
-			return Verdict{Event: EvTimeWait}
+			*v = Verdict{Event: EvTimeWait}
+			return
 		}
 	case LastAck:
 		if finAcked {
 			c.State = Closed
-			return Verdict{Event: EvClosed}
+			*v = Verdict{Event: EvClosed}
+			return
 		}
 	}
 	n := seg.PayloadLen
@@ -633,32 +648,34 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 		if end == seg.Seq {
 			// A bare ACK (or window probe) ahead of RCV.NXT: nothing to
 			// queue or answer (tcp_data_queue drops an empty segment).
-			return Verdict{}
+			*v = Verdict{}
+			return
 		}
 		if !seg.Seq.LessThan(c.RcvNxt) {
 			// E1: out-of-order data: a duplicate ACK with a SACK block
 			// for it (tcp_sack_new_ofo_skb); nothing is queued.
-			v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+			p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 			if c.SACKOK() {
 				v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, end
 			}
-			return v
+			return
 		}
 		if end.LessEq(c.RcvNxt) {
 			// E5: all of it had come before: ACK at once with a D-SACK.
-			return p.dupAck(c, seg, end, nowMs)
+			p.dupAck(v, c, seg, end, nowMs)
+			return
 		}
 		// Across RCV.NXT: the new part is taken and the old one
 		// D-SACKed on the ACK (tcp_data_queue).
 		old := c.RcvNxt
 		n -= int(old - seg.Seq)
-		v := p.text(c, f, n, miniSocket, x != nil, seg, nowMs)
+		p.text(v, c, f, n, miniSocket, x != nil, seg, nowMs)
 		if v.Send && c.SACKOK() && v.Reply.Flags&FlagRST == 0 {
 			v.Reply.DSACK, v.Reply.SackL, v.Reply.SackR = true, seg.Seq, old
 		}
-		return v
+		return
 	}
-	return p.text(c, f, n, miniSocket, x != nil, seg, nowMs)
+	p.text(v, c, f, n, miniSocket, x != nil, seg, nowMs)
 }
 
 // text is the segment's text once it is acceptable and at RCV.NXT: n new
@@ -666,18 +683,18 @@ func (p *Params) synchronized(c *Conn, x *Exchange, seg *Segment, nowMs uint32) 
 // application's unless the segment reset the connection. app says an
 // application reads it (request mode): the server's FIN then leaves the
 // connection in CLOSE-WAIT for it to close.
-func (p *Params) text(c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) Verdict {
-	v := p.takeText(c, f, n, miniSocket, app, seg, nowMs)
+func (p *Params) text(v *Verdict, c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) {
+	p.takeText(v, c, f, n, miniSocket, app, seg, nowMs)
 	if n > 0 && !v.Reply.Flags.Has(FlagRST) {
 		v.DataAt, v.DataLen = seg.PayloadLen-n, n
 	}
-	return v
 }
 
-func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) Verdict {
+func (p *Params) takeText(v *Verdict, c *Conn, f Flags, n int, miniSocket, app bool, seg *Segment, nowMs uint32) {
 	fin := f.Has(FlagFIN)
 	if n == 0 && !fin {
-		return Verdict{}
+		*v = Verdict{}
+		return
 	}
 	c.RcvNxt += Seq(n)
 	if !fin {
@@ -685,11 +702,12 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 			// E11: data after our receive side shut down resets; a
 			// stream shut only for writing (app) reads it.
 			c.State = Closed
-			v := p.segment(c, FlagRST|FlagACK, c.SndNxt, nowMs)
+			p.segmentTo(v, c, FlagRST|FlagACK, c.SndNxt, nowMs)
 			v.Event = EvClosed
-			return v
+			return
 		}
-		return p.segment(c, FlagACK, c.SndNxt, nowMs) // E1: quick ACK
+		p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs) // E1: quick ACK
+		return
 	}
 	c.RcvNxt++
 	switch c.State {
@@ -701,7 +719,8 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 			// waits for the delayed-ACK timer, and the close that comes
 			// first carries it (an RST|ACK, or our FIN|ACK): Q3.
 			c.State = CloseWait
-			return Verdict{}
+			*v = Verdict{}
+			return
 		}
 		// The server closed first. A generator has nothing more to send:
 		// our FIN rides on the ACK of theirs, as Linux's delayed ACK merges
@@ -709,37 +728,37 @@ func (p *Params) takeText(c *Conn, f Flags, n int, miniSocket, app bool, seg *Se
 		c.State = LastAck
 		c.SndNxt++
 		c.Retrans = 0
-		return p.segment(c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
+		p.segmentTo(v, c, FlagFIN|FlagACK, c.SndNxt-1, nowMs)
 	case FinWait1:
 		// Simultaneous close: our FIN not acked yet (a segment that acks
 		// it has moved us to FIN-WAIT-2 above).
 		c.State = Closing
-		return p.segment(c, FlagACK, c.SndNxt, nowMs)
+		p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 	case FinWait2:
 		// E8: the mini-socket acks the peer's FIN as a ctl-reply, IP ID 0
 		// (E9); the socket itself, next in its IP ID sequence.
 		c.State = TimeWait
-		v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+		p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 		if miniSocket {
-			v = p.timeWait(c, seg, nowMs)
+			p.timeWait(v, c, seg, nowMs)
 		}
 		v.Event = EvTimeWait
-		return v
+	default:
+		p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 	}
-	return p.segment(c, FlagACK, c.SndNxt, nowMs)
 }
 
 // timeWait is E9: retransmitted FINs and stray segments get an ACK with the
 // final numbers (a ctl-reply: IP ID 0); an RST destroys the TIME-WAIT.
-func (p *Params) timeWait(c *Conn, seg *Segment, nowMs uint32) Verdict {
+func (p *Params) timeWait(v *Verdict, c *Conn, seg *Segment, nowMs uint32) {
 	if seg.Flags.Has(FlagRST) {
 		c.State = Closed
-		return Verdict{Event: EvClosed}
+		*v = Verdict{Event: EvClosed}
+		return
 	}
-	v := p.segment(c, FlagACK, c.SndNxt, nowMs)
+	p.segmentTo(v, c, FlagACK, c.SndNxt, nowMs)
 	v.Reply.IPID = 0 // a ctl-reply
 	v.Reply.TOS = seg.TOS &^ 3
-	return v
 }
 
 // ACK is the connection's pure ACK of all it received (a delayed ACK due).

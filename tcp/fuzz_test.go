@@ -89,6 +89,32 @@ func btoi(b bool) int {
 	return 0
 }
 
+// FuzzOptions: the layouts ParseOptions reads at once (Linux's aligned
+// timestamp, its SYN-ACK's options) come out as walking them option by
+// option does, and nothing else is taken for them: a longer block that
+// starts like one, a SYN's layout on a segment without SYN, a window scale
+// over 14 (Y1).
+func FuzzOptions(f *testing.F) {
+	ts := []byte{1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8}
+	synAck := []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8, 1, 3, 3, 7}
+	f.Add(ts, false)
+	f.Add(ts, true)
+	f.Add(append(ts[:12:12], 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2), false) // and a SACK block
+	f.Add(ts[:4], false)
+	f.Add(synAck, true)
+	f.Add(synAck, false)
+	f.Add(append(synAck[:19:19], 15), true)
+	f.Add(append(synAck[:2:2], 0, 0, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8, 1, 3, 3, 7), true) // MSS 0
+	f.Add(append(synAck[:16:16], 1, 3, 4, 7), true)                                          // a length that is not WS's
+	f.Add(append(synAck[:16:16], 0, 3, 3, 7), true)                                          // EOL before WS
+	f.Add(append(synAck[:4:4], 4, 3, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8, 1, 3, 3, 7), true)
+	f.Fuzz(func(t *testing.T, b []byte, syn bool) {
+		if got, want := ParseOptions(b, syn), walkOptions(b, syn); got != want {
+			t.Fatalf("% x (syn %v): %+v, walked %+v", b, syn, got, want)
+		}
+	})
+}
+
 // FuzzInput feeds a connection a fuzzed sequence of segments: no panic, the
 // state stays valid, a connection fails or establishes at most once, and an
 // RST is never answered with an RST.

@@ -156,7 +156,26 @@ type Options struct {
 // is skipped, a length below 2 or running past the header stops parsing with
 // what was seen so far kept; MSS, WS and SACK-permitted count only on a SYN;
 // a window scale above 14 is taken as 14 (RFC 7323 §2.3).
+//
+// The two layouts Linux sends nearly always are read at once, as its
+// tcp_fast_parse_options reads the first: a segment's aligned timestamp
+// (NOP, NOP, TS), and a SYN-ACK's MSS, SACK-permitted, TS, NOP, WS. Any
+// other bytes are walked option by option (walkOptions), with the same
+// outcome for these two (FuzzOptions).
 func ParseOptions(b []byte, syn bool) Options {
+	switch {
+	case len(b) == 12 && binary.BigEndian.Uint32(b) == 0x0101080a:
+		return Options{HasTS: true, TSVal: binary.BigEndian.Uint32(b[4:]), TSEcr: binary.BigEndian.Uint32(b[8:])}
+	case len(b) == 20 && syn && binary.BigEndian.Uint16(b) == 0x0204 && binary.BigEndian.Uint32(b[4:]) == 0x0402080a &&
+		binary.BigEndian.Uint32(b[16:])>>8 == 0x010303:
+		return Options{MSS: binary.BigEndian.Uint16(b[2:]), SACKPerm: true, HasWS: true, WScale: min(b[19], MaxWScale),
+			HasTS: true, TSVal: binary.BigEndian.Uint32(b[8:]), TSEcr: binary.BigEndian.Uint32(b[12:])}
+	}
+	return walkOptions(b, syn)
+}
+
+// walkOptions is ParseOptions for any bytes: option by option.
+func walkOptions(b []byte, syn bool) Options {
 	var o Options
 	for len(b) > 0 {
 		kind := b[0]
