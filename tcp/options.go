@@ -163,11 +163,10 @@ type Options struct {
 // other bytes are walked option by option (walkOptions), with the same
 // outcome for these two (FuzzOptions).
 func ParseOptions(b []byte, syn bool) Options {
-	switch {
-	case len(b) == 12 && binary.BigEndian.Uint32(b) == 0x0101080a:
+	if len(b) == 12 && binary.BigEndian.Uint32(b) == 0x0101080a {
 		return Options{HasTS: true, TSVal: binary.BigEndian.Uint32(b[4:]), TSEcr: binary.BigEndian.Uint32(b[8:])}
-	case len(b) == 20 && syn && binary.BigEndian.Uint16(b) == 0x0204 && binary.BigEndian.Uint32(b[4:]) == 0x0402080a &&
-		binary.BigEndian.Uint32(b[16:])>>8 == 0x010303:
+	}
+	if len(b) == 20 && syn && binary.BigEndian.Uint16(b) == 0x0204 && binary.BigEndian.Uint32(b[4:]) == 0x0402080a && binary.BigEndian.Uint32(b[16:])>>8 == 0x010303 {
 		return Options{MSS: binary.BigEndian.Uint16(b[2:]), SACKPerm: true, HasWS: true, WScale: min(b[19], MaxWScale),
 			HasTS: true, TSVal: binary.BigEndian.Uint32(b[8:]), TSEcr: binary.BigEndian.Uint32(b[12:])}
 	}
