@@ -108,6 +108,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add(append(synAck[:16:16], 1, 3, 4, 7), true)                                          // a length that is not WS's
 	f.Add(append(synAck[:16:16], 0, 3, 3, 7), true)                                          // EOL before WS
 	f.Add(append(synAck[:4:4], 4, 3, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8, 1, 3, 3, 7), true)
+	f.Add(append([]byte{1, 1, 1, 1}, synAck[4:]...), true) // NOPs where the MSS was
 	f.Fuzz(func(t *testing.T, b []byte, syn bool) {
 		if got, want := ParseOptions(b, syn), walkOptions(b, syn); got != want {
 			t.Fatalf("% x (syn %v): %+v, walked %+v", b, syn, got, want)
