@@ -76,6 +76,7 @@ type synSent struct {
 // batch went out between t0 and t1 (Transmit and the kick), in order; the
 // ring took the first q of n frames.
 func (w *worker) timeSYNs(t0, t1 int64, n, q int) {
+	step := (t1 - t0) / int64(n) // one division a batch, not one a SYN
 	for i := range w.synQ {
 		s := &w.synQ[i]
 		if s.state != 0 {
@@ -83,7 +84,7 @@ func (w *worker) timeSYNs(t0, t1 int64, n, q int) {
 		}
 		s.state = 2 // never sent: nothing to correct
 		if s.pos < q {
-			s.at, s.state = t0+(t1-t0)*int64(s.pos)/int64(n), 1
+			s.at, s.state = t0+step*int64(s.pos), 1
 		}
 	}
 }
