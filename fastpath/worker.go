@@ -580,6 +580,13 @@ func (w *worker) segment(pk *tcp.Packet) {
 	default:
 		notify = true
 	}
+	// Our own entry that keeps its port is looked at now, while it is
+	// held, instead of taken again after the flush: only freeing a port
+	// must wait until the segment that ended its connection has left.
+	if st := en.conn.State; notify && st != tcp.Closed && st != tcp.Free && !en.dialed() && w.e.ownerOf(idx) == w.id {
+		w.examineHeld(en, idx, false, fast)
+		notify = false
+	}
 	w.release(en, v.Event == tcp.EvReset)
 	if v.Event == tcp.EvReset || v.Event == tcp.EvClosed {
 		w.e.dialClosed(en, idx)
@@ -807,8 +814,8 @@ func (w *worker) timers() int {
 		if en.conn.State == tcp.TimeWait {
 			en.conn.State = tcp.Closed
 		}
+		w.examineHeld(en, idx, false, false)
 		w.release(en, false)
-		w.examine(idx, false, false)
 	}
 	return total
 }
@@ -817,10 +824,17 @@ func (w *worker) timers() int {
 // arm the timer the state needs, or free the port.
 func (w *worker) examine(idx slot, expired, fast bool) {
 	en := &w.e.table[idx]
+	en.acquire()
+	w.examineHeld(en, idx, expired, fast)
+	w.release(en, false)
+}
+
+// examineHeld is examine of an entry the owner holds already: taking an
+// entry is a locked instruction, and releasing it another.
+func (w *worker) examineHeld(en *entry, idx slot, expired, fast bool) {
 	id := w.local(idx)
-	st := en.acquire()
 	params := w.e.paramsOf(w.e.pairOf(idx))
-	switch st {
+	switch en.conn.State {
 	case tcp.SynSent, tcp.SynRecv:
 		switch {
 		case fast:
@@ -885,7 +899,6 @@ func (w *worker) examine(idx slot, expired, fast bool) {
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
 	}
-	w.release(en, false)
 }
 
 // release publishes the entry's state and lets others take it. It is the
