@@ -580,10 +580,11 @@ func (w *worker) segment(pk *tcp.Packet) {
 	default:
 		notify = true
 	}
-	// Our own entry that keeps its port is looked at now, while it is
-	// held, instead of taken again after the flush: only freeing a port
-	// must wait until the segment that ended its connection has left.
-	if st := en.conn.State; notify && st != tcp.Closed && st != tcp.Free && !en.dialed() && w.e.ownerOf(idx) == w.id {
+	// Our own entry is looked at now, while it is held, instead of taken
+	// again after the flush. A port it frees is reused by a SYN queued
+	// behind the segment that ended its connection, so it cannot leave
+	// first: the wait after the flush is for another owner's ports.
+	if notify && !en.dialed() && w.e.ownerOf(idx) == w.id {
 		w.examineHeld(en, idx, false, fast)
 		notify = false
 	}
