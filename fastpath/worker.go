@@ -584,7 +584,7 @@ func (w *worker) segment(pk *tcp.Packet) {
 	// again after the flush. A port it frees is reused by a SYN queued
 	// behind the segment that ended its connection, so it cannot leave
 	// first: the wait after the flush is for another owner's ports.
-	if notify && !en.dialed() && w.e.ownerOf(idx) == w.id {
+	if notify && w.e.ownerOf(idx) == w.id {
 		w.examineHeld(en, idx, false, fast)
 		notify = false
 	}
