@@ -7,7 +7,7 @@ PKGS      := ./...
 # can end with a spurious "context deadline exceeded"); raise for a campaign.
 FUZZTIME  ?= 150000x
 
-.PHONY: all build deps generate lint test test-unit fuzz mutate demo bench soak lab-up lab-down clean
+.PHONY: all build deps generate lint test test-unit fuzz mutate demo bench pgo soak lab-up lab-down clean
 
 all: build
 
@@ -114,9 +114,24 @@ mutate:
 demo: build
 	./$(BIN) demo
 
+# The micro-benchmarks and the engine's ceiling are compiled with the
+# profile the binary is built with (PGO below), so they measure its code.
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./tcp/ ./xsk/ ./fastpath/
+	$(GO) test -run='^$$' -bench=. -benchmem -pgo=$(CURDIR)/$(PGO) ./tcp/ ./xsk/ ./fastpath/
 	./bin/xdpconnect-bench --tool $(BIN)
+
+# Profile-guided optimization: go build takes cmd/xdpconnect/default.pgo
+# (a CPU profile, the build's input like its sources; Go's documentation
+# has it committed). It is the engine's ceiling rows (RST, FIN, requests;
+# docs/benchmarks.md), whose code paths are the engine's in every run.
+# Regenerate it after changing the engine: make pgo.
+PGO := cmd/xdpconnect/default.pgo
+pgo:
+	@mkdir -p bin
+	$(GO) test -c -o bin/fastpath.test ./fastpath/
+	cd fastpath && ../bin/fastpath.test -test.run='^$$' -test.bench='BenchmarkEngineCeiling/^(rst|fin|request)$$/peer-on-worker-core' \
+	    -test.benchtime=3000000x -test.cpuprofile=$(CURDIR)/bin/pgo-cpu.prof
+	$(GO) tool pprof -proto bin/fastpath.test bin/pgo-cpu.prof > $(PGO)
 
 soak: build
 	./bin/xdpconnect-bench --tool $(BIN) --scenario soak --out bench/results/soak
