@@ -242,7 +242,7 @@ func (p *Params) announced(c *Conn) uint32 {
 		return min(p.RcvWnd, 65535)
 	}
 	unit := uint32(1) << p.WScale
-	return min((p.RcvWnd+unit-1)>>p.WScale, 65535) << p.WScale // a shift, not a division: 25 cycles a segment
+	return min((p.RcvWnd+unit-1)>>p.WScale, 65535) << p.WScale // shifts: a division was a DIVL a segment
 }
 
 // Announced is the receive window the connection's segments announce,
