@@ -36,7 +36,13 @@ const (
 	// taken from them (Karn).
 	downBit     = 1 << 11
 	lastDownBit = 1 << 12
-	flagBits    = dialedBit | openBit | downBit | lastDownBit
+	// quarBit: the port waits in its owner's TIME-WAIT quarantine. An
+	// entry in TIME-WAIT is examined again when a second worker's
+	// notice, a retransmitted FIN or its timer finds it; it must be
+	// queued once, or the quarantine fills with doubles and frees ports
+	// at once (P5).
+	quarBit  = 1 << 13
+	flagBits = dialedBit | openBit | downBit | lastDownBit | quarBit
 )
 
 // synTime is an engine time in units of 32 ns, mod 2^32: 137 s of range,

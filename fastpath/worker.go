@@ -877,7 +877,12 @@ func (w *worker) examineHeld(en *entry, idx slot, expired, fast bool) {
 	case tcp.TimeWait:
 		w.e.dialClosed(en, idx)
 		w.wheel.Cancel(id)
-		if !w.quar.Push(uint32(idx), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
+		if en.st.Load()&quarBit != 0 {
+			break // queued already
+		}
+		if w.quar.Push(uint32(idx), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
+			en.setFlag(quarBit, true)
+		} else {
 			en.conn.State = tcp.Closed // quarantine full: free now
 		}
 	case tcp.Established, tcp.CloseWait:
@@ -897,6 +902,7 @@ func (w *worker) examineHeld(en *entry, idx slot, expired, fast bool) {
 		if w.e.ex != nil {
 			w.endExchange(&w.e.ex[idx]) // cut short by the run's end: in flight
 		}
+		en.setFlag(quarBit, false)
 		w.sets[w.e.pairOf(idx)].Set(w.e.portOf(idx), false)
 		w.live--
 	}
