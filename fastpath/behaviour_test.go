@@ -384,6 +384,54 @@ func TestTimeWaitQueuedOnce(t *testing.T) {
 	}
 }
 
+// E9, P5: an RST that ends a TIME-WAIT frees the port at once, but its
+// quarantine entry stays queued. When the port's next connection reaches
+// TIME-WAIT before that entry's time comes, the old entry must not free
+// it: the port waits out its own TIME-WAIT.
+func TestTimeWaitResetLeavesNoStaleEntry(t *testing.T) {
+	cfg := testConfig(80)
+	cfg.PortLo, cfg.PortHi = 10000, 10001
+	cfg.Close, cfg.TimeWait = CloseFIN, time.Second
+	e, err := New(cfg, []Link{linktest.NewReflector()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	idx := e.slotOf(0, cfg.PortLo)
+	en := &e.table[idx]
+	busy := func() bool { return w.sets[0].Busy(cfg.PortLo) }
+	enter := func(iss tcp.Seq, now uint32) { // a connection reaches TIME-WAIT
+		w.sets[0].Set(cfg.PortLo, true)
+		en.conn.ISS, en.conn.State = iss, tcp.TimeWait
+		en.release(0)
+		w.nowMs = now
+		w.examine(idx, false, false)
+	}
+	enter(0x1111, 1000) // queued until 2000
+	w.nowMs = 1200
+	en.acquire()
+	en.conn.State = tcp.Closed // the RST's verdict (E9)
+	en.release(0)
+	w.examine(idx, false, false)
+	if busy() || en.conn.State != tcp.Free {
+		t.Fatalf("after an RST in TIME-WAIT: busy %v, %v", busy(), en.conn.State)
+	}
+	enter(0x2222, 1500) // the port's next connection: queued until 2500
+	for _, c := range []struct {
+		now  uint32
+		busy bool
+	}{{2000, true}, {2499, true}, {2500, false}} {
+		w.nowMs = c.now
+		w.timers()
+		if busy() != c.busy {
+			t.Fatalf("at %d ms (TIME-WAITs from 1000 ms, reset at 1200 ms, and from 1500 ms): busy %v", c.now, busy())
+		}
+	}
+	if w.quar.Len() != 0 || en.conn.State != tcp.Free {
+		t.Fatalf("after the second TIME-WAIT: %d queued, %v", w.quar.Len(), en.conn.State)
+	}
+}
+
 // Each worker gets its own share of the source ports, together all of
 // them and none outside the range.
 func TestEnginePortsSplit(t *testing.T) {

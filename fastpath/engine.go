@@ -141,7 +141,7 @@ func New(cfg Config, links []Link) (*Engine, error) {
 	for i, l := range links {
 		w := &worker{id: i, e: e, link: l, umem: l.UMEM(), wOff: i * chunk, chunk: min(chunk, e.nPorts-i*chunk),
 			rx: make([]xsk.Desc, cfg.Batch), tx: make([]xsk.Desc, cfg.Batch), frames: make([]uint64, cfg.Batch), spare: make([]uint64, cfg.Batch),
-			expired: make([]uint32, 0, cfg.Batch), msgs: make([]uint32, 0, cfg.Batch*4), pending: make([]uint32, 0, cfg.Batch*4), closing: make([]closeWait, 0, cfg.Batch*4),
+			expired: make([]uint32, 0, cfg.Batch), msgs: make([]uint32, 0, cfg.Batch*4), held: make([]tcp.Held, 0, cfg.Batch*4), pending: make([]uint32, 0, cfg.Batch*4), closing: make([]closeWait, 0, cfg.Batch*4),
 			reqs: make(chan request, 64), rnd: binary.LittleEndian.Uint64(cfg.Key[:8]) ^ uint64(i+1)*0x9e3779b97f4a7c15}
 		if w.chunk <= 0 {
 			return nil, fmt.Errorf("fastpath: no ports left for worker %d", i)

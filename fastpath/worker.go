@@ -42,7 +42,8 @@ type worker struct {
 	parseFlags tcp.ParseFlags
 	expired    []uint32
 	msgs       []uint32
-	pending    []uint32 // notifications waiting for the TX flush
+	held       []tcp.Held // the quarantine's expired entries
+	pending    []uint32   // notifications waiting for the TX flush
 	// closing are connections whose complete response closes them
 	// gracefully once the server's FIN is in, or their wait is over
 	// (closeResponded); loops counts receive passes, to tell this pass's.
@@ -807,11 +808,18 @@ func (w *worker) timers() int {
 			break
 		}
 	}
-	w.msgs = w.quar.Expire(nowMs, w.msgs[:0])
-	for _, v := range w.msgs {
-		idx := slot(v) // the quarantine holds slots as plain numbers
+	w.held = w.quar.Expire(nowMs, w.held[:0])
+	for _, h := range w.held {
+		idx := slot(h.ID) // the quarantine holds slots as plain numbers
 		en := &w.e.table[idx]
 		en.acquire()
+		if uint32(en.conn.ISS) != h.Tag {
+			// An RST ended that TIME-WAIT (E9) and freed the port: this
+			// entry is a later connection's, which may be in a
+			// TIME-WAIT of its own, queued behind this one.
+			w.release(en, false)
+			continue
+		}
 		if en.conn.State == tcp.TimeWait {
 			en.conn.State = tcp.Closed
 		}
@@ -880,7 +888,7 @@ func (w *worker) examineHeld(en *entry, idx slot, expired, fast bool) {
 		if en.st.Load()&quarBit != 0 {
 			break // queued already
 		}
-		if w.quar.Push(uint32(idx), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
+		if w.quar.Push(uint32(idx), uint32(en.conn.ISS), int64(w.nowMs)+w.e.cfg.TimeWait.Milliseconds()) {
 			en.setFlag(quarBit, true)
 		} else {
 			en.conn.State = tcp.Closed // quarantine full: free now

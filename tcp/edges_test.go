@@ -348,11 +348,11 @@ func TestPortsPerturbationAdvances(t *testing.T) {
 // The quarantine releases an entry at its time, not a millisecond later.
 func TestQuarantineExactTime(t *testing.T) {
 	q := NewQuarantine(4)
-	q.Push(7, 60000)
-	if out := q.Expire(59999, make([]uint32, 0, 4)); len(out) != 0 {
+	q.Push(7, 70, 60000)
+	if out := q.Expire(59999, make([]Held, 0, 4)); len(out) != 0 {
 		t.Fatalf("released early: %v", out)
 	}
-	if out := q.Expire(60000, make([]uint32, 0, 4)); len(out) != 1 || out[0] != 7 {
+	if out := q.Expire(60000, make([]Held, 0, 4)); len(out) != 1 || out[0] != (Held{ID: 7, Tag: 70}) {
 		t.Fatalf("not released at its time: %v", out)
 	}
 }
@@ -453,13 +453,13 @@ func TestPortsRekeyPeriod(t *testing.T) {
 // Expire hands out no more than out can hold; the rest waits.
 func TestQuarantineBatch(t *testing.T) {
 	q := NewQuarantine(4)
-	q.Push(1, 10)
-	q.Push(2, 10)
-	out := q.Expire(10, make([]uint32, 0, 1))
+	q.Push(1, 11, 10)
+	q.Push(2, 12, 10)
+	out := q.Expire(10, make([]Held, 0, 1))
 	if len(out) != 1 || cap(out) != 1 || q.Len() != 1 {
 		t.Fatalf("expired %v (cap %d), %d left", out, cap(out), q.Len())
 	}
-	if out = q.Expire(10, out[:0]); len(out) != 1 || out[0] != 2 {
+	if out = q.Expire(10, out[:0]); len(out) != 1 || out[0] != (Held{ID: 2, Tag: 12}) {
 		t.Fatalf("second batch %v", out)
 	}
 }

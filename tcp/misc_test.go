@@ -75,19 +75,19 @@ func TestPorts(t *testing.T) {
 func TestQuarantine(t *testing.T) {
 	q := NewQuarantine(3)
 	for i := uint32(0); i < 3; i++ {
-		if !q.Push(i, int64(100+i)) {
+		if !q.Push(i, 10+i, int64(100+i)) {
 			t.Fatal("push failed")
 		}
 	}
-	if q.Push(9, 200) {
+	if q.Push(9, 19, 200) {
 		t.Fatal("push beyond capacity")
 	}
-	out := q.Expire(100, make([]uint32, 0, 8))
-	if len(out) != 1 || out[0] != 0 {
+	out := q.Expire(100, make([]Held, 0, 8))
+	if len(out) != 1 || out[0] != (Held{ID: 0, Tag: 10}) {
 		t.Fatalf("expire %v", out)
 	}
 	out = q.Expire(1000, out[:0])
-	if len(out) != 2 || q.Len() != 0 {
+	if len(out) != 2 || out[0] != (Held{ID: 1, Tag: 11}) || out[1] != (Held{ID: 2, Tag: 12}) || q.Len() != 0 {
 		t.Fatalf("expire %v", out)
 	}
 }

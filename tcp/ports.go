@@ -151,35 +151,42 @@ func (pp *PortPicker) scan(set *PortSet, offset, n uint32) (port uint16, i uint3
 // entry waits the same time, a FIFO ring suffices: O(1) push and expiry, no
 // allocation after construction.
 type Quarantine struct {
-	ids   []uint32
+	held  []Held
 	until []int64
 	head  int
 	n     int
 }
 
+// Held is a quarantine's entry: a port's id and a tag that tells its
+// connection from a later one on the same port. An RST ends a TIME-WAIT
+// early (E9) and frees the port while its entry stays queued; the port's
+// next connection may reach TIME-WAIT before that entry's time comes, and
+// must not be freed by it.
+type Held struct{ ID, Tag uint32 }
+
 // NewQuarantine holds up to capacity entries.
 func NewQuarantine(capacity int) *Quarantine {
-	return &Quarantine{ids: make([]uint32, capacity), until: make([]int64, capacity)}
+	return &Quarantine{held: make([]Held, capacity), until: make([]int64, capacity)}
 }
 
-// Push holds id until untilMs; false when full (caller keeps the port busy
-// and retries).
-func (q *Quarantine) Push(id uint32, untilMs int64) bool {
-	if q.n == len(q.ids) {
+// Push holds id, tagged with tag, until untilMs; false when full (the caller
+// decides what a full quarantine means).
+func (q *Quarantine) Push(id, tag uint32, untilMs int64) bool {
+	if q.n == len(q.held) {
 		return false
 	}
-	i := (q.head + q.n) % len(q.ids)
-	q.ids[i], q.until[i] = id, untilMs
+	i := (q.head + q.n) % len(q.held)
+	q.held[i], q.until[i] = Held{id, tag}, untilMs
 	q.n++
 	return true
 }
 
-// Expire appends to out the ids whose time has come at nowMs, removes them,
-// and returns out.
-func (q *Quarantine) Expire(nowMs int64, out []uint32) []uint32 {
+// Expire appends to out the entries whose time has come at nowMs, removes
+// them, and returns out.
+func (q *Quarantine) Expire(nowMs int64, out []Held) []Held {
 	for q.n > 0 && q.until[q.head] <= nowMs && len(out) < cap(out) {
-		out = append(out, q.ids[q.head])
-		q.head = (q.head + 1) % len(q.ids)
+		out = append(out, q.held[q.head])
+		q.head = (q.head + 1) % len(q.held)
 		q.n--
 	}
 	return out
