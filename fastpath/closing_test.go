@@ -260,6 +260,37 @@ func TestEngineClosingRefusesDial(t *testing.T) {
 	}
 }
 
+// Dial returns once the handshake's ACK is out, as connect() does: a
+// worker that completes a Dial'ed handshake tells the dialer after the
+// flush that sends the ACK, not while the ACK still waits in its batch (a
+// caller that looked at the server then found no connection).
+func TestDialToldAfterACKLeaves(t *testing.T) {
+	cfg := testConfig(80)
+	cfg.PortLo, cfg.PortHi = 10000, 10001
+	w, idx, c, srv := sinkAttempt(t, cfg)
+	w.flush() // the SYN leaves
+	e := w.e
+	dc := &Conn{e: e, done: make(chan syscall.Errno, 1), closed: make(chan struct{})}
+	e.waiters[idx] = dc
+	e.table[idx].setDialed(true)
+	params := tcp.DefaultParams(1500, false)
+	b := make([]byte, tcp.MaxReplyLen)
+	w.frame(b[:tcp.Build(b, srv, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 1})])
+	if c.State != tcp.Established || w.txN != 1 || len(dc.done) != 0 {
+		t.Fatalf("after the SYN-ACK: %v, %d frames waiting, dialer told %v", c.State, w.txN, len(dc.done) != 0)
+	}
+	w.flush()
+	w.deliver()
+	select {
+	case err := <-dc.done:
+		if err != 0 {
+			t.Fatalf("dialer told %v", err)
+		}
+	default:
+		t.Fatal("dialer not told after the ACK left")
+	}
+}
+
 // Dial opens from the first source to the target asked for, also when
 // there are several of each (pairs are target-major).
 func TestDialTargetWithSources(t *testing.T) {

@@ -44,6 +44,7 @@ type worker struct {
 	msgs       []uint32
 	held       []tcp.Held // the quarantine's expired entries
 	pending    []uint32   // notifications waiting for the TX flush
+	dialsUp    []*Conn    // Dial'ed connections established, told after the TX flush
 	// closing are connections whose complete response closes them
 	// gracefully once the server's FIN is in, or their wait is over
 	// (closeResponded); loops counts receive passes, to tell this pass's.
@@ -649,8 +650,11 @@ func (w *worker) established(en *entry, idx slot) (rearm bool) {
 	if en.dialed() {
 		if c := w.e.dialedConn(idx); c != nil {
 			w.startStream(en, idx, c)
+			// connect() returns once the handshake's ACK is out (Linux
+			// sends it before the woken caller can take the socket):
+			// Dial is told after the flush (deliver).
+			w.dialsUp = append(w.dialsUp, c)
 		}
-		w.e.dialDone(idx, 0)
 		return false
 	}
 	if w.e.ex != nil {
@@ -698,6 +702,14 @@ func (w *worker) notify(idx slot, fast bool) {
 
 // deliver hands pending notifications to their owners (or handles our own).
 func (w *worker) deliver() {
+	for _, c := range w.dialsUp {
+		select {
+		case c.done <- 0:
+		default: // told already (failDialers)
+		}
+	}
+	clear(w.dialsUp)
+	w.dialsUp = w.dialsUp[:0]
 	for _, v := range w.pending {
 		idx := slot(v &^ msgFastRetransmit)
 		owner := w.e.ownerOf(idx)
