@@ -438,8 +438,10 @@ func TestEngineSYNOnly(t *testing.T) {
 }
 
 // runDeadline bounds a clocked run in real time: the longest takes about
-// 5 s on a busy 2-core machine.
-const runDeadline = 60 * time.Second
+// 5 s on a busy 2-core machine, and 44 to 55 s under the race detector
+// (TestEngineClosedOnce's FIN-closed runs with loss, whose orphans need
+// 103 s of engine time), which gets three times the bound.
+const runDeadline = 60 * time.Second * raceSlowdown
 
 // waitFor yields until cond holds, and fails the test saying what it
 // waited for if that takes more than 10 s of real time: a regression that
