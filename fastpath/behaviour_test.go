@@ -344,12 +344,10 @@ func TestEngineTimeWaitQuarantine(t *testing.T) {
 	}
 }
 
-// P5: an entry in TIME-WAIT that is examined again (a second worker's
-// notice, a retransmitted FIN, its timer) waits in the quarantine once.
-// Doubles filled it and it freed ports at once: two workers over a
-// two-queue veth made 6,000 FIN-closed connections on 4,536 ports in 1 s,
-// where Linux, and one worker, wait 60 s for the ports past 4,536.
-func TestTimeWaitQueuedOnce(t *testing.T) {
+// timeWaitEngine is an engine of one worker with two ports, closing with
+// FIN into a TIME-WAIT of 1 s.
+func timeWaitEngine(t *testing.T) (*Engine, Config) {
+	t.Helper()
 	cfg := testConfig(80)
 	cfg.PortLo, cfg.PortHi = 10000, 10001
 	cfg.Close, cfg.TimeWait = CloseFIN, time.Second
@@ -357,6 +355,16 @@ func TestTimeWaitQueuedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, cfg
+}
+
+// P5: an entry in TIME-WAIT that is examined again (a second worker's
+// notice, a retransmitted FIN, its timer) waits in the quarantine once.
+// Doubles filled it and it freed ports at once: two workers over a
+// two-queue veth made 6,000 FIN-closed connections on 4,536 ports in 1 s,
+// where Linux, and one worker, wait 60 s for the ports past 4,536.
+func TestTimeWaitQueuedOnce(t *testing.T) {
+	e, cfg := timeWaitEngine(t)
 	w := e.workers[0]
 	for round, now := range []uint32{1000, 3000} { // the port queued again after its first wait
 		idx := e.slotOf(0, cfg.PortLo)
@@ -389,13 +397,7 @@ func TestTimeWaitQueuedOnce(t *testing.T) {
 // TIME-WAIT before that entry's time comes, the old entry must not free
 // it: the port waits out its own TIME-WAIT.
 func TestTimeWaitResetLeavesNoStaleEntry(t *testing.T) {
-	cfg := testConfig(80)
-	cfg.PortLo, cfg.PortHi = 10000, 10001
-	cfg.Close, cfg.TimeWait = CloseFIN, time.Second
-	e, err := New(cfg, []Link{linktest.NewReflector()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cfg := timeWaitEngine(t)
 	w := e.workers[0]
 	idx := e.slotOf(0, cfg.PortLo)
 	en := &e.table[idx]
