@@ -366,7 +366,11 @@ func TestEngineOpenLoopSilentTarget(t *testing.T) {
 // attempt until it has taken them, and counts the schedule it missed as
 // its own lateness. Without the wait, asked twice its ceiling against the
 // XDP responder, a worker lost replies, retransmitted SYNs a second
-// later, ran out of ports and made 33k handshakes/s instead of 200k.
+// later, ran out of ports and made 33k handshakes/s instead of 200k. The
+// schedule it missed is most of what it counts (ten times what it made):
+// it is counted as the loop goes round, so how much of the 9,000 a loop
+// busy with the flood sees before the run's end depends on the host (from
+// 1,763 to 8,000 in 60 runs on a slow day here).
 func TestEngineOpenLoopWaitsForRX(t *testing.T) {
 	links, _ := peerLinks(func(f []byte) [][]byte {
 		out := make([][]byte, 300) // not ours: the worker reads and drops them
@@ -379,7 +383,7 @@ func TestEngineOpenLoopWaitsForRX(t *testing.T) {
 	cfg.Count, cfg.Rate, cfg.Duration, cfg.Drain = 0, 30000, 300*time.Millisecond, 10*time.Millisecond
 	r := runEngine(t, cfg, links...)
 	s := r.Saturation
-	if s == nil || r.Attempted > 9000/2 || s.Late < 9000/2 || s.HeldBack != 0 || !s.Saturated {
+	if s == nil || r.Attempted > 9000/2 || s.Late < 10*r.Attempted || s.HeldBack != 0 || !s.Saturated {
 		t.Fatalf("attempted %d of 9000 with the RX ring full, saturation %+v", r.Attempted, s)
 	}
 }

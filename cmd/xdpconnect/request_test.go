@@ -391,11 +391,15 @@ func TestRequestNginxJumboMTU(t *testing.T) {
 }
 
 // Q7 against nginx, which sends its FIN in a segment of its own after the
-// response: --close fin with a concurrency bound keeps its rate (within
-// 20 % of rst mode, same lab), no connection ends in TIME-WAIT on our side
-// (we close passively, as curl does), and nginx counts what we completed.
-// Before, every FIN-mode connection was the active closer, its port
-// quarantined for 60 s, and the run stalled after --concurrency requests.
+// response: --close fin with a concurrency bound keeps its rate (at least
+// half of rst mode's, same lab), no connection ends in TIME-WAIT on our
+// side (we close passively, as curl does), and nginx counts what we
+// completed. Before, every FIN-mode connection was the active closer, its
+// port quarantined for 60 s, and the run stalled after --concurrency
+// requests: a small fraction of rst mode's rate (with the 60 s quarantine
+// alone, at most the 4,536 default ports in 2 s). Half, not 80 %: two 2 s runs
+// one after the other differ by up to a quarter on this host on a slow day
+// (fin 28,555 against rst 36,539 requests/s failed the 80 % once).
 func TestRequestFINCloseNginx(t *testing.T) {
 	l := testutil.NewLab(t, lab.Options{})
 	dst := netip.AddrPortFrom(l.ServerAddr, 80)
@@ -416,8 +420,8 @@ func TestRequestFINCloseNginx(t *testing.T) {
 		waitNginxRequests(t, ng, before, r.Requests.Completed)
 		rate[mode] = r.Requests.PerSecond
 	}
-	if rate["fin"] < 0.8*rate["rst"] {
-		t.Fatalf("fin mode %.0f requests/s, rst mode %.0f: more than 20 %% apart", rate["fin"], rate["rst"])
+	if rate["fin"] < 0.5*rate["rst"] {
+		t.Fatalf("fin mode %.0f requests/s, rst mode %.0f: less than half", rate["fin"], rate["rst"])
 	}
 	t.Logf("requests/s: rst %.0f, fin %.0f (%.2f)", rate["rst"], rate["fin"], rate["fin"]/rate["rst"])
 }
