@@ -723,20 +723,25 @@ func (w *worker) closeConn(c *Conn, abort bool) {
 	w.examine(c.idx, false, false)
 }
 
-// dialDone reports a Dial'ed attempt's outcome (err 0: established).
-func (e *Engine) dialDone(idx slot, err syscall.Errno) {
+// dialFailed reports a Dial'ed attempt's failure (an established one is
+// told after the flush that sends its ACK: worker.deliver).
+func (e *Engine) dialFailed(idx slot, err syscall.Errno) {
 	e.mu.Lock()
 	c := e.waiters[idx]
-	if err != 0 {
-		delete(e.waiters, idx)
-		e.conns.Store(int64(len(e.waiters)))
-	}
+	delete(e.waiters, idx)
+	e.conns.Store(int64(len(e.waiters)))
 	e.mu.Unlock()
 	if c != nil {
-		select {
-		case c.done <- err:
-		default:
-		}
+		c.tell(err)
+	}
+}
+
+// tell gives Dial its outcome (0: established), unless it has one
+// already (the engine failed meanwhile: failDialers).
+func (c *Conn) tell(err syscall.Errno) {
+	select {
+	case c.done <- err:
+	default:
 	}
 }
 
@@ -762,10 +767,7 @@ func (e *Engine) failDialers() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for idx, c := range e.waiters {
-		select {
-		case c.done <- syscall.ECONNABORTED:
-		default:
-		}
+		c.tell(syscall.ECONNABORTED)
 		select {
 		case <-c.closed:
 		default:

@@ -683,7 +683,7 @@ func (w *worker) fail(en *entry, idx slot, err syscall.Errno) {
 	w.src[w.e.pairS[pair]].failed++
 	en.conn.State = tcp.Closed
 	if en.dialed() {
-		w.e.dialDone(idx, err)
+		w.e.dialFailed(idx, err)
 	}
 }
 
@@ -703,10 +703,7 @@ func (w *worker) notify(idx slot, fast bool) {
 // deliver hands pending notifications to their owners (or handles our own).
 func (w *worker) deliver() {
 	for _, c := range w.dialsUp {
-		select {
-		case c.done <- 0:
-		default: // told already (failDialers)
-		}
+		c.tell(0)
 	}
 	clear(w.dialsUp)
 	w.dialsUp = w.dialsUp[:0]
