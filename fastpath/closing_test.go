@@ -273,9 +273,7 @@ func TestDialToldAfterACKLeaves(t *testing.T) {
 	dc := &Conn{e: e, done: make(chan syscall.Errno, 1), closed: make(chan struct{})}
 	e.waiters[idx] = dc
 	e.table[idx].setDialed(true)
-	params := tcp.DefaultParams(1500, false)
-	b := make([]byte, tcp.MaxReplyLen)
-	w.frame(b[:tcp.Build(b, srv, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 1})])
+	w.frame(sinkSynAck(c, srv))
 	if c.State != tcp.Established || w.txN != 1 || len(dc.done) != 0 {
 		t.Fatalf("after the SYN-ACK: %v, %d frames waiting, dialer told %v", c.State, w.txN, len(dc.done) != 0)
 	}

@@ -262,6 +262,14 @@ func sinkAttempt(t *testing.T, cfg Config) (w *worker, idx slot, c *tcp.Conn, sr
 	return w, idx, &e.table[idx].conn, srv
 }
 
+// sinkSynAck is the server's SYN-ACK to sinkAttempt's SYN (c's), as Linux
+// sends it (DefaultParams' options, MSS 1460, window 65160).
+func sinkSynAck(c *tcp.Conn, srv *tcp.Path) []byte {
+	params := tcp.DefaultParams(1500, false)
+	b := make([]byte, tcp.MaxReplyLen)
+	return b[:tcp.Build(b, srv, &tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 1})]
+}
+
 // The request path allocates nothing per segment: a response segment read
 // (in order, ACKed, the reader fed), one out of order, and a request's
 // timer expiring (its tail loss probe, then the RTO resending it).
@@ -275,8 +283,7 @@ func TestRequestHotPathAllocatesNothing(t *testing.T) {
 		b := make([]byte, tcp.MaxReplyLen+len(r.Payload))
 		return b[:tcp.Build(b, srv, &r)]
 	}
-	params := tcp.DefaultParams(1500, false)
-	w.frame(build(tcp.Reply{Flags: tcp.FlagSYN | tcp.FlagACK, Seq: 5000, Ack: c.ISS + 1, Window: 65160, SYNOpts: &params, MSS: 1460, TSVal: 1}))
+	w.frame(sinkSynAck(c, srv))
 	w.deliver()
 	if c.State != tcp.Established || w.exchange(idx) == nil {
 		t.Fatalf("state %v", c.State)
