@@ -114,7 +114,7 @@ func TestWorldMatrix(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.opts.ListenPorts = []int{8080}
 			l := testutil.NewLab(t, c.opts)
-			r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--count", "2000", "--rate", "20000")
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", netip.AddrPortFrom(l.ServerAddr, 8080).String(), "--count", "2000", "--rate", "5000")
 			if code != 0 || r == nil {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
@@ -137,7 +137,7 @@ func TestWorldNginx(t *testing.T) {
 			l := testutil.NewLab(t, lab.Options{})
 			dst := netip.AddrPortFrom(l.ServerAddr, 80)
 			ng := startNginx(t, l.ServerNS, dst)
-			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "3000", "--rate", "20000", "--close", mode)
+			r, stderr, code := runBinary(t, l.ClientNS, "--dst", dst.String(), "--count", "3000", "--rate", "5000", "--close", mode)
 			if code != 0 || r == nil {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
